@@ -1,0 +1,28 @@
+//! The monotonic clock: the TSC, measured against the PIT at boot, counted
+//! from boot in nanoseconds; and the tick count of the scheduler's timer.
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+static TSC_HZ: AtomicU64 = AtomicU64::new(1);
+static TSC_AT_BOOT: AtomicU64 = AtomicU64::new(0);
+static TICKS: AtomicU64 = AtomicU64::new(0);
+
+/// Timer interrupts per second.
+pub const TICK_HZ: u64 = 1000;
+
+/// Record the TSC's frequency; the clock reads 0 now.
+pub fn init(tsc_hz: u64) {
+    TSC_HZ.store(tsc_hz.max(1), Ordering::Relaxed);
+    TSC_AT_BOOT.store(crate::arch::cpu::rdtsc(), Ordering::Relaxed);
+}
+
+/// Nanoseconds since boot.
+pub fn now_ns() -> u64 {
+    let delta = crate::arch::cpu::rdtsc().saturating_sub(TSC_AT_BOOT.load(Ordering::Relaxed));
+    ((delta as u128 * 1_000_000_000) / TSC_HZ.load(Ordering::Relaxed) as u128) as u64
+}
+
+/// Count one timer tick.
+pub fn tick() -> u64 {
+    TICKS.fetch_add(1, Ordering::Relaxed) + 1
+}

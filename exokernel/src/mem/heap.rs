@@ -1,0 +1,32 @@
+//! The kernel heap: a buddy allocator (`buddy_system_allocator`) over a fixed
+//! region in the kernel's `.bss`. Its size bounds the kernel's own
+//! bookkeeping (process records, handle tables, free lists); user memory
+//! never comes from here.
+
+use buddy_system_allocator::LockedHeap;
+
+const HEAP_SIZE: usize = 24 * 1024 * 1024;
+
+#[repr(align(4096))]
+#[allow(dead_code)] // only its address is used
+struct HeapSpace([u8; HEAP_SIZE]);
+
+static mut HEAP_SPACE: HeapSpace = HeapSpace([0; HEAP_SIZE]);
+
+#[global_allocator]
+static HEAP: LockedHeap<32> = LockedHeap::empty();
+
+/// Hand the heap region to the allocator. Called once, first thing at boot.
+pub fn init() {
+    // SAFETY: called once before any allocation; the region is a static the
+    // allocator then owns exclusively.
+    unsafe {
+        let start = core::ptr::addr_of_mut!(HEAP_SPACE) as usize;
+        HEAP.lock().init(start, HEAP_SIZE);
+    }
+}
+
+/// Bytes of heap in use, for diagnostics.
+pub fn used() -> usize {
+    HEAP.lock().stats_alloc_actual()
+}

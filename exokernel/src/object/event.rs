@@ -1,0 +1,76 @@
+//! Events: a 64-bit signal word and the processes waiting on it.
+//!
+//! Signalling never touches the scheduler directly (it may happen deep
+//! inside other kernel work, even in a `Drop`): it sets bits and queues the
+//! waiting process ids on a wake list, which the scheduler drains before it
+//! picks the next process to run.
+
+use crate::process::Pid;
+use alloc::vec::Vec;
+use spin::Mutex;
+
+struct State {
+    bits: u64,
+    waiters: Vec<Pid>,
+}
+
+/// A signal word.
+pub struct Event {
+    state: Mutex<State>,
+}
+
+static WAKE_LIST: Mutex<Vec<Pid>> = Mutex::new(Vec::new());
+
+impl Event {
+    /// A new event with no bits set.
+    pub fn new() -> Event {
+        Event { state: Mutex::new(State { bits: 0, waiters: Vec::new() }) }
+    }
+
+    /// OR `bits` in and queue the waiters for a wake-up.
+    pub fn signal(&self, bits: u64) {
+        if bits == 0 {
+            return;
+        }
+        let mut s = self.state.lock();
+        s.bits |= bits;
+        if !s.waiters.is_empty() {
+            let mut wake = WAKE_LIST.lock();
+            wake.append(&mut s.waiters);
+        }
+    }
+
+    /// Read and clear the word.
+    pub fn take(&self) -> u64 {
+        core::mem::take(&mut self.state.lock().bits)
+    }
+
+    /// Whether any bit is set.
+    pub fn is_set(&self) -> bool {
+        self.state.lock().bits != 0
+    }
+
+    /// Register `pid` as waiting.
+    pub fn add_waiter(&self, pid: Pid) {
+        let mut s = self.state.lock();
+        if !s.waiters.contains(&pid) {
+            s.waiters.push(pid);
+        }
+    }
+
+    /// Forget `pid` as a waiter.
+    pub fn remove_waiter(&self, pid: Pid) {
+        self.state.lock().waiters.retain(|p| *p != pid);
+    }
+}
+
+impl Default for Event {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Take the queued wake-ups.
+pub fn take_wakeups() -> Vec<Pid> {
+    core::mem::take(&mut *WAKE_LIST.lock())
+}

@@ -1,0 +1,231 @@
+//! The kernel's state and the scheduler: live processes, the ready queue,
+//! the running process, timed waits and wake-ups.
+//!
+//! Round robin with a fixed time slice; a process that blocks or yields
+//! gives the CPU to the next ready one; a woken process joins the back of
+//! the queue. When nothing is ready the CPU idles in `hlt` with interrupts
+//! on. Waits are completed here: the waker computes the wait's result and
+//! writes it into the waiter's saved registers.
+
+use crate::arch::trapframe::TrapFrame;
+use crate::clock;
+use crate::process::{EndInfo, Pid, Process, RunState, Wait};
+use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use kintsugi_abi::Error;
+use spin::Mutex;
+
+/// Timer ticks a process may run before the next ready one gets the CPU.
+const SLICE_TICKS: u32 = 10;
+
+const IDLE_STACK_SIZE: usize = 4096;
+#[repr(align(16))]
+#[allow(dead_code)] // only its address is used
+struct IdleStack([u8; IDLE_STACK_SIZE]);
+static mut IDLE_STACK: IdleStack = IdleStack([0; IDLE_STACK_SIZE]);
+
+/// Everything the kernel keeps about processes.
+pub struct Kernel {
+    /// Live processes.
+    pub procs: BTreeMap<Pid, Process>,
+    ready: VecDeque<Pid>,
+    /// The process on the CPU (not in `ready`).
+    pub current: Option<Pid>,
+    next_pid: Pid,
+    slice_left: u32,
+    sleepers: BTreeSet<(u64, Pid)>,
+}
+
+/// The kernel state. Only trap dispatch (interrupts off) and boot touch it.
+pub static KERNEL: Mutex<Option<Kernel>> = Mutex::new(None);
+
+impl Kernel {
+    /// An empty kernel.
+    pub fn new() -> Kernel {
+        Kernel {
+            procs: BTreeMap::new(),
+            ready: VecDeque::new(),
+            current: None,
+            next_pid: 1,
+            slice_left: SLICE_TICKS,
+            sleepers: BTreeSet::new(),
+        }
+    }
+
+    /// A fresh process id.
+    pub fn alloc_pid(&mut self) -> Pid {
+        let pid = self.next_pid;
+        self.next_pid += 1;
+        pid
+    }
+
+    /// Add a built process; it runs when its turn comes unless suspended.
+    pub fn add(&mut self, p: Process) {
+        let pid = p.pid();
+        let ready = p.run == RunState::Ready;
+        self.procs.insert(pid, p);
+        if ready {
+            self.ready.push_back(pid);
+        }
+    }
+
+    /// Move a suspended process to the ready queue.
+    pub fn start(&mut self, pid: Pid) -> Result<(), Error> {
+        let p = self.procs.get_mut(&pid).ok_or(Error::ProcessDead)?;
+        if p.run != RunState::Suspended {
+            return Err(Error::InvalidArgument);
+        }
+        p.run = RunState::Ready;
+        self.ready.push_back(pid);
+        Ok(())
+    }
+
+    /// Put the running process at the back of the queue.
+    pub fn yield_current(&mut self) {
+        if let Some(pid) = self.current.take() {
+            self.ready.push_back(pid);
+        }
+    }
+
+    /// Block `pid` (the running process) in a wait.
+    pub fn block(&mut self, pid: Pid, wait: Wait) {
+        let Some(p) = self.procs.get_mut(&pid) else { return };
+        for e in &wait.events {
+            e.add_waiter(pid);
+        }
+        if let Some(d) = wait.deadline {
+            self.sleepers.insert((d, pid));
+        }
+        p.wait = Some(wait);
+        p.run = RunState::Blocked;
+        if self.current == Some(pid) {
+            self.current = None;
+        }
+    }
+
+    /// End a process: record how, tell its watchers, free everything.
+    pub fn end(&mut self, pid: Pid, info: EndInfo) {
+        let Some(mut p) = self.procs.remove(&pid) else { return };
+        self.ready.retain(|q| *q != pid);
+        if let Some(w) = &p.wait {
+            if let Some(d) = w.deadline {
+                self.sleepers.remove(&(d, pid));
+            }
+        }
+        if self.current == Some(pid) {
+            self.current = None;
+        }
+        p.finish(info);
+        drop(p);
+    }
+
+    /// Finish `pid`'s wait with `(rax, rdx)` and make it ready.
+    fn complete_wait(&mut self, pid: Pid, rax: u64, rdx: u64) {
+        let Some(p) = self.procs.get_mut(&pid) else { return };
+        if let Some(w) = p.wait.take() {
+            for e in &w.events {
+                e.remove_waiter(pid);
+            }
+            if let Some(d) = w.deadline {
+                self.sleepers.remove(&(d, pid));
+            }
+        }
+        p.ctx.rax = rax;
+        p.ctx.rdx = rdx;
+        p.run = RunState::Ready;
+        self.ready.push_back(pid);
+    }
+
+    /// Complete the waits whose events were signalled since the last call.
+    pub fn process_wakeups(&mut self) {
+        for pid in crate::object::take_wakeups() {
+            let Some(p) = self.procs.get_mut(&pid) else { continue };
+            if p.run != RunState::Blocked {
+                continue;
+            }
+            let Some(w) = &p.wait else { continue };
+            let fired = w.events.iter().enumerate().find_map(|(i, e)| {
+                let bits = e.take();
+                (bits != 0).then_some((i, bits))
+            });
+            match fired {
+                Some((i, bits)) => self.complete_wait(pid, i as u64, bits),
+                // Another waiter took the bits first: keep waiting.
+                None => w.events.iter().for_each(|e| e.add_waiter(pid)),
+            }
+        }
+    }
+
+    /// Account a timer tick: CPU time, time slice, timed-out waits.
+    pub fn on_tick(&mut self) {
+        clock::tick();
+        if let Some(pid) = self.current {
+            if let Some(p) = self.procs.get_mut(&pid) {
+                p.cpu_ticks += 1;
+            }
+            self.slice_left = self.slice_left.saturating_sub(1);
+            if self.slice_left == 0 {
+                self.slice_left = SLICE_TICKS;
+                if !self.ready.is_empty() {
+                    self.yield_current();
+                }
+            }
+        }
+        let now = clock::now_ns();
+        while let Some(&(deadline, pid)) = self.sleepers.first() {
+            if deadline > now {
+                break;
+            }
+            self.sleepers.pop_first();
+            self.complete_wait(pid, Error::TimedOut.to_raw() as u64, 0);
+        }
+    }
+
+    /// Leave the kernel into the process whose turn it is (or idle):
+    /// overwrite `frame` with its registers and switch address spaces.
+    pub fn switch(&mut self, frame: &mut TrapFrame) {
+        if self.current.is_none() {
+            while let Some(pid) = self.ready.pop_front() {
+                if self.procs.get(&pid).is_some_and(|p| p.run == RunState::Ready) {
+                    self.current = Some(pid);
+                    self.slice_left = SLICE_TICKS;
+                    break;
+                }
+            }
+        }
+        match self.current.and_then(|pid| self.procs.get(&pid)) {
+            Some(p) => {
+                p.space.activate();
+                *frame = p.ctx;
+            }
+            None => {
+                self.current = None;
+                *frame = idle_frame();
+            }
+        }
+    }
+
+    /// Number of live processes.
+    pub fn count(&self) -> usize {
+        self.procs.len()
+    }
+}
+
+impl Default for Kernel {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The context of the idle loop: ring 0, interrupts on, its own stack.
+fn idle_frame() -> TrapFrame {
+    use crate::arch::gdt::{KERNEL_CODE, KERNEL_DATA};
+    let top = core::ptr::addr_of!(IDLE_STACK) as u64 + IDLE_STACK_SIZE as u64;
+    TrapFrame {
+        rip: crate::arch::idt::idle_entry(),
+        cs: KERNEL_CODE as u64,
+        rflags: 0x202,
+        rsp: top,
+        ss: KERNEL_DATA as u64,
+        ..TrapFrame::default()
+    }
+}

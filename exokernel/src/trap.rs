@@ -1,0 +1,96 @@
+//! Every kernel entry ends up here: save the running process's registers,
+//! handle the syscall, exception or interrupt, then leave into whichever
+//! process the scheduler picks.
+//!
+//! An exception in user mode ends that process with the fault's details
+//! (its watchers learn vector, error code, address and instruction); an
+//! exception in the kernel is a kernel bug and stops the machine.
+
+use crate::arch::apic::{self, GSI_VECTOR_BASE, MAX_GSI, SPURIOUS_VECTOR, TIMER_VECTOR};
+use crate::arch::trapframe::{TrapFrame, SYSCALL_VECTOR};
+use crate::process::EndInfo;
+use crate::sched::{Kernel, KERNEL};
+use kintsugi_abi::ProcessState;
+use x86_64::registers::control::Cr2;
+
+const EXCEPTION_NAMES: [&str; 32] = [
+    "divide error", "debug", "NMI", "breakpoint", "overflow", "bound range", "invalid opcode",
+    "device not available", "double fault", "coprocessor segment", "invalid TSS", "segment not present",
+    "stack fault", "general protection", "page fault", "reserved", "x87 floating point", "alignment check",
+    "machine check", "SIMD floating point", "virtualization", "control protection", "reserved", "reserved",
+    "reserved", "reserved", "reserved", "reserved", "hypervisor injection", "VMM communication", "security",
+    "reserved",
+];
+
+/// Handle one kernel entry.
+pub fn dispatch(frame: &mut TrapFrame) {
+    let mut guard = match KERNEL.try_lock() {
+        Some(g) => g,
+        None => panic!("kernel entered while already in the kernel (vector {:#x}, rip {:#x})", frame.vector, frame.rip),
+    };
+    let Some(k) = guard.as_mut() else { panic!("trap before the kernel was initialised") };
+    let from_user = frame.from_user();
+    if from_user {
+        if let Some(p) = k.current.and_then(|pid| k.procs.get_mut(&pid)) {
+            p.ctx = *frame;
+        }
+    }
+    match frame.vector {
+        SYSCALL_VECTOR => {
+            if let Some(pid) = k.current {
+                crate::syscall::handle(k, pid);
+            }
+        }
+        2 => kprintln!("kernel: NMI received"),
+        v @ 0..=31 if from_user => user_exception(k, frame, v),
+        v @ 0..=31 => kernel_exception(frame, v),
+        TIMER_VECTOR => {
+            apic::eoi();
+            k.on_tick();
+        }
+        v if (GSI_VECTOR_BASE..GSI_VECTOR_BASE + MAX_GSI as u64).contains(&v) => {
+            crate::irq::on_interrupt((v - GSI_VECTOR_BASE) as u32);
+            apic::eoi();
+        }
+        SPURIOUS_VECTOR => {}
+        0xf0..=0xfe => {} // masked legacy PIC: spurious only
+        v => {
+            kprintln!("kernel: unexpected interrupt vector {v:#x}");
+            apic::eoi();
+        }
+    }
+    k.process_wakeups();
+    k.switch(frame);
+}
+
+fn user_exception(k: &mut Kernel, frame: &TrapFrame, vector: u64) {
+    let Some(pid) = k.current else { return };
+    let addr = if vector == 14 { Cr2::read_raw() } else { 0 };
+    let name = k.procs.get(&pid).map(|p| p.shared.name()).unwrap_or("?");
+    kprintln!(
+        "kernel: process {pid} ({name}) faulted: {} (vector {vector}, error {:#x}) at ip {:#x}, address {:#x}",
+        EXCEPTION_NAMES[vector as usize],
+        frame.error,
+        frame.rip,
+        addr
+    );
+    k.end(
+        pid,
+        EndInfo {
+            state: ProcessState::Faulted,
+            code: 0,
+            vector: vector as u32,
+            error: frame.error as u32,
+            addr,
+            ip: frame.rip,
+        },
+    );
+}
+
+fn kernel_exception(frame: &TrapFrame, vector: u64) -> ! {
+    let cr2 = Cr2::read_raw();
+    panic!(
+        "kernel exception: {} (vector {vector}, error {:#x}) at rip {:#x}, rsp {:#x}, cr2 {:#x}",
+        EXCEPTION_NAMES[vector as usize], frame.error, frame.rip, frame.rsp, cr2
+    );
+}

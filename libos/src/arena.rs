@@ -1,0 +1,126 @@
+//! The state arena: a region at a fixed address ([`ARENA_BASE`]) with its
+//! own allocator whose metadata lives inside the region.
+//!
+//! A resilient service keeps the state it wants captured here. Because the
+//! program image and the arena address are identical in every run, a byte
+//! copy of the arena (including the allocator's free lists at its start) is
+//! a valid state for a fresh process of the same program: image distillation
+//! copies it out, and restoring copies it back before the service starts.
+
+use crate::sys;
+use crate::vm::{ARENA_BASE, ARENA_MAX};
+use buddy_system_allocator::Heap;
+use core::alloc::Layout;
+use core::ptr::NonNull;
+use kintsugi_abi::{Error, Handle, MapFlags, MemFlags, PAGE_SIZE};
+
+/// Bytes at the start of the arena reserved for its allocator's state.
+const HEADER: u64 = PAGE_SIZE;
+const MAGIC: u64 = 0x4b41_5245_4e41_0001; // "KARENA" v1
+
+#[repr(C)]
+struct ArenaHeader {
+    magic: u64,
+    pages: u64,
+    root: u64,
+    heap: Heap<32>,
+}
+
+/// Handle to the arena of this process.
+pub struct Arena {
+    pages: u64,
+}
+
+static ARENA: spin::Mutex<Option<Arena>> = spin::Mutex::new(None);
+
+fn header() -> *mut ArenaHeader {
+    ARENA_BASE as *mut ArenaHeader
+}
+
+/// Create the arena with `pages` pages, fresh and empty, or (if `restored`)
+/// adopt the bytes a supervisor already mapped there (checking its header).
+pub fn init(pages: u64, restored: bool) -> Result<(), Error> {
+    if pages * PAGE_SIZE > ARENA_MAX || pages < 2 {
+        return Err(Error::InvalidArgument);
+    }
+    let mut g = ARENA.lock();
+    if g.is_some() {
+        return Err(Error::AlreadyExists);
+    }
+    if restored {
+        // SAFETY: the supervisor mapped a checkpointed arena at ARENA_BASE;
+        // its header is checked before use.
+        let h = unsafe { &*header() };
+        if h.magic != MAGIC || h.pages != pages {
+            return Err(Error::InvalidArgument);
+        }
+    } else {
+        let mem = sys::mem_alloc(pages, MemFlags::empty())?;
+        let mapped = sys::mem_map(Handle::SELF, mem, 0, ARENA_BASE, pages, MapFlags::WRITE);
+        let _ = sys::handle_close(mem);
+        mapped?;
+        // SAFETY: the arena was just mapped, zeroed, and is ours alone.
+        unsafe {
+            let h = &mut *header();
+            h.magic = MAGIC;
+            h.pages = pages;
+            h.root = 0;
+            core::ptr::write(&mut h.heap, Heap::new());
+            h.heap.init((ARENA_BASE + HEADER) as usize, ((pages * PAGE_SIZE) - HEADER) as usize);
+        }
+    }
+    *g = Some(Arena { pages });
+    Ok(())
+}
+
+/// Allocate from the arena.
+pub fn alloc(layout: Layout) -> Option<NonNull<u8>> {
+    let g = ARENA.lock();
+    g.as_ref()?;
+    // SAFETY: the arena is mapped (init succeeded); the lock serialises use.
+    unsafe { (*header()).heap.alloc(layout).ok() }
+}
+
+/// Free an arena allocation.
+///
+/// # Safety
+/// `ptr` must come from [`alloc`] with the same layout.
+pub unsafe fn dealloc(ptr: NonNull<u8>, layout: Layout) {
+    let g = ARENA.lock();
+    if g.is_some() {
+        // SAFETY: per the contract.
+        unsafe { (*header()).heap.dealloc(ptr, layout) }
+    }
+}
+
+/// The root pointer a service stores to find its state again after a
+/// restore (0 if unset).
+pub fn root() -> u64 {
+    if ARENA.lock().is_none() {
+        return 0;
+    }
+    // SAFETY: the arena header is mapped.
+    unsafe { (*header()).root }
+}
+
+/// Set the root pointer.
+pub fn set_root(value: u64) {
+    if ARENA.lock().is_some() {
+        // SAFETY: the arena header is mapped and writable.
+        unsafe { (*header()).root = value };
+    }
+}
+
+/// The arena's address range, `(base, pages)`, if it exists.
+pub fn range() -> Option<(u64, u64)> {
+    ARENA.lock().as_ref().map(|a| (ARENA_BASE, a.pages))
+}
+
+/// Bytes allocated from the arena.
+pub fn used_bytes() -> usize {
+    if ARENA.lock().is_none() {
+        return 0;
+    }
+    // SAFETY: the arena header is mapped.
+    unsafe { (*header()).heap.stats_alloc_actual() }
+}

@@ -1,0 +1,599 @@
+//! Channels: typed, bidirectional connections between two processes.
+//!
+//! A channel is a shared memory object holding two record rings (see
+//! [`ring`]), a kernel link whose two ends carry handles and report a dead
+//! peer, and one event per side, bound to that side's link end: bit
+//! [`SIGNAL_BIT`] when the peer wrote (or freed space) while we slept,
+//! bit [`CLOSED_BIT`] when the peer's end is gone (closed, or its process
+//! died). An [`Endpoint`] is one side; [`EndpointHandles`] is a side in
+//! transit, which can itself be sent over a channel. [`Channel`] adds
+//! message types; [`select`] waits on many endpoints (and events) at once.
+//!
+//! The wake-up protocol avoids a system call per message: a reader about to
+//! sleep sets a flag in shared memory and re-checks the ring; a writer
+//! signals the link only when that flag is set. Event bits are sticky, so a
+//! signal between the re-check and the sleep is not lost.
+
+pub mod ring;
+
+use crate::handle::{Event, Mapping, Memory, OwnedHandle};
+use crate::sys;
+use crate::wire::{DecodeError, Reader, Writer};
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+use core::cell::Cell;
+use core::marker::PhantomData;
+use core::time::Duration;
+use kintsugi_abi::{Error, Handle, MapFlags, MemFlags, Rights, PAGE_SIZE};
+use ring::{RingError, Rings};
+
+/// Event bit: the peer wrote or freed space.
+pub const SIGNAL_BIT: u64 = 1;
+/// Event bit: the peer's end is gone.
+pub const CLOSED_BIT: u64 = 2;
+/// Default ring size per direction.
+pub const DEFAULT_RING_BYTES: usize = 16 * 1024;
+
+/// Why a channel operation failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChannelError {
+    /// The other side is gone and nothing is left to read.
+    PeerClosed,
+    /// The shared memory or the handle queue is inconsistent: the peer is
+    /// broken. The channel should be dropped.
+    Corrupt,
+    /// The message is larger than the ring can carry.
+    TooBig,
+    /// The bytes received are not a valid message.
+    Decode(DecodeError),
+    /// The wait ended first.
+    TimedOut,
+    /// A system call failed.
+    Sys(Error),
+}
+
+impl From<Error> for ChannelError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::PeerClosed => ChannelError::PeerClosed,
+            Error::TimedOut => ChannelError::TimedOut,
+            e => ChannelError::Sys(e),
+        }
+    }
+}
+
+impl From<DecodeError> for ChannelError {
+    fn from(e: DecodeError) -> Self {
+        ChannelError::Decode(e)
+    }
+}
+
+impl From<RingError> for ChannelError {
+    fn from(e: RingError) -> Self {
+        match e {
+            RingError::TooBig => ChannelError::TooBig,
+            RingError::Full | RingError::Corrupt => ChannelError::Corrupt,
+        }
+    }
+}
+
+impl core::fmt::Display for ChannelError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            ChannelError::PeerClosed => f.write_str("peer closed"),
+            ChannelError::Corrupt => f.write_str("channel corrupt"),
+            ChannelError::TooBig => f.write_str("message too big"),
+            ChannelError::Decode(e) => write!(f, "{e}"),
+            ChannelError::TimedOut => f.write_str("timed out"),
+            ChannelError::Sys(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// Handles received with a message, taken in order by its decoder.
+pub struct HandleQueue {
+    handles: VecDeque<OwnedHandle>,
+}
+
+impl HandleQueue {
+    /// A queue over received handles.
+    pub fn new(handles: Vec<OwnedHandle>) -> HandleQueue {
+        HandleQueue { handles: handles.into() }
+    }
+
+    /// The next handle.
+    pub fn take(&mut self) -> Result<OwnedHandle, DecodeError> {
+        self.handles.pop_front().ok_or(DecodeError::MissingHandle)
+    }
+
+    /// Whether every handle was used.
+    pub fn is_empty(&self) -> bool {
+        self.handles.is_empty()
+    }
+}
+
+/// Handles to send with a message, with the rights the receiver gets.
+#[derive(Default)]
+pub struct HandleList {
+    handles: Vec<(OwnedHandle, Rights)>,
+}
+
+impl HandleList {
+    /// Attach a handle, keeping all its rights.
+    pub fn push(&mut self, h: OwnedHandle) {
+        let rights = h.rights().unwrap_or(Rights::empty());
+        self.handles.push((h, rights));
+    }
+
+    /// Attach a handle with reduced rights.
+    pub fn push_with(&mut self, h: OwnedHandle, rights: Rights) {
+        self.handles.push((h, rights));
+    }
+
+    /// Attach the handles of an endpoint in transit.
+    pub fn push_endpoint(&mut self, e: EndpointHandles) -> u8 {
+        self.push(e.memory);
+        self.push(e.link);
+        self.push(e.event);
+        e.side
+    }
+}
+
+/// A message type: how it becomes bytes plus handles, and back.
+pub trait Message: Sized {
+    /// Append the message to `w`, moving its handles into `handles`.
+    fn encode(self, w: &mut Writer, handles: &mut HandleList);
+    /// Rebuild a message from bytes and the handles that came with them.
+    fn decode(r: &mut Reader, handles: &mut HandleQueue) -> Result<Self, DecodeError>;
+}
+
+/// Implement [`Message`] for a plain zerocopy struct (no handles), copied
+/// as its bytes.
+#[macro_export]
+macro_rules! pod_message {
+    ($t:ty) => {
+        impl $crate::channel::Message for $t {
+            fn encode(self, w: &mut $crate::wire::Writer, _h: &mut $crate::channel::HandleList) {
+                w.raw(zerocopy::IntoBytes::as_bytes(&self));
+            }
+            fn decode(
+                r: &mut $crate::wire::Reader,
+                _h: &mut $crate::channel::HandleQueue,
+            ) -> Result<Self, $crate::wire::DecodeError> {
+                <$t as zerocopy::FromBytes>::read_from_bytes(r.rest()).map_err(|_| $crate::wire::DecodeError::Invalid)
+            }
+        }
+    };
+}
+
+/// One side of a channel in transit: its three handles and which side it is.
+pub struct EndpointHandles {
+    /// The shared memory.
+    pub memory: OwnedHandle,
+    /// This side's link end.
+    pub link: OwnedHandle,
+    /// This side's event (bound to the link end).
+    pub event: OwnedHandle,
+    /// 0 = side A, 1 = side B.
+    pub side: u8,
+}
+
+impl EndpointHandles {
+    /// Rebuild from handles taken off a message (or the start info).
+    pub fn take(q: &mut HandleQueue, side: u8) -> Result<EndpointHandles, DecodeError> {
+        Ok(EndpointHandles { memory: q.take()?, link: q.take()?, event: q.take()?, side })
+    }
+
+    /// Build from three raw handles this program owns.
+    pub fn from_raw(memory: Handle, link: Handle, event: Handle, side: u8) -> EndpointHandles {
+        EndpointHandles {
+            memory: OwnedHandle::from_raw(memory),
+            link: OwnedHandle::from_raw(link),
+            event: OwnedHandle::from_raw(event),
+            side,
+        }
+    }
+}
+
+/// One side of a channel, attached (mapped) in this process.
+pub struct Endpoint {
+    rings: Rings,
+    _mapping: Mapping,
+    memory: Memory,
+    link: OwnedHandle,
+    event: Event,
+    side: u8,
+    closed: Cell<bool>,
+}
+
+impl Endpoint {
+    /// A new channel with `ring_bytes` per direction (a power of two):
+    /// side A attached here, side B ready to be sent elsewhere.
+    pub fn pair_with(ring_bytes: usize) -> Result<(Endpoint, EndpointHandles), Error> {
+        if !ring_bytes.is_power_of_two() || ring_bytes < 4096 {
+            return Err(Error::InvalidArgument);
+        }
+        let pages = (ring::total_bytes(ring_bytes) as u64).div_ceil(PAGE_SIZE);
+        let memory = Memory::alloc(pages, MemFlags::empty())?;
+        let memory_b = memory.0.duplicate(Rights::READ | Rights::WRITE | Rights::MAP | Rights::TRANSFER)?;
+        let (la, lb) = sys::link_create()?;
+        let (la, lb) = (OwnedHandle::from_raw(la), OwnedHandle::from_raw(lb));
+        let (ea, eb) = (Event::new()?, Event::new()?);
+        sys::link_bind(la.raw(), ea.raw(), SIGNAL_BIT, CLOSED_BIT)?;
+        sys::link_bind(lb.raw(), eb.raw(), SIGNAL_BIT, CLOSED_BIT)?;
+        let mapping = memory.map(MapFlags::WRITE)?;
+        // SAFETY: the mapping is fresh, zeroed, large enough, and lives as
+        // long as the endpoint.
+        let rings = unsafe { Rings::create(mapping.as_ptr(), ring_bytes) };
+        let a = Endpoint {
+            rings,
+            _mapping: mapping,
+            memory,
+            link: la,
+            event: ea,
+            side: 0,
+            closed: Cell::new(false),
+        };
+        let b = EndpointHandles { memory: memory_b, link: lb, event: eb.0, side: 1 };
+        Ok((a, b))
+    }
+
+    /// A new channel with the default ring size.
+    pub fn pair() -> Result<(Endpoint, EndpointHandles), Error> {
+        Self::pair_with(DEFAULT_RING_BYTES)
+    }
+
+    /// Attach a side received from elsewhere.
+    pub fn attach(h: EndpointHandles) -> Result<Endpoint, Error> {
+        let memory = Memory(h.memory);
+        let mapping = memory.map(MapFlags::WRITE)?;
+        // SAFETY: the mapping covers the whole object and lives as long as
+        // the endpoint; `attach` validates the control page.
+        let rings = unsafe { Rings::attach(mapping.as_ptr(), mapping.len(), h.side as usize) }
+            .map_err(|_| Error::InvalidArgument)?;
+        Ok(Endpoint {
+            rings,
+            _mapping: mapping,
+            memory,
+            link: h.link,
+            event: Event(h.event),
+            side: h.side,
+            closed: Cell::new(false),
+        })
+    }
+
+    /// Detach this side so it can be sent to another process. Anything
+    /// unread stays in the ring for the next owner.
+    pub fn into_handles(self) -> EndpointHandles {
+        let Endpoint { memory, link, event, side, _mapping, .. } = self;
+        drop(_mapping);
+        EndpointHandles { memory: memory.0, link, event: event.0, side }
+    }
+
+    fn note_bits(&self, bits: u64) {
+        if bits & CLOSED_BIT != 0 {
+            self.closed.set(true);
+        }
+    }
+
+    /// Whether the peer is known to be gone.
+    pub fn peer_closed(&self) -> bool {
+        if !self.closed.get() {
+            self.note_bits(self.event.poll());
+        }
+        self.closed.get()
+    }
+
+    /// Whether a message (or the peer's end) is waiting.
+    pub fn is_ready(&self) -> bool {
+        self.rings.can_read() || self.closed.get()
+    }
+
+    fn wake_peer(&self) {
+        if sys::link_signal(self.link.raw()) == Err(Error::PeerClosed) {
+            self.closed.set(true);
+        }
+    }
+
+    /// Send bytes plus handles, waiting while the ring is full.
+    pub fn send_raw(&mut self, bytes: &[u8], handles: HandleList) -> Result<(), ChannelError> {
+        loop {
+            if self.closed.get() {
+                return Err(ChannelError::PeerClosed);
+            }
+            if self.rings.can_write(bytes.len())? {
+                break;
+            }
+            self.rings.arm_tx();
+            if !self.rings.can_write(bytes.len())? {
+                let bits = self.event.wait(u64::MAX)?;
+                self.note_bits(bits);
+            }
+            self.rings.disarm_tx();
+        }
+        let count = handles.handles.len() as u32;
+        for (h, rights) in handles.handles {
+            sys::link_send(self.link.raw(), h.raw(), rights)?;
+            let _ = h.into_raw(); // moved to the peer
+        }
+        self.rings.try_write(bytes, count)?;
+        if self.rings.peer_wants_data() {
+            self.wake_peer();
+        }
+        Ok(())
+    }
+
+    /// Take the next message if one is waiting.
+    pub fn try_recv_raw(&mut self) -> Result<Option<(Vec<u8>, Vec<OwnedHandle>)>, ChannelError> {
+        let mut buf = Vec::new();
+        let Some(count) = self.rings.try_read(&mut buf)? else { return Ok(None) };
+        if self.rings.peer_wants_space() {
+            self.wake_peer();
+        }
+        if count > kintsugi_abi::MAX_LINK_QUEUE as u32 {
+            return Err(ChannelError::Corrupt);
+        }
+        let mut handles = Vec::with_capacity(count as usize);
+        for _ in 0..count {
+            match sys::link_recv(self.link.raw()) {
+                Ok(h) => handles.push(OwnedHandle::from_raw(h)),
+                Err(_) => return Err(ChannelError::Corrupt),
+            }
+        }
+        Ok(Some((buf, handles)))
+    }
+
+    /// Wait for the next message (up to `timeout`).
+    pub fn recv_raw(&mut self, timeout: Option<Duration>) -> Result<(Vec<u8>, Vec<OwnedHandle>), ChannelError> {
+        let deadline = timeout.map(|t| crate::time::now() + t);
+        loop {
+            if let Some(m) = self.try_recv_raw()? {
+                return Ok(m);
+            }
+            if self.closed.get() {
+                return Err(ChannelError::PeerClosed);
+            }
+            let wait = match deadline {
+                Some(d) => {
+                    let now = crate::time::now();
+                    if now >= d {
+                        return Err(ChannelError::TimedOut);
+                    }
+                    (d - now).as_nanos() as u64
+                }
+                None => u64::MAX,
+            };
+            if !self.rings.arm_rx() {
+                match self.event.wait(wait) {
+                    Ok(bits) => self.note_bits(bits),
+                    Err(Error::TimedOut) => {}
+                    Err(e) => {
+                        self.rings.disarm_rx();
+                        return Err(e.into());
+                    }
+                }
+            }
+            self.rings.disarm_rx();
+        }
+    }
+
+    /// Which side this is.
+    pub fn side(&self) -> u8 {
+        self.side
+    }
+
+    /// Largest message payload.
+    pub fn max_message(&self) -> usize {
+        self.rings.max_payload()
+    }
+}
+
+/// Anything built on an [`Endpoint`] (typed channels, listeners); such
+/// things can be passed to [`select`].
+pub trait HasEndpoint {
+    /// The endpoint underneath.
+    fn endpoint(&self) -> &Endpoint;
+}
+
+impl HasEndpoint for Endpoint {
+    fn endpoint(&self) -> &Endpoint {
+        self
+    }
+}
+
+/// Something [`select`] can wait on: it names a kernel event and knows how
+/// to tell whether it is ready.
+pub trait Waitable {
+    /// The event the kernel waits on.
+    fn wait_handle(&self) -> Handle;
+    /// Prepare to sleep; true if already ready (then do not sleep).
+    fn arm(&self) -> bool;
+    /// Awake again.
+    fn disarm(&self) {}
+    /// The kernel returned `bits` for this item's event.
+    fn fired(&self, bits: u64);
+    /// Whether the item is ready now.
+    fn is_ready(&self) -> bool;
+}
+
+impl<T: HasEndpoint> Waitable for T {
+    fn wait_handle(&self) -> Handle {
+        self.endpoint().event.raw()
+    }
+    fn arm(&self) -> bool {
+        let e = self.endpoint();
+        e.rings.arm_rx() || e.closed.get()
+    }
+    fn disarm(&self) {
+        self.endpoint().rings.disarm_rx();
+    }
+    fn fired(&self, bits: u64) {
+        self.endpoint().note_bits(bits);
+    }
+    fn is_ready(&self) -> bool {
+        self.endpoint().is_ready()
+    }
+}
+
+/// An event to [`select`] on beside channels; the bits it delivered
+/// accumulate until taken.
+pub struct Signal {
+    event: Event,
+    pending: Cell<u64>,
+}
+
+impl Signal {
+    /// A new event.
+    pub fn new() -> Result<Signal, Error> {
+        Ok(Signal { event: Event::new()?, pending: Cell::new(0) })
+    }
+
+    /// Wrap an existing event.
+    pub fn from_event(event: Event) -> Signal {
+        Signal { event, pending: Cell::new(0) }
+    }
+
+    /// The event (to bind or watch with).
+    pub fn event(&self) -> &Event {
+        &self.event
+    }
+
+    /// Take the delivered bits (also polling the kernel).
+    pub fn take(&self) -> u64 {
+        self.pending.replace(0) | self.event.poll()
+    }
+}
+
+impl Waitable for Signal {
+    fn wait_handle(&self) -> Handle {
+        self.event.raw()
+    }
+    fn arm(&self) -> bool {
+        self.pending.get() != 0
+    }
+    fn fired(&self, bits: u64) {
+        self.pending.set(self.pending.get() | bits);
+    }
+    fn is_ready(&self) -> bool {
+        self.pending.get() != 0
+    }
+}
+
+/// Wait until one of `items` is ready (a message, a closed peer, a fired
+/// event); its index. Items earlier in the slice win ties.
+pub fn select(items: &[&dyn Waitable], timeout: Option<Duration>) -> Result<usize, ChannelError> {
+    if items.is_empty() || items.len() > kintsugi_abi::MAX_WAIT_HANDLES {
+        return Err(ChannelError::Sys(Error::InvalidArgument));
+    }
+    let deadline = timeout.map(|t| crate::time::now() + t);
+    let events: Vec<Handle> = items.iter().map(|it| it.wait_handle()).collect();
+    let disarm = || items.iter().for_each(|it| it.disarm());
+    loop {
+        if let Some(i) = items.iter().position(|it| it.is_ready()) {
+            return Ok(i);
+        }
+        if let Some(i) = items.iter().position(|it| it.arm()) {
+            disarm();
+            return Ok(i);
+        }
+        let wait = match deadline {
+            Some(d) => {
+                let now = crate::time::now();
+                if now >= d {
+                    disarm();
+                    return Err(ChannelError::TimedOut);
+                }
+                (d - now).as_nanos() as u64
+            }
+            None => u64::MAX,
+        };
+        let r = sys::event_wait(&events, wait);
+        disarm();
+        match r {
+            Ok((i, bits)) => items[i].fired(bits),
+            Err(Error::TimedOut) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// A typed endpoint: sends `Tx`, receives `Rx`.
+pub struct Channel<Tx: Message, Rx: Message> {
+    ep: Endpoint,
+    _types: PhantomData<fn(Tx) -> Rx>,
+}
+
+impl<Tx: Message, Rx: Message> Channel<Tx, Rx> {
+    /// Type an endpoint.
+    pub fn new(ep: Endpoint) -> Self {
+        Channel { ep, _types: PhantomData }
+    }
+
+    /// Attach a side in transit and type it.
+    pub fn attach(h: EndpointHandles) -> Result<Self, Error> {
+        Endpoint::attach(h).map(Self::new)
+    }
+
+    /// Send a message.
+    pub fn send(&mut self, m: Tx) -> Result<(), ChannelError> {
+        let mut w = Writer::new();
+        let mut handles = HandleList::default();
+        m.encode(&mut w, &mut handles);
+        self.ep.send_raw(w.as_slice(), handles)
+    }
+
+    fn decode(bytes: Vec<u8>, handles: Vec<OwnedHandle>) -> Result<Rx, ChannelError> {
+        let mut q = HandleQueue::new(handles);
+        let mut r = Reader::new(&bytes);
+        let m = Rx::decode(&mut r, &mut q)?;
+        r.finish()?;
+        Ok(m)
+    }
+
+    /// Wait for a message.
+    pub fn recv(&mut self) -> Result<Rx, ChannelError> {
+        let (bytes, handles) = self.ep.recv_raw(None)?;
+        Self::decode(bytes, handles)
+    }
+
+    /// Wait for a message up to `timeout`.
+    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Rx, ChannelError> {
+        let (bytes, handles) = self.ep.recv_raw(Some(timeout))?;
+        Self::decode(bytes, handles)
+    }
+
+    /// Take a message if one is waiting.
+    pub fn try_recv(&mut self) -> Result<Option<Rx>, ChannelError> {
+        match self.ep.try_recv_raw()? {
+            Some((bytes, handles)) => Self::decode(bytes, handles).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Send a request and wait for the reply.
+    pub fn call(&mut self, m: Tx) -> Result<Rx, ChannelError> {
+        self.send(m)?;
+        self.recv()
+    }
+
+    /// The endpoint underneath.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.ep
+    }
+
+    /// The endpoint, mutably.
+    pub fn endpoint_mut(&mut self) -> &mut Endpoint {
+        &mut self.ep
+    }
+
+    /// Untype.
+    pub fn into_endpoint(self) -> Endpoint {
+        self.ep
+    }
+}
+
+impl<Tx: Message, Rx: Message> HasEndpoint for Channel<Tx, Rx> {
+    fn endpoint(&self) -> &Endpoint {
+        &self.ep
+    }
+}

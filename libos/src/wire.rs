@@ -1,0 +1,243 @@
+//! The byte encoding of message fields: little-endian integers, and byte
+//! strings as a `u32` length followed by the bytes. [`Writer`] appends;
+//! [`Reader`] checks every length against what is left and fails with a
+//! [`DecodeError`] instead of panicking, whatever the bytes are.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+/// Why bytes did not decode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DecodeError {
+    /// The bytes ended before the message did.
+    Truncated,
+    /// A tag, length or value is not allowed.
+    Invalid,
+    /// Bytes were left over after the message.
+    Trailing,
+    /// The message needs more handles than arrived with it.
+    MissingHandle,
+}
+
+impl core::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            DecodeError::Truncated => "message truncated",
+            DecodeError::Invalid => "invalid message",
+            DecodeError::Trailing => "trailing bytes in message",
+            DecodeError::MissingHandle => "message lacks a handle",
+        })
+    }
+}
+
+/// Appends fields to a byte buffer.
+#[derive(Default)]
+pub struct Writer {
+    buf: Vec<u8>,
+}
+
+impl Writer {
+    /// An empty writer.
+    pub fn new() -> Writer {
+        Writer { buf: Vec::new() }
+    }
+
+    /// A byte.
+    pub fn u8(&mut self, v: u8) -> &mut Self {
+        self.buf.push(v);
+        self
+    }
+
+    /// A bool as one byte.
+    pub fn bool(&mut self, v: bool) -> &mut Self {
+        self.u8(v as u8)
+    }
+
+    /// A u32.
+    pub fn u32(&mut self, v: u32) -> &mut Self {
+        self.buf.extend_from_slice(&v.to_le_bytes());
+        self
+    }
+
+    /// A u64.
+    pub fn u64(&mut self, v: u64) -> &mut Self {
+        self.buf.extend_from_slice(&v.to_le_bytes());
+        self
+    }
+
+    /// An i64.
+    pub fn i64(&mut self, v: i64) -> &mut Self {
+        self.u64(v as u64)
+    }
+
+    /// A length-prefixed byte string.
+    pub fn bytes(&mut self, v: &[u8]) -> &mut Self {
+        self.u32(v.len() as u32);
+        self.buf.extend_from_slice(v);
+        self
+    }
+
+    /// A length-prefixed UTF-8 string.
+    pub fn str(&mut self, v: &str) -> &mut Self {
+        self.bytes(v.as_bytes())
+    }
+
+    /// Raw bytes with no length.
+    pub fn raw(&mut self, v: &[u8]) -> &mut Self {
+        self.buf.extend_from_slice(v);
+        self
+    }
+
+    /// The encoded bytes.
+    pub fn finish(self) -> Vec<u8> {
+        self.buf
+    }
+
+    /// The bytes so far.
+    pub fn as_slice(&self) -> &[u8] {
+        &self.buf
+    }
+}
+
+/// Reads fields from untrusted bytes.
+pub struct Reader<'a> {
+    buf: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    /// Read from `buf`.
+    pub fn new(buf: &'a [u8]) -> Reader<'a> {
+        Reader { buf }
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        if self.buf.len() < n {
+            return Err(DecodeError::Truncated);
+        }
+        let (head, rest) = self.buf.split_at(n);
+        self.buf = rest;
+        Ok(head)
+    }
+
+    /// A byte.
+    pub fn u8(&mut self) -> Result<u8, DecodeError> {
+        Ok(self.take(1)?[0])
+    }
+
+    /// A bool (0 or 1).
+    pub fn bool(&mut self) -> Result<bool, DecodeError> {
+        match self.u8()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => Err(DecodeError::Invalid),
+        }
+    }
+
+    /// A u32.
+    pub fn u32(&mut self) -> Result<u32, DecodeError> {
+        let b = self.take(4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    /// A u64.
+    pub fn u64(&mut self) -> Result<u64, DecodeError> {
+        let b = self.take(8)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        Ok(u64::from_le_bytes(a))
+    }
+
+    /// An i64.
+    pub fn i64(&mut self) -> Result<i64, DecodeError> {
+        Ok(self.u64()? as i64)
+    }
+
+    /// A length-prefixed byte string of at most `max` bytes.
+    pub fn bytes(&mut self, max: usize) -> Result<&'a [u8], DecodeError> {
+        let n = self.u32()? as usize;
+        if n > max {
+            return Err(DecodeError::Invalid);
+        }
+        self.take(n)
+    }
+
+    /// A length-prefixed byte string, copied.
+    pub fn bytes_vec(&mut self, max: usize) -> Result<Vec<u8>, DecodeError> {
+        Ok(self.bytes(max)?.to_vec())
+    }
+
+    /// A length-prefixed UTF-8 string of at most `max` bytes.
+    pub fn string(&mut self, max: usize) -> Result<String, DecodeError> {
+        let b = self.bytes(max)?;
+        core::str::from_utf8(b).map(String::from).map_err(|_| DecodeError::Invalid)
+    }
+
+    /// The rest of the bytes.
+    pub fn rest(&mut self) -> &'a [u8] {
+        core::mem::take(&mut self.buf)
+    }
+
+    /// Fail unless every byte was consumed.
+    pub fn finish(&self) -> Result<(), DecodeError> {
+        if self.buf.is_empty() {
+            Ok(())
+        } else {
+            Err(DecodeError::Trailing)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn round_trip() {
+        let mut w = Writer::new();
+        w.u8(7).bool(true).u32(0xdead_beef).u64(u64::MAX).i64(-5).bytes(b"abc").str("héllo");
+        let buf = w.finish();
+        let mut r = Reader::new(&buf);
+        assert_eq!(r.u8(), Ok(7));
+        assert_eq!(r.bool(), Ok(true));
+        assert_eq!(r.u32(), Ok(0xdead_beef));
+        assert_eq!(r.u64(), Ok(u64::MAX));
+        assert_eq!(r.i64(), Ok(-5));
+        assert_eq!(r.bytes(10), Ok(&b"abc"[..]));
+        assert_eq!(r.string(10).as_deref(), Ok("héllo"));
+        assert_eq!(r.finish(), Ok(()));
+    }
+
+    #[test]
+    fn bad_input_is_an_error() {
+        assert_eq!(Reader::new(&[1, 2]).u32(), Err(DecodeError::Truncated));
+        assert_eq!(Reader::new(&[2]).bool(), Err(DecodeError::Invalid));
+        assert_eq!(Reader::new(&[5, 0, 0, 0, 1]).bytes(10), Err(DecodeError::Truncated));
+        assert_eq!(Reader::new(&[50, 0, 0, 0]).bytes(10), Err(DecodeError::Invalid));
+        assert_eq!(Reader::new(&[1, 0, 0, 0, 0xff]).string(10), Err(DecodeError::Invalid));
+        let r = Reader::new(&[1]);
+        assert_eq!(r.finish(), Err(DecodeError::Trailing));
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let mut r = Reader::new(&bytes);
+            let _ = r.u8();
+            let _ = r.bytes(16);
+            let _ = r.string(16);
+            let _ = r.u64();
+        }
+
+        #[test]
+        fn strings_round_trip(s in ".{0,40}", n in any::<u64>()) {
+            let mut w = Writer::new();
+            w.str(&s).u64(n);
+            let buf = w.finish();
+            let mut r = Reader::new(&buf);
+            prop_assert_eq!(r.string(1000).unwrap(), s);
+            prop_assert_eq!(r.u64().unwrap(), n);
+            prop_assert!(r.finish().is_ok());
+        }
+    }
+}

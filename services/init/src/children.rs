@@ -1,0 +1,187 @@
+//! init as supervisor: starting programs from boot modules, giving each a
+//! directory session, noticing when they end (one shared exit event), and
+//! starting the ones the manifest marks `restart` again.
+
+use crate::boot::Boot;
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use libos::abi::{Error, HandleGrant, ProcessInfo, SpawnFlags, SpawnParams};
+use libos::channel::{Channel, Endpoint, Signal};
+use libos::directory::{Reply, Request};
+use libos::handle::{OwnedHandle, Process};
+use libos::sys;
+
+/// The exit-event bit every child is watched with.
+const EXIT_BIT: u64 = 1;
+/// A restarted program that ends this many times in [`RESTART_WINDOW_NS`]
+/// is given up on.
+const RESTART_LIMIT: usize = 5;
+const RESTART_WINDOW_NS: u64 = 10_000_000_000;
+
+/// What init's side of a directory session is.
+pub type Session = Channel<Reply, Request>;
+
+/// A process init started.
+pub struct Child {
+    /// Its pid.
+    pub pid: u32,
+    /// Process name.
+    pub name: String,
+    /// Boot program it runs.
+    pub program: String,
+    /// Argument string it was started with.
+    pub args: String,
+    /// Its process handle.
+    pub process: Process,
+    /// init's side of its directory session (None once the child closed it).
+    pub session: Option<Session>,
+    /// Start again when it ends.
+    pub restart: bool,
+}
+
+/// How to start a program.
+pub struct Launch<'a> {
+    /// Boot program.
+    pub program: &'a str,
+    /// Process name ("" = program).
+    pub name: &'a str,
+    /// Argument string.
+    pub args: &'a str,
+    /// Start suspended.
+    pub suspended: bool,
+    /// Extra named handles for the child.
+    pub extra: Vec<(String, OwnedHandle)>,
+    /// Restart when it ends.
+    pub restart: bool,
+}
+
+/// All of init's children.
+pub struct Children {
+    /// The children alive now.
+    pub list: Vec<Child>,
+    /// Fires when any child ends.
+    pub exit: Signal,
+    recent_restarts: Vec<(String, u64)>,
+}
+
+impl Children {
+    /// No children yet.
+    pub fn new() -> Result<Children, Error> {
+        Ok(Children { list: Vec::new(), exit: Signal::new()?, recent_restarts: Vec::new() })
+    }
+
+    /// Start a program; returns its pid and a second handle to it.
+    pub fn spawn(&mut self, boot: &Boot, l: Launch) -> Result<(u32, OwnedHandle), (Error, String)> {
+        if l.program == "init" || l.program == "manifest" {
+            return Err((Error::InvalidArgument, format!("'{}' cannot be started", l.program)));
+        }
+        let module = boot
+            .modules
+            .get(l.program)
+            .ok_or_else(|| (Error::NotFound, format!("no program named '{}'", l.program)))?;
+        let fail = |e: Error| (e, format!("cannot start {}: {e}", l.program));
+        let (session, child_end) = Endpoint::pair().map_err(fail)?;
+        let names: Vec<&str> = l.extra.iter().map(|(n, _)| n.as_str()).collect();
+        let args = libos::start::encode_args(&names, l.args);
+        let name = if l.name.is_empty() { l.program } else { l.name };
+        let mut grants = Vec::new();
+        for h in [&child_end.memory, &child_end.link, &child_end.event].into_iter().chain(l.extra.iter().map(|(_, h)| h)) {
+            let rights = h.rights().map_err(fail)?;
+            grants.push(HandleGrant { handle: h.raw().raw(), rights: rights.bits() });
+        }
+        let memory = boot.manifest.program(l.program).map(|p| p.memory).unwrap_or(0);
+        let params = SpawnParams {
+            name_ptr: name.as_ptr() as u64,
+            name_len: name.len() as u64,
+            args_ptr: args.as_ptr() as u64,
+            args_len: args.len() as u64,
+            grants_ptr: grants.as_ptr() as u64,
+            grants_len: grants.len() as u64,
+            stack_pages: 0,
+            page_limit: memory,
+            flags: if l.suspended { SpawnFlags::SUSPENDED.bits() } else { 0 },
+        };
+        let handle = sys::process_spawn(module.memory.raw(), &params).map_err(fail)?;
+        // The child has its own copies now; ours must go so the child's
+        // death closes the session's link.
+        drop(child_end);
+        drop(l.extra);
+        let process = Process(OwnedHandle::from_raw(handle));
+        process.watch(self.exit.event(), EXIT_BIT).map_err(fail)?;
+        let pid = process.info().map(|i| i.pid).map_err(fail)?;
+        let rights = process.0.rights().map_err(fail)?;
+        let requester = process.0.duplicate(rights).map_err(fail)?;
+        self.list.push(Child {
+            pid,
+            name: String::from(name),
+            program: String::from(l.program),
+            args: String::from(l.args),
+            process,
+            session: Some(Channel::new(session)),
+            restart: l.restart,
+        });
+        Ok((pid, requester))
+    }
+
+    /// Collect the children that ended, logging how, and start the
+    /// restartable ones again.
+    pub fn reap(&mut self, boot: &Boot) -> Vec<u32> {
+        self.exit.take();
+        let mut ended = Vec::new();
+        let mut i = 0;
+        while i < self.list.len() {
+            let info = self.list[i].process.info().unwrap_or_default();
+            if info.state().is_ended() {
+                let child = self.list.swap_remove(i);
+                report(&child, &info);
+                ended.push(child.pid);
+                if child.restart {
+                    self.restart(boot, child);
+                }
+            } else {
+                i += 1;
+            }
+        }
+        ended
+    }
+
+    fn restart(&mut self, boot: &Boot, child: Child) {
+        let now = libos::time::now_ns();
+        self.recent_restarts.retain(|(_, t)| now - *t < RESTART_WINDOW_NS);
+        let recent = self.recent_restarts.iter().filter(|(n, _)| *n == child.name).count();
+        if recent >= RESTART_LIMIT {
+            log::error!("{} ended {RESTART_LIMIT} times in 10 s; not restarting it", child.name);
+            return;
+        }
+        self.recent_restarts.push((child.name.clone(), now));
+        let launch = Launch {
+            program: &child.program,
+            name: &child.name,
+            args: &child.args,
+            suspended: false,
+            extra: Vec::new(),
+            restart: true,
+        };
+        match self.spawn(boot, launch) {
+            Ok((pid, _)) => log::info!("restarted {} as pid {pid}", child.name),
+            Err((_, m)) => log::error!("{m}"),
+        }
+    }
+
+    /// The child with this pid.
+    pub fn get_mut(&mut self, pid: u32) -> Option<&mut Child> {
+        self.list.iter_mut().find(|c| c.pid == pid)
+    }
+}
+
+fn report(child: &Child, info: &ProcessInfo) {
+    use libos::abi::ProcessState;
+    let quiet = matches!(info.state(), ProcessState::Killed)
+        || (info.state() == ProcessState::Exited && info.exit_code == 0);
+    if !quiet {
+        let mut how = String::new();
+        let _ = info.describe_end(&mut how);
+        log::info!("pid {} ({}) {how}", child.pid, child.name);
+    }
+}

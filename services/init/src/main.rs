@@ -1,0 +1,63 @@
+//! init: the first process.
+//!
+//! The kernel starts it with the root resource and the boot modules. It
+//! reads the manifest, starts the programs marked `start`, and then serves
+//! as supervisor (it notices every child's end and restarts the ones marked
+//! `restart`) and as the directory every program reaches through its
+//! session (see `libos::directory`).
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+mod boot;
+mod children;
+mod server;
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use children::{Children, Launch};
+use libos::channel::{select, Waitable};
+
+libos::main!(main);
+
+fn main() -> Result<(), String> {
+    let boot = boot::load()?;
+    log::info!("{} programs in the image, {} in the manifest", boot.modules.len() - 1, boot.manifest.programs.len());
+    let mut children = Children::new().map_err(|e| alloc::format!("cannot create the exit event: {e}"))?;
+    let mut directory = server::Directory::new();
+    for p in boot.manifest.programs.iter().filter(|p| p.start) {
+        let launch = Launch {
+            program: &p.name,
+            name: &p.name,
+            args: &p.args,
+            suspended: false,
+            extra: Vec::new(),
+            restart: p.restart,
+        };
+        if let Err((_, m)) = children.spawn(&boot, launch) {
+            log::error!("{m}");
+        }
+    }
+    loop {
+        let pids: Vec<u32> = children.list.iter().filter(|c| c.session.is_some()).map(|c| c.pid).collect();
+        let ready = {
+            let mut items: Vec<&dyn Waitable> = Vec::with_capacity(pids.len() + 1);
+            items.push(&children.exit);
+            items.extend(children.list.iter().filter_map(|c| c.session.as_ref()).map(|s| s as &dyn Waitable));
+            match select(&items, None) {
+                Ok(i) => i,
+                Err(e) => {
+                    log::error!("select failed: {e}");
+                    continue;
+                }
+            }
+        };
+        if ready == 0 {
+            let ended = children.reap(&boot);
+            directory.forget(&ended);
+        } else {
+            directory.serve(&boot, &mut children, pids[ready - 1]);
+        }
+    }
+}

@@ -1,0 +1,239 @@
+//! init as the directory: it answers the requests children send on their
+//! sessions: registering and connecting services, starting programs,
+//! listing and killing processes, handing out device resources the
+//! manifest grants, and powering off.
+
+use crate::boot::Boot;
+use crate::children::{Children, Launch};
+use alloc::collections::BTreeMap;
+use alloc::format;
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+use libos::abi::{Error, MapFlags, MemFlags, ProcessInfo, ResourceKind, Rights, MAX_PROCESSES, PAGE_SIZE};
+use libos::channel::{Channel, ChannelError, Endpoint};
+use libos::directory::{Incoming, Nothing, Reply, Request, SpawnRequest};
+use libos::handle::{Memory, OwnedHandle};
+use libos::sys;
+use zerocopy::IntoBytes;
+
+struct Service {
+    listener: Channel<Incoming, Nothing>,
+    owner: u32,
+}
+
+/// The directory's state.
+pub struct Directory {
+    services: BTreeMap<String, Service>,
+    /// (requesting pid, service name) waiting for the service to register.
+    pending: Vec<(u32, String)>,
+}
+
+fn refuse(code: Error, message: String) -> Reply {
+    Reply::Error { code: code as u32, message }
+}
+
+impl Directory {
+    /// An empty directory.
+    pub fn new() -> Directory {
+        Directory { services: BTreeMap::new(), pending: Vec::new() }
+    }
+
+    /// Serve every request waiting on `pid`'s session.
+    pub fn serve(&mut self, boot: &Boot, children: &mut Children, pid: u32) {
+        loop {
+            let Some(child) = children.get_mut(pid) else { return };
+            let Some(session) = child.session.as_mut() else { return };
+            let req = match session.try_recv() {
+                Ok(Some(r)) => r,
+                Ok(None) => return,
+                Err(ChannelError::PeerClosed) => {
+                    child.session = None;
+                    return;
+                }
+                Err(e) => {
+                    log::warn!("dropping the session of pid {pid} ({}): {e}", child.name);
+                    child.session = None;
+                    return;
+                }
+            };
+            let program = child.program.clone();
+            let reply = match req {
+                Request::Connect { name, wait } => match self.connect(&name) {
+                    Some(r) => Some(r),
+                    None if wait => {
+                        self.pending.push((pid, name));
+                        None
+                    }
+                    None => Some(refuse(Error::NotFound, format!("no service named '{name}'"))),
+                },
+                Request::Register { name, listener } => Some(self.register(boot, children, pid, name, listener)),
+                Request::Spawn(s) => Some(spawn(boot, children, s)),
+                Request::List => Some(list(boot)),
+                Request::Kill { target } => Some(kill(boot, &target)),
+                Request::Device { name } => Some(device(boot, &program, &name)),
+                Request::PowerOff { reset } => {
+                    log::info!("{} by pid {pid}", if reset { "reset" } else { "power off" });
+                    let e = sys::system_power(boot.root, reset).err().unwrap_or(Error::Unsupported);
+                    Some(refuse(e, format!("power {}: {e}", if reset { "reset" } else { "off" })))
+                }
+            };
+            if let Some(reply) = reply {
+                send(children, pid, reply);
+            }
+        }
+    }
+
+    fn connect(&mut self, name: &str) -> Option<Reply> {
+        let service = self.services.get_mut(name)?;
+        let (server_end, client_end) = match Endpoint::pair() {
+            Ok(p) => p,
+            Err(e) => return Some(refuse(e, format!("cannot connect to '{name}': {e}"))),
+        };
+        let incoming = Incoming::Connection { name: String::from(name), endpoint: server_end.into_handles() };
+        match service.listener.send(incoming) {
+            Ok(()) => Some(Reply::Connected(client_end)),
+            Err(e) => {
+                log::warn!("service '{name}' stopped listening ({e}); unregistering it");
+                self.services.remove(name);
+                None
+            }
+        }
+    }
+
+    fn register(
+        &mut self,
+        boot: &Boot,
+        children: &mut Children,
+        pid: u32,
+        name: String,
+        listener: libos::channel::EndpointHandles,
+    ) -> Reply {
+        let _ = boot;
+        if name.is_empty() || name.len() > libos::directory::MAX_NAME {
+            return refuse(Error::InvalidArgument, String::from("bad service name"));
+        }
+        if let Some(s) = self.services.get(&name) {
+            if !s.listener.endpoint().peer_closed() {
+                return refuse(Error::AlreadyExists, format!("service '{name}' is already registered"));
+            }
+        }
+        let listener = match Channel::attach(listener) {
+            Ok(l) => l,
+            Err(e) => return refuse(e, format!("bad listener: {e}")),
+        };
+        self.services.insert(name.clone(), Service { listener, owner: pid });
+        // Answer the clients that were waiting for this name.
+        let waiting: Vec<u32> = self.pending.iter().filter(|(_, n)| *n == name).map(|(p, _)| *p).collect();
+        self.pending.retain(|(_, n)| *n != name);
+        for client in waiting {
+            if let Some(reply) = self.connect(&name) {
+                send(children, client, reply);
+            }
+        }
+        Reply::Ok
+    }
+
+    /// Forget what the ended processes registered or waited for.
+    pub fn forget(&mut self, ended: &[u32]) {
+        self.services.retain(|_, s| !ended.contains(&s.owner));
+        self.pending.retain(|(p, _)| !ended.contains(p));
+    }
+}
+
+fn send(children: &mut Children, pid: u32, reply: Reply) {
+    if let Some(child) = children.get_mut(pid) {
+        if let Some(session) = child.session.as_mut() {
+            if let Err(e) = session.send(reply) {
+                log::warn!("cannot answer pid {pid}: {e}");
+                child.session = None;
+            }
+        }
+    }
+}
+
+fn spawn(boot: &Boot, children: &mut Children, s: SpawnRequest) -> Reply {
+    let launch = Launch {
+        program: &s.program,
+        name: &s.name,
+        args: &s.args,
+        suspended: s.suspended,
+        extra: s.handles,
+        restart: false,
+    };
+    match children.spawn(boot, launch) {
+        Ok((pid, process)) => Reply::Spawned { pid, process },
+        Err((e, m)) => refuse(e, m),
+    }
+}
+
+fn all_processes(boot: &Boot) -> Result<Vec<ProcessInfo>, Error> {
+    let mut infos = vec![ProcessInfo::default(); MAX_PROCESSES];
+    let n = sys::process_list(boot.root, &mut infos)?;
+    infos.truncate(n.min(MAX_PROCESSES));
+    Ok(infos)
+}
+
+fn list(boot: &Boot) -> Reply {
+    let infos = match all_processes(boot) {
+        Ok(i) => i,
+        Err(e) => return refuse(e, format!("cannot list processes: {e}")),
+    };
+    let bytes = infos.as_slice().as_bytes();
+    let pages = (bytes.len() as u64).div_ceil(PAGE_SIZE).max(1);
+    let result = (|| {
+        let memory = Memory::alloc(pages, MemFlags::empty())?;
+        {
+            let map = memory.map(MapFlags::WRITE)?;
+            // SAFETY: a fresh private mapping of the new object.
+            unsafe { map.as_mut_slice()[..bytes.len()].copy_from_slice(bytes) };
+        }
+        memory.0.duplicate(Rights::READ | Rights::MAP | Rights::TRANSFER)
+    })();
+    match result {
+        Ok(h) => Reply::List { count: infos.len() as u32, memory: h },
+        Err(e) => refuse(e, format!("cannot list processes: {e}")),
+    }
+}
+
+fn kill(boot: &Boot, target: &str) -> Reply {
+    let infos = match all_processes(boot) {
+        Ok(i) => i,
+        Err(e) => return refuse(e, format!("cannot list processes: {e}")),
+    };
+    let pids: Vec<u32> = match target.parse::<u32>() {
+        Ok(pid) => infos.iter().filter(|i| i.pid == pid).map(|i| i.pid).collect(),
+        Err(_) => infos.iter().filter(|i| i.name() == target).map(|i| i.pid).collect(),
+    };
+    if pids.is_empty() {
+        return refuse(Error::NotFound, format!("no process '{target}'"));
+    }
+    if pids.contains(&libos::start::pid()) {
+        return refuse(Error::AccessDenied, String::from("init cannot be killed"));
+    }
+    let mut count = 0;
+    for pid in pids {
+        if let Ok(h) = sys::process_open(boot.root, pid) {
+            let h = OwnedHandle::from_raw(h);
+            if sys::process_kill(h.raw()).is_ok() {
+                count += 1;
+            }
+        }
+    }
+    Reply::Killed { count }
+}
+
+fn device(boot: &Boot, program: &str, name: &str) -> Reply {
+    let granted = boot.manifest.program(program).is_some_and(|p| p.devices.iter().any(|d| d == name));
+    if !granted {
+        return refuse(Error::AccessDenied, format!("the manifest grants '{program}' no device '{name}'"));
+    }
+    let derived = match name {
+        "console" => sys::resource_derive(boot.root, ResourceKind::Console, 0, 0),
+        _ => Err(Error::NotFound),
+    };
+    match derived {
+        Ok(h) => Reply::Device(OwnedHandle::from_raw(h)),
+        Err(e) => refuse(e, format!("device '{name}': {e}")),
+    }
+}
