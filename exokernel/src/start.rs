@@ -56,7 +56,13 @@ pub extern "C" fn kernel_entry(magic: u32, info: u32) -> ! {
     crate::irq::init_console(platform);
     let tsc_hz = arch::apic::start_timer(crate::clock::TICK_HZ as u32);
     crate::clock::init(tsc_hz);
-    kprintln!("cpu: TSC {} MHz, {} I/O APIC(s)", tsc_hz / 1_000_000, platform.ioapics.len());
+    kprintln!(
+        "cpu: TSC {} MHz, {} I/O APIC(s); acpi: pm1 {:x?}, s5 {:?}",
+        tsc_hz / 1_000_000,
+        platform.ioapics.len(),
+        platform.pm1_control,
+        platform.s5
+    );
 
     let mut kernel = Kernel::new();
     let init = bi.modules.iter().find(|m| m.name == "init").expect("a boot module named 'init'");

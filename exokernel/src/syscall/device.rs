@@ -157,6 +157,11 @@ pub(super) fn power(k: &mut Kernel, pid: Pid, a: [u64; 6]) -> SysResult {
         0 => {
             kprintln!("kernel: powering off");
             crate::arch::acpi::power_off();
+            // The machine stops asynchronously; give it a moment.
+            let start = crate::clock::now_ns();
+            while crate::clock::now_ns() - start < 500_000_000 {
+                core::hint::spin_loop();
+            }
             kprintln!("kernel: power-off did not take effect; halting");
             crate::arch::cpu::halt_forever()
         }

@@ -1,0 +1,225 @@
+//! A running Kintsugi machine under QEMU, driven through its serial console.
+//!
+//! A reader thread collects everything the guest prints. `expect` waits for
+//! text to appear after a cursor (so each wait only sees new output);
+//! `command` types a line at the shell prompt, as a user would, and returns
+//! what the command printed. A kernel panic anywhere ends every wait with
+//! an error carrying the console.
+
+use crate::image::Image;
+use crate::qemu::QemuConfig;
+use std::io::{Read, Write};
+use std::process::{Child, ChildStdin, ExitStatus, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// The shell's prompt.
+pub const PROMPT: &str = "kintsugi> ";
+/// What the kernel prints when it panics.
+pub const PANIC_MARK: &str = "KERNEL PANIC";
+
+/// Why a wait failed.
+#[derive(Debug)]
+pub enum MachineError {
+    /// QEMU could not be started.
+    Start(String),
+    /// The text did not appear in time.
+    Timeout {
+        /// What was awaited.
+        waiting_for: String,
+        /// The console so far.
+        console: String,
+    },
+    /// The kernel panicked.
+    Panic(String),
+    /// QEMU ended while we waited for text.
+    Exited(String),
+}
+
+impl std::fmt::Display for MachineError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MachineError::Start(e) => write!(f, "cannot start QEMU: {e}"),
+            MachineError::Timeout { waiting_for, console } => {
+                write!(f, "timed out waiting for {waiting_for:?}; console:\n{console}")
+            }
+            MachineError::Panic(c) => write!(f, "the kernel panicked; console:\n{c}"),
+            MachineError::Exited(c) => write!(f, "QEMU exited; console:\n{c}"),
+        }
+    }
+}
+
+impl std::error::Error for MachineError {}
+
+#[derive(Default)]
+struct Console {
+    text: String,
+    closed: bool,
+}
+
+/// A booted machine.
+pub struct Machine {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    console: Arc<(Mutex<Console>, Condvar)>,
+    cursor: usize,
+    started: Instant,
+}
+
+impl Machine {
+    /// Start QEMU for `image` with `cfg`. If `echo`, the console is also
+    /// copied to this process's stdout as it arrives.
+    pub fn boot(image: &Image, cfg: &QemuConfig, echo: bool) -> Result<Machine, MachineError> {
+        let mut cmd = cfg.command(image);
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().map_err(|e| MachineError::Start(format!("{}: {e}", crate::qemu::QEMU)))?;
+        let started = Instant::now();
+        let console = Arc::new((Mutex::new(Console::default()), Condvar::new()));
+        let mut stdout = child.stdout.take().expect("piped");
+        let mut stderr = child.stderr.take().expect("piped");
+        let sink = console.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            loop {
+                let n = match stdout.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                if echo {
+                    let mut out = std::io::stdout();
+                    let _ = out.write_all(&buf[..n]);
+                    let _ = out.flush();
+                }
+                let (lock, cv) = &*sink;
+                lock.lock().unwrap().text.push_str(&String::from_utf8_lossy(&buf[..n]).replace('\r', ""));
+                cv.notify_all();
+            }
+            let (lock, cv) = &*sink;
+            lock.lock().unwrap().closed = true;
+            cv.notify_all();
+        });
+        let errsink = console.clone();
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = stderr.read_to_string(&mut s);
+            if !s.trim().is_empty() {
+                let (lock, cv) = &*errsink;
+                lock.lock().unwrap().text.push_str(&format!("\n[qemu stderr] {s}"));
+                cv.notify_all();
+            }
+        });
+        let stdin = child.stdin.take();
+        Ok(Machine { child, stdin, console, cursor: 0, started })
+    }
+
+    /// Everything printed so far.
+    pub fn console(&self) -> String {
+        self.console.0.lock().unwrap().text.clone()
+    }
+
+    /// Time since QEMU was started.
+    pub fn uptime(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Wait until `pattern` appears after the cursor; move the cursor past
+    /// it and return the text from the old cursor to the end of the match.
+    pub fn expect(&mut self, pattern: &str, timeout: Duration) -> Result<String, MachineError> {
+        let deadline = Instant::now() + timeout;
+        let (lock, cv) = &*self.console;
+        let mut c = lock.lock().unwrap();
+        loop {
+            if c.text.contains(PANIC_MARK) {
+                return Err(MachineError::Panic(c.text.clone()));
+            }
+            let from = self.cursor.min(c.text.len());
+            if let Some(pos) = c.text[from..].find(pattern) {
+                let end = from + pos + pattern.len();
+                let seen = c.text[from..end].to_string();
+                self.cursor = end;
+                return Ok(seen);
+            }
+            if c.closed {
+                return Err(MachineError::Exited(c.text.clone()));
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(MachineError::Timeout { waiting_for: pattern.to_string(), console: c.text.clone() });
+            }
+            c = cv.wait_timeout(c, deadline - now).unwrap().0;
+        }
+    }
+
+    /// Type raw text into the console.
+    pub fn send(&mut self, text: &str) {
+        if let Some(stdin) = self.stdin.as_mut() {
+            let _ = stdin.write_all(text.as_bytes());
+            let _ = stdin.flush();
+        }
+    }
+
+    /// Wait for the shell prompt.
+    pub fn wait_prompt(&mut self, timeout: Duration) -> Result<(), MachineError> {
+        self.expect(PROMPT, timeout).map(|_| ())
+    }
+
+    /// Type `line` at the prompt (which must already be showing), wait for
+    /// the next prompt, and return what the command printed.
+    pub fn command(&mut self, line: &str, timeout: Duration) -> Result<String, MachineError> {
+        self.send(line);
+        self.send("\r");
+        let out = self.expect(PROMPT, timeout)?;
+        let out = out.strip_suffix(PROMPT).unwrap_or(&out);
+        // Drop the echoed command line.
+        let out = match out.split_once('\n') {
+            Some((_, rest)) => rest,
+            None => "",
+        };
+        Ok(out.to_string())
+    }
+
+    /// Wait for QEMU to exit (the guest powered off).
+    pub fn wait_exit(&mut self, timeout: Duration) -> Result<ExitStatus, MachineError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                // Let the reader thread drain what is left.
+                let (lock, cv) = &*self.console;
+                let c = lock.lock().unwrap();
+                let _ = cv.wait_timeout_while(c, Duration::from_secs(2), |c| !c.closed);
+                let text = self.console();
+                if text.contains(PANIC_MARK) {
+                    return Err(MachineError::Panic(text));
+                }
+                return Ok(status);
+            }
+            if self.console().contains(PANIC_MARK) {
+                return Err(MachineError::Panic(self.console()));
+            }
+            if Instant::now() >= deadline {
+                return Err(MachineError::Timeout { waiting_for: "QEMU to exit".into(), console: self.console() });
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Type `poweroff` and wait for QEMU to exit.
+    pub fn power_off(&mut self, timeout: Duration) -> Result<(), MachineError> {
+        self.send("poweroff\r");
+        self.wait_exit(timeout).map(|_| ())
+    }
+
+    /// Stop QEMU at once (like pulling the plug).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Machine {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.kill();
+        }
+    }
+}

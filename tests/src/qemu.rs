@@ -1,0 +1,156 @@
+//! The QEMU command line for a Kintsugi machine: CPU and memory, how it
+//! boots, its disks and its NIC.
+
+use crate::image::Image;
+use std::path::PathBuf;
+use std::process::Command;
+
+/// The accelerator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Accel {
+    /// Software emulation (the default here: nested KVM is slower).
+    Tcg,
+    /// Hardware virtualisation.
+    Kvm,
+}
+
+/// How the machine boots.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Boot {
+    /// QEMU loads the kernel and modules itself (Multiboot1).
+    Direct,
+    /// GRUB from the ISO, with the legacy BIOS.
+    IsoBios(PathBuf),
+    /// GRUB from the ISO, with UEFI firmware (a combined OVMF image).
+    IsoUefi(PathBuf, PathBuf),
+}
+
+/// Which controller the disks hang off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DiskBus {
+    /// virtio-blk-pci.
+    Virtio,
+    /// AHCI (SATA).
+    Ahci,
+}
+
+/// Which network card.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NicModel {
+    /// virtio-net-pci.
+    Virtio,
+    /// Intel e1000.
+    E1000,
+}
+
+/// Everything about one QEMU run.
+#[derive(Clone, Debug)]
+pub struct QemuConfig {
+    /// Guest RAM in MiB.
+    pub memory_mb: u32,
+    /// Accelerator.
+    pub accel: Accel,
+    /// Boot path.
+    pub boot: Boot,
+    /// Disk images to attach, in order (data, checkpoint).
+    pub disks: Vec<PathBuf>,
+    /// Disk controller.
+    pub disk_bus: DiskBus,
+    /// NIC model, or no NIC.
+    pub nic: Option<NicModel>,
+    /// User-network host forwards `(host port, guest port)`.
+    pub forwards: Vec<(u16, u16)>,
+    /// Extra `-netdev` spec replacing user networking (e.g. a socket).
+    pub netdev: Option<String>,
+    /// Kernel command line (direct boot).
+    pub cmdline: String,
+    /// Extra raw arguments.
+    pub extra: Vec<String>,
+    /// Keep the monitor on stdio (Ctrl-A X quits) for interactive use.
+    pub interactive: bool,
+}
+
+impl Default for QemuConfig {
+    fn default() -> Self {
+        QemuConfig {
+            memory_mb: 256,
+            accel: Accel::Tcg,
+            boot: Boot::Direct,
+            disks: Vec::new(),
+            disk_bus: DiskBus::Virtio,
+            nic: None,
+            forwards: Vec::new(),
+            netdev: None,
+            cmdline: String::new(),
+            extra: Vec::new(),
+            interactive: false,
+        }
+    }
+}
+
+/// The QEMU binary.
+pub const QEMU: &str = "qemu-system-x86_64";
+
+impl QemuConfig {
+    /// The command that runs this machine with `image`.
+    pub fn command(&self, image: &Image) -> Command {
+        let mut c = Command::new(QEMU);
+        c.args(["-machine", "q35", "-cpu", "qemu64", "-m", &format!("{}M", self.memory_mb)]);
+        c.args(["-display", "none", "-no-reboot"]);
+        match self.accel {
+            Accel::Tcg => c.args(["-accel", "tcg"]),
+            Accel::Kvm => c.args(["-accel", "kvm"]),
+        };
+        if self.interactive {
+            c.args(["-serial", "mon:stdio"]);
+        } else {
+            c.args(["-serial", "stdio", "-monitor", "none"]);
+        }
+        match &self.boot {
+            Boot::Direct => {
+                c.arg("-kernel").arg(&image.kernel);
+                let mods: Vec<String> = image.modules.iter().map(|m| m.display().to_string()).collect();
+                c.arg("-initrd").arg(mods.join(","));
+                if !self.cmdline.is_empty() {
+                    c.args(["-append", &self.cmdline]);
+                }
+            }
+            Boot::IsoBios(iso) => {
+                c.arg("-cdrom").arg(iso);
+                c.args(["-boot", "d"]);
+            }
+            Boot::IsoUefi(iso, ovmf) => {
+                c.arg("-bios").arg(ovmf);
+                c.arg("-cdrom").arg(iso);
+                c.args(["-boot", "d"]);
+            }
+        }
+        if self.disk_bus == DiskBus::Ahci && !self.disks.is_empty() {
+            c.args(["-device", "ahci,id=ahci0"]);
+        }
+        for (i, d) in self.disks.iter().enumerate() {
+            c.arg("-drive").arg(format!("file={},if=none,id=disk{i},format=raw", d.display()));
+            match self.disk_bus {
+                DiskBus::Virtio => c.args(["-device", &format!("virtio-blk-pci,drive=disk{i},serial=kintsugi-disk{i}")]),
+                DiskBus::Ahci => c.args(["-device", &format!("ide-hd,drive=disk{i},bus=ahci0.{i}")]),
+            };
+        }
+        if let Some(model) = self.nic {
+            let netdev = self.netdev.clone().unwrap_or_else(|| {
+                let mut s = String::from("user,id=net0");
+                for (h, g) in &self.forwards {
+                    s.push_str(&format!(",hostfwd=tcp::{h}-:{g}"));
+                }
+                s
+            });
+            c.args(["-netdev", &netdev]);
+            let dev = match model {
+                NicModel::Virtio => "virtio-net-pci,netdev=net0",
+                NicModel::E1000 => "e1000,netdev=net0",
+            };
+            c.args(["-device", dev]);
+        }
+        c.args(&self.extra);
+        c
+    }
+}

@@ -1,0 +1,148 @@
+//! `cargo xtask`: Kintsugi's build automation.
+//!
+//! - `build`: the kernel and every program in `services/system.toml`, laid
+//!   out as an image in `target/kintsugi/image/`.
+//! - `run`: build and boot in QEMU with the data and checkpoint disks and a
+//!   NIC (host port 8080 to guest port 80); `--headless --exec 'CMD; ...'`
+//!   types commands into the shell and exits when the guest powers off.
+//! - `image`: a GRUB hybrid ISO (Multiboot2; BIOS and UEFI).
+//! - `test`: every test (host unit tests, then system tests in QEMU).
+//! - `bench`: the benchmarks, beside a Linux guest under the same QEMU.
+
+mod assemble;
+mod bench;
+mod disks;
+mod iso;
+mod run;
+mod test;
+mod tools;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use kintsugi_tests::{Accel, DiskBus, NicModel};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "Build, run, image, test and benchmark Kintsugi")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum AccelArg {
+    Tcg,
+    Kvm,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DiskBusArg {
+    Virtio,
+    Ahci,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum NicArg {
+    Virtio,
+    E1000,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Build the kernel and programs into target/kintsugi/image.
+    Build,
+    /// Build and boot the system in QEMU.
+    Run {
+        /// No interactive console: print it, type --exec, exit at power-off.
+        #[arg(long)]
+        headless: bool,
+        /// Shell commands to type, separated by ';' (with --headless).
+        #[arg(long)]
+        exec: Option<String>,
+        /// Folder holding data.img and checkpoint.img (default target/disks).
+        #[arg(long)]
+        disks: Option<PathBuf>,
+        /// QEMU accelerator.
+        #[arg(long, value_enum, default_value = "tcg")]
+        accel: AccelArg,
+        /// Disk controller model.
+        #[arg(long, value_enum, default_value = "virtio")]
+        disk_bus: DiskBusArg,
+        /// Network card model.
+        #[arg(long, value_enum, default_value = "virtio")]
+        nic: NicArg,
+        /// Guest memory in MiB.
+        #[arg(long, default_value_t = 256)]
+        memory: u32,
+        /// Seconds a headless run may take.
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+        /// Boot the GRUB ISO (BIOS) instead of QEMU's direct kernel boot.
+        #[arg(long)]
+        iso: bool,
+    },
+    /// Write the GRUB hybrid ISO.
+    Image {
+        /// Output path (default target/kintsugi/image/kintsugi.iso).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Run the benchmarks beside a Linux guest under the same QEMU settings.
+    Bench,
+    /// Run every test.
+    Test {
+        /// Only system tests whose name contains this.
+        filter: Option<String>,
+        /// Skip the host unit tests.
+        #[arg(long)]
+        skip_unit: bool,
+        /// Skip the system tests.
+        #[arg(long)]
+        skip_system: bool,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Cmd::Build => assemble::build().map(|img| {
+            eprintln!("xtask: image in {}", img.kernel.parent().unwrap_or(&img.kernel).display());
+            0
+        }),
+        Cmd::Run { headless, exec, disks, accel, disk_bus, nic, memory, timeout, iso } => run::run(run::RunOptions {
+            headless,
+            exec,
+            disks,
+            accel: match accel {
+                AccelArg::Tcg => Accel::Tcg,
+                AccelArg::Kvm => Accel::Kvm,
+            },
+            disk_bus: match disk_bus {
+                DiskBusArg::Virtio => DiskBus::Virtio,
+                DiskBusArg::Ahci => DiskBus::Ahci,
+            },
+            nic: match nic {
+                NicArg::Virtio => NicModel::Virtio,
+                NicArg::E1000 => NicModel::E1000,
+            },
+            memory,
+            timeout,
+            iso,
+        }),
+        Cmd::Image { out } => assemble::build().and_then(|img| {
+            let out = out.unwrap_or_else(|| kintsugi_tests::image::image_dir().join("kintsugi.iso"));
+            iso::make(&img, &out).map(|p| {
+                eprintln!("xtask: wrote {}", p.display());
+                0
+            })
+        }),
+        Cmd::Bench => bench::run().map(|_| 0),
+        Cmd::Test { filter, skip_unit, skip_system } => test::run(filter.as_deref(), skip_unit, skip_system).map(|_| 0),
+    };
+    match result {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("xtask: error: {e}");
+            std::process::exit(1);
+        }
+    }
+}

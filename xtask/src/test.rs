@@ -1,0 +1,56 @@
+//! `cargo xtask test`: every test. Host unit tests of the logic crates,
+//! then the system tests, which boot the freshly built image (and its GRUB
+//! ISO) in QEMU.
+
+use crate::{assemble, iso, tools};
+use kintsugi_tests::image::{image_dir, workspace_root};
+use std::process::Command;
+
+/// Crates whose logic is unit-tested on the host.
+const HOST_CRATES: &[&str] = &[
+    "kintsugi-abi",
+    "exokernel",
+    "libos",
+    "kintsugi-manifest",
+    "shell",
+    "xtask",
+];
+
+fn cargo_test(args: &[&str], env: &[(&str, String)]) -> Result<(), String> {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(workspace_root()).arg("test").args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let status = cmd.status().map_err(|e| format!("cannot run cargo test: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("cargo test {} failed", args.join(" ")))
+    }
+}
+
+/// Run the tests; `filter` narrows the system tests.
+pub fn run(filter: Option<&str>, skip_unit: bool, skip_system: bool) -> Result<(), String> {
+    if !skip_unit {
+        eprintln!("xtask: host unit tests");
+        let mut args = Vec::new();
+        for c in HOST_CRATES {
+            args.extend(["-p", c]);
+        }
+        cargo_test(&args, &[])?;
+    }
+    if skip_system {
+        return Ok(());
+    }
+    tools::ensure(&[&tools::QEMU, &tools::DOSFSTOOLS, &tools::MTOOLS])?;
+    let image = assemble::build()?;
+    iso::make(&image, &image_dir().join("kintsugi.iso"))?;
+    let _ = tools::ovmf();
+    eprintln!("xtask: system tests (QEMU, TCG)");
+    let mut args = vec!["-p", "kintsugi-tests", "--release", "--"];
+    if let Some(f) = filter {
+        args.push(f);
+    }
+    cargo_test(&args, &[("KINTSUGI_IMAGE_DIR", image_dir().display().to_string())])
+}
