@@ -323,10 +323,13 @@ impl Endpoint {
         Ok(())
     }
 
-    /// Take the next message if one is waiting.
+    /// Take the next message if one is waiting; `PeerClosed` once nothing
+    /// is left and the peer is known to be gone.
     pub fn try_recv_raw(&mut self) -> Result<Option<(Vec<u8>, Vec<OwnedHandle>)>, ChannelError> {
         let mut buf = Vec::new();
-        let Some(count) = self.rings.try_read(&mut buf)? else { return Ok(None) };
+        let Some(count) = self.rings.try_read(&mut buf)? else {
+            return if self.closed.get() { Err(ChannelError::PeerClosed) } else { Ok(None) };
+        };
         if self.rings.peer_wants_space() {
             self.wake_peer();
         }
@@ -349,9 +352,6 @@ impl Endpoint {
         loop {
             if let Some(m) = self.try_recv_raw()? {
                 return Ok(m);
-            }
-            if self.closed.get() {
-                return Err(ChannelError::PeerClosed);
             }
             let wait = match deadline {
                 Some(d) => {

@@ -38,6 +38,8 @@ pub struct Child {
     pub session: Option<Session>,
     /// Start again when it ends.
     pub restart: bool,
+    /// Started by init from the manifest (not on request).
+    pub boot: bool,
 }
 
 /// How to start a program.
@@ -54,6 +56,8 @@ pub struct Launch<'a> {
     pub extra: Vec<(String, OwnedHandle)>,
     /// Restart when it ends.
     pub restart: bool,
+    /// Started from the manifest at boot.
+    pub boot: bool,
 }
 
 /// All of init's children.
@@ -120,6 +124,7 @@ impl Children {
             process,
             session: Some(Channel::new(session)),
             restart: l.restart,
+            boot: l.boot,
         });
         Ok((pid, requester))
     }
@@ -134,7 +139,11 @@ impl Children {
             let info = self.list[i].process.info().unwrap_or_default();
             if info.state().is_ended() {
                 let child = self.list.swap_remove(i);
-                report(&child, &info);
+                // Programs started on request are reported by whoever asked;
+                // init speaks for the ones it started itself.
+                if child.restart || child.boot {
+                    report(&child, &info);
+                }
                 ended.push(child.pid);
                 if child.restart {
                     self.restart(boot, child);
@@ -162,6 +171,7 @@ impl Children {
             suspended: false,
             extra: Vec::new(),
             restart: true,
+            boot: true,
         };
         match self.spawn(boot, launch) {
             Ok((pid, _)) => log::info!("restarted {} as pid {pid}", child.name),

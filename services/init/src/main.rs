@@ -34,6 +34,7 @@ fn main() -> Result<(), String> {
             suspended: false,
             extra: Vec::new(),
             restart: p.restart,
+            boot: true,
         };
         if let Err((_, m)) = children.spawn(&boot, launch) {
             log::error!("{m}");

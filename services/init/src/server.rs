@@ -160,6 +160,7 @@ fn spawn(boot: &Boot, children: &mut Children, s: SpawnRequest) -> Reply {
         suspended: s.suspended,
         extra: s.handles,
         restart: false,
+        boot: false,
     };
     match children.spawn(boot, launch) {
         Ok((pid, process)) => Reply::Spawned { pid, process },
