@@ -38,6 +38,7 @@ pub fn run(filter: Option<&str>, skip_unit: bool, skip_system: bool) -> Result<(
         for c in HOST_CRATES {
             args.extend(["-p", c]);
         }
+        args.push("--no-fail-fast");
         cargo_test(&args, &[])?;
     }
     if skip_system {
@@ -48,7 +49,7 @@ pub fn run(filter: Option<&str>, skip_unit: bool, skip_system: bool) -> Result<(
     iso::make(&image, &image_dir().join("kintsugi.iso"))?;
     let _ = tools::ovmf();
     eprintln!("xtask: system tests (QEMU, TCG)");
-    let mut args = vec!["-p", "kintsugi-tests", "--release", "--"];
+    let mut args = vec!["-p", "kintsugi-tests", "--release", "--no-fail-fast", "--"];
     if let Some(f) = filter {
         args.push(f);
     }

@@ -1,0 +1,90 @@
+//! Isolation: misbehaving programs are stopped (or refused) alone; the
+//! kernel, the shell and other programs keep running, and the supervisor
+//! learns each fault's vector, address and instruction pointer.
+
+use kintsugi_tests::boot;
+
+/// (mode, text the shell must print about the end of the program)
+const FAULTS: &[(&str, &str)] = &[
+    ("readkernel", "faulted: page fault (vector 14) at address 0xffffffff80200000"),
+    ("writekernel", "faulted: page fault (vector 14) at address 0xffff800000100000"),
+    ("writecode", "faulted: page fault (vector 14) at address 0x2"),
+    ("null", "faulted: page fault (vector 14) at address 0x10 "),
+    ("unmapped", "faulted: page fault (vector 14) at address 0x555500000000"),
+    ("execdata", "faulted: page fault (vector 14) at address 0x7fffe"),
+    ("privileged", "faulted: general protection fault (vector 13)"),
+    ("cr3", "faulted: general protection fault (vector 13)"),
+    ("port", "faulted: general protection fault (vector 13)"),
+    ("divzero", "faulted: divide error (vector 0)"),
+    ("ud2", "faulted: invalid opcode (vector 6)"),
+    ("stackoverflow", "faulted: page fault (vector 14) at address 0x7fffeff"),
+    ("panic", "panicked (exit code 101)"),
+];
+
+#[test]
+fn faulting_programs_are_stopped_and_reported() {
+    let mut m = boot();
+    m.send("run spin &\r");
+    m.wait_prompt(kintsugi_tests::COMMAND_TIMEOUT).unwrap();
+    for (mode, want) in FAULTS {
+        let out = m.sh(&format!("run crashme {mode}"));
+        let report = out.lines().find(|l| l.contains("] crashme ")).unwrap_or("");
+        assert!(report.contains(want), "crashme {mode}: expected '{want}' in:\n{out}");
+        if want.starts_with("faulted") {
+            assert!(report.contains("(ip 0x"), "no instruction pointer: {report}");
+        }
+        assert!(!out.contains("survived"), "crashme {mode} was not stopped:\n{out}");
+    }
+    // The other programs are unharmed.
+    let ps = m.sh("ps");
+    assert!(ps.lines().any(|l| l.trim_end().ends_with(" spin")), "spin died:\n{ps}");
+    let out = m.sh("run pingpong 100");
+    assert!(out.contains("100 round trips OK"), "{out}");
+    m.shutdown();
+}
+
+#[test]
+fn garbage_syscall_arguments_get_error_codes() {
+    let mut m = boot();
+    let out = m.sh("run badsyscalls");
+    assert!(out.contains("each refused with the expected error"), "{out}");
+    assert!(out.contains("badsyscalls exited with code 0"), "{out}");
+    m.shutdown();
+}
+
+#[test]
+fn a_hundred_thousand_random_syscalls_do_not_hurt_the_kernel() {
+    let mut m = boot();
+    let out = m.sh("run fuzz 100000 7");
+    let line = out.lines().find(|l| l.starts_with("fuzz: ")).unwrap_or_else(|| panic!("{out}"));
+    assert!(line.contains("the kernel survived"), "{out}");
+    let calls: u64 = line["fuzz: ".len()..].split_whitespace().next().unwrap().parse().unwrap();
+    assert!(calls >= 100_000, "{line}");
+    // The system still works afterwards.
+    let out = m.sh("run fanin 2 200");
+    assert!(out.contains("every reply right"), "{out}");
+    m.shutdown();
+}
+
+#[test]
+fn a_spinning_program_does_not_starve_the_shell() {
+    let mut m = boot();
+    m.sh("run spin &");
+    m.sh("run spin &");
+    for i in 0..5 {
+        assert_eq!(m.sh(&format!("echo round {i}")).trim(), format!("round {i}"));
+    }
+    let out = m.sh("run pingpong 200");
+    assert!(out.contains("200 round trips OK"), "{out}");
+    let ps = m.sh("ps");
+    let spins: Vec<&str> = ps.lines().filter(|l| l.trim_end().ends_with(" spin")).collect();
+    assert_eq!(spins.len(), 2, "{ps}");
+    // Both spinners got CPU time, and the shell answered meanwhile.
+    for s in spins {
+        let cpu: u64 = s.split_whitespace().nth(4).unwrap().parse().unwrap();
+        assert!(cpu > 0, "{s}");
+    }
+    let killed = m.sh("kill spin");
+    assert!(killed.contains("killed 2 processes"), "{killed}");
+    m.shutdown();
+}
