@@ -14,6 +14,9 @@ use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use kintsugi_abi::Error;
 use spin::Mutex;
 
+/// The first process: the system cannot go on without it.
+const INIT_PID: Pid = 1;
+
 /// Timer ticks a process may run before the next ready one gets the CPU.
 const SLICE_TICKS: u32 = 10;
 
@@ -116,6 +119,10 @@ impl Kernel {
         }
         p.finish(info);
         drop(p);
+        if pid == INIT_PID {
+            kprintln!("kernel: init ended ({:?}); nothing is left to run the system. Halting.", info.state);
+            crate::arch::cpu::halt_forever();
+        }
     }
 
     /// Finish `pid`'s wait with `(rax, rdx)` and make it ready.

@@ -70,11 +70,22 @@ pub struct QemuConfig {
     pub interactive: bool,
 }
 
+impl Accel {
+    /// The accelerator named by `KINTSUGI_ACCEL` (`kvm` or `tcg`), TCG by
+    /// default.
+    pub fn from_env() -> Accel {
+        match std::env::var("KINTSUGI_ACCEL").as_deref() {
+            Ok("kvm") => Accel::Kvm,
+            _ => Accel::Tcg,
+        }
+    }
+}
+
 impl Default for QemuConfig {
     fn default() -> Self {
         QemuConfig {
             memory_mb: 256,
-            accel: Accel::Tcg,
+            accel: Accel::from_env(),
             boot: Boot::Direct,
             disks: Vec::new(),
             disk_bus: DiskBus::Virtio,

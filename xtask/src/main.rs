@@ -98,6 +98,9 @@ enum Cmd {
         /// Skip the system tests.
         #[arg(long)]
         skip_system: bool,
+        /// QEMU accelerator for the system tests.
+        #[arg(long, value_enum, default_value = "tcg")]
+        accel: AccelArg,
     },
 }
 
@@ -136,7 +139,9 @@ fn main() {
             })
         }),
         Cmd::Bench => bench::run().map(|_| 0),
-        Cmd::Test { filter, skip_unit, skip_system } => test::run(filter.as_deref(), skip_unit, skip_system).map(|_| 0),
+        Cmd::Test { filter, skip_unit, skip_system, accel } => {
+            test::run(filter.as_deref(), skip_unit, skip_system, matches!(accel, AccelArg::Kvm)).map(|_| 0)
+        }
     };
     match result {
         Ok(code) => std::process::exit(code),

@@ -30,8 +30,9 @@ fn cargo_test(args: &[&str], env: &[(&str, String)]) -> Result<(), String> {
     }
 }
 
-/// Run the tests; `filter` narrows the system tests.
-pub fn run(filter: Option<&str>, skip_unit: bool, skip_system: bool) -> Result<(), String> {
+/// Run the tests; `filter` narrows the system tests; `kvm` runs the
+/// guests under KVM instead of TCG.
+pub fn run(filter: Option<&str>, skip_unit: bool, skip_system: bool, kvm: bool) -> Result<(), String> {
     if !skip_unit {
         eprintln!("xtask: host unit tests");
         let mut args = Vec::new();
@@ -48,10 +49,16 @@ pub fn run(filter: Option<&str>, skip_unit: bool, skip_system: bool) -> Result<(
     let image = assemble::build()?;
     iso::make(&image, &image_dir().join("kintsugi.iso"))?;
     let _ = tools::ovmf();
-    eprintln!("xtask: system tests (QEMU, TCG)");
+    eprintln!("xtask: system tests (QEMU, {})", if kvm { "KVM" } else { "TCG" });
     let mut args = vec!["-p", "kintsugi-tests", "--release", "--no-fail-fast", "--"];
     if let Some(f) = filter {
         args.push(f);
     }
-    cargo_test(&args, &[("KINTSUGI_IMAGE_DIR", image_dir().display().to_string())])
+    cargo_test(
+        &args,
+        &[
+            ("KINTSUGI_IMAGE_DIR", image_dir().display().to_string()),
+            ("KINTSUGI_ACCEL", String::from(if kvm { "kvm" } else { "tcg" })),
+        ],
+    )
 }

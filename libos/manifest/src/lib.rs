@@ -12,7 +12,7 @@
 //! binary = "shell"         # binary in that package (default: the name)
 //! start = true             # init starts it at boot
 //! restart = true           # init starts it again when it ends
-//! devices = ["console"]    # device resources it may ask init for
+//! devices = ["console"]    # device resources it may ask init for (see DeviceSpec)
 //! memory = 4096            # page limit (0 = none)
 //! args = "--verbose"       # argument string when started at boot
 //! ```
@@ -52,6 +52,94 @@ pub struct Program {
 pub struct Manifest {
     /// The programs.
     pub programs: Vec<Program>,
+}
+
+/// A device resource a program may be given, as written in `devices`:
+/// `console`, `ioports:BASE+COUNT`, `mmio:BASE+BYTES` (page-aligned), or
+/// `irq:GSI` with an optional `:level`, `:low` or `:level-low` trigger.
+/// Numbers are decimal or `0x` hexadecimal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeviceSpec {
+    /// The serial console's input.
+    Console,
+    /// I/O ports `base..base+count`.
+    IoPorts {
+        /// First port.
+        base: u16,
+        /// Number of ports.
+        count: u16,
+    },
+    /// Physical device memory.
+    Mmio {
+        /// First byte (page-aligned).
+        base: u64,
+        /// Length in bytes (a multiple of 4096).
+        len: u64,
+    },
+    /// An interrupt line.
+    Irq {
+        /// Global system interrupt number.
+        gsi: u32,
+        /// Level-triggered.
+        level: bool,
+        /// Active-low.
+        active_low: bool,
+    },
+}
+
+fn parse_number(s: &str) -> Option<u64> {
+    match s.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16).ok(),
+        None => s.parse().ok(),
+    }
+}
+
+fn parse_range(s: &str) -> Option<(u64, u64)> {
+    let (base, len) = s.split_once('+')?;
+    Some((parse_number(base)?, parse_number(len)?))
+}
+
+impl DeviceSpec {
+    /// Parse one `devices` entry.
+    pub fn parse(s: &str) -> Result<DeviceSpec, String> {
+        let bad = || format!("bad device '{s}' (expected console, ioports:BASE+COUNT, mmio:BASE+BYTES or irq:GSI[:level|:low|:level-low])");
+        if s == "console" {
+            return Ok(DeviceSpec::Console);
+        }
+        let (kind, rest) = s.split_once(':').ok_or_else(bad)?;
+        match kind {
+            "ioports" => {
+                let (base, count) = parse_range(rest).ok_or_else(bad)?;
+                if count == 0 || base + count > 0x1_0000 {
+                    return Err(bad());
+                }
+                Ok(DeviceSpec::IoPorts { base: base as u16, count: count as u16 })
+            }
+            "mmio" => {
+                let (base, len) = parse_range(rest).ok_or_else(bad)?;
+                if len == 0 || base % 4096 != 0 || len % 4096 != 0 || base.checked_add(len).is_none() {
+                    return Err(bad());
+                }
+                Ok(DeviceSpec::Mmio { base, len })
+            }
+            "irq" => {
+                let (gsi, mode) = match rest.split_once(':') {
+                    Some((g, m)) => (g, m),
+                    None => (rest, ""),
+                };
+                let gsi = parse_number(gsi).filter(|g| *g < 256).ok_or_else(bad)? as u32;
+                let (level, active_low) = match mode {
+                    "" => (false, false),
+                    "level" => (true, false),
+                    "low" => (false, true),
+                    "level-low" => (true, true),
+                    _ => return Err(bad()),
+                };
+                Ok(DeviceSpec::Irq { gsi, level, active_low })
+            }
+            _ => Err(bad()),
+        }
+    }
 }
 
 /// A parse error with its line (1-based).
@@ -178,7 +266,12 @@ impl Manifest {
                 ("binary", Value::Str(v)) => p.binary = v,
                 ("start", Value::Bool(v)) => p.start = v,
                 ("restart", Value::Bool(v)) => p.restart = v,
-                ("devices", Value::List(v)) => p.devices = v,
+                ("devices", Value::List(v)) => {
+                    for d in &v {
+                        DeviceSpec::parse(d).map_err(|m| err(line, m))?;
+                    }
+                    p.devices = v
+                }
                 ("memory", Value::Int(v)) => p.memory = v,
                 ("args", Value::Str(v)) => p.args = v,
                 ("package" | "binary" | "args", _) => return Err(wrong("a string")),
@@ -250,6 +343,21 @@ args = "100 # not a comment"
             assert_eq!(e.line, line, "{text}");
             assert!(e.message.contains(msg), "{text}: {}", e.message);
         }
+    }
+
+    #[test]
+    fn device_specs() {
+        assert_eq!(DeviceSpec::parse("console"), Ok(DeviceSpec::Console));
+        assert_eq!(DeviceSpec::parse("ioports:0x70+2"), Ok(DeviceSpec::IoPorts { base: 0x70, count: 2 }));
+        assert_eq!(DeviceSpec::parse("mmio:0xfed00000+4096"), Ok(DeviceSpec::Mmio { base: 0xfed0_0000, len: 4096 }));
+        assert_eq!(DeviceSpec::parse("irq:8"), Ok(DeviceSpec::Irq { gsi: 8, level: false, active_low: false }));
+        assert_eq!(DeviceSpec::parse("irq:11:level-low"), Ok(DeviceSpec::Irq { gsi: 11, level: true, active_low: true }));
+        for bad in ["disk", "ioports:0x70", "ioports:0xffff+2", "mmio:0x1001+4096", "mmio:0+0", "irq:x", "irq:8:edge", "irq:999"] {
+            assert!(DeviceSpec::parse(bad).is_err(), "{bad}");
+        }
+        let e = Manifest::parse("[program.a]\ndevices = [\"console\", \"floppy\"]").unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(e.message.contains("bad device 'floppy'"), "{}", e.message);
     }
 
     #[test]

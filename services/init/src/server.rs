@@ -10,7 +10,8 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
-use libos::abi::{Error, MapFlags, MemFlags, ProcessInfo, ResourceKind, Rights, MAX_PROCESSES, PAGE_SIZE};
+use kintsugi_manifest::DeviceSpec;
+use libos::abi::{Error, IrqFlags, MapFlags, MemFlags, ProcessInfo, ResourceKind, Rights, MAX_PROCESSES, PAGE_SIZE};
 use libos::channel::{Channel, ChannelError, Endpoint};
 use libos::directory::{Incoming, Nothing, Reply, Request, SpawnRequest};
 use libos::handle::{Memory, OwnedHandle};
@@ -229,9 +230,19 @@ fn device(boot: &Boot, program: &str, name: &str) -> Reply {
     if !granted {
         return refuse(Error::AccessDenied, format!("the manifest grants '{program}' no device '{name}'"));
     }
-    let derived = match name {
-        "console" => sys::resource_derive(boot.root, ResourceKind::Console, 0, 0),
-        _ => Err(Error::NotFound),
+    let derived = match DeviceSpec::parse(name) {
+        Ok(DeviceSpec::Console) => sys::resource_derive(boot.root, ResourceKind::Console, 0, 0),
+        Ok(DeviceSpec::IoPorts { base, count }) => {
+            sys::resource_derive(boot.root, ResourceKind::IoPorts, base as u64, count as u64)
+        }
+        Ok(DeviceSpec::Mmio { base, len }) => sys::resource_derive(boot.root, ResourceKind::Mmio, base, len),
+        Ok(DeviceSpec::Irq { gsi, level, active_low }) => {
+            let mut flags = IrqFlags::empty();
+            flags.set(IrqFlags::LEVEL, level);
+            flags.set(IrqFlags::ACTIVE_LOW, active_low);
+            sys::resource_derive(boot.root, ResourceKind::Irq, gsi as u64, flags.bits())
+        }
+        Err(_) => Err(Error::NotFound),
     };
     match derived {
         Ok(h) => Reply::Device(OwnedHandle::from_raw(h)),

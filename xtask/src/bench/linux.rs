@@ -125,7 +125,6 @@ fn init_script(modules: &[KernelModule]) -> String {
             "insmod /{GUEST_MODULE_DIR}/{name}.ko || echo \"LINUXBENCH-ERROR insmod {name} failed\"\n"
         ));
     }
-    s.push_str("echo 0 > /proc/sys/kernel/randomize_va_space\n");
     s.push_str("echo \"LINUXBENCH-INFO kernel $(uname -r)\"\n");
     s.push_str("echo \"LINUXBENCH-INFO block devices: $(ls /sys/block)\"\n");
     s.push_str(&format!("/bin/linuxbench /bin/true\necho \"{DONE_MARKER} status $?\"\n"));
