@@ -3,7 +3,9 @@
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
-static TSC_HZ: AtomicU64 = AtomicU64::new(1);
+/// Nanoseconds per TSC tick as a 32.32 fixed-point number, so reading the
+/// clock is a multiplication, not a 128-bit division.
+static NS_PER_TICK_FP: AtomicU64 = AtomicU64::new(0);
 static TSC_AT_BOOT: AtomicU64 = AtomicU64::new(0);
 static TICKS: AtomicU64 = AtomicU64::new(0);
 
@@ -12,14 +14,14 @@ pub const TICK_HZ: u64 = 1000;
 
 /// Record the TSC's frequency; the clock reads 0 now.
 pub fn init(tsc_hz: u64) {
-    TSC_HZ.store(tsc_hz.max(1), Ordering::Relaxed);
+    NS_PER_TICK_FP.store(((1_000_000_000u128 << 32) / tsc_hz.max(1) as u128) as u64, Ordering::Relaxed);
     TSC_AT_BOOT.store(crate::arch::cpu::rdtsc(), Ordering::Relaxed);
 }
 
 /// Nanoseconds since boot.
 pub fn now_ns() -> u64 {
     let delta = crate::arch::cpu::rdtsc().saturating_sub(TSC_AT_BOOT.load(Ordering::Relaxed));
-    ((delta as u128 * 1_000_000_000) / TSC_HZ.load(Ordering::Relaxed) as u128) as u64
+    ((delta as u128 * NS_PER_TICK_FP.load(Ordering::Relaxed) as u128) >> 32) as u64
 }
 
 /// Count one timer tick.

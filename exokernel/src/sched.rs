@@ -144,6 +144,9 @@ impl Kernel {
 
     /// Complete the waits whose events were signalled since the last call.
     pub fn process_wakeups(&mut self) {
+        if !crate::object::wakeups_pending() {
+            return;
+        }
         for pid in crate::object::take_wakeups() {
             let Some(p) = self.procs.get_mut(&pid) else { continue };
             if p.run != RunState::Blocked {
@@ -187,9 +190,11 @@ impl Kernel {
         }
     }
 
-    /// Leave the kernel into the process whose turn it is (or idle):
-    /// overwrite `frame` with its registers and switch address spaces.
-    pub fn switch(&mut self, frame: &mut TrapFrame) {
+    /// Leave the kernel into the process whose turn it is (or idle). If that
+    /// is `live`, whose registers are still in `frame`, nothing changes;
+    /// otherwise `frame` is overwritten with the next process's saved
+    /// registers and the address space switched.
+    pub fn switch(&mut self, frame: &mut TrapFrame, live: Option<Pid>) {
         if self.current.is_none() {
             while let Some(pid) = self.ready.pop_front() {
                 if self.procs.get(&pid).is_some_and(|p| p.run == RunState::Ready) {
@@ -198,6 +203,9 @@ impl Kernel {
                     break;
                 }
             }
+        }
+        if self.current.is_some() && self.current == live {
+            return;
         }
         match self.current.and_then(|pid| self.procs.get(&pid)) {
             Some(p) => {

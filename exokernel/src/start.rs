@@ -97,7 +97,7 @@ pub extern "C" fn kernel_entry(magic: u32, info: u32) -> ! {
     kernel.add(init);
 
     let mut frame = TrapFrame::default();
-    kernel.switch(&mut frame);
+    kernel.switch(&mut frame, None);
     *KERNEL.lock() = Some(kernel);
     kprintln!("kernel: starting init");
     arch::idt::enter(&frame)

@@ -30,15 +30,12 @@ pub fn dispatch(frame: &mut TrapFrame) {
     };
     let Some(k) = guard.as_mut() else { panic!("trap before the kernel was initialised") };
     let from_user = frame.from_user();
-    if from_user {
-        if let Some(p) = k.current.and_then(|pid| k.procs.get_mut(&pid)) {
-            p.ctx = *frame;
-        }
-    }
+    // Whose registers are live in `frame` (None when the CPU was idle).
+    let entered = if from_user { k.current } else { None };
     match frame.vector {
         SYSCALL_VECTOR => {
-            if let Some(pid) = k.current {
-                crate::syscall::handle(k, pid);
+            if let Some(pid) = entered {
+                crate::syscall::handle(k, pid, frame);
             }
         }
         2 => kprintln!("kernel: NMI received"),
@@ -59,8 +56,16 @@ pub fn dispatch(frame: &mut TrapFrame) {
             apic::eoi();
         }
     }
+    // A process that stopped running keeps its registers in its record,
+    // where wake-ups write their results.
+    let still_running = entered.filter(|pid| k.current == Some(*pid));
+    if let Some(pid) = entered.filter(|_| still_running.is_none()) {
+        if let Some(p) = k.procs.get_mut(&pid) {
+            p.ctx = *frame;
+        }
+    }
     k.process_wakeups();
-    k.switch(frame);
+    k.switch(frame, still_running);
 }
 
 fn user_exception(k: &mut Kernel, frame: &TrapFrame, vector: u64) {

@@ -38,6 +38,8 @@ trap_common:
     mov rdi, rsp
     cld
     call {dispatch}
+    cmp qword ptr [rsp + 15*8], {syscall_vector}
+    je syscall_return
 .global trap_return
 trap_return:
     pop r15
@@ -58,12 +60,37 @@ trap_return:
     add rsp, 16
     iretq
 
+// Leaving into a context saved by the syscall stub: sysretq is much cheaper
+// than iretq. Such a context's rip came from the CPU (rcx at the syscall),
+// so it is canonical, and rcx/r11 are clobbered by the syscall ABI anyway.
+syscall_return:
+    pop r15
+    pop r14
+    pop r13
+    pop r12
+    pop r11
+    pop r10
+    pop r9
+    pop r8
+    pop rbp
+    pop rdi
+    pop rsi
+    pop rdx
+    pop rcx
+    pop rbx
+    pop rax
+    mov rcx, [rsp + 16]
+    mov r11, [rsp + 32]
+    mov rsp, [rsp + 40]
+    sysretq
+
 .global idle_loop
 idle_loop:
     hlt
     jmp idle_loop
 "#,
     dispatch = sym trap_dispatch_entry,
+    syscall_vector = const super::trapframe::SYSCALL_VECTOR,
 );
 
 extern "C" fn trap_dispatch_entry(frame: &mut TrapFrame) {
@@ -112,7 +139,9 @@ pub fn init() {
                 offset_low: addr as u16,
                 selector: KERNEL_CODE,
                 ist: match v {
-                    8 => DOUBLE_FAULT_IST as u8,
+                    // NMI and machine check can arrive anywhere, even on the
+                    // instruction before sysretq with the user stack loaded.
+                    2 | 8 | 18 => DOUBLE_FAULT_IST as u8,
                     32.. => INTERRUPT_IST as u8,
                     _ => 0,
                 },

@@ -70,6 +70,11 @@ impl Default for Event {
     }
 }
 
+/// Whether any wake-up is queued.
+pub fn wakeups_pending() -> bool {
+    !WAKE_LIST.lock().is_empty()
+}
+
 /// Take the queued wake-ups.
 pub fn take_wakeups() -> Vec<Pid> {
     core::mem::take(&mut *WAKE_LIST.lock())

@@ -11,6 +11,7 @@ mod event;
 mod memory;
 mod process;
 
+use crate::arch::trapframe::TrapFrame;
 use crate::object::KObject;
 use crate::process::{Pid, Process};
 use crate::sched::Kernel;
@@ -30,24 +31,21 @@ pub enum Ret {
 
 type SysResult = Result<Ret, Error>;
 
-/// Run the syscall that `pid` (the current process) just made.
-pub fn handle(k: &mut Kernel, pid: Pid) {
-    let Some(p) = k.procs.get(&pid) else { return };
-    let nr = p.ctx.rax as usize;
-    let args = p.ctx.syscall_args();
-    let result = match Syscall::from_number(nr) {
-        Some(call) => run(k, pid, call, args),
+/// Run the syscall that `pid` (the current process, whose registers are in
+/// `frame`) just made; its results go into `frame`.
+pub fn handle(k: &mut Kernel, pid: Pid, frame: &mut TrapFrame) {
+    let result = match Syscall::from_number(frame.rax as usize) {
+        Some(call) => run(k, pid, call, frame.syscall_args()),
         None => Err(Error::InvalidSyscall),
     };
-    let Some(p) = k.procs.get_mut(&pid) else { return };
     match result {
-        Ok(Ret::One(v)) => p.ctx.rax = v,
+        Ok(Ret::One(v)) => frame.rax = v,
         Ok(Ret::Two(a, b)) => {
-            p.ctx.rax = a;
-            p.ctx.rdx = b;
+            frame.rax = a;
+            frame.rdx = b;
         }
         Ok(Ret::Blocked) | Ok(Ret::Gone) => {}
-        Err(e) => p.ctx.rax = e.to_raw() as u64,
+        Err(e) => frame.rax = e.to_raw() as u64,
     }
 }
 
@@ -60,7 +58,6 @@ fn run(k: &mut Kernel, pid: Pid, call: Syscall, a: [u64; 6]) -> SysResult {
             Ok(Ret::Gone)
         }
         Yield => {
-            caller_mut(k, pid)?.ctx.rax = 0;
             k.yield_current();
             Ok(Ret::One(0))
         }

@@ -335,7 +335,7 @@ fn results_from(run: &GuestRun, kernel_release: String) -> Result<LinuxResults, 
 }
 
 /// Every `BENCH <name> <value>` line of `console`, by name.
-fn parse_bench_lines(console: &str) -> Result<BTreeMap<String, f64>, String> {
+pub fn parse_bench_lines(console: &str) -> Result<BTreeMap<String, f64>, String> {
     let mut figures = BTreeMap::new();
     for line in console.lines() {
         let Some(rest) = line.trim().strip_prefix(BENCH_PREFIX) else { continue };

@@ -1,37 +1,105 @@
 //! `cargo xtask bench`: Kintsugi's figures beside the same operations in a
 //! Linux guest booted under the same QEMU settings in the same run.
+//!
+//! Runs alternate (Kintsugi, Linux, Kintsugi, ...) so both see the same
+//! machine load; every figure is the median over the runs of each run's own
+//! median. Under TCG absolute times are emulation times: the ratio is the
+//! figure to read.
 
 pub mod cpio;
 pub mod debian;
 pub mod kmods;
 pub mod linux;
 
+use crate::{assemble, tools};
+use kintsugi_tests::{Image, Machine, QemuConfig};
 use linux::{LinuxQemu, LinuxResults};
+use std::collections::BTreeMap;
+use std::time::Duration;
 
 /// Guest memory for every benchmark run (MiB).
 const MEMORY_MB: u32 = 256;
+/// Runs of each system.
+const RUNS: usize = 3;
+
+/// One Kintsugi run's figures (name -> value).
+type Figures = BTreeMap<String, f64>;
+
+/// Boot Kintsugi, time the boot, run the `bench` program, power off.
+fn kintsugi_run(image: &Image) -> Result<Figures, String> {
+    let cfg = QemuConfig { memory_mb: MEMORY_MB, ..QemuConfig::default() };
+    let mut m = Machine::boot(image, &cfg, false).map_err(|e| e.to_string())?;
+    m.wait_prompt(Duration::from_secs(120)).map_err(|e| e.to_string())?;
+    let boot_ms = m.uptime().as_secs_f64() * 1000.0;
+    let out = m.command("run bench", Duration::from_secs(600)).map_err(|e| e.to_string())?;
+    let mut figures = linux::parse_bench_lines(&out)?;
+    figures.insert("boot_ms".into(), boot_ms);
+    m.power_off(Duration::from_secs(60)).map_err(|e| e.to_string())?;
+    Ok(figures)
+}
+
+fn linux_figures(r: &LinuxResults) -> Figures {
+    let mut f = r.extra.clone();
+    f.insert("boot_ms".into(), r.boot_to_init_ms);
+    f.insert("null_syscall_ns".into(), r.null_syscall_ns);
+    f.insert("rtt_ns".into(), r.pipe_rtt_ns);
+    f.insert("spawn_ns".into(), r.spawn_ns);
+    f
+}
+
+fn median_of(runs: &[Figures], name: &str) -> Option<f64> {
+    let mut v: Vec<f64> = runs.iter().filter_map(|f| f.get(name).copied()).collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    Some(v[v.len() / 2])
+}
+
+/// One row: label, Kintsugi figure name, Linux figure name, unit divisor.
+const ROWS: &[(&str, &str, &str, f64, &str)] = &[
+    ("boot to shell prompt / to init", "boot_ms", "boot_ms", 1.0, "ms"),
+    ("null system call", "null_syscall_ns", "null_syscall_ns", 1.0, "ns"),
+    ("IPC round trip: channel / pipe", "channel_rtt_ns", "rtt_ns", 1000.0, "us"),
+    ("spawn a program and reap it", "spawn_ns", "spawn_ns", 1000.0, "us"),
+];
 
 /// Run the benchmarks and print the table.
 pub fn run() -> Result<(), String> {
+    tools::ensure(&[&tools::QEMU])?;
+    let image = assemble::build()?;
     let work_dir = kintsugi_tests::image::workspace_root().join("target/bench/linux");
     let q = LinuxQemu { memory_mb: MEMORY_MB, extra_args: Vec::new() };
-    let linux = linux::run_reference(&work_dir, &q, &[])?;
-    let console_log = work_dir.join("console.log");
-    if let Err(e) = std::fs::write(&console_log, &linux.console) {
-        eprintln!("bench: cannot save the guest console to {}: {e}", console_log.display());
+    let mut kintsugi = Vec::new();
+    let mut linux_runs = Vec::new();
+    let mut release = String::new();
+    for i in 0..RUNS {
+        eprintln!("bench: run {} of {RUNS}: Kintsugi", i + 1);
+        kintsugi.push(kintsugi_run(&image)?);
+        eprintln!("bench: run {} of {RUNS}: Linux", i + 1);
+        let l = linux::run_reference(&work_dir, &q, &[])?;
+        let _ = std::fs::write(work_dir.join("console.log"), &l.console);
+        release = l.kernel_release.clone();
+        linux_runs.push(linux_figures(&l));
     }
-    print_linux(&linux);
+    let mut table = format!(
+        "Kintsugi vs Linux {release}, same QEMU (q35, qemu64, TCG, {MEMORY_MB} MiB); medians of {RUNS} alternating runs\n\n\
+         | operation | Kintsugi | Linux | Kintsugi / Linux |\n|---|---:|---:|---:|\n"
+    );
+    for (label, k, l, div, unit) in ROWS {
+        let (Some(kv), Some(lv)) = (median_of(&kintsugi, k), median_of(&linux_runs, l)) else {
+            return Err(format!("bench: figure {k}/{l} missing"));
+        };
+        table.push_str(&format!(
+            "| {label} | {:.1} {unit} | {:.1} {unit} | {:.2} |\n",
+            kv / div,
+            lv / div,
+            kv / lv
+        ));
+    }
+    println!("\n{table}");
+    let out = kintsugi_tests::image::workspace_root().join("target/bench/results.md");
+    std::fs::write(&out, &table).map_err(|e| format!("{}: {e}", out.display()))?;
+    eprintln!("bench: table also written to {}", out.display());
     Ok(())
-}
-
-/// The Linux reference figures, one per line.
-fn print_linux(r: &LinuxResults) {
-    println!("Linux {} reference (TCG, {MEMORY_MB} MiB):", r.kernel_release);
-    println!("  {:<20} {:>14.1}", "boot_to_init_ms", r.boot_to_init_ms);
-    println!("  {:<20} {:>14.1}", "null_syscall_ns", r.null_syscall_ns);
-    println!("  {:<20} {:>14.1}", "pipe_rtt_ns", r.pipe_rtt_ns);
-    println!("  {:<20} {:>14.1}", "spawn_ns", r.spawn_ns);
-    for (name, value) in &r.extra {
-        println!("  {name:<20} {value:>14.1}");
-    }
 }
