@@ -25,6 +25,9 @@ use zerocopy::{FromZeros, IntoBytes};
 /// Largest program image, in pages (64 MiB).
 const MAX_IMAGE_PAGES: u64 = 16384;
 
+/// Most exit watches on one process.
+pub const MAX_WATCHERS: usize = 256;
+
 /// A process id; never reused.
 pub type Pid = u32;
 
@@ -89,14 +92,18 @@ impl ProcessShared {
     }
 
     /// Signal `event` with `bits` when the process ends (now if it has).
-    pub fn watch(&self, event: Arc<Event>, bits: u64) {
+    /// At most [`MAX_WATCHERS`] watches per process.
+    pub fn watch(&self, event: Arc<Event>, bits: u64) -> Result<(), Error> {
         let mut s = self.status.lock();
         if s.ended.is_some() {
             drop(s);
             event.signal(bits);
+        } else if s.watchers.len() >= MAX_WATCHERS {
+            return Err(Error::LimitReached);
         } else {
             s.watchers.push((event, bits));
         }
+        Ok(())
     }
 
     fn finish(&self, info: EndInfo) {
@@ -185,7 +192,7 @@ impl Process {
 
     /// Pages charged: allocations plus page tables.
     pub fn pages(&self) -> u64 {
-        self.account.pages() + self.space.table_pages
+        self.account.pages()
     }
 
     /// The process id.
@@ -231,7 +238,7 @@ pub fn create(bp: Blueprint) -> Result<Process, Error> {
         limit => limit.saturating_sub(stack_pages + 1).min(MAX_IMAGE_PAGES),
     };
     let plan = elf::plan(bp.image, image_limit)?;
-    let mut space = AddressSpace::new()?;
+    let mut space = AddressSpace::new(account.clone())?;
     let mut own_memory = Vec::new();
 
     load_image(&plan, bp.image, &account, &mut space, &mut own_memory)?;

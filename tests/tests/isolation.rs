@@ -88,3 +88,26 @@ fn a_spinning_program_does_not_starve_the_shell() {
     assert!(killed.contains("killed 2 processes"), "{killed}");
     m.shutdown();
 }
+
+fn used_kib(mem: &str) -> u64 {
+    // "memory: 1392 KiB used of 215528 KiB; ..."
+    mem.split_whitespace().nth(1).and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("bad mem line: {mem}"))
+}
+
+#[test]
+fn resource_hogs_hit_limits_and_leave_nothing_behind() {
+    let mut m = boot();
+    let before = used_kib(&m.sh("mem"));
+    let out = m.sh("run hog");
+    let line = out.lines().find(|l| l.starts_with("hog: ")).unwrap_or_else(|| panic!("{out}"));
+    assert!(line.contains("events then LimitReached"), "{line}");
+    assert!(line.contains("watches then LimitReached"), "{line}");
+    assert!(line.contains("far mappings then LimitReached"), "{line}");
+    assert!(line.contains("more pages then LimitReached"), "{line}");
+    // Everything the hog held came back.
+    let after = used_kib(&m.sh("mem"));
+    assert_eq!(before, after, "memory used before and after the hog");
+    let out = m.sh("run pingpong 50");
+    assert!(out.contains("50 round trips OK"), "{out}");
+    m.shutdown();
+}

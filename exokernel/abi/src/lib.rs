@@ -60,7 +60,8 @@ pub enum Syscall {
 
     /// `(pages, flags) -> handle`: allocate a memory object of `pages` zeroed
     /// 4 KiB frames ([`MemFlags`]: physically contiguous, below 4 GiB for
-    /// DMA). The frames are charged to the caller's page limit. Errors:
+    /// DMA). The frames are charged to the caller's page limit (as are the
+    /// page-table pages its mappings need). Errors:
     /// `InvalidArgument` (0 pages or unknown flags), `TooLarge`,
     /// `OutOfMemory`, `LimitReached`.
     MemAlloc = 8,
@@ -152,7 +153,7 @@ pub enum Syscall {
     ProcessInfo = 31,
     /// `(process, event, bits) -> 0`: set `bits` on `event` when the process
     /// ends (at once if it already has). Needs `INFO` on the process and
-    /// `WAIT` on the event.
+    /// `WAIT` on the event. Errors: `LimitReached` (256 watches already).
     ProcessWatch = 32,
     /// `(process, child_vaddr, pages, my_vaddr, flags) -> 0`: map the frames
     /// behind `pages` pages of the child at `child_vaddr` into the caller at

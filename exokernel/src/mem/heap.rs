@@ -30,3 +30,13 @@ pub fn init() {
 pub fn used() -> usize {
     HEAP.lock().stats_alloc_actual()
 }
+
+/// Heap the kernel keeps for itself: calls that would create kernel objects
+/// for a user are refused (`OutOfMemory`) once less than this is free, so no
+/// user request can exhaust the heap and make the kernel fail an allocation.
+const RESERVE: usize = 4 * 1024 * 1024;
+
+/// Whether a user request may still create kernel objects.
+pub fn has_headroom() -> bool {
+    used() + RESERVE < HEAP_SIZE
+}

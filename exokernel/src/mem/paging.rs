@@ -7,6 +7,8 @@
 //! walks the tables and releases what they hold.
 
 use super::{frames, phys_to_virt};
+use crate::object::Account;
+use alloc::sync::Arc;
 use kintsugi_abi::{Error, PAGE_SIZE, USER_END};
 use x86_64::registers::control::{Cr3, Cr3Flags};
 use x86_64::structures::paging::{PageTable, PageTableFlags as F, PhysFrame};
@@ -65,17 +67,24 @@ pub struct Mapped {
     pub device: bool,
 }
 
-/// One process's page tables.
+/// One process's page tables. Their pages are charged to the process's
+/// account, so mapping far-apart addresses cannot exhaust memory unseen.
 pub struct AddressSpace {
     pml4: u64,
     /// Page-table pages this space owns (its PML4 included).
     pub table_pages: u64,
+    account: Arc<Account>,
 }
 
 impl AddressSpace {
-    /// A new space with an empty user half and the shared kernel half.
-    pub fn new() -> Result<AddressSpace, Error> {
-        let pml4 = frames::alloc().ok_or(Error::OutOfMemory)?;
+    /// A new space with an empty user half and the shared kernel half,
+    /// charging its table pages to `account`.
+    pub fn new(account: Arc<Account>) -> Result<AddressSpace, Error> {
+        account.charge(1)?;
+        let Some(pml4) = frames::alloc() else {
+            account.uncharge(1);
+            return Err(Error::OutOfMemory);
+        };
         // SAFETY: both tables are valid page tables reachable through the
         // direct map; the new one is ours alone.
         unsafe {
@@ -85,7 +94,7 @@ impl AddressSpace {
                 t[i] = k[i].clone();
             }
         }
-        Ok(AddressSpace { pml4, table_pages: 1 })
+        Ok(AddressSpace { pml4, table_pages: 1, account })
     }
 
     /// Physical address of the PML4 (what CR3 holds while it runs).
@@ -120,7 +129,11 @@ impl AddressSpace {
                 }
                 t = entry.addr().as_u64();
             } else if create {
-                let new = frames::alloc().ok_or(Error::OutOfMemory)?;
+                self.account.charge(1)?;
+                let Some(new) = frames::alloc() else {
+                    self.account.uncharge(1);
+                    return Err(Error::OutOfMemory);
+                };
                 self.table_pages += 1;
                 entry.set_addr(PhysAddr::new(new), F::PRESENT | F::WRITABLE | F::USER_ACCESSIBLE);
                 t = new;
@@ -286,6 +299,7 @@ impl Drop for AddressSpace {
             }
         }
         frames::release(self.pml4);
+        self.account.uncharge(self.table_pages);
     }
 }
 

@@ -51,6 +51,13 @@ pub fn handle(k: &mut Kernel, pid: Pid, frame: &mut TrapFrame) {
 
 fn run(k: &mut Kernel, pid: Pid, call: Syscall, a: [u64; 6]) -> SysResult {
     use Syscall::*;
+    let creates_objects = matches!(
+        call,
+        HandleDuplicate | MemAlloc | EventCreate | LinkCreate | LinkRecv | ProcessSpawn | ProcessOpen | ResourceDerive
+    );
+    if creates_objects && !crate::mem::heap::has_headroom() {
+        return Err(Error::OutOfMemory);
+    }
     match call {
         DebugWrite => debug_write(caller(k, pid)?, a[0], a[1]),
         Exit => {

@@ -112,7 +112,7 @@ pub(super) fn watch(k: &mut Kernel, pid: Pid, a: [u64; 6]) -> SysResult {
     let p = caller(k, pid)?;
     let (object, _) = get(p, a[0], Rights::INFO, Some(ObjectKind::Process))?;
     let (event, _) = get(p, a[1], Rights::WAIT, Some(ObjectKind::Event))?;
-    object.process()?.watch(event.event()?.clone(), a[2]);
+    object.process()?.watch(event.event()?.clone(), a[2])?;
     Ok(Ret::One(0))
 }
 
