@@ -14,8 +14,8 @@
 //! restoring whichever process the scheduler picks. A blocking call simply
 //! marks its process blocked; whoever wakes it writes its return values.
 //!
-//! Modules that are pure logic (handle tables, ELF checks, the boot manifest
-//! of modules) build on the host too and carry unit tests; the hardware
+//! Modules that are pure logic (handle tables, ELF checks, usable memory
+//! regions) build on the host too and carry unit tests; the hardware
 //! modules exist only for `target_os = "none"`.
 #![cfg_attr(not(test), no_std)]
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -24,6 +24,7 @@ extern crate alloc;
 
 pub mod elf;
 pub mod handle;
+pub mod regions;
 
 #[cfg(target_os = "none")]
 #[macro_use]

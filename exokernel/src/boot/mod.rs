@@ -8,14 +8,7 @@ mod multiboot2;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-/// A range of usable RAM, `[start, end)`.
-#[derive(Clone, Copy, Debug)]
-pub struct Region {
-    /// First byte.
-    pub start: u64,
-    /// One past the last byte.
-    pub end: u64,
-}
+pub use crate::regions::Region;
 
 /// A boot module: a file the loader put in memory (a program image or the
 /// system manifest).

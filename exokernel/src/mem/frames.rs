@@ -41,39 +41,19 @@ pub fn init(ram: &[Region], reserved: &[Region]) -> u64 {
         total: 0,
         free: 0,
     };
-    for r in ram {
-        let mut pieces = vec![(r.start.max(0x10_0000), r.end.min(MAX_PHYS))];
-        for res in reserved {
-            pieces = pieces
-                .into_iter()
-                .flat_map(|(s, e)| {
-                    if res.end <= s || res.start >= e {
-                        vec![(s, e)]
-                    } else {
-                        vec![(s, res.start.max(s)), (res.end.min(e), e)]
-                    }
-                })
-                .filter(|(s, e)| s < e)
-                .collect();
+    for (first, last) in crate::regions::usable_pages(ram, reserved, MAX_PHYS, PAGE_SIZE) {
+        let (first, last) = (first as usize, last as usize);
+        for n in first..last {
+            f.refs[n] = 0;
         }
-        for (s, e) in pieces {
-            let first = s.div_ceil(PAGE_SIZE) as usize;
-            let last = (e / PAGE_SIZE) as usize;
-            if first >= last {
-                continue;
-            }
-            for n in first..last {
-                f.refs[n] = 0;
-            }
-            let split = FOUR_GIB_FRAME.clamp(first, last);
-            if first < split {
-                f.low.add_frame(first, split);
-            }
-            if split < last {
-                f.high.add_frame(split, last);
-            }
-            f.total += (last - first) as u64;
+        let split = FOUR_GIB_FRAME.clamp(first, last);
+        if first < split {
+            f.low.add_frame(first, split);
         }
+        if split < last {
+            f.high.add_frame(split, last);
+        }
+        f.total += (last - first) as u64;
     }
     f.free = f.total;
     let total = f.total;
