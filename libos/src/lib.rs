@@ -5,7 +5,8 @@
 //! wrappers ([`sys`]) and owning handles ([`handle`]), the heap and the
 //! state arena at a fixed address ([`arena`]), address-space layout
 //! ([`vm`]), logging and printing ([`logger`]), time ([`time`]), channels
-//! and `select` ([`channel`]) with their byte encoding ([`wire`]), and
+//! and `select` ([`channel`]) with their byte encoding ([`wire`]), protocol
+//! state machines for contracts ([`protocol`]), and
 //! naming and supervision through init ([`directory`]).
 //!
 //! The logic that does not need the kernel (rings, encoding, address-range
@@ -21,6 +22,7 @@ pub mod channel;
 pub mod directory;
 pub mod handle;
 pub mod logger;
+pub mod protocol;
 pub mod start;
 pub mod sys;
 pub mod time;

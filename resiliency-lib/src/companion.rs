@@ -1,0 +1,10 @@
+//! The companion engine (placeholder until the runtime lands).
+
+use crate::Resilient;
+
+/// Run the companion of `P`'s service, supervising the boot program
+/// `service`. Returns the exit code (only on a fatal error).
+pub fn run<P: Resilient>(service: &str) -> i32 {
+    log::error!("companion for {} ({service}) is not built yet", P::NAME);
+    1
+}
