@@ -1,4 +1,4 @@
-//! The companion engine (placeholder until the runtime lands).
+//! The companion engine (being built; see DESIGN.md 5.1-5.4).
 
 use crate::Resilient;
 

@@ -1,0 +1,134 @@
+//! Crash injection: where in the handling of a request (or of a
+//! checkpoint) a service is told to misbehave, and how. A directive is one
+//! byte: the point in the high nibble, the kind in the low nibble; 0 means
+//! none. The companion decides and counts every injection; the service only
+//! carries it out.
+
+/// When to misbehave.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Point {
+    /// On receiving the request, before handling it.
+    Before = 1,
+    /// After the handler changed the state, before any reply is sent.
+    Mid = 2,
+    /// After the replies and `Done` are sent.
+    After = 3,
+    /// While taking a checkpoint.
+    Checkpoint = 4,
+}
+
+/// How to misbehave.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Write through a wild pointer (a page fault).
+    Fault = 1,
+    /// Panic.
+    Panic = 2,
+    /// Loop forever.
+    Hang = 3,
+    /// Exit with an error code.
+    Exit = 4,
+    /// Send a reply that breaks the contract.
+    Violation = 5,
+    /// Corrupt the state so the next invariant check fails.
+    Corrupt = 6,
+    /// Be killed by the kernel (the companion kills the process).
+    Kill = 7,
+}
+
+impl Point {
+    fn from_u8(v: u8) -> Option<Point> {
+        [Point::Before, Point::Mid, Point::After, Point::Checkpoint].into_iter().find(|p| *p as u8 == v)
+    }
+}
+
+impl Kind {
+    /// The kind with this number.
+    pub fn from_u8(v: u8) -> Option<Kind> {
+        use Kind::*;
+        [Fault, Panic, Hang, Exit, Violation, Corrupt, Kill].into_iter().find(|k| *k as u8 == v)
+    }
+
+    /// A short name, for logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Fault => "fault",
+            Kind::Panic => "panic",
+            Kind::Hang => "hang",
+            Kind::Exit => "exit",
+            Kind::Violation => "contract violation",
+            Kind::Corrupt => "corrupt state",
+            Kind::Kill => "kill",
+        }
+    }
+}
+
+/// Encode a directive.
+pub fn encode(point: Point, kind: Kind) -> u8 {
+    ((point as u8) << 4) | kind as u8
+}
+
+/// Decode a directive (None for 0 or garbage).
+pub fn decode(byte: u8) -> Option<(Point, Kind)> {
+    Some((Point::from_u8(byte >> 4)?, Kind::from_u8(byte & 0xf)?))
+}
+
+/// The kinds that can strike while handling a request.
+pub const REQUEST_KINDS: [Kind; 7] =
+    [Kind::Fault, Kind::Panic, Kind::Hang, Kind::Exit, Kind::Violation, Kind::Corrupt, Kind::Kill];
+/// The points within a request.
+pub const REQUEST_POINTS: [Point; 3] = [Point::Before, Point::Mid, Point::After];
+/// The kinds that can strike during a checkpoint.
+pub const CHECKPOINT_KINDS: [Kind; 4] = [Kind::Fault, Kind::Panic, Kind::Hang, Kind::Corrupt];
+
+/// A small deterministic generator (xorshift64*), seeded per companion.
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator from `seed` (0 is replaced).
+    pub fn new(seed: u64) -> Rng {
+        Rng(if seed == 0 { 0x2545_f491_4f6c_dd1d } else { seed })
+    }
+
+    /// The next value.
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// True with probability `per_mille` / 1000.
+    pub fn chance(&mut self, per_mille: u32) -> bool {
+        (self.next() % 1000) < per_mille as u64
+    }
+
+    /// One of `items`.
+    pub fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        items[(self.next() % items.len() as u64) as usize]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn directives_round_trip() {
+        for p in REQUEST_POINTS.into_iter().chain([Point::Checkpoint]) {
+            for k in REQUEST_KINDS {
+                assert_eq!(decode(encode(p, k)), Some((p, k)));
+            }
+        }
+        assert_eq!(decode(0), None);
+        assert_eq!(decode(0xff), None);
+    }
+
+    #[test]
+    fn chance_is_roughly_right() {
+        let mut r = Rng::new(42);
+        let hits = (0..100_000).filter(|_| r.chance(10)).count();
+        assert!((700..1300).contains(&hits), "{hits}");
+        assert!((0..1000).all(|_| !r.chance(0)));
+    }
+}

@@ -1,0 +1,203 @@
+//! The message log: what a service was given since its last committed
+//! checkpoint, in order, so a fresh process restored from that checkpoint
+//! can be brought to the same state by feeding it the same inputs again.
+//!
+//! Entries are client sessions opening and closing, the requests that may
+//! change state (idempotent ones are not logged), and the inputs the service
+//! asked for while handling them. The log also remembers, per logged
+//! request, the replies its client already received (as hashes): a replay
+//! suppresses those and flags a divergence if the replay produced something
+//! else. The log is trimmed when a checkpoint commits.
+
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+
+/// One thing the service was given.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Entry {
+    /// Session `.0` opened.
+    Open(u64),
+    /// Session `.0` closed.
+    Close(u64),
+    /// A client request.
+    Request {
+        /// The session.
+        session: u64,
+        /// Its sequence number in the session.
+        seq: u64,
+        /// The request as the client encoded it.
+        bytes: Vec<u8>,
+    },
+    /// An input the service asked for while handling the request before it.
+    Input(Vec<u8>),
+}
+
+/// A request's identity.
+pub type RequestId = (u64, u64);
+
+/// The log since the last checkpoint.
+#[derive(Default)]
+pub struct Log {
+    entries: Vec<Entry>,
+    delivered: BTreeMap<RequestId, Vec<u64>>,
+    bytes: usize,
+}
+
+/// A cheap hash of a reply's bytes (FNV-1a), to recognise a replayed reply.
+pub fn reply_hash(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ *b as u64).wrapping_mul(0x0100_0000_01b3))
+}
+
+impl Log {
+    /// An empty log.
+    pub fn new() -> Log {
+        Log::default()
+    }
+
+    /// Append an entry.
+    pub fn push(&mut self, e: Entry) {
+        self.bytes += match &e {
+            Entry::Request { bytes, .. } | Entry::Input(bytes) => bytes.len(),
+            _ => 0,
+        };
+        self.entries.push(e);
+    }
+
+    /// The entries, oldest first.
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether empty.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Payload bytes held.
+    pub fn payload_bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Number of logged requests.
+    pub fn requests(&self) -> usize {
+        self.entries.iter().filter(|e| matches!(e, Entry::Request { .. })).count()
+    }
+
+    /// Whether request `id` is in the log.
+    pub fn contains(&self, id: RequestId) -> bool {
+        self.entries.iter().any(|e| matches!(e, Entry::Request { session, seq, .. } if (*session, *seq) == id))
+    }
+
+    /// Remember that the client of `id` received a reply with these bytes.
+    pub fn record_delivered(&mut self, id: RequestId, reply: &[u8]) {
+        self.delivered.entry(id).or_default().push(reply_hash(reply));
+    }
+
+    /// How many replies the client of `id` has received.
+    pub fn delivered_count(&self, id: RequestId) -> usize {
+        self.delivered.get(&id).map_or(0, |v| v.len())
+    }
+
+    /// Whether the `index`th reply to `id`, produced again by a replay,
+    /// matches what the client received. `None` if the client never
+    /// received an `index`th reply (the replayed one is new).
+    pub fn matches_delivered(&self, id: RequestId, index: usize, reply: &[u8]) -> Option<bool> {
+        self.delivered.get(&id).and_then(|v| v.get(index)).map(|h| *h == reply_hash(reply))
+    }
+
+    /// Remove request `id` and the inputs recorded for it (a request that
+    /// cannot be recovered). Returns whether it was there.
+    pub fn remove_request(&mut self, id: RequestId) -> bool {
+        let Some(pos) = self
+            .entries
+            .iter()
+            .position(|e| matches!(e, Entry::Request { session, seq, .. } if (*session, *seq) == id))
+        else {
+            return false;
+        };
+        let mut end = pos + 1;
+        while matches!(self.entries.get(end), Some(Entry::Input(_))) {
+            end += 1;
+        }
+        for e in self.entries.drain(pos..end) {
+            if let Entry::Request { bytes, .. } | Entry::Input(bytes) = e {
+                self.bytes -= bytes.len();
+            }
+        }
+        self.delivered.remove(&id);
+        true
+    }
+
+    /// A checkpoint committed: everything before it is in the checkpoint.
+    pub fn trim(&mut self) {
+        self.entries.clear();
+        self.delivered.clear();
+        self.bytes = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    fn req(session: u64, seq: u64, b: &[u8]) -> Entry {
+        Entry::Request { session, seq, bytes: b.to_vec() }
+    }
+
+    #[test]
+    fn entries_keep_their_order_and_size() {
+        let mut log = Log::new();
+        log.push(Entry::Open(1));
+        log.push(req(1, 0, b"put a"));
+        log.push(Entry::Input(vec![1, 2, 3]));
+        log.push(req(1, 1, b"put b"));
+        log.push(Entry::Close(1));
+        assert_eq!(log.len(), 5);
+        assert_eq!(log.requests(), 2);
+        assert_eq!(log.payload_bytes(), 13);
+        assert!(log.contains((1, 1)));
+        assert!(!log.contains((2, 0)));
+        log.trim();
+        assert!(log.is_empty());
+        assert_eq!(log.payload_bytes(), 0);
+    }
+
+    #[test]
+    fn delivered_replies_are_recognised() {
+        let mut log = Log::new();
+        log.push(req(3, 7, b"list"));
+        log.record_delivered((3, 7), b"key a");
+        log.record_delivered((3, 7), b"key b");
+        assert_eq!(log.delivered_count((3, 7)), 2);
+        assert_eq!(log.matches_delivered((3, 7), 0, b"key a"), Some(true));
+        assert_eq!(log.matches_delivered((3, 7), 1, b"key c"), Some(false));
+        assert_eq!(log.matches_delivered((3, 7), 2, b"end"), None);
+    }
+
+    #[test]
+    fn removing_a_request_takes_its_inputs() {
+        let mut log = Log::new();
+        log.push(req(1, 0, b"a"));
+        log.push(req(1, 1, b"poison"));
+        log.push(Entry::Input(vec![9; 4]));
+        log.push(req(2, 0, b"b"));
+        log.record_delivered((1, 1), b"x");
+        assert!(log.remove_request((1, 1)));
+        assert_eq!(log.entries(), &[req(1, 0, b"a"), req(2, 0, b"b")]);
+        assert_eq!(log.payload_bytes(), 2);
+        assert_eq!(log.delivered_count((1, 1)), 0);
+        assert!(!log.remove_request((1, 1)));
+    }
+
+    #[test]
+    fn hash_tells_replies_apart() {
+        assert_ne!(reply_hash(b"a"), reply_hash(b"b"));
+        assert_eq!(reply_hash(b""), reply_hash(b""));
+    }
+}
