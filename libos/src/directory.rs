@@ -55,6 +55,8 @@ pub enum Request {
         /// Reset instead of powering off.
         reset: bool,
     },
+    /// The registered service names.
+    Services,
 }
 
 /// A request to start a program.
@@ -105,6 +107,8 @@ pub enum Reply {
     },
     /// A device resource.
     Device(OwnedHandle),
+    /// Registered service names, one per line.
+    Names(String),
 }
 
 /// What init sends on a service's listener channel.
@@ -160,6 +164,9 @@ impl Message for Request {
             Request::PowerOff { reset } => {
                 w.u8(7).bool(reset);
             }
+            Request::Services => {
+                w.u8(8);
+            }
         }
     }
 
@@ -190,6 +197,7 @@ impl Message for Request {
             5 => Request::Kill { target: r.string(MAX_NAME)? },
             6 => Request::Device { name: r.string(MAX_NAME)? },
             7 => Request::PowerOff { reset: r.bool()? },
+            8 => Request::Services,
             _ => return Err(DecodeError::Invalid),
         })
     }
@@ -224,6 +232,9 @@ impl Message for Reply {
                 w.u8(7);
                 h.push(d);
             }
+            Reply::Names(n) => {
+                w.u8(8).str(&n);
+            }
         }
     }
 
@@ -239,6 +250,7 @@ impl Message for Reply {
             5 => Reply::List { count: r.u32()?, memory: h.take()? },
             6 => Reply::Killed { count: r.u32()? },
             7 => Reply::Device(h.take()?),
+            8 => Reply::Names(r.string(MAX_TEXT)?),
             _ => return Err(DecodeError::Invalid),
         })
     }
@@ -424,6 +436,14 @@ pub fn kill(target: &str) -> Result<u32, DirError> {
 pub fn device(name: &str) -> Result<Handle, DirError> {
     match call(Request::Device { name: String::from(name) })? {
         Reply::Device(h) => Ok(h.into_raw()),
+        _ => Err(DirError::Protocol),
+    }
+}
+
+/// The registered service names.
+pub fn services() -> Result<Vec<String>, DirError> {
+    match call(Request::Services)? {
+        Reply::Names(n) => Ok(n.lines().map(String::from).collect()),
         _ => Err(DirError::Protocol),
     }
 }

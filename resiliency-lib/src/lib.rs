@@ -1,7 +1,15 @@
-//! The runtime of companions and resilient services (DESIGN.md section 5):
-//! session table, message log with sequence numbers, checkpoints and their
-//! two distillations (logical and image), failure detection, restart and
-//! replay, and the checkpoint store.
+//! The runtime of companions and resilient services (DESIGN.md section 5).
+//!
+//! - [`contract`]: what a contract's resiliency annotations say
+//!   ([`Resilient`], [`Policy`]), implemented by generated code;
+//! - [`companion`]: the companion engine: sessions, the message [`log`],
+//!   checkpoints into a [`store`], failure detection, restart and replay,
+//!   crash injection ([`chaos`]), control and recovery notices;
+//! - [`service`]: the runtime inside a resilient service, with logical
+//!   distillation ([`distill`]) or image distillation (the libos arena),
+//!   and the recorded path for inputs from the outside world;
+//! - [`link`], [`control`], [`notices`]: the runtime's own protocols,
+//!   generated from its contracts.
 #![cfg_attr(not(test), no_std)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
@@ -12,6 +20,9 @@ pub mod companion;
 pub mod contract;
 pub mod distill;
 pub mod log;
+mod protocols;
+pub mod service;
 pub mod store;
 
 pub use contract::{Distillation, Policy, Resilient};
+pub use protocols::{control, link, notices};

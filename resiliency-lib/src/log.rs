@@ -110,6 +110,12 @@ impl Log {
         self.delivered.get(&id).and_then(|v| v.get(index)).map(|h| *h == reply_hash(reply))
     }
 
+    /// Forget the replies recorded for `id` (a finished request that is not
+    /// in the log).
+    pub fn forget_delivered(&mut self, id: RequestId) {
+        self.delivered.remove(&id);
+    }
+
     /// Remove request `id` and the inputs recorded for it (a request that
     /// cannot be recovered). Returns whether it was there.
     pub fn remove_request(&mut self, id: RequestId) -> bool {

@@ -150,6 +150,56 @@ impl Machine {
         }
     }
 
+    /// Wait until `text` appears anywhere in the console (not only after
+    /// the cursor, which does not move).
+    pub fn wait_for_text(&mut self, text: &str, timeout: Duration) -> Result<(), MachineError> {
+        let deadline = Instant::now() + timeout;
+        let (lock, cv) = &*self.console;
+        let mut c = lock.lock().unwrap();
+        loop {
+            if c.text.contains(PANIC_MARK) {
+                return Err(MachineError::Panic(c.text.clone()));
+            }
+            if c.text.contains(text) {
+                return Ok(());
+            }
+            if c.closed {
+                return Err(MachineError::Exited(c.text.clone()));
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(MachineError::Timeout { waiting_for: text.to_string(), console: c.text.clone() });
+            }
+            c = cv.wait_timeout(c, deadline - now).unwrap().0;
+        }
+    }
+
+    /// Wait until a whole line starting with `prefix` appears anywhere in
+    /// the console; return that line.
+    pub fn wait_for_line(&mut self, prefix: &str, timeout: Duration) -> Result<String, MachineError> {
+        let deadline = Instant::now() + timeout;
+        let (lock, cv) = &*self.console;
+        let mut c = lock.lock().unwrap();
+        loop {
+            if let Some(at) = c.text.find(prefix) {
+                if let Some(len) = c.text[at..].find('\n') {
+                    return Ok(c.text[at..at + len].to_string());
+                }
+            }
+            if c.text.contains(PANIC_MARK) {
+                return Err(MachineError::Panic(c.text.clone()));
+            }
+            if c.closed {
+                return Err(MachineError::Exited(c.text.clone()));
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(MachineError::Timeout { waiting_for: prefix.to_string(), console: c.text.clone() });
+            }
+            c = cv.wait_timeout(c, deadline - now).unwrap().0;
+        }
+    }
+
     /// Type raw text into the console.
     pub fn send(&mut self, text: &str) {
         if let Some(stdin) = self.stdin.as_mut() {
@@ -170,10 +220,12 @@ impl Machine {
         self.send("\r");
         let out = self.expect(PROMPT, timeout)?;
         let out = out.strip_suffix(PROMPT).unwrap_or(&out);
-        // Drop the echoed command line.
-        let out = match out.split_once('\n') {
-            Some((_, rest)) => rest,
-            None => "",
+        // Drop everything up to the echoed command line (other programs may
+        // have printed before the shell echoed it).
+        let echoed = format!("{line}\n");
+        let out = match out.find(&echoed) {
+            Some(at) => &out[at + echoed.len()..],
+            None => out.split_once('\n').map_or("", |(_, rest)| rest),
         };
         Ok(out.to_string())
     }

@@ -12,6 +12,9 @@ const HOST_CRATES: &[&str] = &[
     "exokernel",
     "libos",
     "kintsugi-manifest",
+    "resiliency-lib",
+    "companion-gen",
+    "companion-gen-roundtrip",
     "shell",
     "xtask",
 ];

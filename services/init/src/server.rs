@@ -73,6 +73,14 @@ impl Directory {
                 Request::List => Some(list(boot)),
                 Request::Kill { target } => Some(kill(boot, &target)),
                 Request::Device { name } => Some(device(boot, &program, &name)),
+                Request::Services => {
+                    let mut names = String::new();
+                    for name in self.services.keys() {
+                        names.push_str(name);
+                        names.push('\n');
+                    }
+                    Some(Reply::Names(names))
+                }
                 Request::PowerOff { reset } => {
                     log::info!("{} by pid {pid}", if reset { "reset" } else { "power off" });
                     let e = sys::system_power(boot.root, reset).err().unwrap_or(Error::Unsupported);

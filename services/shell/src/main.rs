@@ -14,7 +14,7 @@ use libos::channel::{select, Signal, Waitable};
 use libos::directory;
 use libos::handle::Process;
 use libos::{print, println, sys};
-use shell::command::{self, Command, HELP};
+use shell::command::{self, Command, CrashKind, KvCommand, HELP};
 use shell::line::{Event, LineEditor};
 
 const PROMPT: &str = "kintsugi> ";
@@ -27,6 +27,8 @@ struct Console {
     handle: Handle,
     input: Signal,
     editor: LineEditor,
+    /// The shell's session with the kv service, opened on first use.
+    kv: Option<kv::KvClient>,
 }
 
 impl Console {
@@ -67,7 +69,7 @@ fn main() -> Result<(), String> {
     let handle = directory::device("console").map_err(|e| alloc::format!("no console: {e}"))?;
     let input = Signal::new().map_err(|e| alloc::format!("no event: {e}"))?;
     sys::console_bind(handle, input.event().raw(), INPUT_BIT).map_err(|e| alloc::format!("console: {e}"))?;
-    let mut console = Console { handle, input, editor: LineEditor::new() };
+    let mut console = Console { handle, input, editor: LineEditor::new(), kv: None };
     println!("Kintsugi shell. Type 'help' for the commands.");
     loop {
         print!("{PROMPT}");
@@ -106,9 +108,15 @@ fn execute(console: &mut Console, cmd: Command) {
         }
         Command::Echo(text) => println!("{text}"),
         Command::Ps => match directory::list() {
-            Ok(list) => print_ps(&list),
+            Ok(list) => {
+                print_ps(&list);
+                print_services();
+            }
             Err(e) => println!("ps: {e}"),
         },
+        Command::Kv(k) => kv_command(console, k),
+        Command::Crash { service, how } => crash(&service, how),
+        Command::Chaos { service, per_mille } => chaos(&service, per_mille),
         Command::Mem => match sys::system_info() {
             Ok(i) => println!(
                 "memory: {} KiB used of {} KiB; {} processes; up {}.{:03} s",
@@ -169,6 +177,146 @@ fn run(console: &mut Console, program: &str, args: &str, background: bool) {
         }
     }
     report(program, pid, &process);
+}
+
+/// A control session with the companion of `service`.
+fn control(service: &str) -> Result<resiliency_lib::control::ControlClient, String> {
+    let name = alloc::format!("{service}.control");
+    directory::connect(&name, false)
+        .map(|ep| resiliency_lib::control::ControlClient::new(libos::channel::Channel::new(ep)))
+        .map_err(|_| alloc::format!("'{service}' is not a resilient service"))
+}
+
+fn crash(service: &str, how: CrashKind) {
+    use resiliency_lib::control::Reply;
+    let verb = match how {
+        CrashKind::Kill => "killed by the kernel",
+        CrashKind::Fault => "faulted",
+        CrashKind::Hang => "hung",
+        CrashKind::Panic => "panicked",
+        CrashKind::Violation => "broke its contract",
+        CrashKind::Corrupt => "corrupted its state",
+    };
+    match control(service).map(|mut c| c.crash(how as u8)) {
+        Ok(Ok(Reply::Done { restarts, recovery_ns })) => println!(
+            "{service}: {verb}; recovered in {}.{:03} ms (restart #{restarts})",
+            recovery_ns / 1_000_000,
+            (recovery_ns / 1000) % 1000
+        ),
+        Ok(Ok(Reply::Refused { message })) => println!("crash: {message}"),
+        Ok(Ok(other)) => println!("crash: unexpected answer {other:?}"),
+        Ok(Err(e)) => println!("crash: {e}"),
+        Err(e) => println!("crash: {e}"),
+    }
+}
+
+fn chaos(service: &str, per_mille: u32) {
+    use resiliency_lib::control::Reply;
+    let seed = libos::time::now_ns();
+    match control(service).map(|mut c| c.chaos(per_mille, seed)) {
+        Ok(Ok(Reply::Done { .. })) if per_mille == 0 => println!("{service}: chaos off"),
+        Ok(Ok(Reply::Done { .. })) => {
+            println!("{service}: chaos on, {}.{}% of requests crash it", per_mille / 10, per_mille % 10)
+        }
+        Ok(Ok(other)) => println!("chaos: unexpected answer {other:?}"),
+        Ok(Err(e)) => println!("chaos: {e}"),
+        Err(e) => println!("chaos: {e}"),
+    }
+}
+
+fn kv_command(console: &mut Console, cmd: KvCommand) {
+    use kv::Reply;
+    if console.kv.is_none() {
+        match directory::connect(kv::SERVICE, false) {
+            Ok(ep) => console.kv = Some(kv::KvClient::new(libos::channel::Channel::new(ep))),
+            Err(e) => {
+                println!("kv: {e}");
+                return;
+            }
+        }
+    }
+    let Some(client) = console.kv.as_mut() else { return };
+    let answer = match cmd {
+        KvCommand::Get(key) => client.get(key.clone()).map(|r| match r {
+            Reply::Value { found: true, value } => println!("{}", String::from_utf8_lossy(&value)),
+            Reply::Value { found: false, .. } => println!("kv: no key '{key}'"),
+            other => print_kv_other(other),
+        }),
+        KvCommand::Put(key, value) => client.put(key, value.into_bytes()).map(|r| match r {
+            Reply::Done { existed: true } => println!("ok (replaced)"),
+            Reply::Done { existed: false } => println!("ok"),
+            other => print_kv_other(other),
+        }),
+        KvCommand::Del(key) => client.delete(key.clone()).map(|r| match r {
+            Reply::Done { existed: true } => println!("deleted"),
+            Reply::Done { existed: false } => println!("kv: no key '{key}'"),
+            other => print_kv_other(other),
+        }),
+        KvCommand::List(prefix) => client.list(prefix).and_then(|first| {
+            let mut r = first;
+            let mut out = String::new();
+            loop {
+                match r {
+                    Reply::Key { key } => {
+                        out.push_str(&key);
+                        out.push('\n');
+                    }
+                    Reply::EndList { count } => {
+                        let _ = writeln!(out, "({count} key{})", if count == 1 { "" } else { "s" });
+                        break;
+                    }
+                    other => {
+                        print!("{out}");
+                        print_kv_other(other);
+                        return Ok(());
+                    }
+                }
+                r = client.next_reply()?;
+            }
+            print!("{out}");
+            Ok(())
+        }),
+    };
+    if let Err(e) = answer {
+        println!("kv: {e}");
+        console.kv = None;
+    }
+}
+
+fn print_kv_other(reply: kv::Reply) {
+    match reply {
+        kv::Reply::Failed { code, message } => println!("kv: error {code}: {message}"),
+        other => println!("kv: unexpected answer {other:?}"),
+    }
+}
+
+/// The figures of every resilient service (those with a `NAME.control`).
+fn print_services() {
+    use resiliency_lib::control::Reply;
+    let Ok(names) = directory::services() else { return };
+    let mut out = String::new();
+    for name in names.iter().filter_map(|n| n.strip_suffix(".control")) {
+        let Ok(mut c) = control(name) else { continue };
+        if let Ok(Reply::Figures { pid, restarts, checkpoints, log_len, last_recovery_ns, requests, injected, .. }) = c.stats() {
+            if out.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "{:<10} {:>5} {:>9} {:>11} {:>5} {:>9} {:>10} {:>14}",
+                    "SERVICE", "PID", "RESTARTS", "CHECKPOINTS", "LOG", "INJECTED", "REQUESTS", "LAST RECOVERY"
+                );
+            }
+            let recovery = if restarts == 0 {
+                String::from("-")
+            } else {
+                alloc::format!("{}.{:03} ms", last_recovery_ns / 1_000_000, (last_recovery_ns / 1000) % 1000)
+            };
+            let _ = writeln!(
+                out,
+                "{name:<10} {pid:>5} {restarts:>9} {checkpoints:>11} {log_len:>5} {injected:>9} {requests:>10} {recovery:>14}"
+            );
+        }
+    }
+    print!("{out}");
 }
 
 fn report(program: &str, pid: u32, process: &Process) {

@@ -1,0 +1,192 @@
+//! A checked contract: names resolved to indices, the protocol's sugar
+//! expanded into plain states, and every rule of the language verified.
+//! This is what [`crate::parse`] returns and [`crate::generate`] reads.
+
+pub use crate::ast::{Distillation, Turn};
+
+/// A contract that passed every check.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Contract {
+    /// The name after `contract`.
+    pub name: String,
+    /// The source file's name (without directories), for the header of the
+    /// generated code.
+    pub source: String,
+    /// `///` lines before `contract`.
+    pub docs: Vec<String>,
+    /// Client-to-service messages, in declaration order (tag = index + 1).
+    pub requests: Vec<Message>,
+    /// Service-to-client messages, in declaration order (tag = index + 1).
+    pub replies: Vec<Message>,
+    /// Declared states, each followed by the anonymous states its sugar
+    /// transitions created.
+    pub states: Vec<State>,
+    /// Index of the start state.
+    pub start: usize,
+    /// Index (in `replies`) of the error reply.
+    pub error_reply: Option<usize>,
+    /// The resilience section.
+    pub resilience: Option<Resilience>,
+}
+
+/// A message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    /// Its name.
+    pub name: String,
+    /// `///` lines before it.
+    pub docs: Vec<String>,
+    /// Its fields, in order.
+    pub fields: Vec<Field>,
+}
+
+impl Message {
+    /// Whether a field is an endpoint.
+    pub fn has_endpoint(&self) -> bool {
+        self.fields.iter().any(|f| f.ty == Type::Endpoint)
+    }
+
+    /// Whether a field carries a kernel handle (endpoint or handle).
+    pub fn has_handles(&self) -> bool {
+        self.fields.iter().any(|f| f.ty.carries_handles())
+    }
+}
+
+/// A field.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Field {
+    /// Its name.
+    pub name: String,
+    /// `///` lines before it.
+    pub docs: Vec<String>,
+    /// Its type.
+    pub ty: Type,
+}
+
+/// A field type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Type {
+    /// `u8`
+    U8,
+    /// `u16`
+    U16,
+    /// `u32`
+    U32,
+    /// `u64`
+    U64,
+    /// `i32`
+    I32,
+    /// `i64`
+    I64,
+    /// `bool`
+    Bool,
+    /// `string[max]` (UTF-8, at most `max` bytes)
+    String(u32),
+    /// `bytes[max]`
+    Bytes(u32),
+    /// `endpoint`: a channel end travelling with the message
+    Endpoint,
+    /// `handle`: any kernel handle
+    Handle,
+}
+
+impl Type {
+    /// Whether values of this type move kernel handles.
+    pub fn carries_handles(self) -> bool {
+        matches!(self, Type::Endpoint | Type::Handle)
+    }
+
+    /// The type's name in the contract language.
+    pub fn contract_name(self) -> String {
+        match self {
+            Type::U8 => "u8".into(),
+            Type::U16 => "u16".into(),
+            Type::U32 => "u32".into(),
+            Type::U64 => "u64".into(),
+            Type::I32 => "i32".into(),
+            Type::I64 => "i64".into(),
+            Type::Bool => "bool".into(),
+            Type::String(n) => format!("string[{n}]"),
+            Type::Bytes(n) => format!("bytes[{n}]"),
+            Type::Endpoint => "endpoint".into(),
+            Type::Handle => "handle".into(),
+        }
+    }
+
+    /// The range of an integer type.
+    pub fn int_range(self) -> Option<(i128, i128)> {
+        Some(match self {
+            Type::U8 => (0, u8::MAX.into()),
+            Type::U16 => (0, u16::MAX.into()),
+            Type::U32 => (0, u32::MAX.into()),
+            Type::U64 => (0, u64::MAX.into()),
+            Type::I32 => (i32::MIN.into(), i32::MAX.into()),
+            Type::I64 => (i64::MIN.into(), i64::MAX.into()),
+            _ => return None,
+        })
+    }
+}
+
+/// A protocol state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct State {
+    /// Its name (for anonymous states, `<From>_<Request>`).
+    pub name: String,
+    /// `///` lines before it.
+    pub docs: Vec<String>,
+    /// Whose turn it is.
+    pub turn: Turn,
+    /// Where its messages lead: message index (in `requests` for a
+    /// client-turn state, in `replies` otherwise) and the next state.
+    pub transitions: Vec<Transition>,
+    /// For an anonymous state: the state whose sugar transition created it
+    /// and that transition's first message (a request if that state is
+    /// client-turn, else a reply).
+    pub origin: Option<(usize, usize)>,
+}
+
+/// A message allowed in a state and the state it leads to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Transition {
+    /// The message's index among the requests or the replies.
+    pub message: usize,
+    /// The next state's index.
+    pub target: usize,
+}
+
+/// The resilience section.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resilience {
+    /// Requests after whose answer a checkpoint is taken.
+    pub checkpoint_after: Vec<usize>,
+    /// `checkpoint every N requests`.
+    pub every_requests: Option<u32>,
+    /// `checkpoint every N ms`.
+    pub every_ms: Option<u32>,
+    /// Requests that do not change the service's state.
+    pub idempotent: Vec<usize>,
+    /// How state is captured.
+    pub distillation: Distillation,
+    /// What a client is told when its request cannot be recovered.
+    pub unrecoverable: Unrecoverable,
+}
+
+/// A reply with a value for each field.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unrecoverable {
+    /// Index in `replies`.
+    pub reply: usize,
+    /// One value per field, in field order.
+    pub values: Vec<Value>,
+}
+
+/// A checked literal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Value {
+    /// For integer fields (within the field type's range).
+    Int(i128),
+    /// For `bool` fields.
+    Bool(bool),
+    /// For `string` and `bytes` fields (within the maximum length).
+    Str(String),
+}

@@ -1,0 +1,8 @@
+//! Generates the runtime's own protocols from their contracts: the private
+//! companion-service protocol, the control protocol and recovery notices.
+fn main() {
+    let options = companion_gen::Options { runtime: "libos".into(), resiliency: None };
+    for contract in ["contracts/companion.contract", "contracts/control.contract", "contracts/notices.contract"] {
+        companion_gen::build(contract, &options);
+    }
+}

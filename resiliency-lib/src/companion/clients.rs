@@ -1,0 +1,257 @@
+//! The companion's side facing the world: the three names it registers
+//! (the service's own, `NAME.control`, `NAME.notices`), the client sessions
+//! with their protocol checkers and sequence numbers, controllers, notice
+//! subscribers, and the connections for the service's outbound calls.
+
+use crate::control;
+use crate::log::{Log, RequestId};
+use crate::notices;
+use alloc::collections::{BTreeMap, VecDeque};
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::time::Duration;
+use libos::channel::{select, Channel, ChannelError, Endpoint, HandleList, HandleQueue, Message, Signal, Waitable};
+use libos::directory::{self, Listener};
+use libos::protocol::{Checker, Protocol};
+use libos::wire::Reader;
+
+/// Work for the service, in arrival order.
+pub enum Work {
+    /// A session opened.
+    Open(u64),
+    /// A session closed.
+    Close(u64),
+    /// A client request.
+    Request {
+        /// (session, seq).
+        id: RequestId,
+        /// The request as the client encoded it.
+        bytes: Vec<u8>,
+        /// The contract says it changes nothing.
+        idempotent: bool,
+        /// The contract asks for a checkpoint after it.
+        checkpoint_after: bool,
+        /// A re-run after a crash (its client may have some replies).
+        rerun: bool,
+    },
+}
+
+/// What woke the companion.
+pub enum Event {
+    /// The service process ended.
+    ServiceEnded,
+    /// Client traffic or new connections.
+    Clients,
+    /// A control request.
+    Control,
+    /// The timeout passed.
+    Timeout,
+}
+
+struct Session<P: Protocol> {
+    id: u64,
+    endpoint: Endpoint,
+    checker: Checker<P>,
+    next_seq: u64,
+}
+
+/// Everything on the client side of a companion.
+pub struct Clients<P: Protocol> {
+    name: String,
+    public: Listener,
+    control: Listener,
+    notices: Listener,
+    sessions: Vec<Session<P>>,
+    next_session: u64,
+    controllers: Vec<Channel<control::Reply, control::Request>>,
+    subscribers: Vec<(bool, Channel<notices::Reply, notices::Request>)>,
+    outbound: BTreeMap<String, Endpoint>,
+}
+
+fn decode<M: Message>(bytes: &[u8]) -> Result<M, String> {
+    let mut q = HandleQueue::new(Vec::new());
+    let mut r = Reader::new(bytes);
+    let m = M::decode(&mut r, &mut q).map_err(|e| format!("{e}"))?;
+    r.finish().map_err(|e| format!("{e}"))?;
+    Ok(m)
+}
+
+impl<P: crate::Resilient> Clients<P> {
+    /// Register `name`, `name.control` and `name.notices`.
+    pub fn register(name: &str) -> Result<Self, String> {
+        let reg = |n: String| directory::register(&n).map_err(|e| format!("cannot register {n}: {e}"));
+        Ok(Clients {
+            name: String::from(name),
+            public: reg(String::from(name))?,
+            control: reg(format!("{name}.control"))?,
+            notices: reg(format!("{name}.notices"))?,
+            sessions: Vec::new(),
+            next_session: 1,
+            controllers: Vec::new(),
+            subscribers: Vec::new(),
+            outbound: BTreeMap::new(),
+        })
+    }
+
+    /// Wait for the service to end, a client or a controller to need
+    /// something, or the timeout.
+    pub fn wait(&self, exit: &Signal, timeout: Option<Duration>) -> Event {
+        let mut items: Vec<&dyn Waitable> = Vec::from([exit as &dyn Waitable, &self.public, &self.notices, &self.control]);
+        let control_from = items.len();
+        items.extend(self.controllers.iter().map(|c| c as &dyn Waitable));
+        let clients_from = items.len();
+        items.extend(self.sessions.iter().map(|s| &s.endpoint as &dyn Waitable));
+        items.extend(self.subscribers.iter().map(|(_, s)| s as &dyn Waitable));
+        items.truncate(libos::abi::MAX_WAIT_HANDLES);
+        match select(&items, timeout) {
+            Ok(0) => Event::ServiceEnded,
+            Ok(i) if (control_from..clients_from).contains(&i) => Event::Control,
+            Ok(_) => Event::Clients,
+            Err(ChannelError::TimedOut) => Event::Timeout,
+            Err(e) => {
+                log::warn!("{}: select: {e}", self.name);
+                Event::Timeout
+            }
+        }
+    }
+
+    /// Accept connections and read every waiting request; returns the work
+    /// in order. Requests that break the contract close their session.
+    pub fn collect(&mut self, _log: &mut Log) -> VecDeque<Work> {
+        let mut work = VecDeque::new();
+        while let Ok(Some((_, endpoint))) = self.public.try_accept() {
+            let id = self.next_session;
+            self.next_session += 1;
+            self.sessions.push(Session { id, endpoint, checker: Checker::new(), next_seq: 0 });
+            work.push_back(Work::Open(id));
+        }
+        while let Ok(Some((_, endpoint))) = self.control.try_accept() {
+            self.controllers.push(Channel::new(endpoint));
+        }
+        while let Ok(Some((_, endpoint))) = self.notices.try_accept() {
+            self.subscribers.push((false, Channel::new(endpoint)));
+        }
+        self.subscribers.retain_mut(|(subscribed, ch)| loop {
+            match ch.try_recv() {
+                Ok(Some(notices::Request::Subscribe)) if !*subscribed => *subscribed = true,
+                Ok(Some(_)) => break false,
+                Ok(None) => break true,
+                Err(_) => break false,
+            }
+        });
+        let name = &self.name;
+        self.sessions.retain_mut(|s| loop {
+            match s.endpoint.try_recv_raw() {
+                Ok(Some((bytes, handles))) => {
+                    let request = if handles.is_empty() {
+                        decode::<P::Request>(&bytes)
+                    } else {
+                        Err(String::from("handles in a request to a resilient service"))
+                    };
+                    let checked = request.and_then(|r| s.checker.on_request(&r).map(|_| r).map_err(|v| v.message));
+                    match checked {
+                        Ok(r) => {
+                            let id = (s.id, s.next_seq);
+                            s.next_seq += 1;
+                            let idempotent = P::idempotent(&r);
+                            let checkpoint_after = P::checkpoint_after(&r);
+                            work.push_back(Work::Request { id, bytes, idempotent, checkpoint_after, rerun: false });
+                        }
+                        Err(m) => {
+                            log::warn!("{name}: session {}: {m}; closing it", s.id);
+                            work.push_back(Work::Close(s.id));
+                            break false;
+                        }
+                    }
+                }
+                Ok(None) => break true,
+                Err(_) => {
+                    work.push_back(Work::Close(s.id));
+                    break false;
+                }
+            }
+        });
+        work
+    }
+
+    /// Check a reply of the service against the session's protocol and send
+    /// it to the client (dropped if the client is gone).
+    pub fn deliver(&mut self, session: u64, bytes: &[u8]) -> Result<(), String> {
+        let reply = decode::<P::Reply>(bytes).map_err(|e| format!("undecodable reply: {e}"))?;
+        let Some(s) = self.sessions.iter_mut().find(|s| s.id == session) else { return Ok(()) };
+        s.checker.on_reply(&reply).map_err(|v| v.message)?;
+        let _ = s.endpoint.send_raw(bytes, HandleList::default());
+        Ok(())
+    }
+
+    /// Answer a request that cannot be recovered with the contract's error.
+    pub fn fail_request(&mut self, session: u64, reply: P::Reply) {
+        if let Some(s) = self.sessions.iter_mut().find(|s| s.id == session) {
+            if s.checker.on_reply(&reply).is_ok() {
+                let mut w = libos::wire::Writer::new();
+                let mut h = HandleList::default();
+                reply.encode(&mut w, &mut h);
+                let _ = s.endpoint.send_raw(w.as_slice(), h);
+            }
+        }
+    }
+
+    /// The next waiting control request and which controller sent it.
+    pub fn next_control(&mut self) -> Option<(usize, control::Request)> {
+        let mut i = 0;
+        while i < self.controllers.len() {
+            match self.controllers[i].try_recv() {
+                Ok(Some(r)) => return Some((i, r)),
+                Ok(None) => i += 1,
+                Err(_) => {
+                    self.controllers.swap_remove(i);
+                }
+            }
+        }
+        None
+    }
+
+    /// Answer controller `index`.
+    pub fn answer_control(&mut self, index: usize, reply: control::Reply) {
+        if let Some(c) = self.controllers.get_mut(index) {
+            let _ = c.send(reply);
+        }
+    }
+
+    /// Tell the subscribers the service was recovered.
+    pub fn notify_recovered(&mut self, restarts: u64, recovery_ns: u64, replayed: u64) {
+        self.subscribers.retain_mut(|(subscribed, ch)| {
+            !*subscribed || ch.send(notices::Reply::Recovered { restarts, recovery_ns, replayed }).is_ok()
+        });
+    }
+
+    /// Perform one of the service's calls to another service: `data` is the
+    /// service name (u32 length + bytes) then the request bytes; the answer
+    /// is a status byte (0 = ok) then the reply bytes.
+    pub fn outbound_call(&mut self, data: &[u8]) -> Vec<u8> {
+        let mut r = Reader::new(data);
+        let (Ok(name), request) = (r.string(64), r.rest()) else { return Vec::from([1]) };
+        if !self.outbound.contains_key(&name) {
+            match directory::connect(&name, false) {
+                Ok(ep) => {
+                    self.outbound.insert(name.clone(), ep);
+                }
+                Err(_) => return Vec::from([2]),
+            }
+        }
+        let Some(ep) = self.outbound.get_mut(&name) else { return Vec::from([2]) };
+        let answer = ep.send_raw(request, HandleList::default()).and_then(|_| ep.recv_raw(Some(Duration::from_secs(10))));
+        match answer {
+            Ok((bytes, _)) => {
+                let mut out = Vec::from([0u8]);
+                out.extend_from_slice(&bytes);
+                out
+            }
+            Err(_) => {
+                self.outbound.remove(&name);
+                Vec::from([3])
+            }
+        }
+    }
+}

@@ -1,0 +1,581 @@
+//! The companion: the process clients of a resilient service actually talk
+//! to (DESIGN.md 5.1 to 5.4).
+//!
+//! It registers the service's name, `NAME.control` and `NAME.notices` in
+//! the directory, starts the service, and then, request by request: checks
+//! the client's request against the contract, logs it (unless idempotent)
+//! with a sequence number, delivers it, checks every reply against the
+//! contract and forwards it. It takes checkpoints at the contract's points
+//! and periodically, and trims the log when one commits. When the service
+//! dies, hangs, breaks the contract or fails its invariant check, it starts
+//! a new process from the last checkpoint, replays the log (suppressing
+//! replies the clients already have), and carries on; clients only wait.
+//! A request that crashes the service on every attempt is failed with the
+//! contract's error.
+
+mod clients;
+mod service;
+
+use crate::chaos::{self, Kind, Point, Rng};
+use crate::link::{Reply as SvcReply, Request as SvcRequest};
+use crate::log::{Entry, Log, RequestId};
+use crate::store::{Capture, CheckpointStore, MemoryStore};
+use crate::Resilient;
+use alloc::boxed::Box;
+use alloc::collections::{BTreeMap, VecDeque};
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use clients::{Clients, Work};
+use libos::channel::ChannelError;
+use service::{reply_name, ServiceProcess, HANG_NS};
+
+/// Attempts a request gets before it is failed with the contract's error.
+pub const MAX_ATTEMPTS: u32 = 3;
+
+/// Why the service is considered failed.
+#[derive(Clone, Debug)]
+pub enum Failure {
+    /// The process ended.
+    Died(String),
+    /// No progress within [`HANG_NS`] while an answer was owed.
+    Hung,
+    /// A message broke the contract.
+    Violation(String),
+    /// Its own invariant check failed at a checkpoint.
+    Invariant(String),
+    /// Something else went wrong talking to it.
+    Broken(String),
+}
+
+impl core::fmt::Display for Failure {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Failure::Died(how) => write!(f, "died ({how})"),
+            Failure::Hung => write!(f, "hung (no progress for {} s)", HANG_NS / 1_000_000_000),
+            Failure::Violation(m) => write!(f, "broke the contract: {m}"),
+            Failure::Invariant(m) => write!(f, "failed its invariant check: {m}"),
+            Failure::Broken(m) => write!(f, "{m}"),
+        }
+    }
+}
+
+/// The companion's figures (see the control contract).
+#[derive(Default, Clone, Copy)]
+pub struct Stats {
+    /// Restarts so far.
+    pub restarts: u64,
+    /// Checkpoints committed.
+    pub checkpoints: u64,
+    /// Duration of the last recovery.
+    pub last_recovery_ns: u64,
+    /// Crashes injected.
+    pub injected: u64,
+    /// Restarts not caused by an injection.
+    pub unexplained: u64,
+    /// Replayed replies that differed from what the client had.
+    pub divergences: u64,
+    /// Requests failed with the contract's error.
+    pub abandoned: u64,
+    /// Client requests served.
+    pub requests: u64,
+    /// Size of the last checkpoint's capture.
+    pub checkpoint_bytes: u64,
+    /// Duration of the last checkpoint.
+    pub checkpoint_ns: u64,
+}
+
+/// The request being handled.
+struct InFlight {
+    id: RequestId,
+    /// The crash was injected on purpose (it does not count as an attempt).
+    injected: bool,
+    /// Not logged: re-run it after a recovery.
+    rerun: Option<Vec<u8>>,
+}
+
+/// A companion for the service of protocol `P`.
+pub struct Companion<P: Resilient> {
+    program: String,
+    service: Option<ServiceProcess>,
+    store: Box<dyn CheckpointStore>,
+    generation: u64,
+    log: Log,
+    clients: Clients<P>,
+    queue: VecDeque<Work>,
+    in_flight: Option<InFlight>,
+    attempts: BTreeMap<RequestId, u32>,
+    /// Inputs recorded for the request being replayed.
+    replay_inputs: VecDeque<Vec<u8>>,
+    chaos: Option<(u32, Rng)>,
+    requests_since_checkpoint: u32,
+    last_checkpoint_ns: u64,
+    /// A crash was injected and has not shown yet: no further injection
+    /// until it has (one injection, one restart).
+    injection_pending: bool,
+    /// Stats shown by `ps`.
+    pub stats: Stats,
+}
+
+/// Run the companion of `P`'s service, supervising the boot program
+/// `service`. Returns only on a fatal error (the exit code).
+pub fn run<P: Resilient>(service: &str) -> i32 {
+    match Companion::<P>::new(service, Box::new(MemoryStore::new())) {
+        Ok(mut c) => c.serve(),
+        Err(e) => {
+            log::error!("{e}");
+            1
+        }
+    }
+}
+
+impl<P: Resilient> Companion<P> {
+    /// Register the names and start the service.
+    pub fn new(program: &str, store: Box<dyn CheckpointStore>) -> Result<Self, String> {
+        let clients = Clients::register(P::NAME)?;
+        let generation = store.latest().map_or(0, |c| c.generation);
+        let mut c = Companion {
+            program: program.to_string(),
+            service: None,
+            store,
+            generation,
+            log: Log::new(),
+            clients,
+            queue: VecDeque::new(),
+            in_flight: None,
+            attempts: BTreeMap::new(),
+            replay_inputs: VecDeque::new(),
+            chaos: None,
+            requests_since_checkpoint: 0,
+            last_checkpoint_ns: libos::time::now_ns(),
+            injection_pending: false,
+            stats: Stats::default(),
+        };
+        if let Err(f) = c.restart() {
+            log::warn!("{}: first start failed: {f}", P::NAME);
+            c.recover(f);
+        }
+        log::info!("{} is up (service pid {})", P::NAME, c.pid());
+        Ok(c)
+    }
+
+    /// The service's pid (0 if none).
+    pub fn pid(&self) -> u32 {
+        self.service.as_ref().map_or(0, |s| s.pid)
+    }
+
+    /// Serve forever.
+    pub fn serve(&mut self) -> i32 {
+        loop {
+            if let Some(work) = self.queue.pop_front() {
+                if let Err(f) = self.do_work(work) {
+                    self.recover(f);
+                }
+                continue;
+            }
+            if self.checkpoint_due() {
+                if let Err(f) = self.checkpoint() {
+                    self.recover(f);
+                }
+                continue;
+            }
+            let timeout = P::POLICY.every_ms.map(|ms| core::time::Duration::from_millis(ms as u64));
+            let Some(service) = self.service.as_ref() else {
+                self.recover(Failure::Broken(String::from("no service")));
+                continue;
+            };
+            let event = self.clients.wait(service.exit_signal(), timeout);
+            match event {
+                clients::Event::ServiceEnded => {
+                    let f = self.service.as_ref().map(|s| s.death()).unwrap_or(Failure::Hung);
+                    self.recover(f);
+                }
+                clients::Event::Clients => {
+                    let mut work = self.clients.collect(&mut self.log);
+                    self.queue.append(&mut work);
+                    self.serve_control();
+                }
+                clients::Event::Control => self.serve_control(),
+                clients::Event::Timeout => {}
+            }
+        }
+    }
+
+    fn service(&mut self) -> Result<&mut ServiceProcess, Failure> {
+        self.service.as_mut().ok_or(Failure::Broken(String::from("no service running")))
+    }
+
+    fn do_work(&mut self, work: Work) -> Result<(), Failure> {
+        match work {
+            Work::Open(session) => {
+                self.log.push(Entry::Open(session));
+                self.service()?.send(SvcRequest::Open { session })
+            }
+            Work::Close(session) => {
+                self.log.push(Entry::Close(session));
+                self.service()?.send(SvcRequest::Close { session })
+            }
+            Work::Request { id, bytes, idempotent, checkpoint_after, rerun } => {
+                self.handle(id, bytes, idempotent, checkpoint_after, rerun)
+            }
+        }
+    }
+
+    /// Deliver one client request and forward its replies. A `rerun` (an
+    /// idempotent request cut short by a crash) skips the replies its client
+    /// already has.
+    fn handle(&mut self, id: RequestId, bytes: Vec<u8>, idempotent: bool, checkpoint_after: bool, rerun: bool) -> Result<(), Failure> {
+        let directive = if rerun { None } else { self.roll_chaos(false) };
+        self.in_flight = Some(InFlight {
+            id,
+            injected: directive.is_some(),
+            rerun: idempotent.then(|| bytes.clone()),
+        });
+        if !idempotent {
+            self.log.push(Entry::Request { session: id.0, seq: id.1, bytes: bytes.clone() });
+        }
+        let chaos = directive.map_or(0, |(p, k)| chaos::encode(p, k));
+        self.service()?.send(SvcRequest::Deliver { session: id.0, seq: id.1, replay: false, chaos, request: bytes })?;
+        if let Some((_, Kind::Kill)) = directive {
+            self.service()?.kill();
+        }
+        self.collect(id, rerun)?;
+        self.in_flight = None;
+        if idempotent {
+            self.log.forget_delivered(id);
+        }
+        self.stats.requests += 1;
+        if !idempotent {
+            self.requests_since_checkpoint += 1;
+        }
+        let corrupted = matches!(directive, Some((_, Kind::Corrupt)));
+        if checkpoint_after || corrupted || self.count_due() {
+            self.checkpoint()?;
+        }
+        Ok(())
+    }
+
+    /// Forward the service's replies to request `id` until `Done`.
+    fn collect(&mut self, id: RequestId, replay: bool) -> Result<(), Failure> {
+        let mut index = 0;
+        loop {
+            let deadline = libos::time::now_ns() + HANG_NS;
+            match self.service()?.recv(deadline)? {
+                SvcReply::Reply { session, seq, reply } if (session, seq) == id => {
+                    self.forward(id, index, reply, replay)?;
+                    index += 1;
+                }
+                SvcReply::Input { kind, data } => {
+                    let value = self.input(kind, data, replay)?;
+                    self.service()?.send(SvcRequest::InputValue { data: value })?;
+                }
+                SvcReply::Done { session, seq } if (session, seq) == id => return Ok(()),
+                other => {
+                    return Err(Failure::Violation(format!("{} while handling request {id:?}", reply_name(&other))));
+                }
+            }
+        }
+    }
+
+    /// One reply from the service: check it, then send it to the client
+    /// unless a replay produced it again for a client that already has it.
+    fn forward(&mut self, id: RequestId, index: usize, bytes: Vec<u8>, replay: bool) -> Result<(), Failure> {
+        if replay {
+            if let Some(same) = self.log.matches_delivered(id, index, &bytes) {
+                if !same {
+                    self.stats.divergences += 1;
+                    log::warn!("{}: replayed reply {index} to request {id:?} differs from the one delivered", P::NAME);
+                }
+                return Ok(());
+            }
+        }
+        self.clients.deliver(id.0, &bytes).map_err(Failure::Violation)?;
+        self.log.record_delivered(id, &bytes);
+        Ok(())
+    }
+
+    /// An input the service asked for: recorded ones during a replay, live
+    /// ones otherwise (and recorded if the request is logged).
+    fn input(&mut self, kind: u8, data: Vec<u8>, replay: bool) -> Result<Vec<u8>, Failure> {
+        if replay {
+            if let Some(v) = self.replay_inputs.pop_front() {
+                return Ok(v);
+            }
+        }
+        let value = match kind {
+            crate::service::INPUT_TIME => libos::time::now_ns().to_le_bytes().to_vec(),
+            crate::service::INPUT_CALL => self.clients.outbound_call(&data),
+            _ => return Err(Failure::Violation(format!("unknown input kind {kind}"))),
+        };
+        let logged = self.in_flight.as_ref().is_some_and(|f| f.rerun.is_none());
+        if logged {
+            self.log.push(Entry::Input(value.clone()));
+        }
+        Ok(value)
+    }
+
+    fn count_due(&self) -> bool {
+        P::POLICY.every_requests.is_some_and(|n| self.requests_since_checkpoint >= n)
+    }
+
+    fn checkpoint_due(&self) -> bool {
+        let timed = P::POLICY.every_ms.is_some_and(|ms| {
+            libos::time::now_ns().saturating_sub(self.last_checkpoint_ns) >= ms as u64 * 1_000_000
+        });
+        !self.log.is_empty() && (timed || self.count_due())
+    }
+
+    /// Capture the service's state and commit it; trim the log.
+    fn checkpoint(&mut self) -> Result<(), Failure> {
+        let t0 = libos::time::now_ns();
+        let directive = self.roll_chaos(true);
+        let chaos = directive.map_or(0, |(p, k)| chaos::encode(p, k));
+        self.service()?.send(SvcRequest::Checkpoint { chaos })?;
+        let capture = match self.service()?.recv(t0 + HANG_NS)? {
+            SvcReply::Saved { memory, len } => Capture::Logical(read_memory(memory, len)?),
+            SvcReply::Quiescent => {
+                let service = self.service()?;
+                Capture::Image { pages: service.arena_pages, dirty: service.dirty_arena_pages()? }
+            }
+            SvcReply::InvariantFailed { message } => return Err(Failure::Invariant(message)),
+            other => return Err(Failure::Violation(format!("{} in answer to Checkpoint", reply_name(&other)))),
+        };
+        let size = capture.len() as u64;
+        self.store
+            .commit(self.generation + 1, capture, t0)
+            .map_err(|e| Failure::Broken(format!("checkpoint store: {}", e.0)))?;
+        self.generation += 1;
+        self.log.trim();
+        self.attempts.clear();
+        self.requests_since_checkpoint = 0;
+        self.last_checkpoint_ns = libos::time::now_ns();
+        self.stats.checkpoints += 1;
+        self.stats.checkpoint_bytes = size;
+        self.stats.checkpoint_ns = self.last_checkpoint_ns - t0;
+        Ok(())
+    }
+
+    /// Decide whether to inject a crash now (chaos mode, never in replay).
+    fn roll_chaos(&mut self, at_checkpoint: bool) -> Option<(Point, Kind)> {
+        if self.injection_pending {
+            return None;
+        }
+        let (per_mille, rng) = self.chaos.as_mut()?;
+        if !rng.chance(*per_mille) {
+            return None;
+        }
+        let d = if at_checkpoint {
+            (Point::Checkpoint, rng.pick(&chaos::CHECKPOINT_KINDS))
+        } else {
+            (rng.pick(&chaos::REQUEST_POINTS), rng.pick(&chaos::REQUEST_KINDS))
+        };
+        self.stats.injected += 1;
+        self.injection_pending = true;
+        log::info!("{}: chaos: {} {:?}", P::NAME, d.1.as_str(), d.0);
+        Some(d)
+    }
+
+    /// Start a service process from the newest checkpoint and replay the log.
+    fn restart(&mut self) -> Result<(), Failure> {
+        self.service = None; // kills the old process, if any
+        let distillation = P::POLICY.distillation;
+        self.service = Some(ServiceProcess::start(&self.program, self.store.latest(), distillation)?);
+        let entries: Vec<Entry> = self.log.entries().to_vec();
+        let mut i = 0;
+        while i < entries.len() {
+            match &entries[i] {
+                Entry::Open(session) => self.service()?.send(SvcRequest::Open { session: *session })?,
+                Entry::Close(session) => self.service()?.send(SvcRequest::Close { session: *session })?,
+                Entry::Request { session, seq, bytes } => {
+                    let id = (*session, *seq);
+                    self.replay_inputs = entries[i + 1..]
+                        .iter()
+                        .map_while(|e| if let Entry::Input(v) = e { Some(v.clone()) } else { None })
+                        .collect();
+                    self.in_flight = Some(InFlight { id, injected: false, rerun: None });
+                    let request = SvcRequest::Deliver { session: id.0, seq: id.1, replay: true, chaos: 0, request: bytes.clone() };
+                    self.service()?.send(request)?;
+                    self.collect(id, true)?;
+                    self.in_flight = None;
+                }
+                Entry::Input(_) => {}
+            }
+            i += 1;
+        }
+        self.replay_inputs.clear();
+        Ok(())
+    }
+
+    /// Bring the service back after `failure`.
+    fn recover(&mut self, failure: Failure) {
+        let t0 = libos::time::now_ns();
+        let mut failure = failure;
+        let mut rerun: Option<(RequestId, Vec<u8>)> = None;
+        let mut failed_starts = 0u64;
+        loop {
+            self.stats.restarts += 1;
+            if !core::mem::take(&mut self.injection_pending) {
+                self.stats.unexplained += 1;
+            }
+            log::warn!("{}: the service {failure}; restart #{}", P::NAME, self.stats.restarts);
+            if let Some(f) = self.in_flight.take() {
+                if let Some(bytes) = f.rerun {
+                    rerun = Some((f.id, bytes));
+                }
+                if !f.injected && !matches!(failure, Failure::Broken(_)) {
+                    let n = self.attempts.entry(f.id).or_insert(0);
+                    *n += 1;
+                    if *n >= MAX_ATTEMPTS {
+                        self.abandon(f.id);
+                        if rerun.as_ref().is_some_and(|(id, _)| *id == f.id) {
+                            rerun = None;
+                        }
+                    }
+                }
+            }
+            match self.restart() {
+                Ok(()) => break,
+                Err(f) => failure = f,
+            }
+            failed_starts += 1;
+            if failed_starts > 3 {
+                // Something outside the service is wrong (no memory, no
+                // program): do not spin.
+                libos::time::sleep(core::time::Duration::from_millis(100 * failed_starts.min(10)));
+            }
+        }
+        if let Some((id, bytes)) = rerun {
+            self.queue.push_front(Work::Request { id, bytes, idempotent: true, checkpoint_after: false, rerun: true });
+        }
+        self.stats.last_recovery_ns = libos::time::now_ns() - t0;
+        let replayed = self.log.requests() as u64;
+        self.clients.notify_recovered(self.stats.restarts, self.stats.last_recovery_ns, replayed);
+    }
+
+    /// Give up on a request that crashes the service every time.
+    fn abandon(&mut self, id: RequestId) {
+        self.log.remove_request(id);
+        self.attempts.remove(&id);
+        self.stats.abandoned += 1;
+        log::error!(
+            "{}: request {} of session {} crashed the service {MAX_ATTEMPTS} times; it is failed with the contract's error",
+            P::NAME,
+            id.1,
+            id.0
+        );
+        self.clients.fail_request(id.0, P::unrecoverable());
+    }
+
+    fn serve_control(&mut self) {
+        while let Some((index, request)) = self.clients.next_control() {
+            let reply = self.control(request);
+            self.clients.answer_control(index, reply);
+        }
+    }
+
+    fn control(&mut self, request: crate::control::Request) -> crate::control::Reply {
+        use crate::control::{Reply, Request};
+        match request {
+            Request::Stats => Reply::Figures {
+                pid: self.pid(),
+                restarts: self.stats.restarts,
+                checkpoints: self.stats.checkpoints,
+                log_len: self.log.len() as u64,
+                last_recovery_ns: self.stats.last_recovery_ns,
+                injected: self.stats.injected,
+                unexplained: self.stats.unexplained,
+                divergences: self.stats.divergences,
+                abandoned: self.stats.abandoned,
+                requests: self.stats.requests,
+                checkpoint_bytes: self.stats.checkpoint_bytes,
+            },
+            Request::Chaos { per_mille, seed } => {
+                self.settle_injection();
+                self.chaos = (per_mille > 0).then(|| (per_mille.min(1000), Rng::new(seed)));
+                log::info!("{}: chaos {} per mille", P::NAME, per_mille);
+                Reply::Done { restarts: self.stats.restarts, recovery_ns: 0 }
+            }
+            Request::Checkpoint => {
+                self.settle_injection();
+                match self.checkpoint() {
+                    Ok(()) => Reply::Checkpointed { bytes: self.stats.checkpoint_bytes, ns: self.stats.checkpoint_ns },
+                    Err(f) => {
+                        let message = format!("checkpoint failed: the service {f}");
+                        self.recover(f);
+                        Reply::Refused { message }
+                    }
+                }
+            }
+            Request::Crash { kind } => {
+                self.settle_injection();
+                let inject = match kind {
+                    1 => Kind::Kill,
+                    2 => Kind::Fault,
+                    3 => Kind::Hang,
+                    4 => Kind::Panic,
+                    5 => Kind::Violation,
+                    6 => Kind::Corrupt,
+                    _ => return Reply::Refused { message: format!("unknown crash kind {kind}") },
+                };
+                log::info!("{}: injecting {}", P::NAME, inject.as_str());
+                self.stats.injected += 1;
+                self.injection_pending = true;
+                let failure = match inject {
+                    Kind::Kill => self.service().map(|s| s.kill()).and_then(|_| Err(self.wait_failure())),
+                    Kind::Corrupt => self
+                        .service()
+                        .and_then(|s| s.send(SvcRequest::Inject { kind: inject as u8 }))
+                        .and_then(|_| self.checkpoint()),
+                    _ => self
+                        .service()
+                        .and_then(|s| s.send(SvcRequest::Inject { kind: inject as u8 }))
+                        .and_then(|_| Err(self.wait_failure())),
+                };
+                if let Err(f) = failure {
+                    self.recover(f);
+                }
+                Reply::Done { restarts: self.stats.restarts, recovery_ns: self.stats.last_recovery_ns }
+            }
+        }
+    }
+
+    /// If an injected crash has not shown yet (a hang or a bad reply after
+    /// the last request), make it show now with a checkpoint, so injections
+    /// and restarts stay one to one.
+    fn settle_injection(&mut self) {
+        if self.injection_pending {
+            if let Err(f) = self.checkpoint() {
+                self.recover(f);
+            }
+        }
+    }
+
+    /// Wait for the service to show it failed (after an injection).
+    fn wait_failure(&mut self) -> Failure {
+        let deadline = libos::time::now_ns() + HANG_NS;
+        match self.service().and_then(|s| s.recv(deadline)) {
+            Ok(m) => Failure::Violation(format!("unexpected {} after a crash injection", reply_name(&m))),
+            Err(f) => f,
+        }
+    }
+}
+
+/// Copy `len` bytes out of a memory object the service handed over.
+fn read_memory(memory: libos::handle::OwnedHandle, len: u64) -> Result<Vec<u8>, Failure> {
+    let memory = libos::handle::Memory(memory);
+    let map = memory
+        .map(libos::abi::MapFlags::empty())
+        .map_err(|e| Failure::Broken(format!("checkpoint memory: {e}")))?;
+    if len as usize > map.len() {
+        return Err(Failure::Violation(format!("checkpoint of {len} bytes in a smaller object")));
+    }
+    // SAFETY: the service wrote the object before sending it and no longer
+    // writes it; the mapping lives while we copy.
+    Ok(unsafe { map.as_slice()[..len as usize].to_vec() })
+}
+
+impl From<ChannelError> for Failure {
+    fn from(e: ChannelError) -> Self {
+        Failure::Broken(e.to_string())
+    }
+}

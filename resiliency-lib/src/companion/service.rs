@@ -1,0 +1,205 @@
+//! The companion's handle on its service process: starting it (fresh or
+//! from a checkpoint), talking to it over the private companion channel
+//! with the contract checked on every message, noticing its death or a
+//! hang, and copying its state arena for image checkpoints.
+
+use super::Failure;
+use crate::link::{Companion, Reply, Request};
+use crate::store::Checkpoint;
+use crate::Distillation;
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec;
+use alloc::vec::Vec;
+use libos::abi::{Error, MapFlags, MemFlags, PAGE_SIZE};
+use libos::channel::{select, Channel, ChannelError, Endpoint, Signal, Waitable};
+use libos::directory::{self, SpawnRequest};
+use libos::handle::{Mapping, Memory, OwnedHandle, Process};
+use libos::protocol::Checker;
+use libos::sys;
+use libos::vm::ARENA_BASE;
+
+/// How long the service may stay silent while it owes an answer.
+pub const HANG_NS: u64 = 3_000_000_000;
+/// Ring size of the companion channel (large replies and inputs).
+const RING_BYTES: usize = 256 * 1024;
+const EXIT_BIT: u64 = 1;
+
+/// A running service process.
+pub struct ServiceProcess {
+    /// Its pid.
+    pub pid: u32,
+    process: Process,
+    exit: Signal,
+    channel: Channel<Request, Reply>,
+    checker: Checker<Companion>,
+    /// The service's state arena, mapped here read-only (image
+    /// distillation).
+    arena: Option<Mapping>,
+    /// Arena size in pages.
+    pub arena_pages: u64,
+}
+
+fn sys_failure(what: &str) -> impl Fn(Error) -> Failure + '_ {
+    move |e| Failure::Broken(format!("{what}: {e}"))
+}
+
+impl ServiceProcess {
+    /// Start `program` and bring it to `Ready`: fresh, or from `checkpoint`.
+    pub fn start(program: &str, checkpoint: Option<&Checkpoint>, distillation: Distillation) -> Result<ServiceProcess, Failure> {
+        let (mine, theirs) = Endpoint::pair_with(RING_BYTES).map_err(sys_failure("companion channel"))?;
+        let handles: Vec<(String, OwnedHandle)> = vec![
+            ("companion.memory".to_string(), theirs.memory),
+            ("companion.link".to_string(), theirs.link),
+            ("companion.event".to_string(), theirs.event),
+        ];
+        let request = SpawnRequest {
+            program: program.to_string(),
+            name: program.to_string(),
+            args: String::new(),
+            suspended: true,
+            handles,
+        };
+        let (pid, process) = directory::spawn(request).map_err(|e| Failure::Broken(format!("cannot start {program}: {e}")))?;
+        let exit = Signal::new().map_err(sys_failure("exit event"))?;
+        process.watch(exit.event(), EXIT_BIT).map_err(sys_failure("watch"))?;
+        // An image checkpoint goes into the arena before the service runs.
+        let image = checkpoint.filter(|c| c.kind == Distillation::Image && distillation == Distillation::Image);
+        if let Some(cp) = image {
+            let pages = (cp.data.len() as u64).div_ceil(PAGE_SIZE);
+            let memory = Memory::alloc(pages, MemFlags::empty()).map_err(sys_failure("arena"))?;
+            {
+                let map = memory.map(MapFlags::WRITE).map_err(sys_failure("arena"))?;
+                // SAFETY: a fresh private mapping of the new object.
+                unsafe { map.as_mut_slice()[..cp.data.len()].copy_from_slice(&cp.data) };
+            }
+            sys::mem_map(process.raw(), memory.raw(), 0, ARENA_BASE, pages, MapFlags::WRITE)
+                .map_err(sys_failure("arena into the service"))?;
+        }
+        process.start().map_err(sys_failure("start"))?;
+        let mut sp = ServiceProcess {
+            pid,
+            process,
+            exit,
+            channel: Channel::new(mine),
+            checker: Checker::new(),
+            arena: None,
+            arena_pages: 0,
+        };
+        let first = match checkpoint {
+            Some(_) if image.is_some() => Request::RestoreImage,
+            Some(cp) if cp.kind == Distillation::Logical => {
+                let pages = (cp.data.len() as u64).div_ceil(PAGE_SIZE).max(1);
+                let memory = Memory::alloc(pages, MemFlags::empty()).map_err(sys_failure("checkpoint"))?;
+                {
+                    let map = memory.map(MapFlags::WRITE).map_err(sys_failure("checkpoint"))?;
+                    // SAFETY: a fresh private mapping of the new object.
+                    unsafe { map.as_mut_slice()[..cp.data.len()].copy_from_slice(&cp.data) };
+                }
+                Request::RestoreLogical { memory: memory.0, len: cp.data.len() as u64 }
+            }
+            _ => Request::Start,
+        };
+        sp.send(first)?;
+        match sp.recv(libos::time::now_ns() + HANG_NS)? {
+            Reply::Ready { arena_pages } => sp.arena_pages = arena_pages,
+            other => return Err(Failure::Violation(format!("expected Ready, got {}", reply_name(&other)))),
+        }
+        if distillation == Distillation::Image && sp.arena_pages > 0 {
+            let va = libos::vm::reserve(sp.arena_pages).map_err(sys_failure("address space"))?;
+            sys::process_map_child(sp.process.raw(), ARENA_BASE, sp.arena_pages, va, MapFlags::empty())
+                .map_err(sys_failure("map the service's arena"))?;
+            sp.arena = Some(Mapping::adopt(va, sp.arena_pages));
+        }
+        Ok(sp)
+    }
+
+    /// Send a message, checking the contract.
+    pub fn send(&mut self, m: Request) -> Result<(), Failure> {
+        self.checker.on_request(&m).map_err(|v| Failure::Broken(v.to_string()))?;
+        match self.channel.send(m) {
+            Ok(()) => Ok(()),
+            Err(ChannelError::PeerClosed) => Err(self.death()),
+            Err(e) => Err(Failure::Broken(format!("companion channel: {e}"))),
+        }
+    }
+
+    /// The next message from the service, by `deadline` (ns since boot).
+    pub fn recv(&mut self, deadline: u64) -> Result<Reply, Failure> {
+        loop {
+            match self.channel.try_recv() {
+                Ok(Some(m)) => {
+                    self.checker.on_reply(&m).map_err(|v| Failure::Violation(v.message))?;
+                    return Ok(m);
+                }
+                Ok(None) => {}
+                Err(ChannelError::PeerClosed) => return Err(self.death()),
+                Err(ChannelError::Decode(e)) => return Err(Failure::Violation(format!("undecodable message: {e}"))),
+                Err(e) => return Err(Failure::Broken(format!("companion channel: {e}"))),
+            }
+            let now = libos::time::now_ns();
+            if now >= deadline {
+                return Err(Failure::Hung);
+            }
+            let items: [&dyn Waitable; 2] = [&self.channel, &self.exit];
+            match select(&items, Some(core::time::Duration::from_nanos(deadline - now))) {
+                Ok(1) if !self.channel.endpoint().is_ready() => return Err(self.death()),
+                Ok(_) | Err(ChannelError::TimedOut) => {}
+                Err(e) => return Err(Failure::Broken(format!("select: {e}"))),
+            }
+        }
+    }
+
+    /// Whether the process has ended (its exit event fired).
+    pub fn exit_signal(&self) -> &Signal {
+        &self.exit
+    }
+
+    /// How the process ended (or that it is gone).
+    pub fn death(&self) -> Failure {
+        let info = self.process.info().unwrap_or_default();
+        if info.state().is_ended() {
+            let mut how = String::new();
+            let _ = info.describe_end(&mut how);
+            Failure::Died(how)
+        } else {
+            Failure::Broken(String::from("the service closed its channel"))
+        }
+    }
+
+    /// Kill the process (the kernel ends it at once).
+    pub fn kill(&self) {
+        let _ = self.process.kill();
+    }
+
+    /// The pages of the arena written since the last call, with their
+    /// bytes (all written pages the first time).
+    pub fn dirty_arena_pages(&self) -> Result<Vec<(u64, Vec<u8>)>, Failure> {
+        let Some(arena) = &self.arena else { return Err(Failure::Broken(String::from("no arena mapped"))) };
+        let pages = self.arena_pages;
+        let mut bitmap = vec![0u8; pages.div_ceil(8) as usize];
+        sys::mem_dirty(self.process.raw(), ARENA_BASE, pages, &mut bitmap).map_err(sys_failure("dirty bits"))?;
+        let mut out = Vec::new();
+        // SAFETY: the service is quiescent (it waits for our next message),
+        // so nobody writes the arena while we copy it.
+        let bytes = unsafe { arena.as_slice() };
+        for i in 0..pages {
+            if bitmap[(i / 8) as usize] & (1 << (i % 8)) != 0 {
+                let at = (i * PAGE_SIZE) as usize;
+                out.push((i, bytes[at..at + PAGE_SIZE as usize].to_vec()));
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Drop for ServiceProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A reply's message name, for diagnostics.
+pub fn reply_name(r: &Reply) -> &'static str {
+    <Companion as libos::protocol::Protocol>::reply_name(r)
+}

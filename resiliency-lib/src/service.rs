@@ -1,0 +1,395 @@
+//! The runtime inside a resilient service process.
+//!
+//! A service implements [`Service`]: its handler (the contract's generated
+//! dispatch) and its distillation (logical: `save`/`restore`; image: keep
+//! the state in the libos arena and find it again with `adopt_arena`).
+//! [`serve`] runs it under its companion: it starts fresh or restores from
+//! what the companion hands over, handles delivered requests one at a
+//! time, answers checkpoint requests when quiescent (after checking its
+//! invariants), and carries out crash injections. Inputs from the outside
+//! world go through [`now_ns`] and [`call`], which ask the companion, so a
+//! replay sees the same values. Started with arguments `direct NAME`, the
+//! same service serves clients itself under NAME, without a companion (to
+//! measure what resiliency costs).
+
+use crate::chaos::{self, Kind, Point};
+use crate::link::{Companion, Reply as LinkReply, Request as LinkRequest};
+use crate::Resilient;
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use libos::abi::{MapFlags, MemFlags, PAGE_SIZE};
+use libos::channel::{select, Channel, ChannelError, EndpointHandles, HandleList, HandleQueue, Message, Waitable};
+use libos::handle::Memory;
+use libos::protocol::{Checker, Protocol, ReplySink};
+use libos::wire::{Reader, Writer};
+
+/// Input kind: the monotonic clock.
+pub const INPUT_TIME: u8 = 1;
+/// Input kind: a call to another service.
+pub const INPUT_CALL: u8 = 2;
+
+/// A service's requests.
+pub type RequestOf<S> = <<S as Service>::Protocol as Protocol>::Request;
+/// A service's replies.
+pub type ReplyOf<S> = <<S as Service>::Protocol as Protocol>::Reply;
+
+/// A resilient service.
+pub trait Service: Sized {
+    /// Its contract.
+    type Protocol: Resilient;
+    /// Pages of state arena to create before `new` (image distillation).
+    const ARENA_PAGES: u64 = 0;
+    /// A fresh service.
+    fn new() -> Self;
+    /// Handle one request; replies go to `out`.
+    fn handle(&mut self, request: RequestOf<Self>, out: &mut dyn ReplySink<ReplyOf<Self>>);
+    /// Logical distillation: the state that matters, as bytes.
+    fn save(&self) -> Vec<u8> {
+        Vec::new()
+    }
+    /// Logical distillation: a service from saved bytes.
+    fn restore(_bytes: &[u8]) -> Result<Self, String> {
+        Err(String::from("this service has no logical distillation"))
+    }
+    /// Image distillation: a service whose state is already in the arena.
+    fn adopt_arena() -> Result<Self, String> {
+        Err(String::from("this service has no image distillation"))
+    }
+    /// Invariants checked before every checkpoint.
+    fn check(&self) -> Result<(), String> {
+        Ok(())
+    }
+    /// Crash injection: damage the state so that `check` fails.
+    fn chaos_corrupt(&mut self) {}
+    /// A client session opened.
+    fn session_opened(&mut self, _session: u64) {}
+    /// A client session closed.
+    fn session_closed(&mut self, _session: u64) {}
+}
+
+/// The service's link to its companion (None in direct mode).
+static LINK: spin::Mutex<Option<Channel<LinkReply, LinkRequest>>> = spin::Mutex::new(None);
+
+/// Replies collected from a handler.
+struct Collect<R>(Vec<R>);
+
+impl<R> ReplySink<R> for Collect<R> {
+    fn reply(&mut self, reply: R) {
+        self.0.push(reply);
+    }
+}
+
+fn encode<M: Message>(m: M) -> Vec<u8> {
+    let mut w = Writer::new();
+    let mut h = HandleList::default();
+    m.encode(&mut w, &mut h);
+    w.finish()
+}
+
+fn decode<M: Message>(bytes: &[u8]) -> Result<M, String> {
+    let mut q = HandleQueue::new(Vec::new());
+    let mut r = Reader::new(bytes);
+    let m = M::decode(&mut r, &mut q).map_err(|e| format!("{e}"))?;
+    r.finish().map_err(|e| format!("{e}"))?;
+    Ok(m)
+}
+
+fn send(m: LinkReply) {
+    if let Some(ch) = LINK.lock().as_mut() {
+        if ch.send(m).is_err() {
+            // The companion is gone: nothing is left to serve.
+            libos::sys::exit(2);
+        }
+    }
+}
+
+fn recv() -> LinkRequest {
+    let r = match LINK.lock().as_mut() {
+        Some(ch) => ch.recv(),
+        None => Err(ChannelError::PeerClosed),
+    };
+    r.unwrap_or_else(|_| libos::sys::exit(2))
+}
+
+/// Ask the companion for an input (recorded, so a replay gets the same).
+fn input(kind: u8, data: Vec<u8>) -> Vec<u8> {
+    send(LinkReply::Input { kind, data });
+    match recv() {
+        LinkRequest::InputValue { data } => data,
+        _ => {
+            log::error!("companion answered an input with something else");
+            libos::sys::exit(2)
+        }
+    }
+}
+
+/// The time (ns since boot), as recorded by the companion.
+pub fn now_ns() -> u64 {
+    if LINK.lock().is_none() {
+        return libos::time::now_ns();
+    }
+    let v = input(INPUT_TIME, Vec::new());
+    v.get(..8).and_then(|b| b.try_into().ok()).map(u64::from_le_bytes).unwrap_or(0)
+}
+
+/// Why a call to another service failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallError {
+    /// No such service.
+    NoService,
+    /// The call failed on the way.
+    Failed,
+}
+
+/// Call service `name` with an encoded request; its encoded reply. Under a
+/// companion the call is made (and recorded) by the companion.
+pub fn call(name: &str, request: &[u8]) -> Result<Vec<u8>, CallError> {
+    let mut w = Writer::new();
+    w.str(name).raw(request);
+    let answer = if LINK.lock().is_none() {
+        direct_call(name, request)
+    } else {
+        input(INPUT_CALL, w.finish())
+    };
+    match answer.split_first() {
+        Some((0, reply)) => Ok(reply.to_vec()),
+        Some((2, _)) => Err(CallError::NoService),
+        _ => Err(CallError::Failed),
+    }
+}
+
+fn direct_call(name: &str, request: &[u8]) -> Vec<u8> {
+    let Ok(mut ep) = libos::directory::connect(name, false) else { return Vec::from([2]) };
+    match ep.send_raw(request, HandleList::default()).and_then(|_| ep.recv_raw(None)) {
+        Ok((bytes, _)) => {
+            let mut v = Vec::from([0u8]);
+            v.extend_from_slice(&bytes);
+            v
+        }
+        Err(_) => Vec::from([3]),
+    }
+}
+
+/// Carry out a crash injection.
+fn misbehave<S: Service>(kind: Kind, service: Option<&mut S>, id: Option<(u64, u64)>) {
+    log::info!("chaos: {}", kind.as_str());
+    match kind {
+        // SAFETY: deliberately wild: the kernel stops this process.
+        Kind::Fault => unsafe { core::ptr::write_volatile(0x8 as *mut u64, 0xbad) },
+        Kind::Panic => panic!("chaos: injected panic"),
+        Kind::Hang => loop {
+            core::hint::spin_loop();
+        },
+        Kind::Exit => libos::sys::exit(3),
+        Kind::Violation => {
+            let (session, seq) = id.unwrap_or((0, 0));
+            send(LinkReply::Reply { session, seq, reply: Vec::from([0xff, 0xff, 0xff]) });
+        }
+        Kind::Corrupt => {
+            if let Some(s) = service {
+                s.chaos_corrupt();
+            }
+        }
+        Kind::Kill => {}
+    }
+}
+
+fn start<S: Service>(first: LinkRequest) -> Result<S, String> {
+    let image = <S::Protocol as Resilient>::POLICY.distillation == crate::Distillation::Image;
+    match first {
+        LinkRequest::Start => {
+            if image {
+                libos::arena::init(S::ARENA_PAGES, false).map_err(|e| format!("arena: {e}"))?;
+            }
+            Ok(S::new())
+        }
+        LinkRequest::RestoreLogical { memory, len } => {
+            let memory = Memory(memory);
+            let map = memory.map(MapFlags::empty()).map_err(|e| format!("checkpoint: {e}"))?;
+            if len as usize > map.len() {
+                return Err(String::from("checkpoint length exceeds its memory"));
+            }
+            // SAFETY: the companion filled the object before sending it.
+            let bytes = unsafe { &map.as_slice()[..len as usize] };
+            S::restore(bytes)
+        }
+        LinkRequest::RestoreImage => {
+            libos::arena::init(S::ARENA_PAGES, true).map_err(|e| format!("arena: {e}"))?;
+            S::adopt_arena()
+        }
+        _ => Err(String::from("the companion did not start with Start or Restore")),
+    }
+}
+
+fn save_logical<S: Service>(service: &S) -> LinkReply {
+    let bytes = service.save();
+    let pages = (bytes.len() as u64).div_ceil(PAGE_SIZE).max(1);
+    let memory = Memory::alloc(pages, MemFlags::empty()).and_then(|m| {
+        let map = m.map(MapFlags::WRITE)?;
+        // SAFETY: a fresh private mapping of the new object.
+        unsafe { map.as_mut_slice()[..bytes.len()].copy_from_slice(&bytes) };
+        Ok(m)
+    });
+    match memory {
+        Ok(m) => LinkReply::Saved { memory: m.0, len: bytes.len() as u64 },
+        Err(e) => LinkReply::InvariantFailed { message: format!("cannot save: {e}") },
+    }
+}
+
+/// Run service `S`: under its companion, or directly (arguments
+/// `direct NAME`). Returns the exit code.
+pub fn serve<S: Service>() -> i32 {
+    let mut args = libos::start::args().split_whitespace();
+    if args.next() == Some("direct") {
+        return serve_direct::<S>(args.next().unwrap_or(<S::Protocol as Protocol>::NAME));
+    }
+    let handles = (
+        libos::start::take_named("companion.memory"),
+        libos::start::take_named("companion.link"),
+        libos::start::take_named("companion.event"),
+    );
+    let (Some(m), Some(l), Some(e)) = handles else {
+        log::error!("started without a companion (use `direct NAME` to run alone)");
+        return 2;
+    };
+    match Channel::attach(EndpointHandles::from_raw(m, l, e, 1)) {
+        Ok(ch) => *LINK.lock() = Some(ch),
+        Err(e) => {
+            log::error!("cannot attach the companion channel: {e}");
+            return 2;
+        }
+    }
+    let mut checker = Checker::<Companion>::new();
+    let first = recv();
+    let _ = checker.on_request(&first);
+    let mut service = match start::<S>(first) {
+        Ok(s) => s,
+        Err(e) => {
+            log::error!("cannot start: {e}");
+            return 1;
+        }
+    };
+    let arena_pages = libos::arena::range().map_or(0, |(_, p)| p);
+    let ready = LinkReply::Ready { arena_pages };
+    let _ = checker.on_reply(&ready);
+    send(ready);
+    loop {
+        let request = recv();
+        if let Err(v) = checker.on_request(&request) {
+            log::error!("{v}");
+            return 2;
+        }
+        match request {
+            LinkRequest::Open { session } => service.session_opened(session),
+            LinkRequest::Close { session } => service.session_closed(session),
+            LinkRequest::Deliver { session, seq, chaos, request, .. } => {
+                let directive = chaos::decode(chaos);
+                let at = |p: Point| directive.filter(|(dp, _)| *dp == p).map(|(_, k)| k);
+                if let Some(k) = at(Point::Before) {
+                    misbehave(k, Some(&mut service), Some((session, seq)));
+                }
+                let mut out = Collect(Vec::new());
+                match decode::<RequestOf<S>>(&request) {
+                    Ok(r) => service.handle(r, &mut out),
+                    Err(e) => log::error!("undecodable request from the companion: {e}"),
+                }
+                if let Some(k) = at(Point::Mid) {
+                    misbehave(k, Some(&mut service), Some((session, seq)));
+                }
+                for r in out.0 {
+                    let reply = LinkReply::Reply { session, seq, reply: encode(r) };
+                    let _ = checker.on_reply(&reply);
+                    send(reply);
+                }
+                let done = LinkReply::Done { session, seq };
+                let _ = checker.on_reply(&done);
+                send(done);
+                if let Some(k) = at(Point::After) {
+                    misbehave(k, Some(&mut service), None);
+                }
+            }
+            LinkRequest::Checkpoint { chaos } => {
+                if let Some((_, k)) = chaos::decode(chaos) {
+                    misbehave(k, Some(&mut service), None);
+                }
+                let image = <S::Protocol as Resilient>::POLICY.distillation == crate::Distillation::Image;
+                let answer = match service.check() {
+                    Err(message) => LinkReply::InvariantFailed { message },
+                    Ok(()) if image => LinkReply::Quiescent,
+                    Ok(()) => save_logical(&service),
+                };
+                let _ = checker.on_reply(&answer);
+                send(answer);
+            }
+            LinkRequest::Inject { kind } => {
+                if let Some(k) = Kind::from_u8(kind) {
+                    misbehave(k, Some(&mut service), None);
+                }
+            }
+            LinkRequest::InputValue { .. } | LinkRequest::Start | LinkRequest::RestoreImage | LinkRequest::RestoreLogical { .. } => {
+                log::error!("unexpected message from the companion");
+            }
+        }
+    }
+}
+
+/// Serve clients directly under `name`, with no companion.
+fn serve_direct<S: Service>(name: &str) -> i32 {
+    let mut listener = match libos::directory::register(name) {
+        Ok(l) => l,
+        Err(e) => {
+            log::error!("cannot register {name}: {e}");
+            return 1;
+        }
+    };
+    if <S::Protocol as Resilient>::POLICY.distillation == crate::Distillation::Image {
+        if let Err(e) = libos::arena::init(S::ARENA_PAGES, false) {
+            log::error!("arena: {e}");
+            return 1;
+        }
+    }
+    let mut service = S::new();
+    let mut sessions: Vec<(Channel<ReplyOf<S>, RequestOf<S>>, Checker<S::Protocol>)> = Vec::new();
+    loop {
+        let ready = {
+            let mut items: Vec<&dyn Waitable> = Vec::from([&listener as &dyn Waitable]);
+            items.extend(sessions.iter().map(|(c, _)| c as &dyn Waitable));
+            select(&items, None)
+        };
+        match ready {
+            Ok(0) => {
+                while let Ok(Some((_, ep))) = listener.try_accept() {
+                    sessions.push((Channel::new(ep), Checker::new()));
+                }
+            }
+            Ok(i) => {
+                let (ch, checker) = &mut sessions[i - 1];
+                let keep = loop {
+                    match ch.try_recv() {
+                        Ok(Some(r)) => {
+                            if checker.on_request(&r).is_err() {
+                                break false;
+                            }
+                            let mut out = Collect(Vec::new());
+                            service.handle(r, &mut out);
+                            for reply in out.0 {
+                                let _ = checker.on_reply(&reply);
+                                let _ = ch.send(reply);
+                            }
+                        }
+                        Ok(None) => break true,
+                        Err(_) => break false,
+                    }
+                };
+                if !keep {
+                    sessions.remove(i - 1);
+                }
+            }
+            Err(e) => {
+                log::error!("select: {e}");
+                return 1;
+            }
+        }
+    }
+}

@@ -1,0 +1,20 @@
+//! The tally protocol, generated from `tally.contract` by companion-gen.
+#![no_std]
+
+extern crate alloc;
+
+/// Generated from `tally.contract`.
+#[allow(clippy::all, missing_docs)]
+pub mod protocol {
+    include!(concat!(env!("OUT_DIR"), "/tally.rs"));
+}
+
+pub use protocol::{Reply, Request, Tally, TallyClient};
+
+/// The name the tally companion registers.
+pub const SERVICE: &str = "tally";
+
+/// Connect a client stub to the tally service (waiting for it).
+pub fn connect() -> Result<TallyClient, libos::directory::DirError> {
+    libos::directory::connect(SERVICE, true).map(|ep| TallyClient::new(libos::channel::Channel::new(ep)))
+}

@@ -1,0 +1,144 @@
+//! Transparent service resiliency, the seed paper's demonstration: resilient
+//! services crashed in every way, recovered by their companions from a
+//! checkpoint and a replayed log, while their clients notice nothing.
+
+use kintsugi_tests::Machine;
+use std::time::Duration;
+
+use kintsugi_tests::boot;
+
+/// The figures `ps` shows for a resilient service.
+#[derive(Debug)]
+struct Figures {
+    restarts: u64,
+    checkpoints: u64,
+    log: u64,
+    injected: u64,
+}
+
+fn figures(m: &mut Machine, service: &str) -> Figures {
+    let ps = m.shq("ps");
+    let line = ps
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(service) && l.split_whitespace().count() >= 7)
+        .unwrap_or_else(|| panic!("no line for {service} in ps:\n{ps}"));
+    let n: Vec<u64> = line.split_whitespace().skip(1).take(6).map(|w| w.parse().unwrap_or(u64::MAX)).collect();
+    // SERVICE PID RESTARTS CHECKPOINTS LOG INJECTED REQUESTS LAST-RECOVERY
+    Figures { restarts: n[1], checkpoints: n[2], log: n[3], injected: n[4] }
+}
+
+#[test]
+fn kv_from_the_shell() {
+    let mut m = boot();
+    assert_eq!(m.shq("kv put greeting hello world").trim(), "ok");
+    assert_eq!(m.shq("kv get greeting").trim(), "hello world");
+    assert_eq!(m.shq("kv put greeting hi").trim(), "ok (replaced)");
+    assert_eq!(m.shq("kv put other 1").trim(), "ok");
+    let list = m.shq("kv list");
+    assert!(list.contains("greeting\nother\n(2 keys)"), "{list}");
+    assert_eq!(m.shq("kv del other").trim(), "deleted");
+    assert_eq!(m.shq("kv get other").trim(), "kv: no key 'other'");
+    assert_eq!(m.shq("kv del other").trim(), "kv: no key 'other'");
+    m.shutdown();
+}
+
+#[test]
+fn every_failure_kind_is_detected_and_recovered() {
+    let mut m = boot();
+    m.shq("kv put survivor 42");
+    for (how, said, cause) in [
+        ("", "killed by the kernel", "died (killed)"),
+        ("fault", "faulted", "died (faulted: page fault"),
+        ("panic", "panicked", "died (panicked"),
+        ("hang", "hung", "hung (no progress"),
+        ("violation", "broke its contract", "broke the contract"),
+        ("corrupt", "corrupted its state", "failed its invariant check: kv state damaged"),
+    ] {
+        let before = figures(&mut m, "kv").restarts;
+        let out = m.shq(&format!("crash kv {how}"));
+        assert!(out.contains(&format!("kv: {said}; recovered in")), "crash kv {how}:\n{out}");
+        assert!(m.console().contains(&format!("kv: the service {cause}")), "cause '{cause}' not logged:\n{}", m.console());
+        assert_eq!(m.shq("kv get survivor").trim(), "42", "after crash kv {how}");
+        assert_eq!(figures(&mut m, "kv").restarts, before + 1, "one restart per crash");
+    }
+    m.shutdown();
+}
+
+#[test]
+fn a_request_that_always_crashes_the_service_is_failed_alone() {
+    let mut m = boot();
+    m.shq("kv put fine 1");
+    let before = figures(&mut m, "kv").restarts;
+    let out = m.shq("kv put bad kv:poison");
+    assert_eq!(out.trim(), "kv: error 503: the request crashed the service on every attempt", "{out}");
+    assert!(m.console().contains("crashed the service 3 times; it is failed with the contract's error"));
+    assert_eq!(figures(&mut m, "kv").restarts, before + 3);
+    assert_eq!(m.shq("kv get fine").trim(), "1");
+    assert_eq!(m.shq("kv get bad").trim(), "kv: no key 'bad'");
+    assert_eq!(m.shq("kv put after 2").trim(), "ok");
+    m.shutdown();
+}
+
+#[test]
+fn resiliency_aware_clients_get_recovery_notices() {
+    let mut m = boot();
+    m.shq("run kvwatch 2 &");
+    m.wait_for_text("kvwatch: subscribed", Duration::from_secs(60)).unwrap();
+    m.shq("crash kv");
+    m.shq("crash kv fault");
+    m.wait_for_text("kvwatch: kv recovered (restart #1)", Duration::from_secs(60)).unwrap();
+    m.wait_for_text("kvwatch: kv recovered (restart #2)", Duration::from_secs(60)).unwrap();
+    m.shutdown();
+}
+
+#[test]
+fn image_distillation_and_recorded_inputs() {
+    let mut m = boot();
+    let out = m.shq("run tallyreplay");
+    assert!(out.contains("time input before") && out.contains(": replayed;"), "{out}");
+    assert!(out.contains("(after recovery): not called again"), "{out}");
+    m.send("run tallyload 3000 &\r");
+    m.wait_prompt(Duration::from_secs(60)).unwrap();
+    for how in ["", "fault", "hang", "corrupt", ""] {
+        let out = m.shq(&format!("crash tally {how}"));
+        assert!(out.contains("recovered in"), "{out}");
+    }
+    let result = m.wait_for_line("tallyload: ops=3000 errors=", Duration::from_secs(300)).unwrap();
+    assert_eq!(result, "tallyload: ops=3000 errors=0", "{}", m.console());
+    let f = figures(&mut m, "tally");
+    assert!(f.checkpoints > 0, "{f:?}");
+    let restarts: Vec<String> = m.console().lines().filter(|l| l.contains("tally: the service")).map(String::from).collect();
+    assert_eq!(f.restarts, 6, "{f:?}: {restarts:#?}");
+    m.shutdown();
+}
+
+/// The demonstration: four clients, twenty thousand operations, crashes of
+/// every kind at random points, and nobody notices.
+#[test]
+fn kv_survives_chaos_under_load_from_four_clients() {
+    let mut m = boot();
+    m.shq("chaos kv 0.3");
+    m.send("run kvload 4 20000 &\r");
+    m.wait_prompt(Duration::from_secs(60)).unwrap();
+    // Meanwhile, crashes from the shell too (chaos pauses for each).
+    for how in ["", "fault", "hang", "panic", "violation", "corrupt"] {
+        std::thread::sleep(Duration::from_secs(3));
+        let out = m.shq(&format!("crash kv {how}"));
+        assert!(out.contains("recovered in"), "{out}");
+    }
+    let result = m.wait_for_line("kvload: clients=4 ops=20000 errors=", Duration::from_secs(1200)).unwrap();
+    let console = m.console();
+    assert_eq!(result, "kvload: clients=4 ops=20000 errors=0", "kvload reported errors:\n{console}");
+    m.shq("chaos kv 0");
+    let f = figures(&mut m, "kv");
+    assert!(f.injected >= 50, "only {} crashes injected: {f:?}", f.injected);
+    assert_eq!(f.restarts, f.injected, "every restart is an injected crash: {f:?}");
+    for kind in ["fault", "panic", "hang", "exit", "contract violation", "corrupt state", "kill"] {
+        assert!(console.contains(&format!("kv: chaos: {kind} ")), "no injected {kind}");
+    }
+    for point in ["Before", "Mid", "After", "Checkpoint"] {
+        assert!(console.contains(&format!(" {point}\n")), "no crash at point {point}");
+    }
+    let _ = f.log;
+    m.shutdown();
+}
