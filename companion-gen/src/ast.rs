@@ -86,12 +86,15 @@ pub struct FieldDecl {
     pub ty: TypeRef,
 }
 
-/// A type as written: a name and an optional `[max]`.
+/// A type as written: a name, an optional `<element>` (for `list`) and an
+/// optional `[max]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TypeRef {
-    /// `u32`, `string`, ...
+    /// `u32`, `string`, `list`, ...
     pub name: Name,
-    /// `[N]` and where N is.
+    /// `<T>`: the element type of a list.
+    pub element: Option<Box<TypeRef>>,
+    /// `[N]` and where N is (a maximum length, or a list's maximum count).
     pub max: Option<(u64, Span)>,
 }
 
@@ -234,15 +237,18 @@ pub enum LiteralValue {
     Bool(bool),
     /// A string (for `string` and `bytes` fields).
     Str(String),
+    /// `[a, b, ...]` (for `list` fields): literals that are not lists.
+    List(Vec<Literal>),
 }
 
 impl LiteralValue {
-    /// "an integer", "a boolean", "a string".
+    /// "an integer", "a boolean", "a string", "a list".
     pub fn kind(&self) -> &'static str {
         match self {
             LiteralValue::Int(_) => "an integer",
             LiteralValue::Bool(_) => "a boolean",
             LiteralValue::Str(_) => "a string",
+            LiteralValue::List(_) => "a list",
         }
     }
 }

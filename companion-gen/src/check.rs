@@ -23,8 +23,10 @@ pub const DEFAULT_LENGTH: u32 = 65536;
 const CLIENT_METHODS: &[&str] = &["new", "channel", "channel_mut", "is_idle", "next_reply", "send_request"];
 /// Type names the generated code defines or imports.
 const GENERATED_TYPES: &[&str] = &["Request", "Reply", "State", "String", "Vec"];
-/// The field types.
-const TYPES: &[&str] = &["u8", "u16", "u32", "u64", "i32", "i64", "bool", "string", "bytes", "endpoint", "handle"];
+/// Largest `list<T>[N]`.
+pub const MAX_LIST_COUNT: u64 = 65536;
+/// The field types (`list` last: it is not a list's element type).
+const TYPES: &[&str] = &["u8", "u16", "u32", "u64", "i32", "i64", "bool", "string", "bytes", "endpoint", "handle", "list"];
 
 #[derive(Clone, Copy)]
 struct MessageRef {
@@ -147,7 +149,7 @@ impl<'a> Checker<'a> {
                 continue;
             }
             seen.insert(&f.name.text, f.name.span);
-            if let Some(ty) = self.field_type(&f.ty) {
+            if let Some(ty) = self.field_type(&f.ty, false) {
                 fields.push(Field { name: f.name.text.clone(), docs: f.docs.clone(), ty });
             }
         }
@@ -162,8 +164,18 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn field_type(&mut self, t: &ast::TypeRef) -> Option<Type> {
+    /// The type `t` names; `in_list` when it is a list's element type.
+    fn field_type(&mut self, t: &ast::TypeRef, in_list: bool) -> Option<Type> {
         let name = t.name.text.as_str();
+        if name == "list" {
+            return self.list_type(t, in_list);
+        }
+        if let Some(element) = &t.element {
+            if TYPES.contains(&name) {
+                self.err(element.name.span, format!("`{name}` takes no element type (only `list<T>[N]` does)"));
+                return None;
+            }
+        }
         let max = match t.max {
             None => DEFAULT_LENGTH,
             Some((_, span)) if name != "string" && name != "bytes" && TYPES.contains(&name) => {
@@ -193,11 +205,42 @@ impl<'a> Checker<'a> {
             "endpoint" => Type::Endpoint,
             "handle" => Type::Handle,
             _ => {
-                let hint = did_you_mean(name, TYPES.iter().copied());
-                self.err(t.name.span, format!("unknown type `{name}`{hint}; the types are {}", TYPES.join(", ")));
+                let types = if in_list { &TYPES[..TYPES.len() - 1] } else { TYPES };
+                let hint = did_you_mean(name, types.iter().copied());
+                let what = if in_list { "a list's element types" } else { "the types" };
+                self.err(t.name.span, format!("unknown type `{name}`{hint}; {what} are {}", types.join(", ")));
                 return None;
             }
         })
+    }
+
+    /// `list<T>[N]`; every error in it is reported.
+    fn list_type(&mut self, t: &ast::TypeRef, in_list: bool) -> Option<Type> {
+        if in_list {
+            self.err(t.name.span, "a list cannot hold a list (`list<list<...>>`): give the inner list's elements a message of their own, or flatten it");
+            return None;
+        }
+        let Some(element) = &t.element else {
+            self.err(t.name.span, format!("`list` needs an element type and a maximum count: `list<T>[N]`, N from 1 to {MAX_LIST_COUNT}"));
+            return None;
+        };
+        let element = self.field_type(element, true);
+        let max = match t.max {
+            None => {
+                self.err(t.name.span, format!("`list` needs a maximum count: `list<T>[N]`, N from 1 to {MAX_LIST_COUNT}"));
+                None
+            }
+            Some((0, span)) => {
+                self.err(span, "a list of at most 0 elements is always empty; give a maximum count of at least 1");
+                None
+            }
+            Some((n, span)) if n > MAX_LIST_COUNT => {
+                self.err(span, format!("maximum count {n} is too large for a list (the largest is {MAX_LIST_COUNT})"));
+                None
+            }
+            Some((n, _)) => Some(n as u32),
+        };
+        Some(Type::List(Box::new(element?), max?))
     }
 
     /// Client and handler methods are named after requests in snake_case:

@@ -26,6 +26,10 @@ pub enum TokenKind {
     LBracket,
     /// `]`
     RBracket,
+    /// `<`
+    Lt,
+    /// `>`
+    Gt,
     /// `:`
     Colon,
     /// `;`
@@ -59,6 +63,8 @@ impl TokenKind {
             TokenKind::RBrace => "}",
             TokenKind::LBracket => "[",
             TokenKind::RBracket => "]",
+            TokenKind::Lt => "<",
+            TokenKind::Gt => ">",
             TokenKind::Colon => ":",
             TokenKind::Semi => ";",
             TokenKind::Comma => ",",
@@ -185,6 +191,8 @@ pub(crate) fn lex(source: &str, sink: &mut Sink) -> Vec<Token> {
                     '}' => TokenKind::RBrace,
                     '[' => TokenKind::LBracket,
                     ']' => TokenKind::RBracket,
+                    '<' => TokenKind::Lt,
+                    '>' => TokenKind::Gt,
                     ':' => TokenKind::Colon,
                     ';' => TokenKind::Semi,
                     ',' => TokenKind::Comma,
@@ -344,6 +352,26 @@ mod tests {
         assert!(sink.is_empty());
         assert_eq!(t[0].kind, TokenKind::Ident("x".into()));
         assert_eq!(t[0].docs, vec![" one".to_string(), "two".to_string()]);
+    }
+
+    #[test]
+    fn angle_brackets_and_arrows() {
+        use TokenKind::*;
+        assert_eq!(lex_ok("list<u8>[4] -> >-> <>"), vec![
+            Ident("list".into()),
+            Lt,
+            Ident("u8".into()),
+            Gt,
+            LBracket,
+            Int(4),
+            RBracket,
+            Arrow,
+            Gt,
+            Arrow,
+            Lt,
+            Gt,
+            Eof
+        ]);
     }
 
     #[test]

@@ -41,9 +41,9 @@ pub struct Message {
 }
 
 impl Message {
-    /// Whether a field is an endpoint.
+    /// Whether a field is an endpoint (or a list of endpoints).
     pub fn has_endpoint(&self) -> bool {
-        self.fields.iter().any(|f| f.ty == Type::Endpoint)
+        self.fields.iter().any(|f| f.ty.contains(&|t| *t == Type::Endpoint))
     }
 
     /// Whether a field carries a kernel handle (endpoint or handle).
@@ -64,7 +64,7 @@ pub struct Field {
 }
 
 /// A field type.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Type {
     /// `u8`
     U8,
@@ -88,16 +88,28 @@ pub enum Type {
     Endpoint,
     /// `handle`: any kernel handle
     Handle,
+    /// `list<element>[max]`: at most `max` elements (the checker never
+    /// makes a list of lists)
+    List(Box<Type>, u32),
 }
 
 impl Type {
-    /// Whether values of this type move kernel handles.
-    pub fn carries_handles(self) -> bool {
-        matches!(self, Type::Endpoint | Type::Handle)
+    /// Whether values of this type move kernel handles (endpoints and
+    /// handles, and lists of them).
+    pub fn carries_handles(&self) -> bool {
+        self.contains(&|t| matches!(t, Type::Endpoint | Type::Handle))
+    }
+
+    /// Whether `pred` holds for this type or, for a list, its element type.
+    pub fn contains(&self, pred: &dyn Fn(&Type) -> bool) -> bool {
+        match self {
+            Type::List(element, _) => pred(self) || element.contains(pred),
+            _ => pred(self),
+        }
     }
 
     /// The type's name in the contract language.
-    pub fn contract_name(self) -> String {
+    pub fn contract_name(&self) -> String {
         match self {
             Type::U8 => "u8".into(),
             Type::U16 => "u16".into(),
@@ -110,11 +122,12 @@ impl Type {
             Type::Bytes(n) => format!("bytes[{n}]"),
             Type::Endpoint => "endpoint".into(),
             Type::Handle => "handle".into(),
+            Type::List(element, n) => format!("list<{}>[{n}]", element.contract_name()),
         }
     }
 
     /// The range of an integer type.
-    pub fn int_range(self) -> Option<(i128, i128)> {
+    pub fn int_range(&self) -> Option<(i128, i128)> {
         Some(match self {
             Type::U8 => (0, u8::MAX.into()),
             Type::U16 => (0, u16::MAX.into()),
@@ -189,4 +202,7 @@ pub enum Value {
     Bool(bool),
     /// For `string` and `bytes` fields (within the maximum length).
     Str(String),
+    /// For `list` fields (at most the maximum count, each element valid
+    /// for the element type).
+    List(Vec<Value>),
 }

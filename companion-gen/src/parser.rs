@@ -15,6 +15,10 @@ struct Parser<'a> {
 
 type PResult<T> = Result<T, Diagnostic>;
 
+/// How deeply `<...>` may nest in a type as written: enough for the
+/// checker to see (and reject) a list of lists.
+const MAX_TYPE_DEPTH: usize = 2;
+
 /// Parse a whole file; `tokens` ends with `Eof`.
 pub(crate) fn parse_file(tokens: &[Token], sink: &Sink) -> PResult<File> {
     let mut p = Parser { tokens, pos: 0, sink };
@@ -116,25 +120,45 @@ impl<'a> Parser<'a> {
             let docs = self.peek().docs.clone();
             let fname = self.name("a field name or `}`")?;
             self.punct(TokenKind::Colon, &format!(" after field `{}`", fname.text))?;
-            let tname = self.name("a type")?;
-            let max = if self.eat(TokenKind::LBracket) {
-                let t = self.peek();
-                let TokenKind::Int(n) = t.kind else {
-                    return self.error("a maximum length");
-                };
-                self.next();
-                self.punct(TokenKind::RBracket, " after the maximum length")?;
-                Some((n, t.span))
-            } else {
-                None
-            };
-            fields.push(FieldDecl { docs, name: fname, ty: TypeRef { name: tname, max } });
+            let ty = self.type_ref(0)?;
+            fields.push(FieldDecl { docs, name: fname, ty });
             if !self.eat(TokenKind::Comma) {
                 self.punct(TokenKind::RBrace, " or `,` after a field")?;
                 break;
             }
         }
         Ok(MessageDecl { docs, direction, name, fields })
+    }
+
+    /// `name [ "<" type ">" ] [ "[" integer "]" ]`; `depth` counts the
+    /// enclosing `<...>` (a list of lists parses, and the checker rejects
+    /// it; deeper nesting is a syntax error, so the recursion is bounded).
+    fn type_ref(&mut self, depth: usize) -> PResult<TypeRef> {
+        let name = self.name("a type")?;
+        let element = if self.peek().kind == TokenKind::Lt {
+            if depth >= MAX_TYPE_DEPTH {
+                let t = self.peek();
+                return Err(self.sink.make(t.span, "types nest too deeply (a list cannot hold a list)"));
+            }
+            self.next();
+            let element = self.type_ref(depth + 1)?;
+            self.punct(TokenKind::Gt, " after the element type")?;
+            Some(Box::new(element))
+        } else {
+            None
+        };
+        let max = if self.eat(TokenKind::LBracket) {
+            let t = self.peek();
+            let TokenKind::Int(n) = t.kind else {
+                return self.error(if element.is_some() { "a maximum count" } else { "a maximum length" });
+            };
+            self.next();
+            self.punct(TokenKind::RBracket, if element.is_some() { " after the maximum count" } else { " after the maximum length" })?;
+            Some((n, t.span))
+        } else {
+            None
+        };
+        Ok(TypeRef { name, element, max })
     }
 
     fn protocol(&mut self) -> PResult<ProtocolDecl> {
@@ -282,7 +306,27 @@ impl<'a> Parser<'a> {
         Ok(names)
     }
 
+    /// A literal: a scalar one, or `[a, b, ...]` of scalar ones.
     fn literal(&mut self) -> PResult<Literal> {
+        let t = self.peek();
+        if t.kind != TokenKind::LBracket {
+            return self.scalar_literal("a value (a number, `true`, `false`, a string or a `[...]` list)");
+        }
+        self.next();
+        let mut items = Vec::new();
+        while !self.eat(TokenKind::RBracket) {
+            items.push(self.scalar_literal("a list element (a number, `true`, `false` or a string)")?);
+            if !self.eat(TokenKind::Comma) {
+                self.punct(TokenKind::RBracket, " or `,` after a list element")?;
+                break;
+            }
+        }
+        Ok(Literal { value: LiteralValue::List(items), span: t.span })
+    }
+
+    /// A number, `true`, `false` or a string; `expected` says what is
+    /// expected otherwise.
+    fn scalar_literal(&mut self, expected: &str) -> PResult<Literal> {
         let t = self.peek();
         let value = match &t.kind {
             TokenKind::Int(n) => LiteralValue::Int(i128::from(*n)),
@@ -296,7 +340,7 @@ impl<'a> Parser<'a> {
             TokenKind::Str(s) => LiteralValue::Str(s.clone()),
             TokenKind::Ident(w) if w == "true" => LiteralValue::Bool(true),
             TokenKind::Ident(w) if w == "false" => LiteralValue::Bool(false),
-            _ => return self.error("a value (a number, `true`, `false` or a string)"),
+            _ => return self.error(expected),
         };
         self.next();
         Ok(Literal { value, span: t.span })
@@ -379,7 +423,7 @@ mod tests {
         );
         assert_eq!(
             syntax_error("contract kv { resilience { unrecoverable F { a: x }; } }"),
-            "t.contract:1:49: expected a value (a number, `true`, `false` or a string), found `x`"
+            "t.contract:1:49: expected a value (a number, `true`, `false`, a string or a `[...]` list), found `x`"
         );
         assert_eq!(
             syntax_error("contract kv { resilience { distillation fast; } }"),

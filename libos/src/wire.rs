@@ -152,6 +152,11 @@ impl<'a> Reader<'a> {
         Ok(self.u64()? as i64)
     }
 
+    /// `n` raw bytes (no length prefix).
+    pub fn take_bytes(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        self.take(n)
+    }
+
     /// A length-prefixed byte string of at most `max` bytes.
     pub fn bytes(&mut self, max: usize) -> Result<&'a [u8], DecodeError> {
         let n = self.u32()? as usize;

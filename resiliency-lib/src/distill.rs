@@ -18,6 +18,19 @@ pub trait Distill: Sized {
     fn write(&self, w: &mut Writer);
     /// Read back.
     fn read(r: &mut Reader) -> Result<Self, DecodeError>;
+    /// Append a sequence of values (a `Vec`'s elements). Bytes override
+    /// this to be written as they are.
+    fn write_many(items: &[Self], w: &mut Writer) {
+        items.iter().for_each(|x| x.write(w));
+    }
+    /// Read `n` values written by `write_many`.
+    fn read_many(n: u64, r: &mut Reader) -> Result<Vec<Self>, DecodeError> {
+        let mut v = Vec::new();
+        for _ in 0..n {
+            v.push(Self::read(r)?);
+        }
+        Ok(v)
+    }
 }
 
 /// The bytes of `value`.
@@ -68,7 +81,23 @@ macro_rules! distill_narrow {
         }
     )*};
 }
-distill_narrow!(u8, u16, u32, i8, i16, i32, usize);
+distill_narrow!(u16, u32, i8, i16, i32, usize);
+
+impl Distill for u8 {
+    fn write(&self, w: &mut Writer) {
+        w.u8(*self);
+    }
+    fn read(r: &mut Reader) -> Result<Self, DecodeError> {
+        r.u8()
+    }
+    fn write_many(items: &[Self], w: &mut Writer) {
+        w.raw(items);
+    }
+    fn read_many(n: u64, r: &mut Reader) -> Result<Vec<Self>, DecodeError> {
+        let n = usize::try_from(n).map_err(|_| DecodeError::Invalid)?;
+        r.take_bytes(n).map(<[u8]>::to_vec)
+    }
+}
 
 impl Distill for bool {
     fn write(&self, w: &mut Writer) {
@@ -91,15 +120,11 @@ impl Distill for String {
 impl<T: Distill> Distill for Vec<T> {
     fn write(&self, w: &mut Writer) {
         w.u64(self.len() as u64);
-        self.iter().for_each(|x| x.write(w));
+        T::write_many(self, w);
     }
     fn read(r: &mut Reader) -> Result<Self, DecodeError> {
         let n = r.u64()?;
-        let mut v = Vec::new();
-        for _ in 0..n {
-            v.push(T::read(r)?);
-        }
-        Ok(v)
+        T::read_many(n, r)
     }
 }
 
@@ -206,6 +231,19 @@ mod tests {
         let mut bad = bytes;
         bad[0] = 0xff; // map length now huge
         assert!(from_bytes::<State>(&bad).is_err());
+    }
+
+    #[test]
+    fn byte_vectors_are_stored_as_bytes() {
+        let v: Vec<u8> = vec![1, 2, 3, 4];
+        assert_eq!(to_bytes(&v).len(), 8 + 4);
+        assert_eq!(from_bytes::<Vec<u8>>(&to_bytes(&v)).unwrap(), v);
+        let mut short = to_bytes(&v);
+        short.pop();
+        assert!(from_bytes::<Vec<u8>>(&short).is_err());
+        let mut huge = to_bytes(&v);
+        huge[..8].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(from_bytes::<Vec<u8>>(&huge).is_err());
     }
 
     #[test]

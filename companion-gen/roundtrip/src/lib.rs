@@ -14,9 +14,15 @@ pub mod kv {
 }
 
 /// `contracts/files.contract` (the same as `../tests/golden/files.contract`):
-/// handles and endpoints in messages.
+/// handles and endpoints in messages, alone and in lists.
 pub mod files {
     include!(concat!(env!("OUT_DIR"), "/files.rs"));
+}
+
+/// `contracts/lists.contract` (the same as `../tests/golden/lists.contract`):
+/// `list<T>[N]` fields of every handle-free element type.
+pub mod lists {
+    include!(concat!(env!("OUT_DIR"), "/lists.rs"));
 }
 
 /// `contracts/edge_cases.contract`: names, types and shapes at the edges.

@@ -84,12 +84,13 @@ impl<'a> Checker<'a> {
         let reply = self.lookup_as(message, Direction::Reply, "`unrecoverable`")?;
         let fields = self.replies[reply].fields.clone();
         if let Some(f) = fields.iter().find(|f| f.ty.carries_handles()) {
-            let msg = format!(
-                "reply `{}` cannot be `unrecoverable`: its field `{}` is {}, which no literal can give",
-                message.text,
-                f.name,
-                if f.ty == Type::Endpoint { "an endpoint" } else { "a handle" }
-            );
+            let what = match &f.ty {
+                Type::Endpoint => "an endpoint",
+                Type::Handle => "a handle",
+                Type::List(element, _) if **element == Type::Endpoint => "a list of endpoints",
+                _ => "a list of handles",
+            };
+            let msg = format!("reply `{}` cannot be `unrecoverable`: its field `{}` is {what}, which no literal can give", message.text, f.name);
             self.err(message.span, msg);
             return None;
         }
@@ -109,7 +110,7 @@ impl<'a> Checker<'a> {
                 ok = false;
                 continue;
             };
-            match self.literal(&fields[i], literal) {
+            match self.literal(&format!("field `{}`", fields[i].name), &fields[i].ty, literal) {
                 Some(v) => values[i] = Some(v),
                 None => ok = false,
             }
@@ -141,16 +142,15 @@ impl<'a> Checker<'a> {
         Some(Unrecoverable { reply, values: values.into_iter().flatten().collect() })
     }
 
-    pub(super) fn literal(&mut self, field: &Field, literal: &ast::Literal) -> Option<Value> {
-        let ty = field.ty;
-        let mismatch = |needs: &str| {
-            format!("field `{}` is {}, so it needs {needs}; found {}", field.name, ty.contract_name(), literal.value.kind())
-        };
+    /// Check `literal` as a value of type `ty`; `what` names the field (or
+    /// the list element) in messages.
+    pub(super) fn literal(&mut self, what: &str, ty: &Type, literal: &ast::Literal) -> Option<Value> {
+        let mismatch = |needs: &str| format!("{what} is {}, so it needs {needs}; found {}", ty.contract_name(), literal.value.kind());
         match (&literal.value, ty) {
             (LiteralValue::Int(v), _) if ty.int_range().is_some() => {
                 let (lo, hi) = ty.int_range().unwrap_or((0, 0));
                 if *v < lo || *v > hi {
-                    let msg = format!("{v} is out of range for field `{}` ({}: {lo} to {hi})", field.name, ty.contract_name());
+                    let msg = format!("{v} is out of range for {what} ({}: {lo} to {hi})", ty.contract_name());
                     self.err(literal.span, msg);
                     return None;
                 }
@@ -158,11 +158,10 @@ impl<'a> Checker<'a> {
             }
             (LiteralValue::Bool(b), Type::Bool) => Some(Value::Bool(*b)),
             (LiteralValue::Str(s), Type::String(max) | Type::Bytes(max)) => {
-                if s.len() > max as usize {
+                if s.len() > *max as usize {
                     let msg = format!(
-                        "this string is {} bytes long, more than the {max} that field `{}` ({}) allows",
+                        "this string is {} bytes long, more than the {max} that {what} ({}) allows",
                         s.len(),
-                        field.name,
                         ty.contract_name()
                     );
                     self.err(literal.span, msg);
@@ -170,10 +169,32 @@ impl<'a> Checker<'a> {
                 }
                 Some(Value::Str(s.clone()))
             }
+            (LiteralValue::List(items), Type::List(element, max)) => {
+                let mut ok = true;
+                if items.len() > *max as usize {
+                    let msg = format!(
+                        "this list has {} elements, more than the {max} that {what} ({}) allows",
+                        items.len(),
+                        ty.contract_name()
+                    );
+                    self.err(literal.span, msg);
+                    ok = false;
+                }
+                let element_what = format!("an element of {what}");
+                let mut values = Vec::new();
+                for item in items {
+                    match self.literal(&element_what, element, item) {
+                        Some(v) => values.push(v),
+                        None => ok = false,
+                    }
+                }
+                ok.then_some(Value::List(values))
+            }
             _ => {
                 let needs = match ty {
                     Type::Bool => "`true` or `false`",
                     Type::String(_) | Type::Bytes(_) => "a string",
+                    Type::List(..) => "a list (`[a, b, ...]`)",
                     _ => "an integer",
                 };
                 self.err(literal.span, mismatch(needs));

@@ -87,7 +87,7 @@ impl<'a> Gen<'a> {
             };
             self.out.prose(&doc);
             let mut params = vec!["&mut self".to_string()];
-            params.extend(m.fields.iter().map(|f| format!("{}: {}", ident(&f.name), Self::rust_type(f.ty))));
+            params.extend(m.fields.iter().map(|f| format!("{}: {}", ident(&f.name), Self::rust_type(&f.ty))));
             if params.len() > 7 {
                 self.out.line("#[allow(clippy::too_many_arguments)]");
             }

@@ -132,13 +132,15 @@ impl Out {
 
     /// The opening line and fields of a struct laid out vertically; the
     /// caller closes it. A pattern ending in `..` keeps its fields on one
-    /// line when they fit, as rustfmt does.
+    /// line when, without the `..`, they are no wider than
+    /// `struct_lit_width`, as rustfmt does.
     fn struct_body(&mut self, prefix: &str, fields: &[String]) {
         self.open(format!("{prefix} {{"));
-        let joined = fields.join(", ");
-        if fields.last().is_some_and(|f| f == "..") && self.fits(&joined) {
-            self.line(joined);
-            return;
+        if let Some((last, named)) = fields.split_last() {
+            if last == ".." && named.join(", ").chars().count() <= STRUCT_LIT_WIDTH {
+                self.line(fields.join(", "));
+                return;
+            }
         }
         for f in fields {
             // `..` ends a pattern, without a comma.

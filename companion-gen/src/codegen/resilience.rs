@@ -38,16 +38,7 @@ impl<'a> Gen<'a> {
             .fields
             .iter()
             .zip(&r.unrecoverable.values)
-            .map(|(f, v)| {
-                let value = match (v, f.ty) {
-                    (Value::Int(n), Type::I64) if *n == i128::from(i64::MIN) => "i64::MIN".to_string(),
-                    (Value::Int(n), _) => n.to_string(),
-                    (Value::Bool(b), _) => b.to_string(),
-                    (Value::Str(s), Type::Bytes(_)) => format!("Vec::from(&{}[..])", bytes_literal(s)),
-                    (Value::Str(s), _) => format!("String::from({})", str_literal(s)),
-                };
-                format!("{}: {value}", ident(&f.name))
-            })
+            .map(|(f, v)| format!("{}: {}", ident(&f.name), value_expr(v, &f.ty)))
             .collect();
         self.out.struct_lit(&format!("Reply::{}", ident(&reply.name)), &fields, "");
         self.out.close("}");
@@ -61,5 +52,26 @@ impl<'a> Gen<'a> {
         self.out.open("pub fn run_companion(service_program: &str) -> i32 {");
         self.out.line(format!("{res}::companion::run::<{}>(service_program)", self.marker));
         self.out.close("}");
+    }
+}
+
+/// The Rust expression of a checked literal of type `ty`.
+fn value_expr(v: &Value, ty: &Type) -> String {
+    match (v, ty) {
+        (Value::Int(n), Type::I64) if *n == i128::from(i64::MIN) => "i64::MIN".to_string(),
+        (Value::Int(n), _) => n.to_string(),
+        (Value::Bool(b), _) => b.to_string(),
+        (Value::Str(s), Type::Bytes(_)) => format!("Vec::from(&{}[..])", bytes_literal(s)),
+        (Value::Str(s), _) => format!("String::from({})", str_literal(s)),
+        (Value::List(items), _) if items.is_empty() => "Vec::new()".to_string(),
+        (Value::List(items), _) => {
+            // The checker gives list values to list fields only.
+            let element = match ty {
+                Type::List(element, _) => element,
+                other => other,
+            };
+            let items: Vec<String> = items.iter().map(|v| value_expr(v, element)).collect();
+            format!("Vec::from([{}])", items.join(", "))
+        }
     }
 }

@@ -25,7 +25,7 @@ impl<'a> Gen<'a> {
             let mut params = vec!["&mut self".to_string()];
             params.extend(m.fields.iter().map(|f| {
                 let name = if f.name == "out" { "out_".to_string() } else { ident(&f.name) };
-                format!("{name}: {}", Self::rust_type(f.ty))
+                format!("{name}: {}", Self::rust_type(&f.ty))
             }));
             params.push("out: &mut dyn protocol::ReplySink<Reply>".into());
             if params.len() > 7 {

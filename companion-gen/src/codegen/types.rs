@@ -1,5 +1,5 @@
-//! The message and state enums, the wire encoding (`Message` impls), and
-//! the length limits.
+//! The message and state enums, the wire encoding (`Message` impls and
+//! their decoding helpers), and the length and count limits.
 
 use super::out::{Body, Variant};
 use super::{binding, or_list, Gen, Side, ENCODE_NAMES};
@@ -36,7 +36,7 @@ impl<'a> Gen<'a> {
             .map(|m| Variant {
                 name: ident(&m.name),
                 docs: m.docs.clone(),
-                fields: m.fields.iter().map(|f| (f.docs.clone(), format!("{}: {}", ident(&f.name), Self::rust_type(f.ty)))).collect(),
+                fields: m.fields.iter().map(|f| (f.docs.clone(), format!("{}: {}", ident(&f.name), Self::rust_type(&f.ty)))).collect(),
             })
             .collect();
         self.out.variants(&variants);
@@ -113,19 +113,7 @@ impl<'a> Gen<'a> {
                 self.out.struct_lit(&format!("{enum_name}::{}", ident(&m.name)), &patterns, " => {");
                 self.out.line(format!("w.u8({});", i + 1));
                 for (f, (_, var)) in m.fields.iter().zip(&bound) {
-                    self.out.line(match f.ty {
-                        Type::U8 => format!("w.u8({var});"),
-                        Type::U16 => format!("w.raw(&{var}.to_le_bytes());"),
-                        Type::U32 => format!("w.u32({var});"),
-                        Type::U64 => format!("w.u64({var});"),
-                        Type::I32 => format!("w.u32({var} as u32);"),
-                        Type::I64 => format!("w.i64({var});"),
-                        Type::Bool => format!("w.bool({var});"),
-                        Type::String(_) => format!("w.str(&{var});"),
-                        Type::Bytes(_) => format!("w.bytes(&{var});"),
-                        Type::Endpoint => format!("w.u8(handles.push_endpoint({var}));"),
-                        Type::Handle => format!("handles.push({var});"),
-                    });
+                    self.encode_value(&f.ty, var);
                 }
                 self.out.close("}");
             }
@@ -145,7 +133,7 @@ impl<'a> Gen<'a> {
         } else {
             self.out.open("Ok(match r.u8()? {");
             for (i, m) in messages.iter().enumerate() {
-                let fields: Vec<String> = m.fields.iter().map(|f| format!("{}: {}", ident(&f.name), Self::decode_expr(f.ty))).collect();
+                let fields: Vec<String> = m.fields.iter().map(|f| format!("{}: {}", ident(&f.name), Self::decode_expr(&f.ty))).collect();
                 self.out.struct_lit(&format!("{} => {enum_name}::{}", i + 1, ident(&m.name)), &fields, ",");
             }
             self.out.line("_ => return Err(wire::DecodeError::Invalid),");
@@ -155,7 +143,35 @@ impl<'a> Gen<'a> {
         self.out.close("}");
     }
 
-    pub(super) fn decode_expr(ty: Type) -> String {
+    /// The statements that encode `var`, a value of type `ty`.
+    fn encode_value(&mut self, ty: &Type, var: &str) {
+        self.out.line(match ty {
+            Type::U8 => format!("w.u8({var});"),
+            Type::U16 => format!("w.raw(&{var}.to_le_bytes());"),
+            Type::U32 => format!("w.u32({var});"),
+            Type::U64 => format!("w.u64({var});"),
+            Type::I32 => format!("w.u32({var} as u32);"),
+            Type::I64 => format!("w.i64({var});"),
+            Type::Bool => format!("w.bool({var});"),
+            Type::String(_) => format!("w.str(&{var});"),
+            Type::Bytes(_) => format!("w.bytes(&{var});"),
+            Type::Endpoint => format!("w.u8(handles.push_endpoint({var}));"),
+            Type::Handle => format!("handles.push({var});"),
+            Type::List(element, _) => {
+                // The count, then each element as a field of its type.
+                self.out.line(format!("w.u32({var}.len() as u32);"));
+                self.out.open(format!("for item in {var} {{"));
+                self.encode_value(element, "item");
+                self.out.close("}");
+                return;
+            }
+        });
+    }
+
+    /// The expression that decodes a value of type `ty` (ending in `?`,
+    /// or, for a list element, in the `decode_list` closure returning a
+    /// `Result`).
+    pub(super) fn decode_expr(ty: &Type) -> String {
         match ty {
             Type::U8 => "r.u8()?".into(),
             Type::U16 => "u16::from_le_bytes([r.u8()?, r.u8()?])".into(),
@@ -168,7 +184,42 @@ impl<'a> Gen<'a> {
             Type::Bytes(max) => format!("r.bytes_vec({max})?"),
             Type::Endpoint => "decode_endpoint(r, handles)?".into(),
             Type::Handle => "handles.take()?".into(),
+            Type::List(element, max) => {
+                let expr = Self::decode_expr(element);
+                let result = match expr.strip_suffix('?') {
+                    Some(call) => call.to_string(),
+                    None => format!("Ok({expr})"),
+                };
+                let reader = if **element == Type::Handle { "_" } else { "r" };
+                format!("decode_list(r, {max}, |{reader}| {result})?")
+            }
         }
+    }
+
+    pub(super) fn decode_list(&mut self) {
+        self.out.blank();
+        self.out.line("/// A list field: a `u32` count of at most `max`, then that many elements.");
+        self.out.signature(
+            "fn decode_list<T>",
+            &[
+                "r: &mut wire::Reader".into(),
+                "max: u32".into(),
+                "mut element: impl FnMut(&mut wire::Reader) -> Result<T, wire::DecodeError>".into(),
+            ],
+            " -> Result<Vec<T>, wire::DecodeError> {",
+        );
+        self.out.line("let count = r.u32()?;");
+        self.out.open("if count > max {");
+        self.out.line("return Err(wire::DecodeError::Invalid);");
+        self.out.close("}");
+        self.out.line("// Not `Vec::with_capacity(count)`: the count is untrusted, so the");
+        self.out.line("// vector grows only as elements actually decode.");
+        self.out.line("let mut items = Vec::new();");
+        self.out.open("for _ in 0..count {");
+        self.out.line("items.push(element(r)?);");
+        self.out.close("}");
+        self.out.line("Ok(items)");
+        self.out.close("}");
     }
 
     pub(super) fn decode_endpoint(&mut self) {
@@ -192,11 +243,17 @@ impl<'a> Gen<'a> {
         self.out.blank();
         self.allow_snake(messages);
         self.out.open(format!("impl {enum_name} {{"));
-        self.out.line("/// Whether every `string` and `bytes` field is within its maximum length");
-        self.out.line("/// (the receiver rejects a message with a longer one).");
+        if messages.iter().flat_map(|m| &m.fields).any(|f| matches!(f.ty, Type::List(..))) {
+            self.out.line("/// Whether every `string` and `bytes` field is within its maximum length,");
+            self.out.line("/// and every `list` field within its maximum count and its elements within");
+            self.out.line("/// theirs (the receiver rejects a message beyond them).");
+        } else {
+            self.out.line("/// Whether every `string` and `bytes` field is within its maximum length");
+            self.out.line("/// (the receiver rejects a message with a longer one).");
+        }
         self.out.open("pub fn within_limits(&self) -> bool {");
         let limited: Vec<&Message> =
-            messages.iter().filter(|m| m.fields.iter().any(|f| matches!(f.ty, Type::String(_) | Type::Bytes(_)))).collect();
+            messages.iter().filter(|m| m.fields.iter().any(|f| Self::limit_check(&f.ty, "x").is_some())).collect();
         if limited.is_empty() {
             self.out.line("true");
         } else {
@@ -205,9 +262,9 @@ impl<'a> Gen<'a> {
                 let mut patterns = Vec::new();
                 let mut checks = Vec::new();
                 for f in &m.fields {
-                    if let Type::String(max) | Type::Bytes(max) = f.ty {
+                    if let Some(check) = Self::limit_check(&f.ty, &ident(&f.name)) {
                         patterns.push(ident(&f.name));
-                        checks.push(format!("{}.len() <= {max}", ident(&f.name)));
+                        checks.push(check);
                     }
                 }
                 if patterns.len() < m.fields.len() {
@@ -223,5 +280,21 @@ impl<'a> Gen<'a> {
         }
         self.out.close("}");
         self.out.close("}");
+    }
+
+    /// The condition that `var`, a value of type `ty`, is within its
+    /// limits, if the type has any.
+    fn limit_check(ty: &Type, var: &str) -> Option<String> {
+        match ty {
+            Type::String(max) | Type::Bytes(max) => Some(format!("{var}.len() <= {max}")),
+            Type::List(element, max) => {
+                let count = format!("{var}.len() <= {max}");
+                Some(match Self::limit_check(element, "item") {
+                    Some(each) => format!("{count} && {var}.iter().all(|item| {each})"),
+                    None => count,
+                })
+            }
+            _ => None,
+        }
     }
 }

@@ -4,6 +4,12 @@
 
 extern crate alloc;
 
+/// The `fanin` echo service's protocol, generated from its contract.
+#[allow(clippy::all, missing_docs)]
+pub mod fanin {
+    include!(concat!(env!("OUT_DIR"), "/fanin.rs"));
+}
+
 use alloc::string::String;
 use alloc::vec::Vec;
 use libos::channel::{Channel, Endpoint, Message};

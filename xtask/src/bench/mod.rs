@@ -25,6 +25,20 @@ const RUNS: usize = 3;
 /// One Kintsugi run's figures (name -> value).
 type Figures = BTreeMap<String, f64>;
 
+/// Boot Kintsugi and run `program`; its `BENCH` figures.
+fn kintsugi_program(image: &Image, program: &str) -> Result<Figures, String> {
+    let cfg = QemuConfig { memory_mb: MEMORY_MB, ..QemuConfig::default() };
+    let mut m = Machine::boot(image, &cfg, false).map_err(|e| e.to_string())?;
+    m.wait_prompt(Duration::from_secs(120)).map_err(|e| e.to_string())?;
+    for service in kintsugi_tests::resilient_services(image) {
+        m.wait_for_text(&format!("{service} is up"), Duration::from_secs(120)).map_err(|e| e.to_string())?;
+    }
+    let out = m.command(&format!("run {program}"), Duration::from_secs(900)).map_err(|e| e.to_string())?;
+    let figures = linux::parse_bench_lines(&out)?;
+    m.power_off(Duration::from_secs(60)).map_err(|e| e.to_string())?;
+    Ok(figures)
+}
+
 /// Boot Kintsugi, time the boot, run the `bench` program, power off.
 fn kintsugi_run(image: &Image) -> Result<Figures, String> {
     let cfg = QemuConfig { memory_mb: MEMORY_MB, ..QemuConfig::default() };
@@ -98,8 +112,65 @@ pub fn run() -> Result<(), String> {
         ));
     }
     println!("\n{table}");
+    table.push('\n');
+    table.push_str(&resiliency_table(&image)?);
     let out = kintsugi_tests::image::workspace_root().join("target/bench/results.md");
     std::fs::write(&out, &table).map_err(|e| format!("{}: {e}", out.display()))?;
     eprintln!("bench: table also written to {}", out.display());
     Ok(())
+}
+
+fn ms(ns: f64) -> String {
+    format!("{:.2} ms", ns / 1e6)
+}
+
+fn us(ns: f64) -> String {
+    format!("{:.1} us", ns / 1e3)
+}
+
+/// The resiliency figures: each beside its own reference from the same run.
+fn resiliency_table(image: &Image) -> Result<String, String> {
+    let mut runs = Vec::new();
+    for i in 0..RUNS {
+        eprintln!("bench: resiliency run {} of {RUNS}", i + 1);
+        runs.push(kintsugi_program(image, "resbench")?);
+    }
+    let get = |name: &str| median_of(&runs, name).ok_or_else(|| format!("bench: resbench gave no {name}"));
+    let mut t = format!(
+        "Resiliency (Kintsugi, same QEMU; medians of {RUNS} runs), each figure beside its reference\n\n\
+         | figure | with resiliency | reference | ratio |\n|---|---:|---:|---:|\n"
+    );
+    let (rc, rd) = (get("kv_rtt_companion_ns")?, get("kv_rtt_direct_ns")?);
+    t.push_str(&format!("| kv round trip: through the companion / straight to the service | {} | {} | {:.2} |\n", us(rc), us(rd), rc / rd));
+    let (pc, pd) = (get("kv_rps_companion")?, get("kv_rps_direct")?);
+    t.push_str(&format!("| kv requests per second: through the companion / straight | {pc:.0} | {pd:.0} | {:.2} |\n", pc / pd));
+    for (svc, kind) in [("kv", "logical"), ("tally", "image")] {
+        let cold = get(&format!("{svc}_cold_start_ns"))?;
+        let median = get(&format!("{svc}_recovery_median_ns"))?;
+        let worst = get(&format!("{svc}_recovery_worst_ns"))?;
+        t.push_str(&format!(
+            "| {svc} ({kind}): crash to first reply, median / cold start to first reply | {} | {} | {:.2} |\n",
+            ms(median),
+            ms(cold),
+            median / cold
+        ));
+        t.push_str(&format!("| {svc} ({kind}): crash to first reply, worst / cold start | {} | {} | {:.2} |\n", ms(worst), ms(cold), worst / cold));
+    }
+    t.push_str("\n| distillation | state | checkpoint bytes | checkpoint time |\n|---|---|---:|---:|\n");
+    for keys in [100, 1000, 10000] {
+        t.push_str(&format!(
+            "| logical (kv) | {keys} keys | {:.0} | {} |\n",
+            get(&format!("kv_checkpoint_bytes_{keys}_keys"))?,
+            ms(get(&format!("kv_checkpoint_ns_{keys}_keys"))?)
+        ));
+    }
+    for counters in [1, 16, 256] {
+        t.push_str(&format!(
+            "| image (tally, 256 KiB arena) | {counters} counters changed | {:.0} | {} |\n",
+            get(&format!("tally_checkpoint_bytes_{counters}_counters"))?,
+            ms(get(&format!("tally_checkpoint_ns_{counters}_counters"))?)
+        ));
+    }
+    println!("{t}");
+    Ok(t)
 }

@@ -13,43 +13,14 @@ extern crate alloc;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
-use libos::channel::{select, Channel, ChannelError, HandleList, HandleQueue, Message, Signal, Waitable};
+use libos::channel::{select, Channel, ChannelError, Signal, Waitable};
 use libos::directory;
 use libos::println;
-use libos::wire::{DecodeError, Reader, Writer};
+use libos::protocol::ReplySink;
+use testprogs::fanin::{dispatch, FaninClient, FaninHandler, Reply, Request};
 use testprogs::{arg, arg_u64, Rng};
 
 const SERVICE: &str = "fanin-echo";
-
-struct Request {
-    client: u64,
-    seq: u64,
-    payload: Vec<u8>,
-}
-
-struct Reply {
-    client: u64,
-    seq: u64,
-    sum: u64,
-}
-
-impl Message for Request {
-    fn encode(self, w: &mut Writer, _h: &mut HandleList) {
-        w.u64(self.client).u64(self.seq).bytes(&self.payload);
-    }
-    fn decode(r: &mut Reader, _h: &mut HandleQueue) -> Result<Self, DecodeError> {
-        Ok(Request { client: r.u64()?, seq: r.u64()?, payload: r.bytes_vec(4096)? })
-    }
-}
-
-impl Message for Reply {
-    fn encode(self, w: &mut Writer, _h: &mut HandleList) {
-        w.u64(self.client).u64(self.seq).u64(self.sum);
-    }
-    fn decode(r: &mut Reader, _h: &mut HandleQueue) -> Result<Self, DecodeError> {
-        Ok(Reply { client: r.u64()?, seq: r.u64()?, sum: r.u64()? })
-    }
-}
 
 fn checksum(p: &[u8]) -> u64 {
     p.iter().enumerate().fold(0u64, |a, (i, b)| a.wrapping_mul(31).wrapping_add(*b as u64 ^ i as u64))
@@ -62,6 +33,24 @@ fn main() -> i32 {
         Some("server") => server(),
         Some("client") => client(arg_u64(1, 0), arg_u64(2, 100)),
         _ => driver(arg_u64(0, 4), arg_u64(1, 1000)),
+    }
+}
+
+/// The server's handler: stateless.
+struct Echo;
+
+impl FaninHandler for Echo {
+    fn echo(&mut self, client: u64, seq: u64, payload: Vec<u8>, out: &mut dyn ReplySink<Reply>) {
+        out.reply(Reply::Echoed { client, seq, sum: checksum(&payload) });
+    }
+}
+
+/// Sends replies straight down a session.
+struct Session<'a>(&'a mut Channel<Reply, Request>);
+
+impl ReplySink<Reply> for Session<'_> {
+    fn reply(&mut self, reply: Reply) {
+        let _ = self.0.send(reply);
     }
 }
 
@@ -90,12 +79,7 @@ fn server() -> i32 {
                 let s = &mut sessions[i - 1];
                 loop {
                     match s.try_recv() {
-                        Ok(Some(r)) => {
-                            let reply = Reply { client: r.client, seq: r.seq, sum: checksum(&r.payload) };
-                            if s.send(reply).is_err() {
-                                break;
-                            }
-                        }
+                        Ok(Some(r)) => dispatch(&mut Echo, r, &mut Session(s)),
                         Ok(None) => break,
                         Err(ChannelError::PeerClosed) => {
                             sessions.remove(i - 1);
@@ -118,8 +102,8 @@ fn server() -> i32 {
 }
 
 fn client(id: u64, requests: u64) -> i32 {
-    let mut ch: Channel<Request, Reply> = match directory::connect(SERVICE, true) {
-        Ok(ep) => Channel::new(ep),
+    let mut ch = match directory::connect(SERVICE, true) {
+        Ok(ep) => FaninClient::new(Channel::new(ep)),
         Err(e) => {
             println!("fanin client {id}: {e}");
             return 1;
@@ -130,10 +114,10 @@ fn client(id: u64, requests: u64) -> i32 {
         let len = rng.below(600) as usize;
         let payload: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
         let want = checksum(&payload);
-        match ch.call(Request { client: id, seq, payload }) {
-            Ok(r) if r.client == id && r.seq == seq && r.sum == want => {}
-            Ok(r) => {
-                println!("fanin client {id}: request {seq} got reply for client {} seq {} sum {}", r.client, r.seq, r.sum);
+        match ch.echo(id, seq, payload) {
+            Ok(Reply::Echoed { client, seq: s, sum }) if client == id && s == seq && sum == want => {}
+            Ok(Reply::Echoed { client, seq: s, sum }) => {
+                println!("fanin client {id}: request {seq} got reply for client {client} seq {s} sum {sum}");
                 return 1;
             }
             Err(e) => {
