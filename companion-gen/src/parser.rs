@@ -389,6 +389,70 @@ mod tests {
     }
 
     #[test]
+    fn list_types_and_literals_parse() {
+        let f = parse(
+            "contract c { request A { xs: list<string[8]>[4], ys: list<u8>[0x10], zs: list<list<u8>[1]>[2] }\n \
+             resilience { unrecoverable R { a: [1, -2, \"s\", true,], b: [] }; } }",
+        )
+        .unwrap();
+        let Item::Message(m) = &f.items[0] else { panic!() };
+        let xs = &m.fields[0].ty;
+        assert_eq!(xs.name.text, "list");
+        assert_eq!(xs.max.map(|m| m.0), Some(4));
+        let element = xs.element.as_deref().unwrap();
+        assert_eq!((element.name.text.as_str(), element.max.map(|m| m.0), element.element.is_none()), ("string", Some(8), true));
+        assert_eq!(m.fields[1].ty.max.map(|m| m.0), Some(16));
+        // A list of lists parses (the checker rejects it).
+        let inner = m.fields[2].ty.element.as_deref().unwrap();
+        assert_eq!(inner.element.as_deref().map(|t| t.name.text.as_str()), Some("u8"));
+        let Item::Resilience(r) = &f.items[1] else { panic!() };
+        let ResilienceItem::Unrecoverable { fields, .. } = &r.items[0] else { panic!() };
+        let LiteralValue::List(items) = &fields[0].1.value else { panic!() };
+        let values: Vec<&LiteralValue> = items.iter().map(|l| &l.value).collect();
+        assert_eq!(
+            values,
+            [&LiteralValue::Int(1), &LiteralValue::Int(-2), &LiteralValue::Str("s".into()), &LiteralValue::Bool(true)]
+        );
+        assert_eq!((fields[0].1.span.line, fields[0].1.span.column), (2, 36));
+        assert_eq!(fields[1].1.value, LiteralValue::List(vec![]));
+    }
+
+    #[test]
+    fn list_syntax_errors() {
+        assert_eq!(
+            syntax_error("contract kv { request A { x: list<u8[4] } }"),
+            "t.contract:1:41: expected `>` after the element type, found `}`"
+        );
+        assert_eq!(syntax_error("contract kv { request A { x: list<>[4] } }"), "t.contract:1:35: expected a type, found `>`");
+        assert_eq!(
+            syntax_error("contract kv { request A { x: list<u8>[] } }"),
+            "t.contract:1:39: expected a maximum count, found `]`"
+        );
+        assert_eq!(
+            syntax_error("contract kv { request A { x: list<u8>[4 } }"),
+            "t.contract:1:41: expected `]` after the maximum count, found `}`"
+        );
+        // Deeper than a list of lists: a syntax error, so that parsing
+        // stays shallow whatever the input.
+        assert_eq!(
+            syntax_error("contract kv { request A { x: list<list<list<u8>[1]>[1]>[1] } }"),
+            "t.contract:1:44: types nest too deeply (a list cannot hold a list)"
+        );
+        assert_eq!(
+            syntax_error("contract kv { resilience { unrecoverable F { a: [1 2] }; } }"),
+            "t.contract:1:52: expected `]` or `,` after a list element, found number `2`"
+        );
+        assert_eq!(
+            syntax_error("contract kv { resilience { unrecoverable F { a: [[1]] }; } }"),
+            "t.contract:1:50: expected a list element (a number, `true`, `false` or a string), found `[`"
+        );
+        assert_eq!(
+            syntax_error("contract kv { resilience { unrecoverable F { a: [1, }; } }"),
+            "t.contract:1:53: expected a list element (a number, `true`, `false` or a string), found `}`"
+        );
+    }
+
+    #[test]
     fn syntax_errors_say_what_was_expected_and_found() {
         assert_eq!(syntax_error("contrat kv {}"), "t.contract:1:1: expected `contract`, found `contrat`");
         assert_eq!(syntax_error("contract {}"), "t.contract:1:10: expected the contract's name, found `{`");

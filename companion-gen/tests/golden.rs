@@ -81,3 +81,37 @@ fn generation_is_deterministic_and_options_are_honoured() {
     assert!(full.contains("impl res::Resilient for Kv {"));
     assert!(full.contains("res::companion::run::<Kv>(service_program)"));
 }
+
+/// The `#[derive]` of `Reply` and the `use` lines, for a contract whose
+/// one reply has a field of type `ty`.
+fn reply_derives_and_imports(ty: &str) -> (Option<String>, Vec<String>) {
+    let src = format!("contract c {{ request A {{ }} reply R {{ x: {ty} }} protocol {{ start S; state S {{ A -> R -> S; }} }} }}");
+    let contract = parse("c.contract", &src).unwrap_or_else(|ds| panic!("{ty}: {ds:?}"));
+    let code = generate(&contract, &Options::default());
+    let enum_at = code.find("pub enum Reply {").expect("pub enum Reply");
+    let doc_at = code[..enum_at].rfind("/// A message of the `c` contract from the service").expect("its doc");
+    let derive = code[doc_at..enum_at].lines().find_map(|l| l.strip_prefix("#[derive(")?.strip_suffix(")]").map(String::from));
+    let uses = code.lines().filter(|l| l.starts_with("use ")).map(String::from).collect();
+    (derive, uses)
+}
+
+#[test]
+fn lists_get_the_derives_and_imports_of_their_elements() {
+    let all = Some("Clone, Debug, PartialEq, Eq".to_string());
+    for (ty, derive) in [
+        ("u8", all.clone()),
+        ("list<u8>[2]", all.clone()),
+        ("list<string>[2]", all.clone()),
+        ("handle", Some("Debug".into())),
+        ("list<handle>[2]", Some("Debug".into())),
+        ("endpoint", None),
+        ("list<endpoint>[2]", None),
+    ] {
+        assert_eq!(reply_derives_and_imports(ty).0, derive, "derives for {ty}");
+    }
+    let uses = |ty: &str| reply_derives_and_imports(ty).1.join("\n");
+    assert_eq!(uses("list<u8>[2]"), "use alloc::vec::Vec;\nuse libos::{channel, protocol, wire};");
+    assert_eq!(uses("list<string[4]>[2]"), "use alloc::string::String;\nuse alloc::vec::Vec;\nuse libos::{channel, protocol, wire};");
+    assert_eq!(uses("list<handle>[2]"), "use alloc::vec::Vec;\nuse libos::{channel, handle, protocol, wire};");
+    assert!(!uses("u8").contains("Vec"));
+}

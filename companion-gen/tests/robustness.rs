@@ -6,6 +6,7 @@ use proptest::prelude::*;
 
 const KV: &str = include_str!("golden/kv.contract");
 const FILES: &str = include_str!("golden/files.contract");
+const LISTS: &str = include_str!("golden/lists.contract");
 
 fn check_input(src: &str) {
     match parse("fuzz.contract", src) {
@@ -41,6 +42,7 @@ proptest! {
             Just("unrecoverable"), Just("{"), Just("}"), Just("["), Just("]"), Just(":"), Just(";"), Just(","),
             Just("->"), Just("-"), Just("A"), Just("B"), Just("x"), Just("u32"), Just("string"), Just("bytes"),
             Just("endpoint"), Just("0"), Just("7"), Just("\"s\""), Just("true"), Just("///d\n"), Just("/*"),
+            Just("list"), Just("<"), Just(">"), Just("handle"), Just("65537"),
         ], 0..60)
     ) {
         check_input(&words.join(" "));
@@ -48,8 +50,8 @@ proptest! {
 
     /// Cut a piece out of a valid contract, or duplicate one.
     #[test]
-    fn mangled_contracts_never_panic(which in 0..2usize, a in 0..2000usize, b in 0..2000usize, dup in any::<bool>()) {
-        let src = if which == 0 { KV } else { FILES };
+    fn mangled_contracts_never_panic(which in 0..3usize, a in 0..2000usize, b in 0..2000usize, dup in any::<bool>()) {
+        let src = [KV, FILES, LISTS][which];
         let chars: Vec<char> = src.chars().collect();
         let (a, b) = (a.min(chars.len()), b.min(chars.len()));
         let (lo, hi) = (a.min(b), a.max(b));
@@ -59,4 +61,28 @@ proptest! {
         let mangled = if dup { format!("{head}{piece}{piece}{tail}") } else { format!("{head}{tail}") };
         check_input(&mangled);
     }
+
+    /// Field types made of list syntax in any order: never a panic, and
+    /// never a runaway recursion however deeply `<` nests.
+    #[test]
+    fn list_like_types_never_panic(
+        parts in proptest::collection::vec(prop_oneof![
+            Just("list"), Just("<"), Just(">"), Just("["), Just("]"), Just("u8"), Just("string"), Just("handle"),
+            Just("0"), Just("3"), Just("65536"), Just("65537"), Just(","),
+        ], 0..30)
+    ) {
+        let ty = parts.join(" ");
+        check_input(&format!(
+            "contract c {{ request A {{ x: {ty} }} reply R {{ y: {ty} }}\n protocol {{ start S; error R; state S {{ A -> S; }} }}\n \
+             resilience {{ unrecoverable R {{ y: [1, \"s\"] }}; }} }}"
+        ));
+    }
+}
+
+#[test]
+fn deeply_nested_list_types_are_an_error_not_a_stack_overflow() {
+    let deep = format!("{}u8{}", "list<".repeat(100_000), ">[1]".repeat(100_000));
+    let src = format!("contract c {{ request A {{ x: {deep} }} protocol {{ start S; state S {{ A -> S; }} }} }}");
+    let errors = parse("deep.contract", &src).expect_err("nested lists");
+    assert_eq!(errors[0].to_string(), "deep.contract:1:43: types nest too deeply (a list cannot hold a list)");
 }

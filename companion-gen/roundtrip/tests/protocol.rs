@@ -1,7 +1,7 @@
 //! The generated protocols, handler dispatch and resiliency annotations
 //! behave as their contracts say.
 
-use companion_gen_roundtrip::{edge_cases, files, kv, log_sink};
+use companion_gen_roundtrip::{edge_cases, files, kv, lists, log_sink};
 use libos::protocol::{Checker, Protocol, ReplySink};
 use proptest::prelude::*;
 use resiliency_lib::{Distillation, Policy, Resilient};
@@ -10,6 +10,7 @@ use resiliency_lib::{Distillation, Policy, Resilient};
 fn the_test_contracts_are_the_golden_ones() {
     assert_eq!(include_str!("../contracts/kv.contract"), include_str!("../../tests/golden/kv.contract"));
     assert_eq!(include_str!("../contracts/files.contract"), include_str!("../../tests/golden/files.contract"));
+    assert_eq!(include_str!("../contracts/lists.contract"), include_str!("../../tests/golden/lists.contract"));
 }
 
 #[test]
@@ -102,6 +103,106 @@ fn explicit_turns_and_a_terminal_state() {
     assert_eq!(c.state(), State::Done);
     assert!(c.is_idle());
     assert!(c.on_request(&Request::Stat { path: "/".into() }).is_err(), "nothing may follow Close");
+}
+
+#[test]
+fn requests_with_lists_in_the_files_protocol() {
+    use files::{Files, Reply, Request, State};
+    let mut c = Checker::<Files>::new();
+    c.on_request(&Request::OpenAll { paths: vec!["/a".into(), "/b".into()], write: false }).unwrap();
+    assert_eq!(c.state(), State::Idle_OpenAll);
+    c.on_reply(&Reply::OpenedAll { files: vec![], channels: vec![] }).unwrap();
+    c.on_request(&Request::ShareBuffers { memories: vec![], pages: vec![1] }).unwrap();
+    assert_eq!(c.state(), State::Idle_ShareBuffers);
+    assert!(c.on_reply(&Reply::OpenedAll { files: vec![], channels: vec![] }).is_err());
+    c.on_reply(&Reply::Shared).unwrap();
+    assert!(Files::checkpoint_after(&Request::ShareBuffers { memories: vec![], pages: vec![] }));
+    assert!(!Files::idempotent(&Request::OpenAll { paths: vec![], write: true }));
+}
+
+/// Records the lists it is handed.
+#[derive(Default)]
+struct ListRecorder(Vec<String>);
+
+impl lists::ListsHandler for ListRecorder {
+    fn put_many(&mut self, keys: Vec<String>, values: Vec<Vec<u8>>, out: &mut dyn ReplySink<lists::Reply>) {
+        self.0.push(format!("put {keys:?} {values:?}"));
+        out.reply(lists::Reply::Done);
+    }
+
+    fn get_many(&mut self, keys: Vec<String>, out: &mut dyn ReplySink<lists::Reply>) {
+        self.0.push(format!("get {keys:?}"));
+        out.reply(lists::Reply::Values { found: vec![false; keys.len()], values: vec![] });
+    }
+
+    fn scalars(
+        &mut self,
+        a: Vec<u8>,
+        b: Vec<u16>,
+        c: Vec<u32>,
+        d: Vec<u64>,
+        e: Vec<i32>,
+        f: Vec<i64>,
+        g: Vec<bool>,
+        out: &mut dyn ReplySink<lists::Reply>,
+    ) {
+        self.0.push(format!("scalars {a:?} {b:?} {c:?} {d:?} {e:?} {f:?} {g:?}"));
+        out.reply(lists::Reply::Done);
+    }
+
+    fn corners(&mut self, item: Vec<String>, w: Vec<Vec<u8>>, handles: Vec<u8>, r: Vec<String>, out: &mut dyn ReplySink<lists::Reply>) {
+        self.0.push(format!("corners {item:?} {w:?} {} {r:?}", handles.len()));
+        out.reply(lists::Reply::Done);
+    }
+}
+
+#[test]
+fn lists_dispatch_and_resiliency() {
+    use lists::{Lists, Reply, Request};
+    let mut rec = ListRecorder::default();
+    let mut out = Replies::default();
+    let mut c = Checker::<Lists>::new();
+    let requests = [
+        Request::PutMany { keys: vec!["a".into(), "b".into()], values: vec![vec![1], vec![]] },
+        Request::GetMany { keys: vec!["a".into(), "z".into()] },
+        Request::Scalars { a: vec![1], b: vec![2], c: vec![3], d: vec![4], e: vec![-5], f: vec![-6], g: vec![true] },
+        Request::Corners { item: vec![], w: vec![vec![9]], handles: vec![0; 3], r: vec!["r".into()] },
+    ];
+    for request in requests {
+        c.on_request(&request).unwrap();
+        lists::dispatch(&mut rec, request, &mut out);
+        c.on_reply(out.0.last().unwrap()).unwrap();
+        assert!(c.is_idle());
+    }
+    assert_eq!(
+        rec.0,
+        [
+            "put [\"a\", \"b\"] [[1], []]",
+            "get [\"a\", \"z\"]",
+            "scalars [1] [2] [3] [4] [-5] [-6] [true]",
+            "corners [] [[9]] 3 [\"r\"]",
+        ]
+    );
+    assert_eq!(out.0[1], Reply::Values { found: vec![false, false], values: vec![] });
+
+    assert_eq!(Lists::POLICY, Policy { every_requests: None, every_ms: None, distillation: Distillation::Logical });
+    assert!(Lists::idempotent(&Request::GetMany { keys: vec![] }));
+    assert!(!Lists::idempotent(&Request::PutMany { keys: vec![], values: vec![] }));
+    assert!(Lists::checkpoint_after(&Request::PutMany { keys: vec![], values: vec![] }));
+    let lost = Lists::unrecoverable();
+    assert_eq!(
+        lost,
+        Reply::Failed {
+            code: 503,
+            hints: vec!["the service crashed".into(), "retry".into()],
+            offsets: vec![i64::MIN, 0, i64::MAX],
+            none: vec![],
+        }
+    );
+    assert!(lost.within_limits());
+    c.on_request(&Request::GetMany { keys: vec![] }).unwrap();
+    c.on_reply(&lost).unwrap();
+    assert!(c.is_idle());
 }
 
 /// Replies collected by a test sink.

@@ -3,7 +3,7 @@
 //! themselves), and malformed bytes are rejected with an error, never a
 //! panic.
 
-use companion_gen_roundtrip::{edge_cases, files, kv, log_sink};
+use companion_gen_roundtrip::{edge_cases, files, kv, lists, log_sink};
 use libos::abi::Handle;
 use libos::channel::{EndpointHandles, HandleList, HandleQueue, Message};
 use libos::handle::OwnedHandle;
@@ -145,9 +145,202 @@ fn sink_request() -> impl Strategy<Value = log_sink::Request> {
     prop_oneof![(any::<u8>(), string(200)).prop_map(|(level, text)| Line { level, text }), Just(Flush)]
 }
 
+fn lists_request() -> impl Strategy<Value = lists::Request> {
+    use lists::Request::*;
+    prop_oneof![
+        (vec(string(64), 0..=16), vec(bytes(256), 0..=16)).prop_map(|(keys, values)| PutMany { keys, values }),
+        vec(string(64), 0..=16).prop_map(|keys| GetMany { keys }),
+        (
+            vec(any::<u8>(), 0..=4),
+            vec(any::<u16>(), 0..=4),
+            vec(any::<u32>(), 0..=4),
+            vec(any::<u64>(), 0..=4),
+            vec(any::<i32>(), 0..=4),
+            vec(any::<i64>(), 0..=4),
+            vec(any::<bool>(), 0..=4)
+        )
+            .prop_map(|(a, b, c, d, e, f, g)| Scalars { a, b, c, d, e, f, g }),
+        // The largest count (65536) is tested on its own: checking every
+        // prefix of such a message would be slow.
+        (vec(string(40), 0..=2), vec(bytes(64), 0..=1), vec(any::<u8>(), 0..=64), vec(string(3), 0..=2))
+            .prop_map(|(item, w, handles, r)| Corners { item, w, handles, r }),
+    ]
+}
+
+fn lists_reply() -> impl Strategy<Value = lists::Reply> {
+    use lists::Reply::*;
+    prop_oneof![
+        Just(Done),
+        (vec(any::<bool>(), 0..=16), vec(bytes(256), 0..=16)).prop_map(|(found, values)| Values { found, values }),
+        (any::<u32>(), vec(string(32), 0..=4), vec(any::<i64>(), 0..=3), vec(any::<u8>(), 0..=1))
+            .prop_map(|(code, hints, offsets, none)| Failed { code, hints, offsets, none }),
+    ]
+}
+
+/// Where a list's `u32` count sits in a message: the bytes before it (the
+/// tag and the fields before the list, empty lists encoding as a zero
+/// count) and the list's maximum count.
+const LIST_COUNTS: &[(&str, &[u8], u32)] = &[
+    ("lists::Request::PutMany.keys", &[1], 16),
+    ("lists::Request::PutMany.values", &[1, 0, 0, 0, 0], 16),
+    ("lists::Request::GetMany.keys", &[2], 16),
+    ("lists::Request::Scalars.a", &[3], 4),
+    ("lists::Request::Scalars.g", &[3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 4),
+    ("lists::Request::Corners.item", &[4], 2),
+    ("lists::Request::Corners.handles", &[4, 0, 0, 0, 0, 0, 0, 0, 0], 65536),
+    ("lists::Reply::Values.found", &[2], 16),
+    ("lists::Reply::Failed.hints", &[3, 1, 0, 0, 0], 4),
+    ("lists::Reply::Failed.none", &[3, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 1),
+    ("files::Request::ShareBuffers.memories", &[7], 8),
+    ("files::Request::OpenAll.paths", &[8], 16),
+    ("files::Reply::OpenedAll.channels", &[8, 0, 0, 0, 0], 16),
+];
+
+/// Decode `bytes` as the message type `name` starts with; handles are
+/// offered in case the list wants them. Only the error matters.
+fn decode_list_message(name: &str, bytes: &[u8]) -> Result<(), DecodeError> {
+    let handles = || raw_handles(&[1, 2, 3, 4, 5, 6]);
+    match name.split("::").take(2).collect::<Vec<_>>()[..] {
+        ["lists", "Request"] => decode::<lists::Request>(bytes, handles()).map(drop),
+        ["lists", "Reply"] => decode::<lists::Reply>(bytes, handles()).map(drop),
+        ["files", "Request"] => decode::<files::Request>(bytes, handles()).map(drop),
+        ["files", "Reply"] => decode::<files::Reply>(bytes, handles()).map(drop),
+        _ => unreachable!("{name}"),
+    }
+}
+
 proptest! {
     // Integration tests have no lib.rs for proptest to store failures beside.
     #![proptest_config(ProptestConfig { failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn lists_requests_round_trip(m in lists_request()) {
+        prop_assert!(m.within_limits());
+        round_trip(m)?;
+    }
+
+    #[test]
+    fn lists_replies_round_trip(m in lists_reply()) {
+        prop_assert!(m.within_limits());
+        round_trip(m)?;
+    }
+
+    /// A count over the list's maximum is invalid, whatever follows it (no
+    /// element is read, nothing is allocated for it).
+    #[test]
+    fn list_counts_over_their_maximum_are_invalid(
+        which in 0..LIST_COUNTS.len(), over in any::<u32>(), tail in vec(any::<u8>(), 0..64),
+    ) {
+        let (name, before, max) = LIST_COUNTS[which];
+        let count = max + 1 + over % (u32::MAX - max);
+        for count in [count, max + 1, u32::MAX] {
+            let mut bytes = before.to_vec();
+            bytes.extend_from_slice(&count.to_le_bytes());
+            bytes.extend_from_slice(&tail);
+            prop_assert_eq!(decode_list_message(name, &bytes), Err(DecodeError::Invalid), "{} with count {}", name, count);
+        }
+    }
+
+    /// A count within the maximum but more elements than the bytes (or
+    /// handles) hold: an error, never a panic.
+    #[test]
+    fn list_counts_beyond_the_bytes_are_errors(which in 0..LIST_COUNTS.len(), count in 1..=16u32, tail in vec(any::<u8>(), 0..8)) {
+        let (name, before, max) = LIST_COUNTS[which];
+        let count = count.min(max);
+        let mut bytes = before.to_vec();
+        bytes.extend_from_slice(&count.to_le_bytes());
+        bytes.extend_from_slice(&tail);
+        let _ = decode_list_message(name, &bytes);
+        bytes.truncate(before.len() + 4);
+        let result = decode_list_message(name, &bytes);
+        prop_assert!(
+            matches!(result, Err(DecodeError::Truncated | DecodeError::MissingHandle)),
+            "{} with count {} and no elements: {:?}", name, count, result
+        );
+    }
+
+    /// Valid list messages with bytes overwritten, inserted or removed.
+    #[test]
+    fn mutated_list_messages_never_panic(
+        m in lists_request(), r in lists_reply(),
+        at in any::<prop::sample::Index>(), value in any::<u8>(), how in 0..3u8,
+    ) {
+        for mut bytes in [encode(m), encode(r)] {
+            let i = at.index(bytes.len() + 1);
+            match how {
+                0 if i < bytes.len() => bytes[i] = value,
+                1 => bytes.insert(i, value),
+                _ if i < bytes.len() => { bytes.remove(i); }
+                _ => {}
+            }
+            canonical::<lists::Request>(&bytes)?;
+            canonical::<lists::Reply>(&bytes)?;
+        }
+    }
+
+    #[test]
+    fn lists_over_their_limits_are_rejected(extra in 1..20usize) {
+        // Too many elements.
+        let m = lists::Request::GetMany { keys: vec![String::new(); 16 + extra] };
+        prop_assert!(!m.within_limits());
+        prop_assert_eq!(decode::<lists::Request>(&encode(m), vec![]), Err(DecodeError::Invalid));
+        // An element over its own maximum length.
+        let m = lists::Request::GetMany { keys: vec!["k".into(), "k".repeat(64 + extra)] };
+        prop_assert!(!m.within_limits());
+        prop_assert_eq!(decode::<lists::Request>(&encode(m), vec![]), Err(DecodeError::Invalid));
+        let m = lists::Reply::Values { found: vec![], values: vec![vec![0; 256 + extra]] };
+        prop_assert!(!m.within_limits());
+        prop_assert_eq!(decode::<lists::Reply>(&encode(m), vec![]), Err(DecodeError::Invalid));
+        let m = lists::Request::Scalars { a: vec![], b: vec![], c: vec![], d: vec![], e: vec![], f: vec![], g: vec![true; 4 + extra] };
+        prop_assert!(!m.within_limits());
+        prop_assert_eq!(decode::<lists::Request>(&encode(m), vec![]), Err(DecodeError::Invalid));
+        let m = files::Request::ShareBuffers { memories: raw_handles(&vec![1; 8 + extra]), pages: vec![] };
+        prop_assert!(!m.within_limits());
+    }
+
+    /// Handles in a list travel beside the bytes, in element order.
+    #[test]
+    fn lists_of_handles_and_endpoints_round_trip(
+        memories in vec(1..1000u32, 0..=8), pages in vec(any::<u16>(), 0..=8),
+        files in vec(any::<u64>(), 0..=16), ends in vec(([1..1000u32, 1..1000u32, 1..1000u32], 0..=1u8), 0..=16),
+    ) {
+        let m = files::Request::ShareBuffers { memories: raw_handles(&memories), pages: pages.clone() };
+        prop_assert!(m.within_limits());
+        let bytes = encode(m);
+        match decode::<files::Request>(&bytes, raw_handles(&memories)) {
+            Ok(files::Request::ShareBuffers { memories: m, pages: p }) => {
+                prop_assert_eq!(m.iter().map(|h| h.raw().0).collect::<Vec<_>>(), memories.clone());
+                prop_assert_eq!(p, pages);
+            }
+            other => prop_assert!(false, "decoded {:?}", other),
+        }
+        if !memories.is_empty() {
+            let fewer = raw_handles(&memories[1..]);
+            prop_assert_eq!(decode::<files::Request>(&bytes, fewer).err(), Some(DecodeError::MissingHandle));
+        }
+
+        let raw: Vec<u32> = ends.iter().flat_map(|(h, _)| h.iter().copied()).collect();
+        let channels = ends.iter().map(|&([a, b, c], side)| EndpointHandles::from_raw(Handle(a), Handle(b), Handle(c), side)).collect();
+        let m = files::Reply::OpenedAll { files: files.clone(), channels };
+        prop_assert!(m.within_limits());
+        let bytes = encode(m);
+        match decode::<files::Reply>(&bytes, raw_handles(&raw)) {
+            Ok(files::Reply::OpenedAll { files: f, channels: c }) => {
+                prop_assert_eq!(f, files);
+                let got: Vec<([u32; 3], u8)> = c.iter().map(|e| ([e.memory.raw().0, e.link.raw().0, e.event.raw().0], e.side)).collect();
+                prop_assert_eq!(got, ends.clone());
+            }
+            Ok(_) => prop_assert!(false, "decoded another reply"),
+            Err(e) => prop_assert!(false, "{:?}", e),
+        }
+        if !ends.is_empty() {
+            prop_assert_eq!(decode::<files::Reply>(&bytes, raw_handles(&raw[1..])).err(), Some(DecodeError::MissingHandle));
+            // An endpoint side other than 0 or 1, in the list.
+            let mut bad_side = bytes.clone();
+            *bad_side.last_mut().unwrap() = 2;
+            prop_assert_eq!(decode::<files::Reply>(&bad_side, raw_handles(&raw)).err(), Some(DecodeError::Invalid));
+        }
+    }
 
     #[test]
     fn kv_requests_round_trip(m in kv_request()) {
@@ -186,6 +379,8 @@ proptest! {
         canonical::<edge_cases::Reply>(&bytes)?;
         canonical::<log_sink::Request>(&bytes)?;
         canonical::<log_sink::Reply>(&bytes)?;
+        canonical::<lists::Request>(&bytes)?;
+        canonical::<lists::Reply>(&bytes)?;
         let _ = decode::<files::Request>(&bytes, raw_handles(&[1, 2, 3]));
         let _ = decode::<files::Reply>(&bytes, raw_handles(&[1, 2, 3]));
     }
@@ -319,4 +514,64 @@ fn malformed_fields_are_invalid() {
     assert_eq!(decode::<kv::Request>(&[], vec![]), Err(DecodeError::Truncated));
     // A contract without replies decodes none.
     assert_eq!(decode::<log_sink::Reply>(&[1], vec![]).err(), Some(DecodeError::Invalid));
+}
+
+#[test]
+fn the_list_wire_format_is_as_documented() {
+    // A u32 count, then each element as a field of its type.
+    assert_eq!(
+        encode(lists::Request::GetMany { keys: vec!["ab".into(), String::new()] }),
+        [2, 2, 0, 0, 0, 2, 0, 0, 0, b'a', b'b', 0, 0, 0, 0]
+    );
+    assert_eq!(
+        encode(lists::Request::Scalars {
+            a: vec![7],
+            b: vec![0x0302],
+            c: vec![],
+            d: vec![],
+            e: vec![-1],
+            f: vec![],
+            g: vec![true, false],
+        }),
+        [
+            3, 1, 0, 0, 0, 7, 1, 0, 0, 0, 2, 3, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 2, 0, 0,
+            0, 1, 0
+        ]
+    );
+    // Handles add nothing to the bytes; endpoints add their side.
+    assert_eq!(encode(files::Request::ShareBuffers { memories: raw_handles(&[5, 6]), pages: vec![] }), [7, 2, 0, 0, 0, 0, 0, 0, 0]);
+    let channels = vec![EndpointHandles::from_raw(Handle(1), Handle(2), Handle(3), 1)];
+    assert_eq!(encode(files::Reply::OpenedAll { files: vec![], channels }), [8, 0, 0, 0, 0, 1, 0, 0, 0, 1]);
+}
+
+#[test]
+fn the_largest_list_count_round_trips_and_one_more_is_invalid() {
+    let m = lists::Request::Corners { item: vec![], w: vec![], handles: vec![0xab; 65536], r: vec![] };
+    assert!(m.within_limits());
+    let bytes = encode(m.clone());
+    assert_eq!(decode::<lists::Request>(&bytes, vec![]), Ok(m));
+    let m = lists::Request::Corners { item: vec![], w: vec![], handles: vec![0xab; 65537], r: vec![] };
+    assert!(!m.within_limits());
+    assert_eq!(decode::<lists::Request>(&encode(m), vec![]), Err(DecodeError::Invalid));
+    // Default maximum lengths of list elements: 65536 bytes.
+    let m = lists::Request::Corners { item: vec!["x".repeat(65536)], w: vec![vec![1; 65536]], handles: vec![], r: vec![] };
+    assert!(m.within_limits());
+    assert_eq!(decode::<lists::Request>(&encode(m.clone()), vec![]), Ok(m));
+    let m = lists::Request::Corners { item: vec![], w: vec![vec![1; 65537]], handles: vec![], r: vec![] };
+    assert!(!m.within_limits());
+    assert_eq!(decode::<lists::Request>(&encode(m), vec![]), Err(DecodeError::Invalid));
+}
+
+#[test]
+fn malformed_list_elements_are_invalid() {
+    // A bool element that is neither 0 nor 1.
+    assert_eq!(decode::<lists::Reply>(&[2, 1, 0, 0, 0, 2, 0, 0, 0, 0], vec![]), Err(DecodeError::Invalid));
+    // A string element that is not UTF-8.
+    assert_eq!(decode::<lists::Request>(&[2, 1, 0, 0, 0, 1, 0, 0, 0, 0xff], vec![]), Err(DecodeError::Invalid));
+    // The largest count with no elements after it: truncated at once.
+    assert_eq!(decode::<lists::Request>(&[4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0], vec![]), Err(DecodeError::Truncated));
+    // A count of u32::MAX is rejected before any element is read.
+    assert_eq!(decode::<lists::Request>(&[2, 0xff, 0xff, 0xff, 0xff], vec![]), Err(DecodeError::Invalid));
+    // A list of handles wanting more handles than arrived.
+    assert_eq!(decode::<files::Request>(&[7, 3, 0, 0, 0, 0, 0, 0, 0], raw_handles(&[1, 2])).err(), Some(DecodeError::MissingHandle));
 }

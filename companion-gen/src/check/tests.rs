@@ -184,11 +184,11 @@ fn duplicate_names_in_lists() {
 fn unknown_type() {
     assert_errors(
         &with("request Get { key: strng }", "start S; state S { Get -> S; }", ""),
-        &["2:20: unknown type `strng` (did you mean `string`?); the types are u8, u16, u32, u64, i32, i64, bool, string, bytes, endpoint, handle"],
+        &["2:20: unknown type `strng` (did you mean `string`?); the types are u8, u16, u32, u64, i32, i64, bool, string, bytes, endpoint, handle, list"],
     );
     assert_errors(
         &with("request Get { key: float }", "start S; state S { Get -> S; }", ""),
-        &["2:20: unknown type `float`; the types are u8, u16, u32, u64, i32, i64, bool, string, bytes, endpoint, handle"],
+        &["2:20: unknown type `float`; the types are u8, u16, u32, u64, i32, i64, bool, string, bytes, endpoint, handle, list"],
     );
 }
 
@@ -201,6 +201,88 @@ fn bad_length() {
             "2:38: maximum length 1048577 is too large (the largest is 1048576: a message must fit in a channel)",
             "2:55: `u32` takes no maximum length (only `string` and `bytes` do)",
         ],
+    );
+}
+
+#[test]
+fn list_fields_resolve() {
+    let c = crate::parse(
+        "kv.contract",
+        &with(
+            "request A { a: list<u8>[1], b: list<string[8]>[65536], c: list<bytes>[3], d: list<handle>[2], e: list<endpoint>[4] }",
+            "start S; state S { A -> S; }",
+            "",
+        ),
+    )
+    .unwrap();
+    let types: Vec<Type> = c.requests[0].fields.iter().map(|f| f.ty.clone()).collect();
+    assert_eq!(
+        types,
+        [
+            Type::List(Box::new(Type::U8), 1),
+            Type::List(Box::new(Type::String(8)), 65536),
+            Type::List(Box::new(Type::Bytes(65536)), 3),
+            Type::List(Box::new(Type::Handle), 2),
+            Type::List(Box::new(Type::Endpoint), 4),
+        ]
+    );
+    assert_eq!(types[1].contract_name(), "list<string[8]>[65536]");
+    assert!(types[3].carries_handles() && types[4].carries_handles() && !types[2].carries_handles());
+    assert!(c.requests[0].has_endpoint() && c.requests[0].has_handles());
+}
+
+#[test]
+fn list_without_element_type_or_count() {
+    let src = |ty: &str| with(&format!("request Get {{ xs: {ty} }}"), "start S; state S { Get -> S; }", "");
+    // `list` without `<T>`, with or without `[N]`.
+    assert_errors(&src("list"), &["2:19: `list` needs an element type and a maximum count: `list<T>[N]`, N from 1 to 65536"]);
+    assert_errors(&src("list[4]"), &["2:19: `list` needs an element type and a maximum count: `list<T>[N]`, N from 1 to 65536"]);
+    // `list<T>` without `[N]`.
+    assert_errors(&src("list<u8>"), &["2:19: `list` needs a maximum count: `list<T>[N]`, N from 1 to 65536"]);
+    // `<T>` on a type other than `list`.
+    assert_errors(&src("bytes<u8>[4]"), &["2:25: `bytes` takes no element type (only `list<T>[N]` does)"]);
+}
+
+#[test]
+fn list_count_out_of_range() {
+    assert_errors(
+        &with("request Get { a: list<u8>[0], b: list<u8>[65537], c: list<u8>[65536] }", "start S; state S { Get -> S; }", ""),
+        &[
+            "2:27: a list of at most 0 elements is always empty; give a maximum count of at least 1",
+            "2:43: maximum count 65537 is too large for a list (the largest is 65536)",
+        ],
+    );
+}
+
+#[test]
+fn nested_list() {
+    assert_errors(
+        &with("request Get { a: list<list<u8>[2]>[3] }", "start S; state S { Get -> S; }", ""),
+        &["2:23: a list cannot hold a list (`list<list<...>>`): give the inner list's elements a message of their own, or flatten it"],
+    );
+}
+
+#[test]
+fn unknown_or_bad_list_element_type() {
+    let src = |ty: &str| with(&format!("request Get {{ xs: {ty} }}"), "start S; state S { Get -> S; }", "");
+    assert_errors(
+        &src("list<strng[4]>[2]"),
+        &["2:24: unknown type `strng` (did you mean `string`?); a list's element types are u8, u16, u32, u64, i32, i64, bool, string, bytes, endpoint, handle"],
+    );
+    // Errors in the element type and in the count are all reported.
+    assert_errors(
+        &src("list<float>[0]"),
+        &[
+            "2:24: unknown type `float`; a list's element types are u8, u16, u32, u64, i32, i64, bool, string, bytes, endpoint, handle",
+            "2:31: a list of at most 0 elements is always empty; give a maximum count of at least 1",
+        ],
+    );
+    assert_errors(&src("list<u32[4]>[2]"), &["2:28: `u32` takes no maximum length (only `string` and `bytes` do)"]);
+    assert_errors(&src("list<string[0]>[2]"), &["2:31: a maximum length of 0 allows only empty values; give at least 1"]);
+    // An unknown type name close to `list` is suggested it.
+    assert_errors(
+        &src("lst<u8>[2]"),
+        &["2:19: unknown type `lst` (did you mean `list`?); the types are u8, u16, u32, u64, i32, i64, bool, string, bytes, endpoint, handle, list"],
     );
 }
 
@@ -334,6 +416,60 @@ fn unrecoverable_cannot_carry_handles() {
         ),
         &["8:28: reply `F` cannot be `unrecoverable`: its field `e` is an endpoint, which no literal can give"],
     );
+}
+
+#[test]
+fn unrecoverable_list_literals() {
+    let src = |extra: &str| {
+        with(
+            "request Get { }\nreply F { xs: list<u8>[2], ss: list<string[3]>[1], fs: list<i64>[2] }",
+            "start S; error F; state S { Get -> S; }",
+            &format!("resilience {{ unrecoverable F {{ {extra} }}; }}"),
+        )
+    };
+    let c = crate::parse("t.contract", &src("xs: [1, 255,], ss: [\"abc\"], fs: []")).unwrap();
+    assert_eq!(
+        c.resilience.unwrap().unrecoverable.values,
+        [Value::List(vec![Value::Int(1), Value::Int(255)]), Value::List(vec![Value::Str("abc".into())]), Value::List(vec![])]
+    );
+    assert_errors(
+        &src("xs: [1, 2, 3], ss: [\"abcd\", 5], fs: 0"),
+        &[
+            "7:36: this list has 3 elements, more than the 2 that field `xs` (list<u8>[2]) allows",
+            "7:51: this list has 2 elements, more than the 1 that field `ss` (list<string[3]>[1]) allows",
+            "7:52: this string is 4 bytes long, more than the 3 that an element of field `ss` (string[3]) allows",
+            "7:60: an element of field `ss` is string[3], so it needs a string; found an integer",
+            "7:68: field `fs` is list<i64>[2], so it needs a list (`[a, b, ...]`); found an integer",
+        ],
+    );
+    assert_errors(
+        &src("xs: [256, true], ss: \"a\", fs: [-9223372036854775809]"),
+        &[
+            "7:37: 256 is out of range for an element of field `xs` (u8: 0 to 255)",
+            "7:42: an element of field `xs` is u8, so it needs an integer; found a boolean",
+            "7:53: field `ss` is list<string[3]>[1], so it needs a list (`[a, b, ...]`); found a string",
+            "7:63: -9223372036854775809 is out of range for an element of field `fs` (i64: -9223372036854775808 to 9223372036854775807)",
+        ],
+    );
+    // A list literal for a field that is not a list.
+    assert_errors(
+        &good("resilience { unrecoverable Failed { code: [1], message: \"\", fatal: false, bytes: \"\", delta: 0 }; }"),
+        &["14:43: field `code` is u32, so it needs an integer; found a list"],
+    );
+}
+
+#[test]
+fn unrecoverable_cannot_carry_lists_of_handles() {
+    for (ty, what) in [("list<handle>[2]", "a list of handles"), ("list<endpoint>[2]", "a list of endpoints")] {
+        assert_errors(
+            &with(
+                &format!("request Get {{ }}\nreply F {{ hs: {ty} }}"),
+                "start S; error F; state S { Get -> S; }",
+                "resilience { unrecoverable F { hs: [] }; }",
+            ),
+            &[&format!("7:28: reply `F` cannot be `unrecoverable`: its field `hs` is {what}, which no literal can give")],
+        );
+    }
 }
 
 #[test]
