@@ -8,7 +8,9 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use libos::abi::{Error, HandleGrant, ProcessInfo, SpawnFlags, SpawnParams};
 use libos::channel::{Channel, Endpoint, Signal};
+use libos::directory::proto::Directory;
 use libos::directory::{Reply, Request};
+use libos::protocol::Checker;
 use libos::handle::{OwnedHandle, Process};
 use libos::sys;
 
@@ -36,6 +38,8 @@ pub struct Child {
     pub process: Process,
     /// init's side of its directory session (None once the child closed it).
     pub session: Option<Session>,
+    /// The session's protocol state.
+    pub checker: Checker<Directory>,
     /// Start again when it ends.
     pub restart: bool,
     /// Started by init from the manifest (not on request).
@@ -123,6 +127,7 @@ impl Children {
             args: String::from(l.args),
             process,
             session: Some(Channel::new(session)),
+            checker: Checker::new(),
             restart: l.restart,
             boot: l.boot,
         });

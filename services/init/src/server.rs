@@ -12,14 +12,15 @@ use alloc::vec;
 use alloc::vec::Vec;
 use kintsugi_manifest::DeviceSpec;
 use libos::abi::{Error, IrqFlags, MapFlags, MemFlags, ProcessInfo, ResourceKind, Rights, MAX_PROCESSES, PAGE_SIZE};
-use libos::channel::{Channel, ChannelError, Endpoint};
-use libos::directory::{Incoming, Nothing, Reply, Request, SpawnRequest};
+use libos::channel::{Channel, ChannelError, Endpoint, EndpointHandles};
+use libos::directory::listener;
+use libos::directory::{Reply, Request};
 use libos::handle::{Memory, OwnedHandle};
 use libos::sys;
 use zerocopy::IntoBytes;
 
 struct Service {
-    listener: Channel<Incoming, Nothing>,
+    listener: Channel<listener::Request, listener::Reply>,
     owner: u32,
 }
 
@@ -31,7 +32,7 @@ pub struct Directory {
 }
 
 fn refuse(code: Error, message: String) -> Reply {
-    Reply::Error { code: code as u32, message }
+    Reply::Refused { code: code as u32, message }
 }
 
 impl Directory {
@@ -58,6 +59,11 @@ impl Directory {
                     return;
                 }
             };
+            if let Err(v) = child.checker.on_request(&req) {
+                log::warn!("dropping the session of pid {pid} ({}): {v}", child.name);
+                child.session = None;
+                return;
+            }
             let program = child.program.clone();
             let reply = match req {
                 Request::Connect { name, wait } => match self.connect(&name) {
@@ -69,18 +75,14 @@ impl Directory {
                     None => Some(refuse(Error::NotFound, format!("no service named '{name}'"))),
                 },
                 Request::Register { name, listener } => Some(self.register(boot, children, pid, name, listener)),
-                Request::Spawn(s) => Some(spawn(boot, children, s)),
+                Request::Spawn { program, name, args, suspended, handle_names, handles } => {
+                    let handles = handle_names.into_iter().zip(handles).collect();
+                    Some(spawn(boot, children, &program, &name, &args, suspended, handles))
+                }
                 Request::List => Some(list(boot)),
                 Request::Kill { target } => Some(kill(boot, &target)),
                 Request::Device { name } => Some(device(boot, &program, &name)),
-                Request::Services => {
-                    let mut names = String::new();
-                    for name in self.services.keys() {
-                        names.push_str(name);
-                        names.push('\n');
-                    }
-                    Some(Reply::Names(names))
-                }
+                Request::Services => Some(Reply::Names { names: self.services.keys().cloned().collect() }),
                 Request::PowerOff { reset } => {
                     log::info!("{} by pid {pid}", if reset { "reset" } else { "power off" });
                     let e = sys::system_power(boot.root, reset).err().unwrap_or(Error::Unsupported);
@@ -99,9 +101,9 @@ impl Directory {
             Ok(p) => p,
             Err(e) => return Some(refuse(e, format!("cannot connect to '{name}': {e}"))),
         };
-        let incoming = Incoming::Connection { name: String::from(name), endpoint: server_end.into_handles() };
+        let incoming = listener::Request::Incoming { name: String::from(name), endpoint: server_end.into_handles() };
         match service.listener.send(incoming) {
-            Ok(()) => Some(Reply::Connected(client_end)),
+            Ok(()) => Some(Reply::Connected { endpoint: client_end }),
             Err(e) => {
                 log::warn!("service '{name}' stopped listening ({e}); unregistering it");
                 self.services.remove(name);
@@ -116,7 +118,7 @@ impl Directory {
         children: &mut Children,
         pid: u32,
         name: String,
-        listener: libos::channel::EndpointHandles,
+        listener: EndpointHandles,
     ) -> Reply {
         let _ = boot;
         if name.is_empty() || name.len() > libos::directory::MAX_NAME {
@@ -152,6 +154,10 @@ impl Directory {
 
 fn send(children: &mut Children, pid: u32, reply: Reply) {
     if let Some(child) = children.get_mut(pid) {
+        if let Err(v) = child.checker.on_reply(&reply) {
+            log::error!("init would break the directory contract with pid {pid}: {v}");
+            return;
+        }
         if let Some(session) = child.session.as_mut() {
             if let Err(e) = session.send(reply) {
                 log::warn!("cannot answer pid {pid}: {e}");
@@ -161,13 +167,21 @@ fn send(children: &mut Children, pid: u32, reply: Reply) {
     }
 }
 
-fn spawn(boot: &Boot, children: &mut Children, s: SpawnRequest) -> Reply {
+fn spawn(
+    boot: &Boot,
+    children: &mut Children,
+    program: &str,
+    name: &str,
+    args: &str,
+    suspended: bool,
+    handles: Vec<(String, OwnedHandle)>,
+) -> Reply {
     let launch = Launch {
-        program: &s.program,
-        name: &s.name,
-        args: &s.args,
-        suspended: s.suspended,
-        extra: s.handles,
+        program,
+        name,
+        args,
+        suspended,
+        extra: handles,
         restart: false,
         boot: false,
     };
@@ -201,7 +215,7 @@ fn list(boot: &Boot) -> Reply {
         memory.0.duplicate(Rights::READ | Rights::MAP | Rights::TRANSFER)
     })();
     match result {
-        Ok(h) => Reply::List { count: infos.len() as u32, memory: h },
+        Ok(h) => Reply::Processes { count: infos.len() as u32, memory: h },
         Err(e) => refuse(e, format!("cannot list processes: {e}")),
     }
 }
@@ -253,7 +267,7 @@ fn device(boot: &Boot, program: &str, name: &str) -> Reply {
         Err(_) => Err(Error::NotFound),
     };
     match derived {
-        Ok(h) => Reply::Device(OwnedHandle::from_raw(h)),
+        Ok(h) => Reply::Resource { resource: OwnedHandle::from_raw(h) },
         Err(e) => refuse(e, format!("device '{name}': {e}")),
     }
 }
