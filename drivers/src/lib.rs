@@ -1,8 +1,13 @@
 //! Device drivers as user-level libraries over the resources the exokernel
-//! exports (I/O ports, MMIO ranges, interrupt lines as events, physical
-//! addresses of memory objects for DMA): PCI enumeration, virtio-blk,
-//! virtio-net, AHCI and e1000 (DESIGN.md sections 1 and 6).
+//! exports (PCI configuration space, I/O ports, MMIO ranges, interrupt lines
+//! and MSI vectors as events, physical addresses of memory objects for DMA).
 //!
-//! Skeleton: the drivers are built by the drivers-and-vault issue. The
-//! kernel exports they need are exercised today by the `devtest` program.
-#![no_std]
+//! - [`pci`]: enumeration, BARs, capabilities, MSI/MSI-X programming;
+//!   pure logic over a [`pci::ConfigAccess`], so it is unit-tested on the
+//!   host against a simulated configuration space.
+#![cfg_attr(not(test), no_std)]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+extern crate alloc;
+
+pub mod pci;

@@ -3,7 +3,8 @@
 //! A bound line is masked when it fires and its event signalled; the driver
 //! services the device and acknowledges, which unmasks it. This works for
 //! edge and level-triggered lines alike without the kernel knowing the
-//! device.
+//! device. Message-signalled interrupts get a vector of their own from a
+//! pool; they are edge-triggered and need no masking.
 
 use crate::arch::apic;
 use crate::object::Event;
@@ -66,6 +67,48 @@ pub fn on_interrupt(gsi: u32) {
     }
     apic::set_masked(gsi, true);
     if let Some((event, bits)) = &BINDINGS.lock()[gsi as usize] {
+        event.signal(*bits);
+    }
+}
+
+static MSI: Mutex<[Option<Option<(Arc<Event>, u64)>>; apic::MSI_VECTORS]> = Mutex::new([const { None }; apic::MSI_VECTORS]);
+
+/// Take a free MSI vector.
+pub fn alloc_msi() -> Option<u64> {
+    let mut t = MSI.lock();
+    let i = t.iter().position(|v| v.is_none())?;
+    t[i] = Some(None);
+    Some(apic::MSI_VECTOR_BASE + i as u64)
+}
+
+/// Give an MSI vector back (its binding goes too).
+pub fn free_msi(vector: u64) {
+    if let Some(slot) = MSI.lock().get_mut((vector.wrapping_sub(apic::MSI_VECTOR_BASE)) as usize) {
+        *slot = None;
+    }
+}
+
+/// Deliver MSI `vector` to `event` as `bits`.
+pub fn bind_msi(vector: u64, event: Arc<Event>, bits: u64) -> Result<(), Error> {
+    let mut t = MSI.lock();
+    let slot = t.get_mut((vector.wrapping_sub(apic::MSI_VECTOR_BASE)) as usize).ok_or(Error::InvalidArgument)?;
+    match slot {
+        Some(binding) => {
+            *binding = Some((event, bits));
+            Ok(())
+        }
+        None => Err(Error::InvalidArgument),
+    }
+}
+
+/// The message (address, data) that raises MSI `vector` on the boot CPU.
+pub fn msi_message(vector: u64) -> (u64, u64) {
+    (0xfee0_0000 | ((apic::bsp_apic_id() as u64) << 12), vector)
+}
+
+/// Handle MSI `vector`.
+pub fn on_msi(vector: u64) {
+    if let Some(Some(Some((event, bits)))) = MSI.lock().get((vector.wrapping_sub(apic::MSI_VECTOR_BASE)) as usize) {
         event.signal(*bits);
     }
 }

@@ -49,6 +49,10 @@ pub fn dispatch(frame: &mut TrapFrame) {
             crate::irq::on_interrupt((v - GSI_VECTOR_BASE) as u32);
             apic::eoi();
         }
+        v if (apic::MSI_VECTOR_BASE..apic::MSI_VECTOR_BASE + apic::MSI_VECTORS as u64).contains(&v) => {
+            crate::irq::on_msi(v);
+            apic::eoi();
+        }
         SPURIOUS_VECTOR => {}
         0xf0..=0xfe => {} // masked legacy PIC: spurious only
         v => {

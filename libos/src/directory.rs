@@ -230,6 +230,40 @@ pub fn services() -> Result<Vec<String>, DirError> {
     }
 }
 
+/// A PCI function granted to this program.
+pub struct PciFunction {
+    /// `bus << 8 | device << 3 | function`.
+    pub address: u32,
+    /// Vendor id.
+    pub vendor: u16,
+    /// Device id.
+    pub device: u16,
+    /// Class, subclass, programming interface.
+    pub class: (u8, u8, u8),
+    /// Handle to its configuration space (a `PciConfig` resource).
+    pub config: Handle,
+}
+
+/// The PCI functions this program's manifest entry grants.
+pub fn pci_functions() -> Result<Vec<PciFunction>, DirError> {
+    match with_directory(|d| answer(d.pci_functions()?))? {
+        Reply::Functions { addresses, ids, classes, configs } => Ok(addresses
+            .into_iter()
+            .zip(ids)
+            .zip(classes)
+            .zip(configs)
+            .map(|(((address, id), class), config)| PciFunction {
+                address,
+                vendor: (id >> 16) as u16,
+                device: id as u16,
+                class: ((class >> 16) as u8, (class >> 8) as u8, class as u8),
+                config: config.into_raw(),
+            })
+            .collect()),
+        _ => Err(DirError::Protocol),
+    }
+}
+
 /// Power the machine off (returns only on failure).
 pub fn power_off(reset: bool) -> Result<(), DirError> {
     with_directory(|d| answer(d.power_off(reset)?)).map(|_| ())

@@ -282,3 +282,18 @@ pub fn system_info() -> Result<SystemInfo, Error> {
     call(Syscall::SystemInfo, [&mut info as *mut _ as u64, 0, 0, 0, 0, 0])?;
     Ok(info)
 }
+
+/// Read PCI configuration space of `function` (`bus << 8 | dev << 3 | fn`).
+pub fn pci_config_read(pci: Handle, function: u32, offset: u16, width: u8) -> Result<u32, Error> {
+    call(Syscall::PciConfigRead, [h(pci), function as u64, offset as u64, width as u64, 0, 0]).map(|v| v as u32)
+}
+
+/// Write PCI configuration space of `function`.
+pub fn pci_config_write(pci: Handle, function: u32, offset: u16, width: u8, value: u32) -> Result<(), Error> {
+    call(Syscall::PciConfigWrite, [h(pci), function as u64, offset as u64, width as u64, value as u64, 0]).map(|_| ())
+}
+
+/// The (address, data) message that raises an MSI vector.
+pub fn irq_msi_message(msi: Handle) -> Result<(u64, u32), Error> {
+    call2(Syscall::IrqMsiMessage, [h(msi), 0, 0, 0, 0, 0]).map(|(a, d)| (a, d as u32))
+}

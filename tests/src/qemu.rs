@@ -107,7 +107,7 @@ impl QemuConfig {
     pub fn command(&self, image: &Image) -> Command {
         let mut c = Command::new(QEMU);
         c.args(["-machine", "q35", "-cpu", "qemu64", "-m", &format!("{}M", self.memory_mb)]);
-        c.args(["-display", "none", "-no-reboot"]);
+        c.args(["-display", "none", "-vga", "none", "-no-reboot"]);
         match self.accel {
             Accel::Tcg => c.args(["-accel", "tcg"]),
             Accel::Kvm => c.args(["-accel", "kvm"]),
@@ -136,14 +136,12 @@ impl QemuConfig {
                 c.args(["-boot", "d"]);
             }
         }
-        if self.disk_bus == DiskBus::Ahci && !self.disks.is_empty() {
-            c.args(["-device", "ahci,id=ahci0"]);
-        }
         for (i, d) in self.disks.iter().enumerate() {
             c.arg("-drive").arg(format!("file={},if=none,id=disk{i},format=raw", d.display()));
+            // The q35 machine's own AHCI controller (ICH9) has ports ide.0..ide.5.
             match self.disk_bus {
                 DiskBus::Virtio => c.args(["-device", &format!("virtio-blk-pci,drive=disk{i},serial=kintsugi-disk{i}")]),
-                DiskBus::Ahci => c.args(["-device", &format!("ide-hd,drive=disk{i},bus=ahci0.{i}")]),
+                DiskBus::Ahci => c.args(["-device", &format!("ide-hd,drive=disk{i},bus=ide.{i},serial=kintsugi-disk{i}")]),
             };
         }
         if let Some(model) = self.nic {

@@ -175,7 +175,9 @@ pub enum Syscall {
     /// resource ([`ResourceKind`]): I/O ports `base..base+len`, MMIO
     /// physical range, an interrupt line (`base` = GSI, `len` = [`IrqFlags`])
     /// or the console. Only the root resource derives; the kernel refuses
-    /// ranges it uses itself and MMIO over ordinary RAM. Needs `DERIVE`.
+    /// ranges it uses itself and MMIO over ordinary RAM. Deriving `Msi`
+    /// allocates an interrupt vector (`LimitReached` when none is left).
+    /// Needs `DERIVE`.
     ResourceDerive = 40,
     /// `(ports, port, width) -> value`: read an I/O port (width 1, 2 or 4)
     /// inside the resource's range. Errors: `AccessDenied` outside it.
@@ -186,8 +188,10 @@ pub enum Syscall {
     /// `(mmio, phys, pages, vaddr) -> 0`: map device memory inside the
     /// resource's range at `vaddr`, uncached and writable.
     MmioMap = 43,
-    /// `(irq, event, bits) -> 0`: deliver the interrupt line to `event` as
-    /// `bits`. The line is masked when it fires until `IrqAck`.
+    /// `(irq, event, bits) -> 0`: deliver the interrupt line (an `Irq` or
+    /// `Msi` resource) to `event` as `bits`. An `Irq` line is masked when it
+    /// fires until `IrqAck`; an `Msi` vector is edge-triggered and needs no
+    /// acknowledgement.
     IrqBind = 44,
     /// `(irq) -> 0`: unmask the line after the device has been serviced.
     IrqAck = 45,
@@ -203,6 +207,17 @@ pub enum Syscall {
     /// `(out_ptr) -> 0`: write a [`SystemInfo`] (memory, processes, uptime)
     /// to `out_ptr`. Errors: `BadAddress`.
     SystemInfo = 49,
+    /// `(pci, function, offset, width) -> value`: read the configuration
+    /// space of a PCI function inside the resource's range (`offset` below
+    /// 256, aligned to `width` of 1, 2 or 4). Errors: `AccessDenied`
+    /// outside the range, `InvalidArgument`.
+    PciConfigRead = 50,
+    /// `(pci, function, offset, width, value) -> 0`: write it.
+    PciConfigWrite = 51,
+    /// `(msi) -> (address, data)`: the message a device must write to raise
+    /// the resource's interrupt vector (program it into the device's MSI or
+    /// MSI-X capability). Errors: `WrongType`.
+    IrqMsiMessage = 52,
 }
 
 impl Syscall {
@@ -249,6 +264,9 @@ impl Syscall {
             47 => ConsoleBind,
             48 => SystemPower,
             49 => SystemInfo,
+            50 => PciConfigRead,
+            51 => PciConfigWrite,
+            52 => IrqMsiMessage,
             _ => return None,
         })
     }
@@ -369,7 +387,7 @@ mod tests {
         }
         assert_eq!(Syscall::from_number(49), Some(Syscall::SystemInfo));
         assert_eq!(Syscall::from_number(7), None);
-        assert_eq!((0..64).filter_map(Syscall::from_number).count(), 39, "every call has a number");
+        assert_eq!((0..64).filter_map(Syscall::from_number).count(), 42, "every call has a number");
     }
 
     #[test]

@@ -322,13 +322,19 @@ pub enum ResourceKind {
     Irq = 3,
     /// The serial console's input.
     Console = 4,
+    /// PCI configuration space of functions `base..base+len` (a function is
+    /// `bus << 8 | device << 3 | function`).
+    PciConfig = 5,
+    /// One message-signalled interrupt vector, allocated by the kernel when
+    /// derived (`base` and `len` are ignored).
+    Msi = 6,
 }
 
 impl ResourceKind {
     /// The kind with this number.
     pub fn from_u32(v: u32) -> Option<ResourceKind> {
         use ResourceKind::*;
-        [Root, IoPorts, Mmio, Irq, Console].into_iter().find(|k| *k as u32 == v)
+        [Root, IoPorts, Mmio, Irq, Console, PciConfig, Msi].into_iter().find(|k| *k as u32 == v)
     }
 }
 

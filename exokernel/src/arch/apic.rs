@@ -2,8 +2,8 @@
 //! device interrupt lines to vectors), both reached through the direct map.
 //!
 //! Vector plan: 0x00-0x1f exceptions, 0x20 the APIC timer, 0x30 + GSI for
-//! device lines (GSIs 0..[`MAX_GSI`]), 0xf0-0xfe the masked legacy PICs,
-//! 0xff spurious.
+//! device lines (GSIs 0..[`MAX_GSI`]), 0x70-0xef message-signalled
+//! interrupts, 0xf0-0xfe the masked legacy PICs, 0xff spurious.
 
 use super::acpi::Platform;
 use crate::mem::phys_to_virt;
@@ -18,6 +18,10 @@ pub const GSI_VECTOR_BASE: u64 = 0x30;
 pub const MAX_GSI: u32 = 64;
 /// The spurious-interrupt vector.
 pub const SPURIOUS_VECTOR: u64 = 0xff;
+/// First vector handed out for message-signalled interrupts.
+pub const MSI_VECTOR_BASE: u64 = 0x70;
+/// Number of MSI vectors (0x70..0xf0).
+pub const MSI_VECTORS: usize = 0x80;
 
 const REG_ID: u64 = 0x20;
 const REG_EOI: u64 = 0xb0;
@@ -80,6 +84,11 @@ pub fn init(platform: &Platform) {
         }
         ioapics.push(io);
     }
+}
+
+/// The boot processor's APIC id (where device interrupts are sent).
+pub fn bsp_apic_id() -> u32 {
+    BSP_APIC_ID.load(Ordering::Relaxed) as u32
 }
 
 /// Signal end of interrupt to the local APIC.

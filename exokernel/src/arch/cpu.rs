@@ -41,3 +41,24 @@ pub fn port_write(port: u16, width: u8, value: u32) {
         }
     }
 }
+
+/// The legacy PCI configuration ports (kernel-owned).
+pub const PCI_CONFIG_PORTS: core::ops::Range<u16> = 0xcf8..0xd00;
+
+fn pci_address(function: u32, offset: u16) -> u32 {
+    0x8000_0000 | (function << 8) | (offset as u32 & 0xfc)
+}
+
+/// Read `width` bytes at `offset` of PCI function `function`'s
+/// configuration space (mechanism 1).
+pub fn pci_config_read(function: u32, offset: u16, width: u8) -> u32 {
+    port_write(0xcf8, 4, pci_address(function, offset));
+    port_read(0xcfc + (offset & 3), width)
+}
+
+/// Write `width` bytes at `offset` of PCI function `function`'s
+/// configuration space.
+pub fn pci_config_write(function: u32, offset: u16, width: u8, value: u32) {
+    port_write(0xcf8, 4, pci_address(function, offset));
+    port_write(0xcfc + (offset & 3), width, value);
+}

@@ -1,5 +1,6 @@
 //! Device resources: the root (held by init), and what it derives: I/O port
-//! ranges, MMIO ranges, interrupt lines and the console.
+//! ranges, MMIO ranges, interrupt lines, MSI vectors (returned to the pool
+//! when the last handle goes), PCI configuration space and the console.
 
 use kintsugi_abi::ResourceKind;
 
@@ -12,6 +13,14 @@ pub struct Resource {
     pub base: u64,
     /// Number of ports or bytes, or the IRQ flags.
     pub len: u64,
+}
+
+impl Drop for Resource {
+    fn drop(&mut self) {
+        if self.kind == ResourceKind::Msi {
+            crate::irq::free_msi(self.base);
+        }
+    }
 }
 
 impl Resource {

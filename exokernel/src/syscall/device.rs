@@ -41,7 +41,9 @@ pub(super) fn derive(k: &mut Kernel, pid: Pid, a: [u64; 6]) -> SysResult {
                 return Err(Error::InvalidArgument);
             }
             let console = (crate::console::PORTS.start as u64, crate::console::PORTS.len() as u64);
-            if KERNEL_PORTS.iter().chain([&console]).any(|&(s, l)| overlaps(base, len, s, l)) {
+            let pci = crate::arch::cpu::PCI_CONFIG_PORTS;
+            let pci = (pci.start as u64, pci.len() as u64);
+            if KERNEL_PORTS.iter().chain([&console, &pci]).any(|&(s, l)| overlaps(base, len, s, l)) {
                 return Err(Error::AccessDenied);
             }
         }
@@ -66,8 +68,21 @@ pub(super) fn derive(k: &mut Kernel, pid: Pid, a: [u64; 6]) -> SysResult {
             }
         }
         ResourceKind::Console => {}
+        ResourceKind::PciConfig => {
+            if len == 0 || base.checked_add(len).is_none_or(|end| end > 0x1_0000) {
+                return Err(Error::InvalidArgument);
+            }
+        }
+        ResourceKind::Msi => {}
     }
     let p = caller_mut(k, pid)?;
+    if !p.handles.has_room() {
+        return Err(Error::LimitReached);
+    }
+    let (base, len) = match kind {
+        ResourceKind::Msi => (crate::irq::alloc_msi().ok_or(Error::LimitReached)?, 1),
+        _ => (base, len),
+    };
     let r = Resource { kind, base, len };
     Ok(Ret::One(p.handles.insert(KObject::Resource(Arc::new(r)), RESOURCE_RIGHTS)?.raw() as u64))
 }
@@ -114,19 +129,67 @@ pub(super) fn mmio_map(k: &mut Kernel, pid: Pid, a: [u64; 6]) -> SysResult {
     Ok(Ret::One(0))
 }
 
-/// `(irq, event, bits) -> 0`
+/// `(irq or msi, event, bits) -> 0`
 pub(super) fn irq_bind(k: &mut Kernel, pid: Pid, a: [u64; 6]) -> SysResult {
-    let r = resource(k, pid, a[0], ResourceKind::Irq)?;
+    let (object, _) = get(caller(k, pid)?, a[0], Rights::USE, Some(ObjectKind::Resource))?;
+    let r = object.resource()?.clone();
     let (event, _) = get(caller(k, pid)?, a[1], Rights::WAIT, Some(ObjectKind::Event))?;
-    let flags = IrqFlags::from_bits_truncate(r.len);
-    crate::irq::bind(r.base as u32, flags, event.event()?.clone(), a[2])?;
+    match r.kind {
+        ResourceKind::Irq => {
+            let flags = IrqFlags::from_bits_truncate(r.len);
+            crate::irq::bind(r.base as u32, flags, event.event()?.clone(), a[2])?;
+        }
+        ResourceKind::Msi => crate::irq::bind_msi(r.base, event.event()?.clone(), a[2])?,
+        _ => return Err(Error::WrongType),
+    }
     Ok(Ret::One(0))
 }
 
-/// `(irq) -> 0`
+/// `(msi) -> (address, data)`
+pub(super) fn msi_message(k: &mut Kernel, pid: Pid, a: [u64; 6]) -> SysResult {
+    let r = resource(k, pid, a[0], ResourceKind::Msi)?;
+    let (address, data) = crate::irq::msi_message(r.base);
+    Ok(Ret::Two(address, data))
+}
+
+fn pci_args(r: &Resource, function: u64, offset: u64, width: u64) -> Result<(u32, u16, u8), Error> {
+    if !r.covers(function, 1) {
+        return Err(Error::AccessDenied);
+    }
+    let width = match width {
+        1 | 2 | 4 => width as u8,
+        _ => return Err(Error::InvalidArgument),
+    };
+    if offset >= 256 || offset % width as u64 != 0 {
+        return Err(Error::InvalidArgument);
+    }
+    Ok((function as u32, offset as u16, width))
+}
+
+/// `(pci, function, offset, width) -> value`
+pub(super) fn pci_read(k: &mut Kernel, pid: Pid, a: [u64; 6]) -> SysResult {
+    let r = resource(k, pid, a[0], ResourceKind::PciConfig)?;
+    let (function, offset, width) = pci_args(&r, a[1], a[2], a[3])?;
+    Ok(Ret::One(crate::arch::cpu::pci_config_read(function, offset, width) as u64))
+}
+
+/// `(pci, function, offset, width, value) -> 0`
+pub(super) fn pci_write(k: &mut Kernel, pid: Pid, a: [u64; 6]) -> SysResult {
+    let r = resource(k, pid, a[0], ResourceKind::PciConfig)?;
+    let (function, offset, width) = pci_args(&r, a[1], a[2], a[3])?;
+    crate::arch::cpu::pci_config_write(function, offset, width, a[4] as u32);
+    Ok(Ret::One(0))
+}
+
+/// `(irq) -> 0` (a no-op for an MSI vector)
 pub(super) fn irq_ack(k: &mut Kernel, pid: Pid, a: [u64; 6]) -> SysResult {
-    let r = resource(k, pid, a[0], ResourceKind::Irq)?;
-    crate::irq::ack(r.base as u32);
+    let (object, _) = get(caller(k, pid)?, a[0], Rights::USE, Some(ObjectKind::Resource))?;
+    let r = object.resource()?;
+    match r.kind {
+        ResourceKind::Irq => crate::irq::ack(r.base as u32),
+        ResourceKind::Msi => {}
+        _ => return Err(Error::WrongType),
+    }
     Ok(Ret::One(0))
 }
 

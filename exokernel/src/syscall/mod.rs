@@ -117,6 +117,9 @@ fn run(k: &mut Kernel, pid: Pid, call: Syscall, a: [u64; 6]) -> SysResult {
         ConsoleBind => device::console_bind(k, pid, a),
         SystemPower => device::power(k, pid, a),
         SystemInfo => device::system_info(k, pid, a),
+        PciConfigRead => device::pci_read(k, pid, a),
+        PciConfigWrite => device::pci_write(k, pid, a),
+        IrqMsiMessage => device::msi_message(k, pid, a),
     }
 }
 

@@ -55,9 +55,12 @@ pub struct Manifest {
 }
 
 /// A device resource a program may be given, as written in `devices`:
-/// `console`, `ioports:BASE+COUNT`, `mmio:BASE+BYTES` (page-aligned), or
-/// `irq:GSI` with an optional `:level`, `:low` or `:level-low` trigger.
-/// Numbers are decimal or `0x` hexadecimal.
+/// `console`, `ioports:BASE+COUNT`, `mmio:BASE+BYTES` (page-aligned),
+/// `irq:GSI` with an optional `:level`, `:low` or `:level-low` trigger,
+/// `pci:VENDOR:DEVICE` or `pci:class:CLASS:SUBCLASS` (the matching PCI
+/// functions, with their BARs and interrupt line), or `msi` (message-
+/// signalled interrupt vectors). Numbers are decimal or `0x` hexadecimal;
+/// PCI ids and classes are hexadecimal.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DeviceSpec {
     /// The serial console's input.
@@ -85,6 +88,22 @@ pub enum DeviceSpec {
         /// Active-low.
         active_low: bool,
     },
+    /// PCI functions with this vendor and device id.
+    Pci {
+        /// Vendor id.
+        vendor: u16,
+        /// Device id.
+        device: u16,
+    },
+    /// PCI functions of this class and subclass.
+    PciClass {
+        /// Class code.
+        class: u8,
+        /// Subclass.
+        subclass: u8,
+    },
+    /// MSI vectors.
+    Msi,
 }
 
 fn parse_number(s: &str) -> Option<u64> {
@@ -102,9 +121,34 @@ fn parse_range(s: &str) -> Option<(u64, u64)> {
 impl DeviceSpec {
     /// Parse one `devices` entry.
     pub fn parse(s: &str) -> Result<DeviceSpec, String> {
-        let bad = || format!("bad device '{s}' (expected console, ioports:BASE+COUNT, mmio:BASE+BYTES or irq:GSI[:level|:low|:level-low])");
+        let bad = || {
+            format!(
+                "bad device '{s}' (expected console, msi, ioports:BASE+COUNT, mmio:BASE+BYTES, \
+                 irq:GSI[:level|:low|:level-low], pci:VENDOR:DEVICE or pci:class:CLASS:SUBCLASS)"
+            )
+        };
         if s == "console" {
             return Ok(DeviceSpec::Console);
+        }
+        if s == "msi" {
+            return Ok(DeviceSpec::Msi);
+        }
+        if let Some(rest) = s.strip_prefix("pci:") {
+            let hex = |v: &str| u32::from_str_radix(v, 16).ok();
+            let parts: Vec<&str> = rest.split(':').collect();
+            return match parts.as_slice() {
+                ["class", c, sc] => match (hex(c), hex(sc)) {
+                    (Some(c), Some(sc)) if c <= 0xff && sc <= 0xff => {
+                        Ok(DeviceSpec::PciClass { class: c as u8, subclass: sc as u8 })
+                    }
+                    _ => Err(bad()),
+                },
+                [v, d] => match (hex(v), hex(d)) {
+                    (Some(v), Some(d)) if v <= 0xffff && d <= 0xffff => Ok(DeviceSpec::Pci { vendor: v as u16, device: d as u16 }),
+                    _ => Err(bad()),
+                },
+                _ => Err(bad()),
+            };
         }
         let (kind, rest) = s.split_once(':').ok_or_else(bad)?;
         match kind {
@@ -352,7 +396,13 @@ args = "100 # not a comment"
         assert_eq!(DeviceSpec::parse("mmio:0xfed00000+4096"), Ok(DeviceSpec::Mmio { base: 0xfed0_0000, len: 4096 }));
         assert_eq!(DeviceSpec::parse("irq:8"), Ok(DeviceSpec::Irq { gsi: 8, level: false, active_low: false }));
         assert_eq!(DeviceSpec::parse("irq:11:level-low"), Ok(DeviceSpec::Irq { gsi: 11, level: true, active_low: true }));
-        for bad in ["disk", "ioports:0x70", "ioports:0xffff+2", "mmio:0x1001+4096", "mmio:0+0", "irq:x", "irq:8:edge", "irq:999"] {
+        assert_eq!(DeviceSpec::parse("msi"), Ok(DeviceSpec::Msi));
+        assert_eq!(DeviceSpec::parse("pci:1af4:1042"), Ok(DeviceSpec::Pci { vendor: 0x1af4, device: 0x1042 }));
+        assert_eq!(DeviceSpec::parse("pci:class:01:06"), Ok(DeviceSpec::PciClass { class: 1, subclass: 6 }));
+        for bad in [
+            "disk", "ioports:0x70", "ioports:0xffff+2", "mmio:0x1001+4096", "mmio:0+0", "irq:x", "irq:8:edge", "irq:999",
+            "pci:1af4", "pci:xyz:1", "pci:class:1", "pci:class:100:1", "pci:12345:1",
+        ] {
             assert!(DeviceSpec::parse(bad).is_err(), "{bad}");
         }
         let e = Manifest::parse("[program.a]\ndevices = [\"console\", \"floppy\"]").unwrap_err();

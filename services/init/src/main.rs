@@ -12,6 +12,7 @@ extern crate alloc;
 
 mod boot;
 mod children;
+mod pci;
 mod server;
 
 use alloc::string::String;
@@ -25,7 +26,14 @@ fn main() -> Result<(), String> {
     let boot = boot::load()?;
     log::info!("{} programs in the image, {} in the manifest", boot.modules.len() - 1, boot.manifest.programs.len());
     let mut children = Children::new().map_err(|e| alloc::format!("cannot create the exit event: {e}"))?;
-    let mut directory = server::Directory::new();
+    let pci = match pci::Pci::scan(boot.root) {
+        Ok(p) => Some(p),
+        Err(e) => {
+            log::warn!("cannot scan the PCI bus: {e}");
+            None
+        }
+    };
+    let mut directory = server::Directory::new(pci);
     for p in boot.manifest.programs.iter().filter(|p| p.start) {
         let launch = Launch {
             program: &p.name,

@@ -5,6 +5,7 @@
 
 use crate::boot::Boot;
 use crate::children::{Children, Launch};
+use crate::pci::Pci;
 use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::string::String;
@@ -29,16 +30,23 @@ pub struct Directory {
     services: BTreeMap<String, Service>,
     /// (requesting pid, service name) waiting for the service to register.
     pending: Vec<(u32, String)>,
+    /// The PCI bus and which program owns which function.
+    pci: Option<Pci>,
+    /// MSI vectors handed out, by program.
+    msi_given: BTreeMap<String, u32>,
 }
+
+/// Most MSI vectors one program may hold.
+const MSI_PER_PROGRAM: u32 = 32;
 
 fn refuse(code: Error, message: String) -> Reply {
     Reply::Refused { code: code as u32, message }
 }
 
 impl Directory {
-    /// An empty directory.
-    pub fn new() -> Directory {
-        Directory { services: BTreeMap::new(), pending: Vec::new() }
+    /// An empty directory over the scanned PCI bus (if it could be read).
+    pub fn new(pci: Option<Pci>) -> Directory {
+        Directory { services: BTreeMap::new(), pending: Vec::new(), pci, msi_given: BTreeMap::new() }
     }
 
     /// Serve every request waiting on `pid`'s session.
@@ -81,7 +89,8 @@ impl Directory {
                 }
                 Request::List => Some(list(boot)),
                 Request::Kill { target } => Some(kill(boot, &target)),
-                Request::Device { name } => Some(device(boot, &program, &name)),
+                Request::Device { name } => Some(self.device(boot, &program, &name)),
+                Request::PciFunctions => Some(self.pci_functions(boot, &program)),
                 Request::Services => Some(Reply::Names { names: self.services.keys().cloned().collect() }),
                 Request::PowerOff { reset } => {
                     log::info!("{} by pid {pid}", if reset { "reset" } else { "power off" });
@@ -143,6 +152,77 @@ impl Directory {
             }
         }
         Reply::Ok
+    }
+
+    fn pci_functions(&mut self, boot: &Boot, program: &str) -> Reply {
+        let specs = granted_specs(boot, program);
+        let Some(pci) = self.pci.as_mut() else {
+            return refuse(Error::NotFound, String::from("the PCI bus could not be read"));
+        };
+        match pci.grant(boot.root, program, &specs) {
+            Ok(granted) => {
+                let mut addresses = Vec::new();
+                let mut ids = Vec::new();
+                let mut classes = Vec::new();
+                let mut configs = Vec::new();
+                for (f, config) in granted.into_iter().take(32) {
+                    addresses.push(f.address);
+                    ids.push(((f.vendor as u32) << 16) | f.device as u32);
+                    classes.push(((f.class.0 as u32) << 16) | ((f.class.1 as u32) << 8) | f.class.2 as u32);
+                    configs.push(config);
+                }
+                Reply::Functions { addresses, ids, classes, configs }
+            }
+            Err(e) => refuse(e, format!("pci: {e}")),
+        }
+    }
+
+    /// A device resource for `program`: one its manifest entry names, or a
+    /// BAR, port range or interrupt line of a PCI function it owns, or an
+    /// MSI vector if its entry allows `msi`.
+    fn device(&mut self, boot: &Boot, program: &str, name: &str) -> Reply {
+        let specs = granted_specs(boot, program);
+        let Ok(spec) = DeviceSpec::parse(name) else {
+            return refuse(Error::InvalidArgument, format!("'{name}' is not a device"));
+        };
+        let listed = specs.contains(&spec);
+        let pci = self.pci.as_ref();
+        let allowed = listed
+            || match spec {
+                DeviceSpec::Mmio { base, len } => pci.is_some_and(|p| p.owns_memory(program, base, len)),
+                DeviceSpec::IoPorts { base, count } => pci.is_some_and(|p| p.owns_ports(program, base, count)),
+                DeviceSpec::Irq { gsi, level: true, active_low: true } => pci.is_some_and(|p| p.owns_gsi(program, gsi)),
+                _ => false,
+            };
+        if !allowed {
+            return refuse(Error::AccessDenied, format!("the manifest grants '{program}' no device '{name}'"));
+        }
+        let derived = match spec {
+            DeviceSpec::Console => sys::resource_derive(boot.root, ResourceKind::Console, 0, 0),
+            DeviceSpec::IoPorts { base, count } => {
+                sys::resource_derive(boot.root, ResourceKind::IoPorts, base as u64, count as u64)
+            }
+            DeviceSpec::Mmio { base, len } => sys::resource_derive(boot.root, ResourceKind::Mmio, base, len),
+            DeviceSpec::Irq { gsi, level, active_low } => {
+                let mut flags = IrqFlags::empty();
+                flags.set(IrqFlags::LEVEL, level);
+                flags.set(IrqFlags::ACTIVE_LOW, active_low);
+                sys::resource_derive(boot.root, ResourceKind::Irq, gsi as u64, flags.bits())
+            }
+            DeviceSpec::Msi => {
+                let given = self.msi_given.entry(String::from(program)).or_insert(0);
+                if *given >= MSI_PER_PROGRAM {
+                    return refuse(Error::LimitReached, format!("'{program}' holds {MSI_PER_PROGRAM} MSI vectors already"));
+                }
+                *given += 1;
+                sys::resource_derive(boot.root, ResourceKind::Msi, 0, 0)
+            }
+            DeviceSpec::Pci { .. } | DeviceSpec::PciClass { .. } => Err(Error::InvalidArgument),
+        };
+        match derived {
+            Ok(h) => Reply::Resource { resource: OwnedHandle::from_raw(h) },
+            Err(e) => refuse(e, format!("device '{name}': {e}")),
+        }
     }
 
     /// Forget what the ended processes registered or waited for.
@@ -247,27 +327,10 @@ fn kill(boot: &Boot, target: &str) -> Reply {
     Reply::Killed { count }
 }
 
-fn device(boot: &Boot, program: &str, name: &str) -> Reply {
-    let granted = boot.manifest.program(program).is_some_and(|p| p.devices.iter().any(|d| d == name));
-    if !granted {
-        return refuse(Error::AccessDenied, format!("the manifest grants '{program}' no device '{name}'"));
-    }
-    let derived = match DeviceSpec::parse(name) {
-        Ok(DeviceSpec::Console) => sys::resource_derive(boot.root, ResourceKind::Console, 0, 0),
-        Ok(DeviceSpec::IoPorts { base, count }) => {
-            sys::resource_derive(boot.root, ResourceKind::IoPorts, base as u64, count as u64)
-        }
-        Ok(DeviceSpec::Mmio { base, len }) => sys::resource_derive(boot.root, ResourceKind::Mmio, base, len),
-        Ok(DeviceSpec::Irq { gsi, level, active_low }) => {
-            let mut flags = IrqFlags::empty();
-            flags.set(IrqFlags::LEVEL, level);
-            flags.set(IrqFlags::ACTIVE_LOW, active_low);
-            sys::resource_derive(boot.root, ResourceKind::Irq, gsi as u64, flags.bits())
-        }
-        Err(_) => Err(Error::NotFound),
-    };
-    match derived {
-        Ok(h) => Reply::Resource { resource: OwnedHandle::from_raw(h) },
-        Err(e) => refuse(e, format!("device '{name}': {e}")),
-    }
+/// The device specs `program`'s manifest entry lists.
+fn granted_specs(boot: &Boot, program: &str) -> Vec<DeviceSpec> {
+    boot.manifest
+        .program(program)
+        .map(|p| p.devices.iter().filter_map(|d| DeviceSpec::parse(d).ok()).collect())
+        .unwrap_or_default()
 }

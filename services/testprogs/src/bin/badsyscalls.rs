@@ -85,6 +85,9 @@ fn main() -> i32 {
         c(ConsoleRead, &[h, ptr, 10], InvalidHandle);
         c(ConsoleBind, &[h, ev, 1], InvalidHandle);
         c(SystemPower, &[h, 0], InvalidHandle);
+        c(PciConfigRead, &[h, 0, 0, 4], InvalidHandle);
+        c(PciConfigWrite, &[h, 0, 0, 4, 0], InvalidHandle);
+        c(IrqMsiMessage, &[h], InvalidHandle);
     }
     // Handles of the wrong kind.
     for (s, a) in [
@@ -101,6 +104,8 @@ fn main() -> i32 {
         (SystemPower, [ev, 0, 0, 0, 0, 0]),
         (IoPortRead, [ev, 0x60, 1, 0, 0, 0]),
         (ConsoleBind, [link, ev, 1, 0, 0, 0]),
+        (PciConfigRead, [ev, 0, 0, 4, 0, 0]),
+        (IrqMsiMessage, [mem, 0, 0, 0, 0, 0]),
     ] {
         c(s, &a, WrongType);
     }
@@ -158,7 +163,7 @@ fn main() -> i32 {
     c(ProcessMapChild, &[SELF, code, 1, free_va, 1], AccessDenied);
     c(ProcessMapChild, &[SELF, code, 1, free_va, 2], InvalidArgument);
     // Unknown system call numbers.
-    for n in [7u64, 50, 51, 1000, 1 << 32, u64::MAX] {
+    for n in [7u64, 53, 60, 1000, 1 << 32, u64::MAX] {
         cases.push((DebugWrite, [n, 0, 0, 0, 0, 0], InvalidSyscall));
     }
 
