@@ -41,6 +41,11 @@ pub struct Message {
 }
 
 impl Message {
+    /// The most bytes this message takes on the wire: its tag and fields.
+    pub fn max_wire_bytes(&self) -> u64 {
+        1 + self.fields.iter().map(|f| f.ty.max_wire_bytes()).sum::<u64>()
+    }
+
     /// Whether a field is an endpoint (or a list of endpoints).
     pub fn has_endpoint(&self) -> bool {
         self.fields.iter().any(|f| f.ty.contains(&|t| *t == Type::Endpoint))
@@ -123,6 +128,21 @@ impl Type {
             Type::Endpoint => "endpoint".into(),
             Type::Handle => "handle".into(),
             Type::List(element, n) => format!("list<{}>[{n}]", element.contract_name()),
+        }
+    }
+
+    /// The most bytes a value of this type takes on the wire (handles and
+    /// endpoints travel beside the bytes; an endpoint leaves a one-byte
+    /// side marker).
+    pub fn max_wire_bytes(&self) -> u64 {
+        match self {
+            Type::U8 | Type::Bool | Type::Endpoint => 1,
+            Type::U16 => 2,
+            Type::U32 | Type::I32 => 4,
+            Type::U64 | Type::I64 => 8,
+            Type::String(n) | Type::Bytes(n) => 4 + u64::from(*n),
+            Type::Handle => 0,
+            Type::List(element, n) => 4 + u64::from(*n) * element.max_wire_bytes(),
         }
     }
 

@@ -153,10 +153,24 @@ impl HasEndpoint for Listener {
     }
 }
 
-/// Register service `name`.
+/// Register service `name`; its connections get the default ring size.
 pub fn register(name: &str) -> Result<Listener, DirError> {
+    register_for(name, 0)
+}
+
+/// The ring size (per direction) a channel needs so that messages of up to
+/// `max_message` bytes always fit: at least the default, and room for two
+/// of the largest.
+pub fn ring_bytes_for(max_message: usize) -> usize {
+    (2 * (max_message + 64)).next_power_of_two().max(crate::channel::DEFAULT_RING_BYTES)
+}
+
+/// Register service `name` whose messages are up to `max_message` bytes:
+/// init makes each connection's channel large enough for them.
+pub fn register_for(name: &str, max_message: usize) -> Result<Listener, DirError> {
+    let ring = if max_message == 0 { 0 } else { ring_bytes_for(max_message) as u32 };
     let (mine, theirs) = Endpoint::pair().map_err(|e| DirError::Refused(e, String::from("cannot create listener")))?;
-    match with_directory(|d| answer(d.register(String::from(name), theirs)?))? {
+    match with_directory(|d| answer(d.register(String::from(name), theirs, ring)?))? {
         Reply::Ok => Ok(Listener { channel: Channel::new(mine) }),
         _ => Err(DirError::Protocol),
     }

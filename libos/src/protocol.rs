@@ -26,6 +26,11 @@ pub trait Protocol {
     const NAME: &'static str;
     /// The state a new session starts in (a client-turn state).
     const INITIAL: Self::State;
+    /// The most bytes an encoded request can take (the channel's ring must
+    /// hold one).
+    const MAX_REQUEST_BYTES: usize;
+    /// The most bytes an encoded reply can take.
+    const MAX_REPLY_BYTES: usize;
     /// Whether the client may send in `state` (otherwise the service owes
     /// a reply).
     fn client_turn(state: Self::State) -> bool;
@@ -212,6 +217,8 @@ mod tests {
         type State = St;
         const NAME: &'static str = "test";
         const INITIAL: St = St::Ready;
+        const MAX_REQUEST_BYTES: usize = 1;
+        const MAX_REPLY_BYTES: usize = 1;
         fn client_turn(s: St) -> bool {
             s == St::Ready
         }

@@ -3,6 +3,7 @@
 //! to power off. `xtask` uses it for `run --headless` and `bench`; the
 //! system tests in `tests/` use it to assert on what the console shows.
 
+pub mod disks;
 pub mod image;
 pub mod machine;
 pub mod qemu;

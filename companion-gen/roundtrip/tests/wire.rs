@@ -7,6 +7,7 @@ use companion_gen_roundtrip::{edge_cases, files, kv, lists, log_sink};
 use libos::abi::Handle;
 use libos::channel::{EndpointHandles, HandleList, HandleQueue, Message};
 use libos::handle::OwnedHandle;
+use libos::protocol::Protocol;
 use libos::wire::{DecodeError, Reader, Writer};
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -35,9 +36,11 @@ fn raw_handles(raw: &[u32]) -> Vec<OwnedHandle> {
 }
 
 /// The properties every handle-free message type must have: it round
-/// trips, every strict prefix and any extra byte are rejected.
-fn round_trip<M: Message + Clone + PartialEq + std::fmt::Debug>(m: M) -> Result<(), TestCaseError> {
+/// trips, within the contract's largest message size `max`, and every
+/// strict prefix and any extra byte are rejected.
+fn round_trip<M: Message + Clone + PartialEq + std::fmt::Debug>(m: M, max: usize) -> Result<(), TestCaseError> {
     let bytes = encode(m.clone());
+    prop_assert!(bytes.len() <= max, "{} bytes encoded, the contract says at most {}", bytes.len(), max);
     prop_assert_eq!(decode::<M>(&bytes, vec![]), Ok(m));
     for cut in 0..bytes.len() {
         prop_assert_eq!(decode::<M>(&bytes[..cut], vec![]), Err(DecodeError::Truncated), "prefix of {} bytes", cut);
@@ -216,13 +219,13 @@ proptest! {
     #[test]
     fn lists_requests_round_trip(m in lists_request()) {
         prop_assert!(m.within_limits());
-        round_trip(m)?;
+        round_trip(m, <lists::Lists as Protocol>::MAX_REQUEST_BYTES)?;
     }
 
     #[test]
     fn lists_replies_round_trip(m in lists_reply()) {
         prop_assert!(m.within_limits());
-        round_trip(m)?;
+        round_trip(m, <lists::Lists as Protocol>::MAX_REPLY_BYTES)?;
     }
 
     /// A count over the list's maximum is invalid, whatever follows it (no
@@ -345,30 +348,30 @@ proptest! {
     #[test]
     fn kv_requests_round_trip(m in kv_request()) {
         prop_assert!(m.within_limits());
-        round_trip(m)?;
+        round_trip(m, <kv::Kv as Protocol>::MAX_REQUEST_BYTES)?;
     }
 
     #[test]
     fn kv_replies_round_trip(m in kv_reply()) {
         prop_assert!(m.within_limits());
-        round_trip(m)?;
+        round_trip(m, <kv::Kv as Protocol>::MAX_REPLY_BYTES)?;
     }
 
     #[test]
     fn edge_case_requests_round_trip(m in edge_request()) {
         prop_assert!(m.within_limits());
-        round_trip(m)?;
+        round_trip(m, <edge_cases::EdgeCases as Protocol>::MAX_REQUEST_BYTES)?;
     }
 
     #[test]
     fn edge_case_replies_round_trip(m in edge_reply()) {
         prop_assert!(m.within_limits());
-        round_trip(m)?;
+        round_trip(m, <edge_cases::EdgeCases as Protocol>::MAX_REPLY_BYTES)?;
     }
 
     #[test]
     fn log_sink_requests_round_trip(m in sink_request()) {
-        round_trip(m)?;
+        round_trip(m, <log_sink::LogSink as Protocol>::MAX_REQUEST_BYTES)?;
     }
 
     #[test]

@@ -27,6 +27,9 @@ impl<'a> Gen<'a> {
         self.out.blank();
         self.out.line(format!("const NAME: &'static str = {};", str_literal(&c.name)));
         self.out.line(format!("const INITIAL: State = State::{};", ident(&c.states[c.start].name)));
+        let largest = |ms: &[crate::model::Message]| ms.iter().map(|m| m.max_wire_bytes()).max().unwrap_or(0);
+        self.out.line(format!("const MAX_REQUEST_BYTES: usize = {};", largest(&c.requests)));
+        self.out.line(format!("const MAX_REPLY_BYTES: usize = {};", largest(&c.replies)));
 
         self.out.blank();
         let client: Vec<String> =

@@ -118,6 +118,8 @@ impl protocol::Protocol for Files {
 
     const NAME: &'static str = "files";
     const INITIAL: State = State::Idle;
+    const MAX_REQUEST_BYTES: usize = 16454;
+    const MAX_REPLY_BYTES: usize = 65545;
 
     fn client_turn(state: State) -> bool {
         matches!(state, State::Idle | State::Done)

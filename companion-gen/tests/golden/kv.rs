@@ -90,6 +90,8 @@ impl protocol::Protocol for Kv {
 
     const NAME: &'static str = "kv";
     const INITIAL: State = State::Ready;
+    const MAX_REQUEST_BYTES: usize = 8463;
+    const MAX_REPLY_BYTES: usize = 4103;
 
     fn client_turn(state: State) -> bool {
         matches!(state, State::Ready)

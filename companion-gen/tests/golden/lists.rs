@@ -86,6 +86,8 @@ impl protocol::Protocol for Lists {
 
     const NAME: &'static str = "lists";
     const INITIAL: State = State::Ready;
+    const MAX_REQUEST_BYTES: usize = 262187;
+    const MAX_REPLY_BYTES: usize = 4185;
 
     fn client_turn(state: State) -> bool {
         matches!(state, State::Ready)

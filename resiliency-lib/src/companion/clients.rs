@@ -83,7 +83,8 @@ impl<P: crate::Resilient> Clients<P> {
         let reg = |n: String| directory::register(&n).map_err(|e| format!("cannot register {n}: {e}"));
         Ok(Clients {
             name: String::from(name),
-            public: reg(String::from(name))?,
+            public: directory::register_for(name, P::MAX_REQUEST_BYTES.max(P::MAX_REPLY_BYTES))
+                .map_err(|e| format!("cannot register {name}: {e}"))?,
             control: reg(format!("{name}.control"))?,
             notices: reg(format!("{name}.notices"))?,
             sessions: Vec::new(),

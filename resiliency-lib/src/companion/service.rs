@@ -21,8 +21,10 @@ use libos::vm::ARENA_BASE;
 
 /// How long the service may stay silent while it owes an answer.
 pub const HANG_NS: u64 = 3_000_000_000;
-/// Ring size of the companion channel (large replies and inputs).
-const RING_BYTES: usize = 256 * 1024;
+/// Ring size of the companion channel per direction: room for the largest
+/// message of the companion contract (192 KiB of wrapped request, reply or
+/// input, enough for 64 KiB block transfers with room to spare).
+const RING_BYTES: usize = 512 * 1024;
 const EXIT_BIT: u64 = 1;
 
 /// A running service process.

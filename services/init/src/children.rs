@@ -184,6 +184,11 @@ impl Children {
         }
     }
 
+    /// Whether `pid` is a child still running.
+    pub fn is_alive(&self, pid: u32) -> bool {
+        self.list.iter().any(|c| c.pid == pid)
+    }
+
     /// The child with this pid.
     pub fn get_mut(&mut self, pid: u32) -> Option<&mut Child> {
         self.list.iter_mut().find(|c| c.pid == pid)

@@ -23,7 +23,12 @@ use zerocopy::IntoBytes;
 struct Service {
     listener: Channel<listener::Request, listener::Reply>,
     owner: u32,
+    /// Ring size of each connection's channel, per direction.
+    ring_bytes: usize,
 }
+
+/// The largest connection ring a service may ask for.
+const MAX_RING_BYTES: u32 = 1 << 20;
 
 /// The directory's state.
 pub struct Directory {
@@ -32,12 +37,12 @@ pub struct Directory {
     pending: Vec<(u32, String)>,
     /// The PCI bus and which program owns which function.
     pci: Option<Pci>,
-    /// MSI vectors handed out, by program.
-    msi_given: BTreeMap<String, u32>,
+    /// MSI vectors handed out, by pid (a restarted driver asks again).
+    msi_given: BTreeMap<u32, u32>,
 }
 
-/// Most MSI vectors one program may hold.
-const MSI_PER_PROGRAM: u32 = 32;
+/// Most MSI vectors one process may hold.
+const MSI_PER_PROCESS: u32 = 32;
 
 fn refuse(code: Error, message: String) -> Reply {
     Reply::Refused { code: code as u32, message }
@@ -82,14 +87,16 @@ impl Directory {
                     }
                     None => Some(refuse(Error::NotFound, format!("no service named '{name}'"))),
                 },
-                Request::Register { name, listener } => Some(self.register(boot, children, pid, name, listener)),
+                Request::Register { name, listener, ring_bytes } => {
+                    Some(self.register(children, pid, name, listener, ring_bytes))
+                }
                 Request::Spawn { program, name, args, suspended, handle_names, handles } => {
                     let handles = handle_names.into_iter().zip(handles).collect();
                     Some(spawn(boot, children, &program, &name, &args, suspended, handles))
                 }
                 Request::List => Some(list(boot)),
                 Request::Kill { target } => Some(kill(boot, &target)),
-                Request::Device { name } => Some(self.device(boot, &program, &name)),
+                Request::Device { name } => Some(self.device(boot, children, pid, &program, &name)),
                 Request::PciFunctions => Some(self.pci_functions(boot, &program)),
                 Request::Services => Some(Reply::Names { names: self.services.keys().cloned().collect() }),
                 Request::PowerOff { reset } => {
@@ -106,7 +113,7 @@ impl Directory {
 
     fn connect(&mut self, name: &str) -> Option<Reply> {
         let service = self.services.get_mut(name)?;
-        let (server_end, client_end) = match Endpoint::pair() {
+        let (server_end, client_end) = match Endpoint::pair_with(service.ring_bytes) {
             Ok(p) => p,
             Err(e) => return Some(refuse(e, format!("cannot connect to '{name}': {e}"))),
         };
@@ -123,16 +130,20 @@ impl Directory {
 
     fn register(
         &mut self,
-        boot: &Boot,
         children: &mut Children,
         pid: u32,
         name: String,
         listener: EndpointHandles,
+        ring_bytes: u32,
     ) -> Reply {
-        let _ = boot;
         if name.is_empty() || name.len() > libos::directory::MAX_NAME {
             return refuse(Error::InvalidArgument, String::from("bad service name"));
         }
+        let ring_bytes = match ring_bytes {
+            0 => libos::channel::DEFAULT_RING_BYTES,
+            n if n.is_power_of_two() && (4096..=MAX_RING_BYTES).contains(&n) => n as usize,
+            n => return refuse(Error::InvalidArgument, format!("bad ring size {n} for '{name}'")),
+        };
         if let Some(s) = self.services.get(&name) {
             if !s.listener.endpoint().peer_closed() {
                 return refuse(Error::AlreadyExists, format!("service '{name}' is already registered"));
@@ -142,7 +153,7 @@ impl Directory {
             Ok(l) => l,
             Err(e) => return refuse(e, format!("bad listener: {e}")),
         };
-        self.services.insert(name.clone(), Service { listener, owner: pid });
+        self.services.insert(name.clone(), Service { listener, owner: pid, ring_bytes });
         // Answer the clients that were waiting for this name.
         let waiting: Vec<u32> = self.pending.iter().filter(|(_, n)| *n == name).map(|(p, _)| *p).collect();
         self.pending.retain(|(_, n)| *n != name);
@@ -180,7 +191,7 @@ impl Directory {
     /// A device resource for `program`: one its manifest entry names, or a
     /// BAR, port range or interrupt line of a PCI function it owns, or an
     /// MSI vector if its entry allows `msi`.
-    fn device(&mut self, boot: &Boot, program: &str, name: &str) -> Reply {
+    fn device(&mut self, boot: &Boot, children: &Children, pid: u32, program: &str, name: &str) -> Reply {
         let specs = granted_specs(boot, program);
         let Ok(spec) = DeviceSpec::parse(name) else {
             return refuse(Error::InvalidArgument, format!("'{name}' is not a device"));
@@ -210,9 +221,10 @@ impl Directory {
                 sys::resource_derive(boot.root, ResourceKind::Irq, gsi as u64, flags.bits())
             }
             DeviceSpec::Msi => {
-                let given = self.msi_given.entry(String::from(program)).or_insert(0);
-                if *given >= MSI_PER_PROGRAM {
-                    return refuse(Error::LimitReached, format!("'{program}' holds {MSI_PER_PROGRAM} MSI vectors already"));
+                self.msi_given.retain(|p, _| children.is_alive(*p));
+                let given = self.msi_given.entry(pid).or_insert(0);
+                if *given >= MSI_PER_PROCESS {
+                    return refuse(Error::LimitReached, format!("'{program}' holds {MSI_PER_PROCESS} MSI vectors already"));
                 }
                 *given += 1;
                 sys::resource_derive(boot.root, ResourceKind::Msi, 0, 0)
