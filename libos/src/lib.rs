@@ -23,6 +23,7 @@ pub mod directory;
 pub mod handle;
 pub mod logger;
 pub mod protocol;
+pub mod rand;
 pub mod start;
 pub mod sys;
 pub mod time;

@@ -81,33 +81,7 @@ pub const REQUEST_POINTS: [Point; 3] = [Point::Before, Point::Mid, Point::After]
 /// The kinds that can strike during a checkpoint.
 pub const CHECKPOINT_KINDS: [Kind; 4] = [Kind::Fault, Kind::Panic, Kind::Hang, Kind::Corrupt];
 
-/// A small deterministic generator (xorshift64*), seeded per companion.
-pub struct Rng(u64);
-
-impl Rng {
-    /// A generator from `seed` (0 is replaced).
-    pub fn new(seed: u64) -> Rng {
-        Rng(if seed == 0 { 0x2545_f491_4f6c_dd1d } else { seed })
-    }
-
-    /// The next value.
-    pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    /// True with probability `per_mille` / 1000.
-    pub fn chance(&mut self, per_mille: u32) -> bool {
-        (self.next() % 1000) < per_mille as u64
-    }
-
-    /// One of `items`.
-    pub fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[(self.next() % items.len() as u64) as usize]
-    }
-}
+pub use libos::rand::Rng;
 
 #[cfg(test)]
 mod tests {

@@ -8,8 +8,11 @@
 //! - [`service`]: the runtime inside a resilient service, with logical
 //!   distillation ([`distill`]) or image distillation (the libos arena),
 //!   and the recorded path for inputs from the outside world;
-//! - [`link`], [`control`], [`notices`]: the runtime's own protocols,
-//!   generated from its contracts.
+//! - [`vault_store`]: the persistent checkpoint store, in the vault
+//!   service on the FAT checkpoint disk (a companion uses it when started
+//!   with the argument `store=vault`);
+//! - [`link`], [`control`], [`notices`], [`vault`]: the runtime's own
+//!   protocols, generated from its contracts.
 #![cfg_attr(not(test), no_std)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
@@ -23,6 +26,7 @@ pub mod log;
 mod protocols;
 pub mod service;
 pub mod store;
+pub mod vault_store;
 
 pub use contract::{Distillation, Policy, Resilient};
-pub use protocols::{control, link, notices};
+pub use protocols::{control, link, notices, vault};

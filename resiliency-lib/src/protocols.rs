@@ -18,3 +18,9 @@ pub mod control {
 pub mod notices {
     include!(concat!(env!("OUT_DIR"), "/notices.rs"));
 }
+
+/// `vault`: the persistent checkpoint store on the FAT checkpoint disk.
+#[allow(clippy::all, missing_docs)]
+pub mod vault {
+    include!(concat!(env!("OUT_DIR"), "/vault.rs"));
+}

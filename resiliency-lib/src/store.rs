@@ -87,6 +87,15 @@ pub trait CheckpointStore {
     fn commit(&mut self, generation: u64, capture: Capture, taken_ns: u64) -> Result<(), StoreError>;
     /// The newest committed checkpoint.
     fn latest(&self) -> Option<&Checkpoint>;
+    /// Something the companion waits on beside its clients: ready when the
+    /// store needs [`CheckpointStore::attend`] (a store that talks to a
+    /// service: its connection broke).
+    fn waitable(&self) -> Option<&dyn libos::channel::Waitable> {
+        None
+    }
+    /// Called when [`CheckpointStore::waitable`] is ready (e.g. reconnect
+    /// now, while nothing else waits on it, rather than at the next commit).
+    fn attend(&mut self) {}
 }
 
 /// A store in the companion's memory.

@@ -7,6 +7,7 @@ pub mod disks;
 pub mod image;
 pub mod machine;
 pub mod qemu;
+pub mod vault;
 
 pub use image::Image;
 pub use machine::{Machine, MachineError};

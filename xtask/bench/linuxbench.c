@@ -12,13 +12,26 @@
  * and on failure a line "BENCH-ERROR <what>" and exit status 1.
  *
  * Usage: linuxbench <path of a static program that exits 0 at once>
+ *        linuxbench devices <MiB> <frames>   (the device benchmarks, see
+ *                                             "Devices" below)
  */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/aio_abi.h>
+#include <linux/fs.h>
+#include <linux/if_packet.h>
+#include <net/ethernet.h>
+#include <net/if.h>
+#include <sched.h>
 #include <spawn.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -190,8 +203,385 @@ static double bench_start_program(const char *program, void (*start_once)(const 
     return median(samples, SPAWNS);
 }
 
+/* ---- Devices ------------------------------------------------------------
+ *
+ * The same operations as Kintsugi's blkbench and nicbench programs
+ * (services/blk/src/bin/blkbench.rs, services/nic/src/bin/nicbench.rs), on
+ * the same QEMU devices (virtio-blk-pci data disk, virtio-net-pci on a
+ * dgram netdev), printing the same figure names:
+ *
+ * - blk_seq_write_mib_s, blk_seq_read_mib_s: busybox dd of MiB MiB in
+ *   64 KiB blocks to and from /dev/vda with O_DIRECT (oflag=direct plus
+ *   conv=fsync, which flushes the disk at the end as blkbench does;
+ *   iflag=direct), timed here around the dd process; the disk's own
+ *   counters (/sys/block/vda/stat) must show every sector moved;
+ * - blk_rand_read_iops, blk_rand_write_iops: 256 rounds of 16 random 4 KiB
+ *   reads, then of writes, with Linux AIO (io_submit of 16, io_getevents
+ *   of all 16) on /dev/vda opened O_DIRECT, at the offsets blkbench's
+ *   generator picks (same generator, seed and region);
+ * - nic_tx_fps: frames of 1514 bytes sent through an AF_PACKET socket on
+ *   eth0 with sendmmsg, 32 per call;
+ * - nic_rx_fps: after a READY frame to the host, frames of EtherType
+ *   0x88b5 received with recvmmsg, up to 32 per call, until all arrived
+ *   or 5 s passed without one; nic_rx_dropped_in_guest is what the kernel
+ *   dropped at the socket (PACKET_STATISTICS).
+ */
+
+#define BLK_DEVICE "/dev/vda"
+#define BLK_SERIAL_FILE "/sys/block/vda/serial"
+#define BLK_SERIAL "kintsugi-disk0"
+#define SECTOR 512
+#define SEQ_BLOCK (64 * 1024)
+#define RAND_QUEUE 16
+#define RAND_SECTORS 8
+#define RAND_ROUNDS 256
+
+#define NIC_IFNAME "eth0"
+#define NIC_FRAME 1514
+#define NIC_BATCH 32
+#define NIC_TX_ETHERTYPE 0x88b6
+#define NIC_RX_ETHERTYPE 0x88b5
+#define NIC_SILENCE_NS 5e9
+
+static void fail_msg(const char *what)
+{
+    printf("BENCH-ERROR %s\n", what);
+    exit(1);
+}
+
+/* Run busybox with `argv` (argv[0] is the applet), return the seconds it took. */
+static double run_busybox(char *const argv[])
+{
+    char *full[16] = {"busybox"};
+    int n = 1;
+    for (int i = 0; argv[i] && n < 15; i++)
+        full[n++] = argv[i];
+    full[n] = NULL;
+    double t0 = now_ns();
+    pid_t pid;
+    int err = posix_spawn(&pid, "/bin/busybox", NULL, NULL, full, environ);
+    if (err) {
+        errno = err;
+        fail("posix_spawn busybox");
+    }
+    reap_successful(pid, argv[0]);
+    return (now_ns() - t0) / 1e9;
+}
+
+/* Sectors the disk has read and written so far (/sys/block/vda/stat). */
+static void disk_sectors(uint64_t *read, uint64_t *written)
+{
+    unsigned long long f[7];
+    FILE *st = fopen("/sys/block/vda/stat", "r");
+    if (!st || fscanf(st, "%llu %llu %llu %llu %llu %llu %llu", &f[0], &f[1], &f[2], &f[3], &f[4], &f[5], &f[6]) != 7)
+        fail("read /sys/block/vda/stat");
+    fclose(st);
+    *read = f[2];
+    *written = f[6];
+}
+
+/* blkbench's generator (xorshift64*). */
+static uint64_t rng_state = 0x00c0ffee;
+
+static uint64_t rng_next(void)
+{
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    return rng_state * 0x2545f4914f6cdd1dULL;
+}
+
+/* RAND_QUEUE distinct page-aligned sector numbers below pages * RAND_SECTORS. */
+static void random_extents(uint64_t pages, uint64_t *lbas)
+{
+    int n = 0;
+    while (n < RAND_QUEUE) {
+        uint64_t lba = (rng_next() % pages) * RAND_SECTORS;
+        int seen = 0;
+        for (int i = 0; i < n; i++)
+            seen |= lbas[i] == lba;
+        if (!seen)
+            lbas[n++] = lba;
+    }
+}
+
+/* RAND_ROUNDS rounds of RAND_QUEUE 4 KiB operations in flight; seconds. */
+static double random_io(int fd, uint64_t pages, int write, unsigned char *buf)
+{
+    aio_context_t ctx = 0;
+    if (syscall(SYS_io_setup, RAND_QUEUE, &ctx) < 0)
+        fail("io_setup");
+    struct iocb cbs[RAND_QUEUE];
+    struct iocb *ptrs[RAND_QUEUE];
+    struct io_event events[RAND_QUEUE];
+    uint64_t lbas[RAND_QUEUE];
+    double t0 = now_ns();
+    for (int round = 0; round < RAND_ROUNDS; round++) {
+        random_extents(pages, lbas);
+        for (int i = 0; i < RAND_QUEUE; i++) {
+            memset(&cbs[i], 0, sizeof cbs[i]);
+            cbs[i].aio_fildes = fd;
+            cbs[i].aio_lio_opcode = write ? IOCB_CMD_PWRITE : IOCB_CMD_PREAD;
+            cbs[i].aio_buf = (uint64_t)(uintptr_t)(buf + i * RAND_SECTORS * SECTOR);
+            cbs[i].aio_nbytes = RAND_SECTORS * SECTOR;
+            cbs[i].aio_offset = (int64_t)(lbas[i] * SECTOR);
+            cbs[i].aio_data = i;
+            ptrs[i] = &cbs[i];
+        }
+        for (int done = 0; done < RAND_QUEUE;) {
+            long n = syscall(SYS_io_submit, ctx, RAND_QUEUE - done, ptrs + done);
+            if (n <= 0) {
+                if (n < 0 && errno == EINTR)
+                    continue;
+                fail("io_submit");
+            }
+            done += n;
+        }
+        for (int reaped = 0; reaped < RAND_QUEUE;) {
+            long n = syscall(SYS_io_getevents, ctx, RAND_QUEUE - reaped, RAND_QUEUE - reaped, events, NULL);
+            if (n < 0) {
+                if (errno == EINTR)
+                    continue;
+                fail("io_getevents");
+            }
+            for (long i = 0; i < n; i++)
+                if (events[i].res != RAND_SECTORS * SECTOR) {
+                    printf("BENCH-ERROR random %s: result %lld\n", write ? "write" : "read", (long long)events[i].res);
+                    exit(1);
+                }
+            reaped += n;
+        }
+    }
+    double seconds = (now_ns() - t0) / 1e9;
+    syscall(SYS_io_destroy, ctx);
+    return seconds;
+}
+
+static void bench_blk(long mib)
+{
+    char serial[64] = "";
+    FILE *f = fopen(BLK_SERIAL_FILE, "r");
+    if (!f || !fgets(serial, sizeof serial, f))
+        fail("read " BLK_SERIAL_FILE);
+    fclose(f);
+    serial[strcspn(serial, "\n")] = 0;
+    if (strcmp(serial, BLK_SERIAL)) {
+        printf("BENCH-ERROR " BLK_DEVICE " is %s, not the data disk " BLK_SERIAL "\n", serial);
+        exit(1);
+    }
+    int fd = open(BLK_DEVICE, O_RDWR | O_DIRECT);
+    if (fd < 0)
+        fail("open " BLK_DEVICE);
+    uint64_t bytes;
+    if (ioctl(fd, BLKGETSIZE64, &bytes))
+        fail("BLKGETSIZE64");
+    uint64_t total = (uint64_t)mib * 1024 * 1024 / SECTOR;
+    if (total > bytes / SECTOR)
+        total = bytes / SECTOR;
+    uint64_t blocks = total * SECTOR / SEQ_BLOCK;
+
+    char count[32], of[] = "of=" BLK_DEVICE, in[] = "if=" BLK_DEVICE;
+    snprintf(count, sizeof count, "count=%llu", (unsigned long long)blocks);
+    char *write_argv[] = {"dd", "if=/dev/zero", of, "bs=64k", count, "oflag=direct", "conv=notrunc,fsync", NULL};
+    char *read_argv[] = {"dd", in, "of=/dev/null", "bs=64k", count, "iflag=direct", NULL};
+    double mib_done = (double)blocks * SEQ_BLOCK / (1024.0 * 1024.0);
+    uint64_t read0, written0, read1, written1;
+    disk_sectors(&read0, &written0);
+    double write_s = run_busybox(write_argv);
+    double read_s = run_busybox(read_argv);
+    disk_sectors(&read1, &written1);
+    if (read1 - read0 < blocks * SEQ_BLOCK / SECTOR || written1 - written0 < blocks * SEQ_BLOCK / SECTOR) {
+        printf("BENCH-ERROR dd moved %llu sectors in and %llu out, not %llu each\n", (unsigned long long)(read1 - read0),
+               (unsigned long long)(written1 - written0), (unsigned long long)(blocks * SEQ_BLOCK / SECTOR));
+        exit(1);
+    }
+    report("blk_seq_write_mib_s", mib_done / write_s);
+    report("blk_seq_read_mib_s", mib_done / read_s);
+
+    unsigned char *buf;
+    if (posix_memalign((void **)&buf, 4096, RAND_QUEUE * RAND_SECTORS * SECTOR))
+        fail_msg("posix_memalign");
+    memset(buf, 0xa5, RAND_QUEUE * RAND_SECTORS * SECTOR);
+    uint64_t pages = total / RAND_SECTORS;
+    double ops = RAND_ROUNDS * RAND_QUEUE;
+    report("blk_rand_read_iops", ops / random_io(fd, pages, 0, buf));
+    report("blk_rand_write_iops", ops / random_io(fd, pages, 1, buf));
+    free(buf);
+    close(fd);
+}
+
+/* Bring eth0 up (IPv6 off, so the kernel sends nothing of its own) and
+ * wait for its carrier; its interface index. */
+static int nic_up(void)
+{
+    char path[96];
+    snprintf(path, sizeof path, "/proc/sys/net/ipv6/conf/%s/disable_ipv6", NIC_IFNAME);
+    int v6 = open(path, O_WRONLY);
+    if (v6 >= 0) {
+        if (write(v6, "1\n", 2) != 2)
+            printf("LINUXBENCH-INFO cannot disable IPv6 on " NIC_IFNAME "\n");
+        close(v6);
+    }
+    int s = socket(AF_INET, SOCK_DGRAM, 0);
+    if (s < 0)
+        fail("socket AF_INET");
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    strncpy(ifr.ifr_name, NIC_IFNAME, IFNAMSIZ - 1);
+    if (ioctl(s, SIOCGIFFLAGS, &ifr))
+        fail("SIOCGIFFLAGS " NIC_IFNAME);
+    ifr.ifr_flags |= IFF_UP;
+    if (ioctl(s, SIOCSIFFLAGS, &ifr))
+        fail("SIOCSIFFLAGS " NIC_IFNAME);
+    close(s);
+    int index = if_nametoindex(NIC_IFNAME);
+    if (!index)
+        fail("if_nametoindex " NIC_IFNAME);
+    snprintf(path, sizeof path, "/sys/class/net/%s/carrier", NIC_IFNAME);
+    for (int i = 0; i < 500; i++) {
+        char c = '0';
+        int fd = open(path, O_RDONLY);
+        if (fd >= 0) {
+            if (read(fd, &c, 1) != 1)
+                c = '0';
+            close(fd);
+        }
+        if (c == '1')
+            return index;
+        usleep(10000);
+    }
+    fail_msg(NIC_IFNAME " has no carrier after 5 s");
+    return -1;
+}
+
+/* A frame from `mac` to everyone: EtherType NIC_TX_ETHERTYPE, `payload`, filler to `len`. */
+static void make_frame(unsigned char *f, const unsigned char *mac, const void *payload, size_t plen, size_t len)
+{
+    memset(f, 0xff, 6);
+    memcpy(f + 6, mac, 6);
+    f[12] = NIC_TX_ETHERTYPE >> 8;
+    f[13] = NIC_TX_ETHERTYPE & 0xff;
+    memcpy(f + 14, payload, plen);
+    for (size_t i = 14 + plen; i < len; i++)
+        f[i] = (unsigned char)i;
+}
+
+/* Send `count` messages of `msgs`, retrying while the kernel is out of buffers. */
+static void send_all(int s, struct mmsghdr *msgs, unsigned count)
+{
+    for (unsigned done = 0; done < count;) {
+        int n = sendmmsg(s, msgs + done, count - done, 0);
+        if (n < 0) {
+            if (errno == ENOBUFS || errno == EAGAIN || errno == EINTR) {
+                sched_yield();
+                continue;
+            }
+            fail("sendmmsg");
+        }
+        done += n;
+    }
+}
+
+static void bench_nic(long frames)
+{
+    int index = nic_up();
+    /* Protocol 0: this socket only sends, so the kernel copies no outgoing frame back to it. */
+    int tx = socket(AF_PACKET, SOCK_RAW, 0);
+    if (tx < 0)
+        fail("socket AF_PACKET");
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    strncpy(ifr.ifr_name, NIC_IFNAME, IFNAMSIZ - 1);
+    if (ioctl(tx, SIOCGIFHWADDR, &ifr))
+        fail("SIOCGIFHWADDR");
+    unsigned char mac[6];
+    memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
+    struct sockaddr_ll to = {.sll_family = AF_PACKET, .sll_protocol = htons(NIC_TX_ETHERTYPE), .sll_ifindex = index};
+
+    /* Transmit: one call's worth of frames built before the clock starts. */
+    static unsigned char batch[NIC_BATCH][NIC_FRAME];
+    static struct iovec iov[NIC_BATCH];
+    static struct mmsghdr msgs[NIC_BATCH];
+    for (uint32_t i = 0; i < NIC_BATCH; i++) {
+        unsigned char payload[8] = {'K', 'B', 'T', 'X', i, i >> 8, i >> 16, i >> 24};
+        make_frame(batch[i], mac, payload, sizeof payload, NIC_FRAME);
+        iov[i] = (struct iovec){batch[i], NIC_FRAME};
+        msgs[i].msg_hdr = (struct msghdr){.msg_name = &to, .msg_namelen = sizeof to, .msg_iov = &iov[i], .msg_iovlen = 1};
+    }
+    double t0 = now_ns();
+    for (long sent = 0; sent < frames;) {
+        unsigned n = frames - sent < NIC_BATCH ? frames - sent : NIC_BATCH;
+        send_all(tx, msgs, n);
+        sent += n;
+    }
+    report("nic_tx_fps", frames / ((now_ns() - t0) / 1e9));
+    report("nic_tx_frames", frames);
+
+    /* Receive: open the socket, tell the host, count what arrives. */
+    int rx = socket(AF_PACKET, SOCK_RAW, htons(NIC_RX_ETHERTYPE));
+    if (rx < 0)
+        fail("socket AF_PACKET (receive)");
+    struct sockaddr_ll here = {.sll_family = AF_PACKET, .sll_protocol = htons(NIC_RX_ETHERTYPE), .sll_ifindex = index};
+    if (bind(rx, (struct sockaddr *)&here, sizeof here))
+        fail("bind AF_PACKET");
+    struct timeval wait = {.tv_sec = 1};
+    if (setsockopt(rx, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof wait))
+        fail("SO_RCVTIMEO");
+    unsigned char ready[60];
+    make_frame(ready, mac, "READY", 5, sizeof ready);
+    struct iovec ready_iov = {ready, sizeof ready};
+    struct mmsghdr ready_msg = {.msg_hdr = {.msg_name = &to, .msg_namelen = sizeof to, .msg_iov = &ready_iov, .msg_iovlen = 1}};
+    send_all(tx, &ready_msg, 1);
+    for (int i = 0; i < NIC_BATCH; i++)
+        msgs[i].msg_hdr = (struct msghdr){.msg_iov = &iov[i], .msg_iovlen = 1};
+    long got = 0, first_batch = 0;
+    double first = 0, last = 0, waiting_since = now_ns();
+    while (got < frames) {
+        int n = recvmmsg(rx, msgs, NIC_BATCH, MSG_WAITFORONE, NULL);
+        double now = now_ns();
+        if (n < 0 && errno != EAGAIN && errno != EINTR)
+            fail("recvmmsg");
+        if (n <= 0) {
+            if (now - waiting_since > NIC_SILENCE_NS)
+                break;
+            continue;
+        }
+        if (got == 0) {
+            first = now;
+            first_batch = n;
+        }
+        got += n;
+        last = now;
+        waiting_since = now;
+    }
+    report("nic_rx_fps", last > first ? (got - first_batch) / ((last - first) / 1e9) : 0.0);
+    report("nic_rx_frames", got);
+    struct tpacket_stats stats;
+    socklen_t len = sizeof stats;
+    if (getsockopt(rx, SOL_PACKET, PACKET_STATISTICS, &stats, &len))
+        fail("PACKET_STATISTICS");
+    report("nic_rx_dropped_in_guest", stats.tp_drops);
+    close(rx);
+    close(tx);
+}
+
+static void bench_devices(int argc, char **argv)
+{
+    char *end1, *end2;
+    long mib = argc == 4 ? strtol(argv[2], &end1, 10) : 0;
+    long frames = argc == 4 ? strtol(argv[3], &end2, 10) : 0;
+    if (argc != 4 || *end1 || *end2 || mib <= 0 || frames <= 0)
+        fail_msg("usage: linuxbench devices MIB FRAMES");
+    bench_blk(mib);
+    bench_nic(frames);
+}
+
 int main(int argc, char **argv)
 {
+    if (argc >= 2 && !strcmp(argv[1], "devices")) {
+        bench_devices(argc, argv);
+        return 0;
+    }
     if (argc != 2) {
         printf("BENCH-ERROR usage: linuxbench /path/to/true\n");
         return 1;

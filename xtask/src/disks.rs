@@ -12,6 +12,6 @@ pub fn default_dir() -> PathBuf {
 
 /// The data and checkpoint disks in `dir`, created if missing.
 pub fn ensure(dir: &Path) -> Result<Vec<PathBuf>, String> {
-    tools::ensure(&[&tools::DOSFSTOOLS])?;
+    tools::ensure(&[&tools::DOSFSTOOLS, &tools::MTOOLS])?;
     kintsugi_tests::disks::ensure(dir)
 }

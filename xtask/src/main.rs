@@ -8,6 +8,7 @@
 //! - `image`: a GRUB hybrid ISO (Multiboot2; BIOS and UEFI).
 //! - `test`: every test (host unit tests, then system tests in QEMU).
 //! - `bench`: the benchmarks, beside a Linux guest under the same QEMU.
+//! - `vault ls|show`: what the vault holds on the checkpoint disk image.
 
 mod assemble;
 mod bench;
@@ -16,6 +17,7 @@ mod iso;
 mod run;
 mod test;
 mod tools;
+mod vault;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use kintsugi_tests::{Accel, DiskBus, NicModel};
@@ -87,7 +89,16 @@ enum Cmd {
         out: Option<PathBuf>,
     },
     /// Run the benchmarks beside a Linux guest under the same QEMU settings.
-    Bench,
+    Bench {
+        /// Run only this part (devices).
+        #[arg(long)]
+        only: Option<String>,
+    },
+    /// Show what the vault holds on the checkpoint disk image.
+    Vault {
+        #[command(subcommand)]
+        command: VaultCmd,
+    },
     /// Run every test.
     Test {
         /// Only system tests whose name contains this.
@@ -101,6 +112,24 @@ enum Cmd {
         /// QEMU accelerator for the system tests.
         #[arg(long, value_enum, default_value = "tcg")]
         accel: AccelArg,
+    },
+}
+
+#[derive(Subcommand)]
+enum VaultCmd {
+    /// Every service's slots: generation, size, time, kind, valid or damaged, current.
+    Ls {
+        /// Folder holding checkpoint.img (default target/disks).
+        #[arg(long)]
+        disks: Option<PathBuf>,
+    },
+    /// One service's slots in detail and the head of its current state.
+    Show {
+        /// The service (e.g. kv).
+        service: String,
+        /// Folder holding checkpoint.img (default target/disks).
+        #[arg(long)]
+        disks: Option<PathBuf>,
     },
 }
 
@@ -138,7 +167,11 @@ fn main() {
                 0
             })
         }),
-        Cmd::Bench => bench::run().map(|_| 0),
+        Cmd::Bench { only } => bench::run(only.as_deref()).map(|_| 0),
+        Cmd::Vault { command } => match command {
+            VaultCmd::Ls { disks } => vault::ls(disks).map(|_| 0),
+            VaultCmd::Show { service, disks } => vault::show(&service, disks).map(|_| 0),
+        },
         Cmd::Test { filter, skip_unit, skip_system, accel } => {
             test::run(filter.as_deref(), skip_unit, skip_system, matches!(accel, AccelArg::Kvm)).map(|_| 0)
         }

@@ -116,7 +116,8 @@ impl Function {
     }
 }
 
-const MAX_CAPABILITIES: usize = 48;
+/// Most capabilities a walk collects; a list this long is taken to loop.
+pub const MAX_CAPABILITIES: usize = 48;
 
 fn probe_bars(cfg: &dyn ConfigAccess, f: Address) -> [Bar; 6] {
     let mut bars = [Bar::None; 6];
@@ -177,7 +178,8 @@ fn capabilities(cfg: &dyn ConfigAccess, f: Address) -> Vec<(u8, u8)> {
     out
 }
 
-fn read_function(cfg: &dyn ConfigAccess, f: Address) -> Option<Function> {
+/// Read one function (None if nothing answers at `f`).
+pub fn read_function(cfg: &dyn ConfigAccess, f: Address) -> Option<Function> {
     let id = cfg.read(f, 0, 4);
     let vendor = id as u16;
     if vendor == 0xffff || vendor == 0 {
@@ -260,6 +262,41 @@ pub fn enable_device(cfg: &dyn ConfigAccess, f: &Function) {
 pub fn disable_intx(cfg: &dyn ConfigAccess, f: &Function) {
     let command = cfg.read(f.address, 0x04, 2);
     cfg.write(f.address, 0x04, 2, command | 0x400);
+}
+
+/// Let the function raise its legacy interrupt line again (undo
+/// [`disable_intx`], e.g. after an earlier driver used MSI).
+pub fn enable_intx(cfg: &dyn ConfigAccess, f: &Function) {
+    let command = cfg.read(f.address, 0x04, 2);
+    cfg.write(f.address, 0x04, 2, command & !0x400);
+}
+
+/// Turn MSI and MSI-X off (a driver falling back to INTx).
+pub fn disable_msi(cfg: &dyn ConfigAccess, f: &Function) {
+    if let Some(at) = f.capability(cap::MSI) {
+        let control = cfg.read(f.address, at as u16 + 2, 2);
+        cfg.write(f.address, at as u16 + 2, 2, control & !1);
+    }
+    if let Some(at) = f.capability(cap::MSIX) {
+        let control = cfg.read(f.address, at as u16 + 2, 2);
+        cfg.write(f.address, at as u16 + 2, 2, control & !0x8000);
+    }
+}
+
+/// The GSI a bus-0 function's legacy interrupt arrives on with QEMU's q35
+/// (ICH9) routing, as init computes it: PIRQ E-H (GSI 20-23) rotate over
+/// slots 0-24 and 30, PIRQ A-D (GSI 16-19) serve slots 25-29 and 31.
+/// `pin` is the config byte at 0x3d (1 = INTA); None without a pin.
+pub fn q35_intx_gsi(bus: u8, slot: u8, pin: u8) -> Option<u32> {
+    if bus != 0 || pin == 0 || pin > 4 || slot > 31 {
+        return None;
+    }
+    let pin = (pin - 1) as u32;
+    let slot = slot as u32;
+    Some(match slot {
+        0..=0x18 | 0x1e => 20 + (((slot & 3) + pin) & 3),
+        _ => 16 + pin,
+    })
 }
 
 /// Where a function's MSI-X table lives: (BAR index, offset, entries).

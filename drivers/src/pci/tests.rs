@@ -130,3 +130,20 @@ fn msi_is_programmed() {
     assert_eq!(sim.read(f.address, 0x82, 2) & 1, 1);
     assert_ne!(sim.read(f.address, 0x04, 2) & 0x400, 0, "INTx disabled");
 }
+
+#[test]
+fn q35_legacy_lines() {
+    // PIRQ E-H rotate over slots 0..=24 and 30.
+    assert_eq!(q35_intx_gsi(0, 1, 1), Some(21));
+    assert_eq!(q35_intx_gsi(0, 3, 1), Some(23));
+    assert_eq!(q35_intx_gsi(0, 4, 1), Some(20));
+    assert_eq!(q35_intx_gsi(0, 2, 4), Some(21));
+    assert_eq!(q35_intx_gsi(0, 0x1e, 2), Some(23));
+    // PIRQ A-D for the chipset's own slots.
+    assert_eq!(q35_intx_gsi(0, 0x1f, 1), Some(16));
+    assert_eq!(q35_intx_gsi(0, 0x1d, 3), Some(18));
+    // No pin, a bad pin, or another bus: unknown.
+    assert_eq!(q35_intx_gsi(0, 3, 0), None);
+    assert_eq!(q35_intx_gsi(0, 3, 5), None);
+    assert_eq!(q35_intx_gsi(1, 3, 1), None);
+}

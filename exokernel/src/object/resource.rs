@@ -1,6 +1,7 @@
 //! Device resources: the root (held by init), and what it derives: I/O port
 //! ranges, MMIO ranges, interrupt lines, MSI vectors (returned to the pool
-//! when the last handle goes), PCI configuration space and the console.
+//! when the last handle goes), PCI configuration space (whose function
+//! loses bus mastering when the last handle goes) and the console.
 
 use kintsugi_abi::ResourceKind;
 
@@ -17,8 +18,10 @@ pub struct Resource {
 
 impl Drop for Resource {
     fn drop(&mut self) {
-        if self.kind == ResourceKind::Msi {
-            crate::irq::free_msi(self.base);
+        match self.kind {
+            ResourceKind::Msi => crate::irq::free_msi(self.base),
+            ResourceKind::PciConfig => stop_bus_mastering(self.base as u32),
+            _ => {}
         }
     }
 }
@@ -30,5 +33,21 @@ impl Resource {
             Some(end) => start >= self.base && end <= self.base + self.len && len > 0,
             None => false,
         }
+    }
+}
+
+/// PCI command register offset and its bus-master bit.
+const PCI_COMMAND: u16 = 4;
+const BUS_MASTER: u32 = 1 << 2;
+
+/// Stop `function` from reaching memory: its driver is gone (a crashed
+/// driver never resets its device), and the frames it gave the device
+/// for DMA are about to be freed and reused. The next driver turns bus
+/// mastering on again when it has set the device up afresh. Runs while
+/// the process's handles are dropped, before its memory is freed.
+fn stop_bus_mastering(function: u32) {
+    let command = crate::arch::cpu::pci_config_read(function, PCI_COMMAND, 2);
+    if command & BUS_MASTER != 0 {
+        crate::arch::cpu::pci_config_write(function, PCI_COMMAND, 2, command & !BUS_MASTER);
     }
 }

@@ -47,6 +47,9 @@ pub enum Event {
     Control,
     /// The timeout passed.
     Timeout,
+    /// The checkpoint store's connection needs attention (the vault went
+    /// away).
+    Store,
 }
 
 struct Session<P: Protocol> {
@@ -97,8 +100,12 @@ impl<P: crate::Resilient> Clients<P> {
 
     /// Wait for the service to end, a client or a controller to need
     /// something, or the timeout.
-    pub fn wait(&self, exit: &Signal, timeout: Option<Duration>) -> Event {
+    pub fn wait(&self, exit: &Signal, store: Option<&dyn Waitable>, timeout: Option<Duration>) -> Event {
         let mut items: Vec<&dyn Waitable> = Vec::from([exit as &dyn Waitable, &self.public, &self.notices, &self.control]);
+        let store_at = items.len();
+        if let Some(s) = store {
+            items.push(s);
+        }
         let control_from = items.len();
         items.extend(self.controllers.iter().map(|c| c as &dyn Waitable));
         let clients_from = items.len();
@@ -107,6 +114,7 @@ impl<P: crate::Resilient> Clients<P> {
         items.truncate(libos::abi::MAX_WAIT_HANDLES);
         match select(&items, timeout) {
             Ok(0) => Event::ServiceEnded,
+            Ok(i) if store.is_some() && i == store_at => Event::Store,
             Ok(i) if (control_from..clients_from).contains(&i) => Event::Control,
             Ok(_) => Event::Clients,
             Err(ChannelError::TimedOut) => Event::Timeout,

@@ -119,14 +119,48 @@ pub struct Companion<P: Resilient> {
 
 /// Run the companion of `P`'s service, supervising the boot program
 /// `service`. Returns only on a fatal error (the exit code).
+///
+/// Its checkpoints go to the vault when the companion was started with the
+/// argument `store=vault` (and the vault is usable), to memory otherwise.
 pub fn run<P: Resilient>(service: &str) -> i32 {
-    match Companion::<P>::new(service, Box::new(MemoryStore::new())) {
+    let store = open_store(P::NAME, libos::start::args());
+    match Companion::<P>::new(service, store) {
         Ok(mut c) => c.serve(),
         Err(e) => {
             log::error!("{e}");
             1
         }
     }
+}
+
+/// Whether the companion's arguments ask for the vault.
+pub fn wants_vault(args: &str) -> bool {
+    args.split_whitespace().any(|a| a == "store=vault")
+}
+
+/// The checkpoint store the arguments ask for: the vault (falling back to
+/// memory, with a warning, when there is no usable vault) or memory.
+fn open_store(name: &str, args: &str) -> Box<dyn CheckpointStore> {
+    if !wants_vault(args) {
+        return Box::new(MemoryStore::new());
+    }
+    match crate::vault_store::VaultStore::open(name) {
+        Ok(store) => Box::new(store),
+        Err(e) => {
+            log::warn!("{name}: checkpoints stay in memory: {}", e.0);
+            Box::new(MemoryStore::new())
+        }
+    }
+}
+
+/// What became of a checkpoint the service handed over.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Commit {
+    /// Committed; the log was trimmed.
+    Done,
+    /// The store refused it (the message says why); the log is kept, so a
+    /// recovery still replays everything since the last committed one.
+    NotCommitted(String),
 }
 
 impl<P: Resilient> Companion<P> {
@@ -174,7 +208,7 @@ impl<P: Resilient> Companion<P> {
                 continue;
             }
             if self.checkpoint_due() {
-                if let Err(f) = self.checkpoint() {
+                if let Err(f) = self.checkpoint().map(|_| ()) {
                     self.recover(f);
                 }
                 continue;
@@ -184,7 +218,7 @@ impl<P: Resilient> Companion<P> {
                 self.recover(Failure::Broken(String::from("no service")));
                 continue;
             };
-            let event = self.clients.wait(service.exit_signal(), timeout);
+            let event = self.clients.wait(service.exit_signal(), self.store.waitable(), timeout);
             match event {
                 clients::Event::ServiceEnded => {
                     let f = self.service.as_ref().map(|s| s.death()).unwrap_or(Failure::Hung);
@@ -196,6 +230,7 @@ impl<P: Resilient> Companion<P> {
                     self.serve_control();
                 }
                 clients::Event::Control => self.serve_control(),
+                clients::Event::Store => self.store.attend(),
                 clients::Event::Timeout => {}
             }
         }
@@ -325,8 +360,11 @@ impl<P: Resilient> Companion<P> {
         !self.log.is_empty() && (timed || self.count_due())
     }
 
-    /// Capture the service's state and commit it; trim the log.
-    fn checkpoint(&mut self) -> Result<(), Failure> {
+    /// Capture the service's state and commit it; trim the log. A commit
+    /// the store refuses is not a failure of the service: the log is kept
+    /// (and an image capture is taken whole next time, since the pages it
+    /// held are no longer dirty).
+    fn checkpoint(&mut self) -> Result<Commit, Failure> {
         let t0 = libos::time::now_ns();
         let directive = self.roll_chaos(true);
         let chaos = directive.map_or(0, |(p, k)| chaos::encode(p, k));
@@ -341,10 +379,18 @@ impl<P: Resilient> Companion<P> {
             other => return Err(Failure::Violation(format!("{} in answer to Checkpoint", reply_name(&other)))),
         };
         let size = capture.len() as u64;
-        self.store
-            .commit(self.generation + 1, capture, t0)
-            .map_err(|e| Failure::Broken(format!("checkpoint store: {}", e.0)))?;
-        self.generation += 1;
+        let image = matches!(capture, Capture::Image { .. });
+        if let Err(e) = self.store.commit(self.generation + 1, capture, t0) {
+            if image {
+                self.service()?.capture_whole_arena();
+            }
+            // Try again at the next checkpoint point, not at once.
+            self.requests_since_checkpoint = 0;
+            self.last_checkpoint_ns = libos::time::now_ns();
+            log::warn!("{}: checkpoint not committed ({}); the log is kept", P::NAME, e.0);
+            return Ok(Commit::NotCommitted(e.0));
+        }
+        self.generation = self.store.latest().map_or(self.generation + 1, |c| c.generation);
         self.log.trim();
         self.attempts.clear();
         self.requests_since_checkpoint = 0;
@@ -352,7 +398,7 @@ impl<P: Resilient> Companion<P> {
         self.stats.checkpoints += 1;
         self.stats.checkpoint_bytes = size;
         self.stats.checkpoint_ns = self.last_checkpoint_ns - t0;
-        Ok(())
+        Ok(Commit::Done)
     }
 
     /// Decide whether to inject a crash now (chaos mode, never in replay).
@@ -498,7 +544,8 @@ impl<P: Resilient> Companion<P> {
             Request::Checkpoint => {
                 self.settle_injection();
                 match self.checkpoint() {
-                    Ok(()) => Reply::Checkpointed { bytes: self.stats.checkpoint_bytes, ns: self.stats.checkpoint_ns },
+                    Ok(Commit::Done) => Reply::Checkpointed { bytes: self.stats.checkpoint_bytes, ns: self.stats.checkpoint_ns },
+                    Ok(Commit::NotCommitted(why)) => Reply::Refused { message: format!("checkpoint not committed: {why}") },
                     Err(f) => {
                         let message = format!("checkpoint failed: the service {f}");
                         self.recover(f);
@@ -525,7 +572,7 @@ impl<P: Resilient> Companion<P> {
                     Kind::Corrupt => self
                         .service()
                         .and_then(|s| s.send(SvcRequest::Inject { kind: inject as u8 }))
-                        .and_then(|_| self.checkpoint()),
+                        .and_then(|_| self.checkpoint().map(|_| ())),
                     _ => self
                         .service()
                         .and_then(|s| s.send(SvcRequest::Inject { kind: inject as u8 }))
@@ -544,7 +591,7 @@ impl<P: Resilient> Companion<P> {
     /// and restarts stay one to one.
     fn settle_injection(&mut self) {
         if self.injection_pending {
-            if let Err(f) = self.checkpoint() {
+            if let Err(f) = self.checkpoint().map(|_| ()) {
                 self.recover(f);
             }
         }
@@ -577,5 +624,19 @@ fn read_memory(memory: libos::handle::OwnedHandle, len: u64) -> Result<Vec<u8>, 
 impl From<ChannelError> for Failure {
     fn from(e: ChannelError) -> Self {
         Failure::Broken(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wants_vault;
+
+    #[test]
+    fn the_vault_is_asked_for_by_argument() {
+        assert!(wants_vault("store=vault"));
+        assert!(wants_vault("--verbose store=vault"));
+        assert!(!wants_vault(""));
+        assert!(!wants_vault("store=memory"));
+        assert!(!wants_vault("store=vaults"));
     }
 }

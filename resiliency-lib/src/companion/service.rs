@@ -40,6 +40,9 @@ pub struct ServiceProcess {
     arena: Option<Mapping>,
     /// Arena size in pages.
     pub arena_pages: u64,
+    /// The next image capture takes every page (the previous capture's
+    /// pages were not committed).
+    whole_arena: bool,
 }
 
 fn sys_failure(what: &str) -> impl Fn(Error) -> Failure + '_ {
@@ -87,6 +90,7 @@ impl ServiceProcess {
             checker: Checker::new(),
             arena: None,
             arena_pages: 0,
+            whole_arena: false,
         };
         let first = match checkpoint {
             Some(_) if image.is_some() => Request::RestoreImage,
@@ -174,9 +178,17 @@ impl ServiceProcess {
         let _ = self.process.kill();
     }
 
+    /// Make the next [`ServiceProcess::dirty_arena_pages`] return every
+    /// page (after a capture that was not committed).
+    pub fn capture_whole_arena(&mut self) {
+        self.whole_arena = true;
+    }
+
     /// The pages of the arena written since the last call, with their
-    /// bytes (all written pages the first time).
-    pub fn dirty_arena_pages(&self) -> Result<Vec<(u64, Vec<u8>)>, Failure> {
+    /// bytes (all written pages the first time; every page after
+    /// [`ServiceProcess::capture_whole_arena`]).
+    pub fn dirty_arena_pages(&mut self) -> Result<Vec<(u64, Vec<u8>)>, Failure> {
+        let whole = core::mem::take(&mut self.whole_arena);
         let Some(arena) = &self.arena else { return Err(Failure::Broken(String::from("no arena mapped"))) };
         let pages = self.arena_pages;
         let mut bitmap = vec![0u8; pages.div_ceil(8) as usize];
@@ -186,7 +198,7 @@ impl ServiceProcess {
         // so nobody writes the arena while we copy it.
         let bytes = unsafe { arena.as_slice() };
         for i in 0..pages {
-            if bitmap[(i / 8) as usize] & (1 << (i % 8)) != 0 {
+            if whole || bitmap[(i / 8) as usize] & (1 << (i % 8)) != 0 {
                 let at = (i * PAGE_SIZE) as usize;
                 out.push((i, bytes[at..at + PAGE_SIZE as usize].to_vec()));
             }

@@ -184,6 +184,11 @@ impl Children {
         }
     }
 
+    /// Whether any child still running is an instance of `program`.
+    pub fn runs_program(&self, program: &str) -> bool {
+        self.list.iter().any(|c| c.program == program && !c.process.info().unwrap_or_default().state().is_ended())
+    }
+
     /// Whether `pid` is a child still running.
     pub fn is_alive(&self, pid: u32) -> bool {
         self.list.iter().any(|c| c.pid == pid)

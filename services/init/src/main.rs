@@ -4,7 +4,8 @@
 //! reads the manifest, starts the programs marked `start`, and then serves
 //! as supervisor (it notices every child's end and restarts the ones marked
 //! `restart`) and as the directory every program reaches through its
-//! session (see `libos::directory`).
+//! session (see `libos::directory`). A power-off waits for every resilient
+//! service's final checkpoint (see `shutdown`).
 #![no_std]
 #![no_main]
 
@@ -14,11 +15,12 @@ mod boot;
 mod children;
 mod pci;
 mod server;
+mod shutdown;
 
 use alloc::string::String;
 use alloc::vec::Vec;
 use children::{Children, Launch};
-use libos::channel::{select, Waitable};
+use libos::channel::{select, ChannelError, Waitable};
 
 libos::main!(main);
 
@@ -54,19 +56,28 @@ fn main() -> Result<(), String> {
             let mut items: Vec<&dyn Waitable> = Vec::with_capacity(pids.len() + 1);
             items.push(&children.exit);
             items.extend(children.list.iter().filter_map(|c| c.session.as_ref()).map(|s| s as &dyn Waitable));
-            match select(&items, None) {
-                Ok(i) => i,
+            // During a power-off, also the companions' final checkpoints.
+            let timeout = directory.shutdown().map(|s| {
+                items.extend(s.waitables());
+                s.timeout()
+            });
+            match select(&items, timeout) {
+                Ok(i) => Some(i),
+                Err(ChannelError::TimedOut) => None,
                 Err(e) => {
                     log::error!("select failed: {e}");
                     continue;
                 }
             }
         };
-        if ready == 0 {
-            let ended = children.reap(&boot);
-            directory.forget(&ended);
-        } else {
-            directory.serve(&boot, &mut children, pids[ready - 1]);
+        match ready {
+            Some(0) => {
+                let ended = children.reap(&boot);
+                directory.forget(&ended);
+            }
+            Some(i) if i <= pids.len() => directory.serve(&boot, &mut children, pids[i - 1]),
+            _ => {}
         }
+        directory.progress_shutdown(&boot, &mut children);
     }
 }

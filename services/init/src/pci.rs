@@ -72,11 +72,19 @@ impl Pci {
 
     /// Grant `program` every function its `specs` name that no other
     /// program owns; each with a configuration handle for it alone.
-    pub fn grant(&mut self, root: Handle, program: &str, specs: &[DeviceSpec]) -> Result<Vec<(&Function, OwnedHandle)>, Error> {
+    pub fn grant(
+        &mut self,
+        root: Handle,
+        program: &str,
+        specs: &[DeviceSpec],
+        running: impl Fn(&str) -> bool,
+    ) -> Result<Vec<(&Function, OwnedHandle)>, Error> {
         let mut out = Vec::new();
         for f in self.functions.iter().filter(|f| Self::matches(f, specs)) {
+            // A function belongs to the first program granted it while any
+            // process of that program runs; then it is free again.
             match self.owners.get(&f.address) {
-                Some(owner) if owner != program => continue,
+                Some(owner) if owner != program && running(owner) => continue,
                 _ => {}
             }
             self.owners.insert(f.address, String::from(program));

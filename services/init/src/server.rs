@@ -6,6 +6,8 @@
 use crate::boot::Boot;
 use crate::children::{Children, Launch};
 use crate::pci::Pci;
+use crate::shutdown::Shutdown;
+use resiliency_lib::control::{Reply as ControlReply, Request as ControlRequest};
 use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::string::String;
@@ -39,6 +41,8 @@ pub struct Directory {
     pci: Option<Pci>,
     /// MSI vectors handed out, by pid (a restarted driver asks again).
     msi_given: BTreeMap<u32, u32>,
+    /// A power-off waiting for the final checkpoints.
+    shutdown: Option<Shutdown>,
 }
 
 /// Most MSI vectors one process may hold.
@@ -51,7 +55,7 @@ fn refuse(code: Error, message: String) -> Reply {
 impl Directory {
     /// An empty directory over the scanned PCI bus (if it could be read).
     pub fn new(pci: Option<Pci>) -> Directory {
-        Directory { services: BTreeMap::new(), pending: Vec::new(), pci, msi_given: BTreeMap::new() }
+        Directory { services: BTreeMap::new(), pending: Vec::new(), pci, msi_given: BTreeMap::new(), shutdown: None }
     }
 
     /// Serve every request waiting on `pid`'s session.
@@ -97,17 +101,59 @@ impl Directory {
                 Request::List => Some(list(boot)),
                 Request::Kill { target } => Some(kill(boot, &target)),
                 Request::Device { name } => Some(self.device(boot, children, pid, &program, &name)),
-                Request::PciFunctions => Some(self.pci_functions(boot, &program)),
+                Request::PciFunctions => Some(self.pci_functions(boot, children, &program)),
                 Request::Services => Some(Reply::Names { names: self.services.keys().cloned().collect() }),
                 Request::PowerOff { reset } => {
                     log::info!("{} by pid {pid}", if reset { "reset" } else { "power off" });
-                    let e = sys::system_power(boot.root, reset).err().unwrap_or(Error::Unsupported);
-                    Some(refuse(e, format!("power {}: {e}", if reset { "reset" } else { "off" })))
+                    match self.shutdown.as_mut() {
+                        Some(s) => s.requesters.push(pid),
+                        None => {
+                            let controls = self.controls();
+                            self.shutdown = Some(Shutdown::start(reset, pid, controls));
+                        }
+                    }
+                    None
                 }
             };
             if let Some(reply) = reply {
                 send(children, pid, reply);
             }
+        }
+    }
+
+    /// The control channels of every resilient service's companion (each
+    /// registers `NAME.control`), for the final checkpoints.
+    fn controls(&mut self) -> Vec<(String, Channel<ControlRequest, ControlReply>)> {
+        let names: Vec<String> = self.services.keys().filter(|n| n.ends_with(".control")).cloned().collect();
+        let mut out = Vec::new();
+        for name in names {
+            let service = String::from(name.trim_end_matches(".control"));
+            let Some(Reply::Connected { endpoint }) = self.connect(&name) else { continue };
+            match Channel::attach(endpoint) {
+                Ok(c) => out.push((service, c)),
+                Err(e) => log::warn!("final checkpoint of {service}: {e}"),
+            }
+        }
+        out
+    }
+
+    /// The power-off in progress, if any.
+    pub fn shutdown(&self) -> Option<&Shutdown> {
+        self.shutdown.as_ref()
+    }
+
+    /// Collect final checkpoints; once they are in, turn the power off (or
+    /// reset). Only if that fails does anyone get an answer.
+    pub fn progress_shutdown(&mut self, boot: &Boot, children: &mut Children) {
+        let Some(s) = self.shutdown.as_mut() else { return };
+        if !s.poll() {
+            return;
+        }
+        let Some(s) = self.shutdown.take() else { return };
+        let e = sys::system_power(boot.root, s.reset).err().unwrap_or(Error::Unsupported);
+        log::error!("power {} failed: {e}", if s.reset { "reset" } else { "off" });
+        for pid in s.requesters {
+            send(children, pid, refuse(e, format!("power {}: {e}", if s.reset { "reset" } else { "off" })));
         }
     }
 
@@ -165,12 +211,12 @@ impl Directory {
         Reply::Ok
     }
 
-    fn pci_functions(&mut self, boot: &Boot, program: &str) -> Reply {
+    fn pci_functions(&mut self, boot: &Boot, children: &Children, program: &str) -> Reply {
         let specs = granted_specs(boot, program);
         let Some(pci) = self.pci.as_mut() else {
             return refuse(Error::NotFound, String::from("the PCI bus could not be read"));
         };
-        match pci.grant(boot.root, program, &specs) {
+        match pci.grant(boot.root, program, &specs, |owner| children.runs_program(owner)) {
             Ok(granted) => {
                 let mut addresses = Vec::new();
                 let mut ids = Vec::new();

@@ -33,6 +33,10 @@ pub enum Command {
     Echo(String),
     /// A key-value operation as a client of the kv service.
     Kv(KvCommand),
+    /// A block operation as a client of the blk service.
+    Blk(BlkCommand),
+    /// The network card, as a client of the nic service.
+    NicInfo,
     /// Crash a resilient service and wait until it is back.
     Crash {
         /// The service.
@@ -64,6 +68,50 @@ pub enum KvCommand {
     List(String),
 }
 
+/// Which disk a `blk` command names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DiskName {
+    /// The data disk (disk 0).
+    Data,
+    /// The checkpoint disk (disk 1, the vault's).
+    Checkpoint,
+}
+
+impl DiskName {
+    /// The disk's number in the blk contract.
+    pub fn number(self) -> u8 {
+        match self {
+            DiskName::Data => 0,
+            DiskName::Checkpoint => 1,
+        }
+    }
+
+    /// The name the user typed.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DiskName::Data => "data",
+            DiskName::Checkpoint => "checkpoint",
+        }
+    }
+}
+
+/// Most sectors `blk read` dumps.
+pub const BLK_READ_MAX: u32 = 128;
+/// Most bytes `blk write` takes.
+pub const BLK_WRITE_MAX: usize = 4096;
+
+/// A `blk` subcommand.
+#[derive(Debug, PartialEq, Eq)]
+pub enum BlkCommand {
+    /// `blk info DISK`.
+    Info(DiskName),
+    /// `blk read DISK LBA [COUNT]`: hex dump of COUNT sectors (default 1).
+    Read(DiskName, u64, u32),
+    /// `blk write DISK LBA HEXBYTES`: the bytes written from the start of
+    /// sector LBA (the rest of the last sector is kept).
+    Write(DiskName, u64, Vec<u8>),
+}
+
 /// How `crash` ends the service.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CrashKind {
@@ -90,6 +138,10 @@ pub const HELP: &[(&str, &str)] = &[
     ("mem", "memory in use and uptime"),
     ("echo TEXT", "print TEXT"),
     ("kv get|put|del|list ...", "use the kv service: get KEY, put KEY VALUE, del KEY, list [PREFIX]"),
+    ("blk info DISK", "size and model of DISK (data or checkpoint)"),
+    ("blk read DISK LBA [COUNT]", "hex dump of COUNT sectors (default 1) from sector LBA"),
+    ("blk write DISK LBA HEX", "write the bytes HEX (e.g. 48656c6c6f) from the start of sector LBA"),
+    ("nic", "the network card's address, link and model"),
     ("crash NAME [HOW]", "crash a resilient service and wait until it is back; HOW: fault, hang, panic, violation, corrupt (default: the kernel kills it)"),
     ("chaos NAME PERCENT", "crash a resilient service at random points with PERCENT chance per request (0 stops)"),
     ("poweroff", "turn the machine off"),
@@ -119,6 +171,8 @@ pub fn parse(line: &str) -> Result<Command, String> {
         "reboot" => no_args(Command::Reboot),
         "echo" => Ok(Command::Echo(rest.to_string())),
         "kv" => parse_kv(rest),
+        "blk" => parse_blk(rest).map(Command::Blk),
+        "nic" => no_args(Command::NicInfo),
         "crash" => {
             let args: Vec<&str> = rest.split_whitespace().collect();
             let how = match args.get(1).copied() {
@@ -193,6 +247,56 @@ fn parse_kv(rest: &str) -> Result<Command, String> {
     Ok(Command::Kv(cmd))
 }
 
+const BLK_USAGE: &str = "usage: blk info DISK | blk read DISK LBA [COUNT] | blk write DISK LBA HEXBYTES (DISK: data or checkpoint)";
+
+fn parse_blk(rest: &str) -> Result<BlkCommand, String> {
+    let words: Vec<&str> = rest.split_whitespace().collect();
+    let disk = |w: &str| match w {
+        "data" => Ok(DiskName::Data),
+        "checkpoint" => Ok(DiskName::Checkpoint),
+        other => Err(format!("blk: no disk '{other}' (data or checkpoint)")),
+    };
+    let lba = |w: &str| parse_number(w).ok_or_else(|| format!("blk: bad sector number '{w}'"));
+    match words.as_slice() {
+        ["info", d] => Ok(BlkCommand::Info(disk(d)?)),
+        ["read", d, l] => Ok(BlkCommand::Read(disk(d)?, lba(l)?, 1)),
+        ["read", d, l, c] => {
+            let count = parse_number(c)
+                .filter(|&c| (1..=BLK_READ_MAX as u64).contains(&c))
+                .ok_or_else(|| format!("blk: bad sector count '{c}' (1 to {BLK_READ_MAX})"))?;
+            Ok(BlkCommand::Read(disk(d)?, lba(l)?, count as u32))
+        }
+        ["write", d, l, hex] => {
+            let bytes = parse_hex(hex).ok_or_else(|| format!("blk: '{hex}' is not hex bytes (pairs of 0-9 a-f)"))?;
+            if bytes.len() > BLK_WRITE_MAX {
+                return Err(format!("blk: at most {BLK_WRITE_MAX} bytes per write"));
+            }
+            Ok(BlkCommand::Write(disk(d)?, lba(l)?, bytes))
+        }
+        _ => Err(BLK_USAGE.to_string()),
+    }
+}
+
+/// A decimal or `0x` hexadecimal number.
+fn parse_number(s: &str) -> Option<u64> {
+    match s.strip_prefix("0x") {
+        Some(h) => u64::from_str_radix(h, 16).ok(),
+        None => s.parse().ok(),
+    }
+}
+
+/// Pairs of hex digits (an optional `0x` in front) as bytes; at least one.
+pub fn parse_hex(s: &str) -> Option<Vec<u8>> {
+    let s = s.strip_prefix("0x").unwrap_or(s);
+    if s.is_empty() || s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| s.get(i..i + 2).and_then(|pair| u8::from_str_radix(pair, 16).ok()))
+        .collect()
+}
+
 /// "2", "0.5", "100" -> per mille.
 fn parse_percent(s: &str) -> Option<u32> {
     let (int, frac) = s.split_once('.').unwrap_or((s, ""));
@@ -229,6 +333,14 @@ mod tests {
         assert_eq!(parse("kv del a"), Ok(Command::Kv(KvCommand::Del("a".into()))));
         assert_eq!(parse("kv list"), Ok(Command::Kv(KvCommand::List("".into()))));
         assert_eq!(parse("kv list r1/"), Ok(Command::Kv(KvCommand::List("r1/".into()))));
+        assert_eq!(parse("blk info data"), Ok(Command::Blk(BlkCommand::Info(DiskName::Data))));
+        assert_eq!(parse("blk read checkpoint 0x10"), Ok(Command::Blk(BlkCommand::Read(DiskName::Checkpoint, 16, 1))));
+        assert_eq!(parse("blk read data 7 128"), Ok(Command::Blk(BlkCommand::Read(DiskName::Data, 7, 128))));
+        assert_eq!(
+            parse("blk write data 3 48656C6c6f"),
+            Ok(Command::Blk(BlkCommand::Write(DiskName::Data, 3, b"Hello".to_vec())))
+        );
+        assert_eq!(parse("nic"), Ok(Command::NicInfo));
         assert_eq!(parse("crash kv"), Ok(Command::Crash { service: "kv".into(), how: CrashKind::Kill }));
         assert_eq!(parse("crash kv hang"), Ok(Command::Crash { service: "kv".into(), how: CrashKind::Hang }));
         assert_eq!(parse("chaos kv 2"), Ok(Command::Chaos { service: "kv".into(), per_mille: 20 }));
@@ -249,6 +361,16 @@ mod tests {
             ("kv get", "usage: kv get KEY"),
             ("kv frob x", "usage: kv get KEY"),
             ("crash", "usage: crash NAME"),
+            ("blk", "usage: blk info DISK"),
+            ("blk info", "usage: blk info DISK"),
+            ("blk info floppy", "blk: no disk 'floppy'"),
+            ("blk read data x", "blk: bad sector number 'x'"),
+            ("blk read data 1 0", "blk: bad sector count '0'"),
+            ("blk read data 1 129", "blk: bad sector count '129'"),
+            ("blk write data 1 abc", "blk: 'abc' is not hex bytes"),
+            ("blk write data 1 zz", "blk: 'zz' is not hex bytes"),
+            ("blk write data 1", "usage: blk info DISK"),
+            ("nic up", "nic: takes no arguments"),
             ("crash kv melt", "crash: unknown way 'melt'"),
             ("chaos kv", "usage: chaos NAME PERCENT"),
             ("chaos kv 101", "chaos: bad percentage '101'"),

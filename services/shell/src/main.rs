@@ -14,6 +14,8 @@ use libos::channel::{select, Signal, Waitable};
 use libos::directory;
 use libos::handle::Process;
 use libos::{print, println, sys};
+
+mod devices;
 use shell::command::{self, Command, CrashKind, KvCommand, HELP};
 use shell::line::{Event, LineEditor};
 
@@ -29,6 +31,8 @@ struct Console {
     editor: LineEditor,
     /// The shell's session with the kv service, opened on first use.
     kv: Option<kv::KvClient>,
+    /// Sessions with the device services.
+    devices: devices::Sessions,
 }
 
 impl Console {
@@ -69,7 +73,7 @@ fn main() -> Result<(), String> {
     let handle = directory::device("console").map_err(|e| alloc::format!("no console: {e}"))?;
     let input = Signal::new().map_err(|e| alloc::format!("no event: {e}"))?;
     sys::console_bind(handle, input.event().raw(), INPUT_BIT).map_err(|e| alloc::format!("console: {e}"))?;
-    let mut console = Console { handle, input, editor: LineEditor::new(), kv: None };
+    let mut console = Console { handle, input, editor: LineEditor::new(), kv: None, devices: devices::Sessions::default() };
     println!("Kintsugi shell. Type 'help' for the commands.");
     loop {
         print!("{PROMPT}");
@@ -115,6 +119,8 @@ fn execute(console: &mut Console, cmd: Command) {
             Err(e) => println!("ps: {e}"),
         },
         Command::Kv(k) => kv_command(console, k),
+        Command::Blk(b) => devices::blk_command(&mut console.devices, b),
+        Command::NicInfo => devices::nic_info(&mut console.devices),
         Command::Crash { service, how } => crash(&service, how),
         Command::Chaos { service, per_mille } => chaos(&service, per_mille),
         Command::Mem => match sys::system_info() {

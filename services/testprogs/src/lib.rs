@@ -59,28 +59,7 @@ pub fn median(samples: &mut [u64]) -> u64 {
     samples[samples.len() / 2]
 }
 
-/// A small deterministic pseudo-random generator (xorshift64*).
-pub struct Rng(u64);
-
-impl Rng {
-    /// Seeded generator (a zero seed is replaced).
-    pub fn new(seed: u64) -> Rng {
-        Rng(if seed == 0 { 0x9e37_79b9_7f4a_7c15 } else { seed })
-    }
-
-    /// The next value.
-    pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    /// A value below `n` (n > 0).
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
+pub use libos::rand::Rng;
 
 /// Parse the whitespace-separated argument `i` as a number, or `default`.
 pub fn arg_u64(i: usize, default: u64) -> u64 {

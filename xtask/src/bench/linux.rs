@@ -27,6 +27,8 @@ const GUEST_TIMEOUT: Duration = Duration::from_secs(180);
 
 /// First line `/init` prints; its arrival ends the boot-time measurement.
 const INIT_MARKER: &str = "LINUXBENCH-INIT";
+/// What `/init` passes `linuxbench` by default: the static `true` it spawns.
+const DEFAULT_ARG: &str = "/bin/true";
 /// Printed by `/init` after `linuxbench` returns.
 const DONE_MARKER: &str = "LINUXBENCH-DONE";
 /// Prefixes of lines reporting a failure inside the guest.
@@ -73,16 +75,59 @@ pub struct LinuxResults {
     pub kernel_release: String,
 }
 
+/// Every figure of one guest run, whatever `linuxbench` was asked to measure.
+#[derive(Clone, Debug)]
+pub struct LinuxRun {
+    /// Host wall time from spawning QEMU to the guest init's first output line.
+    pub boot_to_init_ms: f64,
+    /// Every `BENCH name value` line, by name.
+    pub figures: BTreeMap<String, f64>,
+    /// The whole guest console.
+    pub console: String,
+    /// The guest kernel's release (e.g. `6.1.0-57-amd64`).
+    pub kernel_release: String,
+}
+
 /// Boot the reference guest with `include_modules` loaded and return its
 /// figures. `work_dir` caches the Debian packages and build products.
 pub fn run_reference(work_dir: &Path, q: &LinuxQemu, include_modules: &[&str]) -> Result<LinuxResults, String> {
+    let (run, release) = boot_guest(work_dir, q, include_modules, &[DEFAULT_ARG])?;
+    results_from(&run, release)
+}
+
+/// Boot the reference guest with `include_modules` loaded, have `/init` run
+/// `linuxbench ARGS`, and return every figure it printed (e.g.
+/// `["devices", "64", "50000"]` for the device benchmarks). The arguments
+/// are plain words (letters, digits, `/._=-`).
+pub fn run_linuxbench(
+    work_dir: &Path,
+    q: &LinuxQemu,
+    include_modules: &[&str],
+    args: &[&str],
+) -> Result<LinuxRun, String> {
+    let (run, release) = boot_guest(work_dir, q, include_modules, args)?;
+    run_figures(&run, release)
+}
+
+/// Build the initramfs for `linuxbench ARGS` and boot it.
+fn boot_guest(
+    work_dir: &Path,
+    q: &LinuxQemu,
+    include_modules: &[&str],
+    args: &[&str],
+) -> Result<(GuestRun, String), String> {
+    if let Some(bad) =
+        args.iter().find(|a| a.is_empty() || !a.chars().all(|c| c.is_ascii_alphanumeric() || "/._=-".contains(c)))
+    {
+        return Err(format!("bench: linuxbench argument {bad:?} is not a plain word"));
+    }
     let parts = debian::ensure_guest_parts(work_dir)?;
     let modules = kmods::modules_to_load(&parts.modules_dir, include_modules)?;
     let build_dir = work_dir.join("build");
-    let initramfs = write_initramfs(&build_dir, &parts, &modules)?;
+    let initramfs = write_initramfs(&build_dir, &parts, &modules, args)?;
     eprintln!("bench: booting Linux {} (TCG, {} MiB)", parts.kernel_release, q.memory_mb);
     let run = boot(&parts.vmlinuz, &initramfs, q)?;
-    results_from(&run, parts.kernel_release)
+    Ok((run, parts.kernel_release))
 }
 
 // ---- Guest programs and initramfs -------------------------------------------
@@ -114,9 +159,9 @@ fn compile_static(build_dir: &Path, name: &str, source: &str) -> Result<Vec<u8>,
     std::fs::read(&exe_path).map_err(|e| format!("bench: cannot read {}: {e}", exe_path.display()))
 }
 
-/// The `/init` script: print the marker, mount, load modules, run the
-/// benchmarks, power off.
-fn init_script(modules: &[KernelModule]) -> String {
+/// The `/init` script: print the marker, mount, load modules, run
+/// `linuxbench ARGS`, power off.
+fn init_script(modules: &[KernelModule], args: &[&str]) -> String {
     let mut s = format!("#!/bin/sh\necho {INIT_MARKER}\nexport PATH=/bin\n");
     s.push_str("mount -t proc proc /proc\nmount -t sysfs sysfs /sys\nmount -t devtmpfs devtmpfs /dev\n");
     for m in modules {
@@ -127,13 +172,18 @@ fn init_script(modules: &[KernelModule]) -> String {
     }
     s.push_str("echo \"LINUXBENCH-INFO kernel $(uname -r)\"\n");
     s.push_str("echo \"LINUXBENCH-INFO block devices: $(ls /sys/block)\"\n");
-    s.push_str(&format!("/bin/linuxbench /bin/true\necho \"{DONE_MARKER} status $?\"\n"));
+    s.push_str(&format!("/bin/linuxbench {}\necho \"{DONE_MARKER} status $?\"\n", args.join(" ")));
     s.push_str("poweroff -f\n");
     s
 }
 
 /// Build the initramfs in `build_dir` and return its path.
-fn write_initramfs(build_dir: &Path, parts: &GuestParts, modules: &[KernelModule]) -> Result<PathBuf, String> {
+fn write_initramfs(
+    build_dir: &Path,
+    parts: &GuestParts,
+    modules: &[KernelModule],
+    args: &[&str],
+) -> Result<PathBuf, String> {
     std::fs::create_dir_all(build_dir).map_err(|e| format!("bench: cannot create {}: {e}", build_dir.display()))?;
     let linuxbench = compile_static(build_dir, "linuxbench", LINUXBENCH_SOURCE)?;
     let true_program = compile_static(build_dir, "true", TRUE_SOURCE)?;
@@ -155,7 +205,7 @@ fn write_initramfs(build_dir: &Path, parts: &GuestParts, modules: &[KernelModule
     for m in modules {
         w.file(&format!("{GUEST_MODULE_DIR}/{}.ko", m.name), 0o644, &m.ko)?;
     }
-    w.file("init", 0o755, init_script(modules).as_bytes())?;
+    w.file("init", 0o755, init_script(modules, args).as_bytes())?;
 
     let path = build_dir.join("initramfs.cpio");
     let tmp = build_dir.join(format!("initramfs.cpio.tmp-{}", std::process::id()));
@@ -294,15 +344,39 @@ fn console_tail(lines: &[ConsoleLine]) -> String {
 
 // ---- Results -----------------------------------------------------------------
 
-/// Turn a finished run into figures, or explain what went wrong.
+/// Explain a failed run: `what`, QEMU's exit and error output, the console's tail.
+fn explain_run(run: &GuestRun, what: &str) -> String {
+    let status = run.status.map_or("unknown".to_string(), |s| s.to_string());
+    let stderr =
+        if run.stderr.trim().is_empty() { String::new() } else { format!("\nQEMU said: {}", run.stderr.trim()) };
+    format!("bench: {what} (QEMU exit: {status}){stderr}\nguest console (tail):\n{}", console_tail(&run.lines))
+}
+
+/// Turn a finished run into the default benchmarks' figures, or explain
+/// what went wrong.
 fn results_from(run: &GuestRun, kernel_release: String) -> Result<LinuxResults, String> {
-    let console: String = run.lines.iter().map(|(_, l)| format!("{l}\n")).collect();
-    let explain = |what: &str| {
-        let status = run.status.map_or("unknown".to_string(), |s| s.to_string());
-        let stderr =
-            if run.stderr.trim().is_empty() { String::new() } else { format!("\nQEMU said: {}", run.stderr.trim()) };
-        format!("bench: {what} (QEMU exit: {status}){stderr}\nguest console (tail):\n{}", console_tail(&run.lines))
+    let LinuxRun { boot_to_init_ms, mut figures, console, kernel_release } = run_figures(run, kernel_release)?;
+    let mut take = |name: &str| {
+        figures.remove(name).ok_or_else(|| explain_run(run, &format!("linuxbench printed no `BENCH {name}` line")))
     };
+    let null_syscall_ns = take("null_syscall_ns")?;
+    let pipe_rtt_ns = take("pipe_rtt_ns")?;
+    let spawn_ns = take("spawn_ns")?;
+    Ok(LinuxResults {
+        boot_to_init_ms,
+        null_syscall_ns,
+        pipe_rtt_ns,
+        spawn_ns,
+        extra: figures,
+        console,
+        kernel_release,
+    })
+}
+
+/// Every figure of a finished run, or what went wrong.
+fn run_figures(run: &GuestRun, kernel_release: String) -> Result<LinuxRun, String> {
+    let console: String = run.lines.iter().map(|(_, l)| format!("{l}\n")).collect();
+    let explain = |what: &str| explain_run(run, what);
 
     if let Some((_, error)) = run.lines.iter().find(|(_, l)| GUEST_ERROR_MARKERS.iter().any(|m| l.contains(m))) {
         return Err(explain(&format!("the Linux guest reported an error: {}", error.trim())));
@@ -317,21 +391,8 @@ fn results_from(run: &GuestRun, kernel_release: String) -> Result<LinuxResults, 
         return Err(explain(&format!("the Linux guest stopped before linuxbench finished (no {DONE_MARKER} line)")));
     }
 
-    let mut figures = parse_bench_lines(&console).map_err(|e| explain(&e))?;
-    let mut take =
-        |name: &str| figures.remove(name).ok_or_else(|| explain(&format!("linuxbench printed no `BENCH {name}` line")));
-    let null_syscall_ns = take("null_syscall_ns")?;
-    let pipe_rtt_ns = take("pipe_rtt_ns")?;
-    let spawn_ns = take("spawn_ns")?;
-    Ok(LinuxResults {
-        boot_to_init_ms: boot_time.as_secs_f64() * 1000.0,
-        null_syscall_ns,
-        pipe_rtt_ns,
-        spawn_ns,
-        extra: figures,
-        console,
-        kernel_release,
-    })
+    let figures = parse_bench_lines(&console).map_err(|e| explain(&e))?;
+    Ok(LinuxRun { boot_to_init_ms: boot_time.as_secs_f64() * 1000.0, figures, console, kernel_release })
 }
 
 /// Every `BENCH <name> <value>` line of `console`, by name.
@@ -419,13 +480,25 @@ mod tests {
     #[test]
     fn init_loads_modules_in_the_given_order_after_mounting() {
         let m = |n: &str| KernelModule { name: n.into(), ko: Vec::new() };
-        let script = init_script(&[m("virtio"), m("virtio_blk")]);
+        let script = init_script(&[m("virtio"), m("virtio_blk")], &[DEFAULT_ARG]);
         let at = |s: &str| script.find(s).unwrap();
         assert!(script.starts_with("#!/bin/sh\n"));
         assert!(at(INIT_MARKER) < at("mount -t proc"));
         assert!(at("mount -t devtmpfs") < at("insmod /lib/modules/virtio.ko"));
         assert!(at("insmod /lib/modules/virtio.ko") < at("insmod /lib/modules/virtio_blk.ko"));
-        assert!(at("/bin/linuxbench") < at("poweroff -f"));
+        assert!(at("/bin/linuxbench /bin/true\n") < at("poweroff -f"));
+        let devices = init_script(&[], &["devices", "32", "20000"]);
+        assert!(devices.contains("\n/bin/linuxbench devices 32 20000\n"), "{devices}");
+    }
+
+    #[test]
+    fn linuxbench_arguments_must_be_plain_words() {
+        let q = LinuxQemu::default();
+        let dir = Path::new("/nonexistent");
+        for bad in ["a b", "$(reboot)", "", "x;y"] {
+            let e = run_linuxbench(dir, &q, &[], &["devices", bad]).unwrap_err();
+            assert!(e.contains("not a plain word"), "{e}");
+        }
     }
 
     #[test]

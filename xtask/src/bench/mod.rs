@@ -8,6 +8,7 @@
 
 pub mod cpio;
 pub mod debian;
+pub mod devices;
 pub mod kmods;
 pub mod linux;
 
@@ -27,7 +28,11 @@ type Figures = BTreeMap<String, f64>;
 
 /// Boot Kintsugi and run `program`; its `BENCH` figures.
 fn kintsugi_program(image: &Image, program: &str) -> Result<Figures, String> {
-    let cfg = QemuConfig { memory_mb: MEMORY_MB, ..QemuConfig::default() };
+    kintsugi_program_on(image, program, QemuConfig { memory_mb: MEMORY_MB, ..QemuConfig::default() })
+}
+
+/// Boot Kintsugi with `cfg` and run `program`; its `BENCH` figures.
+fn kintsugi_program_on(image: &Image, program: &str, cfg: QemuConfig) -> Result<Figures, String> {
     let mut m = Machine::boot(image, &cfg, false).map_err(|e| e.to_string())?;
     m.wait_prompt(Duration::from_secs(120)).map_err(|e| e.to_string())?;
     for service in kintsugi_tests::resilient_services(image) {
@@ -78,11 +83,22 @@ const ROWS: &[(&str, &str, &str, f64, &str)] = &[
     ("spawn a program and reap it", "spawn_ns", "spawn_ns", 1000.0, "us"),
 ];
 
-/// Run the benchmarks and print the table.
-pub fn run() -> Result<(), String> {
+/// Run the benchmarks and print the table; with `only`, just that part
+/// (`devices`), written to `target/bench/results-PART.md`.
+pub fn run(only: Option<&str>) -> Result<(), String> {
     tools::ensure(&[&tools::QEMU])?;
     let image = assemble::build()?;
     let work_dir = kintsugi_tests::image::workspace_root().join("target/bench/linux");
+    if let Some(part) = only {
+        let table = match part {
+            "devices" => devices::devices_table(&image, &work_dir)?,
+            other => return Err(format!("bench: no part {other:?} (parts: devices)")),
+        };
+        let out = kintsugi_tests::image::workspace_root().join(format!("target/bench/results-{part}.md"));
+        std::fs::write(&out, &table).map_err(|e| format!("{}: {e}", out.display()))?;
+        eprintln!("bench: table also written to {}", out.display());
+        return Ok(());
+    }
     let q = LinuxQemu { memory_mb: MEMORY_MB, extra_args: Vec::new() };
     let mut kintsugi = Vec::new();
     let mut linux_runs = Vec::new();
@@ -114,6 +130,10 @@ pub fn run() -> Result<(), String> {
     println!("\n{table}");
     table.push('\n');
     table.push_str(&resiliency_table(&image)?);
+    table.push('\n');
+    table.push_str(&vault_table(&image)?);
+    table.push('\n');
+    table.push_str(&devices::devices_table(&image, &work_dir)?);
     let out = kintsugi_tests::image::workspace_root().join("target/bench/results.md");
     std::fs::write(&out, &table).map_err(|e| format!("{}: {e}", out.display()))?;
     eprintln!("bench: table also written to {}", out.display());
@@ -169,6 +189,37 @@ fn resiliency_table(image: &Image) -> Result<String, String> {
             "| image (tally, 256 KiB arena) | {counters} counters changed | {:.0} | {} |\n",
             get(&format!("tally_checkpoint_bytes_{counters}_counters"))?,
             ms(get(&format!("tally_checkpoint_ns_{counters}_counters"))?)
+        ));
+    }
+    println!("{t}");
+    Ok(t)
+}
+
+/// The vault's checkpoint write and read times by state size (`vaultbench`
+/// on a fresh pair of disks each run).
+fn vault_table(image: &Image) -> Result<String, String> {
+    tools::ensure(&[&tools::DOSFSTOOLS])?;
+    let dir = kintsugi_tests::image::workspace_root().join("target/bench/vault-disks");
+    let mut runs = Vec::new();
+    for i in 0..RUNS {
+        eprintln!("bench: vault run {} of {RUNS}", i + 1);
+        let _ = std::fs::remove_dir_all(&dir);
+        let disks = kintsugi_tests::disks::ensure(&dir)?;
+        let cfg = QemuConfig { memory_mb: MEMORY_MB, disks, ..QemuConfig::default() };
+        runs.push(kintsugi_program_on(image, "vaultbench", cfg)?);
+    }
+    let get = |name: &str| median_of(&runs, name).ok_or_else(|| format!("bench: vaultbench gave no {name}"));
+    let mut t = format!(
+        "Vault checkpoint writes (virtio-blk, 64 MiB FAT32 checkpoint disk; medians of {RUNS} runs): a commit is the record \
+         written in place into its slot file and the disk flushed\n\n\
+         | state | commit, round trip | commit, in the vault | latest, round trip |\n|---:|---:|---:|---:|\n"
+    );
+    for (size, label) in [(4096, "4 KiB"), (65536, "64 KiB"), (1 << 20, "1 MiB")] {
+        t.push_str(&format!(
+            "| {label} | {} | {} | {} |\n",
+            ms(get(&format!("vault_commit_ns_{size}"))?),
+            ms(get(&format!("vault_commit_disk_ns_{size}"))?),
+            ms(get(&format!("vault_latest_ns_{size}"))?)
         ));
     }
     println!("{t}");

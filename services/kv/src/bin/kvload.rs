@@ -23,6 +23,7 @@ use alloc::vec::Vec;
 use kv::{KvClient, Reply};
 use libos::handle::Event;
 use libos::println;
+use libos::rand::Rng;
 
 libos::main!(main);
 
@@ -30,19 +31,6 @@ const OWN_KEYS: u64 = 48;
 const SHARED_COUNTERS: u64 = 4;
 const MAX_REPORTED: usize = 5;
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 fn args() -> Vec<&'static str> {
     libos::start::args().split_whitespace().collect()
@@ -101,7 +89,7 @@ fn client(run: u64, id: u64, ops: u64) -> i32 {
             return 1;
         }
     };
-    let mut rng = Rng(run ^ (id + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    let mut rng = Rng::new(run ^ (id + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
     let mut model: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     let mut check = Checker { errors: 0, mismatches: Vec::new() };
     let mut increments = 0u64;

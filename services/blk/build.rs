@@ -1,0 +1,7 @@
+//! Generates the blk protocol (messages, client stub, handler trait,
+//! protocol checking, resiliency annotations and companion) from
+//! `blk.contract`.
+fn main() {
+    let options = companion_gen::Options { runtime: "libos".into(), resiliency: Some("resiliency_lib".into()) };
+    companion_gen::build("blk.contract", &options);
+}

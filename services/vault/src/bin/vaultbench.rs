@@ -1,0 +1,89 @@
+//! `vaultbench`: the vault's write and read times by state size, for
+//! `cargo xtask bench` (which boots with fresh disks), as `BENCH name
+//! value` lines. For states of 4 KiB, 64 KiB and 1 MiB it commits through
+//! the vault directly (as a companion would: a memory object handed over)
+//! and prints the medians of the round trip (`vault_commit_ns_SIZE`), of
+//! the time the vault itself reports (`vault_commit_disk_ns_SIZE`: record
+//! built, written in place, disk flushed) and of fetching the newest
+//! record back (`vault_latest_ns_SIZE`). The first two commits of each size
+//! create (and grow) the slot files and are not counted.
+#![cfg_attr(target_os = "none", no_std)]
+#![cfg_attr(target_os = "none", no_main)]
+
+#[cfg(target_os = "none")]
+mod bench {
+    extern crate alloc;
+
+    use alloc::format;
+    use alloc::vec;
+    use alloc::vec::Vec;
+    use libos::abi::{MapFlags, MemFlags, PAGE_SIZE};
+    use libos::channel::Channel;
+    use libos::handle::Memory;
+    use libos::println;
+    use resiliency_lib::vault::{Reply, VaultClient};
+
+    fn median(v: &mut [u64]) -> u64 {
+        v.sort_unstable();
+        v.get(v.len() / 2).copied().unwrap_or(0)
+    }
+
+    fn memory_with(bytes: &[u8]) -> Memory {
+        let pages = (bytes.len() as u64).div_ceil(PAGE_SIZE).max(1);
+        let m = Memory::alloc(pages, MemFlags::empty()).expect("memory");
+        let map = m.map(MapFlags::WRITE).expect("map");
+        // SAFETY: a fresh private mapping of the new object.
+        unsafe { map.as_mut_slice()[..bytes.len()].copy_from_slice(bytes) };
+        m
+    }
+
+    pub fn main() -> i32 {
+        let Ok(ep) = libos::directory::connect(vault::SERVICE, true) else {
+            println!("vaultbench: no vault");
+            return 1;
+        };
+        let mut client = VaultClient::new(Channel::new(ep));
+        for (size, label, rounds) in [(4096usize, "4k", 30), (65536, "64k", 20), (1 << 20, "1m", 10)] {
+            let service = format!("bench-{label}");
+            let state: Vec<u8> = (0..size).map(|i| (i * 7 + size) as u8).collect();
+            let (mut trip, mut disk, mut read) = (Vec::new(), Vec::new(), Vec::new());
+            for i in 0..rounds + 2 {
+                let memory = memory_with(&state);
+                let t0 = libos::time::now_ns();
+                let reply = client.commit(service.clone(), 1, t0, memory.0, size as u64, vec![], 0);
+                let t = libos::time::now_ns() - t0;
+                match reply {
+                    Ok(Reply::Committed { ns, .. }) if i >= 2 => {
+                        trip.push(t);
+                        disk.push(ns);
+                    }
+                    Ok(Reply::Committed { .. }) => {}
+                    other => {
+                        println!("vaultbench: commit of {size} bytes: {other:?}");
+                        return 1;
+                    }
+                }
+                let t0 = libos::time::now_ns();
+                match client.latest(service.clone()) {
+                    Ok(Reply::Record { len, .. }) if len == size as u64 => read.push(libos::time::now_ns() - t0),
+                    other => {
+                        println!("vaultbench: latest of {size} bytes: {other:?}");
+                        return 1;
+                    }
+                }
+            }
+            println!("BENCH vault_commit_ns_{size} {}", median(&mut trip));
+            println!("BENCH vault_commit_disk_ns_{size} {}", median(&mut disk));
+            println!("BENCH vault_latest_ns_{size} {}", median(&mut read));
+        }
+        0
+    }
+}
+
+#[cfg(target_os = "none")]
+libos::main!(bench::main);
+
+#[cfg(not(target_os = "none"))]
+fn main() {
+    eprintln!("vaultbench runs in the Kintsugi guest");
+}
