@@ -121,6 +121,21 @@ pub fn connect(name: &str, wait: bool) -> Result<Endpoint, DirError> {
     }
 }
 
+/// Connect to service `name`, giving it up to `patience` to register (a
+/// service that is still starting, e.g. right after boot); `NotFound` if it
+/// has not registered by then.
+pub fn connect_within(name: &str, patience: core::time::Duration) -> Result<Endpoint, DirError> {
+    let deadline = crate::time::now_ns().saturating_add(patience.as_nanos() as u64);
+    loop {
+        match connect(name, false) {
+            Err(DirError::Refused(Error::NotFound, _)) if crate::time::now_ns() < deadline => {
+                crate::time::sleep(core::time::Duration::from_millis(50))
+            }
+            other => return other,
+        }
+    }
+}
+
 /// A registered service's source of new connections (the service side of
 /// a `listener` channel).
 pub struct Listener {

@@ -90,7 +90,7 @@ enum Cmd {
     },
     /// Run the benchmarks beside a Linux guest under the same QEMU settings.
     Bench {
-        /// Run only this part (devices).
+        /// Run only this part: devices or vault.
         #[arg(long)]
         only: Option<String>,
     },

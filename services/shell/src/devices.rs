@@ -18,7 +18,7 @@ pub struct Sessions {
 
 fn blk_session(s: &mut Sessions) -> Option<&mut blk::BlkClient> {
     if s.blk.is_none() {
-        match libos::directory::connect(blk::SERVICE, false) {
+        match libos::directory::connect_within(blk::SERVICE, crate::SERVICE_PATIENCE) {
             Ok(ep) => s.blk = Some(blk::BlkClient::new(libos::channel::Channel::new(ep))),
             Err(e) => {
                 println!("blk: {e}");
@@ -112,7 +112,7 @@ fn print_dump(base: u64, data: &[u8]) {
 pub fn nic_info(s: &mut Sessions) {
     use nic::Reply;
     if s.nic.is_none() {
-        match libos::directory::connect(nic::SERVICE, false) {
+        match libos::directory::connect_within(nic::SERVICE, crate::SERVICE_PATIENCE) {
             Ok(ep) => s.nic = Some(nic::NicClient::new(libos::channel::Channel::new(ep))),
             Err(e) => {
                 println!("nic: {e}");

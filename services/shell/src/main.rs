@@ -20,6 +20,9 @@ use shell::command::{self, Command, CrashKind, KvCommand, HELP};
 use shell::line::{Event, LineEditor};
 
 const PROMPT: &str = "kintsugi> ";
+/// How long a command waits for a service that has not registered yet (one
+/// still starting right after boot).
+pub(crate) const SERVICE_PATIENCE: core::time::Duration = core::time::Duration::from_secs(10);
 const INPUT_BIT: u64 = 1;
 const EXIT_BIT: u64 = 1;
 
@@ -233,7 +236,7 @@ fn chaos(service: &str, per_mille: u32) {
 fn kv_command(console: &mut Console, cmd: KvCommand) {
     use kv::Reply;
     if console.kv.is_none() {
-        match directory::connect(kv::SERVICE, false) {
+        match directory::connect_within(kv::SERVICE, SERVICE_PATIENCE) {
             Ok(ep) => console.kv = Some(kv::KvClient::new(libos::channel::Channel::new(ep))),
             Err(e) => {
                 println!("kv: {e}");

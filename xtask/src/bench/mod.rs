@@ -84,7 +84,7 @@ const ROWS: &[(&str, &str, &str, f64, &str)] = &[
 ];
 
 /// Run the benchmarks and print the table; with `only`, just that part
-/// (`devices`), written to `target/bench/results-PART.md`.
+/// (`devices` or `vault`), written to `target/bench/results-PART.md`.
 pub fn run(only: Option<&str>) -> Result<(), String> {
     tools::ensure(&[&tools::QEMU])?;
     let image = assemble::build()?;
@@ -92,7 +92,8 @@ pub fn run(only: Option<&str>) -> Result<(), String> {
     if let Some(part) = only {
         let table = match part {
             "devices" => devices::devices_table(&image, &work_dir)?,
-            other => return Err(format!("bench: no part {other:?} (parts: devices)")),
+            "vault" => vault_table(&image)?,
+            other => return Err(format!("bench: no part {other:?} (parts: devices, vault)")),
         };
         let out = kintsugi_tests::image::workspace_root().join(format!("target/bench/results-{part}.md"));
         std::fs::write(&out, &table).map_err(|e| format!("{}: {e}", out.display()))?;
@@ -211,15 +212,21 @@ fn vault_table(image: &Image) -> Result<String, String> {
     let get = |name: &str| median_of(&runs, name).ok_or_else(|| format!("bench: vaultbench gave no {name}"));
     let mut t = format!(
         "Vault checkpoint writes (virtio-blk, 64 MiB FAT32 checkpoint disk; medians of {RUNS} runs): a commit is the record \
-         written in place into its slot file and the disk flushed\n\n\
-         | state | commit, round trip | commit, in the vault | latest, round trip |\n|---:|---:|---:|---:|\n"
+         written in place into its slot file and the disk flushed; the reference is the same bytes written straight \
+         through blk to the data disk and flushed, in the same run\n\n\
+         | state | commit, round trip | commit, in the vault | latest, round trip | reference: blk write + flush | commit / reference |\n\
+         |---:|---:|---:|---:|---:|---:|\n"
     );
     for (size, label) in [(4096, "4 KiB"), (65536, "64 KiB"), (1 << 20, "1 MiB")] {
+        let commit = get(&format!("vault_commit_ns_{size}"))?;
+        let reference = get(&format!("vault_reference_ns_{size}"))?;
         t.push_str(&format!(
-            "| {label} | {} | {} | {} |\n",
-            ms(get(&format!("vault_commit_ns_{size}"))?),
+            "| {label} | {} | {} | {} | {} | {:.2} |\n",
+            ms(commit),
             ms(get(&format!("vault_commit_disk_ns_{size}"))?),
-            ms(get(&format!("vault_latest_ns_{size}"))?)
+            ms(get(&format!("vault_latest_ns_{size}"))?),
+            ms(reference),
+            commit / reference
         ));
     }
     println!("{t}");

@@ -6,7 +6,9 @@
 //! the time the vault itself reports (`vault_commit_disk_ns_SIZE`: record
 //! built, written in place, disk flushed) and of fetching the newest
 //! record back (`vault_latest_ns_SIZE`). The first two commits of each size
-//! create (and grow) the slot files and are not counted.
+//! create (and grow) the slot files and are not counted. The reference
+//! (`vault_reference_ns_SIZE`) is the same bytes written straight through
+//! blk to the data disk and flushed, measured in the same run.
 #![cfg_attr(target_os = "none", no_std)]
 #![cfg_attr(target_os = "none", no_main)]
 
@@ -43,10 +45,17 @@ mod bench {
             return 1;
         };
         let mut client = VaultClient::new(Channel::new(ep));
+        let mut data_disk = match blk::Disk::connect(blk::DATA_DISK) {
+            Ok(d) => d,
+            Err(e) => {
+                println!("vaultbench: no blk: {e}");
+                return 1;
+            }
+        };
         for (size, label, rounds) in [(4096usize, "4k", 30), (65536, "64k", 20), (1 << 20, "1m", 10)] {
             let service = format!("bench-{label}");
             let state: Vec<u8> = (0..size).map(|i| (i * 7 + size) as u8).collect();
-            let (mut trip, mut disk, mut read) = (Vec::new(), Vec::new(), Vec::new());
+            let (mut trip, mut disk, mut read, mut raw) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
             for i in 0..rounds + 2 {
                 let memory = memory_with(&state);
                 let t0 = libos::time::now_ns();
@@ -64,6 +73,12 @@ mod bench {
                     }
                 }
                 let t0 = libos::time::now_ns();
+                if let Err(e) = data_disk.write(0, &state).and_then(|()| data_disk.flush()) {
+                    println!("vaultbench: blk write of {size} bytes: {e}");
+                    return 1;
+                }
+                raw.push(libos::time::now_ns() - t0);
+                let t0 = libos::time::now_ns();
                 match client.latest(service.clone()) {
                     Ok(Reply::Record { len, .. }) if len == size as u64 => read.push(libos::time::now_ns() - t0),
                     other => {
@@ -75,6 +90,7 @@ mod bench {
             println!("BENCH vault_commit_ns_{size} {}", median(&mut trip));
             println!("BENCH vault_commit_disk_ns_{size} {}", median(&mut disk));
             println!("BENCH vault_latest_ns_{size} {}", median(&mut read));
+            println!("BENCH vault_reference_ns_{size} {}", median(&mut raw));
         }
         0
     }
