@@ -60,37 +60,36 @@ impl DeviceError {
 pub trait BlockDevice {
     /// Size, sector size, model and serial.
     fn info(&self) -> &BlockInfo;
-    /// Read buf.len() bytes (a multiple of the sector size) starting at sector `lba`. Transfers larger than one
-    /// device request are split into several requests that are in flight at the same time (virtqueue
-    /// descriptors / AHCI command slots), then all waited for.
-    fn read(&mut self, lba: u64, buf: &mut [u8]) -> Result<(), DeviceError>;
-    /// Write `data` (a multiple of the sector size) starting at sector `lba`;
-    /// split like [`BlockDevice::read`].
-    fn write(&mut self, lba: u64, data: &[u8]) -> Result<(), DeviceError>;
+    /// Read several extents `(lba, sectors)` into `buf`, their sectors one
+    /// after another. The transfer is cut into device requests that are in
+    /// flight at the same time (virtqueue descriptors / AHCI command
+    /// slots), then all waited for.
+    fn read_extents(&mut self, extents: &[(u64, u32)], buf: &mut [u8]) -> Result<(), DeviceError>;
+    /// Write `data` (the extents' sectors one after another) to several
+    /// extents `(lba, sectors)`; issued like [`BlockDevice::read_extents`].
+    fn write_extents(&mut self, extents: &[(u64, u32)], data: &[u8]) -> Result<(), DeviceError>;
     /// Make every completed write durable (the device's cache flush).
     fn flush(&mut self) -> Result<(), DeviceError>;
-    /// Read several extents `(lba, sectors)` into `buf`, their sectors one
-    /// after another; the drivers put all of them on the device at once
-    /// (as many as it has slots for). By default, one after another.
-    fn read_extents(&mut self, extents: &[(u64, u32)], buf: &mut [u8]) -> Result<(), DeviceError> {
-        let mut at = 0;
-        for (lba, len) in extent_bytes(extents, self.info().sector_size, buf.len())? {
-            self.read(lba, &mut buf[at..at + len])?;
-            at += len;
-        }
-        Ok(())
+    /// Read `buf.len()` bytes (a multiple of the sector size) starting at
+    /// sector `lba`: one extent.
+    fn read(&mut self, lba: u64, buf: &mut [u8]) -> Result<(), DeviceError> {
+        let sectors = whole_sectors(buf.len(), self.info().sector_size)?;
+        self.read_extents(&[(lba, sectors)], buf)
     }
-    /// Write `data` (the extents' sectors one after another) to several
-    /// extents `(lba, sectors)`, all in flight at once where the driver
-    /// can. By default, one after another.
-    fn write_extents(&mut self, extents: &[(u64, u32)], data: &[u8]) -> Result<(), DeviceError> {
-        let mut at = 0;
-        for (lba, len) in extent_bytes(extents, self.info().sector_size, data.len())? {
-            self.write(lba, &data[at..at + len])?;
-            at += len;
-        }
-        Ok(())
+    /// Write `data` (a multiple of the sector size) starting at sector
+    /// `lba`: one extent.
+    fn write(&mut self, lba: u64, data: &[u8]) -> Result<(), DeviceError> {
+        let sectors = whole_sectors(data.len(), self.info().sector_size)?;
+        self.write_extents(&[(lba, sectors)], data)
     }
+}
+
+/// The sectors `len` bytes cover, if they are whole sectors.
+fn whole_sectors(len: usize, sector_size: u32) -> Result<u32, DeviceError> {
+    if sector_size == 0 || len % sector_size as usize != 0 {
+        return Err(DeviceError::Misaligned);
+    }
+    u32::try_from(len / sector_size as usize).map_err(|_| DeviceError::OutOfRange)
 }
 
 /// Extents `(lba, sectors)` as `(lba, bytes)`, checking that together they
@@ -204,6 +203,9 @@ mod tests {
         assert_eq!(split_extents(&[(10, 100)], 2000, 512, 4096), Err(DeviceError::Misaligned));
         assert_eq!(extent_bytes(&[(0, 2), (9, 1)], 512, 1536), Ok(alloc::vec![(0, 1024), (9, 512)]));
         assert_eq!(extent_bytes(&[(0, 2)], 512, 1000), Err(DeviceError::Misaligned));
+        assert_eq!(whole_sectors(1536, 512), Ok(3));
+        assert_eq!(whole_sectors(1000, 512), Err(DeviceError::Misaligned));
+        assert_eq!(whole_sectors(512, 0), Err(DeviceError::Misaligned));
     }
 
     #[test]

@@ -333,15 +333,6 @@ impl BlockDevice for VirtioBlk {
         &self.info
     }
 
-    fn read(&mut self, lba: u64, buf: &mut [u8]) -> Result<(), DeviceError> {
-        let len = buf.len();
-        self.transfer(&[(lba, len)], Io::Read(buf))
-    }
-
-    fn write(&mut self, lba: u64, data: &[u8]) -> Result<(), DeviceError> {
-        self.transfer(&[(lba, data.len())], Io::Write(data))
-    }
-
     fn read_extents(&mut self, extents: &[(u64, u32)], buf: &mut [u8]) -> Result<(), DeviceError> {
         let extents = extent_bytes(extents, self.info.sector_size, buf.len())?;
         self.transfer(&extents, Io::Read(buf))

@@ -10,7 +10,6 @@ extern crate alloc;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec;
-use alloc::vec::Vec;
 
 /// Generated from `blk.contract`.
 #[allow(clippy::all, missing_docs)]
@@ -123,11 +122,6 @@ impl Disk {
         connect().map(|c| Disk::new(c, disk)).map_err(|e| DiskError::Session(format!("{e}")))
     }
 
-    /// The session, for requests of its own.
-    pub fn client(&mut self) -> &mut BlkClient {
-        &mut self.client
-    }
-
     fn call(&mut self, request: Request) -> Result<Reply, DiskError> {
         let reply = match request {
             Request::Info { disk } => self.client.info(disk),
@@ -192,33 +186,6 @@ impl Disk {
             r => Err(unexpected(&r)),
         }
     }
-}
-
-/// Group extents `(lba, sectors)` into requests of at most [`MAX_SECTORS`]
-/// sectors and [`MAX_EXTENTS`] extents each, splitting extents where
-/// needed: `(lbas, counts)` for each request, in order.
-pub fn batches(extents: &[(u64, u32)]) -> Vec<(Vec<u64>, Vec<u32>)> {
-    let mut out = Vec::new();
-    let (mut lbas, mut counts, mut total) = (Vec::new(), Vec::new(), 0u32);
-    for &(lba, count) in extents {
-        let mut done = 0;
-        while done < count {
-            let room = MAX_SECTORS - total;
-            let n = (count - done).min(room);
-            lbas.push(lba + done as u64);
-            counts.push(n);
-            total += n;
-            done += n;
-            if total == MAX_SECTORS || lbas.len() == MAX_EXTENTS {
-                out.push((core::mem::take(&mut lbas), core::mem::take(&mut counts)));
-                total = 0;
-            }
-        }
-    }
-    if !lbas.is_empty() {
-        out.push((lbas, counts));
-    }
-    out
 }
 
 /// Test patterns: byte `i` of sector `lba` in pattern `seed`, a function
