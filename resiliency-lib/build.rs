@@ -3,7 +3,12 @@
 //! the vault protocol (the persistent checkpoint store).
 fn main() {
     let options = companion_gen::Options { runtime: "libos".into(), resiliency: None };
-    for contract in ["contracts/companion.contract", "contracts/control.contract", "contracts/notices.contract", "contracts/vault.contract"] {
+    for contract in [
+        "contracts/companion.contract",
+        "contracts/control.contract",
+        "contracts/notices.contract",
+        "contracts/vault.contract",
+    ] {
         companion_gen::build(contract, &options);
     }
 }

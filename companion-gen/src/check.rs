@@ -26,7 +26,8 @@ const GENERATED_TYPES: &[&str] = &["Request", "Reply", "State", "String", "Vec"]
 /// Largest `list<T>[N]`.
 pub const MAX_LIST_COUNT: u64 = 65536;
 /// The field types (`list` last: it is not a list's element type).
-const TYPES: &[&str] = &["u8", "u16", "u32", "u64", "i32", "i64", "bool", "string", "bytes", "endpoint", "handle", "list"];
+const TYPES: &[&str] =
+    &["u8", "u16", "u32", "u64", "i32", "i64", "bool", "string", "bytes", "endpoint", "handle", "list"];
 
 #[derive(Clone, Copy)]
 struct MessageRef {
@@ -39,7 +40,10 @@ struct MessageRef {
 enum Slot<'a> {
     Declared(&'a ast::StateDecl),
     /// A state created by `Request -> Reply -> Target` in state `parent`.
-    Anonymous { parent: usize, transition: &'a ast::TransitionDecl },
+    Anonymous {
+        parent: usize,
+        transition: &'a ast::TransitionDecl,
+    },
 }
 
 struct Checker<'a> {
@@ -63,7 +67,9 @@ pub(crate) fn check(file: &ast::File, source: &str, sink: &mut Sink) -> Option<C
                 None => protocol = Some(p),
             },
             Item::Resilience(r) => match resilience {
-                Some(first) => c.err(r.span, format!("duplicate `resilience` section (the first is at {})", first.span)),
+                Some(first) => {
+                    c.err(r.span, format!("duplicate `resilience` section (the first is at {})", first.span))
+                }
                 None => resilience = Some(r),
             },
         }
@@ -82,7 +88,8 @@ pub(crate) fn check(file: &ast::File, source: &str, sink: &mut Sink) -> Option<C
     if !c.sink.is_empty() {
         return None;
     }
-    let source = std::path::Path::new(source).file_name().map_or(source.to_string(), |f| f.to_string_lossy().into_owned());
+    let source =
+        std::path::Path::new(source).file_name().map_or(source.to_string(), |f| f.to_string_lossy().into_owned());
     Some(Contract {
         name: file.name.text.clone(),
         source,
@@ -127,7 +134,10 @@ impl<'a> Checker<'a> {
         } else if GENERATED_TYPES.contains(&camel.as_str()) {
             self.err(
                 name.span,
-                format!("contract name `{}` would name its marker type `{camel}`, which the generated code already uses", name.text),
+                format!(
+                    "contract name `{}` would name its marker type `{camel}`, which the generated code already uses",
+                    name.text
+                ),
             );
         }
     }
@@ -221,13 +231,19 @@ impl<'a> Checker<'a> {
             return None;
         }
         let Some(element) = &t.element else {
-            self.err(t.name.span, format!("`list` needs an element type and a maximum count: `list<T>[N]`, N from 1 to {MAX_LIST_COUNT}"));
+            self.err(
+                t.name.span,
+                format!("`list` needs an element type and a maximum count: `list<T>[N]`, N from 1 to {MAX_LIST_COUNT}"),
+            );
             return None;
         };
         let element = self.field_type(element, true);
         let max = match t.max {
             None => {
-                self.err(t.name.span, format!("`list` needs a maximum count: `list<T>[N]`, N from 1 to {MAX_LIST_COUNT}"));
+                self.err(
+                    t.name.span,
+                    format!("`list` needs a maximum count: `list<T>[N]`, N from 1 to {MAX_LIST_COUNT}"),
+                );
                 None
             }
             Some((0, span)) => {
@@ -249,18 +265,25 @@ impl<'a> Checker<'a> {
         let mut methods: HashMap<String, &Name> = HashMap::new();
         for item in &file.items {
             let Item::Message(m) = item else { continue };
-            if m.direction != Direction::Request || self.messages.get(m.name.text.as_str()).map(|r| r.span) != Some(m.name.span) {
+            if m.direction != Direction::Request
+                || self.messages.get(m.name.text.as_str()).map(|r| r.span) != Some(m.name.span)
+            {
                 continue;
             }
             let method = names::snake(&m.name.text);
             if CLIENT_METHODS.contains(&method.as_str()) {
                 self.err(
                     m.name.span,
-                    format!("request `{}` would generate the client method `{method}`, which the client stub already has", m.name.text),
+                    format!(
+                        "request `{}` would generate the client method `{method}`, which the client stub already has",
+                        m.name.text
+                    ),
                 );
             } else if let Some(first) = methods.get(&method) {
-                let msg =
-                    format!("requests `{}` (at {}) and `{}` would both generate the method `{method}`", first.text, first.span, m.name.text);
+                let msg = format!(
+                    "requests `{}` (at {}) and `{}` would both generate the method `{method}`",
+                    first.text, first.span, m.name.text
+                );
                 self.err(m.name.span, msg);
             } else {
                 methods.insert(method, &m.name);
@@ -282,7 +305,8 @@ impl<'a> Checker<'a> {
     fn lookup_as(&mut self, name: &Name, direction: Direction, context: &str) -> Option<usize> {
         let m = self.lookup(name)?;
         if m.direction != direction {
-            let msg = format!("`{}` is a {}, but {context} needs a {}", name.text, m.direction.word(), direction.word());
+            let msg =
+                format!("`{}` is a {}, but {context} needs a {}", name.text, m.direction.word(), direction.word());
             self.err(name.span, msg);
             return None;
         }

@@ -198,7 +198,8 @@ pub(crate) fn lex(source: &str, sink: &mut Sink) -> Vec<Token> {
                     ',' => TokenKind::Comma,
                     '-' => TokenKind::Minus,
                     _ => {
-                        let shown = if c.is_control() || c.is_whitespace() { format!("{c:?}") } else { format!("`{c}`") };
+                        let shown =
+                            if c.is_control() || c.is_whitespace() { format!("{c:?}") } else { format!("`{c}`") };
                         sink.error(span, format!("unexpected character {shown}"));
                         continue;
                     }
@@ -357,31 +358,32 @@ mod tests {
     #[test]
     fn angle_brackets_and_arrows() {
         use TokenKind::*;
-        assert_eq!(lex_ok("list<u8>[4] -> >-> <>"), vec![
-            Ident("list".into()),
-            Lt,
-            Ident("u8".into()),
-            Gt,
-            LBracket,
-            Int(4),
-            RBracket,
-            Arrow,
-            Gt,
-            Arrow,
-            Lt,
-            Gt,
-            Eof
-        ]);
+        assert_eq!(
+            lex_ok("list<u8>[4] -> >-> <>"),
+            vec![
+                Ident("list".into()),
+                Lt,
+                Ident("u8".into()),
+                Gt,
+                LBracket,
+                Int(4),
+                RBracket,
+                Arrow,
+                Gt,
+                Arrow,
+                Lt,
+                Gt,
+                Eof
+            ]
+        );
     }
 
     #[test]
     fn numbers() {
-        assert_eq!(lex_ok("1_000 0xff 18446744073709551615"), vec![
-            TokenKind::Int(1000),
-            TokenKind::Int(255),
-            TokenKind::Int(u64::MAX),
-            TokenKind::Eof
-        ]);
+        assert_eq!(
+            lex_ok("1_000 0xff 18446744073709551615"),
+            vec![TokenKind::Int(1000), TokenKind::Int(255), TokenKind::Int(u64::MAX), TokenKind::Eof]
+        );
     }
 
     #[test]
@@ -396,7 +398,10 @@ mod tests {
             lex_errors("x \"abc\ny"),
             vec!["t.contract:1:3: unterminated string (missing closing `\"` on this line)"]
         );
-        assert_eq!(lex_errors("\"abc"), vec!["t.contract:1:1: unterminated string (missing closing `\"` on this line)"]);
+        assert_eq!(
+            lex_errors("\"abc"),
+            vec!["t.contract:1:1: unterminated string (missing closing `\"` on this line)"]
+        );
     }
 
     #[test]

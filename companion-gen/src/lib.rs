@@ -79,7 +79,8 @@ pub fn generate(contract: &Contract, options: &Options) -> String {
 /// `cargo:rerun-if-changed=...`. On errors, print every diagnostic and
 /// panic, which fails the build with `file:line:column: message` lines.
 pub fn build(contract: &str, options: &Options) {
-    let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").expect("companion_gen::build runs in a build script (CARGO_MANIFEST_DIR)");
+    let manifest_dir =
+        std::env::var("CARGO_MANIFEST_DIR").expect("companion_gen::build runs in a build script (CARGO_MANIFEST_DIR)");
     let out_dir = std::env::var("OUT_DIR").expect("companion_gen::build runs in a build script (OUT_DIR)");
     let path = Path::new(&manifest_dir).join(contract);
     println!("cargo:rerun-if-changed={}", path.display());

@@ -112,7 +112,8 @@ impl<'a> Parser<'a> {
     fn message(&mut self) -> PResult<MessageDecl> {
         let t = self.next();
         let docs = t.docs.clone();
-        let direction = if t.kind == TokenKind::Ident("request".into()) { Direction::Request } else { Direction::Reply };
+        let direction =
+            if t.kind == TokenKind::Ident("request".into()) { Direction::Request } else { Direction::Reply };
         let name = self.name(&format!("the {}'s name", direction.word()))?;
         self.punct(TokenKind::LBrace, &format!(" after `{} {}`", direction.word(), name.text))?;
         let mut fields = Vec::new();
@@ -153,7 +154,10 @@ impl<'a> Parser<'a> {
                 return self.error(if element.is_some() { "a maximum count" } else { "a maximum length" });
             };
             self.next();
-            self.punct(TokenKind::RBracket, if element.is_some() { " after the maximum count" } else { " after the maximum length" })?;
+            self.punct(
+                TokenKind::RBracket,
+                if element.is_some() { " after the maximum count" } else { " after the maximum length" },
+            )?;
             Some((n, t.span))
         } else {
             None
@@ -180,7 +184,11 @@ impl<'a> Parser<'a> {
                     self.next();
                     let name = self.name(if word == "start" { "a state name" } else { "a reply name" })?;
                     self.punct(TokenKind::Semi, &format!(" after `{word} {}`", name.text))?;
-                    items.push(if word == "start" { ProtocolItem::Start(name, t.span) } else { ProtocolItem::Error(name, t.span) });
+                    items.push(if word == "start" {
+                        ProtocolItem::Start(name, t.span)
+                    } else {
+                        ProtocolItem::Error(name, t.span)
+                    });
                 }
                 "state" | "client" | "service" => items.push(ProtocolItem::State(self.state()?)),
                 _ => return self.error("`start`, `error`, `state` or `}`"),
@@ -205,11 +213,8 @@ impl<'a> Parser<'a> {
             let message = self.name("a message name or `}`")?;
             self.punct(TokenKind::Arrow, &format!(" after `{}`", message.text))?;
             let second = self.name("a state or message name")?;
-            let (then, target) = if self.eat(TokenKind::Arrow) {
-                (Some(second), self.name("a state name")?)
-            } else {
-                (None, second)
-            };
+            let (then, target) =
+                if self.eat(TokenKind::Arrow) { (Some(second), self.name("a state name")?) } else { (None, second) };
             self.punct(TokenKind::Semi, " or `->` in a transition")?;
             transitions.push(TransitionDecl { message, then, target });
         }
@@ -400,7 +405,10 @@ mod tests {
         assert_eq!(xs.name.text, "list");
         assert_eq!(xs.max.map(|m| m.0), Some(4));
         let element = xs.element.as_deref().unwrap();
-        assert_eq!((element.name.text.as_str(), element.max.map(|m| m.0), element.element.is_none()), ("string", Some(8), true));
+        assert_eq!(
+            (element.name.text.as_str(), element.max.map(|m| m.0), element.element.is_none()),
+            ("string", Some(8), true)
+        );
         assert_eq!(m.fields[1].ty.max.map(|m| m.0), Some(16));
         // A list of lists parses (the checker rejects it).
         let inner = m.fields[2].ty.element.as_deref().unwrap();
@@ -423,7 +431,10 @@ mod tests {
             syntax_error("contract kv { request A { x: list<u8[4] } }"),
             "t.contract:1:41: expected `>` after the element type, found `}`"
         );
-        assert_eq!(syntax_error("contract kv { request A { x: list<>[4] } }"), "t.contract:1:35: expected a type, found `>`");
+        assert_eq!(
+            syntax_error("contract kv { request A { x: list<>[4] } }"),
+            "t.contract:1:35: expected a type, found `>`"
+        );
         assert_eq!(
             syntax_error("contract kv { request A { x: list<u8>[] } }"),
             "t.contract:1:39: expected a maximum count, found `]`"
@@ -493,7 +504,10 @@ mod tests {
             syntax_error("contract kv { resilience { distillation fast; } }"),
             "t.contract:1:41: expected `logical` or `image`, found `fast`"
         );
-        assert_eq!(syntax_error("contract kv { }\ncontract b {}"), "t.contract:2:1: expected end of file (one contract per file), found `contract`");
+        assert_eq!(
+            syntax_error("contract kv { }\ncontract b {}"),
+            "t.contract:2:1: expected end of file (one contract per file), found `contract`"
+        );
         assert_eq!(
             syntax_error("contract kv { request A {"),
             "t.contract:1:26: expected a field name or `}`, found end of file"

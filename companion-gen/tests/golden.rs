@@ -29,9 +29,8 @@ fn generated_code_matches_the_golden_files() {
     for path in &contracts {
         let source = std::fs::read_to_string(path).expect("read contract");
         let shown = path.display().to_string();
-        let contract = parse(&shown, &source).unwrap_or_else(|ds| {
-            panic!("{}", ds.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n"))
-        });
+        let contract = parse(&shown, &source)
+            .unwrap_or_else(|ds| panic!("{}", ds.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n")));
         let code = generate(&contract, &options());
         let golden = path.with_extension("rs");
         if update {
@@ -40,11 +39,19 @@ fn generated_code_matches_the_golden_files() {
         }
         match std::fs::read_to_string(&golden) {
             Ok(expected) if expected == code => {}
-            Ok(expected) => stale.push(format!("{}: differs from the generated code\n{}", golden.display(), first_difference(&expected, &code))),
+            Ok(expected) => stale.push(format!(
+                "{}: differs from the generated code\n{}",
+                golden.display(),
+                first_difference(&expected, &code)
+            )),
             Err(e) => stale.push(format!("{}: {e}", golden.display())),
         }
     }
-    assert!(stale.is_empty(), "{}\n(UPDATE_GOLDEN=1 cargo test -p companion-gen rewrites the golden files)", stale.join("\n"));
+    assert!(
+        stale.is_empty(),
+        "{}\n(UPDATE_GOLDEN=1 cargo test -p companion-gen rewrites the golden files)",
+        stale.join("\n")
+    );
 }
 
 /// The first line where `expected` and `actual` differ.
@@ -55,7 +62,13 @@ fn first_difference(expected: &str, actual: &str) -> String {
         match (e.next(), a.next()) {
             (None, None) => return "(only line endings differ)".into(),
             (x, y) if x == y => continue,
-            (x, y) => return format!("line {n}:\n  golden:    {}\n  generated: {}", x.unwrap_or("<end>"), y.unwrap_or("<end>")),
+            (x, y) => {
+                return format!(
+                    "line {n}:\n  golden:    {}\n  generated: {}",
+                    x.unwrap_or("<end>"),
+                    y.unwrap_or("<end>")
+                )
+            }
         }
     }
     unreachable!()
@@ -85,12 +98,15 @@ fn generation_is_deterministic_and_options_are_honoured() {
 /// The `#[derive]` of `Reply` and the `use` lines, for a contract whose
 /// one reply has a field of type `ty`.
 fn reply_derives_and_imports(ty: &str) -> (Option<String>, Vec<String>) {
-    let src = format!("contract c {{ request A {{ }} reply R {{ x: {ty} }} protocol {{ start S; state S {{ A -> R -> S; }} }} }}");
+    let src = format!(
+        "contract c {{ request A {{ }} reply R {{ x: {ty} }} protocol {{ start S; state S {{ A -> R -> S; }} }} }}"
+    );
     let contract = parse("c.contract", &src).unwrap_or_else(|ds| panic!("{ty}: {ds:?}"));
     let code = generate(&contract, &Options::default());
     let enum_at = code.find("pub enum Reply {").expect("pub enum Reply");
     let doc_at = code[..enum_at].rfind("/// A message of the `c` contract from the service").expect("its doc");
-    let derive = code[doc_at..enum_at].lines().find_map(|l| l.strip_prefix("#[derive(")?.strip_suffix(")]").map(String::from));
+    let derive =
+        code[doc_at..enum_at].lines().find_map(|l| l.strip_prefix("#[derive(")?.strip_suffix(")]").map(String::from));
     let uses = code.lines().filter(|l| l.starts_with("use ")).map(String::from).collect();
     (derive, uses)
 }
@@ -111,7 +127,10 @@ fn lists_get_the_derives_and_imports_of_their_elements() {
     }
     let uses = |ty: &str| reply_derives_and_imports(ty).1.join("\n");
     assert_eq!(uses("list<u8>[2]"), "use alloc::vec::Vec;\nuse libos::{channel, protocol, wire};");
-    assert_eq!(uses("list<string[4]>[2]"), "use alloc::string::String;\nuse alloc::vec::Vec;\nuse libos::{channel, protocol, wire};");
+    assert_eq!(
+        uses("list<string[4]>[2]"),
+        "use alloc::string::String;\nuse alloc::vec::Vec;\nuse libos::{channel, protocol, wire};"
+    );
     assert_eq!(uses("list<handle>[2]"), "use alloc::vec::Vec;\nuse libos::{channel, handle, protocol, wire};");
     assert!(!uses("u8").contains("Vec"));
 }

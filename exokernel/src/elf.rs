@@ -111,9 +111,7 @@ pub fn plan(image: &[u8], max_pages: u64) -> Result<LoadPlan, Error> {
     if segments.is_empty() {
         return Err(Error::BadImage);
     }
-    let in_code = segments
-        .iter()
-        .any(|s| s.executable && entry >= s.vaddr && entry < s.vaddr + s.mem_len);
+    let in_code = segments.iter().any(|s| s.executable && entry >= s.vaddr && entry < s.vaddr + s.mem_len);
     if !in_code {
         return Err(Error::BadImage);
     }
@@ -236,10 +234,12 @@ mod tests {
 
     #[test]
     fn accepts_a_plain_executable() {
-        let img = elf(0x201000, EM_X86_64, ET_EXEC, &[
-            (PT_LOAD, RX, 0x1000, 0x201000, 0x800, 0x800),
-            (PT_LOAD, RW, 0x2000, 0x202000, 0x100, 0x3000),
-        ]);
+        let img = elf(
+            0x201000,
+            EM_X86_64,
+            ET_EXEC,
+            &[(PT_LOAD, RX, 0x1000, 0x201000, 0x800, 0x800), (PT_LOAD, RW, 0x2000, 0x202000, 0x100, 0x3000)],
+        );
         let p = plan(&img, 100).unwrap();
         assert_eq!(p.entry, 0x201000);
         assert_eq!(p.segments.len(), 2);
@@ -251,10 +251,12 @@ mod tests {
 
     #[test]
     fn shared_pages_count_once() {
-        let img = elf(0x201000, EM_X86_64, ET_EXEC, &[
-            (PT_LOAD, RX, 0x1000, 0x201000, 0x800, 0x800),
-            (PT_LOAD, RW, 0x1800, 0x201800, 0x100, 0x900),
-        ]);
+        let img = elf(
+            0x201000,
+            EM_X86_64,
+            ET_EXEC,
+            &[(PT_LOAD, RX, 0x1000, 0x201000, 0x800, 0x800), (PT_LOAD, RW, 0x1800, 0x201800, 0x100, 0x900)],
+        );
         assert_eq!(plan(&img, 100).unwrap().page_count(), 2);
     }
 

@@ -71,7 +71,8 @@ pub fn on_interrupt(gsi: u32) {
     }
 }
 
-static MSI: Mutex<[Option<Option<(Arc<Event>, u64)>>; apic::MSI_VECTORS]> = Mutex::new([const { None }; apic::MSI_VECTORS]);
+static MSI: Mutex<[Option<Option<(Arc<Event>, u64)>>; apic::MSI_VECTORS]> =
+    Mutex::new([const { None }; apic::MSI_VECTORS]);
 
 /// Take a free MSI vector.
 pub fn alloc_msi() -> Option<u64> {

@@ -36,20 +36,20 @@ pub mod boot;
 #[cfg(target_os = "none")]
 pub mod clock;
 #[cfg(target_os = "none")]
+pub mod irq;
+#[cfg(target_os = "none")]
 pub mod mem;
 #[cfg(target_os = "none")]
 pub mod object;
+#[cfg(target_os = "none")]
+mod panic;
 #[cfg(target_os = "none")]
 pub mod process;
 #[cfg(target_os = "none")]
 pub mod sched;
 #[cfg(target_os = "none")]
-pub mod syscall;
-#[cfg(target_os = "none")]
-pub mod irq;
-#[cfg(target_os = "none")]
-pub mod trap;
-#[cfg(target_os = "none")]
 mod start;
 #[cfg(target_os = "none")]
-mod panic;
+pub mod syscall;
+#[cfg(target_os = "none")]
+pub mod trap;

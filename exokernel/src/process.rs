@@ -17,7 +17,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use kintsugi_abi::{
     Error, MemFlags, ProcessInfo, ProcessState, Rights, StartInfo, DEFAULT_STACK_PAGES, MAX_ARGS, MAX_HANDLES,
-    MAX_NAME, MAX_STACK_PAGES, PAGE_SIZE, START_INFO_ADDR, START_MAGIC, STACK_TOP,
+    MAX_NAME, MAX_STACK_PAGES, PAGE_SIZE, STACK_TOP, START_INFO_ADDR, START_MAGIC,
 };
 use spin::Mutex;
 use zerocopy::{FromZeros, IntoBytes};
@@ -119,7 +119,8 @@ impl ProcessShared {
 
     /// The info record, with the live fields filled from `live` if running.
     pub fn info(&self, live: Option<&Process>) -> ProcessInfo {
-        let mut info = ProcessInfo { pid: self.pid, parent: self.parent, name_len: self.name_len as u32, ..Default::default() };
+        let mut info =
+            ProcessInfo { pid: self.pid, parent: self.parent, name_len: self.name_len as u32, ..Default::default() };
         info.name = self.name;
         if let Some(end) = self.ended() {
             info.state = end.state as u32;

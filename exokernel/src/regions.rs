@@ -72,7 +72,12 @@ mod tests {
 
     #[test]
     fn limit_clips_and_overlapping_reservations_work() {
-        let pages = usable_pages(&[r(0x10_0000, 0x1_0000_0000)], &[r(0x10_0000, 0x30_0000), r(0x20_0000, 0x40_0000)], 0x80_0000, P);
+        let pages = usable_pages(
+            &[r(0x10_0000, 0x1_0000_0000)],
+            &[r(0x10_0000, 0x30_0000), r(0x20_0000, 0x40_0000)],
+            0x80_0000,
+            P,
+        );
         assert_eq!(pages, [(0x400, 0x800)]);
     }
 

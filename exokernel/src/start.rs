@@ -13,7 +13,7 @@ use crate::sched::{Kernel, KERNEL};
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use kintsugi_abi::{Rights, ResourceKind, PAGE_SIZE};
+use kintsugi_abi::{ResourceKind, Rights, PAGE_SIZE};
 
 extern "C" {
     static __load_start_phys: u8;

@@ -217,7 +217,8 @@ pub fn list() -> Result<Vec<ProcessInfo>, DirError> {
     match with_directory(|d| answer(d.list()?))? {
         Reply::Processes { count, memory } => {
             let memory = Memory(memory);
-            let map = memory.map(MapFlags::empty()).map_err(|e| DirError::Refused(e, String::from("cannot map list")))?;
+            let map =
+                memory.map(MapFlags::empty()).map_err(|e| DirError::Refused(e, String::from("cannot map list")))?;
             let size = core::mem::size_of::<ProcessInfo>();
             let count = (count as usize).min(map.len() / size);
             // SAFETY: init wrote the records before replying and no longer
@@ -225,7 +226,9 @@ pub fn list() -> Result<Vec<ProcessInfo>, DirError> {
             let bytes = unsafe { map.as_slice() };
             let mut out = Vec::with_capacity(count);
             for i in 0..count {
-                if let Ok(info) = <ProcessInfo as zerocopy::FromBytes>::read_from_bytes(&bytes[i * size..(i + 1) * size]) {
+                if let Ok(info) =
+                    <ProcessInfo as zerocopy::FromBytes>::read_from_bytes(&bytes[i * size..(i + 1) * size])
+                {
                     out.push(info);
                 }
             }

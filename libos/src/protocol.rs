@@ -101,7 +101,12 @@ impl<P: Protocol> Checker<P> {
             }
             None => Err(Violation {
                 by_service: false,
-                message: format!("{}: request {} not allowed in state {:?}", P::NAME, P::request_name(request), self.state),
+                message: format!(
+                    "{}: request {} not allowed in state {:?}",
+                    P::NAME,
+                    P::request_name(request),
+                    self.state
+                ),
             }),
         }
     }
@@ -111,7 +116,12 @@ impl<P: Protocol> Checker<P> {
         if P::client_turn(self.state) {
             return Err(Violation {
                 by_service: true,
-                message: format!("{}: reply {} while no reply is owed (state {:?})", P::NAME, P::reply_name(reply), self.state),
+                message: format!(
+                    "{}: reply {} while no reply is owed (state {:?})",
+                    P::NAME,
+                    P::reply_name(reply),
+                    self.state
+                ),
             });
         }
         if P::is_error_reply(reply) {
@@ -241,7 +251,11 @@ mod tests {
             *r == Rep::Oops
         }
         fn request_name(r: &Req) -> &'static str {
-            if *r == Req::Ask { "Ask" } else { "List" }
+            if *r == Req::Ask {
+                "Ask"
+            } else {
+                "List"
+            }
         }
         fn reply_name(_: &Rep) -> &'static str {
             "reply"

@@ -147,11 +147,7 @@ pub enum CallError {
 pub fn call(name: &str, request: &[u8]) -> Result<Vec<u8>, CallError> {
     let mut w = Writer::new();
     w.str(name).raw(request);
-    let answer = if LINK.lock().is_none() {
-        direct_call(name, request)
-    } else {
-        input(INPUT_CALL, w.finish())
-    };
+    let answer = if LINK.lock().is_none() { direct_call(name, request) } else { input(INPUT_CALL, w.finish()) };
     match answer.split_first() {
         Some((0, reply)) => Ok(reply.to_vec()),
         Some((2, _)) => Err(CallError::NoService),
@@ -327,7 +323,10 @@ pub fn serve<S: Service>() -> i32 {
                     misbehave(k, Some(&mut service), None);
                 }
             }
-            LinkRequest::InputValue { .. } | LinkRequest::Start | LinkRequest::RestoreImage | LinkRequest::RestoreLogical { .. } => {
+            LinkRequest::InputValue { .. }
+            | LinkRequest::Start
+            | LinkRequest::RestoreImage
+            | LinkRequest::RestoreLogical { .. } => {
                 log::error!("unexpected message from the companion");
             }
         }

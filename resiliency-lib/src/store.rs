@@ -52,7 +52,12 @@ impl Capture {
 
 /// Apply `capture` on top of `previous` (the newest checkpoint, if any):
 /// the full state of the new checkpoint.
-pub fn apply(previous: Option<&Checkpoint>, generation: u64, capture: Capture, taken_ns: u64) -> Result<Checkpoint, StoreError> {
+pub fn apply(
+    previous: Option<&Checkpoint>,
+    generation: u64,
+    capture: Capture,
+    taken_ns: u64,
+) -> Result<Checkpoint, StoreError> {
     match capture {
         Capture::Logical(data) => Ok(Checkpoint { generation, kind: Distillation::Logical, data, taken_ns }),
         Capture::Image { pages, dirty } => {

@@ -106,7 +106,13 @@ impl VaultStore {
     /// Fails if there is no vault, or it has no usable disk.
     pub fn open(service: &str) -> Result<VaultStore, StoreError> {
         let mut session = Session::connect(CONNECT_WAIT)?;
-        let mut store = VaultStore { service: service.to_string(), session: None, latest: None, epoch: Vec::new(), note: String::new() };
+        let mut store = VaultStore {
+            service: service.to_string(),
+            session: None,
+            latest: None,
+            epoch: Vec::new(),
+            note: String::new(),
+        };
         match session.call(Request::Latest { service: service.to_string() })? {
             Reply::Record { generation, kind, taken_ns, boot, state, len, epoch, epoch_len, slot, note } => {
                 let kind = match kind {
@@ -150,7 +156,13 @@ impl VaultStore {
     }
 
     /// Commit `capture` with an epoch (an encoded redo list, or empty).
-    pub fn commit_with_epoch(&mut self, generation: u64, capture: Capture, taken_ns: u64, epoch: &[u8]) -> Result<(), StoreError> {
+    pub fn commit_with_epoch(
+        &mut self,
+        generation: u64,
+        capture: Capture,
+        taken_ns: u64,
+        epoch: &[u8],
+    ) -> Result<(), StoreError> {
         let full = apply(self.latest.as_ref(), generation, capture, taken_ns)?;
         // A session that broke since the last commit (the vault restarted)
         // is opened again once.
@@ -192,7 +204,8 @@ impl VaultStore {
     fn commit_request(&self, full: &Checkpoint, epoch: &[u8]) -> Result<Request, StoreError> {
         let kind = if full.kind == Distillation::Image { 2 } else { 1 };
         let state = memory_with(&full.data)?;
-        let (epoch_handles, epoch_len) = if epoch.is_empty() { (Vec::new(), 0) } else { (vec![memory_with(epoch)?], epoch.len() as u64) };
+        let (epoch_handles, epoch_len) =
+            if epoch.is_empty() { (Vec::new(), 0) } else { (vec![memory_with(epoch)?], epoch.len() as u64) };
         Ok(Request::Commit {
             service: self.service.clone(),
             kind,

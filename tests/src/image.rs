@@ -34,7 +34,10 @@ impl Image {
         let kernel = dir.join("kernel");
         let list = dir.join("modules.txt");
         let text = std::fs::read_to_string(&list).map_err(|e| {
-            format!("no built image at {} ({e}); run `cargo xtask build` (or `cargo xtask test`, which builds first)", dir.display())
+            format!(
+                "no built image at {} ({e}); run `cargo xtask build` (or `cargo xtask test`, which builds first)",
+                dir.display()
+            )
         })?;
         let modules: Vec<PathBuf> = text.lines().filter(|l| !l.trim().is_empty()).map(|l| dir.join(l.trim())).collect();
         for m in std::iter::once(&kernel).chain(modules.iter()) {

@@ -56,7 +56,8 @@ pub fn quiet(output: &str) -> String {
     output
         .lines()
         .filter(|l| {
-            let program_log = l.starts_with('[') && l.find("] ").is_some_and(|end| !l[1..end].chars().all(|c| c.is_ascii_digit()));
+            let program_log =
+                l.starts_with('[') && l.find("] ").is_some_and(|end| !l[1..end].chars().all(|c| c.is_ascii_digit()));
             !program_log && !l.starts_with("kernel: ")
         })
         .map(|l| format!("{l}\n"))

@@ -140,8 +140,12 @@ impl QemuConfig {
             c.arg("-drive").arg(format!("file={},if=none,id=disk{i},format=raw", d.display()));
             // The q35 machine's own AHCI controller (ICH9) has ports ide.0..ide.5.
             match self.disk_bus {
-                DiskBus::Virtio => c.args(["-device", &format!("virtio-blk-pci,drive=disk{i},serial=kintsugi-disk{i}")]),
-                DiskBus::Ahci => c.args(["-device", &format!("ide-hd,drive=disk{i},bus=ide.{i},serial=kintsugi-disk{i}")]),
+                DiskBus::Virtio => {
+                    c.args(["-device", &format!("virtio-blk-pci,drive=disk{i},serial=kintsugi-disk{i}")])
+                }
+                DiskBus::Ahci => {
+                    c.args(["-device", &format!("ide-hd,drive=disk{i},bus=ide.{i},serial=kintsugi-disk{i}")])
+                }
             };
         }
         if let Some(model) = self.nic {

@@ -72,7 +72,14 @@ pub fn read_slots(image: &Path) -> Result<Vec<Slot>, String> {
             Ok(r) => (Ok(r.header), r.state),
             Err(e) => (Err(e), Vec::new()),
         };
-        slots.push(Slot { service: service.to_string(), slot, file_size: bytes.len() as u64, record, state, current: false });
+        slots.push(Slot {
+            service: service.to_string(),
+            slot,
+            file_size: bytes.len() as u64,
+            record,
+            state,
+            current: false,
+        });
     }
     slots.sort_by(|a, b| (&a.service, a.slot).cmp(&(&b.service, b.slot)));
     let services: Vec<String> = slots.iter().map(|s| s.service.clone()).collect();
@@ -106,7 +113,10 @@ pub fn listing(slots: &[Slot]) -> String {
     if slots.is_empty() {
         return String::from("no checkpoints (no /KINTSUGI slot files)\n");
     }
-    let mut t = format!("{:<16} {:>4} {:>10} {:>9} {:<8} {:>18} {:>9}  {}\n", "SERVICE", "SLOT", "GENERATION", "STATE", "KIND", "TAKEN", "FILE", "STATUS");
+    let mut t = format!(
+        "{:<16} {:>4} {:>10} {:>9} {:<8} {:>18} {:>9}  {}\n",
+        "SERVICE", "SLOT", "GENERATION", "STATE", "KIND", "TAKEN", "FILE", "STATUS"
+    );
     for s in slots {
         let status = match &s.record {
             Ok(_) if s.current => String::from("valid, current"),
@@ -158,7 +168,10 @@ pub fn show(slots: &[Slot], service: &str) -> Result<String, String> {
     let mine: Vec<&Slot> = slots.iter().filter(|s| s.service == service).collect();
     if mine.is_empty() {
         let known: Vec<&str> = slots.iter().filter(|s| s.slot == 0).map(|s| s.service.as_str()).collect();
-        return Err(format!("no slots of '{service}' (services: {})", if known.is_empty() { "none".into() } else { known.join(", ") }));
+        return Err(format!(
+            "no slots of '{service}' (services: {})",
+            if known.is_empty() { "none".into() } else { known.join(", ") }
+        ));
     }
     let mut out = String::new();
     for s in &mine {

@@ -16,7 +16,8 @@ const SECTOR: usize = 512;
 /// Byte `i` of sector `lba` in pattern `seed`: the same function as
 /// `blk::pattern_byte` in the guest.
 fn pattern_byte(seed: u64, lba: u64, i: usize) -> u8 {
-    let x = (lba.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ seed.wrapping_mul(0xBF58_476D_1CE4_E5B9)).wrapping_add(i as u64 / 8);
+    let x =
+        (lba.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ seed.wrapping_mul(0xBF58_476D_1CE4_E5B9)).wrapping_add(i as u64 / 8);
     let x = (x ^ (x >> 31)).wrapping_mul(0x94D0_49BB_1331_11EB);
     (x >> (8 * (i % 8))) as u8
 }
@@ -128,10 +129,16 @@ fn block_round_trip(bus: DiskBus, name: &str) {
 
     // After shutdown the image holds exactly what the guest wrote.
     for &(lba, count) in &guest {
-        assert!(read_image(data, lba, count as usize * SECTOR) == pattern(GUEST_SEED, lba, count), "extent {lba}+{count} differs");
+        assert!(
+            read_image(data, lba, count as usize * SECTOR) == pattern(GUEST_SEED, lba, count),
+            "extent {lba}+{count} differs"
+        );
     }
     for &(lba, count) in &host {
-        assert!(read_image(data, lba, count as usize * SECTOR) == pattern(HOST_SEED, lba, count), "host extent {lba}+{count}");
+        assert!(
+            read_image(data, lba, count as usize * SECTOR) == pattern(HOST_SEED, lba, count),
+            "host extent {lba}+{count}"
+        );
     }
     assert_eq!(&read_image(data, 5, 10), b"Hello, blk");
     let _ = std::fs::remove_dir_all(dir);

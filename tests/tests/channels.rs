@@ -30,7 +30,9 @@ fn endpoint_handed_through_a_third_process() {
     let mut m = boot();
     let out = m.sh("run handoff");
     assert!(
-        out.contains("handoff: C said 'hello A, this is C' then 'got 'hello C, this is A'' over an endpoint passed A -> B -> C"),
+        out.contains(
+            "handoff: C said 'hello A, this is C' then 'got 'hello C, this is A'' over an endpoint passed A -> B -> C"
+        ),
         "{out}"
     );
     assert!(out.contains("handoff exited with code 0"), "{out}");

@@ -11,7 +11,10 @@ fn ports_interrupts_and_mmio_reach_a_user_driver() {
     let out = m.sh("run devtest");
     assert!(out.contains("20 rtc interrupts"), "{out}");
     assert!(out.contains("hpet period 10000000 fs"), "{out}");
-    assert!(out.contains("port outside grant refused; ungranted device refused; mmio outside grant Err(AccessDenied)"), "{out}");
+    assert!(
+        out.contains("port outside grant refused; ungranted device refused; mmio outside grant Err(AccessDenied)"),
+        "{out}"
+    );
     assert!(out.contains("devtest exited with code 0"), "{out}");
     m.shutdown();
 }

@@ -90,10 +90,20 @@ fn frame_exchange(model: NicModel) {
     let deadline = Instant::now() + Duration::from_secs(240);
     let mut next = 0;
     while echoes.len() < TEST_FRAMES as usize || origins.len() < ORIGIN_FRAMES as usize {
-        assert!(Instant::now() < deadline, "frames missing: {} echoes, {} made-up frames\n{}", echoes.len(), origins.len(), m.console());
+        assert!(
+            Instant::now() < deadline,
+            "frames missing: {} echoes, {} made-up frames\n{}",
+            echoes.len(),
+            origins.len(),
+            m.console()
+        );
         // Keep up to 16 test frames in flight; send them again after 500 ms.
         let now = Instant::now();
-        let pending: Vec<u32> = sent_at.iter().filter(|(s, t)| !echoes.contains_key(s) && now - **t > Duration::from_millis(500)).map(|(s, _)| *s).collect();
+        let pending: Vec<u32> = sent_at
+            .iter()
+            .filter(|(s, t)| !echoes.contains_key(s) && now - **t > Duration::from_millis(500))
+            .map(|(s, _)| *s)
+            .collect();
         for s in pending {
             socket.send(&test_frame(s)).unwrap();
             sent_at.insert(s, now);
@@ -144,7 +154,9 @@ fn frame_exchange(model: NicModel) {
         assert!(Instant::now() < deadline, "nicecho did not stop\n{}", m.console());
     };
     assert!(summary.ends_with("errors=0"), "{summary}\n{}", m.console());
-    eprintln!("{model_name}: {TEST_FRAMES} frames echoed, {retransmits} sent again, {ORIGIN_FRAMES} made-up frames checked");
+    eprintln!(
+        "{model_name}: {TEST_FRAMES} frames echoed, {retransmits} sent again, {ORIGIN_FRAMES} made-up frames checked"
+    );
     m.shutdown();
 }
 

@@ -57,7 +57,11 @@ fn every_failure_kind_is_detected_and_recovered() {
         let before = figures(&mut m, "kv").restarts;
         let out = m.shq(&format!("crash kv {how}"));
         assert!(out.contains(&format!("kv: {said}; recovered in")), "crash kv {how}:\n{out}");
-        assert!(m.console().contains(&format!("kv: the service {cause}")), "cause '{cause}' not logged:\n{}", m.console());
+        assert!(
+            m.console().contains(&format!("kv: the service {cause}")),
+            "cause '{cause}' not logged:\n{}",
+            m.console()
+        );
         assert_eq!(m.shq("kv get survivor").trim(), "42", "after crash kv {how}");
         assert_eq!(figures(&mut m, "kv").restarts, before + 1, "one restart per crash");
     }
@@ -107,7 +111,8 @@ fn image_distillation_and_recorded_inputs() {
     assert_eq!(result, "tallyload: ops=3000 errors=0", "{}", m.console());
     let f = figures(&mut m, "tally");
     assert!(f.checkpoints > 0, "{f:?}");
-    let restarts: Vec<String> = m.console().lines().filter(|l| l.contains("tally: the service")).map(String::from).collect();
+    let restarts: Vec<String> =
+        m.console().lines().filter(|l| l.contains("tally: the service")).map(String::from).collect();
     assert_eq!(f.restarts, 6, "{f:?}: {restarts:#?}");
     m.shutdown();
 }

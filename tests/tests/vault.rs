@@ -33,12 +33,18 @@ fn survives_a_power_off(bus: DiskBus, name: &str) {
     // The host sees it with mtools (what `cargo xtask vault ls` prints).
     let slots = vault::read_slots(&disks[1]).unwrap();
     let listing = vault::listing(&slots);
-    let kv = slots.iter().find(|s| s.service == "kv" && s.current).unwrap_or_else(|| panic!("no current kv slot:\n{listing}"));
+    let kv = slots
+        .iter()
+        .find(|s| s.service == "kv" && s.current)
+        .unwrap_or_else(|| panic!("no current kv slot:\n{listing}"));
     let generation = kv.record.as_ref().unwrap().generation;
     assert!(listing.contains("valid, current") && listing.contains("logical"), "{listing}");
     assert!(kv.state.windows(11).any(|w| w == b"hello vault"), "the state holds the value");
     let shown = vault::show(&slots, "kv").unwrap();
-    assert!(shown.contains("(current)") && shown.contains(&format!("state of slot {}:\n00000000  ", kv.slot)), "{shown}");
+    assert!(
+        shown.contains("(current)") && shown.contains(&format!("state of slot {}:\n00000000  ", kv.slot)),
+        "{shown}"
+    );
     assert_fsck_clean(&disks[1]);
 
     let mut m = boot_with(&cfg);
@@ -62,8 +68,16 @@ fn survives_a_power_off(bus: DiskBus, name: &str) {
     m.power_off(Duration::from_secs(120)).unwrap();
     let console = m.console();
     let after = vault::read_slots(&disks[1]).unwrap();
-    let g2 = after.iter().find(|s| s.service == "kv" && s.current).and_then(|s| s.record.as_ref().ok()).map(|h| (h.generation, h.boot));
-    assert!(g2.is_some_and(|(g, boot)| g > generation && boot == 2), "generations go on across boots: {g2:?}\n{}\n{console}", vault::listing(&after));
+    let g2 = after
+        .iter()
+        .find(|s| s.service == "kv" && s.current)
+        .and_then(|s| s.record.as_ref().ok())
+        .map(|h| (h.generation, h.boot));
+    assert!(
+        g2.is_some_and(|(g, boot)| g > generation && boot == 2),
+        "generations go on across boots: {g2:?}\n{}\n{console}",
+        vault::listing(&after)
+    );
     assert!(console.contains("final checkpoint of kv: ") && !console.contains("timed out"), "{console}");
     assert_fsck_clean(&disks[1]);
     let mut m = boot_with(&cfg);
@@ -110,15 +124,20 @@ fn a_damaged_slot_falls_back_to_the_other() {
     let mut m = boot_with(&cfg);
     let console = m.console();
     assert!(
-        console.lines().any(|l| l.starts_with("[vault] warning: kv: slot ") && l.contains("damaged (payload checksum mismatch")
-            && l.contains("; using slot ") && l.ends_with(&format!(" generation {}", older.generation))),
+        console.lines().any(|l| l.starts_with("[vault] warning: kv: slot ")
+            && l.contains("damaged (payload checksum mismatch")
+            && l.contains("; using slot ")
+            && l.ends_with(&format!(" generation {}", older.generation))),
         "the vault says it fell back:\n{console}"
     );
     assert!(
         console.contains(&format!("restored generation {} from slot", older.generation)),
         "the companion says what it restored:\n{console}"
     );
-    assert!(console.contains(&format!("kv: restoring checkpoint generation {} from the vault", older.generation)), "{console}");
+    assert!(
+        console.contains(&format!("kv: restoring checkpoint generation {} from the vault", older.generation)),
+        "{console}"
+    );
     assert_eq!(m.shq("kv get flag").trim(), expected);
     m.shutdown();
     assert_fsck_clean(&disks[1]);

@@ -63,7 +63,8 @@ pub fn run(o: RunOptions) -> Result<i32, String> {
     let mut m = Machine::boot(&image, &cfg, true).map_err(|e| e.to_string())?;
     let result = (|| {
         m.wait_prompt(timeout)?;
-        let commands: Vec<&str> = o.exec.as_deref().unwrap_or("").split(';').map(str::trim).filter(|c| !c.is_empty()).collect();
+        let commands: Vec<&str> =
+            o.exec.as_deref().unwrap_or("").split(';').map(str::trim).filter(|c| !c.is_empty()).collect();
         for (i, c) in commands.iter().enumerate() {
             let last = i + 1 == commands.len();
             if last && (*c == "poweroff" || *c == "reboot") {

@@ -150,7 +150,14 @@ impl lists::ListsHandler for ListRecorder {
         out.reply(lists::Reply::Done);
     }
 
-    fn corners(&mut self, item: Vec<String>, w: Vec<Vec<u8>>, handles: Vec<u8>, r: Vec<String>, out: &mut dyn ReplySink<lists::Reply>) {
+    fn corners(
+        &mut self,
+        item: Vec<String>,
+        w: Vec<Vec<u8>>,
+        handles: Vec<u8>,
+        r: Vec<String>,
+        out: &mut dyn ReplySink<lists::Reply>,
+    ) {
         self.0.push(format!("corners {item:?} {w:?} {} {r:?}", handles.len()));
         out.reply(lists::Reply::Done);
     }
@@ -371,15 +378,24 @@ fn dispatch_with_fields_named_like_the_generated_variables() {
 #[test]
 fn resiliency_annotations() {
     use kv::{Kv, Reply, Request};
-    assert_eq!(Kv::POLICY, Policy { every_requests: Some(100), every_ms: Some(500), distillation: Distillation::Logical });
+    assert_eq!(
+        Kv::POLICY,
+        Policy { every_requests: Some(100), every_ms: Some(500), distillation: Distillation::Logical }
+    );
     assert!(Kv::idempotent(&Request::Get { key: String::new() }));
     assert!(Kv::idempotent(&Request::Ping));
     assert!(!Kv::idempotent(&Request::Put { key: String::new(), value: vec![] }));
     assert!(Kv::checkpoint_after(&Request::Delete { key: String::new() }));
     assert!(!Kv::checkpoint_after(&Request::List { prefix: String::new() }));
-    assert_eq!(Kv::unrecoverable(), Reply::Failed { code: 503, message: "request lost: the service crashed on it".into() });
+    assert_eq!(
+        Kv::unrecoverable(),
+        Reply::Failed { code: 503, message: "request lost: the service crashed on it".into() }
+    );
 
-    assert_eq!(files::Files::POLICY, Policy { every_requests: Some(1000), every_ms: None, distillation: Distillation::Image });
+    assert_eq!(
+        files::Files::POLICY,
+        Policy { every_requests: Some(1000), every_ms: None, distillation: Distillation::Image }
+    );
 
     use edge_cases::EdgeCases;
     assert_eq!(EdgeCases::POLICY, Policy { every_requests: None, every_ms: None, distillation: Distillation::Logical });
@@ -404,9 +420,22 @@ fn resiliency_annotations() {
         let mut c = Checker::<EdgeCases>::new();
         match s {
             edge_cases::State::Streaming => c.on_request(&edge_cases::Request::Stream { from: 0 }).unwrap(),
-            _ => c.on_request(&edge_cases::Request::Quiet).and_then(|_| c.on_request(&edge_cases::Request::get_thing {
-                r#type: 0, r#match: 0, w: 0, handles: 0, out: 0, handler: 0, request: false, r: String::new(), Upper: vec![],
-            })).unwrap(),
+            _ => c
+                .on_request(&edge_cases::Request::Quiet)
+                .and_then(|_| {
+                    c.on_request(&edge_cases::Request::get_thing {
+                        r#type: 0,
+                        r#match: 0,
+                        w: 0,
+                        handles: 0,
+                        out: 0,
+                        handler: 0,
+                        request: false,
+                        r: String::new(),
+                        Upper: vec![],
+                    })
+                })
+                .unwrap(),
         }
         assert_eq!(c.state(), s);
         c.on_reply(&EdgeCases::unrecoverable()).unwrap();

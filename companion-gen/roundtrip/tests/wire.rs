@@ -87,7 +87,13 @@ fn kv_request() -> impl Strategy<Value = kv::Request> {
         (string(256), bytes(4096)).prop_map(|(key, value)| Put { key, value }),
         string(256).prop_map(|key| Delete { key }),
         (string(256), any::<bool>(), bytes(4096), any::<bool>(), bytes(4096)).prop_map(
-            |(key, expected_present, expected, new_present, new)| Cas { key, expected_present, expected, new_present, new }
+            |(key, expected_present, expected, new_present, new)| Cas {
+                key,
+                expected_present,
+                expected,
+                new_present,
+                new
+            }
         ),
         string(256).prop_map(|prefix| List { prefix }),
         Just(Ping),
@@ -113,7 +119,17 @@ fn kv_reply() -> impl Strategy<Value = kv::Reply> {
 fn edge_request() -> impl Strategy<Value = edge_cases::Request> {
     use edge_cases::Request::*;
     prop_oneof![
-        (any::<u8>(), any::<u16>(), any::<u32>(), any::<u64>(), any::<i32>(), any::<i64>(), any::<bool>(), string(3), bytes(2))
+        (
+            any::<u8>(),
+            any::<u16>(),
+            any::<u32>(),
+            any::<u64>(),
+            any::<i32>(),
+            any::<i64>(),
+            any::<bool>(),
+            string(3),
+            bytes(2)
+        )
             .prop_map(|(r#type, r#match, w, handles, out, handler, request, r, upper)| get_thing {
                 r#type,
                 r#match,
@@ -138,7 +154,17 @@ fn edge_reply() -> impl Strategy<Value = edge_cases::Reply> {
         any::<i32>().prop_map(|i| Item { i }),
         Just(End),
         string(8).prop_map(|question| Ask { question }),
-        (any::<u8>(), any::<u16>(), any::<u32>(), any::<u64>(), any::<i32>(), any::<i64>(), any::<bool>(), string(40), bytes(8))
+        (
+            any::<u8>(),
+            any::<u16>(),
+            any::<u32>(),
+            any::<u64>(),
+            any::<i32>(),
+            any::<i64>(),
+            any::<bool>(),
+            string(40),
+            bytes(8)
+        )
             .prop_map(|(a, b, c, d, e, f, g, s, t)| Oops { a, b, c, d, e, f, g, s, t }),
     ]
 }
@@ -497,8 +523,8 @@ fn the_wire_format_is_as_documented() {
             Upper: vec![7],
         }),
         [
-            1, 1, 2, 3, 4, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-            0xff, 1, 1, 0, 0, 0, b'r', 1, 0, 0, 0, 7
+            1, 1, 2, 3, 4, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff,
+            0xff, 0xff, 1, 1, 0, 0, 0, b'r', 1, 0, 0, 0, 7
         ]
     );
 }
@@ -537,12 +563,15 @@ fn the_list_wire_format_is_as_documented() {
             g: vec![true, false],
         }),
         [
-            3, 1, 0, 0, 0, 7, 1, 0, 0, 0, 2, 3, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 2, 0, 0,
-            0, 1, 0
+            3, 1, 0, 0, 0, 7, 1, 0, 0, 0, 2, 3, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0,
+            2, 0, 0, 0, 1, 0
         ]
     );
     // Handles add nothing to the bytes; endpoints add their side.
-    assert_eq!(encode(files::Request::ShareBuffers { memories: raw_handles(&[5, 6]), pages: vec![] }), [7, 2, 0, 0, 0, 0, 0, 0, 0]);
+    assert_eq!(
+        encode(files::Request::ShareBuffers { memories: raw_handles(&[5, 6]), pages: vec![] }),
+        [7, 2, 0, 0, 0, 0, 0, 0, 0]
+    );
     let channels = vec![EndpointHandles::from_raw(Handle(1), Handle(2), Handle(3), 1)];
     assert_eq!(encode(files::Reply::OpenedAll { files: vec![], channels }), [8, 0, 0, 0, 0, 1, 0, 0, 0, 1]);
 }
@@ -557,7 +586,8 @@ fn the_largest_list_count_round_trips_and_one_more_is_invalid() {
     assert!(!m.within_limits());
     assert_eq!(decode::<lists::Request>(&encode(m), vec![]), Err(DecodeError::Invalid));
     // Default maximum lengths of list elements: 65536 bytes.
-    let m = lists::Request::Corners { item: vec!["x".repeat(65536)], w: vec![vec![1; 65536]], handles: vec![], r: vec![] };
+    let m =
+        lists::Request::Corners { item: vec!["x".repeat(65536)], w: vec![vec![1; 65536]], handles: vec![], r: vec![] };
     assert!(m.within_limits());
     assert_eq!(decode::<lists::Request>(&encode(m.clone()), vec![]), Ok(m));
     let m = lists::Request::Corners { item: vec![], w: vec![vec![1; 65537]], handles: vec![], r: vec![] };
@@ -576,5 +606,8 @@ fn malformed_list_elements_are_invalid() {
     // A count of u32::MAX is rejected before any element is read.
     assert_eq!(decode::<lists::Request>(&[2, 0xff, 0xff, 0xff, 0xff], vec![]), Err(DecodeError::Invalid));
     // A list of handles wanting more handles than arrived.
-    assert_eq!(decode::<files::Request>(&[7, 3, 0, 0, 0, 0, 0, 0, 0], raw_handles(&[1, 2])).err(), Some(DecodeError::MissingHandle));
+    assert_eq!(
+        decode::<files::Request>(&[7, 3, 0, 0, 0, 0, 0, 0, 0], raw_handles(&[1, 2])).err(),
+        Some(DecodeError::MissingHandle)
+    );
 }

@@ -19,7 +19,11 @@ impl<'a> Checker<'a> {
         for item in &p.items {
             match item {
                 ProtocolItem::Start(name, span) | ProtocolItem::Error(name, span) => {
-                    let (slot, word) = if matches!(item, ProtocolItem::Start(..)) { (&mut start, "start") } else { (&mut error, "error") };
+                    let (slot, word) = if matches!(item, ProtocolItem::Start(..)) {
+                        (&mut start, "start")
+                    } else {
+                        (&mut error, "error")
+                    };
                     match slot {
                         Some(first) => {
                             let msg = format!("duplicate `{word}` (the first is at {})", first.span);
@@ -90,7 +94,13 @@ impl<'a> Checker<'a> {
                             transitions.push(Transition { message, target });
                         }
                     }
-                    let state = State { name: slot_names[i].clone(), docs: Vec::new(), turn, transitions, origin: Some((*parent, origin)) };
+                    let state = State {
+                        name: slot_names[i].clone(),
+                        docs: Vec::new(),
+                        turn,
+                        transitions,
+                        origin: Some((*parent, origin)),
+                    };
                     (state, vec![then.span])
                 }
             };
@@ -105,7 +115,13 @@ impl<'a> Checker<'a> {
             }
             Some(name) => self.state_index(name, &index_of).filter(|&s| {
                 if states[s].turn == Turn::Service {
-                    self.err(name.span, format!("the start state `{}` is service-turn; a session must start in a client-turn state", name.text));
+                    self.err(
+                        name.span,
+                        format!(
+                            "the start state `{}` is service-turn; a session must start in a client-turn state",
+                            name.text
+                        ),
+                    );
                     false
                 } else {
                     true
@@ -137,7 +153,13 @@ impl<'a> Checker<'a> {
 
     /// Resolve a transition's message in a state of `turn`; `after` is the
     /// message a sugar transition's second message answers.
-    pub(super) fn transition_message(&mut self, name: &Name, turn: Turn, after: Option<&Name>, error_reply: Option<usize>) -> Option<usize> {
+    pub(super) fn transition_message(
+        &mut self,
+        name: &Name,
+        turn: Turn,
+        after: Option<&Name>,
+        error_reply: Option<usize>,
+    ) -> Option<usize> {
         let m = self.lookup(name)?;
         let wanted = if turn == Turn::Client { Direction::Request } else { Direction::Reply };
         if m.direction != wanted {
@@ -170,7 +192,8 @@ impl<'a> Checker<'a> {
         error_reply: Option<usize>,
     ) -> (State, Vec<Span>) {
         // The turn: as marked, else decided by the first known message.
-        let first_known = d.transitions.iter().find_map(|t| self.messages.get(t.message.text.as_str()).map(|m| (m.direction, t)));
+        let first_known =
+            d.transitions.iter().find_map(|t| self.messages.get(t.message.text.as_str()).map(|m| (m.direction, t)));
         let turn = match (d.turn, first_known) {
             (Some((turn, _)), _) => turn,
             (None, Some((Direction::Reply, _))) => Turn::Service,
@@ -211,7 +234,8 @@ impl<'a> Checker<'a> {
                 continue;
             }
             if let Some(first) = seen.get(t.message.text.as_str()) {
-                let msg = format!("state `{}` already has a transition on `{}` (at {first})", d.name.text, t.message.text);
+                let msg =
+                    format!("state `{}` already has a transition on `{}` (at {first})", d.name.text, t.message.text);
                 self.err(t.message.span, msg);
                 continue;
             }
@@ -229,7 +253,13 @@ impl<'a> Checker<'a> {
             }
         }
         if turn == Turn::Service && d.transitions.is_empty() {
-            self.err(d.name.span, format!("service-turn state `{}` has no transitions: the client would wait for a reply forever", d.name.text));
+            self.err(
+                d.name.span,
+                format!(
+                    "service-turn state `{}` has no transitions: the client would wait for a reply forever",
+                    d.name.text
+                ),
+            );
         }
         (State { name: d.name.text.clone(), docs: d.docs.clone(), turn, transitions, origin: None }, spans)
     }
@@ -250,7 +280,8 @@ impl<'a> Checker<'a> {
         // Anonymous states are reachable exactly when their parent is.
         for (slot, reached) in slots.iter().zip(&reached) {
             if let (Slot::Declared(d), false) = (slot, reached) {
-                let msg = format!("state `{}` is unreachable from the start state `{}`", d.name.text, states[start].name);
+                let msg =
+                    format!("state `{}` is unreachable from the start state `{}`", d.name.text, states[start].name);
                 self.err(d.name.span, msg);
             }
         }

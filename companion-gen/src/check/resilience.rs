@@ -46,11 +46,17 @@ impl<'a> Checker<'a> {
                         let msg = format!("duplicate `checkpoint every ... {words}` (the first is at {first})");
                         self.err(*span, msg);
                     } else if *count == 0 {
-                        self.err(*count_span, format!("`checkpoint every 0 {words}` would never checkpoint; give at least 1"));
+                        self.err(
+                            *count_span,
+                            format!("`checkpoint every 0 {words}` would never checkpoint; give at least 1"),
+                        );
                     } else if let Ok(n) = u32::try_from(*count) {
                         *slot = Some((n, *span));
                     } else {
-                        self.err(*count_span, format!("{count} is out of range for `checkpoint every` (at most {})", u32::MAX));
+                        self.err(
+                            *count_span,
+                            format!("{count} is out of range for `checkpoint every` (at most {})", u32::MAX),
+                        );
                     }
                 }
                 ResilienceItem::Distillation(d, span) => match distillation {
@@ -80,7 +86,12 @@ impl<'a> Checker<'a> {
         })
     }
 
-    pub(super) fn unrecoverable(&mut self, message: &Name, given: &[(Name, ast::Literal)], proto: Option<&Protocol>) -> Option<Unrecoverable> {
+    pub(super) fn unrecoverable(
+        &mut self,
+        message: &Name,
+        given: &[(Name, ast::Literal)],
+        proto: Option<&Protocol>,
+    ) -> Option<Unrecoverable> {
         let reply = self.lookup_as(message, Direction::Reply, "`unrecoverable`")?;
         let fields = self.replies[reply].fields.clone();
         if let Some(f) = fields.iter().find(|f| f.ty.carries_handles()) {
@@ -90,7 +101,10 @@ impl<'a> Checker<'a> {
                 Type::List(element, _) if **element == Type::Endpoint => "a list of endpoints",
                 _ => "a list of handles",
             };
-            let msg = format!("reply `{}` cannot be `unrecoverable`: its field `{}` is {what}, which no literal can give", message.text, f.name);
+            let msg = format!(
+                "reply `{}` cannot be `unrecoverable`: its field `{}` is {what}, which no literal can give",
+                message.text, f.name
+            );
             self.err(message.span, msg);
             return None;
         }
@@ -117,7 +131,8 @@ impl<'a> Checker<'a> {
         }
         for (f, v) in fields.iter().zip(&values) {
             if v.is_none() && !seen.contains_key(f.name.as_str()) {
-                let msg = format!("`unrecoverable {}` lacks field `{}` ({})", message.text, f.name, f.ty.contract_name());
+                let msg =
+                    format!("`unrecoverable {}` lacks field `{}` ({})", message.text, f.name, f.ty.contract_name());
                 self.err(message.span, msg);
                 ok = false;
             }
@@ -126,7 +141,9 @@ impl<'a> Checker<'a> {
         // left the session: every service-turn state must allow it.
         if let Some((states, _, error_reply)) = proto {
             if *error_reply != Some(reply) {
-                if let Some(s) = states.iter().find(|s| s.turn == Turn::Service && !s.transitions.iter().any(|t| t.message == reply)) {
+                if let Some(s) =
+                    states.iter().find(|s| s.turn == Turn::Service && !s.transitions.iter().any(|t| t.message == reply))
+                {
                     let msg = format!(
                         "the `unrecoverable` reply must be allowed in every service-turn state, and `{}` is not allowed in `{}`; make it the protocol's `error` reply",
                         message.text, s.name
@@ -145,7 +162,9 @@ impl<'a> Checker<'a> {
     /// Check `literal` as a value of type `ty`; `what` names the field (or
     /// the list element) in messages.
     pub(super) fn literal(&mut self, what: &str, ty: &Type, literal: &ast::Literal) -> Option<Value> {
-        let mismatch = |needs: &str| format!("{what} is {}, so it needs {needs}; found {}", ty.contract_name(), literal.value.kind());
+        let mismatch = |needs: &str| {
+            format!("{what} is {}, so it needs {needs}; found {}", ty.contract_name(), literal.value.kind())
+        };
         match (&literal.value, ty) {
             (LiteralValue::Int(v), _) if ty.int_range().is_some() => {
                 let (lo, hi) = ty.int_range().unwrap_or((0, 0));

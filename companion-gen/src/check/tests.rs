@@ -195,7 +195,11 @@ fn unknown_type() {
 #[test]
 fn bad_length() {
     assert_errors(
-        &with("request Get { a: string[0], b: bytes[1048577], c: u32[4], d: bytes[1048576] }", "start S; state S { Get -> S; }", ""),
+        &with(
+            "request Get { a: string[0], b: bytes[1048577], c: u32[4], d: bytes[1048576] }",
+            "start S; state S { Get -> S; }",
+            "",
+        ),
         &[
             "2:25: a maximum length of 0 allows only empty values; give at least 1",
             "2:38: maximum length 1048577 is too large (the largest is 1048576: a message must fit in a channel)",
@@ -235,8 +239,14 @@ fn list_fields_resolve() {
 fn list_without_element_type_or_count() {
     let src = |ty: &str| with(&format!("request Get {{ xs: {ty} }}"), "start S; state S { Get -> S; }", "");
     // `list` without `<T>`, with or without `[N]`.
-    assert_errors(&src("list"), &["2:19: `list` needs an element type and a maximum count: `list<T>[N]`, N from 1 to 65536"]);
-    assert_errors(&src("list[4]"), &["2:19: `list` needs an element type and a maximum count: `list<T>[N]`, N from 1 to 65536"]);
+    assert_errors(
+        &src("list"),
+        &["2:19: `list` needs an element type and a maximum count: `list<T>[N]`, N from 1 to 65536"],
+    );
+    assert_errors(
+        &src("list[4]"),
+        &["2:19: `list` needs an element type and a maximum count: `list<T>[N]`, N from 1 to 65536"],
+    );
     // `list<T>` without `[N]`.
     assert_errors(&src("list<u8>"), &["2:19: `list` needs a maximum count: `list<T>[N]`, N from 1 to 65536"]);
     // `<T>` on a type other than `list`.
@@ -246,7 +256,11 @@ fn list_without_element_type_or_count() {
 #[test]
 fn list_count_out_of_range() {
     assert_errors(
-        &with("request Get { a: list<u8>[0], b: list<u8>[65537], c: list<u8>[65536] }", "start S; state S { Get -> S; }", ""),
+        &with(
+            "request Get { a: list<u8>[0], b: list<u8>[65537], c: list<u8>[65536] }",
+            "start S; state S { Get -> S; }",
+            "",
+        ),
         &[
             "2:27: a list of at most 0 elements is always empty; give a maximum count of at least 1",
             "2:43: maximum count 65537 is too large for a list (the largest is 65536)",
@@ -278,7 +292,10 @@ fn unknown_or_bad_list_element_type() {
         ],
     );
     assert_errors(&src("list<u32[4]>[2]"), &["2:28: `u32` takes no maximum length (only `string` and `bytes` do)"]);
-    assert_errors(&src("list<string[0]>[2]"), &["2:31: a maximum length of 0 allows only empty values; give at least 1"]);
+    assert_errors(
+        &src("list<string[0]>[2]"),
+        &["2:31: a maximum length of 0 allows only empty values; give at least 1"],
+    );
     // An unknown type name close to `list` is suggested it.
     assert_errors(
         &src("lst<u8>[2]"),
@@ -324,7 +341,11 @@ fn request_where_a_reply_is_needed_and_vice_versa() {
     );
     // The second message of the sugar form.
     assert_errors(
-        &with("request Get { }\nrequest Put { }\nreply V { }", "start S; state S { Get -> Put -> S; Put -> V -> S; }", ""),
+        &with(
+            "request Get { }\nrequest Put { }\nreply V { }",
+            "start S; state S { Get -> Put -> S; Put -> V -> S; }",
+            "",
+        ),
         &["6:27: `Put` is a request, but after request `Get` a reply is needed"],
     );
     // `error`, `checkpoint after`, `idempotent`, `unrecoverable`.
@@ -339,7 +360,10 @@ fn request_where_a_reply_is_needed_and_vice_versa() {
             "14:48: `Value` is a reply, but `idempotent` needs a request",
         ],
     );
-    assert_errors(&good("resilience { unrecoverable Get { key: \"\" }; }"), &["14:28: `Get` is a request, but `unrecoverable` needs a reply"]);
+    assert_errors(
+        &good("resilience { unrecoverable Get { key: \"\" }; }"),
+        &["14:28: `Get` is a request, but `unrecoverable` needs a reply"],
+    );
 }
 
 #[test]
@@ -361,8 +385,14 @@ fn service_turn_state_without_transitions() {
 
 #[test]
 fn start_state_missing_unknown_or_service_turn() {
-    assert_errors(&with("request Get { }", "state S { Get -> S; }", ""), &["3:1: the protocol has no start state (add `start <State>;`)"]);
-    assert_errors(&with("request Get { }", "start Sx; state S { Get -> S; }", ""), &["4:7: unknown state `Sx` (did you mean `S`?)"]);
+    assert_errors(
+        &with("request Get { }", "state S { Get -> S; }", ""),
+        &["3:1: the protocol has no start state (add `start <State>;`)"],
+    );
+    assert_errors(
+        &with("request Get { }", "start Sx; state S { Get -> S; }", ""),
+        &["4:7: unknown state `Sx` (did you mean `S`?)"],
+    );
     assert_errors(
         &with("request Get { }\nreply V { }", "start W; state S { Get -> W; }\nstate W { V -> S; }", ""),
         &["5:7: the start state `W` is service-turn; a session must start in a client-turn state"],
@@ -390,10 +420,16 @@ fn unrecoverable_fields_missing_duplicate_unknown_or_wrong_type() {
     );
     let all = "message: \"\", fatal: false, bytes: \"\", delta: 0";
     assert_errors(&r(&format!("code: 1, {all}, code: 2")), &["14:94: field `code` is given twice (first at 14:37)"]);
-    assert_errors(&r(&format!("cod: 1, {all}")), &["14:37: reply `Failed` has no field `cod` (did you mean `code`?)", "14:28: `unrecoverable Failed` lacks field `code` (u32)"]
+    assert_errors(
+        &r(&format!("cod: 1, {all}")),
+        &[
+            "14:37: reply `Failed` has no field `cod` (did you mean `code`?)",
+            "14:28: `unrecoverable Failed` lacks field `code` (u32)",
+        ]
         .into_iter()
         .rev()
-        .collect::<Vec<_>>());
+        .collect::<Vec<_>>(),
+    );
     assert_errors(
         &r("code: \"1\", message: 2, fatal: 1, bytes: true, delta: false"),
         &[
@@ -430,7 +466,11 @@ fn unrecoverable_list_literals() {
     let c = crate::parse("t.contract", &src("xs: [1, 255,], ss: [\"abc\"], fs: []")).unwrap();
     assert_eq!(
         c.resilience.unwrap().unrecoverable.values,
-        [Value::List(vec![Value::Int(1), Value::Int(255)]), Value::List(vec![Value::Str("abc".into())]), Value::List(vec![])]
+        [
+            Value::List(vec![Value::Int(1), Value::Int(255)]),
+            Value::List(vec![Value::Str("abc".into())]),
+            Value::List(vec![])
+        ]
     );
     assert_errors(
         &src("xs: [1, 2, 3], ss: [\"abcd\", 5], fs: 0"),
@@ -467,7 +507,9 @@ fn unrecoverable_cannot_carry_lists_of_handles() {
                 "start S; error F; state S { Get -> S; }",
                 "resilience { unrecoverable F { hs: [] }; }",
             ),
-            &[&format!("7:28: reply `F` cannot be `unrecoverable`: its field `hs` is {what}, which no literal can give")],
+            &[&format!(
+                "7:28: reply `F` cannot be `unrecoverable`: its field `hs` is {what}, which no literal can give"
+            )],
         );
     }
 }
@@ -526,10 +568,10 @@ fn resilience_needs_unrecoverable() {
 
 #[test]
 fn missing_protocol_and_no_requests() {
-    assert_errors("contract kv { reply V { } }", &[
-        "1:10: contract `kv` declares no requests",
-        "1:10: contract `kv` has no `protocol` section",
-    ]);
+    assert_errors(
+        "contract kv { reply V { } }",
+        &["1:10: contract `kv` declares no requests", "1:10: contract `kv` has no `protocol` section"],
+    );
 }
 
 #[test]
@@ -551,7 +593,11 @@ fn a_request_always_or_never_waits_for_a_reply() {
 #[test]
 fn unused_messages() {
     assert_errors(
-        &with("request Get { }\nrequest Idle { }\nreply V { }\nreply Lost { }", "start S; state S { Get -> V -> S; }", ""),
+        &with(
+            "request Get { }\nrequest Idle { }\nreply V { }\nreply Lost { }",
+            "start S; state S { Get -> V -> S; }",
+            "",
+        ),
         &["3:9: request `Idle` is never used in the protocol", "5:7: reply `Lost` is never used in the protocol"],
     );
 }
@@ -559,7 +605,11 @@ fn unused_messages() {
 #[test]
 fn names_that_cannot_be_rust() {
     assert_errors(
-        &with("request Self { self: u8 }\nrequest Get { }", "start S; state crate { Get -> S; }\nstate S { Get -> S; }", ""),
+        &with(
+            "request Self { self: u8 }\nrequest Get { }",
+            "start S; state crate { Get -> S; }\nstate S { Get -> S; }",
+            "",
+        ),
         &[
             "2:9: `Self` cannot be a message name: Rust reserves it",
             "2:16: `self` cannot be a field name: Rust reserves it",
@@ -602,7 +652,11 @@ fn every_error_is_reported_at_once() {
 fn anonymous_state_names_avoid_declared_ones() {
     let c = crate::parse(
         "t.contract",
-        &with("request Get { }\nrequest Go { }\nreply V { }", "start S; state S { Get -> V -> S_Get; }\nstate S_Get { Go -> S; }", ""),
+        &with(
+            "request Get { }\nrequest Go { }\nreply V { }",
+            "start S; state S { Get -> V -> S_Get; }\nstate S_Get { Go -> S; }",
+            "",
+        ),
     )
     .unwrap();
     let names: Vec<&str> = c.states.iter().map(|s| s.name.as_str()).collect();

@@ -80,8 +80,15 @@ impl<'a> Gen<'a> {
             }
             let (ret, doc) = if waits {
                 let (replies, streams) = self.first_replies(&targets);
-                let more = if streams { ", the first of several: more follow through [`next_reply`](Self::next_reply)" } else { "" };
-                ("Result<Reply, protocol::ClientError>", format!("Sends `{}` and returns the reply ({}){more}.", m.name, or_list(&replies)))
+                let more = if streams {
+                    ", the first of several: more follow through [`next_reply`](Self::next_reply)"
+                } else {
+                    ""
+                };
+                (
+                    "Result<Reply, protocol::ClientError>",
+                    format!("Sends `{}` and returns the reply ({}){more}.", m.name, or_list(&replies)),
+                )
             } else {
                 ("Result<(), protocol::ClientError>", format!("Sends `{}`; no reply is owed.", m.name))
             };

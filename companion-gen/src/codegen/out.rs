@@ -259,7 +259,8 @@ impl Out {
                     && indent * 4 + one.chars().count() <= MAX_WIDTH)
         };
         let multi_line = |v: &Variant| !v.docs.is_empty() || !one_line(v, STRUCT_VARIANT_WIDTH);
-        let width = if variants.iter().any(multi_line) && !variants.iter().all(multi_line) { 0 } else { STRUCT_VARIANT_WIDTH };
+        let width =
+            if variants.iter().any(multi_line) && !variants.iter().all(multi_line) { 0 } else { STRUCT_VARIANT_WIDTH };
         for v in variants {
             self.docs(&v.docs);
             if v.fields.is_empty() {

@@ -36,7 +36,11 @@ impl<'a> Gen<'a> {
             .map(|m| Variant {
                 name: ident(&m.name),
                 docs: m.docs.clone(),
-                fields: m.fields.iter().map(|f| (f.docs.clone(), format!("{}: {}", ident(&f.name), Self::rust_type(&f.ty)))).collect(),
+                fields: m
+                    .fields
+                    .iter()
+                    .map(|f| (f.docs.clone(), format!("{}: {}", ident(&f.name), Self::rust_type(&f.ty))))
+                    .collect(),
             })
             .collect();
         self.out.variants(&variants);
@@ -66,7 +70,9 @@ impl<'a> Gen<'a> {
                 })
                 .collect();
             let mut doc = match (s.turn, allowed.is_empty()) {
-                (Turn::Client, true) => "The client's turn, but no request is allowed: the session is over.".to_string(),
+                (Turn::Client, true) => {
+                    "The client's turn, but no request is allowed: the session is over.".to_string()
+                }
                 (Turn::Client, false) => format!("The client may send {}.", or_list(&allowed)),
                 (Turn::Service, _) => format!("The service owes {}.", or_list(&allowed)),
             };
@@ -133,7 +139,8 @@ impl<'a> Gen<'a> {
         } else {
             self.out.open("Ok(match r.u8()? {");
             for (i, m) in messages.iter().enumerate() {
-                let fields: Vec<String> = m.fields.iter().map(|f| format!("{}: {}", ident(&f.name), Self::decode_expr(&f.ty))).collect();
+                let fields: Vec<String> =
+                    m.fields.iter().map(|f| format!("{}: {}", ident(&f.name), Self::decode_expr(&f.ty))).collect();
                 self.out.struct_lit(&format!("{} => {enum_name}::{}", i + 1, ident(&m.name)), &fields, ",");
             }
             self.out.line("_ => return Err(wire::DecodeError::Invalid),");

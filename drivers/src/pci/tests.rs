@@ -58,7 +58,8 @@ impl ConfigAccess for Sim {
         let mut value = value;
         if (0x10..0x28).contains(&offset) && width == 4 {
             let i = (offset as usize - 0x10) / 4;
-            let kind_bits = u32::from_le_bytes(sf.space[offset as usize..offset as usize + 4].try_into().unwrap()) & 0xf;
+            let kind_bits =
+                u32::from_le_bytes(sf.space[offset as usize..offset as usize + 4].try_into().unwrap()) & 0xf;
             value = (value & sf.bar_masks[i]) | kind_bits;
         }
         for i in 0..width as usize {
@@ -71,7 +72,14 @@ impl ConfigAccess for Sim {
 fn finds_functions_and_decodes_bars() {
     let sim = Sim::default();
     // A 32-bit memory BAR of 4 KiB and an I/O BAR of 32 ports.
-    sim.add(address(0, 2, 0), 0x8086, 0x100e, 0x0200_0000, &[(0, 0xfebc_0000, 0xffff_f000), (1, 0xc001, 0xffff_ffe1)], &[]);
+    sim.add(
+        address(0, 2, 0),
+        0x8086,
+        0x100e,
+        0x0200_0000,
+        &[(0, 0xfebc_0000, 0xffff_f000), (1, 0xc001, 0xffff_ffe1)],
+        &[],
+    );
     // A 64-bit prefetchable BAR of 16 KiB at 0x1_0000_0000, with MSI-X and MSI.
     sim.add(
         address(0, 3, 0),

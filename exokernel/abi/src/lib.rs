@@ -318,9 +318,23 @@ impl Error {
     pub fn from_code(code: i32) -> Option<Error> {
         use Error::*;
         const ALL: &[Error] = &[
-            InvalidSyscall, InvalidHandle, WrongType, AccessDenied, InvalidArgument, BadAddress,
-            OutOfMemory, NotFound, TimedOut, AlreadyExists, WouldBlock, PeerClosed, ProcessDead,
-            TooLarge, BadImage, LimitReached, Unsupported,
+            InvalidSyscall,
+            InvalidHandle,
+            WrongType,
+            AccessDenied,
+            InvalidArgument,
+            BadAddress,
+            OutOfMemory,
+            NotFound,
+            TimedOut,
+            AlreadyExists,
+            WouldBlock,
+            PeerClosed,
+            ProcessDead,
+            TooLarge,
+            BadImage,
+            LimitReached,
+            Unsupported,
         ];
         ALL.iter().copied().find(|e| *e as i32 == code)
     }

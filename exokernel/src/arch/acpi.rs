@@ -99,11 +99,9 @@ pub fn init(root: AcpiRoot) -> &'static Platform {
                         address: io.io_apic_address as u64,
                         gsi_base: io.global_system_interrupt_base,
                     }),
-                    MadtEntry::InterruptSourceOverride(o) if o.bus == 0 => p.overrides.push(Override {
-                        irq: o.irq,
-                        gsi: o.global_system_interrupt,
-                        flags: o.flags,
-                    }),
+                    MadtEntry::InterruptSourceOverride(o) if o.bus == 0 => {
+                        p.overrides.push(Override { irq: o.irq, gsi: o.global_system_interrupt, flags: o.flags })
+                    }
                     MadtEntry::LocalApicAddressOverride(o) => p.lapic_address = o.local_apic_address,
                     _ => {}
                 }

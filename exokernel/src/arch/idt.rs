@@ -131,7 +131,9 @@ pub fn idle_entry() -> u64 {
 /// the kernel stack (see `gdt::INTERRUPT_IST`).
 pub fn init() {
     let idt = IDT.call_once(|| {
-        let mut gates = [Gate { offset_low: 0, selector: 0, ist: 0, attributes: 0, offset_mid: 0, offset_high: 0, reserved: 0 }; 256];
+        let mut gates =
+            [Gate { offset_low: 0, selector: 0, ist: 0, attributes: 0, offset_mid: 0, offset_high: 0, reserved: 0 };
+                256];
         for (v, gate) in gates.iter_mut().enumerate() {
             // SAFETY: reading the generated stub table (256 code addresses).
             let addr = unsafe { trap_stub_table[v] };

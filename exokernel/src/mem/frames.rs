@@ -69,11 +69,8 @@ fn zero(frame: usize, count: usize) {
 
 impl Frames {
     fn take(&mut self, count: usize, below_4g: bool) -> Option<usize> {
-        let start = if below_4g {
-            self.low.alloc(count)?
-        } else {
-            self.high.alloc(count).or_else(|| self.low.alloc(count))?
-        };
+        let start =
+            if below_4g { self.low.alloc(count)? } else { self.high.alloc(count).or_else(|| self.low.alloc(count))? };
         // The buddy allocator rounds up to a power of two: give the excess back.
         let size = count.next_power_of_two();
         for extra in start + count..start + size {

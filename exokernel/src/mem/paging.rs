@@ -286,9 +286,7 @@ impl Drop for AddressSpace {
         if self.is_active() {
             // SAFETY: the kernel PML4 maps the kernel half, all the kernel
             // needs once this space is gone.
-            unsafe {
-                Cr3::write(PhysFrame::containing_address(PhysAddr::new(kernel_pml4())), Cr3Flags::empty())
-            };
+            unsafe { Cr3::write(PhysFrame::containing_address(PhysAddr::new(kernel_pml4())), Cr3Flags::empty()) };
         }
         for i in 0..256 {
             // SAFETY: the PML4 is ours; entries below 256 are the user half.
@@ -319,10 +317,8 @@ pub fn finish_kernel_tables(max_phys: u64) -> Result<(), Error> {
             let pdt = table(pd);
             for i in 0..512u64 {
                 let pa = (g << 30) + (i << 21);
-                pdt[i as usize].set_addr(
-                    PhysAddr::new(pa),
-                    F::PRESENT | F::WRITABLE | F::HUGE_PAGE | F::NO_EXECUTE | F::GLOBAL,
-                );
+                pdt[i as usize]
+                    .set_addr(PhysAddr::new(pa), F::PRESENT | F::WRITABLE | F::HUGE_PAGE | F::NO_EXECUTE | F::GLOBAL);
             }
             table(pdpt)[g as usize].set_addr(PhysAddr::new(pd), F::PRESENT | F::WRITABLE);
         }

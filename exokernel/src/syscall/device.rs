@@ -63,7 +63,8 @@ pub(super) fn derive(k: &mut Kernel, pid: Pid, a: [u64; 6]) -> SysResult {
             }
         }
         ResourceKind::Irq => {
-            if IrqFlags::from_bits(len).is_none() || !crate::irq::is_assignable(u32::try_from(base).unwrap_or(u32::MAX)) {
+            if IrqFlags::from_bits(len).is_none() || !crate::irq::is_assignable(u32::try_from(base).unwrap_or(u32::MAX))
+            {
                 return Err(Error::InvalidArgument);
             }
         }

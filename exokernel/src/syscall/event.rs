@@ -11,11 +11,8 @@ use alloc::vec::Vec;
 use kintsugi_abi::{Error, ObjectKind, Rights, MAX_WAIT_HANDLES};
 
 const EVENT_RIGHTS: Rights = Rights::SIGNAL.union(Rights::WAIT).union(Rights::DUPLICATE).union(Rights::TRANSFER);
-const LINK_RIGHTS: Rights = Rights::SIGNAL
-    .union(Rights::READ)
-    .union(Rights::WRITE)
-    .union(Rights::TRANSFER)
-    .union(Rights::DUPLICATE);
+const LINK_RIGHTS: Rights =
+    Rights::SIGNAL.union(Rights::READ).union(Rights::WRITE).union(Rights::TRANSFER).union(Rights::DUPLICATE);
 
 /// `() -> event handle`
 pub(super) fn create(k: &mut Kernel, pid: Pid) -> SysResult {

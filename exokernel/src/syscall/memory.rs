@@ -9,7 +9,9 @@ use crate::process::Pid;
 use crate::sched::Kernel;
 use alloc::sync::Arc;
 use alloc::vec;
-use kintsugi_abi::{is_user_range, Error, MapFlags, MemFlags, ObjectKind, Rights, MAX_DIRTY_PAGES, MAX_MEM_PAGES, PAGE_SIZE};
+use kintsugi_abi::{
+    is_user_range, Error, MapFlags, MemFlags, ObjectKind, Rights, MAX_DIRTY_PAGES, MAX_MEM_PAGES, PAGE_SIZE,
+};
 
 /// Check a page-aligned user range of `pages` pages at `va`.
 pub(super) fn user_pages(va: u64, pages: u64) -> Result<(), Error> {

@@ -144,7 +144,9 @@ impl DeviceSpec {
                     _ => Err(bad()),
                 },
                 [v, d] => match (hex(v), hex(d)) {
-                    (Some(v), Some(d)) if v <= 0xffff && d <= 0xffff => Ok(DeviceSpec::Pci { vendor: v as u16, device: d as u16 }),
+                    (Some(v), Some(d)) if v <= 0xffff && d <= 0xffff => {
+                        Ok(DeviceSpec::Pci { vendor: v as u16, device: d as u16 })
+                    }
                     _ => Err(bad()),
                 },
                 _ => Err(bad()),
@@ -253,10 +255,7 @@ fn parse_value(s: &str, line: usize) -> Result<Value, ParseError> {
             .collect::<Result<Vec<_>, _>>()?;
         return Ok(Value::List(items));
     }
-    s.replace('_', "")
-        .parse::<u64>()
-        .map(Value::Int)
-        .map_err(|_| err(line, format!("cannot read value '{s}'")))
+    s.replace('_', "").parse::<u64>().map(Value::Int).map_err(|_| err(line, format!("cannot read value '{s}'")))
 }
 
 fn valid_name(n: &str) -> bool {
@@ -299,7 +298,8 @@ impl Manifest {
                 current = Some(m.programs.len() - 1);
                 continue;
             }
-            let (key, value) = s.split_once('=').ok_or_else(|| err(line, format!("expected 'key = value', found '{s}'")))?;
+            let (key, value) =
+                s.split_once('=').ok_or_else(|| err(line, format!("expected 'key = value', found '{s}'")))?;
             let key = key.trim();
             let idx = current.ok_or_else(|| err(line, format!("'{key}' outside any [program.NAME] section")))?;
             let p = &mut m.programs[idx];
@@ -395,13 +395,27 @@ args = "100 # not a comment"
         assert_eq!(DeviceSpec::parse("ioports:0x70+2"), Ok(DeviceSpec::IoPorts { base: 0x70, count: 2 }));
         assert_eq!(DeviceSpec::parse("mmio:0xfed00000+4096"), Ok(DeviceSpec::Mmio { base: 0xfed0_0000, len: 4096 }));
         assert_eq!(DeviceSpec::parse("irq:8"), Ok(DeviceSpec::Irq { gsi: 8, level: false, active_low: false }));
-        assert_eq!(DeviceSpec::parse("irq:11:level-low"), Ok(DeviceSpec::Irq { gsi: 11, level: true, active_low: true }));
+        assert_eq!(
+            DeviceSpec::parse("irq:11:level-low"),
+            Ok(DeviceSpec::Irq { gsi: 11, level: true, active_low: true })
+        );
         assert_eq!(DeviceSpec::parse("msi"), Ok(DeviceSpec::Msi));
         assert_eq!(DeviceSpec::parse("pci:1af4:1042"), Ok(DeviceSpec::Pci { vendor: 0x1af4, device: 0x1042 }));
         assert_eq!(DeviceSpec::parse("pci:class:01:06"), Ok(DeviceSpec::PciClass { class: 1, subclass: 6 }));
         for bad in [
-            "disk", "ioports:0x70", "ioports:0xffff+2", "mmio:0x1001+4096", "mmio:0+0", "irq:x", "irq:8:edge", "irq:999",
-            "pci:1af4", "pci:xyz:1", "pci:class:1", "pci:class:100:1", "pci:12345:1",
+            "disk",
+            "ioports:0x70",
+            "ioports:0xffff+2",
+            "mmio:0x1001+4096",
+            "mmio:0+0",
+            "irq:x",
+            "irq:8:edge",
+            "irq:999",
+            "pci:1af4",
+            "pci:xyz:1",
+            "pci:class:1",
+            "pci:class:100:1",
+            "pci:12345:1",
         ] {
             assert!(DeviceSpec::parse(bad).is_err(), "{bad}");
         }

@@ -225,15 +225,7 @@ impl Endpoint {
         // SAFETY: the mapping is fresh, zeroed, large enough, and lives as
         // long as the endpoint.
         let rings = unsafe { Rings::create(mapping.as_ptr(), ring_bytes) };
-        let a = Endpoint {
-            rings,
-            _mapping: mapping,
-            memory,
-            link: la,
-            event: ea,
-            side: 0,
-            closed: Cell::new(false),
-        };
+        let a = Endpoint { rings, _mapping: mapping, memory, link: la, event: ea, side: 0, closed: Cell::new(false) };
         let b = EndpointHandles { memory: memory_b, link: lb, event: eb.0, side: 1 };
         Ok((a, b))
     }

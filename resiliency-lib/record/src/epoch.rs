@@ -49,7 +49,9 @@ fn walk<'a>(bytes: &'a [u8], mut f: impl FnMut(u8, u64, &'a [u8])) -> Result<(),
     let count = u32::from_le_bytes([count[0], count[1], count[2], count[3]]);
     let mut at = 4usize;
     for _ in 0..count {
-        let Some(head) = bytes.get(at..at + 13) else { return Err(RecordError::BadEpoch("a write's header is cut off")) };
+        let Some(head) = bytes.get(at..at + 13) else {
+            return Err(RecordError::BadEpoch("a write's header is cut off"));
+        };
         let disk = head[0];
         let mut lba = [0u8; 8];
         lba.copy_from_slice(&head[1..9]);

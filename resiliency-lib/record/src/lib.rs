@@ -282,7 +282,8 @@ impl Header {
         if name[name_len..].iter().any(|&b| b != 0) {
             return Err(RecordError::BadField("service name padding"));
         }
-        let service = core::str::from_utf8(&name[..name_len]).map_err(|_| RecordError::BadField("service name is not UTF-8"))?;
+        let service =
+            core::str::from_utf8(&name[..name_len]).map_err(|_| RecordError::BadField("service name is not UTF-8"))?;
         let state_len = u64_at(h, layout::STATE_LEN);
         let epoch_len = u64_at(h, layout::EPOCH_LEN);
         match state_len.checked_add(epoch_len) {

@@ -173,8 +173,11 @@ fn every_truncation_is_detected_exhaustively() {
 
 fn arb_writes() -> impl Strategy<Value = Vec<BlockWrite>> {
     prop::collection::vec(
-        (any::<u8>(), any::<u64>(), 1usize..4, any::<u8>())
-            .prop_map(|(disk, lba, sectors, fill)| BlockWrite { disk, lba, data: vec![fill; sectors * 512] }),
+        (any::<u8>(), any::<u64>(), 1usize..4, any::<u8>()).prop_map(|(disk, lba, sectors, fill)| BlockWrite {
+            disk,
+            lba,
+            data: vec![fill; sectors * 512],
+        }),
         0..4,
     )
 }

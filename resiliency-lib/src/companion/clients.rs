@@ -101,7 +101,8 @@ impl<P: crate::Resilient> Clients<P> {
     /// Wait for the service to end, a client or a controller to need
     /// something, or the timeout.
     pub fn wait(&self, exit: &Signal, store: Option<&dyn Waitable>, timeout: Option<Duration>) -> Event {
-        let mut items: Vec<&dyn Waitable> = Vec::from([exit as &dyn Waitable, &self.public, &self.notices, &self.control]);
+        let mut items: Vec<&dyn Waitable> =
+            Vec::from([exit as &dyn Waitable, &self.public, &self.notices, &self.control]);
         let store_at = items.len();
         if let Some(s) = store {
             items.push(s);
@@ -250,7 +251,8 @@ impl<P: crate::Resilient> Clients<P> {
             }
         }
         let Some(ep) = self.outbound.get_mut(&name) else { return Vec::from([2]) };
-        let answer = ep.send_raw(request, HandleList::default()).and_then(|_| ep.recv_raw(Some(Duration::from_secs(10))));
+        let answer =
+            ep.send_raw(request, HandleList::default()).and_then(|_| ep.recv_raw(Some(Duration::from_secs(10))));
         match answer {
             Ok((bytes, _)) => {
                 let mut out = Vec::from([0u8]);

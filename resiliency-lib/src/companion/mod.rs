@@ -259,13 +259,16 @@ impl<P: Resilient> Companion<P> {
     /// Deliver one client request and forward its replies. A `rerun` (an
     /// idempotent request cut short by a crash) skips the replies its client
     /// already has.
-    fn handle(&mut self, id: RequestId, bytes: Vec<u8>, idempotent: bool, checkpoint_after: bool, rerun: bool) -> Result<(), Failure> {
+    fn handle(
+        &mut self,
+        id: RequestId,
+        bytes: Vec<u8>,
+        idempotent: bool,
+        checkpoint_after: bool,
+        rerun: bool,
+    ) -> Result<(), Failure> {
         let directive = if rerun { None } else { self.roll_chaos(false) };
-        self.in_flight = Some(InFlight {
-            id,
-            injected: directive.is_some(),
-            rerun: idempotent.then(|| bytes.clone()),
-        });
+        self.in_flight = Some(InFlight { id, injected: directive.is_some(), rerun: idempotent.then(|| bytes.clone()) });
         if !idempotent {
             self.log.push(Entry::Request { session: id.0, seq: id.1, bytes: bytes.clone() });
         }
@@ -354,9 +357,9 @@ impl<P: Resilient> Companion<P> {
     }
 
     fn checkpoint_due(&self) -> bool {
-        let timed = P::POLICY.every_ms.is_some_and(|ms| {
-            libos::time::now_ns().saturating_sub(self.last_checkpoint_ns) >= ms as u64 * 1_000_000
-        });
+        let timed = P::POLICY
+            .every_ms
+            .is_some_and(|ms| libos::time::now_ns().saturating_sub(self.last_checkpoint_ns) >= ms as u64 * 1_000_000);
         !self.log.is_empty() && (timed || self.count_due())
     }
 
@@ -439,7 +442,13 @@ impl<P: Resilient> Companion<P> {
                         .map_while(|e| if let Entry::Input(v) = e { Some(v.clone()) } else { None })
                         .collect();
                     self.in_flight = Some(InFlight { id, injected: false, rerun: None });
-                    let request = SvcRequest::Deliver { session: id.0, seq: id.1, replay: true, chaos: 0, request: bytes.clone() };
+                    let request = SvcRequest::Deliver {
+                        session: id.0,
+                        seq: id.1,
+                        replay: true,
+                        chaos: 0,
+                        request: bytes.clone(),
+                    };
                     self.service()?.send(request)?;
                     self.collect(id, true)?;
                     self.in_flight = None;
@@ -544,8 +553,12 @@ impl<P: Resilient> Companion<P> {
             Request::Checkpoint => {
                 self.settle_injection();
                 match self.checkpoint() {
-                    Ok(Commit::Done) => Reply::Checkpointed { bytes: self.stats.checkpoint_bytes, ns: self.stats.checkpoint_ns },
-                    Ok(Commit::NotCommitted(why)) => Reply::Refused { message: format!("checkpoint not committed: {why}") },
+                    Ok(Commit::Done) => {
+                        Reply::Checkpointed { bytes: self.stats.checkpoint_bytes, ns: self.stats.checkpoint_ns }
+                    }
+                    Ok(Commit::NotCommitted(why)) => {
+                        Reply::Refused { message: format!("checkpoint not committed: {why}") }
+                    }
                     Err(f) => {
                         let message = format!("checkpoint failed: the service {f}");
                         self.recover(f);
@@ -610,9 +623,8 @@ impl<P: Resilient> Companion<P> {
 /// Copy `len` bytes out of a memory object the service handed over.
 fn read_memory(memory: libos::handle::OwnedHandle, len: u64) -> Result<Vec<u8>, Failure> {
     let memory = libos::handle::Memory(memory);
-    let map = memory
-        .map(libos::abi::MapFlags::empty())
-        .map_err(|e| Failure::Broken(format!("checkpoint memory: {e}")))?;
+    let map =
+        memory.map(libos::abi::MapFlags::empty()).map_err(|e| Failure::Broken(format!("checkpoint memory: {e}")))?;
     if len as usize > map.len() {
         return Err(Failure::Violation(format!("checkpoint of {len} bytes in a smaller object")));
     }

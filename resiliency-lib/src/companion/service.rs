@@ -51,7 +51,11 @@ fn sys_failure(what: &str) -> impl Fn(Error) -> Failure + '_ {
 
 impl ServiceProcess {
     /// Start `program` and bring it to `Ready`: fresh, or from `checkpoint`.
-    pub fn start(program: &str, checkpoint: Option<&Checkpoint>, distillation: Distillation) -> Result<ServiceProcess, Failure> {
+    pub fn start(
+        program: &str,
+        checkpoint: Option<&Checkpoint>,
+        distillation: Distillation,
+    ) -> Result<ServiceProcess, Failure> {
         let (mine, theirs) = Endpoint::pair_with(RING_BYTES).map_err(sys_failure("companion channel"))?;
         let handles: Vec<(String, OwnedHandle)> = vec![
             ("companion.memory".to_string(), theirs.memory),
@@ -65,7 +69,8 @@ impl ServiceProcess {
             suspended: true,
             handles,
         };
-        let (pid, process) = directory::spawn(request).map_err(|e| Failure::Broken(format!("cannot start {program}: {e}")))?;
+        let (pid, process) =
+            directory::spawn(request).map_err(|e| Failure::Broken(format!("cannot start {program}: {e}")))?;
         let exit = Signal::new().map_err(sys_failure("exit event"))?;
         process.watch(exit.event(), EXIT_BIT).map_err(sys_failure("watch"))?;
         // An image checkpoint goes into the arena before the service runs.

@@ -192,7 +192,8 @@ impl Disk {
 /// of all three, so a sector written to the wrong place or a stale sector
 /// shows. The host tests compute the same function (tests/tests/blk.rs).
 pub fn pattern_byte(seed: u64, lba: u64, i: usize) -> u8 {
-    let x = (lba.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ seed.wrapping_mul(0xBF58_476D_1CE4_E5B9)).wrapping_add(i as u64 / 8);
+    let x =
+        (lba.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ seed.wrapping_mul(0xBF58_476D_1CE4_E5B9)).wrapping_add(i as u64 / 8);
     let x = (x ^ (x >> 31)).wrapping_mul(0x94D0_49BB_1331_11EB);
     (x >> (8 * (i % 8))) as u8
 }

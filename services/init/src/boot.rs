@@ -43,7 +43,8 @@ pub fn load() -> Result<Boot, String> {
         let map = m.memory.map(MapFlags::empty()).map_err(|e| format!("cannot map the manifest: {e}"))?;
         // SAFETY: boot modules are read-only and nobody writes them.
         let bytes = unsafe { map.as_slice() };
-        let text = core::str::from_utf8(&bytes[..(m.size as usize).min(bytes.len())]).map_err(|_| "manifest is not UTF-8")?;
+        let text =
+            core::str::from_utf8(&bytes[..(m.size as usize).min(bytes.len())]).map_err(|_| "manifest is not UTF-8")?;
         Manifest::parse(text).map_err(|e| format!("manifest: {e}"))?
     };
     for p in &manifest.programs {

@@ -10,8 +10,8 @@ use libos::abi::{Error, HandleGrant, ProcessInfo, SpawnFlags, SpawnParams};
 use libos::channel::{Channel, Endpoint, Signal};
 use libos::directory::proto::Directory;
 use libos::directory::{Reply, Request};
-use libos::protocol::Checker;
 use libos::handle::{OwnedHandle, Process};
+use libos::protocol::Checker;
 use libos::sys;
 
 /// The exit-event bit every child is watched with.
@@ -94,7 +94,9 @@ impl Children {
         let args = libos::start::encode_args(&names, l.args);
         let name = if l.name.is_empty() { l.program } else { l.name };
         let mut grants = Vec::new();
-        for h in [&child_end.memory, &child_end.link, &child_end.event].into_iter().chain(l.extra.iter().map(|(_, h)| h)) {
+        for h in
+            [&child_end.memory, &child_end.link, &child_end.event].into_iter().chain(l.extra.iter().map(|(_, h)| h))
+        {
             let rights = h.rights().map_err(fail)?;
             grants.push(HandleGrant { handle: h.raw().raw(), rights: rights.bits() });
         }
@@ -202,8 +204,8 @@ impl Children {
 
 fn report(child: &Child, info: &ProcessInfo) {
     use libos::abi::ProcessState;
-    let quiet = matches!(info.state(), ProcessState::Killed)
-        || (info.state() == ProcessState::Exited && info.exit_code == 0);
+    let quiet =
+        matches!(info.state(), ProcessState::Killed) || (info.state() == ProcessState::Exited && info.exit_code == 0);
     if !quiet {
         let mut how = String::new();
         let _ = info.describe_end(&mut how);

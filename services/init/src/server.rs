@@ -7,7 +7,6 @@ use crate::boot::Boot;
 use crate::children::{Children, Launch};
 use crate::pci::Pci;
 use crate::shutdown::Shutdown;
-use resiliency_lib::control::{Reply as ControlReply, Request as ControlRequest};
 use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::string::String;
@@ -20,6 +19,7 @@ use libos::directory::listener;
 use libos::directory::{Reply, Request};
 use libos::handle::{Memory, OwnedHandle};
 use libos::sys;
+use resiliency_lib::control::{Reply as ControlReply, Request as ControlRequest};
 use zerocopy::IntoBytes;
 
 struct Service {
@@ -270,7 +270,10 @@ impl Directory {
                 self.msi_given.retain(|p, _| children.is_alive(*p));
                 let given = self.msi_given.entry(pid).or_insert(0);
                 if *given >= MSI_PER_PROCESS {
-                    return refuse(Error::LimitReached, format!("'{program}' holds {MSI_PER_PROCESS} MSI vectors already"));
+                    return refuse(
+                        Error::LimitReached,
+                        format!("'{program}' holds {MSI_PER_PROCESS} MSI vectors already"),
+                    );
                 }
                 *given += 1;
                 sys::resource_derive(boot.root, ResourceKind::Msi, 0, 0)
@@ -314,15 +317,7 @@ fn spawn(
     suspended: bool,
     handles: Vec<(String, OwnedHandle)>,
 ) -> Reply {
-    let launch = Launch {
-        program,
-        name,
-        args,
-        suspended,
-        extra: handles,
-        restart: false,
-        boot: false,
-    };
+    let launch = Launch { program, name, args, suspended, extra: handles, restart: false, boot: false };
     match children.spawn(boot, launch) {
         Ok((pid, process)) => Reply::Spawned { pid, process },
         Err((e, m)) => refuse(e, m),

@@ -27,7 +27,11 @@ pub struct Shutdown {
 
 impl Shutdown {
     /// Start: ask each `(service, control channel)` for its checkpoint.
-    pub fn start(reset: bool, requester: u32, controls: Vec<(String, Channel<ControlRequest, ControlReply>)>) -> Shutdown {
+    pub fn start(
+        reset: bool,
+        requester: u32,
+        controls: Vec<(String, Channel<ControlRequest, ControlReply>)>,
+    ) -> Shutdown {
         let mut pending = Vec::new();
         for (service, mut channel) in controls {
             match channel.send(ControlRequest::Checkpoint) {
@@ -35,7 +39,12 @@ impl Shutdown {
                 Err(e) => log::warn!("final checkpoint of {service}: {e}"),
             }
         }
-        Shutdown { reset, requesters: Vec::from([requester]), pending, deadline_ns: libos::time::now_ns() + FINAL_CHECKPOINT_NS }
+        Shutdown {
+            reset,
+            requesters: Vec::from([requester]),
+            pending,
+            deadline_ns: libos::time::now_ns() + FINAL_CHECKPOINT_NS,
+        }
     }
 
     /// The channels to wait on.

@@ -196,7 +196,8 @@ pub fn parse(line: &str) -> Result<Command, String> {
             let [service, percent] = args.as_slice() else {
                 return Err("usage: chaos NAME PERCENT".to_string());
             };
-            let per_mille = parse_percent(percent).ok_or_else(|| format!("chaos: bad percentage '{percent}' (0 to 100)"))?;
+            let per_mille =
+                parse_percent(percent).ok_or_else(|| format!("chaos: bad percentage '{percent}' (0 to 100)"))?;
             Ok(Command::Chaos { service: service.to_string(), per_mille })
         }
         "kill" => {
@@ -247,7 +248,8 @@ fn parse_kv(rest: &str) -> Result<Command, String> {
     Ok(Command::Kv(cmd))
 }
 
-const BLK_USAGE: &str = "usage: blk info DISK | blk read DISK LBA [COUNT] | blk write DISK LBA HEXBYTES (DISK: data or checkpoint)";
+const BLK_USAGE: &str =
+    "usage: blk info DISK | blk read DISK LBA [COUNT] | blk write DISK LBA HEXBYTES (DISK: data or checkpoint)";
 
 fn parse_blk(rest: &str) -> Result<BlkCommand, String> {
     let words: Vec<&str> = rest.split_whitespace().collect();
@@ -291,10 +293,7 @@ pub fn parse_hex(s: &str) -> Option<Vec<u8>> {
     if s.is_empty() || s.len() % 2 != 0 {
         return None;
     }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| s.get(i..i + 2).and_then(|pair| u8::from_str_radix(pair, 16).ok()))
-        .collect()
+    (0..s.len()).step_by(2).map(|i| s.get(i..i + 2).and_then(|pair| u8::from_str_radix(pair, 16).ok())).collect()
 }
 
 /// "2", "0.5", "100" -> per mille.
@@ -323,10 +322,7 @@ mod tests {
             parse("run pingpong 1000"),
             Ok(Command::Run { program: "pingpong".into(), args: "1000".into(), background: false })
         );
-        assert_eq!(
-            parse("run spin &"),
-            Ok(Command::Run { program: "spin".into(), args: "".into(), background: true })
-        );
+        assert_eq!(parse("run spin &"), Ok(Command::Run { program: "spin".into(), args: "".into(), background: true }));
         assert_eq!(parse("echo hi there"), Ok(Command::Echo("hi there".into())));
         assert_eq!(parse("kv get a"), Ok(Command::Kv(KvCommand::Get("a".into()))));
         assert_eq!(parse("kv put a hello world"), Ok(Command::Kv(KvCommand::Put("a".into(), "hello world".into()))));

@@ -76,7 +76,8 @@ fn main() -> Result<(), String> {
     let handle = directory::device("console").map_err(|e| alloc::format!("no console: {e}"))?;
     let input = Signal::new().map_err(|e| alloc::format!("no event: {e}"))?;
     sys::console_bind(handle, input.event().raw(), INPUT_BIT).map_err(|e| alloc::format!("console: {e}"))?;
-    let mut console = Console { handle, input, editor: LineEditor::new(), kv: None, devices: devices::Sessions::default() };
+    let mut console =
+        Console { handle, input, editor: LineEditor::new(), kv: None, devices: devices::Sessions::default() };
     println!("Kintsugi shell. Type 'help' for the commands.");
     loop {
         print!("{PROMPT}");
@@ -306,7 +307,10 @@ fn print_services() {
     let mut out = String::new();
     for name in names.iter().filter_map(|n| n.strip_suffix(".control")) {
         let Ok(mut c) = control(name) else { continue };
-        if let Ok(Reply::Figures { pid, restarts, checkpoints, log_len, last_recovery_ns, requests, injected, .. }) = c.stats() {
+        if let Ok(Reply::Figures {
+            pid, restarts, checkpoints, log_len, last_recovery_ns, requests, injected, ..
+        }) = c.stats()
+        {
             if out.is_empty() {
                 let _ = writeln!(
                     out,

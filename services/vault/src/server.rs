@@ -95,7 +95,9 @@ fn open_backend() -> Backend {
                 v.boot(),
                 list.len(),
                 if list.len() == 1 { "" } else { "s" },
-                list.iter().map(|l| format!(" {}@{}", l.service, l.current.as_ref().map_or(0, |c| c.1.generation))).collect::<String>()
+                list.iter()
+                    .map(|l| format!(" {}@{}", l.service, l.current.as_ref().map_or(0, |c| c.1.generation)))
+                    .collect::<String>()
             );
             Backend::Ready(v)
         }
@@ -174,7 +176,15 @@ impl Backend {
                             taken_ns: h.taken_ns,
                             boot: h.boot,
                         },
-                        None => Reply::Entry { service: l.service.clone(), generation: 0, kind: 0, len: 0, slot: 255, taken_ns: 0, boot: 0 },
+                        None => Reply::Entry {
+                            service: l.service.clone(),
+                            generation: 0,
+                            kind: 0,
+                            len: 0,
+                            slot: 255,
+                            taken_ns: 0,
+                            boot: 0,
+                        },
                     })
                     .collect();
                 out.push(Reply::EndList { count: list.len() as u32 });

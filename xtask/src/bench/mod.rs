@@ -121,12 +121,7 @@ pub fn run(only: Option<&str>) -> Result<(), String> {
         let (Some(kv), Some(lv)) = (median_of(&kintsugi, k), median_of(&linux_runs, l)) else {
             return Err(format!("bench: figure {k}/{l} missing"));
         };
-        table.push_str(&format!(
-            "| {label} | {:.1} {unit} | {:.1} {unit} | {:.2} |\n",
-            kv / div,
-            lv / div,
-            kv / lv
-        ));
+        table.push_str(&format!("| {label} | {:.1} {unit} | {:.1} {unit} | {:.2} |\n", kv / div, lv / div, kv / lv));
     }
     println!("\n{table}");
     table.push('\n');
@@ -162,9 +157,17 @@ fn resiliency_table(image: &Image) -> Result<String, String> {
          | figure | with resiliency | reference | ratio |\n|---|---:|---:|---:|\n"
     );
     let (rc, rd) = (get("kv_rtt_companion_ns")?, get("kv_rtt_direct_ns")?);
-    t.push_str(&format!("| kv round trip: through the companion / straight to the service | {} | {} | {:.2} |\n", us(rc), us(rd), rc / rd));
+    t.push_str(&format!(
+        "| kv round trip: through the companion / straight to the service | {} | {} | {:.2} |\n",
+        us(rc),
+        us(rd),
+        rc / rd
+    ));
     let (pc, pd) = (get("kv_rps_companion")?, get("kv_rps_direct")?);
-    t.push_str(&format!("| kv requests per second: through the companion / straight | {pc:.0} | {pd:.0} | {:.2} |\n", pc / pd));
+    t.push_str(&format!(
+        "| kv requests per second: through the companion / straight | {pc:.0} | {pd:.0} | {:.2} |\n",
+        pc / pd
+    ));
     for (svc, kind) in [("kv", "logical"), ("tally", "image")] {
         let cold = get(&format!("{svc}_cold_start_ns"))?;
         let median = get(&format!("{svc}_recovery_median_ns"))?;
@@ -175,7 +178,12 @@ fn resiliency_table(image: &Image) -> Result<String, String> {
             ms(cold),
             median / cold
         ));
-        t.push_str(&format!("| {svc} ({kind}): crash to first reply, worst / cold start | {} | {} | {:.2} |\n", ms(worst), ms(cold), worst / cold));
+        t.push_str(&format!(
+            "| {svc} ({kind}): crash to first reply, worst / cold start | {} | {} | {:.2} |\n",
+            ms(worst),
+            ms(cold),
+            worst / cold
+        ));
     }
     t.push_str("\n| distillation | state | checkpoint bytes | checkpoint time |\n|---|---|---:|---:|\n");
     for keys in [100, 1000, 10000] {

@@ -51,7 +51,13 @@ fn open_disks() -> Vec<Box<dyn BlockDevice>> {
         let info = d.info();
         log::info!(
             "disk {i} ({}): {} sectors of {} bytes, {} serial '{}'",
-            if i == 0 { "data" } else if i == 1 { "checkpoint" } else { "extra" },
+            if i == 0 {
+                "data"
+            } else if i == 1 {
+                "checkpoint"
+            } else {
+                "extra"
+            },
             info.sectors,
             info.sector_size,
             info.model,
@@ -81,7 +87,9 @@ fn device_failure(e: DeviceError) -> Reply {
 impl BlkService {
     fn disk(&mut self, disk: u8) -> Result<&mut Box<dyn BlockDevice>, Reply> {
         let count = self.disks.len();
-        self.disks.get_mut(disk as usize).ok_or_else(|| failed(code::NO_DISK, format!("no disk {disk} ({count} disks)")))
+        self.disks
+            .get_mut(disk as usize)
+            .ok_or_else(|| failed(code::NO_DISK, format!("no disk {disk} ({count} disks)")))
     }
 
     /// Check a request's extents against disk `disk`: the total sectors.
@@ -92,7 +100,10 @@ impl BlkService {
             return Err(failed(code::DEVICE, format!("disk {disk} has {}-byte sectors", d.info().sector_size)));
         }
         if lbas.is_empty() || lbas.len() != counts.len() {
-            return Err(failed(code::BAD_REQUEST, format!("{} extent addresses for {} counts", lbas.len(), counts.len())));
+            return Err(failed(
+                code::BAD_REQUEST,
+                format!("{} extent addresses for {} counts", lbas.len(), counts.len()),
+            ));
         }
         let mut total: u32 = 0;
         for (&lba, &count) in lbas.iter().zip(counts) {
@@ -106,7 +117,10 @@ impl BlkService {
             if lba.checked_add(count as u64).is_none_or(|end| end > sectors) {
                 return Err(failed(
                     code::OUT_OF_RANGE,
-                    format!("sectors {lba}..{} past the end of disk {disk} ({sectors} sectors)", lba.saturating_add(count as u64)),
+                    format!(
+                        "sectors {lba}..{} past the end of disk {disk} ({sectors} sectors)",
+                        lba.saturating_add(count as u64)
+                    ),
                 ));
             }
         }

@@ -29,7 +29,6 @@ const RAND_SECTORS: u32 = 8;
 /// Random requests per measurement.
 const RAND_ROUNDS: usize = 256;
 
-
 fn fail(what: &str, reply: impl core::fmt::Debug) -> i32 {
     println!("BENCH-ERROR {what}: {reply:?}");
     1
@@ -92,7 +91,11 @@ fn main() -> i32 {
     };
     let counts = vec![RAND_SECTORS; QUEUE];
     let page_data = vec![0xa5u8; QUEUE * RAND_SECTORS as usize * SECTOR];
-    let rand = |c: &mut BlkClient, rng: &mut Rng, write: bool, extents: &mut dyn FnMut(&mut Rng) -> Vec<u64>| -> Result<u64, i32> {
+    let rand = |c: &mut BlkClient,
+                rng: &mut Rng,
+                write: bool,
+                extents: &mut dyn FnMut(&mut Rng) -> Vec<u64>|
+     -> Result<u64, i32> {
         let t0 = libos::time::now_ns();
         for _ in 0..RAND_ROUNDS {
             let lbas = extents(rng);

@@ -24,7 +24,6 @@ use libos::rand::Rng;
 
 libos::main!(main);
 
-
 fn main() -> i32 {
     let args: Vec<&str> = libos::start::args().split_whitespace().collect();
     let disk = match args.get(1).and_then(|d| blk::disk_by_name(d)) {
@@ -43,7 +42,9 @@ fn main() -> i32 {
     };
     let num = |i: usize| args.get(i).and_then(|s| s.parse::<u64>().ok());
     match (args[0], num(2), num(3), num(4), num(5)) {
-        ("write", Some(seed), Some(batches), Some(lo), Some(hi)) if lo < hi => write(&mut client, disk, seed, batches, lo, hi),
+        ("write", Some(seed), Some(batches), Some(lo), Some(hi)) if lo < hi => {
+            write(&mut client, disk, seed, batches, lo, hi)
+        }
         ("verify", Some(seed), ..) => verify(&mut client, disk, seed, args.get(3).copied().unwrap_or("")),
         ("errors", ..) => errors(&mut client, disk),
         _ => {
@@ -117,7 +118,8 @@ fn write(client: &mut BlkClient, disk: u8, seed: u64, batches: u64, lo: u64, hi:
 fn verify(client: &mut BlkClient, disk: u8, seed: u64, list: &str) -> i32 {
     let (mut extents, mut sectors, mut errors) = (0, 0u64, 0);
     for item in list.split(',').filter(|s| !s.is_empty()) {
-        let Some((lba, count)) = item.split_once(':').and_then(|(l, c)| Some((l.parse::<u64>().ok()?, c.parse::<u32>().ok()?)))
+        let Some((lba, count)) =
+            item.split_once(':').and_then(|(l, c)| Some((l.parse::<u64>().ok()?, c.parse::<u32>().ok()?)))
         else {
             println!("blkpattern: bad extent '{item}'");
             return 2;
@@ -172,7 +174,9 @@ fn errors(client: &mut BlkClient, disk: u8) -> i32 {
             blk::Request::Flush { disk } => client.flush(disk),
         };
         match reply {
-            Ok(Reply::Failed { code, message }) if code == want => println!("blkpattern: {what}: error {code}: {message}"),
+            Ok(Reply::Failed { code, message }) if code == want => {
+                println!("blkpattern: {what}: error {code}: {message}")
+            }
             other => {
                 println!("blkpattern: {what}: expected error {want}, got {other:?}");
                 bad += 1;

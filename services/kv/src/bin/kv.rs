@@ -103,9 +103,17 @@ impl KvHandler for Store {
             } else {
                 self.remove(&key);
             }
-            out.reply(Reply::Swapped { ok: true, current_present: new_present, current: if new_present { new } else { Vec::new() } });
+            out.reply(Reply::Swapped {
+                ok: true,
+                current_present: new_present,
+                current: if new_present { new } else { Vec::new() },
+            });
         } else {
-            out.reply(Reply::Swapped { ok: false, current_present: current.is_some(), current: current.unwrap_or_default() });
+            out.reply(Reply::Swapped {
+                ok: false,
+                current_present: current.is_some(),
+                current: current.unwrap_or_default(),
+            });
         }
     }
 }

@@ -51,7 +51,9 @@ fn main() -> i32 {
             0
         }
         [start, count, keys, every] => {
-            let (Some(start), Some(count), Some(keys), Some(every)) = (number(start), number(count), number(keys), number(every)) else {
+            let (Some(start), Some(count), Some(keys), Some(every)) =
+                (number(start), number(count), number(keys), number(every))
+            else {
                 return usage();
             };
             if keys == 0 || every == 0 {

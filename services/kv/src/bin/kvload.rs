@@ -31,7 +31,6 @@ const OWN_KEYS: u64 = 48;
 const SHARED_COUNTERS: u64 = 4;
 const MAX_REPORTED: usize = 5;
 
-
 fn args() -> Vec<&'static str> {
     libos::start::args().split_whitespace().collect()
 }
@@ -143,7 +142,9 @@ fn client(run: u64, id: u64, ops: u64) -> i32 {
                         (None, false) => (false, Vec::new()),
                         (_, true) => (true, b"~never stored~".to_vec()),
                     };
-                    let r = kv.cas(key.clone(), expected_present, expected, true, value.clone()).map_err(|e| e.to_string())?;
+                    let r = kv
+                        .cas(key.clone(), expected_present, expected, true, value.clone())
+                        .map_err(|e| e.to_string())?;
                     match r {
                         Reply::Swapped { ok: true, .. } if !wrong => {
                             model.insert(key, value);
@@ -170,7 +171,8 @@ fn client(run: u64, id: u64, ops: u64) -> i32 {
         }
     }
     // The report, stored in kv for the driver.
-    let mut report = format!("errors={} increments={increments} hash={:x} keys={}", check.errors, model_hash(&model), model.len());
+    let mut report =
+        format!("errors={} increments={increments} hash={:x} keys={}", check.errors, model_hash(&model), model.len());
     for m in &check.mismatches {
         report.push('\n');
         report.push_str(m);
@@ -285,8 +287,14 @@ fn driver(clients: u64, ops: u64) -> i32 {
                 contents.insert(key, v);
             }
         }
-        if Some(model_hash(&contents)) != field(&report, "hash") || Some(contents.len() as u64) != field(&report, "keys") {
-            check.fail(format!("client {id}: final contents ({} keys) differ from its model ({:?} keys)", contents.len(), field(&report, "keys")));
+        if Some(model_hash(&contents)) != field(&report, "hash")
+            || Some(contents.len() as u64) != field(&report, "keys")
+        {
+            check.fail(format!(
+                "client {id}: final contents ({} keys) differ from its model ({:?} keys)",
+                contents.len(),
+                field(&report, "keys")
+            ));
         }
     }
     let mut total = 0;
@@ -301,5 +309,9 @@ fn driver(clients: u64, ops: u64) -> i32 {
     for m in &check.mismatches {
         println!("kvload: mismatch: {m}");
     }
-    if check.errors == 0 { 0 } else { 1 }
+    if check.errors == 0 {
+        0
+    } else {
+        1
+    }
 }

@@ -39,7 +39,16 @@ fn open_card() -> Option<Box<dyn NetDevice>> {
     match drivers::net_device() {
         Some(card) => {
             let m = card.mac();
-            log::info!("network card {} mac {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", card.model(), m[0], m[1], m[2], m[3], m[4], m[5]);
+            log::info!(
+                "network card {} mac {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+                card.model(),
+                m[0],
+                m[1],
+                m[2],
+                m[3],
+                m[4],
+                m[5]
+            );
             Some(card)
         }
         None => {
@@ -68,7 +77,10 @@ impl NicService {
 
     fn send_frames(&mut self, frames: Vec<Vec<u8>>) -> Result<Reply, Reply> {
         if let Some(f) = frames.iter().find(|f| !(MIN_FRAME..=MAX_FRAME).contains(&f.len())) {
-            return Err(failed(code::BAD_FRAME, format!("a frame of {} bytes (frames are {MIN_FRAME} to {MAX_FRAME})", f.len())));
+            return Err(failed(
+                code::BAD_FRAME,
+                format!("a frame of {} bytes (frames are {MIN_FRAME} to {MAX_FRAME})", f.len()),
+            ));
         }
         let card = self.card()?;
         let mut sent = 0;
@@ -80,7 +92,10 @@ impl NicService {
             if n == 0 {
                 // The transmit ring is full: wait for the card to drain it.
                 if libos::time::now_ns() > deadline {
-                    return Err(failed(code::DEVICE, format!("the card took {sent} of {} frames in 1 s", frames.len())));
+                    return Err(failed(
+                        code::DEVICE,
+                        format!("the card took {sent} of {} frames in 1 s", frames.len()),
+                    ));
                 }
                 card.wait(1_000_000);
             }

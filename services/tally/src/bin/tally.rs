@@ -188,7 +188,10 @@ impl Service for Counters {
         let used = t.slots.iter().filter(|s| s.used != 0).count() as u64;
         let sum = t.slots.iter().filter(|s| s.used != 0).fold(0i64, |a, s| a.wrapping_add(s.value));
         if used != t.used || sum != t.sum {
-            return Err(format!("counter table damaged: {used} slots used (recorded {}), sum {sum} (recorded {})", t.used, t.sum));
+            return Err(format!(
+                "counter table damaged: {used} slots used (recorded {}), sum {sum} (recorded {})",
+                t.used, t.sum
+            ));
         }
         Ok(())
     }

@@ -95,5 +95,9 @@ fn main() -> i32 {
     for m in &mismatches {
         println!("tallyload: mismatch: {m}");
     }
-    if errors == 0 { 0 } else { 1 }
+    if errors == 0 {
+        0
+    } else {
+        1
+    }
 }

@@ -137,9 +137,11 @@ fn worker(seed: u64) -> i32 {
     if let Ok((a, b)) = sys::link_create() {
         pool.handles.extend([a.0 as u64, b.0 as u64]);
     }
-    let numbers: Vec<usize> = (0..64).filter_map(Syscall::from_number).filter(|s| *s != Syscall::Exit).map(|s| s as usize).collect();
+    let numbers: Vec<usize> =
+        (0..64).filter_map(Syscall::from_number).filter(|s| *s != Syscall::Exit).map(|s| s as usize).collect();
     for _ in 0..CALLS_PER_WORKER {
-        let nr = if rng.below(10) == 0 { rng.below(80) as usize } else { numbers[rng.below(numbers.len() as u64) as usize] };
+        let nr =
+            if rng.below(10) == 0 { rng.below(80) as usize } else { numbers[rng.below(numbers.len() as u64) as usize] };
         if nr == Syscall::Exit as usize {
             continue;
         }

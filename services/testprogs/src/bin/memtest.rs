@@ -91,7 +91,8 @@ fn parent() -> Result<(), String> {
     ch.send(Step { n: 0 }).map_err(|e| alloc::format!("{e}"))?;
     let child_saw = ch.recv().map_err(|e| alloc::format!("{e}"))?.n;
     let third = dirty(process.raw()).map_err(e)?;
-    let missing = sys::process_map_child(process.raw(), REGION + PAGES * PAGE_SIZE, 1, va + PAGES * PAGE_SIZE, MapFlags::empty());
+    let missing =
+        sys::process_map_child(process.raw(), REGION + PAGES * PAGE_SIZE, 1, va + PAGES * PAGE_SIZE, MapFlags::empty());
     let _ = ch.send(Step { n: 0 });
     drop(ch);
 
@@ -101,8 +102,13 @@ fn parent() -> Result<(), String> {
     println!(
         "memtest: child dirty pages {first:?} then {second:?} then {third:?}; parent read {seen:#x}; child read {child_saw:#x}; unmapped child range {missing:?}; preloaded child {preload}"
     );
-    let ok = first == [4, 5, 9] && second.is_empty() && third == [12] && seen == 0x1004 && child_saw == 0x77
-        && missing == Err(Error::NotFound) && preload == "exited with code 0";
+    let ok = first == [4, 5, 9]
+        && second.is_empty()
+        && third == [12]
+        && seen == 0x1004
+        && child_saw == 0x77
+        && missing == Err(Error::NotFound)
+        && preload == "exited with code 0";
     if ok {
         Ok(())
     } else {

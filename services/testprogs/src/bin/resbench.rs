@@ -124,7 +124,11 @@ fn main() -> i32 {
             let name = format!("{label}-cold{i}");
             let t0 = now();
             let p = start_direct(label, &name);
-            let ok = if is_kv { kv_at(&name).get(String::from("x")).is_ok() } else { tally_at(&name).get(String::from("x")).is_ok() };
+            let ok = if is_kv {
+                kv_at(&name).get(String::from("x")).is_ok()
+            } else {
+                tally_at(&name).get(String::from("x")).is_ok()
+            };
             if ok {
                 cold.push(now() - t0);
             }

@@ -86,7 +86,11 @@ impl VaultError {
     /// What went wrong.
     pub fn message(&self) -> &str {
         match self {
-            VaultError::BadRequest(m) | VaultError::TooLarge(m) | VaultError::Disk(m) | VaultError::NoDisk(m) | VaultError::Full(m) => m,
+            VaultError::BadRequest(m)
+            | VaultError::TooLarge(m)
+            | VaultError::Disk(m)
+            | VaultError::NoDisk(m)
+            | VaultError::Full(m) => m,
         }
     }
 }
@@ -347,7 +351,10 @@ impl<D: SectorDisk> Vault<D> {
                     None => Slot {
                         runs: Vec::new(),
                         capacity: 0,
-                        state: SlotState::Damaged { error: format!("slot file {} missing", slot_file(&service, i)), generation: None },
+                        state: SlotState::Damaged {
+                            error: format!("slot file {} missing", slot_file(&service, i)),
+                            generation: None,
+                        },
                     },
                 };
                 if let SlotState::Valid(h) = &slot.state {
@@ -412,7 +419,10 @@ impl<D: SectorDisk> Vault<D> {
     }
 
     /// Mount, run `f` on the file system, unmount, make it durable.
-    fn with_fs<T>(&mut self, f: impl FnOnce(&fatfs::FileSystem<FatIo<'_, D>>) -> Result<T, VaultError>) -> Result<T, VaultError> {
+    fn with_fs<T>(
+        &mut self,
+        f: impl FnOnce(&fatfs::FileSystem<FatIo<'_, D>>) -> Result<T, VaultError>,
+    ) -> Result<T, VaultError> {
         self.cache.clear()?;
         let result = {
             let io = FatIo::new(&mut self.cache);
@@ -501,7 +511,8 @@ impl<D: SectorDisk> Vault<D> {
             Ok(r) => SlotState::Valid(r.header),
             Err(Ok(RecordError::Empty)) => SlotState::Empty,
             Err(Ok(e)) => {
-                let generation = self.read_slot(slot, 0, 1).ok().and_then(|b| Header::parse(&b).ok()).map(|h| h.generation);
+                let generation =
+                    self.read_slot(slot, 0, 1).ok().and_then(|b| Header::parse(&b).ok()).map(|h| h.generation);
                 SlotState::Damaged { error: e.to_string(), generation }
             }
             Err(Err(e)) => SlotState::Damaged { error: format!("unreadable: {}", e.message()), generation: None },
@@ -549,7 +560,12 @@ impl<D: SectorDisk> Vault<D> {
                 let size = file.seek(fatfs::SeekFrom::End(0)).map_err(|e| fat_error(&name, e))?;
                 file.seek(fatfs::SeekFrom::Start(0)).map_err(|e| fat_error(&name, e))?;
                 let extents = collect_extents(&mut file, size).map_err(|e| fat_error(&name, e))?;
-                out.push(SlotFile { runs: runs_of(&extents)?, capacity: size - size % SECTOR as u64, grew, created: before == 0 });
+                out.push(SlotFile {
+                    runs: runs_of(&extents)?,
+                    capacity: size - size % SECTOR as u64,
+                    grew,
+                    created: before == 0,
+                });
             }
             Ok(out)
         })?;
@@ -576,7 +592,14 @@ impl<D: SectorDisk> Vault<D> {
     /// Commit a checkpoint of `service`: `state` of distillation `kind`,
     /// taken at `taken_ns`, with `epoch` (an encoded redo list, or empty).
     /// Durable when this returns Ok.
-    pub fn commit(&mut self, service: &str, kind: Kind, taken_ns: u64, state: &[u8], epoch: &[u8]) -> Result<Committed, VaultError> {
+    pub fn commit(
+        &mut self,
+        service: &str,
+        kind: Kind,
+        taken_ns: u64,
+        state: &[u8],
+        epoch: &[u8],
+    ) -> Result<Committed, VaultError> {
         if !valid_service_name(service) {
             return Err(VaultError::BadRequest(format!("bad service name {service:?}")));
         }
@@ -619,7 +642,8 @@ impl<D: SectorDisk> Vault<D> {
                 Ok(Committed { generation, slot: target as u8, ns: (self.clock)().saturating_sub(t0) })
             }
             Err(e) => {
-                slots.slots[target].state = SlotState::Damaged { error: format!("commit failed: {e}"), generation: Some(generation) };
+                slots.slots[target].state =
+                    SlotState::Damaged { error: format!("commit failed: {e}"), generation: Some(generation) };
                 Err(e)
             }
         }

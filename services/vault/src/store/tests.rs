@@ -365,7 +365,8 @@ fn torn_writes_in_any_order_yield_the_new_or_the_previous_record() {
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
-        let subset: Vec<&(u64, Vec<u8>)> = journal.iter().enumerate().filter(|(i, _)| seed >> (i % 64) & 1 == 1).map(|(_, w)| w).collect();
+        let subset: Vec<&(u64, Vec<u8>)> =
+            journal.iter().enumerate().filter(|(i, _)| seed >> (i % 64) & 1 == 1).map(|(_, w)| w).collect();
         let got = after_cut(&base, &subset, "kv");
         assert!(got.as_deref() == Some(&new[..]) || got.as_deref() == Some(&old[..]));
     }
@@ -375,7 +376,12 @@ fn torn_writes_in_any_order_yield_the_new_or_the_previous_record() {
 /// vault's work on a mkfs.fat FAT32 image leaves it clean for fsck.
 #[test]
 fn fsck_finds_the_file_system_clean() {
-    let have = |c: &str| std::process::Command::new("sh").args(["-c", &format!("command -v {c}")]).output().is_ok_and(|o| o.status.success());
+    let have = |c: &str| {
+        std::process::Command::new("sh")
+            .args(["-c", &format!("command -v {c}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
     if !have("mkfs.fat") || !have("fsck.fat") {
         eprintln!("skipped: no mkfs.fat / fsck.fat");
         return;
