@@ -12,6 +12,7 @@ use crate::vm::{ARENA_BASE, ARENA_MAX};
 use buddy_system_allocator::Heap;
 use core::alloc::Layout;
 use core::ptr::NonNull;
+use core::sync::atomic::{AtomicBool, Ordering};
 use kintsugi_abi::{Error, Handle, MapFlags, MemFlags, PAGE_SIZE};
 
 /// Bytes at the start of the arena reserved for its allocator's state.
@@ -32,6 +33,9 @@ pub struct Arena {
 }
 
 static ARENA: spin::Mutex<Option<Arena>> = spin::Mutex::new(None);
+
+/// Whether the program's global allocator takes from the arena.
+static GLOBAL_HEAP: AtomicBool = AtomicBool::new(false);
 
 fn header() -> *mut ArenaHeader {
     ARENA_BASE as *mut ArenaHeader
@@ -123,4 +127,27 @@ pub fn used_bytes() -> usize {
     }
     // SAFETY: the arena header is mapped.
     unsafe { (*header()).heap.stats_alloc_actual() }
+}
+
+/// From now on, every allocation of the program (`Box`, `Vec`, anything
+/// through the global allocator) comes from the arena, so a library whose
+/// state cannot be serialised (smoltcp) keeps it there without knowing.
+/// Memory allocated before stays where it is and is freed there. Fails if
+/// there is no arena.
+pub fn hold_global_heap() -> Result<(), Error> {
+    if ARENA.lock().is_none() {
+        return Err(Error::NotFound);
+    }
+    GLOBAL_HEAP.store(true, Ordering::Release);
+    Ok(())
+}
+
+/// Whether the global allocator takes from the arena.
+pub fn holds_global_heap() -> bool {
+    GLOBAL_HEAP.load(Ordering::Acquire)
+}
+
+/// Whether `ptr` points into the arena's address range.
+pub fn contains(ptr: *const u8) -> bool {
+    (ARENA_BASE..ARENA_BASE + ARENA_MAX).contains(&(ptr as u64))
 }

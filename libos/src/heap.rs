@@ -3,18 +3,52 @@
 //!
 //! Each growth maps a power-of-two chunk at an address aligned to its size,
 //! so the buddy allocator can hand it out whole.
+//!
+//! A program that keeps its state in the state arena by image distillation
+//! can give the arena the whole global heap ([`crate::arena::hold_global_heap`]):
+//! allocations then come from the arena, and each free goes to the
+//! allocator its pointer came from.
 
 use crate::sys;
 use crate::vm::{HEAP_BASE, HEAP_END};
 use buddy_system_allocator::{Heap, LockedHeapWithRescue};
-use core::alloc::Layout;
+use core::alloc::{GlobalAlloc, Layout};
+use core::ptr::NonNull;
 use core::sync::atomic::{AtomicU64, Ordering};
 use kintsugi_abi::{Handle, MapFlags, MemFlags, PAGE_SIZE};
 
 const MIN_GROWTH: u64 = 256 * 1024;
 
-#[global_allocator]
 static HEAP: LockedHeapWithRescue<32> = LockedHeapWithRescue::new(grow);
+
+/// The program's global allocator: the heap region, or the state arena once
+/// the program gave it the heap.
+struct ProgramHeap;
+
+// SAFETY: both allocators are sound allocators; a pointer is freed by the
+// one whose address range holds it, which is the one that allocated it.
+unsafe impl GlobalAlloc for ProgramHeap {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if crate::arena::holds_global_heap() {
+            crate::arena::alloc(layout).map_or(core::ptr::null_mut(), |p| p.as_ptr())
+        } else {
+            // SAFETY: forwarded with the caller's layout.
+            unsafe { HEAP.alloc(layout) }
+        }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        match NonNull::new(ptr) {
+            // SAFETY: it came from the arena (its address says so) with this layout.
+            Some(p) if crate::arena::contains(ptr) => unsafe { crate::arena::dealloc(p, layout) },
+            // SAFETY: it came from the heap with this layout.
+            _ => unsafe { HEAP.dealloc(ptr, layout) },
+        }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: ProgramHeap = ProgramHeap;
 
 static HEAP_TOP: AtomicU64 = AtomicU64::new(HEAP_BASE);
 

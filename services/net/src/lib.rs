@@ -11,7 +11,8 @@
 //!   randomness comes from the seed it is given, all its time from the
 //!   `now` arguments, so the same inputs give the same outputs (replay);
 //! - [`config`]: how the interface gets its addresses (DHCP or static);
-//! - [`addr`]: addresses as the contract carries them.
+//! - [`addr`]: addresses as the contract carries them;
+//! - `service` (in the guest only): the program's loop on today's runtime.
 //!
 //! The crate is `no_std` (it runs in the `net` service) and its logic is
 //! tested on the host (`cargo test -p net`), two cores wired back to back.
@@ -23,6 +24,8 @@ extern crate alloc;
 pub mod addr;
 pub mod config;
 mod device;
+#[cfg(target_os = "none")]
+pub mod service;
 mod sockets;
 pub mod stack;
 

@@ -177,6 +177,7 @@ impl NetCore {
         let mut device = FrameDevice::new();
         let mut cfg = Config::new(HardwareAddress::Ethernet(ether));
         cfg.random_seed = rng.next();
+        cfg.slaac = config.ipv6;
         let mut iface = Interface::new(cfg, &mut device, now);
         let mut set = SocketSet::new(Vec::new());
         let mut dhcp = None;
@@ -931,7 +932,10 @@ impl NetCore {
                 let address = cfg.address;
                 let router = cfg.router;
                 let dns: Vec<IpAddress> = cfg.dns_servers.iter().map(|d| IpAddress::Ipv4(*d)).collect();
-                log::info!("dhcp: address {address}, gateway {router:?}");
+                match router {
+                    Some(r) => log::info!("dhcp: address {address}, gateway {r}"),
+                    None => log::info!("dhcp: address {address}, no gateway"),
+                }
                 self.iface.update_ip_addrs(|addrs| {
                     addrs.retain(|a| !matches!(a, IpCidr::Ipv4(_)));
                     let _ = addrs.push(IpCidr::Ipv4(address));
@@ -948,7 +952,9 @@ impl NetCore {
                 self.dns = dns;
             }
             Some(dhcpv4::Event::Deconfigured) => {
-                log::warn!("dhcp: address lost");
+                if self.iface.ipv4_addr().is_some() {
+                    log::warn!("dhcp: address lost");
+                }
                 self.iface.update_ip_addrs(|addrs| addrs.retain(|a| !matches!(a, IpCidr::Ipv4(_))));
                 self.iface.routes_mut().remove_default_ipv4_route();
                 self.gateway = None;

@@ -37,6 +37,8 @@ pub enum Command {
     Blk(BlkCommand),
     /// The network card, as a client of the nic service.
     NicInfo,
+    /// A network command (`net`, `ping`, `http`), as a client of net.
+    Network(crate::network::NetCommand),
     /// Crash a resilient service and wait until it is back.
     Crash {
         /// The service.
@@ -142,6 +144,9 @@ pub const HELP: &[(&str, &str)] = &[
     ("blk read DISK LBA [COUNT]", "hex dump of COUNT sectors (default 1) from sector LBA"),
     ("blk write DISK LBA HEX", "write the bytes HEX (e.g. 48656c6c6f) from the start of sector LBA"),
     ("nic", "the network card's address, link and model"),
+    ("net", "the network: addresses, gateway, DNS, counters and open sockets"),
+    ("ping HOST [COUNT]", "send COUNT (default 4) ICMP echo requests to HOST"),
+    ("http get URL [PATH]", "download URL (http://ADDRESS[:PORT]/PATH): size, time and SHA-256"),
     ("crash NAME [HOW]", "crash a resilient service and wait until it is back; HOW: fault, hang, panic, violation, corrupt (default: the kernel kills it)"),
     ("chaos NAME PERCENT", "crash a resilient service at random points with PERCENT chance per request (0 stops)"),
     ("poweroff", "turn the machine off"),
@@ -173,6 +178,7 @@ pub fn parse(line: &str) -> Result<Command, String> {
         "kv" => parse_kv(rest),
         "blk" => parse_blk(rest).map(Command::Blk),
         "nic" => no_args(Command::NicInfo),
+        "net" | "ping" | "http" => crate::network::parse(word, rest).map(Command::Network),
         "crash" => {
             let args: Vec<&str> = rest.split_whitespace().collect();
             let how = match args.get(1).copied() {

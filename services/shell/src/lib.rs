@@ -6,3 +6,4 @@ extern crate alloc;
 
 pub mod command;
 pub mod line;
+pub mod network;

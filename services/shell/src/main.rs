@@ -125,6 +125,7 @@ fn execute(console: &mut Console, cmd: Command) {
         Command::Kv(k) => kv_command(console, k),
         Command::Blk(b) => devices::blk_command(&mut console.devices, b),
         Command::NicInfo => devices::nic_info(&mut console.devices),
+        Command::Network(n) => shell::network::run(n),
         Command::Crash { service, how } => crash(&service, how),
         Command::Chaos { service, per_mille } => chaos(&service, per_mille),
         Command::Mem => match sys::system_info() {
