@@ -102,6 +102,26 @@ impl Default for QemuConfig {
 /// The QEMU binary.
 pub const QEMU: &str = "qemu-system-x86_64";
 
+/// Whether a host TCP port is free to listen on (as QEMU's `hostfwd`
+/// does, on every address).
+pub fn port_free(port: u16) -> bool {
+    std::net::TcpListener::bind(("0.0.0.0", port)).is_ok()
+}
+
+/// A TCP port on the host that is free now (the system picks it).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind(("0.0.0.0", 0)).and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(0)
+}
+
+/// `want` if it is free, else a free port.
+pub fn host_port(want: u16) -> u16 {
+    if want != 0 && port_free(want) {
+        want
+    } else {
+        free_port()
+    }
+}
+
 impl QemuConfig {
     /// The command that runs this machine with `image`.
     pub fn command(&self, image: &Image) -> Command {

@@ -3,7 +3,8 @@
 //! - `build`: the kernel and every program in `services/system.toml`, laid
 //!   out as an image in `target/kintsugi/image/`.
 //! - `run`: build and boot in QEMU with the data and checkpoint disks and a
-//!   NIC (host port 8080 to guest port 80); `--headless --exec 'CMD; ...'`
+//!   NIC (host port 8080 to guest port 80, or `--forward HOST:GUEST`);
+//!   `--headless --exec 'CMD; ...'`
 //!   types commands into the shell and exits when the guest powers off.
 //! - `image`: a GRUB hybrid ISO (Multiboot2; BIOS and UEFI).
 //! - `test`: every test (host unit tests, then system tests in QEMU).
@@ -81,6 +82,10 @@ enum Cmd {
         /// Boot the GRUB ISO (BIOS) instead of QEMU's direct kernel boot.
         #[arg(long)]
         iso: bool,
+        /// Forward host TCP port HOST to guest port GUEST (repeatable;
+        /// default 8080:80). A taken host port is replaced by a free one.
+        #[arg(long = "forward", value_name = "HOST:GUEST", value_parser = run::parse_forward)]
+        forward: Vec<(u16, u16)>,
     },
     /// Write the GRUB hybrid ISO.
     Image {
@@ -140,26 +145,29 @@ fn main() {
             eprintln!("xtask: image in {}", img.kernel.parent().unwrap_or(&img.kernel).display());
             0
         }),
-        Cmd::Run { headless, exec, disks, accel, disk_bus, nic, memory, timeout, iso } => run::run(run::RunOptions {
-            headless,
-            exec,
-            disks,
-            accel: match accel {
-                AccelArg::Tcg => Accel::Tcg,
-                AccelArg::Kvm => Accel::Kvm,
-            },
-            disk_bus: match disk_bus {
-                DiskBusArg::Virtio => DiskBus::Virtio,
-                DiskBusArg::Ahci => DiskBus::Ahci,
-            },
-            nic: match nic {
-                NicArg::Virtio => NicModel::Virtio,
-                NicArg::E1000 => NicModel::E1000,
-            },
-            memory,
-            timeout,
-            iso,
-        }),
+        Cmd::Run { headless, exec, disks, accel, disk_bus, nic, memory, timeout, iso, forward } => {
+            run::run(run::RunOptions {
+                headless,
+                exec,
+                disks,
+                accel: match accel {
+                    AccelArg::Tcg => Accel::Tcg,
+                    AccelArg::Kvm => Accel::Kvm,
+                },
+                disk_bus: match disk_bus {
+                    DiskBusArg::Virtio => DiskBus::Virtio,
+                    DiskBusArg::Ahci => DiskBus::Ahci,
+                },
+                nic: match nic {
+                    NicArg::Virtio => NicModel::Virtio,
+                    NicArg::E1000 => NicModel::E1000,
+                },
+                memory,
+                timeout,
+                iso,
+                forwards: forward,
+            })
+        }
         Cmd::Image { out } => assemble::build().and_then(|img| {
             let out = out.unwrap_or_else(|| kintsugi_tests::image::image_dir().join("kintsugi.iso"));
             iso::make(&img, &out).map(|p| {

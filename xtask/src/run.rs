@@ -27,10 +27,46 @@ pub struct RunOptions {
     pub timeout: u64,
     /// Boot the GRUB ISO instead of direct boot.
     pub iso: bool,
+    /// Host ports forwarded to guest ports, `(host, guest)`; empty: the
+    /// default [`HTTP_FORWARD`].
+    pub forwards: Vec<(u16, u16)>,
 }
 
 /// Host port forwarded to the guest's port 80.
 pub const HTTP_FORWARD: (u16, u16) = (8080, 80);
+
+/// Parse `HOST:GUEST` (two TCP ports).
+pub fn parse_forward(text: &str) -> Result<(u16, u16), String> {
+    let (h, g) = text.split_once(':').ok_or_else(|| format!("'{text}' is not HOST:GUEST"))?;
+    let port =
+        |p: &str| p.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(|| format!("'{p}' is not a port (1 to 65535)"));
+    Ok((port(h)?, port(g)?))
+}
+
+/// The forwards to use: each host port as asked if it is free, else a free
+/// one instead (said on stderr, with the URL to open for the guest's web
+/// server), so a second run or another program on the port does not stop
+/// QEMU from starting.
+pub fn choose_forwards(wanted: &[(u16, u16)]) -> Vec<(u16, u16)> {
+    let wanted = if wanted.is_empty() { vec![HTTP_FORWARD] } else { wanted.to_vec() };
+    let mut out: Vec<(u16, u16)> = Vec::new();
+    for (h, g) in wanted {
+        let mut host = kintsugi_tests::qemu::host_port(h);
+        while out.iter().any(|(x, _)| *x == host) {
+            host = kintsugi_tests::qemu::free_port();
+        }
+        if host != h {
+            eprintln!("xtask: host port {h} is taken; forwarding host port {host} to guest port {g} instead");
+        }
+        if g == 80 {
+            eprintln!("xtask: the guest's web server: http://localhost:{host}/");
+        } else {
+            eprintln!("xtask: host port {host} reaches guest port {g}");
+        }
+        out.push((host, g));
+    }
+    out
+}
 
 /// Run the system; the process exit code.
 pub fn run(o: RunOptions) -> Result<i32, String> {
@@ -50,7 +86,7 @@ pub fn run(o: RunOptions) -> Result<i32, String> {
         disks,
         disk_bus: o.disk_bus,
         nic: Some(o.nic),
-        forwards: vec![HTTP_FORWARD],
+        forwards: choose_forwards(&o.forwards),
         interactive: !o.headless,
         ..QemuConfig::default()
     };
@@ -94,5 +130,26 @@ pub fn run(o: RunOptions) -> Result<i32, String> {
             eprintln!("xtask: {what}");
             Ok(2)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwards() {
+        assert_eq!(parse_forward("8080:80"), Ok((8080, 80)));
+        assert!(parse_forward("8080").is_err());
+        assert!(parse_forward("0:80").is_err());
+        assert!(parse_forward("x:80").is_err());
+        // A taken port is replaced by a free one.
+        let taken = std::net::TcpListener::bind(("0.0.0.0", 0)).unwrap();
+        let port = taken.local_addr().unwrap().port();
+        let chosen = choose_forwards(&[(port, 80), (port, 22)]);
+        assert_eq!(chosen.len(), 2);
+        assert!(chosen.iter().all(|(h, _)| *h != port));
+        assert_ne!(chosen[0].0, chosen[1].0);
+        assert_eq!((chosen[0].1, chosen[1].1), (80, 22));
     }
 }

@@ -23,6 +23,8 @@ extern crate alloc;
 
 pub mod date;
 pub mod files;
+#[cfg(target_os = "none")]
+pub mod program;
 pub mod request;
 pub mod response;
 pub mod server;
