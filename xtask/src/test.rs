@@ -19,6 +19,8 @@ const HOST_CRATES: &[&str] = &[
     "companion-gen",
     "companion-gen-roundtrip",
     "shell",
+    "net",
+    "httpd",
     "xtask",
 ];
 
@@ -51,7 +53,7 @@ pub fn run(filter: Option<&str>, skip_unit: bool, skip_system: bool, kvm: bool) 
     if skip_system {
         return Ok(());
     }
-    tools::ensure(&[&tools::QEMU, &tools::DOSFSTOOLS, &tools::MTOOLS])?;
+    tools::ensure(&[&tools::QEMU, &tools::DOSFSTOOLS, &tools::MTOOLS, &tools::CURL])?;
     let image = assemble::build()?;
     iso::make(&image, &image_dir().join("kintsugi.iso"))?;
     let _ = tools::ovmf();

@@ -20,6 +20,8 @@ pub const MTOOLS: Tool = Tool { command: "mcopy", package: "mtools" };
 pub const DOSFSTOOLS: Tool = Tool { command: "mkfs.fat", package: "dosfstools" };
 /// GRUB's ISO maker.
 pub const GRUB_MKRESCUE: Tool = Tool { command: "grub-mkrescue", package: "grub-common" };
+/// An HTTP client (the network system tests download with it).
+pub const CURL: Tool = Tool { command: "curl", package: "curl" };
 /// ISO writer used by grub-mkrescue.
 pub const XORRISO: Tool = Tool { command: "xorriso", package: "xorriso" };
 
