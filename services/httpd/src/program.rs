@@ -24,6 +24,9 @@ use resiliency_lib::control::{ControlClient, Reply as ControlReply};
 const SEND_MAX: usize = 60 * 1024;
 /// Connections waiting to be accepted.
 const BACKLOG: u16 = 32;
+/// Most connections served at once (one `Wait` names at most 256 sockets,
+/// the listener included); more wait in net's backlog.
+const MAX_CONNECTIONS: usize = 250;
 /// The longest `Wait` (ms), so the figures stay fresh.
 const TICK_MS: u64 = 1000;
 /// The in-memory files' modification time (seconds since 1970): they are
@@ -154,7 +157,8 @@ pub fn run() -> i32 {
             refreshed = now;
         }
         let mut sockets = Vec::from([listener]);
-        let mut interests = Vec::from([ready::ACCEPTABLE]);
+        let accepting = if conns.len() < MAX_CONNECTIONS { ready::ACCEPTABLE } else { 0 };
+        let mut interests = Vec::from([accepting]);
         for c in &conns {
             let mut i = 0;
             if server.wants_read(*c) {
@@ -209,13 +213,13 @@ pub fn run() -> i32 {
 }
 
 fn accept_all(net: &mut NetClient, listener: u32, server: &mut Server, conns: &mut BTreeSet<u32>) {
-    loop {
+    while conns.len() < MAX_CONNECTIONS {
         match net.accept(listener, 0) {
             Ok(Reply::Accepted { socket, .. }) => {
                 server.open(socket, now_ms());
                 conns.insert(socket);
             }
-            Ok(Reply::NotReady {}) => return,
+            Ok(Reply::NotReady) => return,
             other => {
                 log::warn!("accept: {other:?}");
                 return;
@@ -237,7 +241,7 @@ fn receive(net: &mut NetClient, socket: u32, server: &mut Server, fs: &mut dyn F
             }
             true
         }
-        Ok(Reply::NotReady {}) => true,
+        Ok(Reply::NotReady) => true,
         Ok(Reply::Failed { code: code::RESET, .. }) => false,
         other => {
             log::warn!("receive on {socket}: {other:?}");
@@ -263,7 +267,7 @@ fn pump(net: &mut NetClient, socket: u32, server: &mut Server, fs: &mut dyn File
                     return true;
                 }
             }
-            Ok(Reply::NotReady {}) => return true,
+            Ok(Reply::NotReady) => return true,
             Ok(Reply::Failed { code: code::RESET | code::NOT_CONNECTED, .. }) => return false,
             other => {
                 log::warn!("send on {socket}: {other:?}");

@@ -332,7 +332,7 @@ impl NetCore {
                     return Some(failed(code::NO_SOCKET, format!("no socket {socket}")));
                 }
                 self.close(session, socket, abort);
-                return Some(Reply::Done {});
+                return Some(Reply::Done);
             }
             Request::Bind { port } => return Some(self.bind(session, port)),
             Request::SendTo { socket, address, port, data } => {
@@ -354,8 +354,8 @@ impl NetCore {
                 Ok(op) => (op, wait_ms),
                 Err(r) => return Some(r),
             },
-            Request::Status {} => return Some(self.status()),
-            Request::Sockets {} => return Some(self.socket_list()),
+            Request::Status => return Some(self.status()),
+            Request::Sockets => return Some(self.socket_list()),
         };
         let mut op = op;
         match self.attempt(session, &mut op) {
@@ -495,7 +495,7 @@ impl NetCore {
             Some(Entry::Tcp(c)) => {
                 c.shut = true;
                 self.set.get_mut::<tcp::Socket>(c.handle).close();
-                Reply::Done {}
+                Reply::Done
             }
             Some(_) => failed(code::WRONG_KIND, "shutdown is for connections"),
             None => failed(code::NO_SOCKET, format!("no socket {socket}")),
@@ -823,7 +823,7 @@ impl NetCore {
             }
             Op::Ping { .. } => failed(code::TIMED_OUT, "no echo reply"),
             Op::Wait { .. } => Reply::Events { sockets: Vec::new(), events: Vec::new() },
-            _ => Reply::NotReady {},
+            _ => Reply::NotReady,
         }
     }
 

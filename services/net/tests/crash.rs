@@ -151,7 +151,7 @@ fn round(l: &mut Link<RegionCore, NetCore>, s: &mut Streams) {
             let seq = l.send(side, 1, Request::Send { socket: sock, data, wait_ms: 0 });
             match l.reply(side, 1, seq) {
                 Some(Reply::Sent { count }) => *sent += count as u64,
-                Some(Reply::NotReady {}) => {}
+                Some(Reply::NotReady) => {}
                 other => panic!("{side:?} send: {other:?}"),
             }
         }
@@ -163,7 +163,7 @@ fn round(l: &mut Link<RegionCore, NetCore>, s: &mut Streams) {
                 assert!(!end, "{side:?}: the stream ended early");
                 got.extend(data);
             }
-            Some(Reply::NotReady {}) => {}
+            Some(Reply::NotReady) => {}
             other => panic!("{side:?} receive: {other:?} (a reset?)"),
         }
     }

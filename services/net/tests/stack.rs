@@ -66,11 +66,11 @@ fn tcp_connect_transfer_shutdown_close() {
             let seq = l.send(Side::A, 1, Request::Send { socket: c, data: chunk, wait_ms: 0 });
             match l.reply(Side::A, 1, seq).unwrap() {
                 Reply::Sent { count } => sent += count as u64,
-                Reply::NotReady {} => {}
+                Reply::NotReady => {}
                 other => panic!("send: {other:?}"),
             }
             if sent == TOTAL {
-                assert_eq!(l.call(Side::A, 1, Request::Shutdown { socket: c }), Reply::Done {});
+                assert_eq!(l.call(Side::A, 1, Request::Shutdown { socket: c }), Reply::Done);
             }
         }
         match l.call(Side::B, 1, Request::Receive { socket: s, max: 65536, wait_ms: 50 }) {
@@ -78,7 +78,7 @@ fn tcp_connect_transfer_shutdown_close() {
                 got.extend(data);
                 end = e;
             }
-            Reply::NotReady {} => {}
+            Reply::NotReady => {}
             other => panic!("receive: {other:?}"),
         }
     }
@@ -95,12 +95,12 @@ fn tcp_connect_transfer_shutdown_close() {
     );
     let r = l.call(Side::A, 1, Request::Send { socket: c, data: b"x".to_vec(), wait_ms: 0 });
     assert_eq!(failed_code(r), code::NOT_CONNECTED);
-    assert_eq!(l.call(Side::B, 1, Request::Close { socket: s, abort: false }), Reply::Done {});
+    assert_eq!(l.call(Side::B, 1, Request::Close { socket: s, abort: false }), Reply::Done);
     assert_eq!(
         l.call(Side::A, 1, Request::Receive { socket: c, max: 10, wait_ms: 1000 }),
         Reply::Received { data: vec![], end: true }
     );
-    assert_eq!(l.call(Side::A, 1, Request::Close { socket: c, abort: false }), Reply::Done {});
+    assert_eq!(l.call(Side::A, 1, Request::Close { socket: c, abort: false }), Reply::Done);
     l.run_for(2000);
     // Only B's listener (its backlog slots) is left.
     assert_eq!(l.a.smoltcp_sockets(), 0);
@@ -134,7 +134,7 @@ fn udp_send_to_and_receive_from() {
             other => panic!("{other:?}"),
         }
     }
-    assert_eq!(l.call(Side::B, 1, Request::ReceiveFrom { socket: ub, wait_ms: 0 }), Reply::NotReady {});
+    assert_eq!(l.call(Side::B, 1, Request::ReceiveFrom { socket: ub, wait_ms: 0 }), Reply::NotReady);
     let big =
         l.call(Side::A, 1, Request::SendTo { socket: ua, address: IP_B.to_vec(), port: 5353, data: vec![0; 2000] });
     assert_eq!(failed_code(big), code::TOO_LARGE);
@@ -273,7 +273,7 @@ fn reset_and_refusal_are_reported() {
         1,
         Request::Wait { sockets: vec![c], interests: vec![ready::READABLE], timeout_ms: WAIT_FOREVER },
     );
-    assert_eq!(l.call(Side::B, 1, Request::Close { socket: s, abort: true }), Reply::Done {});
+    assert_eq!(l.call(Side::B, 1, Request::Close { socket: s, abort: true }), Reply::Done);
     assert!(l.run_until(1000, |l| l.replies.contains_key(&(Side::A, 1, wait))));
     match l.reply(Side::A, 1, wait).unwrap() {
         Reply::Events { sockets, events } => {
@@ -327,7 +327,7 @@ fn bad_requests_get_errors() {
         let r = l.call(Side::B, 1, request.clone());
         assert_eq!(failed_code(r.clone()), want, "{request:?} -> {r:?}");
     }
-    match l.call(Side::B, 1, Request::Status {}) {
+    match l.call(Side::B, 1, Request::Status) {
         Reply::Interface { failed_requests, sockets, ipv4, .. } => {
             assert_eq!(failed_requests, 28);
             assert_eq!(sockets, 2);
@@ -434,7 +434,7 @@ fn malformed_frames_and_floods() {
         }
         more >= 5000
     }));
-    match l.call(Side::B, 1, Request::Status {}) {
+    match l.call(Side::B, 1, Request::Status) {
         Reply::Interface { dropped, .. } => assert!(dropped >= dropped.min(bad_count * 9 / 10)),
         other => panic!("{other:?}"),
     }

@@ -371,7 +371,7 @@ mod guest {
             let r = with_net(|n| n.receive(socket, 65536, 30_000)).ok_or("net is gone")?;
             let (data, end) = match r {
                 Reply::Received { data, end } => (data, end),
-                Reply::NotReady {} => return Err(String::from("no data for 30 s")),
+                Reply::NotReady => return Err(String::from("no data for 30 s")),
                 Reply::Failed { code, message } => return Err(format!("receive: error {code}: {message}")),
                 other => return Err(format!("receive: {other:?}")),
             };
