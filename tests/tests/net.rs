@@ -136,6 +136,14 @@ fn net_virtio_dhcp_ping_tcp_and_http() {
     let ping = m.shq("ping 10.0.2.2 3");
     assert!(ping.contains("3 sent, 3 received, 0% loss"), "{ping}");
     assert!(ping.contains("56 bytes from 10.0.2.2: seq=1"), "{ping}");
+    // IPv6: an address from the router's advertisement (SLAAC), and ping.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !m.shq("net").contains("fec0::5054:ff:fe12:3456") {
+        assert!(Instant::now() < deadline, "no IPv6 address from QEMU's router advertisement");
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    let ping6 = m.shq("ping fec0::2 2");
+    assert!(ping6.contains("2 sent, 2 received"), "{ping6}");
     // Nobody answers at 10.0.2.99: the pings time out, and say so.
     let lost = m.shq("ping 10.0.2.99 1");
     assert!(lost.contains("1 sent, 0 received, 100% loss"), "{lost}");
