@@ -23,7 +23,7 @@ use resiliency_lib::control::{ControlClient, Reply as ControlReply};
 /// Most bytes handed to one `Send`.
 const SEND_MAX: usize = 60 * 1024;
 /// Connections waiting to be accepted.
-const BACKLOG: u16 = 32;
+const BACKLOG: u16 = 16;
 /// Most connections served at once (one `Wait` names at most 256 sockets,
 /// the listener included); more wait in net's backlog.
 const MAX_CONNECTIONS: usize = 250;

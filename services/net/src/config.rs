@@ -6,8 +6,13 @@
 //! ipv4=dhcp                                   # the default
 //! ipv4=10.0.2.15/24 gateway=10.0.2.2 dns=10.0.2.3,10.0.2.4
 //! ipv6=off                                    # on by default (link-local and SLAAC)
-//! tcp-buffer=65536 max-sockets=512
+//! tcp-buffer=32768 udp-buffer=16384 max-sockets=192   # the defaults
 //! ```
+//!
+//! The service's state arena holds every socket's buffers, so its size
+//! follows from these (about `max-sockets` x 2 x the larger buffer, plus
+//! 4 MiB: 16 MiB by default); the defaults keep it small for a 256 MiB
+//! machine.
 
 use alloc::format;
 use alloc::string::String;
@@ -51,7 +56,7 @@ pub struct NetConfig {
 
 impl Default for NetConfig {
     fn default() -> Self {
-        NetConfig { ipv4: Ipv4Mode::Dhcp, ipv6: true, tcp_buffer: 64 * 1024, udp_buffer: 64 * 1024, max_sockets: 512 }
+        NetConfig { ipv4: Ipv4Mode::Dhcp, ipv6: true, tcp_buffer: 32 * 1024, udp_buffer: 16 * 1024, max_sockets: 192 }
     }
 }
 

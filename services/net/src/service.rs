@@ -26,7 +26,7 @@ use libos::protocol::{Checker, Protocol};
 /// a client request may wait for the loop to see it.
 pub const POLL_MS: u32 = 10;
 /// Bytes of arena besides the socket buffers (interface, tables, queues).
-const ARENA_OVERHEAD: usize = 8 << 20;
+const ARENA_OVERHEAD: usize = 4 << 20;
 
 struct Session {
     id: u64,

@@ -142,7 +142,7 @@ fn udp_send_to_and_receive_from() {
     assert_eq!(failed_code(used), code::IN_USE);
 }
 
-/// 50 connections at once, each moving 256 KiB through 64 KiB windows: all
+/// 50 connections at once, each moving 256 KiB through 32 KiB windows: all
 /// complete, and they move together (when the first one is done, nearly
 /// every other has moved data too), each with its own client waiting.
 #[test]
