@@ -99,7 +99,12 @@ pub fn run() -> i32 {
             return 1;
         }
     };
-    log::info!("net is up");
+    let (_, pages) = libos::arena::range().unwrap_or_default();
+    log::info!(
+        "net is up: the stack lives in the state arena ({} KiB used of {} KiB)",
+        libos::arena::used_bytes() / 1024,
+        pages * libos::abi::PAGE_SIZE / 1024
+    );
     let mut sessions: Vec<Session> = Vec::new();
     let mut next_id = 1u64;
     let mut timer = Some(0u64);
