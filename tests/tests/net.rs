@@ -222,6 +222,46 @@ fn net_bad_http_gets_the_right_status_and_the_server_keeps_serving() {
     m.shutdown();
 }
 
+/// The status page in a real browser (headless Chromium, which runs its
+/// script): it shows the restarts this test causes, in the table and as
+/// dots in the plot.
+#[test]
+fn net_status_page_in_chromium_shows_restarts() {
+    let (mut m, port) = boot_net(NicModel::Virtio);
+    let status_url = format!("http://127.0.0.1:{port}/status");
+    let deadline = Instant::now() + STARTUP;
+    loop {
+        let (ok, body) = curl(&[&status_url]);
+        if ok && String::from_utf8_lossy(&body).contains("\"name\":\"kv\"") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "kv never showed in /status");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    for _ in 0..2 {
+        let out = m.shq("crash kv");
+        assert!(out.contains("recovered in"), "{out}");
+        // httpd takes the figures once a second: each restart is seen on its own.
+        std::thread::sleep(Duration::from_millis(1500));
+    }
+    let (_, body) = curl(&[&status_url]);
+    let json = String::from_utf8_lossy(&body).into_owned();
+    assert!(json.contains("\"restarts\":2"), "{json}");
+    let out = Command::new("chromium")
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=8000", "--dump-dom"])
+        .arg(format!("http://127.0.0.1:{port}/status.html"))
+        .output()
+        .expect("chromium runs");
+    let dom = String::from_utf8_lossy(&out.stdout);
+    let row = dom.find("<td>kv</td>").map(|at| &dom[at..]).unwrap_or_else(|| panic!("no kv row:\n{dom}"));
+    let cells: Vec<&str> = row.split("</td>").take(3).collect();
+    assert_eq!(cells[2].trim_start_matches("<td>"), "2", "kv's restarts in the page:\n{row}");
+    // The dots of the plot are drawn by the page's script from /status.
+    assert!(dom.matches("<circle").count() >= 2, "no recoveries plotted:\n{dom}");
+    assert!(dom.contains("id=\"count\">2<"), "{dom}");
+    m.shutdown();
+}
+
 // --- The host pings the guest on a raw Ethernet wire (IPv6 link-local:
 // no configuration needed on either side). ---
 

@@ -53,7 +53,7 @@ pub fn run(filter: Option<&str>, skip_unit: bool, skip_system: bool, kvm: bool) 
     if skip_system {
         return Ok(());
     }
-    tools::ensure(&[&tools::QEMU, &tools::DOSFSTOOLS, &tools::MTOOLS, &tools::CURL])?;
+    tools::ensure(&[&tools::QEMU, &tools::DOSFSTOOLS, &tools::MTOOLS, &tools::CURL, &tools::CHROMIUM])?;
     let image = assemble::build()?;
     iso::make(&image, &image_dir().join("kintsugi.iso"))?;
     let _ = tools::ovmf();

@@ -22,6 +22,9 @@ pub const DOSFSTOOLS: Tool = Tool { command: "mkfs.fat", package: "dosfstools" }
 pub const GRUB_MKRESCUE: Tool = Tool { command: "grub-mkrescue", package: "grub-common" };
 /// An HTTP client (the network system tests download with it).
 pub const CURL: Tool = Tool { command: "curl", package: "curl" };
+/// A browser without a screen (the status page's system test loads the
+/// page in it).
+pub const CHROMIUM: Tool = Tool { command: "chromium", package: "chromium" };
 /// ISO writer used by grub-mkrescue.
 pub const XORRISO: Tool = Tool { command: "xorriso", package: "xorriso" };
 

@@ -394,6 +394,20 @@ impl NetCore {
             }
     }
 
+    /// The refusal for an address with no way out.
+    fn no_route(&self, remote: IpAddress) -> Reply {
+        let why = match remote {
+            IpAddress::Ipv4(_) if self.iface.ipv4_addr().is_none() => {
+                format!(
+                    "no IPv4 address yet ({})",
+                    if self.dhcp.is_some() { "DHCP has not answered" } else { "none configured" }
+                )
+            }
+            _ => format!("no route to {remote}"),
+        };
+        failed(code::UNREACHABLE, why)
+    }
+
     fn room_for(&self, sockets: usize) -> bool {
         self.in_set + sockets <= self.config.max_sockets
     }
@@ -471,7 +485,7 @@ impl NetCore {
             return Err(failed(code::BAD_REQUEST, format!("cannot connect to {}", addr::show_endpoint(address, port))));
         }
         if !self.routable(remote) {
-            return Err(failed(code::UNREACHABLE, format!("no route to {}", addr::show(address))));
+            return Err(self.no_route(remote));
         }
         if !self.room_for(1) {
             return Err(failed(code::TOO_MANY, "too many sockets"));
@@ -582,7 +596,7 @@ impl NetCore {
             return failed(code::TOO_LARGE, format!("a datagram of {} bytes (at most {MAX_DATAGRAM})", data.len()));
         }
         if !self.routable(remote) || self.iface.get_source_address(&remote).is_none() {
-            return failed(code::UNREACHABLE, format!("no route to {}", addr::show(address)));
+            return self.no_route(remote);
         }
         let s = self.set.get_mut::<udp::Socket>(handle);
         match s.send_slice(data, IpEndpoint::new(remote, port)) {
@@ -622,7 +636,7 @@ impl NetCore {
         }
         let source = self.iface.get_source_address(&remote).filter(|_| self.routable(remote));
         let Some(source) = source else {
-            return Err(failed(code::UNREACHABLE, format!("no route to {}", addr::show(address))));
+            return Err(self.no_route(remote));
         };
         if !self.room_for(1) {
             return Err(failed(code::TOO_MANY, "too many sockets"));
