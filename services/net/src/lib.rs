@@ -72,6 +72,8 @@ pub mod code {
     pub const UNREACHABLE: u32 = 463;
     /// The socket was closed while the request waited.
     pub const CLOSED: u32 = 464;
+    /// No such name (DNS), or no answer from the DNS server.
+    pub const NO_NAME: u32 = 465;
     /// The request crashed the service on every attempt.
     pub const UNRECOVERABLE: u32 = 503;
 }

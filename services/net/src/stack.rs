@@ -33,11 +33,11 @@ use alloc::vec::Vec;
 use libos::rand::Rng;
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
 use smoltcp::phy::ChecksumCapabilities;
-use smoltcp::socket::{dhcpv4, icmp, tcp, udp};
+use smoltcp::socket::{dhcpv4, dns, icmp, tcp, udp};
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{
-    EthernetAddress, HardwareAddress, Icmpv4Packet, Icmpv4Repr, Icmpv6Packet, Icmpv6Repr, IpAddress, IpCidr,
-    IpEndpoint, Ipv4Address, Ipv4Cidr, Ipv6Address,
+    DnsQueryType, EthernetAddress, HardwareAddress, Icmpv4Packet, Icmpv4Repr, Icmpv6Packet, Icmpv6Repr, IpAddress,
+    IpCidr, IpEndpoint, Ipv4Address, Ipv4Cidr, Ipv6Address,
 };
 
 /// How long a connection a client closed may take to finish closing
@@ -89,6 +89,7 @@ enum Op {
     ReceiveFrom { socket: u32 },
     Wait { sockets: Vec<u32>, interests: Vec<u8> },
     Ping { icmp: SocketHandle, ident: u16, sent_at: Instant },
+    Resolve { dns: SocketHandle, query: dns::QueryHandle, name: String },
 }
 
 impl Op {
@@ -99,7 +100,7 @@ impl Op {
             | Op::Send { socket, .. }
             | Op::Receive { socket, .. }
             | Op::ReceiveFrom { socket } => Some(*socket),
-            Op::Wait { .. } | Op::Ping { .. } => None,
+            Op::Wait { .. } | Op::Ping { .. } | Op::Resolve { .. } => None,
         }
     }
 }
@@ -351,6 +352,10 @@ impl NetCore {
                 (Op::Wait { sockets, interests }, timeout_ms)
             }
             Request::Ping { address, size, wait_ms } => match self.ping(&address, size) {
+                Ok(op) => (op, wait_ms),
+                Err(r) => return Some(r),
+            },
+            Request::Resolve { name, wait_ms } => match self.resolve(name) {
                 Ok(op) => (op, wait_ms),
                 Err(r) => return Some(r),
             },
@@ -672,6 +677,33 @@ impl NetCore {
         Ok(Op::Ping { icmp, ident, sent_at: self.now })
     }
 
+    /// Start asking the DNS server for `name` (or answer an address at once).
+    fn resolve(&mut self, name: String) -> Result<Op, Reply> {
+        if let Some(a) = addr::parse(&name) {
+            return Err(Reply::Resolved { addresses: alloc::vec![a] });
+        }
+        let servers: Vec<IpAddress> = self.dns.clone();
+        if servers.is_empty() {
+            let why = if self.dhcp.is_some() {
+                "no DNS server yet (DHCP has not answered)"
+            } else {
+                "no DNS server configured"
+            };
+            return Err(failed(code::UNREACHABLE, why));
+        }
+        if !self.room_for(1) {
+            return Err(failed(code::TOO_MANY, "too many sockets"));
+        }
+        let mut s = dns::Socket::new(&servers, alloc::vec![None]);
+        let query = match s.start_query(self.iface.context(), &name, DnsQueryType::A) {
+            Ok(q) => q,
+            Err(e) => return Err(failed(code::BAD_REQUEST, format!("'{name}': {e}"))),
+        };
+        self.in_set += 1;
+        let dns = self.set.add(s);
+        Ok(Op::Resolve { dns, query, name })
+    }
+
     /// Try to complete `op` now.
     fn attempt(&mut self, session: u64, op: &mut Op) -> Option<Reply> {
         let no_socket = |s: u32| Some(failed(code::NO_SOCKET, format!("no socket {s}")));
@@ -820,6 +852,13 @@ impl NetCore {
                 }
                 None
             }
+            Op::Resolve { dns, query, name } => match self.set.get_mut::<dns::Socket>(*dns).get_query_result(*query) {
+                Err(dns::GetQueryResultError::Pending) => None,
+                Ok(found) => Some(Reply::Resolved { addresses: found.iter().map(|a| addr::to_bytes(*a)).collect() }),
+                Err(dns::GetQueryResultError::Failed) => {
+                    Some(failed(code::NO_NAME, format!("no address for '{name}'")))
+                }
+            },
         }
     }
 
@@ -836,6 +875,7 @@ impl NetCore {
                 failed(code::TIMED_OUT, "connection timed out")
             }
             Op::Ping { .. } => failed(code::TIMED_OUT, "no echo reply"),
+            Op::Resolve { name, .. } => failed(code::TIMED_OUT, format!("no answer for '{name}' in time")),
             Op::Wait { .. } => Reply::Events { sockets: Vec::new(), events: Vec::new() },
             _ => Reply::NotReady,
         }
@@ -843,8 +883,10 @@ impl NetCore {
 
     /// Release what `op` held once it is answered.
     fn finish(&mut self, op: &Op) {
-        if let Op::Ping { icmp, .. } = op {
-            self.remove_socket(*icmp);
+        match op {
+            Op::Ping { icmp, .. } => self.remove_socket(*icmp),
+            Op::Resolve { dns, .. } => self.remove_socket(*dns),
+            _ => {}
         }
     }
 

@@ -439,3 +439,64 @@ fn malformed_frames_and_floods() {
         other => panic!("{other:?}"),
     }
 }
+
+/// Answer one DNS query arriving on B's UDP socket `sock`: `peer.test` is
+/// 10.0.0.2, every other name does not exist.
+fn serve_dns(l: &mut Link<net::NetCore, net::NetCore>, sock: u32) {
+    let (address, port, q) = match l.call(Side::B, 1, Request::ReceiveFrom { socket: sock, wait_ms: 5000 }) {
+        Reply::Datagram { address, port, data } => (address, port, data),
+        other => panic!("no DNS query: {other:?}"),
+    };
+    let mut at = 12;
+    let mut labels = Vec::new();
+    while q[at] != 0 {
+        let n = q[at] as usize;
+        labels.push(String::from_utf8(q[at + 1..at + 1 + n].to_vec()).unwrap());
+        at += 1 + n;
+    }
+    let question = &q[12..at + 5];
+    assert_eq!(&q[at + 1..at + 3], &[0, 1], "a query for an A record");
+    let known = labels.join(".") == "peer.test";
+    let mut r = q[..2].to_vec();
+    r.extend_from_slice(if known { &[0x81, 0x80] } else { &[0x81, 0x83] });
+    r.extend_from_slice(&[0, 1, 0, known as u8, 0, 0, 0, 0]);
+    r.extend_from_slice(question);
+    if known {
+        r.extend_from_slice(&[0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4]);
+        r.extend_from_slice(&IP_B);
+    }
+    assert!(matches!(l.call(Side::B, 1, Request::SendTo { socket: sock, address, port, data: r }), Reply::Sent { .. }));
+}
+
+#[test]
+fn names_resolve_through_the_dns_server() {
+    let mut cfg = config(IP_A);
+    if let net::Ipv4Mode::Static { dns, .. } = &mut cfg.ipv4 {
+        dns.push(IP_B);
+    }
+    let a = net::NetCore::new(cfg, MAC_A, 1, 0).unwrap();
+    let b = net::NetCore::new(config(IP_B), MAC_B, 2, 0).unwrap();
+    let mut l = Link::new(a, b);
+    let server = socket_of(l.call(Side::B, 1, Request::Bind { port: 53 }));
+    let seq = l.send(Side::A, 1, Request::Resolve { name: "peer.test".into(), wait_ms: 5000 });
+    serve_dns(&mut l, server);
+    assert!(l.run_until(5000, |l| l.replies.contains_key(&(Side::A, 1, seq))));
+    assert_eq!(l.reply(Side::A, 1, seq).unwrap(), Reply::Resolved { addresses: vec![IP_B.to_vec()] });
+    let seq = l.send(Side::A, 1, Request::Resolve { name: "nothing.test".into(), wait_ms: 5000 });
+    serve_dns(&mut l, server);
+    assert!(l.run_until(5000, |l| l.replies.contains_key(&(Side::A, 1, seq))));
+    assert_eq!(failed_code(l.reply(Side::A, 1, seq).unwrap()), code::NO_NAME);
+    // An address is its own answer; a silent server runs out the wait.
+    assert_eq!(
+        l.call(Side::A, 1, Request::Resolve { name: "10.0.0.7".into(), wait_ms: 0 }),
+        Reply::Resolved { addresses: vec![vec![10, 0, 0, 7]] }
+    );
+    let r = l.call(Side::A, 1, Request::Resolve { name: "slow.test".into(), wait_ms: 500 });
+    assert_eq!(failed_code(r), code::TIMED_OUT);
+    let r = l.call(Side::A, 1, Request::Resolve { name: "bad..name".into(), wait_ms: 500 });
+    assert_eq!(failed_code(r), code::BAD_REQUEST);
+    // B has no DNS server at all.
+    let r = l.call(Side::B, 1, Request::Resolve { name: "peer.test".into(), wait_ms: 500 });
+    assert_eq!(failed_code(r), code::UNREACHABLE);
+    assert_eq!(l.a.smoltcp_sockets(), 0, "the DNS sockets are released");
+}

@@ -146,7 +146,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("nic", "the network card's address, link and model"),
     ("net", "the network: addresses, gateway, DNS, counters and open sockets"),
     ("ping HOST [COUNT]", "send COUNT (default 4) ICMP echo requests to HOST"),
-    ("http get URL [PATH]", "download URL (http://ADDRESS[:PORT]/PATH): size, time and SHA-256"),
+    ("http get URL [PATH]", "download URL (http://HOST[:PORT]/PATH): size, time and SHA-256"),
     ("crash NAME [HOW]", "crash a resilient service and wait until it is back; HOW: fault, hang, panic, violation, corrupt (default: the kernel kills it)"),
     ("chaos NAME PERCENT", "crash a resilient service at random points with PERCENT chance per request (0 stops)"),
     ("poweroff", "turn the machine off"),

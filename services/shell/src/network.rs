@@ -2,7 +2,8 @@
 //!
 //! - `net`: the interface (MAC, addresses, gateway, DNS), its counters
 //!   (frames, bytes, drops, TCP retransmissions) and every open socket;
-//! - `ping HOST [COUNT]`: ICMP echo, one line per reply and a summary;
+//! - `ping HOST [COUNT]`: ICMP echo, one line per reply and a summary
+//!   (HOST an address or a name, resolved by DNS through net);
 //! - `http get URL [PATH]`: an HTTP/1.0 download, with its size, time and
 //!   SHA-256 (saving to PATH waits for the file service).
 //!
@@ -21,10 +22,10 @@ pub const PING_MAX: u32 = 1000;
 pub enum NetCommand {
     /// `net`.
     Status,
-    /// `ping HOST [COUNT]` (HOST as contract address bytes).
+    /// `ping HOST [COUNT]`.
     Ping {
-        /// The address.
-        address: Vec<u8>,
+        /// An address, or a name to resolve.
+        host: String,
         /// Echo requests to send.
         count: u32,
     },
@@ -37,11 +38,11 @@ pub enum NetCommand {
     },
 }
 
-/// An `http://` URL whose host is an address.
+/// An `http://` URL.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Url {
-    /// Address bytes (4 or 16).
-    pub address: Vec<u8>,
+    /// The host: an address, or a name to resolve.
+    pub name: String,
     /// The host as written (for the `Host` header).
     pub host: String,
     /// The port (80 by default).
@@ -50,8 +51,17 @@ pub struct Url {
     pub path: String,
 }
 
-/// Parse `http://HOST[:PORT][/PATH]`; HOST is an IPv4 address or an IPv6
-/// address in brackets.
+/// Whether `host` can be a host name (letters, digits, `-` and `.`).
+pub fn is_host_name(host: &str) -> bool {
+    !host.is_empty()
+        && host.len() <= 253
+        && host
+            .split('.')
+            .all(|l| !l.is_empty() && l.len() <= 63 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+}
+
+/// Parse `http://HOST[:PORT][/PATH]`; HOST is a name, an IPv4 address or
+/// an IPv6 address in brackets.
 pub fn parse_url(text: &str) -> Result<Url, String> {
     let rest = text.strip_prefix("http://").ok_or_else(|| format!("'{text}' is not an http:// URL"))?;
     let (authority, path) = match rest.find('/') {
@@ -75,11 +85,13 @@ pub fn parse_url(text: &str) -> Result<Url, String> {
         None => 80,
         Some(p) => p.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(|| format!("bad port '{p}'"))?,
     };
-    let address = net::addr::parse(host).ok_or_else(|| format!("'{host}' is not an IP address (no DNS yet)"))?;
+    if net::addr::parse(host).is_none() && !is_host_name(host) {
+        return Err(format!("'{host}' is neither an address nor a host name"));
+    }
     if path.bytes().any(|b| b <= b' ' || b == 0x7f) {
         return Err(String::from("the path has spaces or control characters"));
     }
-    Ok(Url { address, host: authority.to_string(), port, path: path.to_string() })
+    Ok(Url { name: host.to_string(), host: authority.to_string(), port, path: path.to_string() })
 }
 
 /// Parse a network command (`word` is the command name).
@@ -89,7 +101,9 @@ pub fn parse(word: &str, rest: &str) -> Result<NetCommand, String> {
         ("net", []) => Ok(NetCommand::Status),
         ("net", _) => Err(String::from("net: takes no arguments")),
         ("ping", [host] | [host, _]) => {
-            let address = net::addr::parse(host).ok_or_else(|| format!("ping: '{host}' is not an IP address"))?;
+            if net::addr::parse(host).is_none() && !is_host_name(host) {
+                return Err(format!("ping: '{host}' is neither an address nor a host name"));
+            }
             let count = match args.get(1) {
                 None => 4,
                 Some(c) => c
@@ -98,7 +112,7 @@ pub fn parse(word: &str, rest: &str) -> Result<NetCommand, String> {
                     .filter(|c| (1..=PING_MAX).contains(c))
                     .ok_or_else(|| format!("ping: bad count '{c}' (1 to {PING_MAX})"))?,
             };
-            Ok(NetCommand::Ping { address, count })
+            Ok(NetCommand::Ping { host: host.to_string(), count })
         }
         ("ping", _) => Err(String::from("usage: ping HOST [COUNT]")),
         ("http", ["get", url]) => {
@@ -202,11 +216,33 @@ mod guest {
         }
     }
 
+    /// The address of `host` (written out, or asked of DNS through net).
+    fn address_of(host: &str) -> Option<Vec<u8>> {
+        if let Some(a) = net::addr::parse(host) {
+            return Some(a);
+        }
+        match with_net(|n| n.resolve(String::from(host), 5000))? {
+            Reply::Resolved { mut addresses } if !addresses.is_empty() => Some(addresses.remove(0)),
+            Reply::Resolved { .. } => {
+                println!("{host}: no address");
+                None
+            }
+            other => {
+                failure(host, other);
+                None
+            }
+        }
+    }
+
     /// Run a network command.
     pub fn run(cmd: NetCommand) {
         match cmd {
             NetCommand::Status => status(),
-            NetCommand::Ping { address, count } => ping(&address, count),
+            NetCommand::Ping { host, count } => {
+                if let Some(address) = address_of(&host) {
+                    ping(&address, count)
+                }
+            }
             NetCommand::HttpGet { url, save } => {
                 if let Some(path) = save {
                     println!("http: saving to {path} needs the file service, which is not there yet");
@@ -323,8 +359,9 @@ mod guest {
 
     fn http_get(url: &Url) {
         let started = libos::time::now_ns();
-        let target = net::addr::show_endpoint(&url.address, url.port);
-        let Some(r) = with_net(|n| n.connect(url.address.clone(), url.port, 10_000)) else { return };
+        let Some(address) = address_of(&url.name) else { return };
+        let target = net::addr::show_endpoint(&address, url.port);
+        let Some(r) = with_net(|n| n.connect(address.clone(), url.port, 10_000)) else { return };
         let socket = match r {
             Reply::Opened { socket, .. } => socket,
             other => return failure(&format!("http: {target}"), other),
@@ -410,24 +447,25 @@ mod tests {
     #[test]
     fn commands_parse() {
         assert_eq!(parse("net", ""), Ok(NetCommand::Status));
-        assert_eq!(parse("ping", "10.0.2.2"), Ok(NetCommand::Ping { address: vec![10, 0, 2, 2], count: 4 }));
-        assert_eq!(parse("ping", "10.0.2.2 3"), Ok(NetCommand::Ping { address: vec![10, 0, 2, 2], count: 3 }));
+        assert_eq!(parse("ping", "10.0.2.2"), Ok(NetCommand::Ping { host: "10.0.2.2".into(), count: 4 }));
+        assert_eq!(parse("ping", "example.org 3"), Ok(NetCommand::Ping { host: "example.org".into(), count: 3 }));
         let NetCommand::HttpGet { url, save } = parse("http", "get http://10.0.2.2:8000/a/b?c=1 /x.bin").unwrap()
         else {
             panic!()
         };
         assert_eq!(
             url,
-            Url { address: vec![10, 0, 2, 2], host: "10.0.2.2:8000".into(), port: 8000, path: "/a/b?c=1".into() }
+            Url { name: "10.0.2.2".into(), host: "10.0.2.2:8000".into(), port: 8000, path: "/a/b?c=1".into() }
         );
         assert_eq!(save.as_deref(), Some("/x.bin"));
         let u = parse_url("http://[fec0::2]/").unwrap();
-        assert_eq!((u.port, u.address.len(), u.path.as_str()), (80, 16, "/"));
+        assert_eq!((u.port, u.name.as_str(), u.path.as_str()), (80, "fec0::2", "/"));
+        assert_eq!(parse_url("http://deb.debian.org/x").unwrap().name, "deb.debian.org");
         assert_eq!(parse_url("http://10.0.2.2").unwrap().path, "/");
         for (w, r, msg) in [
             ("net", "x", "net: takes no arguments"),
             ("ping", "", "usage: ping"),
-            ("ping", "host.example", "not an IP address"),
+            ("ping", "host_name!", "neither an address nor a host name"),
             ("ping", "10.0.2.2 0", "bad count"),
             ("ping", "10.0.2.2 x", "bad count"),
             ("http", "", "usage: http get"),
@@ -435,7 +473,7 @@ mod tests {
             ("http", "get ftp://x/", "not an http:// URL"),
             ("http", "get http://10.0.2.2:0/", "bad port"),
             ("http", "get http://10.0.2.2:99999/", "bad port"),
-            ("http", "get http://example.com/", "no DNS yet"),
+            ("http", "get http://exa$mple.com/", "neither an address nor a host name"),
             ("http", "get http://[fec0::2/", "missing ']'"),
         ] {
             let e = parse(w, r).unwrap_err();
