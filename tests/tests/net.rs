@@ -222,6 +222,42 @@ fn net_bad_http_gets_the_right_status_and_the_server_keeps_serving() {
     m.shutdown();
 }
 
+/// Byte `i` of the stream `tcpsend` sends (as `net::stream_byte`).
+fn stream_byte(i: u64) -> u8 {
+    let x = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (i >> 7);
+    (x >> 29) as u8
+}
+
+/// The guest streams 4 MiB to a sink on the host: every byte arrives, in
+/// order.
+#[test]
+fn net_guest_streams_to_a_host_sink() {
+    const TOTAL: u64 = 4 << 20;
+    let (mut m, _) = boot_net(NicModel::Virtio);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let sink = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+        let (mut at, mut buf) = (0u64, vec![0u8; 65536]);
+        loop {
+            let n = s.read(&mut buf).expect("the stream goes on");
+            if n == 0 {
+                break;
+            }
+            for b in &buf[..n] {
+                assert_eq!(*b, stream_byte(at), "byte {at} differs");
+                at += 1;
+            }
+        }
+        at
+    });
+    let out = m.shq(&format!("run tcpsend 10.0.2.2 {port} {TOTAL}"));
+    assert!(out.contains(&format!("tcpsend: sent {TOTAL} bytes")), "{out}");
+    assert_eq!(sink.join().unwrap(), TOTAL);
+    m.shutdown();
+}
+
 /// The status page in a real browser (headless Chromium, which runs its
 /// script): it shows the restarts this test causes, in the table and as
 /// dots in the plot.

@@ -90,6 +90,12 @@ pub mod ready {
     pub const ENDED: u8 = 8;
 }
 
+/// Byte `i` of the stream `tcpsend` sends (the system tests compute it too).
+pub fn stream_byte(i: u64) -> u8 {
+    let x = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (i >> 7);
+    (x >> 29) as u8
+}
+
 /// Connect a client stub to the net service (waiting for it to register).
 pub fn connect() -> Result<NetClient, libos::directory::DirError> {
     libos::directory::connect(SERVICE, true).map(|ep| NetClient::new(libos::channel::Channel::new(ep)))
