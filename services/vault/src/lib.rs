@@ -19,14 +19,19 @@
 extern crate alloc;
 
 pub mod disk;
+pub mod fat;
 pub mod fatio;
+pub mod pool;
+pub mod repair;
 pub mod store;
+#[cfg(test)]
+mod testutil;
 
 #[cfg(target_os = "none")]
 pub mod server;
 
 pub use disk::{DiskError, MemDisk, SectorDisk, SECTOR};
-pub use store::{Committed, Latest, Listed, SlotState, Vault, VaultError};
+pub use store::{Appended, Committed, Latest, Listed, SlotState, Vault, VaultError};
 
 /// The name the vault registers in the directory.
 pub const SERVICE: &str = "vault";
