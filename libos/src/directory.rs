@@ -5,7 +5,10 @@
 //! 0..3). Over it a program registers a service name (handing init a
 //! listener channel on which new connections arrive), connects to a name,
 //! asks init to spawn a program, lists or kills processes, asks for a device
-//! resource its manifest entry grants, or powers the machine off.
+//! resource its manifest entry grants, or powers the machine off. init
+//! allows connections and registrations by the manifest (`connects`,
+//! `provides`), and tells a service who connected ([`Connection::client`]:
+//! the client's manifest program, its identity).
 
 use crate::channel::{Channel, ChannelError, Endpoint, EndpointHandles, HasEndpoint};
 use crate::handle::{Memory, OwnedHandle, Process};
