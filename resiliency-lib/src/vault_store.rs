@@ -225,7 +225,9 @@ impl VaultStore {
     fn sync(&mut self, session: &mut Session) -> Result<(), StoreError> {
         let (latest, note, slot, boot) = fetch(session)?;
         let service = &self.service;
+        let first = !self.synced && self.unavailable.is_none();
         match &latest {
+            _ if !first => {}
             Some(c) if c.generation > 0 => log::info!(
                 "{service}: restoring checkpoint generation {} from the vault (slot {slot}, {} bytes, {}, taken at {} ms of boot {boot}){}",
                 c.generation,

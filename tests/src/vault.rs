@@ -83,7 +83,7 @@ pub fn table(pool: &[u8]) -> Option<Table> {
     table::newest([copy(0), copy(1)]).map(|(_, t)| t)
 }
 
-fn region<'a>(pool: &'a [u8], r: Region) -> &'a [u8] {
+fn region(pool: &[u8], r: Region) -> &[u8] {
     let start = (r.start as usize * 512).min(pool.len());
     &pool[start..(r.end() as usize * 512).min(pool.len())]
 }

@@ -77,6 +77,10 @@ pub enum Next {
     Invalid(u32),
 }
 
+/// A cluster chain: its clusters in order, or how it is broken with the
+/// clusters read before the break.
+pub type Chain = Result<Vec<u32>, (Vec<u32>, String)>;
+
 /// Sectors of the allocation table read at once in a scan.
 pub const PREFETCH: u64 = 128;
 
@@ -290,11 +294,7 @@ impl Volume {
     /// The clusters of the chain starting at `first`, in order; an error
     /// says how the chain is broken (a free, bad or invalid link, or a
     /// loop), with the clusters read before the break.
-    pub fn chain<D: SectorDisk>(
-        &self,
-        cache: &mut BlockCache<D>,
-        first: u32,
-    ) -> Result<Result<Vec<u32>, (Vec<u32>, String)>, DiskError> {
+    pub fn chain<D: SectorDisk>(&self, cache: &mut BlockCache<D>, first: u32) -> Result<Chain, DiskError> {
         let mut out = Vec::new();
         if !(2..=self.last_cluster()).contains(&first) {
             return Ok(Err((out, format!("starts at cluster {first}, outside the volume"))));

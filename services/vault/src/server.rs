@@ -15,6 +15,7 @@
 
 use crate::disk::{DiskError, SectorDisk};
 use crate::store::{valid_service_name, Vault, VaultError, MAX_ENTRY};
+use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec;
@@ -116,11 +117,11 @@ fn connect_disk(wait_ns: u64) -> Result<(BlkDisk, blk::Geometry), String> {
 
 /// The vault, or why there is none (and when to try again).
 enum Backend {
-    Ready(Vault<BlkDisk>),
+    Ready(Box<Vault<BlkDisk>>),
     Unusable { why: String, next_try_ns: u64, pause_ns: u64 },
 }
 
-fn open_backend(wait_ns: u64) -> Result<Vault<BlkDisk>, String> {
+fn open_backend(wait_ns: u64) -> Result<Box<Vault<BlkDisk>>, String> {
     let (disk, g) = connect_disk(wait_ns)?;
     match Vault::open(disk, libos::time::now_ns) {
         Ok(v) => {
@@ -137,7 +138,7 @@ fn open_backend(wait_ns: u64) -> Result<Vault<BlkDisk>, String> {
                     .map(|l| format!(" {}@{}", l.service, l.current.as_ref().map_or(0, |c| c.1.generation)))
                     .collect::<String>()
             );
-            Ok(v)
+            Ok(Box::new(v))
         }
         Err(e) => Err(format!("cannot use the checkpoint disk: {e}")),
     }
@@ -199,11 +200,12 @@ fn bad(message: String) -> Reply {
 }
 
 /// Copy the first `len` bytes of a client's memory object.
-fn read_memory(handle: OwnedHandle, len: u64, what: &str) -> Result<Vec<u8>, Reply> {
+fn read_memory(handle: OwnedHandle, len: u64, what: &str) -> Result<Vec<u8>, VaultError> {
     let memory = Memory(handle);
-    let map = memory.map(MapFlags::empty()).map_err(|e| bad(format!("cannot map the {what}: {e}")))?;
+    let map =
+        memory.map(MapFlags::empty()).map_err(|e| VaultError::BadRequest(format!("cannot map the {what}: {e}")))?;
     if len > map.len() as u64 {
-        return Err(bad(format!("{what} of {len} bytes in a memory object of {}", map.len())));
+        return Err(VaultError::BadRequest(format!("{what} of {len} bytes in a memory object of {}", map.len())));
     }
     // SAFETY: the mapping lives while we copy; the client may still write
     // the object, so its bytes are copied once and only the copy is used.
@@ -211,9 +213,9 @@ fn read_memory(handle: OwnedHandle, len: u64, what: &str) -> Result<Vec<u8>, Rep
 }
 
 /// A fresh memory object holding `bytes`.
-fn memory_with(bytes: &[u8]) -> Result<OwnedHandle, Reply> {
+fn memory_with(bytes: &[u8]) -> Result<OwnedHandle, VaultError> {
     let pages = (bytes.len() as u64).div_ceil(PAGE_SIZE).max(1);
-    let fail = |e| failed(VaultError::Disk(format!("out of memory for the reply: {e}")));
+    let fail = |e| VaultError::Disk(format!("out of memory for the reply: {e}"));
     let memory = Memory::alloc(pages, MemFlags::empty()).map_err(fail)?;
     {
         let map = memory.map(MapFlags::WRITE).map_err(fail)?;
@@ -234,9 +236,9 @@ fn handle(backend: &mut Backend, client: &str, request: Request) -> Vec<Reply> {
     };
     match request {
         Request::Commit { kind, taken_ns, state, len, epoch, epoch_len } => {
-            vec![commit(vault, client, kind, taken_ns, state, len, epoch, epoch_len).unwrap_or_else(|r| r)]
+            vec![commit(vault, client, kind, taken_ns, state, len, epoch, epoch_len).unwrap_or_else(failed)]
         }
-        Request::Latest => vec![latest(vault, client).unwrap_or_else(|r| r)],
+        Request::Latest => vec![latest(vault, client).unwrap_or_else(failed)],
         Request::List => {
             let list = vault.list();
             let mut out: Vec<Reply> = list
@@ -276,17 +278,18 @@ fn commit(
     len: u64,
     epoch: Vec<OwnedHandle>,
     epoch_len: u64,
-) -> Result<Reply, Reply> {
-    let kind = Kind::from_u8(kind).ok_or_else(|| bad(format!("unknown distillation kind {kind}")))?;
+) -> Result<Reply, VaultError> {
+    let kind =
+        Kind::from_u8(kind).ok_or_else(|| VaultError::BadRequest(format!("unknown distillation kind {kind}")))?;
     if len > crate::store::MAX_STATE {
-        return Err(failed(VaultError::TooLarge(format!("a state of {len} bytes"))));
+        return Err(VaultError::TooLarge(format!("a state of {len} bytes")));
     }
     let state = read_memory(state, len, "state")?;
     let epoch = match (epoch.into_iter().next(), epoch_len) {
         (None, 0) => Vec::new(),
-        (None, _) => return Err(bad(String::from("an epoch length without an epoch"))),
+        (None, _) => return Err(VaultError::BadRequest(String::from("an epoch length without an epoch"))),
         (Some(_), n) if n > crate::store::MAX_EPOCH => {
-            return Err(failed(VaultError::TooLarge(format!("an epoch of {n} bytes"))));
+            return Err(VaultError::TooLarge(format!("an epoch of {n} bytes")));
         }
         (Some(h), n) => read_memory(h, n, "epoch")?,
     };
@@ -294,13 +297,13 @@ fn commit(
         Ok(c) => Ok(Reply::Committed { generation: c.generation, slot: c.slot, ns: c.ns }),
         Err(e) => {
             log::warn!("{service}: commit failed: {e}");
-            Err(failed(e))
+            Err(e)
         }
     }
 }
 
-fn latest(vault: &mut Vault<BlkDisk>, service: &str) -> Result<Reply, Reply> {
-    let Some(l) = vault.latest(service).map_err(failed)? else { return Ok(Reply::NotFound) };
+fn latest(vault: &mut Vault<BlkDisk>, service: &str) -> Result<Reply, VaultError> {
+    let Some(l) = vault.latest(service)? else { return Ok(Reply::NotFound) };
     let (log, log_len) = if l.log.is_empty() {
         (Vec::new(), 0)
     } else {
@@ -403,7 +406,7 @@ fn serve_round(backend: &mut Backend, sessions: &mut [Session]) -> Vec<usize> {
         let replies = match request {
             Request::Append { generation, data, len } => {
                 let entry = if len > MAX_ENTRY {
-                    Err(failed(VaultError::TooLarge(format!("a log entry of {len} bytes (the most is {MAX_ENTRY})"))))
+                    Err(VaultError::TooLarge(format!("a log entry of {len} bytes (the most is {MAX_ENTRY})")))
                 } else {
                     read_memory(data, len, "log entry")
                 };
@@ -412,7 +415,7 @@ fn serve_round(backend: &mut Backend, sessions: &mut [Session]) -> Vec<usize> {
                         appends.push(Pending { session: i, generation, data });
                         continue;
                     }
-                    Err(reply) => vec![reply],
+                    Err(e) => vec![failed(e)],
                 }
             }
             other => handle(backend, &s.client.clone(), other),

@@ -405,7 +405,9 @@ impl<D: SectorDisk> Vault<D> {
             v.services.insert(a.service, slots);
         }
         v.boot = newest_boot + 1;
-        legacy::import(&mut v)?;
+        if let Err(e) = legacy::import(&mut v) {
+            log::warn!("old slot files left unread: {e}");
+        }
         Ok(v)
     }
 
