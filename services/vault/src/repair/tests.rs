@@ -167,7 +167,7 @@ fn power_cuts_during_a_fatfs_change_are_repaired_for_fsck() {
         let mut disk = disk;
         let journal = disk.take_journal();
         let all: Vec<&(u64, Vec<u8>)> = journal.iter().collect();
-        for k in cut_points(all.len(), 40, 40) {
+        for k in cut_points(all.len(), 16, 24) {
             let cut = Overlay::new(&base, &all[..k]);
             let bytes = cut.bytes();
             let unclean = fsck(&bytes).is_err();

@@ -426,7 +426,7 @@ fn cut_everywhere(
 fn commit_cut_everywhere(disk: MemDisk, new: &[u8], previous: Option<&[u8]>) -> (MemDisk, usize) {
     cut_everywhere(
         disk,
-        2000,
+        600,
         |v| {
             v.commit("kv", Kind::Logical, 9, new, &[]).unwrap();
         },
@@ -590,7 +590,7 @@ fn a_power_cut_while_the_pool_is_made_is_repaired() {
     v.commit("kv", Kind::Logical, 1, b"first", &[]).unwrap();
     let journal = v.disk().take_journal();
     let all: Vec<&(u64, Vec<u8>)> = journal.iter().collect();
-    for k in cut_points(all.len(), 16, 24) {
+    for k in cut_points(all.len(), 12, 16) {
         let mut v = open(Overlay::new(&base, &all[..k]));
         assert!(v.pool().sectors() > 0);
         let got = latest(&mut v, "kv").map(|l| l.1);
