@@ -771,6 +771,11 @@ impl<D: SectorDisk> Vault<D> {
             return Err(VaultError::TooLarge(format!("a log entry of {} bytes (the most is {MAX_ENTRY})", data.len())));
         }
         if !self.services.contains_key(service) {
+            if generation != 0 {
+                return Err(VaultError::Conflict(format!(
+                    "an append after generation {generation}, but nothing of {service} was committed"
+                )));
+            }
             self.allot(service, MIN_SLOT_BYTES)?;
         }
         let Some(s) = self.services.get(service) else { return Err(VaultError::Disk(String::from("slots vanished"))) };

@@ -319,8 +319,9 @@ fn a_commit_whose_flush_fails_is_taken_back_and_the_log_goes_on() {
 #[test]
 fn appends_follow_the_newest_checkpoint_and_survive_reopening() {
     let mut v = open(formatted());
-    // Before any checkpoint: generation 0.
+    // Before any checkpoint: generation 0 (a wrong one makes no regions).
     assert_eq!(v.append("kv", 1, b"x").unwrap_err().code(), 409);
+    assert!(v.list().is_empty());
     let a = v.append("kv", 0, b"first").unwrap();
     assert_eq!(a.entries, 1);
     assert_eq!(a.bytes_free, LOG_BYTES - 512);
