@@ -1,6 +1,8 @@
 //! The bridge between fatfs and a [`SectorDisk`]: a sector cache
 //! ([`BlockCache`]) and the byte-addressed stream fatfs mounts
-//! ([`FatIo`]).
+//! ([`FatIo`]). The vault's own FAT code ([`crate::fat`]) reads and writes
+//! through the same cache by byte offset ([`BlockCache::read_at`],
+//! [`BlockCache::write_at`], [`BlockCache::prefetch`]).
 //!
 //! fatfs reads and writes a few bytes at a time (directory entries, FAT
 //! entries); the cache turns those into whole-sector transfers, reads
