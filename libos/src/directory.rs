@@ -5,7 +5,10 @@
 //! 0..3). Over it a program registers a service name (handing init a
 //! listener channel on which new connections arrive), connects to a name,
 //! asks init to spawn a program, lists or kills processes, asks for a device
-//! resource its manifest entry grants, or powers the machine off.
+//! resource its manifest entry grants, or powers the machine off. init
+//! allows connections and registrations by the manifest (`connects`,
+//! `provides`), and tells a service who connected ([`Connection::client`]:
+//! the client's manifest program, its identity).
 
 use crate::channel::{Channel, ChannelError, Endpoint, EndpointHandles, HasEndpoint};
 use crate::handle::{Memory, OwnedHandle, Process};
@@ -142,23 +145,36 @@ pub struct Listener {
     channel: Channel<listener::Reply, listener::Request>,
 }
 
+/// A new connection to a registered service.
+pub struct Connection {
+    /// The name the client connected to.
+    pub name: String,
+    /// Who connected: the client's manifest program as init knows it
+    /// (`init` for init itself). Not chosen by the client.
+    pub client: String,
+    /// The service's end of the new channel.
+    pub endpoint: Endpoint,
+}
+
+fn attach(request: listener::Request) -> Result<Connection, DirError> {
+    let listener::Request::Incoming { name, client, endpoint } = request;
+    Endpoint::attach(endpoint)
+        .map(|endpoint| Connection { name, client, endpoint })
+        .map_err(|e| DirError::Refused(e, String::from("cannot attach connection")))
+}
+
 impl Listener {
-    /// Take a pending connection, if any, as `(service name, endpoint)`.
-    pub fn try_accept(&mut self) -> Result<Option<(String, Endpoint)>, DirError> {
+    /// Take a pending connection, if any.
+    pub fn try_accept(&mut self) -> Result<Option<Connection>, DirError> {
         match self.channel.try_recv()? {
-            Some(listener::Request::Incoming { name, endpoint }) => Endpoint::attach(endpoint)
-                .map(|e| Some((name, e)))
-                .map_err(|e| DirError::Refused(e, String::from("cannot attach connection"))),
+            Some(request) => attach(request).map(Some),
             None => Ok(None),
         }
     }
 
     /// Wait for the next connection.
-    pub fn accept(&mut self) -> Result<(String, Endpoint), DirError> {
-        let listener::Request::Incoming { name, endpoint } = self.channel.recv()?;
-        Endpoint::attach(endpoint)
-            .map(|e| (name, e))
-            .map_err(|e| DirError::Refused(e, String::from("cannot attach connection")))
+    pub fn accept(&mut self) -> Result<Connection, DirError> {
+        attach(self.channel.recv()?)
     }
 }
 

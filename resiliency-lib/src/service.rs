@@ -10,7 +10,9 @@
 //! world go through [`now_ns`] and [`call`], which ask the companion, so a
 //! replay sees the same values. Started with arguments `direct NAME`, the
 //! same service serves clients itself under NAME, without a companion (to
-//! measure what resiliency costs).
+//! measure what resiliency costs); started with `companion ...` (by init,
+//! from the manifest's `resilient = true`), the program is its own
+//! companion.
 
 use crate::chaos::{self, Kind, Point};
 use crate::link::{Companion, Reply as LinkReply, Request as LinkRequest};
@@ -237,8 +239,11 @@ fn save_logical<S: Service>(service: &S) -> LinkReply {
 /// `direct NAME`). Returns the exit code.
 pub fn serve<S: Service>() -> i32 {
     let mut args = libos::start::args().split_whitespace();
-    if args.next() == Some("direct") {
-        return serve_direct::<S>(args.next().unwrap_or(<S::Protocol as Protocol>::NAME));
+    match args.next() {
+        Some("direct") => return serve_direct::<S>(args.next().unwrap_or(<S::Protocol as Protocol>::NAME)),
+        // init starts the program as its own companion (`NAME-companion`).
+        Some("companion") => return crate::companion::run::<S::Protocol>(crate::companion::own_program()),
+        _ => {}
     }
     let handles = (
         libos::start::take_named("companion.memory"),
@@ -358,7 +363,8 @@ fn serve_direct<S: Service>(name: &str) -> i32 {
         };
         match ready {
             Ok(0) => {
-                while let Ok(Some((_, ep))) = listener.try_accept() {
+                while let Ok(Some(c)) = listener.try_accept() {
+                    let ep = c.endpoint;
                     sessions.push((Channel::new(ep), Checker::new()));
                 }
             }

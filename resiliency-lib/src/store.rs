@@ -1,16 +1,24 @@
 //! Where committed checkpoints are kept: the [`CheckpointStore`] interface,
-//! and [`MemoryStore`], which keeps the newest checkpoint in the companion's
-//! own memory (it survives the service's crashes, not the companion's or
-//! the machine's: the vault on the FAT disk is the persistent backend).
+//! and [`MemoryStore`], which keeps the newest checkpoint and the log after
+//! it in the companion's own memory (it survives the service's crashes, not
+//! the companion's or the machine's: the vault on the FAT disk, through
+//! [`crate::vault_store::VaultStore`], is the persistent backend).
+//!
+//! A store holds the newest committed checkpoint and the *log* appended
+//! after it: opaque entries (the companion's batches of logged requests) in
+//! order. A commit starts a new, empty log. Generation 0 means nothing was
+//! committed yet: a [`Checkpoint`] of generation 0 has no state (start the
+//! service fresh) and carries only the log.
 
 use crate::contract::Distillation;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-/// A committed capture of a service's state.
+/// A committed capture of a service's state, and the log after it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Checkpoint {
-    /// Increases by one with every commit.
+    /// Increases with every commit (0: nothing committed yet; `data` is
+    /// empty and only `log` counts).
     pub generation: u64,
     /// How the state was captured.
     pub kind: Distillation,
@@ -18,6 +26,18 @@ pub struct Checkpoint {
     pub data: Vec<u8>,
     /// When it was taken (ns since boot).
     pub taken_ns: u64,
+    /// The epoch committed with it: an encoded redo list of block writes
+    /// (`checkpoint-record`'s epoch format), empty for none.
+    pub epoch: Vec<u8>,
+    /// The entries appended after it, in order.
+    pub log: Vec<Vec<u8>>,
+}
+
+impl Checkpoint {
+    /// Nothing committed yet, with a log.
+    pub fn log_only(log: Vec<Vec<u8>>) -> Checkpoint {
+        Checkpoint { generation: 0, kind: Distillation::Logical, data: Vec::new(), taken_ns: 0, epoch: Vec::new(), log }
+    }
 }
 
 /// What a new checkpoint adds: the whole logical state, or the pages of
@@ -59,7 +79,14 @@ pub fn apply(
     taken_ns: u64,
 ) -> Result<Checkpoint, StoreError> {
     match capture {
-        Capture::Logical(data) => Ok(Checkpoint { generation, kind: Distillation::Logical, data, taken_ns }),
+        Capture::Logical(data) => Ok(Checkpoint {
+            generation,
+            kind: Distillation::Logical,
+            data,
+            taken_ns,
+            epoch: Vec::new(),
+            log: Vec::new(),
+        }),
         Capture::Image { pages, dirty } => {
             let size = (pages * PAGE) as usize;
             let mut data = match previous {
@@ -69,29 +96,89 @@ pub fn apply(
             for (index, bytes) in dirty {
                 let at = (index * PAGE) as usize;
                 if bytes.len() != PAGE as usize || at + bytes.len() > size {
-                    return Err(StoreError(String::from("image page outside the arena")));
+                    return Err(StoreError::failed("image page outside the arena"));
                 }
                 data[at..at + bytes.len()].copy_from_slice(&bytes);
             }
-            Ok(Checkpoint { generation, kind: Distillation::Image, data, taken_ns })
+            Ok(Checkpoint { generation, kind: Distillation::Image, data, taken_ns, epoch: Vec::new(), log: Vec::new() })
         }
     }
 }
 
 const PAGE: u64 = 4096;
 
-/// Why a store failed.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StoreError(pub String);
+/// What kind of failure a store reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreErrorKind {
+    /// The store cannot be reached now (the vault is gone, or has no usable
+    /// disk); it keeps trying. Nothing was kept.
+    Unavailable,
+    /// The log after the newest checkpoint is full: commit a checkpoint
+    /// (which starts a new, empty log), then append again.
+    LogFull,
+    /// The generation given is not the store's: its newest committed
+    /// checkpoint is not the one the caller assumed (restart from
+    /// [`CheckpointStore::latest`]).
+    Stale,
+    /// The store refused or failed the operation (a disk error, a state
+    /// too large).
+    Failed,
+}
 
-/// Somewhere to keep checkpoints.
+/// Why a store failed: what it says, and what kind of failure it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreError(pub String, pub StoreErrorKind);
+
+impl StoreError {
+    /// The store cannot be reached now.
+    pub fn unavailable(message: impl Into<String>) -> StoreError {
+        StoreError(message.into(), StoreErrorKind::Unavailable)
+    }
+
+    /// The store refused or failed the operation.
+    pub fn failed(message: impl Into<String>) -> StoreError {
+        StoreError(message.into(), StoreErrorKind::Failed)
+    }
+
+    /// The caller's generation is not the store's.
+    pub fn stale(message: impl Into<String>) -> StoreError {
+        StoreError(message.into(), StoreErrorKind::Stale)
+    }
+
+    /// The log is full.
+    pub fn log_full(message: impl Into<String>) -> StoreError {
+        StoreError(message.into(), StoreErrorKind::LogFull)
+    }
+
+    /// What kind of failure.
+    pub fn kind(&self) -> StoreErrorKind {
+        self.1
+    }
+}
+
+impl core::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Somewhere to keep checkpoints and the log after the newest.
 pub trait CheckpointStore {
     /// Commit `capture` as checkpoint `generation` (which must exceed the
     /// newest one's); once this returns Ok the checkpoint must survive
-    /// whatever the store promises to survive.
+    /// whatever the store promises to survive, and the log is empty.
     fn commit(&mut self, generation: u64, capture: Capture, taken_ns: u64) -> Result<(), StoreError>;
-    /// The newest committed checkpoint.
+    /// Append `entry` to the log after checkpoint `generation` (the newest
+    /// committed one, 0 before the first); once this returns Ok the entry
+    /// survives what the checkpoints survive. `LogFull` asks for a
+    /// checkpoint first; `Stale` says `generation` is not the newest.
+    fn append(&mut self, generation: u64, entry: &[u8]) -> Result<(), StoreError>;
+    /// The newest committed checkpoint with the log after it (generation 0
+    /// if only a log), or None if the store holds nothing.
     fn latest(&self) -> Option<&Checkpoint>;
+    /// Whether commits and appends reach persistent storage now (false for
+    /// a store in memory, and for the vault while it cannot be used).
+    fn durable(&self) -> bool;
     /// Something the companion waits on beside its clients: ready when the
     /// store needs [`CheckpointStore::attend`] (a store that talks to a
     /// service: its connection broke).
@@ -119,14 +206,29 @@ impl MemoryStore {
 impl CheckpointStore for MemoryStore {
     fn commit(&mut self, generation: u64, capture: Capture, taken_ns: u64) -> Result<(), StoreError> {
         if self.latest.as_ref().is_some_and(|c| c.generation >= generation) {
-            return Err(StoreError(String::from("generation does not increase")));
+            return Err(StoreError::stale("generation does not increase"));
         }
         self.latest = Some(apply(self.latest.as_ref(), generation, capture, taken_ns)?);
         Ok(())
     }
 
+    fn append(&mut self, generation: u64, entry: &[u8]) -> Result<(), StoreError> {
+        let newest = self.latest.as_ref().map_or(0, |c| c.generation);
+        if generation != newest {
+            return Err(StoreError::stale(alloc::format!(
+                "an append after generation {generation}, but the newest checkpoint is generation {newest}"
+            )));
+        }
+        self.latest.get_or_insert_with(|| Checkpoint::log_only(Vec::new())).log.push(entry.to_vec());
+        Ok(())
+    }
+
     fn latest(&self) -> Option<&Checkpoint> {
         self.latest.as_ref()
+    }
+
+    fn durable(&self) -> bool {
+        false
     }
 }
 
@@ -143,6 +245,23 @@ mod tests {
         s.commit(2, Capture::Logical(vec![2]), 0).unwrap();
         assert_eq!(s.latest().unwrap().data, [2]);
         assert!(s.commit(2, Capture::Logical(vec![3]), 0).is_err());
+        assert!(!s.durable());
+    }
+
+    #[test]
+    fn the_log_follows_the_newest_checkpoint() {
+        let mut s = MemoryStore::new();
+        s.append(0, b"a").unwrap();
+        s.append(0, b"b").unwrap();
+        let l = s.latest().unwrap();
+        assert_eq!((l.generation, l.data.len(), l.log.clone()), (0, 0, vec![b"a".to_vec(), b"b".to_vec()]));
+        assert_eq!(s.append(1, b"x").unwrap_err().kind(), StoreErrorKind::Stale);
+        s.commit(1, Capture::Logical(vec![1]), 0).unwrap();
+        assert!(s.latest().unwrap().log.is_empty(), "a commit starts a new log");
+        assert_eq!(s.append(0, b"late").unwrap_err().kind(), StoreErrorKind::Stale);
+        s.append(1, b"c").unwrap();
+        assert_eq!(s.latest().unwrap().log, [b"c".to_vec()]);
+        assert_eq!(s.latest().unwrap().data, [1]);
     }
 
     #[test]

@@ -1,15 +1,33 @@
-//! [`VaultStore`]: a [`CheckpointStore`] that persists checkpoints in the
-//! vault service (`services/vault`, the [`vault`](crate::vault) contract),
-//! so a service restores its last committed checkpoint after the machine
-//! reboots.
+//! [`VaultStore`]: a [`CheckpointStore`] that persists checkpoints and the
+//! log after them in the vault service (`services/vault`, the
+//! [`vault`](crate::vault) contract), so a service restores its last
+//! committed state after the machine reboots.
+//!
+//! The vault knows whose records these are from the session (init tells it
+//! which program connected), so nothing here names the service except the
+//! log messages.
 //!
 //! At open it connects to the vault (waiting a while for it to register)
-//! and fetches the newest record of the service, which it keeps: image
-//! captures are deltas, applied onto it. A commit sends the *full* state
-//! (a memory object) and returns only once the vault has written and
-//! flushed it; a commit the vault refuses, or a vault that does not
-//! answer, is an error (the companion then keeps its log). A broken
-//! session is opened again at the next commit.
+//! and fetches the newest record and its log, which it keeps: image
+//! captures are deltas, applied onto it. A commit sends the *full* state (a
+//! memory object) and returns only once the vault has written and flushed
+//! it; an append returns once its entry is on the disk.
+//!
+//! When the vault cannot be used (it is not there, it has no usable disk,
+//! it stopped answering) the store does not pretend: it says so loudly
+//! ([`log::error`]), is [`unavailable`](VaultStore::unavailable) with the
+//! reason, answers commits and appends with `Unavailable` errors (the
+//! companion keeps its log), and tries the vault again at later operations,
+//! waiting longer each time (up to [`RETRY_MAX`]), until it comes back.
+//! [`CheckpointStore::durable`] says which. When it comes back the store
+//! fetches the newest record again; if that is not the one the companion
+//! started from (the store was unavailable from the start), commits with the
+//! companion's old generation are refused as `Stale` until it restarts from
+//! [`CheckpointStore::latest`].
+//!
+//! An append whose answer was lost (the vault died after writing it) is
+//! not written twice: after reconnecting, the store compares the vault's log
+//! with its own and sends the entry again only if it is not there.
 
 use crate::contract::Distillation;
 use crate::store::{apply, Capture, Checkpoint, CheckpointStore, StoreError};
@@ -28,19 +46,19 @@ use libos::protocol::Checker;
 pub const VAULT: &str = "vault";
 /// How long `open` waits for the vault to register.
 const CONNECT_WAIT: Duration = Duration::from_secs(10);
-/// How long a reconnection before a commit waits.
+/// How long a reconnection after a broken session waits.
 const RECONNECT_WAIT: Duration = Duration::from_secs(3);
 /// How long the vault may take to answer (a large commit on a slow disk,
-/// or its scan of the disk at boot).
-const ANSWER_WAIT: Duration = Duration::from_secs(60);
+/// its scan of the disk at boot, or blk coming back under it).
+const ANSWER_WAIT: Duration = Duration::from_secs(90);
+/// The first pause before trying an unavailable vault again.
+const RETRY_FIRST: Duration = Duration::from_millis(100);
+/// The longest pause between tries.
+pub const RETRY_MAX: Duration = Duration::from_secs(10);
 
 struct Session {
     channel: Channel<Request, Reply>,
     checker: Checker<Vault>,
-}
-
-fn err(message: String) -> StoreError {
-    StoreError(message)
 }
 
 impl Session {
@@ -49,26 +67,29 @@ impl Session {
         loop {
             match libos::directory::connect(VAULT, false) {
                 Ok(ep) => return Ok(Session { channel: Channel::new(ep), checker: Checker::new() }),
-                Err(e) if libos::time::now() >= deadline => return Err(err(format!("no vault ({e})"))),
+                Err(e) if libos::time::now() >= deadline => {
+                    return Err(StoreError::unavailable(format!("no vault ({e})")))
+                }
                 Err(_) => libos::time::sleep(Duration::from_millis(20)),
             }
         }
     }
 
     fn call(&mut self, request: Request) -> Result<Reply, StoreError> {
-        self.checker.on_request(&request).map_err(|v| err(format!("vault session: {}", v.message)))?;
-        self.channel.send(request).map_err(|e| err(format!("vault session: {e}")))?;
-        let reply = self.channel.recv_timeout(ANSWER_WAIT).map_err(|e| err(format!("vault session: {e}")))?;
-        self.checker.on_reply(&reply).map_err(|v| err(format!("vault session: {}", v.message)))?;
+        let broken = |m: String| StoreError::unavailable(format!("vault session: {m}"));
+        self.checker.on_request(&request).map_err(|v| broken(v.message))?;
+        self.channel.send(request).map_err(|e| broken(e.to_string()))?;
+        let reply = self.channel.recv_timeout(ANSWER_WAIT).map_err(|e| broken(e.to_string()))?;
+        self.checker.on_reply(&reply).map_err(|v| broken(v.message))?;
         Ok(reply)
     }
 }
 
 fn read_memory(handle: OwnedHandle, len: u64) -> Result<Vec<u8>, StoreError> {
     let memory = Memory(handle);
-    let map = memory.map(MapFlags::empty()).map_err(|e| err(format!("vault record: {e}")))?;
+    let map = memory.map(MapFlags::empty()).map_err(|e| StoreError::failed(format!("vault record: {e}")))?;
     if len > map.len() as u64 {
-        return Err(err(format!("vault record of {len} bytes in a smaller memory object")));
+        return Err(StoreError::failed(format!("vault record of {len} bytes in a smaller memory object")));
     }
     // SAFETY: the vault filled the object before sending it and keeps no
     // handle to it; the mapping lives while we copy.
@@ -76,18 +97,72 @@ fn read_memory(handle: OwnedHandle, len: u64) -> Result<Vec<u8>, StoreError> {
 }
 
 fn memory_with(bytes: &[u8]) -> Result<OwnedHandle, StoreError> {
+    let fail = |e| StoreError::failed(format!("memory for the vault: {e}"));
     let pages = (bytes.len() as u64).div_ceil(PAGE_SIZE).max(1);
-    let memory = Memory::alloc(pages, MemFlags::empty()).map_err(|e| err(format!("memory for the checkpoint: {e}")))?;
+    let memory = Memory::alloc(pages, MemFlags::empty()).map_err(fail)?;
     {
-        let map = memory.map(MapFlags::WRITE).map_err(|e| err(format!("memory for the checkpoint: {e}")))?;
+        let map = memory.map(MapFlags::WRITE).map_err(fail)?;
         // SAFETY: a fresh private mapping of the new object.
         unsafe { map.as_mut_slice()[..bytes.len()].copy_from_slice(bytes) };
     }
     Ok(memory.0)
 }
 
-fn failed(code: u32, message: &str) -> StoreError {
-    err(format!("the vault refused: {message} ({code})"))
+/// A `Failed` answer as a store error.
+fn refused(code: u32, message: &str) -> StoreError {
+    let m = format!("the vault refused: {message} ({code})");
+    match code {
+        503 => StoreError::unavailable(m),
+        507 if message.contains("log") => StoreError::log_full(m),
+        409 => StoreError::stale(m),
+        _ => StoreError::failed(m),
+    }
+}
+
+/// What `Latest` answered: the newest record with its log, if any, and the
+/// note about a damaged slot.
+fn fetch(session: &mut Session) -> Result<(Option<Checkpoint>, String, u8, u64), StoreError> {
+    match session.call(Request::Latest)? {
+        Reply::Record {
+            generation,
+            kind,
+            taken_ns,
+            boot,
+            state,
+            len,
+            epoch,
+            epoch_len,
+            slot,
+            note,
+            log,
+            log_len,
+            log_entries,
+        } => {
+            let entries = match log.into_iter().next() {
+                Some(h) => checkpoint_record::log::decode_list(&read_memory(h, log_len)?, log_entries)
+                    .map_err(|e| StoreError::failed(format!("the vault's log: {e}")))?,
+                None if log_entries == 0 => Vec::new(),
+                None => return Err(StoreError::failed(String::from("the vault announced log entries but sent none"))),
+            };
+            if generation == 0 {
+                return Ok((Some(Checkpoint::log_only(entries)), note, slot, boot));
+            }
+            let kind = match kind {
+                1 => Distillation::Logical,
+                2 => Distillation::Image,
+                k => return Err(StoreError::failed(format!("the vault returned distillation kind {k}"))),
+            };
+            let data = read_memory(state, len)?;
+            let epoch = match epoch.into_iter().next() {
+                Some(h) => read_memory(h, epoch_len)?,
+                None => Vec::new(),
+            };
+            Ok((Some(Checkpoint { generation, kind, data, taken_ns, epoch, log: entries }), note, slot, boot))
+        }
+        Reply::NotFound => Ok((None, String::new(), 255, 0)),
+        Reply::Failed { code, message } => Err(refused(code, &message)),
+        _ => Err(StoreError::failed(String::from("the vault answered Latest with something else"))),
+    }
 }
 
 /// Checkpoints in the vault.
@@ -95,64 +170,170 @@ pub struct VaultStore {
     service: String,
     session: Option<Session>,
     latest: Option<Checkpoint>,
-    /// The newest record's epoch (encoded redo list; empty for none).
-    epoch: Vec<u8>,
     /// Why the newest record is not the newest written (a damaged slot).
     note: String,
+    /// Why the vault cannot be used now (None: it can).
+    unavailable: Option<String>,
+    /// `latest` came from the vault (not just the empty start of a store
+    /// that never reached it).
+    synced: bool,
+    /// When to try an unavailable vault again, and the pause after that.
+    next_try_ns: u64,
+    pause: Duration,
 }
 
 impl VaultStore {
-    /// Connect to the vault and fetch `service`'s newest checkpoint.
-    /// Fails if there is no vault, or it has no usable disk.
-    pub fn open(service: &str) -> Result<VaultStore, StoreError> {
-        let mut session = Session::connect(CONNECT_WAIT)?;
+    /// Connect to the vault and fetch the newest checkpoint of this
+    /// program's service. Never fails: without a usable vault the store is
+    /// [`unavailable`](VaultStore::unavailable) (and says so) until the
+    /// vault comes back.
+    pub fn open(service: &str) -> VaultStore {
         let mut store = VaultStore {
             service: service.to_string(),
             session: None,
             latest: None,
-            epoch: Vec::new(),
             note: String::new(),
+            unavailable: None,
+            synced: false,
+            next_try_ns: 0,
+            pause: RETRY_FIRST,
         };
-        match session.call(Request::Latest { service: service.to_string() })? {
-            Reply::Record { generation, kind, taken_ns, boot, state, len, epoch, epoch_len, slot, note } => {
-                let kind = match kind {
-                    1 => Distillation::Logical,
-                    2 => Distillation::Image,
-                    k => return Err(err(format!("the vault returned distillation kind {k}"))),
-                };
-                let data = read_memory(state, len)?;
-                store.epoch = match epoch.into_iter().next() {
-                    Some(h) => read_memory(h, epoch_len)?,
-                    None => Vec::new(),
-                };
-                log::info!(
-                    "{service}: restoring checkpoint generation {generation} from the vault (slot {slot}, {len} bytes, {}, taken at {} ms of boot {boot})",
-                    if kind == Distillation::Image { "image" } else { "logical" },
-                    taken_ns / 1_000_000
-                );
-                if !note.is_empty() {
-                    log::warn!("{service}: {note}");
-                }
-                store.note = note;
-                store.latest = Some(Checkpoint { generation, kind, data, taken_ns });
-            }
-            Reply::NotFound => log::info!("{service}: no checkpoint in the vault yet"),
-            Reply::Failed { code, message } => return Err(failed(code, &message)),
-            _ => return Err(err(String::from("the vault answered Latest with something else"))),
+        match Session::connect(CONNECT_WAIT).and_then(|mut s| store.sync(&mut s).map(|()| s)) {
+            Ok(s) => store.session = Some(s),
+            Err(e) => store.become_unavailable(e.0),
         }
-        store.session = Some(session);
-        Ok(store)
+        store
+    }
+
+    /// Why the vault cannot be used now, or None if it can.
+    pub fn unavailable(&self) -> Option<&str> {
+        self.unavailable.as_deref()
     }
 
     /// The newest record's epoch (an encoded redo list, empty for none).
     pub fn epoch(&self) -> &[u8] {
-        &self.epoch
+        self.latest.as_ref().map_or(&[], |c| &c.epoch)
     }
 
     /// Why the record restored is not the newest one written (a damaged
     /// slot in the vault), or empty.
     pub fn note(&self) -> &str {
         &self.note
+    }
+
+    /// Fetch the newest record and its log over `session` and take them.
+    fn sync(&mut self, session: &mut Session) -> Result<(), StoreError> {
+        let (latest, note, slot, boot) = fetch(session)?;
+        let service = &self.service;
+        let first = !self.synced && self.unavailable.is_none();
+        match &latest {
+            _ if !first => {}
+            Some(c) if c.generation > 0 => log::info!(
+                "{service}: restoring checkpoint generation {} from the vault (slot {slot}, {} bytes, {}, taken at {} ms of boot {boot}){}",
+                c.generation,
+                c.data.len(),
+                if c.kind == Distillation::Image { "image" } else { "logical" },
+                c.taken_ns / 1_000_000,
+                if c.log.is_empty() { String::new() } else { format!(", then {} log entries", c.log.len()) }
+            ),
+            Some(c) => log::info!("{service}: no checkpoint in the vault yet; {} log entries", c.log.len()),
+            None => log::info!("{service}: no checkpoint in the vault yet"),
+        }
+        if !note.is_empty() {
+            log::warn!("{service}: {note}");
+        }
+        let theirs = latest.as_ref().map_or(0, |c| c.generation);
+        let ours = self.latest.as_ref().map_or(0, |c| c.generation);
+        if self.synced && theirs != ours {
+            log::warn!("{service}: the vault holds generation {theirs}, not {ours} as this store believed");
+        } else if !self.synced && self.unavailable.is_some() && latest.is_some() {
+            log::warn!(
+                "{service}: the vault is back with generation {theirs}, which this service did not start from; \
+                 commits are refused until it restarts from it"
+            );
+        }
+        self.latest = latest;
+        self.note = note;
+        self.synced = true;
+        Ok(())
+    }
+
+    fn become_unavailable(&mut self, why: String) {
+        if self.unavailable.is_none() {
+            log::error!(
+                "{}: the vault cannot be used ({why}); checkpoints and logged requests are NOT durable until it comes back",
+                self.service
+            );
+        }
+        self.session = None;
+        self.unavailable = Some(why);
+        self.next_try_ns = libos::time::now_ns() + self.pause.as_nanos() as u64;
+        self.pause = (self.pause * 2).min(RETRY_MAX);
+    }
+
+    /// A usable session: the one there is, or a new one (after the pause,
+    /// if the vault was unavailable), synchronised with the vault.
+    fn session(&mut self, wait: Duration) -> Result<&mut Session, StoreError> {
+        if self.session.is_none() {
+            if let Some(why) = &self.unavailable {
+                if libos::time::now_ns() < self.next_try_ns {
+                    return Err(StoreError::unavailable(format!("the vault cannot be used ({why})")));
+                }
+            }
+            let attempt = Session::connect(wait).and_then(|mut s| self.sync(&mut s).map(|()| s));
+            match attempt {
+                Ok(s) => {
+                    if self.unavailable.take().is_some() {
+                        log::info!("{}: the vault is back; checkpoints are durable again", self.service);
+                    } else {
+                        log::info!("{}: reconnected to the vault", self.service);
+                    }
+                    self.pause = RETRY_FIRST;
+                    self.session = Some(s);
+                }
+                Err(e) => {
+                    self.become_unavailable(e.0.clone());
+                    return Err(e);
+                }
+            }
+        }
+        self.session.as_mut().ok_or_else(|| StoreError::unavailable("no vault session"))
+    }
+
+    /// Send `request` (made anew for each try); a broken session is opened
+    /// again once, and `retry` tells whether to send it again then.
+    fn call(
+        &mut self,
+        mut request: impl FnMut(&Self) -> Result<Request, StoreError>,
+        mut retry: impl FnMut(&Self) -> bool,
+    ) -> Result<Option<Reply>, StoreError> {
+        let first = request(self)?;
+        let fresh = self.session.is_none();
+        let result = self.session(RECONNECT_WAIT)?.call(first);
+        match result {
+            Ok(r) => Ok(Some(r)),
+            Err(e) if fresh => {
+                self.become_unavailable(e.0.clone());
+                Err(e)
+            }
+            Err(_) => {
+                // The vault went away (or stopped answering): connect again,
+                // which fetches its newest record and log, and try once more.
+                self.session = None;
+                self.session(RECONNECT_WAIT)?;
+                if !retry(self) {
+                    return Ok(None);
+                }
+                let again = request(self)?;
+                match self.session(RECONNECT_WAIT)?.call(again) {
+                    Ok(r) => Ok(Some(r)),
+                    Err(e) => {
+                        self.become_unavailable(e.0.clone());
+                        Err(e)
+                    }
+                }
+            }
+        }
     }
 
     /// Commit `capture` with an epoch (an encoded redo list, or empty).
@@ -163,58 +344,41 @@ impl VaultStore {
         taken_ns: u64,
         epoch: &[u8],
     ) -> Result<(), StoreError> {
-        let full = apply(self.latest.as_ref(), generation, capture, taken_ns)?;
-        // A session that broke since the last commit (the vault restarted)
-        // is opened again once.
-        let mut reconnected = false;
-        let reply = loop {
-            let request = self.commit_request(&full, epoch)?;
-            let session = match self.session.as_mut() {
-                Some(s) => s,
-                None => {
-                    reconnected = true;
-                    self.session.insert(Session::connect(RECONNECT_WAIT)?)
-                }
-            };
-            match session.call(request) {
-                Ok(r) => break r,
-                Err(e) => {
-                    self.session = None;
-                    if reconnected {
-                        return Err(e);
-                    }
-                }
-            }
+        let newest = self.latest.as_ref().map_or(0, |c| c.generation);
+        if generation <= newest {
+            return Err(StoreError::stale(format!(
+                "generation {generation} does not follow the vault's newest, {newest}"
+            )));
+        }
+        let full = apply(self.latest.as_ref().filter(|c| c.generation > 0), generation, capture, taken_ns)?;
+        let kind = if full.kind == Distillation::Image { 2 } else { 1 };
+        let request = |_: &Self| {
+            let (epoch_handles, epoch_len) =
+                if epoch.is_empty() { (Vec::new(), 0) } else { (vec![memory_with(epoch)?], epoch.len() as u64) };
+            Ok(Request::Commit {
+                kind,
+                taken_ns: full.taken_ns,
+                state: memory_with(&full.data)?,
+                len: full.data.len() as u64,
+                epoch: epoch_handles,
+                epoch_len,
+            })
         };
+        // Committing the same state again after a lost answer only makes a
+        // newer record of it.
+        let reply = self.call(request, |_| true)?;
         match reply {
-            Reply::Committed { generation, .. } => {
-                self.latest = Some(Checkpoint { generation, ..full });
-                self.epoch = epoch.to_vec();
+            Some(Reply::Committed { generation, .. }) => {
+                self.latest = Some(Checkpoint { generation, epoch: epoch.to_vec(), log: Vec::new(), ..full });
                 self.note.clear();
                 Ok(())
             }
-            Reply::Failed { code, message } => Err(failed(code, &message)),
+            Some(Reply::Failed { code, message }) => Err(refused(code, &message)),
             _ => {
                 self.session = None;
-                Err(err(String::from("the vault answered Commit with something else")))
+                Err(StoreError::failed("the vault answered Commit with something else"))
             }
         }
-    }
-
-    fn commit_request(&self, full: &Checkpoint, epoch: &[u8]) -> Result<Request, StoreError> {
-        let kind = if full.kind == Distillation::Image { 2 } else { 1 };
-        let state = memory_with(&full.data)?;
-        let (epoch_handles, epoch_len) =
-            if epoch.is_empty() { (Vec::new(), 0) } else { (vec![memory_with(epoch)?], epoch.len() as u64) };
-        Ok(Request::Commit {
-            service: self.service.clone(),
-            kind,
-            taken_ns: full.taken_ns,
-            state,
-            len: full.data.len() as u64,
-            epoch: epoch_handles,
-            epoch_len,
-        })
     }
 }
 
@@ -223,8 +387,43 @@ impl CheckpointStore for VaultStore {
         self.commit_with_epoch(generation, capture, taken_ns, &[])
     }
 
+    fn append(&mut self, generation: u64, entry: &[u8]) -> Result<(), StoreError> {
+        let newest = self.latest.as_ref().map_or(0, |c| c.generation);
+        if generation != newest {
+            return Err(StoreError::stale(format!(
+                "an append after generation {generation}, but the vault's newest is generation {newest}"
+            )));
+        }
+        let before = self.latest.as_ref().map_or(0, |c| c.log.len());
+        let request = |_: &Self| Ok(Request::Append { generation, data: memory_with(entry)?, len: entry.len() as u64 });
+        // After a reconnection the store holds the vault's log: the entry
+        // went in already if it is the one entry more.
+        let landed = |s: &Self| {
+            s.latest.as_ref().is_some_and(|c| {
+                c.generation == generation && c.log.len() == before + 1 && c.log.last().is_some_and(|l| l == entry)
+            })
+        };
+        let reply = self.call(request, |s| !landed(s))?;
+        match reply {
+            None => Ok(()),
+            Some(Reply::Appended { .. }) => {
+                self.latest.get_or_insert_with(|| Checkpoint::log_only(Vec::new())).log.push(entry.to_vec());
+                Ok(())
+            }
+            Some(Reply::Failed { code, message }) => Err(refused(code, &message)),
+            Some(_) => {
+                self.session = None;
+                Err(StoreError::failed("the vault answered Append with something else"))
+            }
+        }
+    }
+
     fn latest(&self) -> Option<&Checkpoint> {
         self.latest.as_ref()
+    }
+
+    fn durable(&self) -> bool {
+        self.unavailable.is_none() && self.synced
     }
 
     /// The session with the vault: the vault never speaks first, so it is
@@ -235,16 +434,11 @@ impl CheckpointStore for VaultStore {
 
     /// The vault went away (it is restarted by init): connect to the new
     /// one now, so the next commit does not have to (a commit may come from
-    /// init's final checkpoint at power-off, while init cannot answer
-    /// directory requests).
+    /// init's final checkpoint at power-off, while init is busy).
     fn attend(&mut self) {
         self.session = None;
-        match Session::connect(RECONNECT_WAIT) {
-            Ok(s) => {
-                log::info!("{}: reconnected to the vault", self.service);
-                self.session = Some(s);
-            }
-            Err(e) => log::warn!("{}: {}; trying again at the next checkpoint", self.service, e.0),
+        if let Err(e) = self.session(RECONNECT_WAIT) {
+            log::warn!("{}: {}; trying again at the next checkpoint", self.service, e.0);
         }
     }
 }

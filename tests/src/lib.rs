@@ -20,25 +20,36 @@ pub const BOOT_TIMEOUT: Duration = Duration::from_secs(90);
 /// How long an ordinary shell command may take.
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// The resilient services the image starts at boot: the programs named
-/// `NAME-companion` with `start = true` in its manifest.
+/// The resilient services the image starts at boot: the programs with
+/// `resilient = true` and `start = true` in its manifest.
 pub fn resilient_services(image: &Image) -> Vec<String> {
     let manifest = image.modules.iter().find(|m| m.file_name().is_some_and(|n| n == "manifest"));
     let text = manifest.and_then(|m| std::fs::read_to_string(m).ok()).unwrap_or_default();
     let parsed = kintsugi_manifest::Manifest::parse(&text).unwrap_or_default();
-    parsed
-        .programs
-        .iter()
-        .filter(|p| p.start)
-        .filter_map(|p| p.name.strip_suffix("-companion").map(String::from))
-        .collect()
+    parsed.programs.iter().filter(|p| p.start && p.resilient).map(|p| p.name.clone()).collect()
 }
 
 /// Boot the built image with `cfg` to the shell prompt and wait until every
-/// resilient service is up, or fail the test with the console.
+/// resilient service is up, or fail the test with the console. A machine
+/// is a PC with its disks: without `cfg.disks`, it gets a fresh pair of its
+/// own (removed when the machine is dropped), so the vault has its
+/// checkpoint disk as on a real machine.
 pub fn boot_with(cfg: &QemuConfig) -> Machine {
     let image = Image::built().unwrap_or_else(|e| panic!("{e}"));
-    let mut m = Machine::boot(&image, cfg, false).unwrap_or_else(|e| panic!("{e}"));
+    let mut scratch = None;
+    let cfg = if cfg.disks.is_empty() {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (dir, disks) = disks::fresh(&format!("machine{n}")).unwrap_or_else(|e| panic!("{e}"));
+        scratch = Some(dir);
+        QemuConfig { disks, ..cfg.clone() }
+    } else {
+        cfg.clone()
+    };
+    let mut m = Machine::boot(&image, &cfg, false).unwrap_or_else(|e| panic!("{e}"));
+    if let Some(dir) = scratch {
+        m.remove_on_drop(dir);
+    }
     if let Err(e) = m.wait_prompt(BOOT_TIMEOUT) {
         panic!("no shell prompt: {e}");
     }

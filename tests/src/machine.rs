@@ -64,6 +64,8 @@ pub struct Machine {
     console: Arc<(Mutex<Console>, Condvar)>,
     cursor: usize,
     started: Instant,
+    /// A folder (its disks) removed when the machine is dropped.
+    scratch: Option<std::path::PathBuf>,
 }
 
 impl Machine {
@@ -109,7 +111,7 @@ impl Machine {
             }
         });
         let stdin = child.stdin.take();
-        Ok(Machine { child, stdin, console, cursor: 0, started })
+        Ok(Machine { child, stdin, console, cursor: 0, started, scratch: None })
     }
 
     /// Everything printed so far.
@@ -261,6 +263,11 @@ impl Machine {
         self.wait_exit(timeout).map(|_| ())
     }
 
+    /// Remove `dir` (the machine's own disks) once the machine is dropped.
+    pub fn remove_on_drop(&mut self, dir: std::path::PathBuf) {
+        self.scratch = Some(dir);
+    }
+
     /// Stop QEMU at once (like pulling the plug).
     pub fn kill(&mut self) {
         let _ = self.child.kill();
@@ -272,6 +279,9 @@ impl Drop for Machine {
     fn drop(&mut self) {
         if let Ok(None) = self.child.try_wait() {
             self.kill();
+        }
+        if let Some(dir) = self.scratch.take() {
+            let _ = std::fs::remove_dir_all(dir);
         }
     }
 }

@@ -1,23 +1,41 @@
-//! The vault's checkpoint disk seen from the host: the slot files of
-//! `/KINTSUGI` listed and copied out with mtools, their records checked
-//! with `checkpoint-record`. `cargo xtask vault ls|show` prints these; the
-//! system tests read them, and find records in a raw image to damage them.
+//! The vault's checkpoint disk seen from the host: the pool file
+//! `/KINTSUGI/POOL.DAT` copied out with mtools, its table, slots and logs
+//! checked with `checkpoint-record`. `cargo xtask vault ls|show` prints
+//! these; the system tests read them, and find records in a raw image to
+//! damage them.
 
+use checkpoint_record::log as reqlog;
+use checkpoint_record::table::{self, Region, Table, TABLE_SECTORS};
 use checkpoint_record::{self as record, Header, RecordError, HEADER_LEN};
 use std::path::Path;
 use std::process::Command;
 
 /// The vault's folder on the checkpoint disk.
 pub const DIR: &str = "KINTSUGI";
+/// The pool file in it.
+pub const POOL: &str = "POOL.DAT";
 
-/// One slot file.
+/// A service's request log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Log {
+    /// Entries after the current record (or, with none, generation 0).
+    pub entries: u64,
+    /// Bytes of entry data.
+    pub bytes: u64,
+    /// Bytes the log region holds.
+    pub capacity: u64,
+    /// The entries' data.
+    pub data: Vec<Vec<u8>>,
+}
+
+/// One slot of a service.
 #[derive(Clone, Debug)]
 pub struct Slot {
     /// The service.
     pub service: String,
     /// 0 or 1.
     pub slot: u8,
-    /// The file's size.
+    /// The slot's size in the pool.
     pub file_size: u64,
     /// Its record's header, or what is wrong with it.
     pub record: Result<Header, RecordError>,
@@ -26,6 +44,8 @@ pub struct Slot {
     /// Whether this is the service's current slot (the newest valid
     /// record).
     pub current: bool,
+    /// The service's log (on each of its slots).
+    pub log: Log,
 }
 
 fn mtools(program: &str, args: &[&str]) -> Result<std::process::Output, String> {
@@ -36,64 +56,87 @@ fn mtools(program: &str, args: &[&str]) -> Result<std::process::Output, String> 
         .map_err(|e| format!("{program} (from the mtools package): {e}"))
 }
 
-/// The slot files on the checkpoint image `image`, sorted by service and
-/// slot, each with its record checked; the newest valid record of each
-/// service marked current. No `/KINTSUGI` folder: no slots.
-pub fn read_slots(image: &Path) -> Result<Vec<Slot>, String> {
+/// The pool file's bytes (None if the disk has no pool yet).
+pub fn read_pool(image: &Path) -> Result<Option<Vec<u8>>, String> {
     let img = image.display().to_string();
     if !image.exists() {
         return Err(format!("{img}: no such file"));
     }
-    let dir = format!("::/{DIR}");
-    let out = mtools("mdir", &["-b", "-i", &img, &dir])?;
+    let path = format!("::/{DIR}/{POOL}");
+    let out = mtools("mcopy", &["-n", "-i", &img, &path, "-"])?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
-        if err.contains("not found") {
-            return Ok(Vec::new());
+        if err.contains("not found") || err.contains("No such file") {
+            return Ok(None);
         }
-        return Err(format!("mdir -i {img} {dir}: {}", err.trim()));
+        return Err(format!("mcopy -i {img} {path}: {}", err.trim()));
     }
+    Ok(Some(out.stdout))
+}
+
+/// The pool table in force in `pool`'s bytes, if either copy is valid.
+pub fn table(pool: &[u8]) -> Option<Table> {
+    let copy = |i: u64| {
+        let at = (i * TABLE_SECTORS) as usize * 512;
+        pool.get(at..at + TABLE_SECTORS as usize * 512).map_or(Err(table::TableError::Truncated), Table::decode)
+    };
+    table::newest([copy(0), copy(1)]).map(|(_, t)| t)
+}
+
+fn region(pool: &[u8], r: Region) -> &[u8] {
+    let start = (r.start as usize * 512).min(pool.len());
+    &pool[start..(r.end() as usize * 512).min(pool.len())]
+}
+
+/// Every service's slots on the checkpoint image `image`, sorted by service
+/// and slot, each with its record checked and the service's log; the newest
+/// valid record of each service marked current. No pool: no slots.
+pub fn read_slots(image: &Path) -> Result<Vec<Slot>, String> {
+    let Some(pool) = read_pool(image)? else { return Ok(Vec::new()) };
+    let Some(t) = table(&pool) else { return Ok(Vec::new()) };
     let mut slots = Vec::new();
-    for path in String::from_utf8_lossy(&out.stdout).lines() {
-        let path = path.trim();
-        let Some(name) = path.rsplit('/').next() else { continue };
-        let Some((service, index)) = name.rsplit_once('.') else { continue };
-        let slot = match index {
-            "0" => 0,
-            "1" => 1,
-            _ => continue,
-        };
-        let out = mtools("mcopy", &["-n", "-i", &img, path, "-"])?;
-        if !out.status.success() {
-            return Err(format!("mcopy -i {img} {path}: {}", String::from_utf8_lossy(&out.stderr).trim()));
-        }
-        let bytes = out.stdout;
-        let (record, state) = match record::decode(&bytes) {
-            Ok(r) => (Ok(r.header), r.state),
-            Err(e) => (Err(e), Vec::new()),
-        };
-        slots.push(Slot {
-            service: service.to_string(),
-            slot,
-            file_size: bytes.len() as u64,
-            record,
-            state,
-            current: false,
-        });
-    }
-    slots.sort_by(|a, b| (&a.service, a.slot).cmp(&(&b.service, b.slot)));
-    let services: Vec<String> = slots.iter().map(|s| s.service.clone()).collect();
-    for service in services {
-        let newest = slots
+    for a in &t.services {
+        let mut mine: Vec<Slot> = a
+            .slots
             .iter()
             .enumerate()
-            .filter(|(_, s)| s.service == service)
-            .filter_map(|(i, s)| s.record.as_ref().ok().map(|h| (h.generation, i)))
-            .max();
+            .map(|(i, r)| {
+                let bytes = region(&pool, *r);
+                let (record, state) = match record::decode(bytes) {
+                    Ok(rec) => (Ok(rec.header), rec.state),
+                    Err(e) => (Err(e), Vec::new()),
+                };
+                Slot {
+                    service: a.service.clone(),
+                    slot: i as u8,
+                    file_size: r.bytes(),
+                    record,
+                    state,
+                    current: false,
+                    log: Log { entries: 0, bytes: 0, capacity: 0, data: Vec::new() },
+                }
+            })
+            .collect();
+        let newest =
+            mine.iter().enumerate().filter_map(|(i, s)| s.record.as_ref().ok().map(|h| (h.generation, i))).max();
         if let Some((_, i)) = newest {
-            slots[i].current = true;
+            mine[i].current = true;
         }
+        let generation = newest.map_or(0, |(g, _)| g);
+        let log_bytes = region(&pool, a.log);
+        let scan = reqlog::scan(log_bytes, generation);
+        let log = Log {
+            entries: scan.entries.len() as u64,
+            bytes: scan.data_bytes(),
+            capacity: a.log.bytes(),
+            data: scan.data(log_bytes).into_iter().map(|d| d.to_vec()).collect(),
+        };
+        for s in &mut mine {
+            s.log = log.clone();
+        }
+        slots.extend(mine);
     }
+    slots.sort_by(|a, b| (&a.service, a.slot).cmp(&(&b.service, b.slot)));
     Ok(slots)
 }
 
@@ -108,14 +151,15 @@ fn size(n: u64) -> String {
     }
 }
 
-/// `vault ls`: a table of every slot.
+/// `vault ls`: a table of every slot, and each service's log (on its
+/// current slot's line).
 pub fn listing(slots: &[Slot]) -> String {
     if slots.is_empty() {
-        return String::from("no checkpoints (no /KINTSUGI slot files)\n");
+        return String::from("no checkpoints (no pool /KINTSUGI/POOL.DAT, or nothing in it)\n");
     }
     let mut t = format!(
-        "{:<16} {:>4} {:>10} {:>9} {:<8} {:>18} {:>9}  {}\n",
-        "SERVICE", "SLOT", "GENERATION", "STATE", "KIND", "TAKEN", "FILE", "STATUS"
+        "{:<16} {:>4} {:>10} {:>9} {:<8} {:>18} {:>9}  {:<24} {}\n",
+        "SERVICE", "SLOT", "GENERATION", "STATE", "KIND", "TAKEN", "SLOT SIZE", "LOG", "STATUS"
     );
     for s in slots {
         let status = match &s.record {
@@ -133,8 +177,14 @@ pub fn listing(slots: &[Slot]) -> String {
             ),
             Err(_) => ("-".into(), "-".into(), "-".into(), "-".into()),
         };
+        let has_current = slots.iter().any(|o| o.service == s.service && o.current);
+        let log = if s.current || (!has_current && s.slot == 0) {
+            format!("{} entries, {}", s.log.entries, size(s.log.bytes))
+        } else {
+            String::new()
+        };
         t.push_str(&format!(
-            "{:<16} {:>4} {:>10} {:>9} {:<8} {:>18} {:>9}  {}\n",
+            "{:<16} {:>4} {:>10} {:>9} {:<8} {:>18} {:>9}  {:<24} {}\n",
             s.service,
             s.slot,
             generation,
@@ -142,6 +192,7 @@ pub fn listing(slots: &[Slot]) -> String {
             kind,
             taken,
             size(s.file_size),
+            log,
             status
         ));
     }
@@ -175,7 +226,7 @@ pub fn show(slots: &[Slot], service: &str) -> Result<String, String> {
     }
     let mut out = String::new();
     for s in &mine {
-        out.push_str(&format!("{}/{service}.{} ({} bytes): ", DIR, s.slot, s.file_size));
+        out.push_str(&format!("slot {} ({} bytes): ", s.slot, s.file_size));
         match &s.record {
             Ok(h) => out.push_str(&format!(
                 "generation {}, {} distillation, {} bytes of state, {} bytes of epoch, taken at {:.3} s of boot {}, payload crc {:08x}{}\n",
@@ -191,6 +242,20 @@ pub fn show(slots: &[Slot], service: &str) -> Result<String, String> {
             Err(RecordError::Empty) => out.push_str("empty\n"),
             Err(e) => out.push_str(&format!("damaged: {e}\n")),
         }
+    }
+    let log = &mine[0].log;
+    out.push_str(&format!(
+        "log: {} entries, {} bytes of data ({} bytes of {} in use)\n",
+        log.entries,
+        log.bytes,
+        log.data.iter().map(|d| reqlog::entry_bytes(d.len())).sum::<usize>(),
+        log.capacity
+    ));
+    for (i, d) in log.data.iter().enumerate().take(8) {
+        out.push_str(&format!("  entry {i}: {} bytes\n", d.len()));
+    }
+    if log.data.len() > 8 {
+        out.push_str(&format!("  ... {} more\n", log.data.len() - 8));
     }
     match mine.iter().find(|s| s.current) {
         Some(s) => {

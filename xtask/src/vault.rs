@@ -1,8 +1,9 @@
 //! `cargo xtask vault ls|show`: what the vault holds on a checkpoint disk
-//! image, read from the host with mtools and checked with
-//! `checkpoint-record` (per service and slot: generation, state size,
-//! time taken, distillation kind, valid or damaged and why, which slot is
-//! current; `show` adds a hex dump of the head of the current state).
+//! image (its pool file), read from the host with mtools and checked with
+//! `checkpoint-record` (per service and slot: generation, state size, time
+//! taken, distillation kind, valid or damaged and why, which slot is
+//! current, and the service's request log: entries and bytes; `show` adds
+//! the log's entries and a hex dump of the head of the current state).
 
 use crate::{disks, tools};
 use std::path::PathBuf;

@@ -15,7 +15,34 @@
 //! devices = ["console"]    # device resources it may ask init for (see DeviceSpec)
 //! memory = 4096            # page limit (0 = none)
 //! args = "--verbose"       # argument string when started at boot
+//! connects = ["kv", "*.control"]  # services it may connect to (see below)
+//! provides = ["fanin-echo"]        # further names it may register
+//! resilient = true         # a resilient service, started under its companion
+//! store = "vault"          # where the companion keeps checkpoints: "vault" or "memory"
 //! ```
+//!
+//! # Authority
+//!
+//! `connects` lists the service names a program may connect to: exact
+//! names, or patterns with one `*` standing for any run of characters
+//! (`"*.control"`, `"*"`). Without it a program may connect to nothing.
+//! A program may register its own name, `NAME.control`, `NAME.notices`,
+//! and the names (or patterns) in `provides`. init enforces both in the
+//! directory ([`Program::may_connect`], [`Program::may_register`]); init
+//! itself may do anything.
+//!
+//! # Resilient services
+//!
+//! `resilient = true` declares a resilient service once: init starts (at
+//! boot, if `start`, and again when it ends, if `restart`) the companion,
+//! a process named `NAME-companion` running the *same program* with the
+//! argument string `companion store=STORE` followed by the program's own
+//! `args` ([`Program::companion`]). The companion registers `NAME`,
+//! `NAME.control` and `NAME.notices` and starts the service process
+//! (program `NAME`, process `NAME`, arguments `service`) through the
+//! directory. Device grants (`devices`) go to the service process only,
+//! never to the companion. Both processes have the program's identity
+//! and its `connects`.
 //!
 //! Errors name the line: `line 7: unknown key 'strat' in [program.shell]`.
 #![no_std]
@@ -45,6 +72,90 @@ pub struct Program {
     pub memory: u64,
     /// Argument string at boot.
     pub args: String,
+    /// Service names (or patterns with one `*`) it may connect to.
+    pub connects: Vec<String>,
+    /// Names (or patterns) it may register beyond its own.
+    pub provides: Vec<String>,
+    /// A resilient service, started under its companion.
+    pub resilient: bool,
+    /// Where its companion keeps checkpoints (resilient services only).
+    pub store: Store,
+}
+
+/// Where a resilient service's companion keeps its checkpoints.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Store {
+    /// In the companion's memory (survives the service's crashes only).
+    #[default]
+    Memory,
+    /// In the vault, on the checkpoint disk (survives power cuts).
+    Vault,
+}
+
+impl Store {
+    /// The name the manifest and the companion's arguments use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Store::Memory => "memory",
+            Store::Vault => "vault",
+        }
+    }
+}
+
+/// How a resilient service's companion is started.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CompanionLaunch {
+    /// Process name: `NAME-companion`.
+    pub process: String,
+    /// Argument string: `companion store=STORE`, then the program's args.
+    pub args: String,
+}
+
+/// Whether `name` matches `pattern`: equal, or, for a pattern with one `*`,
+/// starting with what precedes it and ending with what follows it.
+pub fn name_matches(pattern: &str, name: &str) -> bool {
+    match pattern.split_once('*') {
+        Some((head, tail)) => name.len() >= head.len() + tail.len() && name.starts_with(head) && name.ends_with(tail),
+        None => pattern == name,
+    }
+}
+
+impl Program {
+    /// Whether this program may connect to service `service`.
+    pub fn may_connect(&self, service: &str) -> bool {
+        self.connects.iter().any(|p| name_matches(p, service))
+    }
+
+    /// Whether this program may register service name `service`: its own
+    /// name, `NAME.control`, `NAME.notices`, or one its `provides` lists.
+    pub fn may_register(&self, service: &str) -> bool {
+        let own = match service.strip_prefix(self.name.as_str()) {
+            Some(rest) => rest.is_empty() || rest == ".control" || rest == ".notices",
+            None => false,
+        };
+        own || self.provides.iter().any(|p| name_matches(p, service))
+    }
+
+    /// How init starts its companion (None unless it is resilient).
+    pub fn companion(&self) -> Option<CompanionLaunch> {
+        if !self.resilient {
+            return None;
+        }
+        let mut args = format!("companion store={}", self.store.as_str());
+        if !self.args.is_empty() {
+            args.push(' ');
+            args.push_str(&self.args);
+        }
+        Some(CompanionLaunch { process: format!("{}-companion", self.name), args })
+    }
+}
+
+/// The first word of a companion's argument string.
+pub const COMPANION_ARG: &str = "companion";
+
+/// Whether an argument string starts a program in its companion role.
+pub fn is_companion_args(args: &str) -> bool {
+    args.split_whitespace().next() == Some(COMPANION_ARG)
 }
 
 /// The whole manifest, programs in file order.
@@ -262,11 +373,22 @@ fn valid_name(n: &str) -> bool {
     !n.is_empty() && n.len() <= 32 && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// A service name or pattern in `connects`/`provides`: 1 to 64 letters,
+/// digits, `-`, `_`, `.`, with at most one `*`.
+fn valid_pattern(p: &str) -> bool {
+    !p.is_empty()
+        && p.len() <= 64
+        && p.bytes().filter(|&b| b == b'*').count() <= 1
+        && p.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.*".contains(&b))
+}
+
 impl Manifest {
     /// Parse manifest text.
     pub fn parse(text: &str) -> Result<Manifest, ParseError> {
         let mut m = Manifest::default();
         let mut current: Option<usize> = None;
+        // The line of each program's `store`, checked once the section is read.
+        let mut stores: Vec<Option<usize>> = Vec::new();
         for (i, raw) in text.lines().enumerate() {
             let line = i + 1;
             let s = strip_comment(raw).trim();
@@ -294,7 +416,12 @@ impl Manifest {
                     devices: Vec::new(),
                     memory: 0,
                     args: String::new(),
+                    connects: Vec::new(),
+                    provides: Vec::new(),
+                    resilient: false,
+                    store: Store::Memory,
                 });
+                stores.push(None);
                 current = Some(m.programs.len() - 1);
                 continue;
             }
@@ -318,11 +445,38 @@ impl Manifest {
                 }
                 ("memory", Value::Int(v)) => p.memory = v,
                 ("args", Value::Str(v)) => p.args = v,
-                ("package" | "binary" | "args", _) => return Err(wrong("a string")),
-                ("start" | "restart", _) => return Err(wrong("true or false")),
-                ("devices", _) => return Err(wrong("a list of strings")),
+                ("connects" | "provides", Value::List(v)) => {
+                    if let Some(bad) = v.iter().find(|n| !valid_pattern(n)) {
+                        return Err(err(
+                            line,
+                            format!("bad service name '{bad}' in '{key}' (letters, digits, '-', '_', '.', one '*')"),
+                        ));
+                    }
+                    if key == "connects" {
+                        p.connects = v
+                    } else {
+                        p.provides = v
+                    }
+                }
+                ("resilient", Value::Bool(v)) => p.resilient = v,
+                ("store", Value::Str(v)) => {
+                    p.store = match v.as_str() {
+                        "vault" => Store::Vault,
+                        "memory" => Store::Memory,
+                        other => return Err(err(line, format!("unknown store '{other}' (vault or memory)"))),
+                    };
+                    stores[idx] = Some(line);
+                }
+                ("package" | "binary" | "args" | "store", _) => return Err(wrong("a string")),
+                ("start" | "restart" | "resilient", _) => return Err(wrong("true or false")),
+                ("devices" | "connects" | "provides", _) => return Err(wrong("a list of strings")),
                 ("memory", _) => return Err(wrong("a number of pages")),
                 (k, _) => return Err(err(line, format!("unknown key '{k}' in [program.{}]", p.name))),
+            }
+        }
+        for (p, line) in m.programs.iter().zip(&stores) {
+            if let (false, Some(line)) = (p.resilient, line) {
+                return Err(err(*line, format!("'store' needs 'resilient = true' in [program.{}]", p.name)));
             }
         }
         Ok(m)
@@ -422,6 +576,74 @@ args = "100 # not a comment"
         let e = Manifest::parse("[program.a]\ndevices = [\"console\", \"floppy\"]").unwrap_err();
         assert_eq!(e.line, 2);
         assert!(e.message.contains("bad device 'floppy'"), "{}", e.message);
+    }
+
+    #[test]
+    fn authority_keys() {
+        let m = Manifest::parse(
+            "[program.shell]\nconnects = [\"*\"]\n\
+             [program.kvload]\nconnects = [\"kv\", \"kv.control\"]\n\
+             [program.watch]\nconnects = [\"*.notices\", \"tally-*-x\"]\n\
+             [program.fanin]\nprovides = [\"fanin-echo\"]\nconnects = [\"fanin-echo\"]\n\
+             [program.idle]\n",
+        )
+        .unwrap();
+        let p = |n: &str| m.program(n).unwrap();
+        assert!(p("shell").may_connect("vault") && p("shell").may_connect("kv.control"));
+        assert!(p("kvload").may_connect("kv") && p("kvload").may_connect("kv.control"));
+        assert!(!p("kvload").may_connect("vault") && !p("kvload").may_connect("kv.notices"));
+        assert!(!p("kvload").may_connect("kv2") && !p("kvload").may_connect("k"));
+        assert!(p("watch").may_connect("kv.notices") && p("watch").may_connect(".notices"));
+        assert!(!p("watch").may_connect("kv.control") && !p("watch").may_connect("notices"));
+        assert!(p("watch").may_connect("tally-a-x") && p("watch").may_connect("tally--x"));
+        assert!(!p("watch").may_connect("tally-x"), "the head and tail may not overlap");
+        assert!(!p("idle").may_connect("kv") && !p("idle").may_connect(""));
+        // Registering: its own names and what it provides.
+        for ok in ["kvload", "kvload.control", "kvload.notices"] {
+            assert!(p("kvload").may_register(ok), "{ok}");
+        }
+        for no in ["kv", "kvload.other", "kvload2", "kvloa", "vault", "kvload.control.x"] {
+            assert!(!p("kvload").may_register(no), "{no}");
+        }
+        assert!(p("fanin").may_register("fanin-echo") && p("fanin").may_connect("fanin-echo"));
+        assert!(!p("shell").may_register("kv"), "connects grants no names to register");
+    }
+
+    #[test]
+    fn resilient_services_are_declared_once() {
+        let m = Manifest::parse(
+            "[program.kv]\nresilient = true\nstore = \"vault\"\nargs = \"-v\"\nstart = true\n\
+             [program.blk]\nresilient = true\n\
+             [program.plain]\nstart = true\n",
+        )
+        .unwrap();
+        let kv = m.program("kv").unwrap();
+        assert_eq!(kv.store, Store::Vault);
+        assert_eq!(
+            kv.companion(),
+            Some(CompanionLaunch {
+                process: String::from("kv-companion"),
+                args: String::from("companion store=vault -v")
+            })
+        );
+        let blk = m.program("blk").unwrap().companion().unwrap();
+        assert_eq!((blk.process.as_str(), blk.args.as_str()), ("blk-companion", "companion store=memory"));
+        assert!(m.program("plain").unwrap().companion().is_none());
+        assert!(is_companion_args("companion store=vault") && is_companion_args("  companion"));
+        assert!(!is_companion_args("service") && !is_companion_args("companions") && !is_companion_args(""));
+        for (text, line, msg) in [
+            ("[program.a]\nstore = \"vault\"", 2, "needs 'resilient = true'"),
+            ("[program.a]\nresilient = true\nstore = \"disk\"", 3, "unknown store 'disk'"),
+            ("[program.a]\nresilient = 1", 2, "true or false"),
+            ("[program.a]\nconnects = \"kv\"", 2, "list of strings"),
+            ("[program.a]\nconnects = [\"a**\"]", 2, "bad service name 'a**'"),
+            ("[program.a]\nprovides = [\"a b\"]", 2, "bad service name 'a b' in 'provides'"),
+            ("[program.a]\nconnects = [\"\"]", 2, "bad service name ''"),
+        ] {
+            let e = Manifest::parse(text).unwrap_err();
+            assert_eq!(e.line, line, "{text}");
+            assert!(e.message.contains(msg), "{text}: {}", e.message);
+        }
     }
 
     #[test]

@@ -7,7 +7,9 @@
 //! record, [`validate`] and [`decode`] check one (magic, version, header
 //! checksum, field values, lengths, payload checksum) and say precisely
 //! what is wrong with a bad one; [`epoch`] encodes and decodes the redo
-//! list. It is `no_std` (with `alloc`) so the vault in the guest and the
+//! list; [`table`] is the pool table (which region of the vault's pool
+//! file holds which service's slots and log) and [`log`] the request log's
+//! entries. It is `no_std` (with `alloc`) so the vault in the guest and the
 //! host tools (`cargo xtask vault`) share it.
 //!
 //! # Layout (version 1)
@@ -44,6 +46,8 @@
 extern crate alloc;
 
 pub mod epoch;
+pub mod log;
+pub mod table;
 
 use alloc::string::String;
 use alloc::vec::Vec;

@@ -130,16 +130,19 @@ impl<P: crate::Resilient> Clients<P> {
     /// in order. Requests that break the contract close their session.
     pub fn collect(&mut self, _log: &mut Log) -> VecDeque<Work> {
         let mut work = VecDeque::new();
-        while let Ok(Some((_, endpoint))) = self.public.try_accept() {
+        while let Ok(Some(c)) = self.public.try_accept() {
+            let endpoint = c.endpoint;
             let id = self.next_session;
             self.next_session += 1;
             self.sessions.push(Session { id, endpoint, checker: Checker::new(), next_seq: 0 });
             work.push_back(Work::Open(id));
         }
-        while let Ok(Some((_, endpoint))) = self.control.try_accept() {
+        while let Ok(Some(c)) = self.control.try_accept() {
+            let endpoint = c.endpoint;
             self.controllers.push(Channel::new(endpoint));
         }
-        while let Ok(Some((_, endpoint))) = self.notices.try_accept() {
+        while let Ok(Some(c)) = self.notices.try_accept() {
+            let endpoint = c.endpoint;
             self.subscribers.push((false, Channel::new(endpoint)));
         }
         self.subscribers.retain_mut(|(subscribed, ch)| loop {

@@ -133,24 +133,26 @@ pub fn run<P: Resilient>(service: &str) -> i32 {
     }
 }
 
+/// The program this companion runs (and starts its service from): init
+/// names a companion process `PROGRAM-companion`.
+pub fn own_program() -> &'static str {
+    let name = libos::start::name();
+    name.strip_suffix("-companion").unwrap_or(name)
+}
+
 /// Whether the companion's arguments ask for the vault.
 pub fn wants_vault(args: &str) -> bool {
     args.split_whitespace().any(|a| a == "store=vault")
 }
 
-/// The checkpoint store the arguments ask for: the vault (falling back to
-/// memory, with a warning, when there is no usable vault) or memory.
+/// The checkpoint store the arguments ask for: the vault (which, when it
+/// cannot be used, says so and keeps trying; it never falls back to memory)
+/// or memory.
 fn open_store(name: &str, args: &str) -> Box<dyn CheckpointStore> {
     if !wants_vault(args) {
         return Box::new(MemoryStore::new());
     }
-    match crate::vault_store::VaultStore::open(name) {
-        Ok(store) => Box::new(store),
-        Err(e) => {
-            log::warn!("{name}: checkpoints stay in memory: {}", e.0);
-            Box::new(MemoryStore::new())
-        }
-    }
+    Box::new(crate::vault_store::VaultStore::open(name))
 }
 
 /// What became of a checkpoint the service handed over.

@@ -65,7 +65,7 @@ impl ServiceProcess {
         let request = SpawnRequest {
             program: program.to_string(),
             name: program.to_string(),
-            args: String::new(),
+            args: String::from("service"),
             suspended: true,
             handles,
         };

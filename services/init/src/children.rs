@@ -44,6 +44,9 @@ pub struct Child {
     pub restart: bool,
     /// Started by init from the manifest (not on request).
     pub boot: bool,
+    /// Runs its program in the companion role (arguments `companion ...`):
+    /// it gets no devices.
+    pub companion: bool,
 }
 
 /// How to start a program.
@@ -132,6 +135,7 @@ impl Children {
             checker: Checker::new(),
             restart: l.restart,
             boot: l.boot,
+            companion: kintsugi_manifest::is_companion_args(l.args),
         });
         Ok((pid, requester))
     }

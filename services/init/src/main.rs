@@ -1,7 +1,8 @@
 //! init: the first process.
 //!
 //! The kernel starts it with the root resource and the boot modules. It
-//! reads the manifest, starts the programs marked `start`, and then serves
+//! reads the manifest, starts the programs marked `start` (a resilient
+//! service as its companion, `NAME-companion`), and then serves
 //! as supervisor (it notices every child's end and restarts the ones marked
 //! `restart`) and as the directory every program reaches through its
 //! session (see `libos::directory`). A power-off waits for every resilient
@@ -37,10 +38,17 @@ fn main() -> Result<(), String> {
     };
     let mut directory = server::Directory::new(pci);
     for p in boot.manifest.programs.iter().filter(|p| p.start) {
+        // A resilient service starts as its companion, which starts the
+        // service process itself.
+        let companion = p.companion();
+        let (name, args) = match &companion {
+            Some(c) => (c.process.as_str(), c.args.as_str()),
+            None => (p.name.as_str(), p.args.as_str()),
+        };
         let launch = Launch {
             program: &p.name,
-            name: &p.name,
-            args: &p.args,
+            name,
+            args,
             suspended: false,
             extra: Vec::new(),
             restart: p.restart,

@@ -2,6 +2,13 @@
 //! sessions: registering and connecting services, starting programs,
 //! listing and killing processes, handing out device resources the
 //! manifest grants, and powering off.
+//!
+//! Authority comes from the manifest: a program connects only to the
+//! services its `connects` allows and registers only its own names and its
+//! `provides` (refused with `AccessDenied` and a message naming both);
+//! every connection tells the service who connected (the client's program,
+//! its identity); a companion process gets no devices, and only init starts
+//! companions.
 
 use crate::boot::Boot;
 use crate::children::{Children, Launch};
@@ -29,14 +36,19 @@ struct Service {
     ring_bytes: usize,
 }
 
+/// The identity init's own connections carry (the final checkpoints at
+/// power-off).
+const INIT: &str = "init";
+
 /// The largest connection ring a service may ask for.
 const MAX_RING_BYTES: u32 = 1 << 20;
 
 /// The directory's state.
 pub struct Directory {
     services: BTreeMap<String, Service>,
-    /// (requesting pid, service name) waiting for the service to register.
-    pending: Vec<(u32, String)>,
+    /// Connections waiting for their service to register: the requesting
+    /// pid, the service name and the requester's program (its identity).
+    pending: Vec<(u32, String, String)>,
     /// The PCI bus and which program owns which function.
     pci: Option<Pci>,
     /// MSI vectors handed out, by pid (a restarted driver asks again).
@@ -82,24 +94,53 @@ impl Directory {
                 return;
             }
             let program = child.program.clone();
+            let companion = child.companion;
+            let entry = boot.manifest.program(&program);
             let reply = match req {
-                Request::Connect { name, wait } => match self.connect(&name) {
+                Request::Connect { name, .. } if !entry.is_some_and(|p| p.may_connect(&name)) => {
+                    log::warn!("refused: '{program}' (pid {pid}) may not connect to '{name}'");
+                    Some(refuse(
+                        Error::AccessDenied,
+                        format!("'{program}' may not connect to '{name}' (not in its connects in the manifest)"),
+                    ))
+                }
+                Request::Connect { name, wait } => match self.connect(&name, &program) {
                     Some(r) => Some(r),
                     None if wait => {
-                        self.pending.push((pid, name));
+                        self.pending.push((pid, name, program));
                         None
                     }
                     None => Some(refuse(Error::NotFound, format!("no service named '{name}'"))),
                 },
+                Request::Register { name, .. } if !entry.is_some_and(|p| p.may_register(&name)) => {
+                    log::warn!("refused: '{program}' (pid {pid}) may not register '{name}'");
+                    Some(refuse(
+                        Error::AccessDenied,
+                        format!(
+                            "'{program}' may not register '{name}' (only '{program}', '{program}.control', \
+                             '{program}.notices' and the names in its provides in the manifest)"
+                        ),
+                    ))
+                }
                 Request::Register { name, listener, ring_bytes } => {
                     Some(self.register(children, pid, name, listener, ring_bytes))
                 }
+                Request::Spawn { program: p, args, .. } if kintsugi_manifest::is_companion_args(&args) => Some(refuse(
+                    Error::AccessDenied,
+                    format!(
+                        "'{p}' cannot be started as a companion on request: init starts companions from the manifest"
+                    ),
+                )),
                 Request::Spawn { program, name, args, suspended, handle_names, handles } => {
                     let handles = handle_names.into_iter().zip(handles).collect();
                     Some(spawn(boot, children, &program, &name, &args, suspended, handles))
                 }
                 Request::List => Some(list(boot)),
                 Request::Kill { target } => Some(kill(boot, &target)),
+                Request::Device { .. } | Request::PciFunctions if companion => Some(refuse(
+                    Error::AccessDenied,
+                    format!("the companion of '{program}' gets no devices: they go to the service process only"),
+                )),
                 Request::Device { name } => Some(self.device(boot, children, pid, &program, &name)),
                 Request::PciFunctions => Some(self.pci_functions(boot, children, &program)),
                 Request::Services => Some(Reply::Names { names: self.services.keys().cloned().collect() }),
@@ -128,7 +169,7 @@ impl Directory {
         let mut out = Vec::new();
         for name in names {
             let service = String::from(name.trim_end_matches(".control"));
-            let Some(Reply::Connected { endpoint }) = self.connect(&name) else { continue };
+            let Some(Reply::Connected { endpoint }) = self.connect(&name, INIT) else { continue };
             match Channel::attach(endpoint) {
                 Ok(c) => out.push((service, c)),
                 Err(e) => log::warn!("final checkpoint of {service}: {e}"),
@@ -157,13 +198,19 @@ impl Directory {
         }
     }
 
-    fn connect(&mut self, name: &str) -> Option<Reply> {
+    /// Connect `client` (a program name: the identity the service is told)
+    /// to service `name`; None if it is not registered.
+    fn connect(&mut self, name: &str, client: &str) -> Option<Reply> {
         let service = self.services.get_mut(name)?;
         let (server_end, client_end) = match Endpoint::pair_with(service.ring_bytes) {
             Ok(p) => p,
             Err(e) => return Some(refuse(e, format!("cannot connect to '{name}': {e}"))),
         };
-        let incoming = listener::Request::Incoming { name: String::from(name), endpoint: server_end.into_handles() };
+        let incoming = listener::Request::Incoming {
+            name: String::from(name),
+            client: String::from(client),
+            endpoint: server_end.into_handles(),
+        };
         match service.listener.send(incoming) {
             Ok(()) => Some(Reply::Connected { endpoint: client_end }),
             Err(e) => {
@@ -201,10 +248,11 @@ impl Directory {
         };
         self.services.insert(name.clone(), Service { listener, owner: pid, ring_bytes });
         // Answer the clients that were waiting for this name.
-        let waiting: Vec<u32> = self.pending.iter().filter(|(_, n)| *n == name).map(|(p, _)| *p).collect();
-        self.pending.retain(|(_, n)| *n != name);
-        for client in waiting {
-            if let Some(reply) = self.connect(&name) {
+        let waiting: Vec<(u32, String)> =
+            self.pending.iter().filter(|(_, n, _)| *n == name).map(|(p, _, c)| (*p, c.clone())).collect();
+        self.pending.retain(|(_, n, _)| *n != name);
+        for (client, program) in waiting {
+            if let Some(reply) = self.connect(&name, &program) {
                 send(children, client, reply);
             }
         }
@@ -289,7 +337,7 @@ impl Directory {
     /// Forget what the ended processes registered or waited for.
     pub fn forget(&mut self, ended: &[u32]) {
         self.services.retain(|_, s| !ended.contains(&s.owner));
-        self.pending.retain(|(p, _)| !ended.contains(p));
+        self.pending.retain(|(p, _, _)| !ended.contains(p));
     }
 }
 

@@ -68,12 +68,20 @@ pub struct MemDisk {
     pub flushes: u64,
     /// Fail every write after this many more sectors (a dying disk).
     pub fail_after: Option<u64>,
+    /// Fail this many of the next flushes.
+    pub fail_flushes: u32,
 }
 
 impl MemDisk {
     /// A zeroed disk of `sectors` sectors.
     pub fn new(sectors: u64) -> MemDisk {
-        MemDisk { bytes: vec![0; sectors as usize * SECTOR], journal: None, flushes: 0, fail_after: None }
+        MemDisk {
+            bytes: vec![0; sectors as usize * SECTOR],
+            journal: None,
+            flushes: 0,
+            fail_after: None,
+            fail_flushes: 0,
+        }
     }
 
     /// Start recording sector writes (forgetting earlier ones).
@@ -118,6 +126,13 @@ impl SectorDisk for MemDisk {
     }
 
     fn flush(&mut self) -> Result<(), DiskError> {
+        if self.fail_flushes > 0 {
+            self.fail_flushes -= 1;
+            return Err(DiskError(String::from("injected flush error")));
+        }
+        if self.fail_after == Some(0) {
+            return Err(DiskError(String::from("injected flush error")));
+        }
         self.flushes += 1;
         Ok(())
     }

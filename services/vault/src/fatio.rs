@@ -1,6 +1,8 @@
 //! The bridge between fatfs and a [`SectorDisk`]: a sector cache
 //! ([`BlockCache`]) and the byte-addressed stream fatfs mounts
-//! ([`FatIo`]).
+//! ([`FatIo`]). The vault's own FAT code ([`crate::fat`]) reads and writes
+//! through the same cache by byte offset ([`BlockCache::read_at`],
+//! [`BlockCache::write_at`], [`BlockCache::prefetch`]).
 //!
 //! fatfs reads and writes a few bytes at a time (directory entries, FAT
 //! entries); the cache turns those into whole-sector transfers, reads
@@ -124,6 +126,68 @@ impl<D: SectorDisk> BlockCache<D> {
             }
         }
         self.sectors.get_mut(&lba).ok_or_else(|| DiskError(String::from("sector cache lost a sector")))
+    }
+
+    /// Read sectors `lba..lba + count` into the cache in one request
+    /// (sectors already cached are kept as they are).
+    pub fn prefetch(&mut self, lba: u64, count: u64) -> Result<(), DiskError> {
+        let count = count.min(self.disk.sectors().saturating_sub(lba));
+        if count == 0 || (lba..lba + count).all(|l| self.sectors.contains_key(&l)) {
+            return Ok(());
+        }
+        if self.sectors.len() + count as usize > self.limit {
+            self.clear()?;
+        }
+        let mut buf = vec![0u8; count as usize * SECTOR];
+        self.disk.read(lba, &mut buf)?;
+        for (i, chunk) in buf.chunks(SECTOR).enumerate() {
+            self.sectors.entry(lba + i as u64).or_insert_with(|| {
+                let mut data = Box::new([0u8; SECTOR]);
+                data.copy_from_slice(chunk);
+                Cached { data, dirty: false }
+            });
+        }
+        Ok(())
+    }
+
+    /// Read `buf.len()` bytes at byte `offset` of the disk, through the
+    /// cache.
+    pub fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), DiskError> {
+        let mut done = 0;
+        while done < buf.len() {
+            let at = offset + done as u64;
+            let (lba, off) = (at / SECTOR as u64, (at % SECTOR as u64) as usize);
+            let take = (buf.len() - done).min(SECTOR - off);
+            let c = self.sector(lba)?;
+            buf[done..done + take].copy_from_slice(&c.data[off..off + take]);
+            done += take;
+        }
+        Ok(())
+    }
+
+    /// Write `data` at byte `offset` of the disk into the cache (written
+    /// back, in disk order, at the next [`BlockCache::write_back`] or when
+    /// the cache fills). Not for the boot sector.
+    pub fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<(), DiskError> {
+        let mut done = 0;
+        while done < data.len() {
+            let at = offset + done as u64;
+            let (lba, off) = (at / SECTOR as u64, (at % SECTOR as u64) as usize);
+            if lba == 0 {
+                return Err(DiskError(String::from("the boot sector is not written through the cache")));
+            }
+            let take = (data.len() - done).min(SECTOR - off);
+            let c = self.sector(lba)?;
+            c.data[off..off + take].copy_from_slice(&data[done..done + take]);
+            c.dirty = true;
+            done += take;
+        }
+        Ok(())
+    }
+
+    /// Write sector 0 through, after everything else is durable, and flush.
+    pub fn write_boot(&mut self, data: &[u8; SECTOR]) -> Result<(), DiskError> {
+        self.write_boot_sector(data)
     }
 
     /// Read whole sectors past the cache (writing back the cached dirty

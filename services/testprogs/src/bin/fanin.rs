@@ -71,7 +71,8 @@ fn server() -> i32 {
         };
         match ready {
             Ok(0) => {
-                while let Ok(Some((_, ep))) = listener.try_accept() {
+                while let Ok(Some(c)) = listener.try_accept() {
+                    let ep = c.endpoint;
                     sessions.push(Channel::new(ep));
                 }
             }

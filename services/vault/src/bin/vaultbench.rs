@@ -1,14 +1,19 @@
 //! `vaultbench`: the vault's write and read times by state size, for
 //! `cargo xtask bench` (which boots with fresh disks), as `BENCH name
 //! value` lines. For states of 4 KiB, 64 KiB and 1 MiB it commits through
-//! the vault directly (as a companion would: a memory object handed over)
-//! and prints the medians of the round trip (`vault_commit_ns_SIZE`), of
-//! the time the vault itself reports (`vault_commit_disk_ns_SIZE`: record
-//! built, written in place, disk flushed) and of fetching the newest
-//! record back (`vault_latest_ns_SIZE`). The first two commits of each size
-//! create (and grow) the slot files and are not counted. The reference
+//! the vault directly (as a companion would: a memory object handed over;
+//! the vault files them under `vaultbench`, its identity) and prints the
+//! medians of the round trip (`vault_commit_ns_SIZE`), of the time the vault
+//! itself reports (`vault_commit_disk_ns_SIZE`: record built, written in
+//! place, disk flushed) and of fetching the newest record back
+//! (`vault_latest_ns_SIZE`). The first two commits of each size make (and
+//! grow) the slots and are not counted. The reference
 //! (`vault_reference_ns_SIZE`) is the same bytes written straight through
 //! blk to the data disk and flushed, measured in the same run.
+//!
+//! `vaultbench commit KIB`: one commit of a KIB-KiB state, between the
+//! lines `vaultbench: committing` and `vaultbench: committed generation G`
+//! (the vault tests kill the vault in between).
 #![cfg_attr(target_os = "none", no_std)]
 #![cfg_attr(target_os = "none", no_main)]
 
@@ -16,7 +21,6 @@
 mod bench {
     extern crate alloc;
 
-    use alloc::format;
     use alloc::vec;
     use alloc::vec::Vec;
     use libos::abi::{MapFlags, MemFlags, PAGE_SIZE};
@@ -39,12 +43,34 @@ mod bench {
         m
     }
 
+    /// One commit of `kib` KiB.
+    fn commit_once(client: &mut VaultClient, kib: usize) -> i32 {
+        let state: Vec<u8> = (0..kib * 1024).map(|i| (i * 13) as u8).collect();
+        let memory = memory_with(&state);
+        println!("vaultbench: committing {kib} KiB");
+        match client.commit(1, libos::time::now_ns(), memory.0, state.len() as u64, vec![], 0) {
+            Ok(Reply::Committed { generation, .. }) => {
+                println!("vaultbench: committed generation {generation}");
+                0
+            }
+            other => {
+                println!("vaultbench: commit: {other:?}");
+                1
+            }
+        }
+    }
+
     pub fn main() -> i32 {
         let Ok(ep) = libos::directory::connect(vault::SERVICE, true) else {
             println!("vaultbench: no vault");
             return 1;
         };
         let mut client = VaultClient::new(Channel::new(ep));
+        let mut args = libos::start::args().split_whitespace();
+        if args.next() == Some("commit") {
+            let kib = args.next().and_then(|a| a.parse().ok()).unwrap_or(1024);
+            return commit_once(&mut client, kib);
+        }
         let mut data_disk = match blk::Disk::connect(blk::DATA_DISK) {
             Ok(d) => d,
             Err(e) => {
@@ -52,14 +78,13 @@ mod bench {
                 return 1;
             }
         };
-        for (size, label, rounds) in [(4096usize, "4k", 30), (65536, "64k", 20), (1 << 20, "1m", 10)] {
-            let service = format!("bench-{label}");
+        for (size, rounds) in [(4096usize, 30), (65536, 20), (1 << 20, 10)] {
             let state: Vec<u8> = (0..size).map(|i| (i * 7 + size) as u8).collect();
             let (mut trip, mut disk, mut read, mut raw) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
             for i in 0..rounds + 2 {
                 let memory = memory_with(&state);
                 let t0 = libos::time::now_ns();
-                let reply = client.commit(service.clone(), 1, t0, memory.0, size as u64, vec![], 0);
+                let reply = client.commit(1, t0, memory.0, size as u64, vec![], 0);
                 let t = libos::time::now_ns() - t0;
                 match reply {
                     Ok(Reply::Committed { ns, .. }) if i >= 2 => {
@@ -79,7 +104,7 @@ mod bench {
                 }
                 raw.push(libos::time::now_ns() - t0);
                 let t0 = libos::time::now_ns();
-                match client.latest(service.clone()) {
+                match client.latest() {
                     Ok(Reply::Record { len, .. }) if len == size as u64 => read.push(libos::time::now_ns() - t0),
                     other => {
                         println!("vaultbench: latest of {size} bytes: {other:?}");

@@ -1,59 +1,84 @@
-//! The vault's core: checkpoint records in two slot files per service on a
-//! FAT file system, over any [`SectorDisk`].
-//!
-//! # Slots
-//!
-//! Service `S` owns `/KINTSUGI/S.0` and `/KINTSUGI/S.1`. Both are created
-//! (and zero-filled, at least [`MIN_SLOT_BYTES`]) through fatfs the first
-//! time `S` commits, and a slot is grown (doubled until the record fits)
-//! when a record does not fit; each of those is a mount, a change and an
-//! unmount, so the FAT's dirty flag is clear again afterwards. A slot holds
-//! one record (`checkpoint-record`) at offset 0.
-//!
-//! # Commits never touch FAT metadata
-//!
-//! A commit writes its record *in place* into the clusters of the slot
-//! that does not hold the newest valid record (their disk positions come
-//! from fatfs's `File::extents` when the slot is opened, created or grown,
-//! and are kept), straight to the disk, then flushes the disk before it
-//! answers. No FAT, directory entry or file size changes, so a power cut
-//! during a commit cannot damage the file system, and the slot holding
-//! the newest committed record is never written: after the cut, the slot
-//! written holds the new record, the record it held before, or a record
-//! that fails its checksums; newest-valid-wins then yields the new record
-//! or the previous one, never an older one and never garbage.
+//! The vault's core: every service's checkpoint records and request log in
+//! the pool file on a FAT checkpoint disk, over any [`SectorDisk`].
 //!
 //! # Opening
 //!
-//! [`Vault::open`] formats a disk that has no FAT file system at all (no
-//! boot signature), mounts it, lists `/KINTSUGI`, reads and checks both
-//! slots of every service, and unmounts. A damaged slot is reported (and
-//! the other slot used). Generations are per service: the newest on the
-//! disk plus one, so they increase across reboots.
+//! [`Vault::open`] formats a disk that holds no FAT file system at all,
+//! checks the file system and repairs what an earlier power cut left
+//! ([`crate::repair`]), finds or makes the pool ([`crate::pool`]), reads
+//! the pool table in force, then every service's two slots (a damaged
+//! slot is logged, and the other one used) and its log; services an older
+//! vault kept in slot files of their own are moved into the pool
+//! ([`legacy`]). After that the vault never changes the FAT again.
+//!
+//! # Slots and the table
+//!
+//! Service `S` (the identity of the program whose state it is) has two
+//! slot regions and a log region in the pool, listed in the pool table.
+//! The first time `S` commits or appends, regions are found in free pool
+//! space, their first sectors zeroed (so nothing stale looks like a
+//! record), and a new table written to the table copy not in force, then
+//! flushed; a slot too small for a record is given a new region twice the
+//! size the same way, before the commit that needs it. A cut while a table
+//! is written leaves the previous table in force, and until the new one is
+//! durable nothing is written outside space the old one leaves free.
+//!
+//! # Commits
+//!
+//! A commit writes its record (`checkpoint-record`) at the start of the
+//! slot that does not hold the newest valid record, in place, then flushes
+//! the disk before it answers. The slot with the newest committed record is
+//! never written: after a cut the written slot holds the new record, the
+//! one it held before, or one that fails its checksums, and newest-valid-
+//! wins yields the new record or the previous one, never an older one and
+//! never garbage. Generations are per service: the newest any header on
+//! the disk claims, plus one, so they increase across reboots.
+//!
+//! # The request log
+//!
+//! An append writes one entry (`checkpoint_record::log`: generation,
+//! index, length, CRC) after the service's last, in place in its log
+//! region; [`Vault::append_many`] writes the entries of several services
+//! and flushes once for all of them (group commit), and an append counts
+//! as done only after that flush. Entries carry the generation of the
+//! checkpoint they follow; a commit starts the next generation's log at
+//! the start of the region, so the older entries are ignored from then on
+//! and a torn append ends the log cleanly.
+
+mod legacy;
 
 use crate::disk::{DiskError, SectorDisk, SECTOR};
+use crate::fat::Volume;
 use crate::fatio::{BlockCache, FatIo};
+use crate::pool::{self, Pool};
+use crate::repair::{self, Repairs};
 use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec;
 use alloc::vec::Vec;
-use checkpoint_record::{self as record, Header, Kind, Meta, Record, RecordError, HEADER_LEN};
-use fatfs::{Seek as _, Write as _};
+use checkpoint_record::log as reqlog;
+use checkpoint_record::table::{self, Allotment, Region, Table, TABLE_SECTORS};
+use checkpoint_record::{self as record, Header, Kind, Meta, Record, RecordError};
 
-/// The folder of the slot files.
-pub const DIR: &str = "KINTSUGI";
-/// The smallest slot file.
-pub const MIN_SLOT_BYTES: u64 = 1 << 20;
+pub use checkpoint_record::table::valid_service_name;
+
+/// The smallest slot.
+pub const MIN_SLOT_BYTES: u64 = 256 << 10;
+/// Each service's log region.
+pub const LOG_BYTES: u64 = 512 << 10;
 /// The largest state the vault takes.
 pub const MAX_STATE: u64 = 32 << 20;
 /// The largest epoch the vault takes.
 pub const MAX_EPOCH: u64 = 16 << 20;
-/// Sectors the FAT cache holds.
+/// The largest log entry (it must fit in an empty log region).
+pub const MAX_ENTRY: u64 = LOG_BYTES - reqlog::HEADER_LEN as u64;
+/// Sectors the cache holds.
 const CACHE_SECTORS: usize = 512;
-/// Most directory entries looked at in `/KINTSUGI` (a bound against a
-/// looping cluster chain).
-const MAX_ENTRIES: usize = 4096;
+/// Regions start at multiples of this many sectors (4 KiB).
+const ALIGN: u64 = 8;
+/// Sectors of a log read at once when it is scanned.
+const LOG_READ: u64 = 64;
 
 /// Why a vault operation failed; each maps to a `Failed` code of the vault
 /// contract.
@@ -61,13 +86,15 @@ const MAX_ENTRIES: usize = 4096;
 pub enum VaultError {
     /// A malformed request (400).
     BadRequest(String),
-    /// A state or epoch too large (413).
+    /// An append for a checkpoint that is not the newest committed (409).
+    Conflict(String),
+    /// A state, epoch or entry too large (413).
     TooLarge(String),
     /// The disk failed (500).
     Disk(String),
     /// No usable checkpoint disk (503).
     NoDisk(String),
-    /// The checkpoint disk is full (507).
+    /// The checkpoint disk, or a service's log, is full (507).
     Full(String),
 }
 
@@ -76,6 +103,7 @@ impl VaultError {
     pub fn code(&self) -> u32 {
         match self {
             VaultError::BadRequest(_) => 400,
+            VaultError::Conflict(_) => 409,
             VaultError::TooLarge(_) => 413,
             VaultError::Disk(_) => 500,
             VaultError::NoDisk(_) => 503,
@@ -87,6 +115,7 @@ impl VaultError {
     pub fn message(&self) -> &str {
         match self {
             VaultError::BadRequest(m)
+            | VaultError::Conflict(m)
             | VaultError::TooLarge(m)
             | VaultError::Disk(m)
             | VaultError::NoDisk(m)
@@ -107,7 +136,8 @@ impl From<DiskError> for VaultError {
     }
 }
 
-fn fat_error(what: &str, e: fatfs::Error<DiskError>) -> VaultError {
+/// A fatfs error as a vault error.
+pub fn fat_error(what: &str, e: fatfs::Error<DiskError>) -> VaultError {
     match e {
         fatfs::Error::Io(d) => VaultError::Disk(format!("checkpoint disk: {what}: {d}")),
         fatfs::Error::NotEnoughSpace => VaultError::Full(format!("checkpoint disk full ({what})")),
@@ -115,19 +145,10 @@ fn fat_error(what: &str, e: fatfs::Error<DiskError>) -> VaultError {
     }
 }
 
-/// Whether `name` can name a service in the vault: 1 to 64 ASCII letters,
-/// digits, `-`, `_` or `.`, not starting with `.`.
-pub fn valid_service_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= record::MAX_NAME
-        && !name.starts_with('.')
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
-}
-
 /// What a slot holds.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SlotState {
-    /// Never written (all zeros).
+    /// Never written (its first sector is zeros).
     Empty,
     /// A valid record.
     Valid(Header),
@@ -141,28 +162,11 @@ pub enum SlotState {
     },
 }
 
-/// Where a file's bytes are: runs of sectors `(lba, count)`, in file order.
-type Runs = Vec<(u64, u64)>;
-
-/// The slot files found in `/KINTSUGI`, by service: runs and size of
-/// slot 0 and slot 1.
-type Found = BTreeMap<String, [Option<(Runs, u64)>; 2]>;
-
-/// A slot file as fatfs left it after `prepare_slots`.
-struct SlotFile {
-    runs: Runs,
-    capacity: u64,
-    grew: bool,
-    created: bool,
-}
-
-/// One slot file.
+/// One slot.
 #[derive(Clone, Debug)]
 pub struct Slot {
-    /// The file's clusters as runs of sectors, in file order.
-    runs: Runs,
-    /// Usable bytes (the file's size, whole sectors).
-    capacity: u64,
+    /// Where it is in the pool.
+    pub region: Region,
     /// What it holds.
     pub state: SlotState,
 }
@@ -170,7 +174,7 @@ pub struct Slot {
 impl Slot {
     /// The slot's size in bytes.
     pub fn capacity(&self) -> u64 {
-        self.capacity
+        self.region.bytes()
     }
 
     fn generation(&self) -> Option<u64> {
@@ -181,11 +185,32 @@ impl Slot {
     }
 }
 
-/// A service's two slots.
+/// A service's log as the vault knows it.
+#[derive(Clone, Debug)]
+pub struct Log {
+    /// Where it is in the pool.
+    pub region: Region,
+    /// The checkpoint generation its entries follow.
+    pub generation: u64,
+    /// Entries of that generation.
+    pub entries: u64,
+    /// Bytes they take in the region (the next entry goes here).
+    pub end: u64,
+    /// Bytes of entry data.
+    pub data_bytes: u64,
+}
+
+/// A service's two slots and its log.
 #[derive(Clone, Debug)]
 pub struct Slots {
     /// Slot 0 and slot 1.
     pub slots: [Slot; 2],
+    /// The request log.
+    pub log: Log,
+    /// A commit failed and its record could not be invalidated: it may
+    /// still turn out valid after a restart, so appends to the older
+    /// generation's log are refused until a commit succeeds.
+    commit_in_doubt: bool,
 }
 
 impl Slots {
@@ -197,6 +222,11 @@ impl Slots {
             (None, Some(_)) => Some(1),
             (None, None) => None,
         }
+    }
+
+    /// The newest committed generation (0: none).
+    pub fn committed(&self) -> u64 {
+        self.current().and_then(|c| self.slots[c].generation()).unwrap_or(0)
     }
 
     /// The slot the next commit goes to: the one without the newest valid
@@ -233,6 +263,14 @@ impl Slots {
             _ => None,
         }
     }
+
+    fn allotment(&self, service: &str) -> Allotment {
+        Allotment {
+            service: service.to_string(),
+            slots: [self.slots[0].region, self.slots[1].region],
+            log: self.log.region,
+        }
+    }
 }
 
 /// A commit's outcome.
@@ -246,16 +284,35 @@ pub struct Committed {
     pub ns: u64,
 }
 
-/// The newest valid record of a service.
+/// An append's outcome.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Appended {
+    /// Entries in the log now (after the newest committed checkpoint).
+    pub entries: u64,
+    /// Bytes left in the log region.
+    pub bytes_free: u64,
+}
+
+/// What the vault holds of a service: its newest valid record (if any)
+/// and the log entries appended after it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Latest {
-    /// The record.
-    pub record: Record,
+    /// The record, or None when nothing was committed yet (only a log).
+    pub record: Option<Record>,
     /// The slot it came from.
     pub slot: u8,
     /// Why it is not the newest record written, when a newer slot is
     /// damaged (empty otherwise).
     pub note: String,
+    /// The log entries after it, in order.
+    pub log: Vec<Vec<u8>>,
+}
+
+impl Latest {
+    /// The generation restored (0: nothing committed).
+    pub fn generation(&self) -> u64 {
+        self.record.as_ref().map_or(0, |r| r.header.generation)
+    }
 }
 
 /// One service in a listing.
@@ -265,110 +322,132 @@ pub struct Listed {
     pub service: String,
     /// Its newest valid record's header and slot.
     pub current: Option<(u8, Header)>,
+    /// Entries in its log.
+    pub log_entries: u64,
+    /// Bytes of entry data in its log.
+    pub log_bytes: u64,
+    /// Bytes its log region holds.
+    pub log_capacity: u64,
 }
 
 /// The vault over a disk.
 pub struct Vault<D: SectorDisk> {
     cache: BlockCache<D>,
     boot: u64,
+    pool: Pool,
+    table: Table,
+    /// The table copy in force (the next table goes to the other).
+    table_copy: usize,
     services: BTreeMap<String, Slots>,
+    repairs: Repairs,
+    made_pool: bool,
     clock: fn() -> u64,
 }
 
-/// The file name of a service's slot.
-fn slot_file(service: &str, slot: usize) -> String {
-    format!("{service}.{slot}")
-}
-
-/// Sector runs `(lba, count)` of a file whose extents are `extents`
-/// (byte offset and length), adjacent ones merged.
-fn runs_of(extents: &[(u64, u64)]) -> Result<Runs, VaultError> {
-    let mut runs: Runs = Vec::new();
-    for &(offset, len) in extents {
-        if offset % SECTOR as u64 != 0 {
-            return Err(VaultError::Disk(String::from("a slot's cluster is not sector-aligned")));
-        }
-        let (lba, count) = (offset / SECTOR as u64, len.div_ceil(SECTOR as u64));
-        match runs.last_mut() {
-            Some((l, c)) if *l + *c == lba => *c += count,
-            _ => runs.push((lba, count)),
-        }
-    }
-    Ok(runs)
-}
-
-/// The disk runs `(lba, count)` covering sectors `first..first + count`
-/// of a file laid out as `runs`.
-fn map_sectors(runs: &[(u64, u64)], first: u64, count: u64) -> Result<Runs, VaultError> {
-    let mut out = Vec::new();
-    let (mut skip, mut left) = (first, count);
-    for &(lba, n) in runs {
-        if left == 0 {
-            break;
-        }
-        if skip >= n {
-            skip -= n;
-            continue;
-        }
-        let take = (n - skip).min(left);
-        out.push((lba + skip, take));
-        left -= take;
-        skip = 0;
-    }
-    if left > 0 {
-        return Err(VaultError::Disk(String::from("read or write past the end of a slot")));
-    }
-    Ok(out)
-}
-
 impl<D: SectorDisk> Vault<D> {
-    /// Open the vault on `disk`: format it if it holds no FAT file system,
-    /// then read every service's slots. `clock` gives ns since boot.
-    /// Damaged slots are logged (and remembered: [`Vault::latest`] says
-    /// when it fell back).
+    /// Open the vault on `disk` (see the module documentation). `clock`
+    /// gives ns since boot.
     pub fn open(disk: D, clock: fn() -> u64) -> Result<Vault<D>, VaultError> {
-        let mut v = Vault { cache: BlockCache::new(disk, CACHE_SECTORS), boot: 1, services: BTreeMap::new(), clock };
-        if v.cache.disk.sectors() < 128 {
+        let mut cache = BlockCache::new(disk, CACHE_SECTORS);
+        if cache.disk.sectors() < 128 {
             return Err(VaultError::NoDisk(String::from("the checkpoint disk is too small")));
         }
         let mut boot = [0u8; SECTOR];
-        v.cache.disk.read(0, &mut boot)?;
+        cache.disk.read(0, &mut boot)?;
         if boot[510..] != [0x55, 0xaa] {
             log::info!("the checkpoint disk has no FAT file system; formatting it");
-            v.format()?;
+            format(&mut cache)?;
+            cache.disk.read(0, &mut boot)?;
         }
-        let found = v.scan()?;
+        let volume =
+            Volume::parse(&boot).map_err(|e| VaultError::NoDisk(format!("the checkpoint disk's FAT volume: {e}")))?;
+        let repairs = repair::check_and_repair(&mut cache, &volume)?;
+        for line in repairs.lines() {
+            log::warn!("checkpoint disk repaired: {line}");
+        }
+        for line in &repairs.unrepaired {
+            log::warn!("checkpoint disk damaged: {line} (left for fsck.fat)");
+        }
+        let (pool, made_pool) = pool::open_or_create(&mut cache, &volume)?;
+        cache.clear()?;
+        let mut v = Vault {
+            cache,
+            boot: 1,
+            table: Table { generation: 0, pool_sectors: pool.sectors(), services: Vec::new() },
+            table_copy: 1,
+            pool,
+            services: BTreeMap::new(),
+            repairs,
+            made_pool,
+            clock,
+        };
+        v.read_table()?;
+        let allotments = v.table.services.clone();
         let mut newest_boot = 0;
-        for (service, files) in found {
-            let mut slots: Vec<Slot> = Vec::new();
-            for (i, f) in files.into_iter().enumerate() {
-                let slot = match f {
-                    Some((runs, capacity)) => {
-                        let mut s = Slot { runs, capacity, state: SlotState::Empty };
-                        s.state = v.read_state(&s);
-                        s
-                    }
-                    None => Slot {
-                        runs: Vec::new(),
-                        capacity: 0,
-                        state: SlotState::Damaged {
-                            error: format!("slot file {} missing", slot_file(&service, i)),
-                            generation: None,
-                        },
-                    },
-                };
-                if let SlotState::Valid(h) = &slot.state {
+        for a in allotments {
+            let mut slots = Slots {
+                slots: [
+                    Slot { region: a.slots[0], state: SlotState::Empty },
+                    Slot { region: a.slots[1], state: SlotState::Empty },
+                ],
+                log: Log { region: a.log, generation: 0, entries: 0, end: 0, data_bytes: 0 },
+                commit_in_doubt: false,
+            };
+            for s in &mut slots.slots {
+                s.state = v.read_state(s.region);
+                if let SlotState::Valid(h) = &s.state {
                     newest_boot = newest_boot.max(h.boot);
                 }
-                slots.push(slot);
             }
-            let (Some(s1), Some(s0)) = (slots.pop(), slots.pop()) else { continue };
-            let slots = Slots { slots: [s0, s1] };
-            v.report(&service, &slots);
-            v.services.insert(service, slots);
+            let generation = slots.committed();
+            slots.log = v.scan_log(a.log, generation)?;
+            v.report(&a.service, &slots);
+            v.services.insert(a.service, slots);
         }
         v.boot = newest_boot + 1;
+        if let Err(e) = legacy::import(&mut v) {
+            log::warn!("old slot files left unread: {e}");
+        }
         Ok(v)
+    }
+
+    /// Read both table copies and take the newest valid one.
+    fn read_table(&mut self) -> Result<(), VaultError> {
+        let a = Table::decode(&self.read_pool(0, TABLE_SECTORS)?);
+        let b = Table::decode(&self.read_pool(TABLE_SECTORS, TABLE_SECTORS)?);
+        for (i, c) in [&a, &b].into_iter().enumerate() {
+            if let Err(e) = c {
+                if *e != table::TableError::Empty {
+                    log::warn!("pool table copy {i} damaged ({e})");
+                }
+            }
+        }
+        if let Some((copy, t)) = table::newest([a, b]) {
+            if t.pool_sectors != self.pool.sectors() {
+                return Err(VaultError::NoDisk(format!(
+                    "the pool table is for a pool of {} sectors, the pool has {}",
+                    t.pool_sectors,
+                    self.pool.sectors()
+                )));
+            }
+            self.table = t;
+            self.table_copy = copy;
+        }
+        Ok(())
+    }
+
+    /// Write `t` (with the next generation) to the table copy not in
+    /// force, flush, and put it in force.
+    fn write_table(&mut self, mut t: Table) -> Result<(), VaultError> {
+        t.generation = self.table.generation + 1;
+        t.pool_sectors = self.pool.sectors();
+        let bytes = t.encode().map_err(|e| VaultError::Disk(format!("the pool table: {e}")))?;
+        let copy = 1 - self.table_copy;
+        self.write_pool(copy as u64 * TABLE_SECTORS, &bytes)?;
+        self.cache.disk.flush()?;
+        self.table = t;
+        self.table_copy = copy;
+        Ok(())
     }
 
     /// Log what a service's slots hold when one is damaged.
@@ -390,6 +469,26 @@ impl<D: SectorDisk> Vault<D> {
         self.boot
     }
 
+    /// What the check at open repaired.
+    pub fn repairs(&self) -> &Repairs {
+        &self.repairs
+    }
+
+    /// Whether the pool was made at open.
+    pub fn made_pool(&self) -> bool {
+        self.made_pool
+    }
+
+    /// The pool.
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// The pool table in force.
+    pub fn table(&self) -> &Table {
+        &self.table
+    }
+
     /// The disk (for tests and diagnostics).
     pub fn disk(&mut self) -> &mut D {
         &mut self.cache.disk
@@ -405,84 +504,11 @@ impl<D: SectorDisk> Vault<D> {
         self.services.get(service)
     }
 
-    fn format(&mut self) -> Result<(), VaultError> {
-        self.cache.clear()?;
-        {
-            let mut io = FatIo::new(&mut self.cache);
-            let options = fatfs::FormatVolumeOptions::new().volume_label(*b"KCKPT      ");
-            fatfs::format_volume(&mut io, options).map_err(|e| fat_error("format", e))?;
-        }
-        self.cache.sync()?;
-        self.cache.clear()?;
-        log::info!("formatted the checkpoint disk (FAT, {} MiB)", self.cache.disk.sectors() / 2048);
-        Ok(())
-    }
-
-    /// Mount, run `f` on the file system, unmount, make it durable.
-    fn with_fs<T>(
-        &mut self,
-        f: impl FnOnce(&fatfs::FileSystem<FatIo<'_, D>>) -> Result<T, VaultError>,
-    ) -> Result<T, VaultError> {
-        self.cache.clear()?;
-        let result = {
-            let io = FatIo::new(&mut self.cache);
-            let fs = fatfs::FileSystem::new(io, fatfs::FsOptions::new())
-                .map_err(|e| VaultError::NoDisk(format!("cannot mount the checkpoint disk's FAT file system: {e}")))?;
-            let r = f(&fs);
-            let unmounted = fs.unmount().map_err(|e| fat_error("unmount", e));
-            r.and_then(|v| unmounted.map(|_| v))
-        };
-        self.cache.sync()?;
-        result
-    }
-
-    /// List `/KINTSUGI`: every service with the runs and size of its
-    /// slot files.
-    fn scan(&mut self) -> Result<Found, VaultError> {
-        self.with_fs(|fs| {
-            let mut found = Found::new();
-            let dir = match fs.root_dir().open_dir(DIR) {
-                Ok(d) => d,
-                Err(fatfs::Error::NotFound) => return Ok(found),
-                Err(e) => return Err(fat_error("open /KINTSUGI", e)),
-            };
-            for entry in dir.iter().take(MAX_ENTRIES) {
-                let entry = match entry {
-                    Ok(e) => e,
-                    Err(e) => {
-                        log::warn!("/{DIR}: {e}; the rest of the folder is skipped");
-                        break;
-                    }
-                };
-                if !entry.is_file() {
-                    continue;
-                }
-                let name = entry.file_name();
-                let Some((service, index)) = name.rsplit_once('.') else { continue };
-                let index = match index {
-                    "0" => 0,
-                    "1" => 1,
-                    _ => continue,
-                };
-                if !valid_service_name(service) {
-                    continue;
-                }
-                let size = entry.len();
-                let mut file = entry.to_file();
-                let extents = collect_extents(&mut file, size).map_err(|e| fat_error("slot extents", e))?;
-                let runs = runs_of(&extents)?;
-                let capacity = size - size % SECTOR as u64;
-                found.entry(service.to_string()).or_insert([None, None])[index] = Some((runs, capacity));
-            }
-            Ok(found)
-        })
-    }
-
-    /// Read sectors `first..first + count` of a slot.
-    fn read_slot(&mut self, slot: &Slot, first: u64, count: u64) -> Result<Vec<u8>, VaultError> {
-        let mut buf = vec![0u8; (count as usize) * SECTOR];
+    /// Read pool sectors `first..first + count`.
+    fn read_pool(&mut self, first: u64, count: u64) -> Result<Vec<u8>, VaultError> {
+        let mut buf = vec![0u8; count as usize * SECTOR];
         let mut at = 0;
-        for (lba, n) in map_sectors(&slot.runs, first, count)? {
+        for (lba, n) in self.pool.map(first, count)? {
             let len = n as usize * SECTOR;
             self.cache.disk.read(lba, &mut buf[at..at + len])?;
             at += len;
@@ -490,108 +516,143 @@ impl<D: SectorDisk> Vault<D> {
         Ok(buf)
     }
 
+    /// Write whole sectors from pool sector `first` (no flush).
+    fn write_pool(&mut self, first: u64, bytes: &[u8]) -> Result<(), VaultError> {
+        let mut at = 0;
+        for (lba, n) in self.pool.map(first, (bytes.len() / SECTOR) as u64)? {
+            let len = n as usize * SECTOR;
+            self.cache.disk.write(lba, &bytes[at..at + len])?;
+            at += len;
+        }
+        Ok(())
+    }
+
     /// Read and check the record in a slot: a disk error is `Err(Err)`,
     /// a bad record `Err(Ok)`.
-    fn read_record(&mut self, slot: &Slot) -> Result<Record, Result<RecordError, VaultError>> {
-        if slot.capacity < HEADER_LEN as u64 {
-            return Err(Ok(RecordError::Truncated { needed: HEADER_LEN as u64, have: slot.capacity }));
-        }
-        let first = self.read_slot(slot, 0, 1).map_err(Err)?;
+    fn read_record(&mut self, region: Region) -> Result<Record, Result<RecordError, VaultError>> {
+        let first = self.read_pool(region.start, 1).map_err(Err)?;
         let header = Header::parse(&first).map_err(Ok)?;
-        if header.record_len() > slot.capacity {
+        if header.record_len() > region.bytes() {
             return Err(Ok(RecordError::LengthsInconsistent("record longer than its slot")));
         }
         let sectors = header.record_len().div_ceil(SECTOR as u64);
-        let bytes = if sectors == 1 { first } else { self.read_slot(slot, 0, sectors).map_err(Err)? };
+        let bytes = if sectors == 1 { first } else { self.read_pool(region.start, sectors).map_err(Err)? };
         record::decode(&bytes).map_err(Ok)
     }
 
-    fn read_state(&mut self, slot: &Slot) -> SlotState {
-        match self.read_record(slot) {
+    fn read_state(&mut self, region: Region) -> SlotState {
+        match self.read_record(region) {
             Ok(r) => SlotState::Valid(r.header),
             Err(Ok(RecordError::Empty)) => SlotState::Empty,
             Err(Ok(e)) => {
                 let generation =
-                    self.read_slot(slot, 0, 1).ok().and_then(|b| Header::parse(&b).ok()).map(|h| h.generation);
+                    self.read_pool(region.start, 1).ok().and_then(|b| Header::parse(&b).ok()).map(|h| h.generation);
                 SlotState::Damaged { error: e.to_string(), generation }
             }
             Err(Err(e)) => SlotState::Damaged { error: format!("unreadable: {}", e.message()), generation: None },
         }
     }
 
-    /// Make sure `service` has both slot files, each at least `need` bytes
-    /// where `grow` says so; refresh their runs.
-    fn prepare_slots(&mut self, service: &str, need: u64, grow: [bool; 2]) -> Result<(), VaultError> {
-        let want = |have: u64| {
-            let mut cap = have.max(MIN_SLOT_BYTES);
-            while cap < need {
-                cap *= 2;
+    /// The entries of `generation` in a log region, read as far as they go.
+    fn scan_log(&mut self, region: Region, generation: u64) -> Result<Log, VaultError> {
+        let (_, scan) = self.read_log(region, generation, region.sectors)?;
+        Ok(Log {
+            region,
+            generation,
+            entries: scan.entries.len() as u64,
+            end: scan.end as u64,
+            data_bytes: scan.data_bytes(),
+        })
+    }
+
+    /// Read a log region from its start (in growing pieces, up to `limit`
+    /// sectors) until the entries of `generation` end.
+    fn read_log(&mut self, region: Region, generation: u64, limit: u64) -> Result<(Vec<u8>, reqlog::Scan), VaultError> {
+        let limit = limit.clamp(1, region.sectors);
+        let mut n = LOG_READ.min(limit);
+        loop {
+            let bytes = self.read_pool(region.start, n)?;
+            let scan = reqlog::scan(&bytes, generation);
+            let ran_out = matches!(scan.stop, reqlog::End::Full | reqlog::End::TooLong);
+            if !ran_out || n == limit {
+                return Ok((bytes, scan));
             }
-            cap
-        };
-        let files = self.with_fs(|fs| {
-            let root = fs.root_dir();
-            let dir = match root.open_dir(DIR) {
-                Ok(d) => d,
-                Err(fatfs::Error::NotFound) => root.create_dir(DIR).map_err(|e| fat_error("create /KINTSUGI", e))?,
-                Err(e) => return Err(fat_error("open /KINTSUGI", e)),
-            };
-            let mut out: Vec<SlotFile> = Vec::new();
-            for (i, &g) in grow.iter().enumerate() {
-                let name = slot_file(service, i);
-                let mut file = dir.create_file(&name).map_err(|e| fat_error(&format!("create {name}"), e))?;
-                let size = file.seek(fatfs::SeekFrom::End(0)).map_err(|e| fat_error(&name, e))?;
-                let before = size;
-                let target = if g || size == 0 { want(size) } else { size };
-                let grew = target > size;
-                if grew {
-                    if target > u32::MAX as u64 {
-                        return Err(VaultError::TooLarge(format!("{name} would exceed the FAT file size limit")));
-                    }
-                    let zeros = vec![0u8; 64 * 1024];
-                    let mut at = size;
-                    while at < target {
-                        let n = (target - at).min(zeros.len() as u64) as usize;
-                        file.write_all(&zeros[..n]).map_err(|e| fat_error(&format!("grow {name}"), e))?;
-                        at += n as u64;
-                    }
-                    file.flush().map_err(|e| fat_error(&name, e))?;
-                }
-                let size = file.seek(fatfs::SeekFrom::End(0)).map_err(|e| fat_error(&name, e))?;
-                file.seek(fatfs::SeekFrom::Start(0)).map_err(|e| fat_error(&name, e))?;
-                let extents = collect_extents(&mut file, size).map_err(|e| fat_error(&name, e))?;
-                out.push(SlotFile {
-                    runs: runs_of(&extents)?,
-                    capacity: size - size % SECTOR as u64,
-                    grew,
-                    created: before == 0,
-                });
-            }
-            Ok(out)
-        })?;
-        let entry = self.services.entry(service.to_string()).or_insert_with(|| Slots {
-            slots: [
-                Slot { runs: Vec::new(), capacity: 0, state: SlotState::Empty },
-                Slot { runs: Vec::new(), capacity: 0, state: SlotState::Empty },
-            ],
-        });
-        for (i, f) in files.into_iter().enumerate() {
-            let slot = &mut entry.slots[i];
-            slot.runs = f.runs;
-            slot.capacity = f.capacity;
-            if f.created {
-                slot.state = SlotState::Empty;
-            }
-            if f.grew {
-                log::info!("{service}: slot {i} is {} KiB", f.capacity / 1024);
-            }
+            n = (n * 2).min(limit);
         }
+    }
+
+    /// Regions for a new service: two slots of at least `need` bytes and a
+    /// log, their first sectors zeroed, in a new table.
+    fn allot(&mut self, service: &str, need: u64) -> Result<(), VaultError> {
+        if self.table.services.len() >= table::MAX_SERVICES {
+            return Err(VaultError::Full(format!("the vault holds {} services already", table::MAX_SERVICES)));
+        }
+        let slot_sectors = slot_size(need).div_ceil(SECTOR as u64);
+        let mut regions: Vec<Region> = Vec::new();
+        for sectors in [slot_sectors, slot_sectors, LOG_BYTES / SECTOR as u64] {
+            let r = self.table.find_free_avoiding(sectors, ALIGN, &regions).ok_or_else(|| self.full(service))?;
+            regions.push(r);
+        }
+        let (s0, s1, log) = (regions[0], regions[1], regions[2]);
+        let mut t = self.table.clone();
+        t.set(Allotment { service: service.to_string(), slots: [s0, s1], log });
+        self.zero_first_sectors(&[s0, s1, log])?;
+        self.write_table(t)?;
+        self.services.insert(
+            service.to_string(),
+            Slots {
+                slots: [Slot { region: s0, state: SlotState::Empty }, Slot { region: s1, state: SlotState::Empty }],
+                log: Log { region: log, generation: 0, entries: 0, end: 0, data_bytes: 0 },
+                commit_in_doubt: false,
+            },
+        );
+        log::info!("{service}: slots of {} KiB and a log of {} KiB in the pool", s0.bytes() / 1024, log.bytes() / 1024);
+        Ok(())
+    }
+
+    fn full(&self, service: &str) -> VaultError {
+        VaultError::Full(format!(
+            "no room in the pool for {service} ({} KiB free of {} KiB)",
+            self.table.free_sectors() * SECTOR as u64 / 1024,
+            self.pool.sectors() * SECTOR as u64 / 1024
+        ))
+    }
+
+    /// Zero the first sector of each region and flush.
+    fn zero_first_sectors(&mut self, regions: &[Region]) -> Result<(), VaultError> {
+        for r in regions {
+            self.write_pool(r.start, &[0u8; SECTOR])?;
+        }
+        self.cache.disk.flush()?;
+        Ok(())
+    }
+
+    /// Give `service`'s slot `slot` a new region of at least `need` bytes
+    /// (doubling), in a new table.
+    fn grow(&mut self, service: &str, slot: usize, need: u64) -> Result<(), VaultError> {
+        let Some(s) = self.services.get(service) else { return Err(VaultError::Disk(String::from("slots vanished"))) };
+        let mut bytes = s.slots[slot].capacity().max(MIN_SLOT_BYTES);
+        while bytes < need {
+            bytes *= 2;
+        }
+        let r = self.table.find_free(bytes / SECTOR as u64, ALIGN).ok_or_else(|| self.full(service))?;
+        let mut a = s.allotment(service);
+        a.slots[slot] = r;
+        let mut t = self.table.clone();
+        t.set(a);
+        self.zero_first_sectors(&[r])?;
+        self.write_table(t)?;
+        if let Some(s) = self.services.get_mut(service) {
+            s.slots[slot] = Slot { region: r, state: SlotState::Empty };
+        }
+        log::info!("{service}: slot {slot} is {} KiB", bytes / 1024);
         Ok(())
     }
 
     /// Commit a checkpoint of `service`: `state` of distillation `kind`,
     /// taken at `taken_ns`, with `epoch` (an encoded redo list, or empty).
-    /// Durable when this returns Ok.
+    /// Durable when this returns Ok; the service's log starts again, empty,
+    /// for the new generation.
     pub fn commit(
         &mut self,
         service: &str,
@@ -615,77 +676,188 @@ impl<D: SectorDisk> Vault<D> {
         let mut bytes = record::encode(&meta, state, epoch).map_err(|e| VaultError::BadRequest(format!("{e}")))?;
         bytes.resize(bytes.len().next_multiple_of(SECTOR), 0);
         let need = bytes.len() as u64;
-        match self.services.get(service) {
-            None => self.prepare_slots(service, need, [true, true])?,
-            Some(s) => {
-                let t = s.target();
-                if s.slots[t].capacity < need || s.slots[1 - t].runs.is_empty() {
-                    let mut grow = [false, false];
-                    grow[t] = s.slots[t].capacity < need;
-                    self.prepare_slots(service, need, grow)?;
-                }
-            }
+        if !self.services.contains_key(service) {
+            self.allot(service, need)?;
         }
-        let Some(slots) = self.services.get(service) else {
+        let target = self.services.get(service).map_or(0, |s| s.target());
+        if self.services.get(service).is_some_and(|s| s.slots[target].capacity() < need) {
+            self.grow(service, target, need)?;
+        }
+        let Some(region) = self.services.get(service).map(|s| s.slots[target].region) else {
             return Err(VaultError::Disk(String::from("slots vanished")));
         };
-        let target = slots.target();
-        let runs = map_sectors(&slots.slots[target].runs, 0, need / SECTOR as u64)?;
-        let written = self.write_runs(&runs, &bytes);
+        let written = self.write_pool(region.start, &bytes).and_then(|()| Ok(self.cache.disk.flush()?));
         let header = Header::parse(&bytes).map_err(|e| VaultError::Disk(format!("{e}")))?;
-        let Some(slots) = self.services.get_mut(service) else {
-            return Err(VaultError::Disk(String::from("slots vanished")));
-        };
         match written {
             Ok(()) => {
-                slots.slots[target].state = SlotState::Valid(header);
+                if let Some(s) = self.services.get_mut(service) {
+                    s.slots[target].state = SlotState::Valid(header);
+                    s.log = Log { region: s.log.region, generation, entries: 0, end: 0, data_bytes: 0 };
+                    s.commit_in_doubt = false;
+                }
                 Ok(Committed { generation, slot: target as u8, ns: (self.clock)().saturating_sub(t0) })
             }
             Err(e) => {
-                slots.slots[target].state =
-                    SlotState::Damaged { error: format!("commit failed: {e}"), generation: Some(generation) };
+                // The record may be on the disk after all: take it back if
+                // the disk lets us.
+                let undone = self.zero_first_sectors(&[region]).is_ok();
+                if let Some(s) = self.services.get_mut(service) {
+                    s.slots[target].state =
+                        SlotState::Damaged { error: format!("commit failed: {e}"), generation: Some(generation) };
+                    s.commit_in_doubt |= !undone;
+                }
                 Err(e)
             }
         }
     }
 
-    fn write_runs(&mut self, runs: &[(u64, u64)], bytes: &[u8]) -> Result<(), VaultError> {
-        let mut at = 0;
-        for &(lba, n) in runs {
-            let len = n as usize * SECTOR;
-            self.cache.disk.write(lba, &bytes[at..at + len])?;
-            at += len;
-        }
-        self.cache.disk.flush()?;
-        Ok(())
+    /// Append one entry to `service`'s log, after checkpoint `generation`.
+    pub fn append(&mut self, service: &str, generation: u64, data: &[u8]) -> Result<Appended, VaultError> {
+        self.append_many(&[(service, generation, data)]).pop().unwrap_or(Err(VaultError::Disk(String::new())))
     }
 
-    /// The newest valid record of `service` (read and checked again from
-    /// the disk; a slot found damaged now is marked so and the other one
-    /// used).
+    /// Append entries of several services (`(service, generation, data)`)
+    /// and flush once for all of them: the group commit. Each gets its own
+    /// answer; an entry counts as appended only once the flush succeeded.
+    /// An append for a generation other than the service's newest committed
+    /// one (0: none yet) fails with `Conflict`; one that does not fit in
+    /// the log region with `Full` (the client takes a checkpoint, which
+    /// empties the log).
+    pub fn append_many(&mut self, batch: &[(&str, u64, &[u8])]) -> Vec<Result<Appended, VaultError>> {
+        let mut out: Vec<Result<Appended, VaultError>> = Vec::with_capacity(batch.len());
+        // Where each service's log ends once this batch's earlier entries
+        // are in: (end, entries, data bytes).
+        let mut ends: BTreeMap<&str, (u64, u64, u64)> = BTreeMap::new();
+        let mut written = Vec::new();
+        for (i, &(service, generation, data)) in batch.iter().enumerate() {
+            let r = self.write_entry(service, generation, data, &mut ends);
+            if r.is_ok() {
+                written.push(i);
+            }
+            out.push(r);
+        }
+        if written.is_empty() {
+            return out;
+        }
+        if let Err(e) = self.cache.disk.flush() {
+            let e = VaultError::from(e);
+            for i in written {
+                out[i] = Err(e.clone());
+            }
+            return out;
+        }
+        for (service, (end, entries, data_bytes)) in ends {
+            if let Some(s) = self.services.get_mut(service) {
+                s.log.end = end;
+                s.log.entries = entries;
+                s.log.data_bytes = data_bytes;
+            }
+        }
+        out
+    }
+
+    /// Write one entry (no flush), tracking where the log ends in `ends`.
+    fn write_entry<'a>(
+        &mut self,
+        service: &'a str,
+        generation: u64,
+        data: &[u8],
+        ends: &mut BTreeMap<&'a str, (u64, u64, u64)>,
+    ) -> Result<Appended, VaultError> {
+        if !valid_service_name(service) {
+            return Err(VaultError::BadRequest(format!("bad service name {service:?}")));
+        }
+        if data.len() as u64 > MAX_ENTRY {
+            return Err(VaultError::TooLarge(format!("a log entry of {} bytes (the most is {MAX_ENTRY})", data.len())));
+        }
+        if !self.services.contains_key(service) {
+            if generation != 0 {
+                return Err(VaultError::Conflict(format!(
+                    "an append after generation {generation}, but nothing of {service} was committed"
+                )));
+            }
+            self.allot(service, MIN_SLOT_BYTES)?;
+        }
+        let Some(s) = self.services.get(service) else { return Err(VaultError::Disk(String::from("slots vanished"))) };
+        if s.commit_in_doubt {
+            return Err(VaultError::Disk(String::from(
+                "the last commit failed and may still be on the disk; commit a checkpoint first",
+            )));
+        }
+        let committed = s.committed();
+        if generation != committed {
+            return Err(VaultError::Conflict(format!(
+                "an append after generation {generation}, but the newest committed checkpoint is generation {committed}"
+            )));
+        }
+        let region = s.log.region;
+        let (end, entries, data_bytes) = *ends.entry(service).or_insert((s.log.end, s.log.entries, s.log.data_bytes));
+        let bytes = reqlog::encode_entry(generation, entries, data);
+        if end + bytes.len() as u64 > region.bytes() {
+            return Err(VaultError::Full(format!(
+                "{service}'s log is full ({entries} entries, {} of {} KiB); commit a checkpoint to empty it",
+                end / 1024,
+                region.bytes() / 1024
+            )));
+        }
+        self.write_pool(region.start + end / SECTOR as u64, &bytes)?;
+        let now = (end + bytes.len() as u64, entries + 1, data_bytes + data.len() as u64);
+        ends.insert(service, now);
+        Ok(Appended { entries: now.1, bytes_free: region.bytes() - now.0 })
+    }
+
+    /// The newest valid record of `service` and the log entries after it
+    /// (read and checked again from the disk; a slot found damaged now is
+    /// marked so and the other one used). None if the vault holds neither.
     pub fn latest(&mut self, service: &str) -> Result<Option<Latest>, VaultError> {
-        loop {
+        let (record, slot, note) = loop {
             let Some(slots) = self.services.get(service) else { return Ok(None) };
-            let Some(c) = slots.current() else { return Ok(None) };
-            let slot = slots.slots[c].clone();
-            match self.read_record(&slot) {
+            let Some(c) = slots.current() else { break (None, 0, String::new()) };
+            let region = slots.slots[c].region;
+            match self.read_record(region) {
                 Ok(record) => {
                     let note = self.services.get(service).and_then(|s| s.fallback_note(c)).unwrap_or_default();
-                    return Ok(Some(Latest { record, slot: c as u8, note }));
+                    break (Some(record), c as u8, note);
                 }
                 Err(Err(e)) => return Err(e),
                 Err(Ok(e)) => {
-                    let generation = slot.generation();
                     log::warn!("{service}: slot {c} damaged since the vault started ({e})");
                     if let Some(s) = self.services.get_mut(service) {
+                        let generation = s.slots[c].generation();
                         s.slots[c].state = SlotState::Damaged { error: e.to_string(), generation };
                     }
                 }
             }
+        };
+        let generation = record.as_ref().map_or(0, |r| r.header.generation);
+        let Some(log) = self.services.get(service).map(|s| s.log.clone()) else { return Ok(None) };
+        let (bytes, scan) = if log.generation == generation {
+            self.read_log(log.region, generation, log.end.div_ceil(SECTOR as u64).max(1))?
+        } else {
+            self.read_log(log.region, generation, log.region.sectors)?
+        };
+        if log.generation == generation && scan.entries.len() as u64 != log.entries {
+            log::warn!(
+                "{service}: the log holds {} entries on the disk, {} were appended ({})",
+                scan.entries.len(),
+                log.entries,
+                scan.stop
+            );
         }
+        if let Some(s) = self.services.get_mut(service) {
+            s.log.generation = generation;
+            s.log.entries = scan.entries.len() as u64;
+            s.log.end = scan.end as u64;
+            s.log.data_bytes = scan.data_bytes();
+        }
+        let entries: Vec<Vec<u8>> = scan.data(&bytes).into_iter().map(|d| d.to_vec()).collect();
+        if record.is_none() && entries.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(Latest { record, slot, note, log: entries }))
     }
 
-    /// Every service and its newest valid record.
+    /// Every service, its newest valid record and its log.
     pub fn list(&self) -> Vec<Listed> {
         self.services
             .iter()
@@ -695,34 +867,35 @@ impl<D: SectorDisk> Vault<D> {
                     SlotState::Valid(h) => Some((c as u8, h.clone())),
                     _ => None,
                 }),
+                log_entries: s.log.entries,
+                log_bytes: s.log.data_bytes,
+                log_capacity: s.log.region.bytes(),
             })
             .collect()
     }
 }
 
-/// A file's extents `(byte offset, length)` covering its first `size`
-/// bytes (a bound against a looping cluster chain).
-fn collect_extents<IO: fatfs::ReadWriteSeek, TP, OCC>(
-    file: &mut fatfs::File<'_, IO, TP, OCC>,
-    size: u64,
-) -> Result<Vec<(u64, u64)>, fatfs::Error<IO::Error>> {
-    let mut out = Vec::new();
-    let mut total = 0u64;
-    for e in file.extents() {
-        if total >= size {
-            break;
-        }
-        let e = e?;
-        if e.size == 0 {
-            break;
-        }
-        total += e.size as u64;
-        out.push((e.offset, e.size as u64));
+/// Bytes of a new slot for a record of `need` bytes.
+fn slot_size(need: u64) -> u64 {
+    let mut bytes = MIN_SLOT_BYTES;
+    while bytes < need {
+        bytes *= 2;
     }
-    if total < size {
-        return Err(fatfs::Error::CorruptedFileSystem);
+    bytes
+}
+
+/// Format the disk with a FAT file system (fatfs chooses the variant).
+fn format<D: SectorDisk>(cache: &mut BlockCache<D>) -> Result<(), VaultError> {
+    cache.clear()?;
+    {
+        let mut io = FatIo::new(cache);
+        let options = fatfs::FormatVolumeOptions::new().volume_label(*b"KCKPT      ");
+        fatfs::format_volume(&mut io, options).map_err(|e| fat_error("format", e))?;
     }
-    Ok(out)
+    cache.sync()?;
+    cache.clear()?;
+    log::info!("formatted the checkpoint disk (FAT, {} MiB)", cache.disk.sectors() / 2048);
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,10 +1,15 @@
-//! Unit tests of the vault core on in-memory disks: commits, slots, growth,
-//! damaged slots, failing disks, and power cuts after every sector write.
+//! Unit tests of the vault core on in-memory disks: the pool, commits,
+//! slots and their growth, damaged slots, failing disks, the request log
+//! and its group commit, old slot files, and power cuts after every sector
+//! write (of a service's first commit, of growth, of commits, of appends,
+//! of the pool's creation), checked with `fsck.fat -n` where the host has
+//! it.
 
 use super::*;
 use crate::disk::MemDisk;
+use crate::testutil::{cut_points, fsck, have_dosfstools, mkfs, Overlay};
 use checkpoint_record::epoch::{self, BlockWrite};
-use std::collections::BTreeMap as Map;
+use fatfs::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 static CLOCK: AtomicU64 = AtomicU64::new(0);
@@ -18,25 +23,30 @@ const SECTORS: u64 = 32 * 1024;
 
 /// A disk formatted with fatfs, as mkfs would leave it.
 fn formatted() -> MemDisk {
-    let mut cache = BlockCache::new(MemDisk::new(SECTORS), 64);
-    {
-        let mut io = FatIo::new(&mut cache);
-        fatfs::format_volume(&mut io, fatfs::FormatVolumeOptions::new()).unwrap();
-    }
-    cache.sync().unwrap();
-    cache.disk
+    crate::testutil::fatfs_formatted(SECTORS)
 }
 
-fn open(disk: MemDisk) -> Vault<MemDisk> {
-    Vault::open(disk, clock).unwrap()
+fn open<D: SectorDisk>(disk: D) -> Vault<D> {
+    Vault::open(disk, clock).unwrap_or_else(|e| panic!("the vault does not open: {e}"))
+}
+
+/// A formatted disk the vault has opened once (its pool made).
+fn with_pool() -> MemDisk {
+    open(formatted()).into_disk()
 }
 
 fn state(tag: u8, len: usize) -> Vec<u8> {
     (0..len).map(|i| tag.wrapping_add(i as u8)).collect()
 }
 
-fn latest(v: &mut Vault<MemDisk>, service: &str) -> Option<(u64, Vec<u8>, u8, String)> {
-    v.latest(service).unwrap().map(|l| (l.record.header.generation, l.record.state, l.slot, l.note))
+fn latest<D: SectorDisk>(v: &mut Vault<D>, service: &str) -> Option<(u64, Vec<u8>, u8, String)> {
+    v.latest(service)
+        .unwrap()
+        .and_then(|l| l.record.clone().map(|r| (r.header.generation, r.state, l.slot, l.note.clone())))
+}
+
+fn log_of<D: SectorDisk>(v: &mut Vault<D>, service: &str) -> Vec<Vec<u8>> {
+    v.latest(service).unwrap().map(|l| l.log).unwrap_or_default()
 }
 
 /// Whether the FAT file system on `disk` is marked clean.
@@ -47,18 +57,28 @@ fn clean(disk: &mut MemDisk) -> bool {
     !flags.dirty()
 }
 
+/// Where a slot's first sector is on the disk.
+fn slot_lba<D: SectorDisk>(v: &Vault<D>, service: &str, slot: usize) -> u64 {
+    let r = v.slots(service).unwrap().slots[slot].region;
+    v.pool().map(r.start, 1).unwrap()[0].0
+}
+
 #[test]
-fn a_blank_disk_is_formatted() {
+fn a_blank_disk_is_formatted_and_gets_its_pool() {
     let mut v = open(MemDisk::new(SECTORS));
     assert!(v.list().is_empty());
     assert_eq!(v.boot(), 1);
+    assert!(v.made_pool());
+    assert!(v.pool().sectors() * 512 > 12 << 20, "most of the 16 MiB: {}", v.pool().sectors());
     assert!(latest(&mut v, "kv").is_none());
     let mut disk = v.into_disk();
     assert_eq!(&disk.bytes[510..512], &[0x55, 0xaa]);
     assert!(clean(&mut disk));
-    // And it opens as a FAT file system again, untouched.
+    // And it opens again, untouched: the same pool, nothing made.
+    let before = disk.bytes.clone();
     let v = open(disk);
-    assert!(v.list().is_empty());
+    assert!(!v.made_pool() && v.list().is_empty());
+    assert!(v.into_disk().bytes == before, "opening a clean vault writes nothing");
 }
 
 #[test]
@@ -77,11 +97,11 @@ fn commits_alternate_and_survive_reopening() {
 
     let mut v = open(disk);
     assert_eq!(v.boot(), 2, "one more than the boot that wrote the records");
-    let l = v.latest("kv").unwrap().unwrap();
-    assert_eq!((l.record.header.generation, l.record.header.taken_ns, l.record.header.boot), (3, 33, 1));
+    let l = v.latest("kv").unwrap().unwrap().record.unwrap();
+    assert_eq!((l.header.generation, l.header.taken_ns, l.header.boot), (3, 33, 1));
     let c4 = v.commit("kv", Kind::Logical, 44, &state(4, 1), &[]).unwrap();
     assert_eq!((c4.generation, c4.slot), (4, 1), "generations go on across reboots");
-    assert_eq!(v.latest("kv").unwrap().unwrap().record.header.boot, 2);
+    assert_eq!(v.latest("kv").unwrap().unwrap().record.unwrap().header.boot, 2);
 }
 
 #[test]
@@ -90,13 +110,16 @@ fn services_are_independent_and_listed() {
     v.commit("kv", Kind::Logical, 1, b"kv state", &[]).unwrap();
     v.commit("tally", Kind::Image, 2, &state(9, 8192), &[]).unwrap();
     v.commit("tally", Kind::Image, 3, &state(10, 8192), &[]).unwrap();
+    v.append("kv", 1, b"entry").unwrap();
     let list = v.list();
     assert_eq!(list.len(), 2);
     assert_eq!(list[0].service, "kv");
     let (slot, h) = list[0].current.clone().unwrap();
     assert_eq!((slot, h.generation, h.kind, h.state_len), (0, 1, Kind::Logical, 8));
+    assert_eq!((list[0].log_entries, list[0].log_bytes, list[0].log_capacity), (1, 5, LOG_BYTES));
     let (slot, h) = list[1].current.clone().unwrap();
     assert_eq!((slot, h.generation, h.kind), (1, 2, Kind::Image));
+    assert_eq!(list[1].log_entries, 0);
     let v2 = open(v.into_disk());
     assert_eq!(v2.list(), list);
 }
@@ -107,9 +130,9 @@ fn epochs_are_kept() {
     let e = epoch::encode(&[BlockWrite { disk: 0, lba: 100, data: vec![7; 1024] }]).unwrap();
     v.commit("fs", Kind::Logical, 5, b"open files", &e).unwrap();
     let mut v = open(v.into_disk());
-    let l = v.latest("fs").unwrap().unwrap();
-    assert_eq!(l.record.epoch, e);
-    let w = l.record.writes().unwrap();
+    let l = v.latest("fs").unwrap().unwrap().record.unwrap();
+    assert_eq!(l.epoch, e);
+    let w = l.writes().unwrap();
     assert_eq!((w[0].disk, w[0].lba, w[0].data.len()), (0, 100, 1024));
 }
 
@@ -118,39 +141,37 @@ fn slots_grow_when_a_record_does_not_fit() {
     let mut v = open(formatted());
     v.commit("big", Kind::Image, 1, &state(1, 1000), &[]).unwrap();
     assert_eq!(v.slots("big").unwrap().slots[1].capacity(), MIN_SLOT_BYTES);
-    let large = state(2, 1_500_000);
+    let large = state(2, 600_000);
     let c = v.commit("big", Kind::Image, 2, &large, &[]).unwrap();
     assert_eq!(c.slot, 1);
     let s = v.slots("big").unwrap();
-    assert_eq!(s.slots[1].capacity(), 2 * MIN_SLOT_BYTES);
+    assert_eq!(s.slots[1].capacity(), 4 * MIN_SLOT_BYTES);
     assert_eq!(s.slots[0].capacity(), MIN_SLOT_BYTES, "only the slot written grows");
     assert_eq!(latest(&mut v, "big").unwrap().1, large);
     let larger = state(3, 3_000_000);
     let c = v.commit("big", Kind::Image, 3, &larger, &[]).unwrap();
     assert_eq!((c.generation, c.slot), (3, 0));
-    assert_eq!(v.slots("big").unwrap().slots[0].capacity(), 4 * MIN_SLOT_BYTES);
+    assert_eq!(v.slots("big").unwrap().slots[0].capacity(), 16 * MIN_SLOT_BYTES);
+    let table_before = v.table().clone();
     let mut disk = v.into_disk();
     assert!(clean(&mut disk), "growing leaves the file system clean");
     let mut v = open(disk);
+    assert_eq!(v.table(), &table_before);
     assert_eq!(latest(&mut v, "big").unwrap().1, larger);
     v.commit("big", Kind::Image, 4, &state(4, 10), &[]).unwrap();
     assert_eq!(latest(&mut v, "big").unwrap().0, 4);
 }
 
 #[test]
-fn a_disk_that_fills_up_fails_the_commit_and_keeps_the_old_record() {
+fn a_pool_that_fills_up_fails_the_commit_and_keeps_the_old_record() {
     let mut v = open(formatted());
     v.commit("kv", Kind::Logical, 1, b"small", &[]).unwrap();
     let e = v.commit("kv", Kind::Logical, 2, &state(1, 20_000_000), &[]).unwrap_err();
     assert_eq!(e.code(), 507, "{e}");
+    assert!(e.message().contains("no room in the pool for kv"), "{e}");
     assert_eq!(latest(&mut v, "kv").unwrap().1, b"small");
     v.commit("kv", Kind::Logical, 3, b"after", &[]).unwrap();
     assert_eq!(latest(&mut v, "kv").unwrap().1, b"after");
-}
-
-/// Where a slot's first sector is on the disk.
-fn slot_lba(v: &Vault<MemDisk>, service: &str, slot: usize) -> u64 {
-    v.slots(service).unwrap().slots[slot].runs[0].0
 }
 
 #[test]
@@ -188,7 +209,6 @@ fn a_damaged_older_slot_changes_nothing() {
     for g in 1..=4u8 {
         v.commit("kv", Kind::Logical, g as u64, &state(g, 600), &[]).unwrap();
     }
-    // Generation 4 is in slot 1, 3 in slot 0.
     let at = slot_lba(&v, "kv", 0) as usize * SECTOR + 300;
     let mut disk = v.into_disk();
     disk.bytes[at] ^= 1;
@@ -225,14 +245,35 @@ fn damage_after_opening_is_noticed() {
 }
 
 #[test]
+fn a_damaged_table_copy_falls_back_to_the_other() {
+    let mut v = open(formatted());
+    v.commit("kv", Kind::Logical, 1, b"one", &[]).unwrap();
+    v.commit("tally", Kind::Logical, 1, b"t", &[]).unwrap();
+    // Table generation 2 (both services) is in copy 1, generation 1 (kv
+    // only) in copy 0.
+    let copy1 = v.pool().map(TABLE_SECTORS, 1).unwrap()[0].0;
+    let mut disk = v.into_disk();
+    disk.bytes[copy1 as usize * SECTOR + 50] ^= 4;
+    let mut v = open(disk);
+    assert_eq!(v.list().len(), 1, "the older table knows only kv");
+    assert_eq!(latest(&mut v, "kv").unwrap().1, b"one");
+    // The next table goes over the damaged copy.
+    v.commit("fs", Kind::Logical, 1, b"f", &[]).unwrap();
+    let v = open(v.into_disk());
+    assert_eq!(v.list().iter().map(|l| l.service.as_str()).collect::<Vec<_>>(), ["fs", "kv"]);
+}
+
+#[test]
 fn bad_requests_are_refused() {
     let mut v = open(formatted());
     for name in ["", ".hidden", "a/b", "a\\b", "x y", &"n".repeat(65), "é"] {
         assert_eq!(v.commit(name, Kind::Logical, 0, b"", &[]).unwrap_err().code(), 400, "{name:?}");
+        assert_eq!(v.append(name, 0, b"x").unwrap_err().code(), 400, "{name:?}");
     }
     assert_eq!(v.commit("kv", Kind::Logical, 0, b"", &[1, 2, 3]).unwrap_err().code(), 400);
     let huge = vec![0u8; MAX_STATE as usize + 1];
     assert_eq!(v.commit("kv", Kind::Logical, 0, &huge, &[]).unwrap_err().code(), 413);
+    assert_eq!(v.append("kv", 0, &vec![0; MAX_ENTRY as usize + 1]).unwrap_err().code(), 413);
     assert!(v.list().is_empty(), "nothing was created");
     assert_eq!(v.commit(&"n".repeat(64), Kind::Logical, 0, b"", &[]).unwrap().generation, 1);
 }
@@ -244,6 +285,9 @@ fn a_failing_disk_fails_the_commit_and_keeps_the_old_record() {
     v.commit("kv", Kind::Logical, 2, &state(2, 2000), &[]).unwrap();
     v.disk().fail_after = Some(2);
     assert_eq!(v.commit("kv", Kind::Logical, 3, &state(3, 2000), &[]).unwrap_err().code(), 500);
+    // The half-written record could not be taken back (the disk still
+    // fails): appends after generation 2 are refused until a commit.
+    assert_eq!(v.append("kv", 2, b"x").unwrap_err().code(), 500);
     v.disk().fail_after = None;
     assert_eq!(latest(&mut v, "kv").unwrap().0, 2);
     let mut v = open(v.into_disk());
@@ -251,97 +295,173 @@ fn a_failing_disk_fails_the_commit_and_keeps_the_old_record() {
     let c = v.commit("kv", Kind::Logical, 4, &state(4, 2000), &[]).unwrap();
     assert_eq!(c.slot, 0);
     assert_eq!(latest(&mut v, "kv").unwrap().1, state(4, 2000));
+    v.append("kv", c.generation, b"after").unwrap();
 }
 
-/// A disk that sees `base` with `overlay` on top and keeps its own writes
-/// to itself.
-struct Overlay<'a> {
-    base: &'a MemDisk,
-    overlay: Map<u64, Vec<u8>>,
+#[test]
+fn a_commit_whose_flush_fails_is_taken_back_and_the_log_goes_on() {
+    let mut v = open(formatted());
+    v.commit("kv", Kind::Logical, 1, b"one", &[]).unwrap();
+    v.append("kv", 1, b"a").unwrap();
+    v.disk().fail_flushes = 1;
+    assert_eq!(v.commit("kv", Kind::Logical, 2, b"two", &[]).unwrap_err().code(), 500);
+    // The record reached the disk but the flush failed: it is taken back,
+    // so it cannot turn up after a restart, and the log after generation 1
+    // goes on.
+    v.append("kv", 1, b"b").unwrap();
+    let mut v = open(v.into_disk());
+    let l = v.latest("kv").unwrap().unwrap();
+    assert_eq!((l.generation(), l.log.clone()), (1, vec![b"a".to_vec(), b"b".to_vec()]));
 }
 
-impl SectorDisk for Overlay<'_> {
-    fn sectors(&self) -> u64 {
-        self.base.sectors()
-    }
-    fn read(&mut self, lba: u64, buf: &mut [u8]) -> Result<(), DiskError> {
-        for (i, chunk) in buf.chunks_mut(SECTOR).enumerate() {
-            let at = lba + i as u64;
-            match self.overlay.get(&at) {
-                Some(s) => chunk.copy_from_slice(s),
-                None => {
-                    let o = at as usize * SECTOR;
-                    chunk.copy_from_slice(&self.base.bytes[o..o + SECTOR]);
-                }
-            }
+// The request log.
+
+#[test]
+fn appends_follow_the_newest_checkpoint_and_survive_reopening() {
+    let mut v = open(formatted());
+    // Before any checkpoint: generation 0 (a wrong one makes no regions).
+    assert_eq!(v.append("kv", 1, b"x").unwrap_err().code(), 409);
+    assert!(v.list().is_empty());
+    let a = v.append("kv", 0, b"first").unwrap();
+    assert_eq!(a.entries, 1);
+    assert_eq!(a.bytes_free, LOG_BYTES - 512);
+    v.append("kv", 0, &vec![5; 700]).unwrap();
+    let l = v.latest("kv").unwrap().unwrap();
+    assert!(l.record.is_none(), "a log but no checkpoint yet");
+    assert_eq!(l.log, [b"first".to_vec(), vec![5; 700]]);
+    let mut v = open(v.into_disk());
+    assert_eq!(log_of(&mut v, "kv"), [b"first".to_vec(), vec![5; 700]]);
+    // A commit empties the log; the next entries follow generation 1.
+    let c = v.commit("kv", Kind::Logical, 1, b"state", &[]).unwrap();
+    assert_eq!(c.generation, 1);
+    assert!(log_of(&mut v, "kv").is_empty());
+    let e = v.append("kv", 0, b"late").unwrap_err();
+    assert_eq!(e.code(), 409, "{e}");
+    assert!(e.message().contains("newest committed checkpoint is generation 1"), "{e}");
+    assert_eq!(v.append("kv", 1, b"one").unwrap().entries, 1);
+    assert_eq!(v.append("kv", 1, b"two").unwrap().entries, 2);
+    let mut v = open(v.into_disk());
+    let l = v.latest("kv").unwrap().unwrap();
+    assert_eq!((l.generation(), l.log.len()), (1, 2));
+    assert_eq!(l.log, [b"one".to_vec(), b"two".to_vec()], "generation 0's entries never come back");
+    // And after another commit, those are gone too, though still on the
+    // disk past the new entries.
+    v.commit("kv", Kind::Logical, 2, b"state 2", &[]).unwrap();
+    v.append("kv", 2, b"three").unwrap();
+    let mut v = open(v.into_disk());
+    assert_eq!(log_of(&mut v, "kv"), [b"three".to_vec()]);
+}
+
+#[test]
+fn a_full_log_is_refused_until_a_checkpoint() {
+    let mut v = open(formatted());
+    let entry = vec![1u8; 100_000];
+    let mut n = 0;
+    let e = loop {
+        match v.append("kv", 0, &entry) {
+            Ok(a) => n = a.entries,
+            Err(e) => break e,
         }
-        Ok(())
-    }
-    fn write(&mut self, lba: u64, data: &[u8]) -> Result<(), DiskError> {
-        for (i, chunk) in data.chunks(SECTOR).enumerate() {
-            self.overlay.insert(lba + i as u64, chunk.to_vec());
-        }
-        Ok(())
-    }
-    fn flush(&mut self) -> Result<(), DiskError> {
-        Ok(())
-    }
+    };
+    assert_eq!(e.code(), 507, "{e}");
+    assert!(e.message().contains("log is full"), "{e}");
+    assert_eq!(n, LOG_BYTES / reqlog::entry_bytes(entry.len()) as u64);
+    v.commit("kv", Kind::Logical, 1, b"s", &[]).unwrap();
+    assert_eq!(v.append("kv", 1, &entry).unwrap().entries, 1);
 }
 
-/// The newest record a vault opened on `base` + `writes` returns (no
-/// panic, no error).
-fn after_cut(base: &MemDisk, writes: &[&(u64, Vec<u8>)], service: &str) -> Option<Vec<u8>> {
-    let mut overlay = Map::new();
-    for (lba, data) in writes {
-        overlay.insert(*lba, data.clone());
-    }
-    let disk = Overlay { base, overlay };
-    let mut v = Vault::open(disk, clock).unwrap_or_else(|e| panic!("the vault does not open after a cut: {e}"));
-    v.latest(service).unwrap().map(|l| l.record.state)
+#[test]
+fn a_group_of_appends_is_flushed_once() {
+    let mut v = open(formatted());
+    v.commit("kv", Kind::Logical, 1, b"kv", &[]).unwrap();
+    v.commit("tally", Kind::Logical, 1, b"t", &[]).unwrap();
+    v.append("fs", 0, b"creates fs's regions").unwrap();
+    let flushes = v.disk().flushes;
+    let batch: Vec<(&str, u64, &[u8])> =
+        vec![("kv", 1, b"a"), ("tally", 1, b"b"), ("kv", 1, b"c"), ("fs", 5, b"wrong generation"), ("fs", 0, b"d")];
+    let out = v.append_many(&batch);
+    assert_eq!(v.disk().flushes, flushes + 1, "one flush for the group");
+    assert_eq!(out[0].as_ref().unwrap().entries, 1);
+    assert_eq!(out[1].as_ref().unwrap().entries, 1);
+    assert_eq!(out[2].as_ref().unwrap().entries, 2, "two of kv's in one group, in order");
+    assert_eq!(out[3].as_ref().unwrap_err().code(), 409);
+    assert_eq!(out[4].as_ref().unwrap().entries, 2);
+    let mut v = open(v.into_disk());
+    assert_eq!(log_of(&mut v, "kv"), [b"a".to_vec(), b"c".to_vec()]);
+    assert_eq!(log_of(&mut v, "tally"), [b"b".to_vec()]);
+    assert_eq!(log_of(&mut v, "fs"), [b"creates fs's regions".to_vec(), b"d".to_vec()]);
+    // A group whose flush fails answers every entry with the error.
+    v.disk().fail_after = Some(0);
+    let out = v.append_many(&[("kv", 1, b"x"), ("tally", 1, b"y")]);
+    assert!(out.iter().all(|r| r.as_ref().is_err_and(|e| e.code() == 500)), "{out:?}");
+    v.disk().fail_after = None;
+    assert_eq!(v.append("kv", 1, b"e").unwrap().entries, 3);
+    assert_eq!(log_of(&mut v, "kv"), [b"a".to_vec(), b"c".to_vec(), b"e".to_vec()]);
 }
 
-/// Commit `new` on a vault over `disk` (reopened), recording every sector
-/// written; then for every prefix of those writes, check what a fresh
-/// vault returns: the new state or `previous`, nothing else.
-fn cut_everywhere(disk: MemDisk, new: &[u8], previous: Option<&[u8]>) -> (MemDisk, usize) {
+/// Run `op` on a vault over `disk` (reopened), recording every sector
+/// written; then for every cut point, open a fresh vault on what reached
+/// the disk and hand it to `check` with the cut's index and the number of
+/// writes. Returns the disk after the whole operation.
+fn cut_everywhere(
+    disk: MemDisk,
+    samples: usize,
+    op: impl FnOnce(&mut Vault<MemDisk>),
+    mut check: impl FnMut(&mut Vault<Overlay<'_>>, usize, usize),
+) -> (MemDisk, usize) {
     let base = disk.clone();
     let mut v = open(disk);
     v.disk().record();
-    v.commit("kv", Kind::Logical, 9, new, &[]).unwrap();
+    op(&mut v);
     let journal = v.disk().take_journal();
     assert!(!journal.is_empty());
     let all: Vec<&(u64, Vec<u8>)> = journal.iter().collect();
-    for k in 0..=all.len() {
-        let got = after_cut(&base, &all[..k], "kv");
-        let ok = got.as_deref() == Some(new) || got.as_deref() == previous;
-        assert!(ok, "cut after {k} of {} sector writes: got {:?} bytes", all.len(), got.map(|g| g.len()));
-        if k == all.len() {
-            assert_eq!(got.as_deref(), Some(new), "the whole commit");
-        }
+    for k in cut_points(all.len(), 64, samples) {
+        let mut cut = open(Overlay::new(&base, &all[..k]));
+        check(&mut cut, k, all.len());
     }
     (v.into_disk(), journal.len())
 }
 
+/// A commit cut anywhere yields the new record or `previous`.
+fn commit_cut_everywhere(disk: MemDisk, new: &[u8], previous: Option<&[u8]>) -> (MemDisk, usize) {
+    cut_everywhere(
+        disk,
+        600,
+        |v| {
+            v.commit("kv", Kind::Logical, 9, new, &[]).unwrap();
+        },
+        |cut, k, n| {
+            let got = latest(cut, "kv").map(|l| l.1);
+            let ok = got.as_deref() == Some(new) || got.as_deref() == previous;
+            assert!(ok, "cut after {k} of {n} sector writes: got {:?} bytes", got.map(|g| g.len()));
+            if k == n {
+                assert_eq!(got.as_deref(), Some(new), "the whole commit");
+            }
+        },
+    )
+}
+
 #[test]
 fn a_power_cut_during_a_commit_yields_the_new_or_the_previous_record() {
-    let mut disk = formatted();
-    // The first commit creates the slot files: a cut anywhere leaves either
-    // nothing or the new record.
+    let mut disk = with_pool();
+    // The first commit makes the slots (a table write): a cut anywhere
+    // leaves nothing or the new record.
     let first = state(1, 700);
-    let (d, n) = cut_everywhere(disk, &first, None);
-    assert!(n > 1000, "creating the slots writes them ({n} sectors)");
+    let (d, n) = commit_cut_everywhere(disk, &first, None);
+    assert!(n < 200, "making the slots writes a table and three sectors, not the slots ({n} sectors)");
     disk = d;
     let mut previous = first;
     for (g, len) in [(2u8, 3000usize), (3, 100), (4, 5000), (5, 40_000)] {
         let next = state(g, len);
-        let (d, n) = cut_everywhere(disk, &next, Some(&previous));
-        assert_eq!(n, (len + HEADER_LEN).div_ceil(SECTOR), "a commit writes only the record's sectors");
+        let (d, n) = commit_cut_everywhere(disk, &next, Some(&previous));
+        assert_eq!(n, (len + 128).div_ceil(SECTOR), "a commit writes only the record's sectors");
         disk = d;
         previous = next;
     }
     // A commit that grows its slot first.
     let big = state(6, 1_200_000);
-    let (d, _) = cut_everywhere(disk, &big, Some(&previous));
+    let (d, _) = commit_cut_everywhere(disk, &big, Some(&previous));
     disk = d;
     assert!(clean(&mut disk));
 }
@@ -361,49 +481,184 @@ fn torn_writes_in_any_order_yield_the_new_or_the_previous_record() {
     v.commit("kv", Kind::Logical, 3, &new, &[]).unwrap();
     let journal = v.disk().take_journal();
     let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-    for _ in 0..2000 {
+    for _ in 0..500 {
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
         let subset: Vec<&(u64, Vec<u8>)> =
             journal.iter().enumerate().filter(|(i, _)| seed >> (i % 64) & 1 == 1).map(|(_, w)| w).collect();
-        let got = after_cut(&base, &subset, "kv");
+        let got = latest(&mut open(Overlay::new(&base, &subset)), "kv").map(|l| l.1);
         assert!(got.as_deref() == Some(&new[..]) || got.as_deref() == Some(&old[..]));
     }
+}
+
+#[test]
+fn a_power_cut_during_appends_keeps_every_answered_one() {
+    let mut v = open(formatted());
+    v.commit("kv", Kind::Logical, 1, b"kv", &[]).unwrap();
+    v.commit("tally", Kind::Logical, 1, b"t", &[]).unwrap();
+    v.append("kv", 1, b"answered before").unwrap();
+    let disk = v.into_disk();
+    let big = vec![0x77u8; 3000];
+    // One group: two of kv's, one of tally's; none is answered before the
+    // flush at its end, so a cut may keep any prefix of each service's.
+    let (disk, _) = cut_everywhere(
+        disk,
+        2000,
+        |v| {
+            let out = v.append_many(&[("kv", 1, &big), ("tally", 1, b"t1"), ("kv", 1, b"k2")]);
+            assert!(out.iter().all(|r| r.is_ok()));
+        },
+        |cut, k, n| {
+            let kv = log_of(cut, "kv");
+            assert_eq!(kv[0], b"answered before", "cut after {k} of {n}: an answered append lost");
+            let prefix = [b"answered before".to_vec(), big.clone(), b"k2".to_vec()];
+            assert!(kv.len() <= 3 && kv[..] == prefix[..kv.len()], "cut after {k}: kv log {kv:?}");
+            let tally = log_of(cut, "tally");
+            assert!(tally.is_empty() || tally == [b"t1".to_vec()], "cut after {k}: {tally:?}");
+            // After the cut the log goes on from where it ends.
+            let next = cut.append("kv", 1, b"next").unwrap();
+            assert_eq!(next.entries, kv.len() as u64 + 1);
+            assert_eq!(log_of(cut, "kv").last().unwrap(), b"next");
+            if k == n {
+                assert_eq!(kv.len(), 3);
+            }
+        },
+    );
+    // A commit, then appends for the new generation over the old entries;
+    // a cut anywhere never brings the old generation's entries back.
+    cut_everywhere(
+        disk,
+        2000,
+        |v| {
+            let c = v.commit("kv", Kind::Logical, 2, b"kv 2", &[]).unwrap();
+            v.append("kv", c.generation, b"new 0").unwrap();
+            v.append("kv", c.generation, b"new 1").unwrap();
+        },
+        |cut, k, _| {
+            let l = cut.latest("kv").unwrap().unwrap();
+            match l.generation() {
+                1 => assert_eq!(l.log.len(), 3, "cut after {k}: the commit did not land, the old log stands"),
+                2 => {
+                    let all = [b"new 0".to_vec(), b"new 1".to_vec()];
+                    assert!(l.log.len() <= 2 && l.log[..] == all[..l.log.len()], "cut after {k}: {:?}", l.log);
+                }
+                g => panic!("cut after {k}: generation {g}"),
+            }
+        },
+    );
+}
+
+/// `fsck.fat -n` after a cut anywhere in a service's first commit, in a
+/// slot's growth and in appends, with no repair in between: the vault
+/// changes no FAT structure once its pool exists.
+#[test]
+fn cuts_during_slot_creation_growth_and_appends_leave_fsck_clean() {
+    if !have_dosfstools() {
+        return;
+    }
+    let disk = open(mkfs(66 * 1024, &["-F", "32"])).into_disk();
+    let base = disk.clone();
+    let mut v = open(disk);
+    v.disk().record();
+    v.commit("kv", Kind::Logical, 1, &state(1, 5000), &[]).unwrap(); // creates
+    v.append("kv", 1, b"entry").unwrap();
+    v.commit("kv", Kind::Logical, 2, &state(2, 700_000), &[]).unwrap(); // grows
+    v.commit("tally", Kind::Image, 3, &state(3, 300_000), &[]).unwrap(); // creates, grown
+    let journal = v.disk().take_journal();
+    let all: Vec<&(u64, Vec<u8>)> = journal.iter().collect();
+    for k in cut_points(all.len(), 8, 24) {
+        let bytes = Overlay::new(&base, &all[..k]).bytes();
+        if let Err(out) = fsck(&bytes) {
+            panic!("cut after {k} of {} writes: fsck.fat -n:\n{out}", all.len());
+        }
+    }
+}
+
+/// A cut anywhere while the vault makes its pool (its first start on a
+/// disk made by mkfs.fat): the next start repairs what is left and makes
+/// the pool again, and `fsck.fat -n` finds the disk clean.
+#[test]
+fn a_power_cut_while_the_pool_is_made_is_repaired() {
+    if !have_dosfstools() {
+        return;
+    }
+    let base = mkfs(66 * 1024, &["-F", "32"]);
+    let mut disk = base.clone();
+    disk.record();
+    let mut v = open(disk);
+    let pool = v.pool().sectors();
+    v.commit("kv", Kind::Logical, 1, b"first", &[]).unwrap();
+    let journal = v.disk().take_journal();
+    let all: Vec<&(u64, Vec<u8>)> = journal.iter().collect();
+    for k in cut_points(all.len(), 12, 16) {
+        let mut v = open(Overlay::new(&base, &all[..k]));
+        assert!(v.pool().sectors() > 0);
+        let got = latest(&mut v, "kv").map(|l| l.1);
+        assert!(got.is_none() || got.as_deref() == Some(&b"first"[..]), "cut after {k}");
+        let after = v.into_disk().bytes();
+        if let Err(out) = fsck(&after) {
+            panic!("cut after {k} of {} writes, then a start: fsck.fat -n:\n{out}", all.len());
+        }
+    }
+    assert!(pool * 512 > 28 << 20, "the pool takes most of the 33 MiB: {pool} sectors");
 }
 
 /// With the host's mkfs.fat and fsck.fat (skipped without them): the
 /// vault's work on a mkfs.fat FAT32 image leaves it clean for fsck.
 #[test]
 fn fsck_finds_the_file_system_clean() {
-    let have = |c: &str| {
-        std::process::Command::new("sh")
-            .args(["-c", &format!("command -v {c}")])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    if !have("mkfs.fat") || !have("fsck.fat") {
-        eprintln!("skipped: no mkfs.fat / fsck.fat");
+    if !have_dosfstools() {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("vault-fsck-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let img = dir.join("checkpoint.img");
-    let _ = std::fs::remove_file(&img);
-    let out = std::process::Command::new("mkfs.fat").args(["-F", "32", "-C"]).arg(&img).arg("65536").output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let bytes = std::fs::read(&img).unwrap();
-    let mut disk = MemDisk::new((bytes.len() / SECTOR) as u64);
-    disk.bytes.copy_from_slice(&bytes);
-    let mut v = open(disk);
+    let mut v = open(mkfs(64 * 1024 * 2, &["-F", "32"]));
     for g in 0..6u8 {
         v.commit("kv", Kind::Logical, g as u64, &state(g, 5000), &[]).unwrap();
+        v.append("kv", v.slots("kv").unwrap().committed(), b"entry").unwrap();
         v.commit("tally", Kind::Image, g as u64, &state(g, 262_144), &[]).unwrap();
     }
     v.commit("tally", Kind::Image, 9, &state(9, 2_500_000), &[]).unwrap();
-    std::fs::write(&img, &v.into_disk().bytes).unwrap();
-    let out = std::process::Command::new("fsck.fat").arg("-n").arg(&img).output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    let _ = std::fs::remove_dir_all(&dir);
-    assert!(out.status.success() && !text.contains("Dirty bit"), "fsck.fat -n:\n{text}");
+    fsck(&v.into_disk().bytes).unwrap();
+}
+
+/// What an older vault left: `/KINTSUGI/kv.0` and `kv.1`, one record each.
+#[test]
+fn old_slot_files_are_moved_into_the_pool() {
+    let mut cache = BlockCache::new(formatted(), 64);
+    let old = record::encode(
+        &Meta { service: "kv", generation: 7, taken_ns: 5, boot: 3, kind: Kind::Logical },
+        b"old state",
+        &[],
+    )
+    .unwrap();
+    let older = record::encode(
+        &Meta { service: "kv", generation: 6, taken_ns: 4, boot: 3, kind: Kind::Logical },
+        b"older",
+        &[],
+    )
+    .unwrap();
+    {
+        let fs = fatfs::FileSystem::new(FatIo::new(&mut cache), fatfs::FsOptions::new()).unwrap();
+        {
+            let dir = fs.root_dir().create_dir("KINTSUGI").unwrap();
+            for (name, bytes) in [("kv.0", &older), ("kv.1", &old)] {
+                let mut f = dir.create_file(name).unwrap();
+                let mut padded = bytes.clone();
+                padded.resize(1 << 20, 0);
+                f.write_all(&padded).unwrap();
+                f.flush().unwrap();
+            }
+        }
+        fs.unmount().unwrap();
+    }
+    cache.sync().unwrap();
+    let mut v = open(cache.disk);
+    let l = v.latest("kv").unwrap().unwrap().record.unwrap();
+    assert_eq!((l.header.generation, l.state.as_slice()), (7, &b"old state"[..]));
+    assert_eq!(v.boot(), 4);
+    let c = v.commit("kv", Kind::Logical, 8, b"new", &[]).unwrap();
+    assert_eq!(c.generation, 8);
+    // Once in the pool, the old files are not read again.
+    let mut v = open(v.into_disk());
+    assert_eq!(latest(&mut v, "kv").unwrap().1, b"new");
 }
