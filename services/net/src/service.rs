@@ -110,8 +110,8 @@ pub fn run() -> i32 {
     let mut timer = Some(0u64);
     loop {
         let mut busy = false;
-        while let Ok(Some((_, ep))) = listener.try_accept() {
-            sessions.push(Session { id: next_id, channel: Channel::new(ep), checker: Checker::new(), seq: 0 });
+        while let Ok(Some(connection)) = listener.try_accept() {
+            sessions.push(Session { id: next_id, channel: Channel::new(connection.endpoint), checker: Checker::new(), seq: 0 });
             next_id += 1;
         }
         // One request per session per pass, so no session starves the others.
