@@ -51,6 +51,31 @@ impl std::fmt::Display for MachineError {
 
 impl std::error::Error for MachineError {}
 
+/// Drops terminal escape sequences (`ESC [ ... final`, `ESC x`) and
+/// carriage returns from the serial output, across reads.
+#[derive(Default)]
+struct EscapeFilter {
+    state: u8,
+}
+
+impl EscapeFilter {
+    fn filter(&mut self, text: &str) -> String {
+        let mut out = String::with_capacity(text.len());
+        for c in text.chars() {
+            match (self.state, c) {
+                (0, '\x1b') => self.state = 1,
+                (0, '\r') => {}
+                (0, c) => out.push(c),
+                (1, '[') => self.state = 2,
+                (1, _) => self.state = 0,
+                (_, '\x40'..='\x7e') => self.state = 0,
+                _ => {}
+            }
+        }
+        out
+    }
+}
+
 #[derive(Default)]
 struct Console {
     text: String,
@@ -80,6 +105,7 @@ impl Machine {
         let sink = console.clone();
         std::thread::spawn(move || {
             let mut buf = [0u8; 4096];
+            let mut escapes = EscapeFilter::default();
             loop {
                 let n = match stdout.read(&mut buf) {
                     Ok(0) | Err(_) => break,
@@ -91,7 +117,8 @@ impl Machine {
                     let _ = out.flush();
                 }
                 let (lock, cv) = &*sink;
-                lock.lock().unwrap().text.push_str(&String::from_utf8_lossy(&buf[..n]).replace('\r', ""));
+                let text = escapes.filter(&String::from_utf8_lossy(&buf[..n]));
+                lock.lock().unwrap().text.push_str(&text);
                 cv.notify_all();
             }
             let (lock, cv) = &*sink;
@@ -215,18 +242,17 @@ impl Machine {
 
     /// Type `line` at the prompt (which must already be showing), wait for
     /// the next prompt, and return what the command printed.
+    ///
+    /// The shell echoes the line as it is typed and, when other programs
+    /// print meanwhile, shows their lines and then its prompt and the line
+    /// again: the command starts where the whole line is echoed with the
+    /// Enter that ends it, and its output runs to the next prompt.
     pub fn command(&mut self, line: &str, timeout: Duration) -> Result<String, MachineError> {
         self.send(line);
         self.send("\r");
+        self.expect(&format!("{line}\n"), timeout)?;
         let out = self.expect(PROMPT, timeout)?;
         let out = out.strip_suffix(PROMPT).unwrap_or(&out);
-        // Drop everything up to the echoed command line (other programs may
-        // have printed before the shell echoed it).
-        let echoed = format!("{line}\n");
-        let out = match out.find(&echoed) {
-            Some(at) => &out[at + echoed.len()..],
-            None => out.split_once('\n').map_or("", |(_, rest)| rest),
-        };
         Ok(out.to_string())
     }
 
@@ -265,6 +291,18 @@ impl Machine {
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EscapeFilter;
+
+    #[test]
+    fn escapes_are_dropped_across_reads() {
+        let mut f = EscapeFilter::default();
+        assert_eq!(f.filter("a\r\x1b[K[kv] up\n\x1b["), "a[kv] up\n");
+        assert_eq!(f.filter("3Dok"), "ok");
     }
 }
 
