@@ -79,6 +79,7 @@ impl EscapeFilter {
 #[derive(Default)]
 struct Console {
     text: String,
+    raw: String,
     closed: bool,
 }
 
@@ -106,6 +107,7 @@ impl Machine {
         std::thread::spawn(move || {
             let mut buf = [0u8; 4096];
             let mut escapes = EscapeFilter::default();
+            let mut pending: Vec<u8> = Vec::new();
             loop {
                 let n = match stdout.read(&mut buf) {
                     Ok(0) | Err(_) => break,
@@ -117,8 +119,20 @@ impl Machine {
                     let _ = out.flush();
                 }
                 let (lock, cv) = &*sink;
-                let text = escapes.filter(&String::from_utf8_lossy(&buf[..n]));
-                lock.lock().unwrap().text.push_str(&text);
+                // A character may be split between reads: keep its start.
+                pending.extend_from_slice(&buf[..n]);
+                let complete = match std::str::from_utf8(&pending) {
+                    Ok(_) => pending.len(),
+                    Err(e) if e.error_len().is_none() => e.valid_up_to(),
+                    Err(_) => pending.len(),
+                };
+                let raw = String::from_utf8_lossy(&pending[..complete]).into_owned();
+                let text = escapes.filter(&raw);
+                pending.drain(..complete);
+                let mut c = lock.lock().unwrap();
+                c.text.push_str(&text);
+                c.raw.push_str(&raw);
+                drop(c);
                 cv.notify_all();
             }
             let (lock, cv) = &*sink;
@@ -142,6 +156,13 @@ impl Machine {
     /// Everything printed so far.
     pub fn console(&self) -> String {
         self.console.0.lock().unwrap().text.clone()
+    }
+
+    /// The console as a terminal shows it: one string per line, after
+    /// carriage returns, erasing (`ESC [ K`), backspaces and cursor moves
+    /// (`ESC [ n C`, `ESC [ n D`) took effect.
+    pub fn screen_lines(&self) -> Vec<String> {
+        render_lines(&self.console.0.lock().unwrap().raw)
     }
 
     /// Time since QEMU was started.
@@ -294,9 +315,71 @@ impl Machine {
     }
 }
 
+/// Render terminal output into its lines (see [`Machine::screen_lines`]).
+pub fn render_lines(raw: &str) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line: Vec<char> = Vec::new();
+    let mut col = 0usize;
+    let mut chars = raw.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\n' => {
+                lines.push(line.iter().collect::<String>().trim_end().to_string());
+                line.clear();
+                col = 0;
+            }
+            '\r' => col = 0,
+            '\x08' => col = col.saturating_sub(1),
+            '\x1b' => {
+                if chars.peek() != Some(&'[') {
+                    chars.next();
+                    continue;
+                }
+                chars.next();
+                let mut n = String::new();
+                let mut fin = ' ';
+                for d in chars.by_ref() {
+                    if d.is_ascii_digit() || d == ';' {
+                        n.push(d);
+                    } else {
+                        fin = d;
+                        break;
+                    }
+                }
+                let n: usize = n.parse().unwrap_or(1).max(1);
+                match fin {
+                    'K' => line.truncate(col),
+                    'C' => col += n,
+                    'D' => col = col.saturating_sub(n),
+                    _ => {}
+                }
+            }
+            c => {
+                while line.len() < col {
+                    line.push(' ');
+                }
+                if col < line.len() {
+                    line[col] = c;
+                } else {
+                    line.push(c);
+                }
+                col += 1;
+            }
+        }
+    }
+    lines.push(line.iter().collect::<String>().trim_end().to_string());
+    lines
+}
+
 #[cfg(test)]
 mod tests {
-    use super::EscapeFilter;
+    use super::{render_lines, EscapeFilter};
+
+    #[test]
+    fn terminal_rendering() {
+        let raw = "kintsugi> echo par\r\x1b[K[kv] up\r\n\r\x1b[Kkintsugi> echo par\x1b[1Dx\x1b[1C\r\r\n";
+        assert_eq!(render_lines(raw), ["[kv] up", "kintsugi> echo pax", ""]);
+    }
 
     #[test]
     fn escapes_are_dropped_across_reads() {

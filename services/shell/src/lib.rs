@@ -4,5 +4,7 @@
 
 extern crate alloc;
 
+pub mod args;
 pub mod command;
+pub mod complete;
 pub mod line;

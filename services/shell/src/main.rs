@@ -1,6 +1,13 @@
-//! The Kintsugi shell: reads command lines from the serial console (the
-//! console resource init grants it) and carries them out through the
-//! directory. A foreground program can be interrupted with Ctrl-C.
+//! The Kintsugi shell: reads command lines from the console (the serial
+//! port and the keyboard alike, through the console resource init grants
+//! it) and carries them out through the directory. A foreground program
+//! can be interrupted with Ctrl-C.
+//!
+//! While a line is being typed, the shell asks the kernel to hold other
+//! programs' output; when some is waiting it clears its line, lets it out,
+//! and draws the prompt and the line again below it, so messages never
+//! land in the middle of what is being typed. `log [NAME]` shows what the
+//! console kept of a program's messages.
 #![no_std]
 #![no_main]
 
@@ -17,14 +24,21 @@ use libos::{print, println, sys};
 
 mod devices;
 use shell::command::{self, Command, CrashKind, KvCommand, HELP};
-use shell::line::{Event, LineEditor};
+use shell::complete::{CommandNames, Completers};
+use shell::line::{Event, LineEditor, MAX_LINE};
 
 const PROMPT: &str = "kintsugi> ";
 /// How long a command waits for a service that has not registered yet (one
 /// still starting right after boot).
 pub(crate) const SERVICE_PATIENCE: core::time::Duration = core::time::Duration::from_secs(10);
 const INPUT_BIT: u64 = 1;
+/// Set on the input event when others' output is being held.
+const HELD_BIT: u64 = 2;
 const EXIT_BIT: u64 = 1;
+/// Largest piece of output written at once (under the kernel's limit).
+const WRITE_CHUNK: usize = 32 * 1024;
+/// Lines `log` shows at most.
+const LOG_LINES: usize = 100;
 
 libos::main!(main);
 
@@ -32,6 +46,9 @@ struct Console {
     handle: Handle,
     input: Signal,
     editor: LineEditor,
+    completer: Completers,
+    /// Others' output is held (a line is being typed).
+    holding: bool,
     /// The shell's session with the kv service, opened on first use.
     kv: Option<kv::KvClient>,
     /// Sessions with the device services.
@@ -51,24 +68,47 @@ impl Console {
         if which == 1 {
             return (events, true);
         }
-        self.input.take();
-        let mut buf = [0u8; 256];
+        let bits = self.input.take();
+        if bits & HELD_BIT != 0 && self.holding {
+            // Others' messages are waiting: clear the line, let them out,
+            // and draw the prompt and the line again after them.
+            write_out(b"\r\x1b[K");
+            let _ = sys::console_release(self.handle);
+            let mut line = Vec::new();
+            self.editor.redraw(&mut line);
+            write_out(&line);
+        }
+        let mut buf = [0u8; 1024];
         let mut echo = Vec::new();
         while let Ok(n) = sys::console_read(self.handle, &mut buf) {
             if n == 0 {
                 break;
             }
             for &b in &buf[..n] {
-                match self.editor.feed(b, &mut echo) {
+                match self.editor.feed(b, &mut echo, &self.completer) {
                     Event::None => {}
                     e => events.push(e),
                 }
             }
         }
-        if !echo.is_empty() {
-            let _ = sys::debug_write(&echo);
-        }
+        write_out(&echo);
         (events, false)
+    }
+
+    /// Hold others' output while a line is typed, or show it and stop.
+    fn hold(&mut self, on: bool) {
+        let holder = on.then(|| (self.input.event().raw(), HELD_BIT));
+        self.holding = on && sys::console_hold(self.handle, holder).is_ok();
+        if !on {
+            let _ = sys::console_hold(self.handle, None);
+        }
+    }
+}
+
+/// Write terminal output, in pieces the kernel takes.
+fn write_out(bytes: &[u8]) {
+    for chunk in bytes.chunks(WRITE_CHUNK) {
+        let _ = sys::debug_write(chunk);
     }
 }
 
@@ -76,10 +116,15 @@ fn main() -> Result<(), String> {
     let handle = directory::device("console").map_err(|e| alloc::format!("no console: {e}"))?;
     let input = Signal::new().map_err(|e| alloc::format!("no event: {e}"))?;
     sys::console_bind(handle, input.event().raw(), INPUT_BIT).map_err(|e| alloc::format!("console: {e}"))?;
+    let mut completer = Completers::new();
+    completer.add(CommandNames::new(HELP.iter().map(|(usage, _)| *usage)));
+    let mut editor = LineEditor::new();
+    editor.set_prompt(PROMPT);
     let mut console =
-        Console { handle, input, editor: LineEditor::new(), kv: None, devices: devices::Sessions::default() };
+        Console { handle, input, editor, completer, holding: false, kv: None, devices: devices::Sessions::default() };
     println!("Kintsugi shell. Type 'help' for the commands.");
     loop {
+        console.hold(true);
         print!("{PROMPT}");
         let line = loop {
             let (events, _) = console.poll(None);
@@ -91,6 +136,10 @@ fn main() -> Result<(), String> {
                         break;
                     }
                     Event::Interrupt => print!("{PROMPT}"),
+                    Event::TooLong => {
+                        println!("shell: line longer than {MAX_LINE} bytes; not run");
+                        print!("{PROMPT}");
+                    }
                     Event::None => {}
                 }
             }
@@ -98,9 +147,10 @@ fn main() -> Result<(), String> {
                 break l;
             }
         };
+        console.hold(false);
         match command::parse(&line) {
             Ok(cmd) => execute(&mut console, cmd),
-            Err(msg) => println!("shell: {msg}"),
+            Err(msg) => println!("{msg}"),
         }
     }
 }
@@ -115,6 +165,7 @@ fn execute(console: &mut Console, cmd: Command) {
             }
         }
         Command::Echo(text) => println!("{text}"),
+        Command::Log(name) => show_log(console.handle, name.as_deref()),
         Command::Ps => match directory::list() {
             Ok(list) => {
                 print_ps(&list);
@@ -330,6 +381,50 @@ fn print_services() {
         }
     }
     print!("{out}");
+}
+
+/// `log [NAME]`: the recent console messages of NAME (a program, or a
+/// resilient service with its companion), or of everyone but the shell.
+fn show_log(console: Handle, name: Option<&str>) {
+    let me = libos::start::name();
+    let wanted = |writer: &[u8]| match name {
+        Some(n) => writer == n.as_bytes() || writer.strip_suffix(b"-companion") == Some(n.as_bytes()),
+        None => writer != me.as_bytes(),
+    };
+    let mut reader = libos::console::LogReader::new(console);
+    let mut text = Vec::new();
+    loop {
+        match reader.next_batch() {
+            Ok(batch) if batch.is_empty() => break,
+            Ok(batch) => {
+                for r in libos::console::records(batch).filter(|r| wanted(r.name)) {
+                    text.extend_from_slice(r.text);
+                    if !r.text.ends_with(b"\n") {
+                        text.push(b'\n');
+                    }
+                }
+            }
+            Err(e) => {
+                println!("log: {e}");
+                return;
+            }
+        }
+    }
+    let text = String::from_utf8_lossy(&text);
+    let lines: Vec<&str> = text.lines().filter(|l| !l.is_empty()).collect();
+    if lines.is_empty() {
+        match name {
+            Some(n) => println!("log: no messages from '{n}'"),
+            None => println!("log: no messages"),
+        }
+        return;
+    }
+    let mut out = String::new();
+    for l in &lines[lines.len().saturating_sub(LOG_LINES)..] {
+        out.push_str(l);
+        out.push('\n');
+    }
+    write_out(out.as_bytes());
 }
 
 fn report(program: &str, pid: u32, process: &Process) {
