@@ -86,8 +86,8 @@ fn history_and_completion() {
     let lines = m.screen_lines();
     assert!(lines.iter().any(|l| l == "kintsugi> help"), "{lines:#?}");
     assert!(lines.iter().any(|l| l == "kintsugi> kv get значение"), "{lines:#?}");
-    // Editing in the middle of the line: left arrows, insert, delete.
-    m.send("echo helo\x1b[D\x1b[Dl\x1b[3~o\r");
+    // Editing in the middle of the line: left arrows, delete, insert.
+    m.send("echo hxllo\x1b[D\x1b[D\x1b[D\x1b[D\x1b[3~e\r");
     m.expect("\nhello\n", COMMAND_TIMEOUT).expect("edited in the middle");
     after_prompt(&mut m);
     m.shutdown();

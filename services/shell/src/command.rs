@@ -168,9 +168,16 @@ pub const SERVICE_MAX: usize = NAME_MAX - ".control".len();
 /// Longest writer name in the console log (`kintsugi_abi::MAX_LOG_NAME`).
 pub const LOG_NAME_MAX: usize = 32;
 
-/// Parse a line; `Err` holds the one-line message to print.
+/// Parse a line; `Err` holds the one-line message to print, which starts
+/// with the command's name (`kv: key longer than 256 bytes`, `kill: usage:
+/// kill NAME|PID`), or `shell:` when there is no command to name.
 pub fn parse(line: &str) -> Result<Command, String> {
     let words = crate::args::split(line).map_err(|e| format!("shell: {e}"))?;
+    let Some(word) = words.first() else { return Ok(Command::Nothing) };
+    parse_words(&words).map_err(|e| if e.starts_with("usage: ") { format!("{word}: {e}") } else { e })
+}
+
+fn parse_words(words: &[String]) -> Result<Command, String> {
     let Some((word, rest)) = words.split_first() else { return Ok(Command::Nothing) };
     let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
     let word = word.as_str();
