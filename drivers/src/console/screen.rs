@@ -71,7 +71,7 @@ impl Screen {
 
     fn draw(&mut self, col: usize, row: usize, cell: Cell) {
         if self.info.kind == DISPLAY_TEXT {
-            let attr = (cell.bg & 0x7) << 4 | (cell.fg & 0xf);
+            let attr = vga_colour(cell.bg & 0x7) << 4 | vga_colour(cell.fg & 0xf);
             let ch = if cell.ch.is_ascii() && !cell.ch.is_ascii_control() { cell.ch as u8 } else { b'?' };
             let off = row * self.info.pitch as usize + col * 2;
             // SAFETY: (col, row) is inside the text screen, so the cell lies
@@ -109,6 +109,13 @@ impl Screen {
         let chan = |v: u8, shift: u8, size: u8| ((v as u32) >> (8 - size.min(8))) << shift.min(31);
         chan(r, i.red_shift, i.red_size) | chan(g, i.green_shift, i.green_size) | chan(b, i.blue_shift, i.blue_size)
     }
+}
+
+/// The VGA text-mode colour of palette colour `c` (VGA orders them blue,
+/// green, cyan, red, ... where ANSI has red, green, yellow, blue, ...).
+fn vga_colour(c: u8) -> u8 {
+    const ANSI_TO_VGA: [u8; 8] = [0, 4, 2, 6, 1, 5, 3, 7];
+    ANSI_TO_VGA[(c & 7) as usize] | (c & 8)
 }
 
 /// The cells a display holds, if it is one this module can draw on.
@@ -182,7 +189,8 @@ mod tests {
         let mut t = Terminal::new(80, 25);
         t.write(b"[x] error: bad\n", LogLevel::Error);
         s.paint(&t);
-        assert_eq!(&mem[..4], &[b'[', 0x09, b'x', 0x09]);
+        // Bright red is VGA colour 12.
+        assert_eq!(&mem[..4], &[b'[', 0x0c, b'x', 0x0c]);
     }
 
     #[test]
