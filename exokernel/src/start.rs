@@ -55,6 +55,10 @@ pub extern "C" fn kernel_entry(magic: u32, info: u32) -> ! {
         kintsugi_abi::DISPLAY_TEXT => kprintln!("screen: VGA text mode {}x{} at {:#x}", d.width, d.height, d.address),
         _ => kprintln!("screen: none"),
     }
+    // A deliberate panic, to show what one looks like (the screen test).
+    if bi.cmdline.split_whitespace().any(|w| w == "kintsugi.panic") {
+        panic!("asked for by kintsugi.panic on the command line");
+    }
 
     arch::gdt::init();
     arch::idt::init();

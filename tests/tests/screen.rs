@@ -136,3 +136,45 @@ fn screen_and_keyboard_with_uefi() {
         None => eprintln!("screen_and_keyboard_with_uefi: OVMF is not installed here; UEFI not tested"),
     }
 }
+
+/// A kernel panic is shown on the screen: it turns red, with the message.
+/// (Direct boot, where the BIOS's VGA text mode is the screen; the kernel
+/// panics on purpose when its command line says `kintsugi.panic`.)
+#[test]
+fn a_kernel_panic_turns_the_screen_red() {
+    let sock = std::env::temp_dir().join(format!("kintsugi-{}-panic.monitor", std::process::id()));
+    let _ = std::fs::remove_file(&sock);
+    let image = Image::built().unwrap_or_else(|e| panic!("{e}"));
+    let cfg = QemuConfig {
+        display: Display::Offscreen,
+        monitor: Some(sock.clone()),
+        cmdline: "kintsugi.panic".into(),
+        ..QemuConfig::default()
+    };
+    let mut m = Machine::boot(&image, &cfg, false).unwrap_or_else(|e| panic!("{e}"));
+    let mut mon = Monitor::connect(&sock, Duration::from_secs(30)).expect("the QEMU monitor");
+    match m.expect("the command line", COMMAND_TIMEOUT) {
+        Err(kintsugi_tests::MachineError::Panic(_)) => {}
+        other => panic!("expected a kernel panic, got {other:?}"),
+    }
+    // VGA text mode: a red background (the BIOS's palette has it at about
+    // (0xa8, 0, 0)) with white text, over the whole screen.
+    let deadline = Instant::now() + COMMAND_TIMEOUT;
+    loop {
+        let p = mon.screendump().expect("screendump");
+        let red = p.pixels.iter().filter(|&&(r, g, b)| r >= 0x80 && g < 0x20 && b < 0x20).count();
+        let white = p.pixels.iter().filter(|&&(r, g, b)| r >= 0xf0 && g >= 0xf0 && b >= 0xf0).count();
+        if red > p.pixels.len() * 3 / 4 && white > 500 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the screen is not red: {red} red and {white} white pixels of {}",
+            p.pixels.len()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    m.kill();
+    let _ = std::fs::remove_file(&sock);
+    let _ = std::fs::remove_file(sock.with_extension("ppm"));
+}

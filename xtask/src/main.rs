@@ -20,7 +20,7 @@ mod tools;
 mod vault;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use kintsugi_tests::{Accel, DiskBus, NicModel};
+use kintsugi_tests::{Accel, DiskBus, Display, NicModel};
 use std::path::PathBuf;
 
 #[derive(Parser)]
@@ -40,6 +40,14 @@ enum AccelArg {
 enum DiskBusArg {
     Virtio,
     Ahci,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DisplayArg {
+    /// A QEMU window on this desktop.
+    Window,
+    /// A VNC server on 127.0.0.1:5900.
+    Vnc,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -81,6 +89,11 @@ enum Cmd {
         /// Boot the GRUB ISO (BIOS) instead of QEMU's direct kernel boot.
         #[arg(long)]
         iso: bool,
+        /// Show the screen console too: a QEMU window (`--display`), or a
+        /// VNC server on 127.0.0.1:5900 (`--display vnc`). The serial
+        /// console stays on this terminal.
+        #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "window")]
+        display: Option<DisplayArg>,
     },
     /// Write the GRUB hybrid ISO.
     Image {
@@ -140,26 +153,33 @@ fn main() {
             eprintln!("xtask: image in {}", img.kernel.parent().unwrap_or(&img.kernel).display());
             0
         }),
-        Cmd::Run { headless, exec, disks, accel, disk_bus, nic, memory, timeout, iso } => run::run(run::RunOptions {
-            headless,
-            exec,
-            disks,
-            accel: match accel {
-                AccelArg::Tcg => Accel::Tcg,
-                AccelArg::Kvm => Accel::Kvm,
-            },
-            disk_bus: match disk_bus {
-                DiskBusArg::Virtio => DiskBus::Virtio,
-                DiskBusArg::Ahci => DiskBus::Ahci,
-            },
-            nic: match nic {
-                NicArg::Virtio => NicModel::Virtio,
-                NicArg::E1000 => NicModel::E1000,
-            },
-            memory,
-            timeout,
-            iso,
-        }),
+        Cmd::Run { headless, exec, disks, accel, disk_bus, nic, memory, timeout, iso, display } => {
+            run::run(run::RunOptions {
+                headless,
+                exec,
+                disks,
+                accel: match accel {
+                    AccelArg::Tcg => Accel::Tcg,
+                    AccelArg::Kvm => Accel::Kvm,
+                },
+                disk_bus: match disk_bus {
+                    DiskBusArg::Virtio => DiskBus::Virtio,
+                    DiskBusArg::Ahci => DiskBus::Ahci,
+                },
+                nic: match nic {
+                    NicArg::Virtio => NicModel::Virtio,
+                    NicArg::E1000 => NicModel::E1000,
+                },
+                memory,
+                timeout,
+                iso,
+                display: match display {
+                    None => Display::None,
+                    Some(DisplayArg::Window) => Display::Window,
+                    Some(DisplayArg::Vnc) => Display::Vnc(0),
+                },
+            })
+        }
         Cmd::Image { out } => assemble::build().and_then(|img| {
             let out = out.unwrap_or_else(|| kintsugi_tests::image::image_dir().join("kintsugi.iso"));
             iso::make(&img, &out).map(|p| {

@@ -143,8 +143,9 @@ impl Screen {
 
     fn clear_row(&mut self, row: usize) {
         if self.info.kind == DISPLAY_TEXT {
+            let attr = if self.bg == PANIC_RED { 0x4f } else { 0x07 };
             for col in 0..self.cols {
-                self.text_cell(col, row, b' ', 0x07);
+                self.text_cell(col, row, b' ', attr);
             }
             return;
         }
