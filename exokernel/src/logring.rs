@@ -8,6 +8,10 @@ use zerocopy::{FromBytes, IntoBytes};
 
 const HEADER: usize = core::mem::size_of::<LogRecordHeader>();
 
+/// The next record does not fit in the buffer given to [`LogRing::read`].
+#[derive(Debug, PartialEq, Eq)]
+pub struct RecordTooLarge;
+
 /// A ring of `N` bytes of log records.
 pub struct LogRing<const N: usize> {
     buf: [u8; N],
@@ -116,8 +120,8 @@ impl<const N: usize> LogRing<N> {
 
     /// Copy whole records with `seq >= cursor`, oldest first, into `out`;
     /// returns the cursor after the last one copied and the bytes written.
-    /// `Err(())` if the first such record does not fit in `out`.
-    pub fn read(&self, cursor: u64, out: &mut [u8]) -> Result<(u64, usize), ()> {
+    /// An error if the first such record does not fit in `out`.
+    pub fn read(&self, cursor: u64, out: &mut [u8]) -> Result<(u64, usize), RecordTooLarge> {
         let mut at = self.start;
         let mut next = cursor;
         let mut written = 0;
@@ -127,7 +131,7 @@ impl<const N: usize> LogRing<N> {
             if h.seq >= cursor {
                 if written + len as usize > out.len() {
                     if written == 0 {
-                        return Err(());
+                        return Err(RecordTooLarge);
                     }
                     break;
                 }

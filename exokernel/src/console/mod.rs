@@ -45,7 +45,8 @@ struct Console {
     input: [u8; INPUT_CAPACITY],
     head: usize,
     len: usize,
-    reader: Option<(Arc<Event>, u64)>,
+    /// Who reads the input (weak: a reader that ended holds nothing up).
+    reader: Option<(Weak<Event>, u64)>,
     log: LogRing<LOG_BYTES>,
     held: LogRing<HELD_BYTES>,
     hold: Option<Hold>,
@@ -264,8 +265,8 @@ impl Console {
     }
 
     fn tell_reader(&self) {
-        if let Some((event, bits)) = &self.reader {
-            event.signal(*bits);
+        if let Some((Some(event), bits)) = self.reader.as_ref().map(|(w, bits)| (w.upgrade(), *bits)) {
+            event.signal(bits);
         }
     }
 }
@@ -301,7 +302,7 @@ pub fn bind(event: Arc<Event>, bits: u64) {
         if c.len > 0 {
             event.signal(bits);
         }
-        c.reader = Some((event, bits));
+        c.reader = Some((Arc::downgrade(&event), bits));
     }
 }
 

@@ -166,7 +166,7 @@ pub const ARGS_MAX: usize = 3000;
 /// (`NAME.control` within [`NAME_MAX`]).
 pub const SERVICE_MAX: usize = NAME_MAX - ".control".len();
 /// Longest writer name in the console log (`kintsugi_abi::MAX_LOG_NAME`).
-pub const LOG_NAME_MAX: usize = 32;
+pub const LOG_NAME_MAX: usize = libos::abi::MAX_LOG_NAME;
 
 /// Parse a line; `Err` holds the one-line message to print, which starts
 /// with the command's name (`kv: key longer than 256 bytes`, `kill: usage:
@@ -313,7 +313,7 @@ fn parse_blk(words: &[&str]) -> Result<BlkCommand, String> {
 /// Pairs of hex digits (an optional `0x` in front) as bytes; at least one.
 pub fn parse_hex(s: &str) -> Option<Vec<u8>> {
     let s = s.strip_prefix("0x").unwrap_or(s);
-    if s.is_empty() || s.len() % 2 != 0 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if s.is_empty() || !s.len().is_multiple_of(2) || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     (0..s.len()).step_by(2).map(|i| s.get(i..i + 2).and_then(|pair| u8::from_str_radix(pair, 16).ok())).collect()
