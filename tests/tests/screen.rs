@@ -178,3 +178,49 @@ fn a_kernel_panic_turns_the_screen_red() {
     let _ = std::fs::remove_file(&sock);
     let _ = std::fs::remove_file(sock.with_extension("ppm"));
 }
+
+/// Without a framebuffer (QEMU's direct boot leaves the BIOS's VGA text
+/// mode), the console is drawn in text mode. The picture is drawn by the
+/// card's own font, so the test reads it against itself: the typed word
+/// in the command line and the same word printed below must be the same
+/// cells, each one different and not blank.
+#[test]
+fn vga_text_mode_without_a_framebuffer() {
+    let sock = std::env::temp_dir().join(format!("kintsugi-{}-text.monitor", std::process::id()));
+    let _ = std::fs::remove_file(&sock);
+    let cfg = QemuConfig { display: Display::Offscreen, monitor: Some(sock.clone()), ..QemuConfig::default() };
+    let mut m = boot_with(&cfg);
+    assert!(m.console().contains("screen: VGA text mode 80x25"), "{}", m.console());
+    let mut mon = Monitor::connect(&sock, Duration::from_secs(30)).expect("the QEMU monitor");
+    type_until(&mut m, &mut mon, "echo QWERTY\n", "\nQWERTY\n");
+    let word = "QWERTY".len();
+    let deadline = Instant::now() + COMMAND_TIMEOUT;
+    loop {
+        let p = mon.screendump().expect("screendump");
+        let (cw, ch) = (p.width / 80, p.height / 25);
+        let cell = |col: usize, row: usize| -> Vec<(u8, u8, u8)> {
+            (0..ch)
+                .flat_map(|y| (0..cw).map(move |x| (x, y)))
+                .map(|(x, y)| p.pixels[(row * ch + y) * p.width + col * cw + x])
+                .collect()
+        };
+        let blank = cell(79, 0);
+        // "kintsugi> echo QWERTY": the word starts at column 15.
+        let found = (0..24).any(|row| {
+            let typed: Vec<_> = (15..15 + word).map(|c| cell(c, row)).collect();
+            let printed: Vec<_> = (0..word).map(|c| cell(c, row + 1)).collect();
+            typed == printed
+                && typed.iter().all(|c| *c != blank)
+                && (0..word).all(|i| (0..word).all(|j| i == j || typed[i] != typed[j]))
+                && cell(word, row + 1) == blank
+        });
+        if found {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the text screen never showed the command and its output");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    m.shutdown();
+    let _ = std::fs::remove_file(&sock);
+    let _ = std::fs::remove_file(sock.with_extension("ppm"));
+}
