@@ -117,3 +117,19 @@ fn messages_do_not_land_in_the_typed_line() {
     assert_eq!(m.shq("log nosuch"), "log: no messages from 'nosuch'\n");
     m.shutdown();
 }
+
+#[test]
+fn lines_typed_ahead_are_kept() {
+    let mut m = boot();
+    // Two lines at once, and a line typed while a program runs in the
+    // foreground: each runs, in order.
+    m.send("echo one\recho two\r");
+    m.expect("\none\n", COMMAND_TIMEOUT).expect("the first line ran");
+    m.expect("\ntwo\n", COMMAND_TIMEOUT).expect("the second line ran");
+    m.send("run spin 2\r");
+    m.send("echo ahead\r");
+    m.expect("spin: done after 2 s", COMMAND_TIMEOUT).expect("spin ran");
+    m.expect("\nahead\n", COMMAND_TIMEOUT).expect("the line typed ahead ran after it");
+    after_prompt(&mut m);
+    m.shutdown();
+}

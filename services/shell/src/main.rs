@@ -13,6 +13,7 @@
 
 extern crate alloc;
 
+use alloc::collections::VecDeque;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt::Write;
@@ -49,6 +50,9 @@ struct Console {
     completer: Completers,
     /// Others' output is held (a line is being typed).
     holding: bool,
+    /// Lines entered and not run yet (typed ahead while a program ran, or
+    /// several at once).
+    typed: VecDeque<String>,
     /// The shell's session with the kv service, opened on first use.
     kv: Option<kv::KvClient>,
     /// Sessions with the device services.
@@ -120,21 +124,28 @@ fn main() -> Result<(), String> {
     completer.add(CommandNames::new(HELP.iter().map(|(usage, _)| *usage)));
     let mut editor = LineEditor::new();
     editor.set_prompt(PROMPT);
-    let mut console =
-        Console { handle, input, editor, completer, holding: false, kv: None, devices: devices::Sessions::default() };
+    let mut console = Console {
+        handle,
+        input,
+        editor,
+        completer,
+        holding: false,
+        typed: VecDeque::new(),
+        kv: None,
+        devices: devices::Sessions::default(),
+    };
     println!("Kintsugi shell. Type 'help' for the commands.");
     loop {
         console.hold(true);
         print!("{PROMPT}");
         let line = loop {
+            if let Some(l) = console.typed.pop_front() {
+                break l;
+            }
             let (events, _) = console.poll(None);
-            let mut got = None;
             for e in events {
                 match e {
-                    Event::Line(l) => {
-                        got = Some(l);
-                        break;
-                    }
+                    Event::Line(l) => console.typed.push_back(l),
                     Event::Interrupt => print!("{PROMPT}"),
                     Event::TooLong => {
                         println!("shell: line longer than {MAX_LINE} bytes; not run");
@@ -142,9 +153,6 @@ fn main() -> Result<(), String> {
                     }
                     Event::None => {}
                 }
-            }
-            if let Some(l) = got {
-                break l;
             }
         };
         console.hold(false);
@@ -233,8 +241,15 @@ fn run(console: &mut Console, program: &str, args: &str, background: bool) {
         if ended {
             break;
         }
-        if events.iter().any(|e| *e == Event::Interrupt) {
-            let _ = process.kill();
+        for e in events {
+            match e {
+                Event::Interrupt => {
+                    let _ = process.kill();
+                }
+                Event::Line(l) => console.typed.push_back(l),
+                Event::TooLong => println!("shell: line longer than {MAX_LINE} bytes; not run"),
+                Event::None => {}
+            }
         }
     }
     report(program, pid, &process);
