@@ -140,11 +140,15 @@ fn main() -> Result<(), String> {
         print!("{PROMPT}");
         let line = loop {
             if let Some(l) = console.typed.pop_front() {
+                // Typed ahead: show it after the prompt as it runs.
+                println!("{l}");
                 break l;
             }
             let (events, _) = console.poll(None);
+            let mut entered = None;
             for e in events {
                 match e {
+                    Event::Line(l) if entered.is_none() => entered = Some(l),
                     Event::Line(l) => console.typed.push_back(l),
                     Event::Interrupt => print!("{PROMPT}"),
                     Event::TooLong => {
@@ -153,6 +157,9 @@ fn main() -> Result<(), String> {
                     }
                     Event::None => {}
                 }
+            }
+            if let Some(l) = entered {
+                break l;
             }
         };
         console.hold(false);
