@@ -52,12 +52,6 @@ impl<const N: usize> LogRing<N> {
         self.next_seq
     }
 
-    /// Whether a record of `name` and `text` lengths fits without dropping
-    /// an older one.
-    pub fn fits(&self, name: usize, text: usize) -> bool {
-        self.used() + HEADER + name.min(MAX_LOG_NAME) + text.min(MAX_LOG_TEXT) <= N
-    }
-
     fn put(&mut self, at: u64, bytes: &[u8]) {
         for (i, &b) in bytes.iter().enumerate() {
             self.buf[((at + i as u64) % N as u64) as usize] = b;
@@ -157,26 +151,6 @@ impl<const N: usize> LogRing<N> {
             f(h.pid, &name[..n], h.level, &text[..t]);
             at += Self::record_len(&h);
         }
-    }
-
-    /// Take the oldest record out: its text and name are copied into the
-    /// buffers; returns `(pid, name length, text length)`.
-    pub fn pop(&mut self, name: &mut [u8; MAX_LOG_NAME], text: &mut [u8; MAX_LOG_TEXT]) -> Option<(u32, usize, usize)> {
-        if self.is_empty() {
-            return None;
-        }
-        let h = self.header_at(self.start);
-        let (n, t) = (h.name_len as usize, h.text_len as usize);
-        self.get(self.start + HEADER as u64, &mut name[..n]);
-        self.get(self.start + (HEADER + n) as u64, &mut text[..t]);
-        self.drop_oldest();
-        Some((h.pid, n, t))
-    }
-
-    /// Forget every record (sequence numbers go on).
-    pub fn clear(&mut self) {
-        self.start = self.end;
-        self.first_seq = self.next_seq;
     }
 }
 

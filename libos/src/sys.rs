@@ -332,14 +332,10 @@ pub fn console_inject(console: Handle, bytes: &[u8]) -> Result<(), Error> {
         .map(|_| ())
 }
 
-/// Hold others' console output back (signalling `event` with `bits` when
-/// some waits), or with `None` show it and stop holding.
-pub fn console_hold(console: Handle, holder: Option<(Handle, u64)>) -> Result<(), Error> {
+/// Have others' console output go above the line this program is typing
+/// (signalling `event` with `bits` after it, to draw the line again), or
+/// with `None` stop.
+pub fn console_output_above(console: Handle, holder: Option<(Handle, u64)>) -> Result<(), Error> {
     let (event, bits) = holder.map(|(e, b)| (h(e), b)).unwrap_or((0, 0));
-    call(Syscall::Console, [h(console), ConsoleOp::OutputHold as u64, event, bits, 0, 0]).map(|_| ())
-}
-
-/// Show the console output held back so far.
-pub fn console_release(console: Handle) -> Result<(), Error> {
-    call(Syscall::Console, [h(console), ConsoleOp::OutputRelease as u64, 0, 0, 0, 0]).map(|_| ())
+    call(Syscall::Console, [h(console), ConsoleOp::OutputAbove as u64, event, bits, 0, 0]).map(|_| ())
 }

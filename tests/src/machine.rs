@@ -51,28 +51,51 @@ impl std::fmt::Display for MachineError {
 
 impl std::error::Error for MachineError {}
 
-/// Drops terminal escape sequences (`ESC [ ... final`, `ESC x`) and
-/// carriage returns from the serial output, across reads.
+/// Turns the serial output into the transcript tests read: a line the
+/// shell clears to redraw it (`CR ESC [ K`, when other programs print while
+/// a line is typed) is taken out, as a terminal shows it; other escape
+/// sequences and carriage returns are dropped. Works across reads.
 #[derive(Default)]
-struct EscapeFilter {
+struct Transcript {
+    /// 0: text; 1: after ESC; 2: in `ESC [`.
     state: u8,
+    /// A CR came just before the escape sequence.
+    after_cr: bool,
+    /// The parameters of the `ESC [` sequence so far.
+    params: String,
 }
 
-impl EscapeFilter {
-    fn filter(&mut self, text: &str) -> String {
-        let mut out = String::with_capacity(text.len());
+impl Transcript {
+    /// Add `text` to `out`; returns the lowest position at which `out`
+    /// was cut back (text after it was replaced), if it was.
+    fn add(&mut self, text: &str, out: &mut String) -> Option<usize> {
+        let mut cut = None;
         for c in text.chars() {
             match (self.state, c) {
-                (0, '\x1b') => self.state = 1,
-                (0, '\r') => {}
-                (0, c) => out.push(c),
+                (0, '\x1b') => {
+                    self.state = 1;
+                    self.params.clear();
+                }
+                (0, '\r') => self.after_cr = true,
+                (0, c) => {
+                    self.after_cr = false;
+                    out.push(c);
+                }
                 (1, '[') => self.state = 2,
                 (1, _) => self.state = 0,
-                (_, '\x40'..='\x7e') => self.state = 0,
-                _ => {}
+                (_, '\x40'..='\x7e') => {
+                    self.state = 0;
+                    if c == 'K' && self.after_cr && (self.params.is_empty() || self.params == "0") {
+                        let line_start = out.rfind('\n').map_or(0, |i| i + 1);
+                        out.truncate(line_start);
+                        cut = Some(cut.map_or(line_start, |c: usize| c.min(line_start)));
+                    }
+                    self.after_cr = false;
+                }
+                (_, c) => self.params.push(c),
             }
         }
-        out
+        cut
     }
 }
 
@@ -80,6 +103,9 @@ impl EscapeFilter {
 struct Console {
     text: String,
     raw: String,
+    /// The lowest position the text was cut back to since the machine
+    /// last looked (its cursors beyond it are moved back).
+    cut: Option<usize>,
     closed: bool,
 }
 
@@ -90,6 +116,11 @@ pub struct Machine {
     console: Arc<(Mutex<Console>, Condvar)>,
     cursor: usize,
     started: Instant,
+    /// Text typed since the last Enter, and the cursor when typing began.
+    typing: Option<(String, usize)>,
+    /// The last line typed with Enter, and the cursor when typing began:
+    /// the next wait for a prompt first waits for its echo.
+    entered: Option<(String, usize)>,
 }
 
 impl Machine {
@@ -106,7 +137,7 @@ impl Machine {
         let sink = console.clone();
         std::thread::spawn(move || {
             let mut buf = [0u8; 4096];
-            let mut escapes = EscapeFilter::default();
+            let mut transcript = Transcript::default();
             let mut pending: Vec<u8> = Vec::new();
             loop {
                 let n = match stdout.read(&mut buf) {
@@ -127,12 +158,13 @@ impl Machine {
                     Err(_) => pending.len(),
                 };
                 let raw = String::from_utf8_lossy(&pending[..complete]).into_owned();
-                let text = escapes.filter(&raw);
                 pending.drain(..complete);
                 let mut c = lock.lock().unwrap();
-                c.text.push_str(&text);
+                let c = &mut *c;
+                if let Some(at) = transcript.add(&raw, &mut c.text) {
+                    c.cut = Some(c.cut.map_or(at, |old| old.min(at)));
+                }
                 c.raw.push_str(&raw);
-                drop(c);
                 cv.notify_all();
             }
             let (lock, cv) = &*sink;
@@ -150,7 +182,7 @@ impl Machine {
             }
         });
         let stdin = child.stdin.take();
-        Ok(Machine { child, stdin, console, cursor: 0, started })
+        Ok(Machine { child, stdin, console, cursor: 0, started, typing: None, entered: None })
     }
 
     /// Everything printed so far.
@@ -170,6 +202,17 @@ impl Machine {
         self.started.elapsed()
     }
 
+    /// Move cursors back to where the transcript was cut (the text past
+    /// it was a line the shell cleared, replaced by what came after).
+    fn follow_cuts(cursor: &mut usize, typing: &mut [Option<(String, usize)>; 2], c: &mut Console) {
+        if let Some(at) = c.cut.take() {
+            *cursor = (*cursor).min(at);
+            for (_, from) in typing.iter_mut().flatten() {
+                *from = (*from).min(at);
+            }
+        }
+    }
+
     /// Wait until `pattern` appears after the cursor; move the cursor past
     /// it and return the text from the old cursor to the end of the match.
     pub fn expect(&mut self, pattern: &str, timeout: Duration) -> Result<String, MachineError> {
@@ -177,6 +220,9 @@ impl Machine {
         let (lock, cv) = &*self.console;
         let mut c = lock.lock().unwrap();
         loop {
+            let mut typing = [self.typing.take(), self.entered.take()];
+            Self::follow_cuts(&mut self.cursor, &mut typing, &mut c);
+            [self.typing, self.entered] = typing;
             if c.text.contains(PANIC_MARK) {
                 return Err(MachineError::Panic(c.text.clone()));
             }
@@ -254,10 +300,59 @@ impl Machine {
             let _ = stdin.write_all(text.as_bytes());
             let _ = stdin.flush();
         }
+        let cursor = self.cursor;
+        for c in text.chars() {
+            let (line, _) = self.typing.get_or_insert_with(|| (String::new(), cursor));
+            if c == '\r' {
+                self.entered = self.typing.take();
+            } else {
+                line.push(c);
+            }
+        }
     }
 
-    /// Wait for the shell prompt.
+    /// Wait until the line last typed with Enter is echoed whole (so a
+    /// prompt the shell drew again before it is not taken for the next
+    /// one). Lines with control characters (arrow keys, Tab, ...) are
+    /// echoed as they edit the line, so they are not waited for.
+    fn wait_echo(&mut self, timeout: Duration) -> Result<(), MachineError> {
+        let Some((line, from)) = self.entered.take() else { return Ok(()) };
+        if line.chars().any(|c| c.is_control()) {
+            return Ok(());
+        }
+        let pattern = format!("{line}\n");
+        let deadline = Instant::now() + timeout;
+        let (lock, cv) = &*self.console;
+        let mut c = lock.lock().unwrap();
+        let mut from = from;
+        loop {
+            let mut typing = [self.typing.take(), Some((String::new(), from))];
+            Self::follow_cuts(&mut self.cursor, &mut typing, &mut c);
+            self.typing = typing[0].take();
+            from = typing[1].as_ref().map_or(from, |(_, f)| *f);
+            if c.text.contains(PANIC_MARK) {
+                return Err(MachineError::Panic(c.text.clone()));
+            }
+            let from = from.min(c.text.len());
+            if let Some(pos) = c.text[from..].find(&pattern) {
+                self.cursor = self.cursor.max(from + pos + pattern.len());
+                return Ok(());
+            }
+            if c.closed {
+                return Err(MachineError::Exited(c.text.clone()));
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(MachineError::Timeout { waiting_for: pattern, console: c.text.clone() });
+            }
+            c = cv.wait_timeout(c, deadline - now).unwrap().0;
+        }
+    }
+
+    /// Wait for the shell prompt (after the echo of the line last typed
+    /// with Enter, if any).
     pub fn wait_prompt(&mut self, timeout: Duration) -> Result<(), MachineError> {
+        self.wait_echo(timeout)?;
         self.expect(PROMPT, timeout).map(|_| ())
     }
 
@@ -271,7 +366,11 @@ impl Machine {
     pub fn command(&mut self, line: &str, timeout: Duration) -> Result<String, MachineError> {
         self.send(line);
         self.send("\r");
-        self.expect(&format!("{line}\n"), timeout)?;
+        if line.chars().any(|c| c.is_control()) {
+            self.expect(&format!("{line}\n"), timeout)?;
+        } else {
+            self.wait_echo(timeout)?;
+        }
         let out = self.expect(PROMPT, timeout)?;
         let out = out.strip_suffix(PROMPT).unwrap_or(&out);
         Ok(out.to_string())
@@ -373,7 +472,7 @@ pub fn render_lines(raw: &str) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{render_lines, EscapeFilter};
+    use super::{render_lines, Transcript};
 
     #[test]
     fn terminal_rendering() {
@@ -382,10 +481,14 @@ mod tests {
     }
 
     #[test]
-    fn escapes_are_dropped_across_reads() {
-        let mut f = EscapeFilter::default();
-        assert_eq!(f.filter("a\r\x1b[K[kv] up\n\x1b["), "a[kv] up\n");
-        assert_eq!(f.filter("3Dok"), "ok");
+    fn transcript_across_reads() {
+        let mut t = Transcript::default();
+        let mut out = String::from("old\n");
+        assert_eq!(t.add("kintsugi> ec\r", &mut out), None);
+        assert_eq!(t.add("\x1b[K[kv] up\r\n\x1b[", &mut out), Some(4));
+        assert_eq!(out, "old\n[kv] up\n");
+        assert_eq!(t.add("3Dok\r\x1b[Kkintsugi> echo\x08\r\n", &mut out), Some(12));
+        assert_eq!(out, "old\n[kv] up\nkintsugi> echo\x08\n");
     }
 }
 

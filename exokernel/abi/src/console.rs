@@ -38,25 +38,20 @@ pub enum ConsoleOp {
     /// driver's keystrokes). Bytes that do not fit in the input buffer are
     /// dropped.
     InputInject = 4,
-    /// `(event, bits) -> 0`: hold back output: until the caller calls this
-    /// again with `event` 0, what others (other processes and the kernel)
-    /// write is kept instead of shown, and `bits` are set on `event` when
-    /// some is waiting, so the caller can clear its line, call
-    /// [`ConsoleOp::OutputRelease`], and redraw its line after it. Held
-    /// output is shown anyway when the hold buffer fills or the caller's
-    /// event is gone (it ended). With `event` 0: release and stop holding.
-    OutputHold = 5,
-    /// `() -> 0`: show (and log) the output held so far.
-    OutputRelease = 6,
+    /// `(event, bits) -> 0`: the caller has a line being typed: until it
+    /// calls this again with `event` 0, what others (other processes and
+    /// the kernel) write goes above that line: the console clears the
+    /// line (`CR ESC [ K`) unless it is at the start of one, shows the
+    /// output, ends it with a line feed if it did not, and sets `bits` on
+    /// `event`, so the caller draws its prompt and line again below.
+    OutputAbove = 5,
 }
 
 impl ConsoleOp {
     /// The operation with this number.
     pub fn from_u64(v: u64) -> Option<ConsoleOp> {
         use ConsoleOp::*;
-        [LogRead, LogWatch, DisplayInfo, DisplayClaim, InputInject, OutputHold, OutputRelease]
-            .into_iter()
-            .find(|o| *o as u64 == v)
+        [LogRead, LogWatch, DisplayInfo, DisplayClaim, InputInject, OutputAbove].into_iter().find(|o| *o as u64 == v)
     }
 }
 
@@ -204,7 +199,7 @@ mod tests {
                 assert_eq!(op as u64, n);
             }
         }
-        assert_eq!(ConsoleOp::from_u64(7), None);
+        assert_eq!(ConsoleOp::from_u64(6), None);
         assert_eq!(core::mem::size_of::<LogRecordHeader>(), 16);
         assert_eq!(core::mem::size_of::<DisplayInfo>(), 40);
     }

@@ -7,10 +7,11 @@
 //!   record per write with the writer's pid and name and a level (warning,
 //!   error) read from the text. Holders of the console resource read the
 //!   log (the screen driver draws it; the shell's `log` filters it).
-//! - Holding: while the shell has a line being typed it asks for others'
-//!   output to be held; held records wait in a buffer of their own (so the
-//!   log's order is the order things were shown) until the shell releases
-//!   them, after clearing its line, and redraws the line after them.
+//! - Output above the line: while the shell has a line being typed it asks
+//!   for others' output to go above that line: the console clears the line
+//!   (`CR ESC [ K`, unless it is at the start of one), shows the output on
+//!   lines of its own and tells the shell, which draws its prompt and line
+//!   again below. Output still reaches the wire and the log at once.
 //! - Input: bytes typed on the serial port (moved here by its interrupt)
 //!   and bytes a keyboard driver injects share one buffer, which the holder
 //!   of the console resource reads.
@@ -29,12 +30,12 @@ const COM1: u16 = 0x3f8;
 const INPUT_CAPACITY: usize = 16 * 1024;
 /// Bytes of log records the console keeps.
 const LOG_BYTES: usize = 64 * 1024;
-/// Bytes of held-back output before it is shown anyway.
-const HELD_BYTES: usize = 16 * 1024;
-
-/// Who holds others' output back, and how to tell them some is waiting.
+/// Who has a line being typed that others' output must go above, and how
+/// to tell them to draw it again.
 struct Hold {
     pid: u32,
+    name: [u8; kintsugi_abi::MAX_LOG_NAME],
+    name_len: usize,
     event: Weak<Event>,
     bits: u64,
 }
@@ -48,8 +49,9 @@ struct Console {
     /// Who reads the input (weak: a reader that ended holds nothing up).
     reader: Option<(Weak<Event>, u64)>,
     log: LogRing<LOG_BYTES>,
-    held: LogRing<HELD_BYTES>,
     hold: Option<Hold>,
+    /// The last byte shown ended a line.
+    at_line_start: bool,
     watchers: [Option<(Weak<Event>, u64)>; MAX_LOG_WATCHERS],
     display: DisplayInfo,
     screen: Option<screen::Screen>,
@@ -66,8 +68,8 @@ static CONSOLE: Mutex<Console> = Mutex::new(Console {
     len: 0,
     reader: None,
     log: LogRing::new(),
-    held: LogRing::new(),
     hold: None,
+    at_line_start: true,
     watchers: [const { None }; MAX_LOG_WATCHERS],
     display: DisplayInfo {
         kind: 0,
@@ -129,6 +131,9 @@ impl Console {
 
     /// Show a write: serial, screen, log, watchers.
     fn show(&mut self, pid: u32, name: &[u8], bytes: &[u8]) {
+        if let Some(&last) = bytes.last() {
+            self.at_line_start = last == b'\n';
+        }
         self.serial(bytes);
         for chunk in bytes.chunks(MAX_LOG_TEXT) {
             let level = LogLevel::of_text(chunk);
@@ -146,37 +151,33 @@ impl Console {
         }
     }
 
-    /// Show everything held, in the order it was written.
-    fn release(&mut self) {
-        let mut name = [0u8; kintsugi_abi::MAX_LOG_NAME];
-        let mut text = [0u8; MAX_LOG_TEXT];
-        while let Some((pid, n, t)) = self.held.pop(&mut name, &mut text) {
-            self.show(pid, &name[..n], &text[..t]);
-        }
-    }
-
-    /// A write by `pid` (0: the kernel): held while someone else holds
-    /// output, shown otherwise.
+    /// A write by `pid` (0: the kernel): shown, above the line someone
+    /// else is typing if they asked for that.
     fn emit(&mut self, pid: u32, name: &[u8], bytes: &[u8]) {
-        let holder = self.hold.as_ref().filter(|h| h.pid != pid).map(|h| (h.event.upgrade(), h.bits));
-        match holder {
-            Some((Some(event), bits)) => {
-                for chunk in bytes.chunks(MAX_LOG_TEXT) {
-                    if !self.held.fits(name.len(), chunk.len()) {
-                        self.release();
-                    }
-                    self.held.push(pid, name, 0, chunk);
+        let holder = match &self.hold {
+            Some(h) if h.pid != pid && !bytes.is_empty() => match h.event.upgrade() {
+                Some(event) => Some((event, h.bits, h.pid, h.name, h.name_len)),
+                None => {
+                    // The holder ended.
+                    self.hold = None;
+                    None
                 }
-                event.signal(bits);
-            }
-            Some((None, _)) => {
-                // The holder is gone: nobody will release, so stop holding.
-                self.hold = None;
-                self.release();
-                self.show(pid, name, bytes);
-            }
-            None => self.show(pid, name, bytes),
+            },
+            _ => None,
+        };
+        let Some((event, bits, holder, holder_name, len)) = holder else {
+            self.show(pid, name, bytes);
+            return;
+        };
+        if !self.at_line_start {
+            self.show(holder, &holder_name[..len], b"\r\x1b[K");
+            self.at_line_start = true;
         }
+        self.show(pid, name, bytes);
+        if !self.at_line_start {
+            self.show(holder, &holder_name[..len], b"\n");
+        }
+        event.signal(bits);
     }
 }
 
@@ -337,29 +338,18 @@ pub fn claim_display() {
     }
 }
 
-/// Hold others' output for `pid` (signalling `event` with `bits` when some
-/// waits), or with `None` release it and stop holding.
-pub fn hold(pid: u32, holder: Option<(&Arc<Event>, u64)>) {
+/// Have others' output go above the line `pid` (named `name`) is typing,
+/// signalling `event` with `bits` after it so the line can be drawn again;
+/// with `None`, stop.
+pub fn output_above(pid: u32, name: &str, holder: Option<(&Arc<Event>, u64)>) {
     let Some(mut c) = console() else { return };
-    match holder {
-        Some((event, bits)) => {
-            if !c.held.is_empty() {
-                event.signal(bits);
-            }
-            c.hold = Some(Hold { pid, event: Arc::downgrade(event), bits });
-        }
-        None => {
-            c.hold = None;
-            c.release();
-        }
-    }
-}
-
-/// Show what is held.
-pub fn release() {
-    if let Some(mut c) = console() {
-        c.release();
-    }
+    c.hold = holder.map(|(event, bits)| {
+        let mut h =
+            Hold { pid, name: [0; kintsugi_abi::MAX_LOG_NAME], name_len: 0, event: Arc::downgrade(event), bits };
+        h.name_len = name.len().min(h.name.len());
+        h.name[..h.name_len].copy_from_slice(&name.as_bytes()[..h.name_len]);
+        h
+    });
 }
 
 /// Print to the console.

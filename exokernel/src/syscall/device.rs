@@ -290,17 +290,14 @@ pub(super) fn console(k: &mut Kernel, pid: Pid, a: [u64; 6]) -> SysResult {
             crate::console::inject(&bytes);
             Ok(Ret::One(0))
         }
-        ConsoleOp::OutputHold => {
+        ConsoleOp::OutputAbove => {
+            let name = caller(k, pid)?.shared.name();
             if x == 0 {
-                crate::console::hold(pid, None);
+                crate::console::output_above(pid, name, None);
             } else {
                 let event = event_arg(k, x)?;
-                crate::console::hold(pid, Some((&event, y)));
+                crate::console::output_above(pid, name, Some((&event, y)));
             }
-            Ok(Ret::One(0))
-        }
-        ConsoleOp::OutputRelease => {
-            crate::console::release();
             Ok(Ret::One(0))
         }
     }

@@ -3,10 +3,10 @@
 //! it) and carries them out through the directory. A foreground program
 //! can be interrupted with Ctrl-C.
 //!
-//! While a line is being typed, the shell asks the kernel to hold other
-//! programs' output; when some is waiting it clears its line, lets it out,
-//! and draws the prompt and the line again below it, so messages never
-//! land in the middle of what is being typed. `log [NAME]` shows what the
+//! While a line is being typed, the shell asks the kernel to put other
+//! programs' output above it (the kernel clears the line first and tells
+//! the shell), and draws the prompt and the line again below, so messages
+//! never land in the middle of what is being typed. `log [NAME]` shows what the
 //! console kept of a program's messages.
 #![no_std]
 #![no_main]
@@ -33,8 +33,8 @@ const PROMPT: &str = "kintsugi> ";
 /// still starting right after boot).
 pub(crate) const SERVICE_PATIENCE: core::time::Duration = core::time::Duration::from_secs(10);
 const INPUT_BIT: u64 = 1;
-/// Set on the input event when others' output is being held.
-const HELD_BIT: u64 = 2;
+/// Set on the input event after others' output went above the line.
+const ABOVE_BIT: u64 = 2;
 const EXIT_BIT: u64 = 1;
 /// Largest piece of output written at once (under the kernel's limit).
 const WRITE_CHUNK: usize = 32 * 1024;
@@ -48,7 +48,7 @@ struct Console {
     input: Signal,
     editor: LineEditor,
     completer: Completers,
-    /// Others' output is held (a line is being typed).
+    /// Others' output goes above the line (a line is being typed).
     holding: bool,
     /// Lines entered and not run yet (typed ahead while a program ran, or
     /// several at once).
@@ -73,11 +73,8 @@ impl Console {
             return (events, true);
         }
         let bits = self.input.take();
-        if bits & HELD_BIT != 0 && self.holding {
-            // Others' messages are waiting: clear the line, let them out,
-            // and draw the prompt and the line again after them.
-            write_out(b"\r\x1b[K");
-            let _ = sys::console_release(self.handle);
+        if bits & ABOVE_BIT != 0 && self.holding {
+            // Others' messages went above the line: draw it again.
             let mut line = Vec::new();
             self.editor.redraw(&mut line);
             write_out(&line);
@@ -99,13 +96,10 @@ impl Console {
         (events, false)
     }
 
-    /// Hold others' output while a line is typed, or show it and stop.
+    /// Have others' output go above the line while one is typed (or not).
     fn hold(&mut self, on: bool) {
-        let holder = on.then(|| (self.input.event().raw(), HELD_BIT));
-        self.holding = on && sys::console_hold(self.handle, holder).is_ok();
-        if !on {
-            let _ = sys::console_hold(self.handle, None);
-        }
+        let holder = on.then(|| (self.input.event().raw(), ABOVE_BIT));
+        self.holding = sys::console_output_above(self.handle, holder).is_ok() && on;
     }
 }
 
