@@ -122,15 +122,17 @@ fn messages_do_not_land_in_the_typed_line() {
 #[test]
 fn lines_typed_ahead_are_kept() {
     let mut m = boot();
-    // Two lines at once, and a line typed while a program runs in the
-    // foreground: each runs, in order.
-    m.send("echo one\recho two\r");
-    m.expect("\none\n", COMMAND_TIMEOUT).expect("the first line ran");
-    m.expect("\ntwo\n", COMMAND_TIMEOUT).expect("the second line ran");
+    // Two lines at once: both run, in order (the second reads what the
+    // first stored). The echo of the second may be split by the output of
+    // the first, but the second's output follows its own line.
+    m.send("kv put ahead stored\rkv get ahead\r");
+    m.expect("\nstored\n", COMMAND_TIMEOUT).expect("both lines ran, in order");
+    after_prompt(&mut m);
+    // A line typed while a program runs in the foreground runs after it.
     m.send("run spin 2\r");
-    m.send("echo ahead\r");
+    m.send("kv get ahead\r");
     m.expect("spin: done after 2 s", COMMAND_TIMEOUT).expect("spin ran");
-    m.expect("\nahead\n", COMMAND_TIMEOUT).expect("the line typed ahead ran after it");
+    m.expect("\nstored\n", COMMAND_TIMEOUT).expect("the line typed ahead ran after it");
     after_prompt(&mut m);
     m.shutdown();
 }
