@@ -15,7 +15,9 @@
 //!   (its PCI transport and virtqueues), with Kintsugi's HAL, MSI-X set up
 //!   by hand (the crate does not), and a block request layer of our own;
 //! - [`ahci`]: SATA disks behind an AHCI controller, **written by hand**;
-//! - [`e1000`]: the Intel 8254x NIC QEMU emulates, **written by hand**.
+//! - [`e1000`]: the Intel 8254x NIC QEMU emulates, **written by hand**;
+//! - [`console`]: the screen (framebuffer or VGA text, drawing a terminal
+//!   of our own) and the PS/2 keyboard (with `pc-keyboard`).
 //!
 //! AHCI and e1000 are written here because no `no_std` crate fits: the
 //! published ones assume a kernel (identity-mapped or offset-mapped
@@ -51,6 +53,7 @@ extern crate alloc;
 
 pub mod ahci;
 pub mod block;
+pub mod console;
 pub mod discover;
 pub mod dma;
 pub mod e1000;

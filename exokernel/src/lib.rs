@@ -24,6 +24,7 @@ extern crate alloc;
 
 pub mod elf;
 pub mod handle;
+pub mod logring;
 pub mod regions;
 
 #[cfg(target_os = "none")]

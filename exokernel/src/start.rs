@@ -39,6 +39,7 @@ pub extern "C" fn kernel_entry(magic: u32, info: u32) -> ! {
     let max_phys = bi.ram.iter().map(|r| r.end).max().unwrap_or(0);
     paging::finish_kernel_tables(max_phys).expect("memory for the direct map");
     RAM.call_once(|| bi.ram.clone());
+    crate::console::init_screen(bi.display);
     kprintln!(
         "boot: {} , {} MiB usable, {} modules, cmdline '{}'",
         bi.protocol,
@@ -46,6 +47,18 @@ pub extern "C" fn kernel_entry(magic: u32, info: u32) -> ! {
         bi.modules.len(),
         bi.cmdline
     );
+    let d = bi.display;
+    match d.kind {
+        kintsugi_abi::DISPLAY_RGB => {
+            kprintln!("screen: framebuffer {}x{}x{} at {:#x}", d.width, d.height, d.bpp, d.address)
+        }
+        kintsugi_abi::DISPLAY_TEXT => kprintln!("screen: VGA text mode {}x{} at {:#x}", d.width, d.height, d.address),
+        _ => kprintln!("screen: none"),
+    }
+    // A deliberate panic, to show what one looks like (the screen test).
+    if bi.cmdline.split_whitespace().any(|w| w == "kintsugi.panic") {
+        panic!("asked for by kintsugi.panic on the command line");
+    }
 
     arch::gdt::init();
     arch::idt::init();

@@ -19,6 +19,7 @@ extern crate alloc;
 
 pub mod arena;
 pub mod channel;
+pub mod console;
 pub mod directory;
 pub mod handle;
 pub mod logger;

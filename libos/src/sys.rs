@@ -3,7 +3,8 @@
 //! call does. Higher-level code uses the owning wrappers in `handle`.
 
 use kintsugi_abi::{
-    Error, Handle, MapFlags, MemFlags, ProcessInfo, ResourceKind, Rights, SpawnParams, Syscall, SystemInfo,
+    ConsoleOp, DisplayInfo, Error, Handle, MapFlags, MemFlags, ProcessInfo, ResourceKind, Rights, SpawnParams, Syscall,
+    SystemInfo,
 };
 
 /// Raw `syscall` instruction access.
@@ -296,4 +297,45 @@ pub fn pci_config_write(pci: Handle, function: u32, offset: u16, width: u8, valu
 /// The (address, data) message that raises an MSI vector.
 pub fn irq_msi_message(msi: Handle) -> Result<(u64, u32), Error> {
     call2(Syscall::IrqMsiMessage, [h(msi), 0, 0, 0, 0, 0]).map(|(a, d)| (a, d as u32))
+}
+
+/// Copy console log records from `cursor` on into `buf`; returns the next
+/// cursor and the bytes written (see [`ConsoleOp::LogRead`]).
+pub fn console_log_read(console: Handle, cursor: u64, buf: &mut [u8]) -> Result<(u64, usize), Error> {
+    call2(
+        Syscall::Console,
+        [h(console), ConsoleOp::LogRead as u64, cursor, buf.as_mut_ptr() as u64, buf.len() as u64, 0],
+    )
+    .map(|(next, n)| (next, n as usize))
+}
+
+/// Signal `event` with `bits` whenever a console log record is added.
+pub fn console_log_watch(console: Handle, event: Handle, bits: u64) -> Result<(), Error> {
+    call(Syscall::Console, [h(console), ConsoleOp::LogWatch as u64, h(event), bits, 0, 0]).map(|_| ())
+}
+
+/// The screen the boot loader handed over.
+pub fn console_display(console: Handle) -> Result<DisplayInfo, Error> {
+    let mut info = DisplayInfo::default();
+    call(Syscall::Console, [h(console), ConsoleOp::DisplayInfo as u64, &mut info as *mut _ as u64, 0, 0, 0])?;
+    Ok(info)
+}
+
+/// Draw the screen from now on (the kernel stops).
+pub fn console_claim_display(console: Handle) -> Result<(), Error> {
+    call(Syscall::Console, [h(console), ConsoleOp::DisplayClaim as u64, 0, 0, 0, 0]).map(|_| ())
+}
+
+/// Add bytes to the console's input, as if typed.
+pub fn console_inject(console: Handle, bytes: &[u8]) -> Result<(), Error> {
+    call(Syscall::Console, [h(console), ConsoleOp::InputInject as u64, bytes.as_ptr() as u64, bytes.len() as u64, 0, 0])
+        .map(|_| ())
+}
+
+/// Have others' console output go above the line this program is typing
+/// (signalling `event` with `bits` after it, to draw the line again), or
+/// with `None` stop.
+pub fn console_output_above(console: Handle, holder: Option<(Handle, u64)>) -> Result<(), Error> {
+    let (event, bits) = holder.map(|(e, b)| (h(e), b)).unwrap_or((0, 0));
+    call(Syscall::Console, [h(console), ConsoleOp::OutputAbove as u64, event, bits, 0, 0]).map(|_| ())
 }

@@ -6,12 +6,14 @@
 pub mod disks;
 pub mod image;
 pub mod machine;
+pub mod monitor;
 pub mod qemu;
+pub mod screen;
 pub mod vault;
 
 pub use image::Image;
 pub use machine::{Machine, MachineError};
-pub use qemu::{Accel, Boot, DiskBus, NicModel, QemuConfig};
+pub use qemu::{Accel, Boot, DiskBus, Display, NicModel, QemuConfig};
 
 use std::time::Duration;
 

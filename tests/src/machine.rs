@@ -51,9 +51,61 @@ impl std::fmt::Display for MachineError {
 
 impl std::error::Error for MachineError {}
 
+/// Turns the serial output into the transcript tests read: a line the
+/// shell clears to redraw it (`CR ESC [ K`, when other programs print while
+/// a line is typed) is taken out, as a terminal shows it; other escape
+/// sequences and carriage returns are dropped. Works across reads.
+#[derive(Default)]
+struct Transcript {
+    /// 0: text; 1: after ESC; 2: in `ESC [`.
+    state: u8,
+    /// A CR came just before the escape sequence.
+    after_cr: bool,
+    /// The parameters of the `ESC [` sequence so far.
+    params: String,
+}
+
+impl Transcript {
+    /// Add `text` to `out`; returns the lowest position at which `out`
+    /// was cut back (text after it was replaced), if it was.
+    fn add(&mut self, text: &str, out: &mut String) -> Option<usize> {
+        let mut cut = None;
+        for c in text.chars() {
+            match (self.state, c) {
+                (0, '\x1b') => {
+                    self.state = 1;
+                    self.params.clear();
+                }
+                (0, '\r') => self.after_cr = true,
+                (0, c) => {
+                    self.after_cr = false;
+                    out.push(c);
+                }
+                (1, '[') => self.state = 2,
+                (1, _) => self.state = 0,
+                (_, '\x40'..='\x7e') => {
+                    self.state = 0;
+                    if c == 'K' && self.after_cr && (self.params.is_empty() || self.params == "0") {
+                        let line_start = out.rfind('\n').map_or(0, |i| i + 1);
+                        out.truncate(line_start);
+                        cut = Some(cut.map_or(line_start, |c: usize| c.min(line_start)));
+                    }
+                    self.after_cr = false;
+                }
+                (_, c) => self.params.push(c),
+            }
+        }
+        cut
+    }
+}
+
 #[derive(Default)]
 struct Console {
     text: String,
+    raw: String,
+    /// The lowest position the text was cut back to since the machine
+    /// last looked (its cursors beyond it are moved back).
+    cut: Option<usize>,
     closed: bool,
 }
 
@@ -66,6 +118,11 @@ pub struct Machine {
     started: Instant,
     /// A folder (its disks) removed when the machine is dropped.
     scratch: Option<std::path::PathBuf>,
+    /// Text typed since the last Enter, and the cursor when typing began.
+    typing: Option<(String, usize)>,
+    /// The last line typed with Enter, and the cursor when typing began:
+    /// the next wait for a prompt first waits for its echo.
+    entered: Option<(String, usize)>,
 }
 
 impl Machine {
@@ -82,6 +139,8 @@ impl Machine {
         let sink = console.clone();
         std::thread::spawn(move || {
             let mut buf = [0u8; 4096];
+            let mut transcript = Transcript::default();
+            let mut pending: Vec<u8> = Vec::new();
             loop {
                 let n = match stdout.read(&mut buf) {
                     Ok(0) | Err(_) => break,
@@ -93,7 +152,21 @@ impl Machine {
                     let _ = out.flush();
                 }
                 let (lock, cv) = &*sink;
-                lock.lock().unwrap().text.push_str(&String::from_utf8_lossy(&buf[..n]).replace('\r', ""));
+                // A character may be split between reads: keep its start.
+                pending.extend_from_slice(&buf[..n]);
+                let complete = match std::str::from_utf8(&pending) {
+                    Ok(_) => pending.len(),
+                    Err(e) if e.error_len().is_none() => e.valid_up_to(),
+                    Err(_) => pending.len(),
+                };
+                let raw = String::from_utf8_lossy(&pending[..complete]).into_owned();
+                pending.drain(..complete);
+                let mut c = lock.lock().unwrap();
+                let c = &mut *c;
+                if let Some(at) = transcript.add(&raw, &mut c.text) {
+                    c.cut = Some(c.cut.map_or(at, |old| old.min(at)));
+                }
+                c.raw.push_str(&raw);
                 cv.notify_all();
             }
             let (lock, cv) = &*sink;
@@ -111,7 +184,7 @@ impl Machine {
             }
         });
         let stdin = child.stdin.take();
-        Ok(Machine { child, stdin, console, cursor: 0, started, scratch: None })
+        Ok(Machine { child, stdin, console, cursor: 0, started, scratch: None, typing: None, entered: None })
     }
 
     /// Everything printed so far.
@@ -119,9 +192,27 @@ impl Machine {
         self.console.0.lock().unwrap().text.clone()
     }
 
+    /// The console as a terminal shows it: one string per line, after
+    /// carriage returns, erasing (`ESC [ K`), backspaces and cursor moves
+    /// (`ESC [ n C`, `ESC [ n D`) took effect.
+    pub fn screen_lines(&self) -> Vec<String> {
+        render_lines(&self.console.0.lock().unwrap().raw)
+    }
+
     /// Time since QEMU was started.
     pub fn uptime(&self) -> Duration {
         self.started.elapsed()
+    }
+
+    /// Move cursors back to where the transcript was cut (the text past
+    /// it was a line the shell cleared, replaced by what came after).
+    fn follow_cuts(cursor: &mut usize, typing: &mut [Option<(String, usize)>; 2], c: &mut Console) {
+        if let Some(at) = c.cut.take() {
+            *cursor = (*cursor).min(at);
+            for (_, from) in typing.iter_mut().flatten() {
+                *from = (*from).min(at);
+            }
+        }
     }
 
     /// Wait until `pattern` appears after the cursor; move the cursor past
@@ -131,6 +222,9 @@ impl Machine {
         let (lock, cv) = &*self.console;
         let mut c = lock.lock().unwrap();
         loop {
+            let mut typing = [self.typing.take(), self.entered.take()];
+            Self::follow_cuts(&mut self.cursor, &mut typing, &mut c);
+            [self.typing, self.entered] = typing;
             if c.text.contains(PANIC_MARK) {
                 return Err(MachineError::Panic(c.text.clone()));
             }
@@ -208,27 +302,79 @@ impl Machine {
             let _ = stdin.write_all(text.as_bytes());
             let _ = stdin.flush();
         }
+        let cursor = self.cursor;
+        for c in text.chars() {
+            let (line, _) = self.typing.get_or_insert_with(|| (String::new(), cursor));
+            if c == '\r' {
+                self.entered = self.typing.take();
+            } else {
+                line.push(c);
+            }
+        }
     }
 
-    /// Wait for the shell prompt.
+    /// Wait until the line last typed with Enter is echoed whole (so a
+    /// prompt the shell drew again before it is not taken for the next
+    /// one). Lines with control characters (arrow keys, Tab, ...) are
+    /// echoed as they edit the line, so they are not waited for.
+    fn wait_echo(&mut self, timeout: Duration) -> Result<(), MachineError> {
+        let Some((line, from)) = self.entered.take() else { return Ok(()) };
+        if line.chars().any(|c| c.is_control()) {
+            return Ok(());
+        }
+        let pattern = format!("{line}\n");
+        let deadline = Instant::now() + timeout;
+        let (lock, cv) = &*self.console;
+        let mut c = lock.lock().unwrap();
+        let mut from = from;
+        loop {
+            let mut typing = [self.typing.take(), Some((String::new(), from))];
+            Self::follow_cuts(&mut self.cursor, &mut typing, &mut c);
+            self.typing = typing[0].take();
+            from = typing[1].as_ref().map_or(from, |(_, f)| *f);
+            if c.text.contains(PANIC_MARK) {
+                return Err(MachineError::Panic(c.text.clone()));
+            }
+            let from = from.min(c.text.len());
+            if let Some(pos) = c.text[from..].find(&pattern) {
+                self.cursor = self.cursor.max(from + pos + pattern.len());
+                return Ok(());
+            }
+            if c.closed {
+                return Err(MachineError::Exited(c.text.clone()));
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(MachineError::Timeout { waiting_for: pattern, console: c.text.clone() });
+            }
+            c = cv.wait_timeout(c, deadline - now).unwrap().0;
+        }
+    }
+
+    /// Wait for the shell prompt (after the echo of the line last typed
+    /// with Enter, if any).
     pub fn wait_prompt(&mut self, timeout: Duration) -> Result<(), MachineError> {
+        self.wait_echo(timeout)?;
         self.expect(PROMPT, timeout).map(|_| ())
     }
 
     /// Type `line` at the prompt (which must already be showing), wait for
     /// the next prompt, and return what the command printed.
+    ///
+    /// The shell echoes the line as it is typed and, when other programs
+    /// print meanwhile, shows their lines and then its prompt and the line
+    /// again: the command starts where the whole line is echoed with the
+    /// Enter that ends it, and its output runs to the next prompt.
     pub fn command(&mut self, line: &str, timeout: Duration) -> Result<String, MachineError> {
         self.send(line);
         self.send("\r");
+        if line.chars().any(|c| c.is_control()) {
+            self.expect(&format!("{line}\n"), timeout)?;
+        } else {
+            self.wait_echo(timeout)?;
+        }
         let out = self.expect(PROMPT, timeout)?;
         let out = out.strip_suffix(PROMPT).unwrap_or(&out);
-        // Drop everything up to the echoed command line (other programs may
-        // have printed before the shell echoed it).
-        let echoed = format!("{line}\n");
-        let out = match out.find(&echoed) {
-            Some(at) => &out[at + echoed.len()..],
-            None => out.split_once('\n').map_or("", |(_, rest)| rest),
-        };
         Ok(out.to_string())
     }
 
@@ -272,6 +418,84 @@ impl Machine {
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Render terminal output into its lines (see [`Machine::screen_lines`]).
+pub fn render_lines(raw: &str) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line: Vec<char> = Vec::new();
+    let mut col = 0usize;
+    let mut chars = raw.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\n' => {
+                lines.push(line.iter().collect::<String>().trim_end().to_string());
+                line.clear();
+                col = 0;
+            }
+            '\r' => col = 0,
+            '\x08' => col = col.saturating_sub(1),
+            '\x1b' => {
+                if chars.peek() != Some(&'[') {
+                    chars.next();
+                    continue;
+                }
+                chars.next();
+                let mut n = String::new();
+                let mut fin = ' ';
+                for d in chars.by_ref() {
+                    if d.is_ascii_digit() || d == ';' {
+                        n.push(d);
+                    } else {
+                        fin = d;
+                        break;
+                    }
+                }
+                let n: usize = n.parse().unwrap_or(1).max(1);
+                match fin {
+                    'K' => line.truncate(col),
+                    'C' => col += n,
+                    'D' => col = col.saturating_sub(n),
+                    _ => {}
+                }
+            }
+            c => {
+                while line.len() < col {
+                    line.push(' ');
+                }
+                if col < line.len() {
+                    line[col] = c;
+                } else {
+                    line.push(c);
+                }
+                col += 1;
+            }
+        }
+    }
+    lines.push(line.iter().collect::<String>().trim_end().to_string());
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{render_lines, Transcript};
+
+    #[test]
+    fn terminal_rendering() {
+        let raw = "kintsugi> echo par\r\x1b[K[kv] up\r\n\r\x1b[Kkintsugi> echo par\x1b[1Dx\x1b[1C\r\r\n";
+        assert_eq!(render_lines(raw), ["[kv] up", "kintsugi> echo pax", ""]);
+    }
+
+    #[test]
+    fn transcript_across_reads() {
+        let mut t = Transcript::default();
+        let mut out = String::from("old\n");
+        assert_eq!(t.add("kintsugi> ec\r", &mut out), None);
+        assert_eq!(t.add("\x1b[K[kv] up\r\n\x1b[", &mut out), Some(4));
+        assert_eq!(out, "old\n[kv] up\n");
+        assert_eq!(t.add("3Dok\r\x1b[Kkintsugi> echo\x08\r\n", &mut out), Some(12));
+        assert_eq!(out, "old\n[kv] up\nkintsugi> echo\x08\n");
     }
 }
 

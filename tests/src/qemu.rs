@@ -43,6 +43,20 @@ pub enum NicModel {
     E1000,
 }
 
+/// What the machine shows on a screen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Display {
+    /// No display device at all (the serial console only).
+    None,
+    /// A standard VGA card, drawn nowhere: the monitor's `screendump`
+    /// takes pictures of it (the screen tests).
+    Offscreen,
+    /// A standard VGA card in a window on the host.
+    Window,
+    /// A standard VGA card served by VNC on `127.0.0.1:5900 + N`.
+    Vnc(u16),
+}
+
 /// Everything about one QEMU run.
 #[derive(Clone, Debug)]
 pub struct QemuConfig {
@@ -68,6 +82,11 @@ pub struct QemuConfig {
     pub extra: Vec<String>,
     /// Keep the monitor on stdio (Ctrl-A X quits) for interactive use.
     pub interactive: bool,
+    /// The screen.
+    pub display: Display,
+    /// A Unix socket for QEMU's human monitor (`sendkey`, `screendump`;
+    /// see `monitor::Monitor`), when not interactive.
+    pub monitor: Option<PathBuf>,
 }
 
 impl Accel {
@@ -95,6 +114,8 @@ impl Default for QemuConfig {
             cmdline: String::new(),
             extra: Vec::new(),
             interactive: false,
+            display: Display::None,
+            monitor: None,
         }
     }
 }
@@ -127,7 +148,13 @@ impl QemuConfig {
     pub fn command(&self, image: &Image) -> Command {
         let mut c = Command::new(QEMU);
         c.args(["-machine", "q35", "-cpu", "qemu64", "-m", &format!("{}M", self.memory_mb)]);
-        c.args(["-display", "none", "-vga", "none", "-no-reboot"]);
+        match &self.display {
+            Display::None => c.args(["-display", "none", "-vga", "none"]),
+            Display::Offscreen => c.args(["-display", "none", "-vga", "std"]),
+            Display::Window => c.args(["-vga", "std"]),
+            Display::Vnc(n) => c.args(["-display", &format!("vnc=127.0.0.1:{n}"), "-vga", "std"]),
+        };
+        c.arg("-no-reboot");
         match self.accel {
             Accel::Tcg => c.args(["-accel", "tcg"]),
             Accel::Kvm => c.args(["-accel", "kvm"]),
@@ -135,7 +162,11 @@ impl QemuConfig {
         if self.interactive {
             c.args(["-serial", "mon:stdio"]);
         } else {
-            c.args(["-serial", "stdio", "-monitor", "none"]);
+            c.args(["-serial", "stdio"]);
+            match &self.monitor {
+                Some(path) => c.arg("-monitor").arg(format!("unix:{},server,nowait", path.display())),
+                None => c.args(["-monitor", "none"]),
+            };
         }
         match &self.boot {
             Boot::Direct => {

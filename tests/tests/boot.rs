@@ -24,9 +24,9 @@ fn bad_commands_get_one_line_errors_and_the_shell_keeps_going() {
     let mut m = boot();
     for (line, want) in [
         ("frobnicate", "shell: unknown command 'frobnicate'"),
-        ("kill", "shell: usage: kill NAME|PID"),
-        ("run", "shell: usage: run"),
-        ("ps extra", "shell: ps: takes no arguments"),
+        ("kill", "kill: usage: kill NAME|PID"),
+        ("run", "run: usage: run"),
+        ("ps extra", "ps: takes no arguments"),
         ("run nosuchprogram", "run: no program named 'nosuchprogram'"),
         ("kill nosuchprocess", "kill: no process 'nosuchprocess'"),
         ("kill 99999", "kill: no process '99999'"),
@@ -47,6 +47,7 @@ fn bad_commands_get_one_line_errors_and_the_shell_keeps_going() {
 fn killing_the_shell_brings_a_new_one() {
     let mut m = boot();
     m.send("kill shell\r");
+    m.expect("Kintsugi shell.", kintsugi_tests::BOOT_TIMEOUT).expect("init restarts the shell");
     m.wait_prompt(kintsugi_tests::BOOT_TIMEOUT).expect("init restarts the shell");
     let ps = m.sh("ps");
     assert_eq!(ps.lines().filter(|l| l.trim_end().ends_with(" shell")).count(), 1, "{ps}");

@@ -18,6 +18,7 @@ pub fn make(image: &Image, out: &Path) -> Result<PathBuf, String> {
     let mut cfg = String::from(
         "# Kintsugi: boot the exokernel with every program as a Multiboot2 module.\n\
          set timeout=0\nset default=0\n\
+         insmod all_video\n\
          serial --unit=0 --speed=115200\nterminal_input serial console\nterminal_output serial console\n\
          menuentry \"Kintsugi\" {\n    multiboot2 /boot/kernel\n",
     );

@@ -21,7 +21,7 @@ mod tools;
 mod vault;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use kintsugi_tests::{Accel, DiskBus, NicModel};
+use kintsugi_tests::{Accel, DiskBus, Display, NicModel};
 use std::path::PathBuf;
 
 #[derive(Parser)]
@@ -41,6 +41,14 @@ enum AccelArg {
 enum DiskBusArg {
     Virtio,
     Ahci,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DisplayArg {
+    /// A QEMU window on this desktop.
+    Window,
+    /// A VNC server on 127.0.0.1:5900.
+    Vnc,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -86,6 +94,11 @@ enum Cmd {
         /// default 8080:80). A taken host port is replaced by a free one.
         #[arg(long = "forward", value_name = "HOST:GUEST", value_parser = run::parse_forward)]
         forward: Vec<(u16, u16)>,
+        /// Show the screen console too: a QEMU window (`--display`), or a
+        /// VNC server on 127.0.0.1:5900 (`--display vnc`). The serial
+        /// console stays on this terminal.
+        #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "window")]
+        display: Option<DisplayArg>,
     },
     /// Write the GRUB hybrid ISO.
     Image {
@@ -145,7 +158,7 @@ fn main() {
             eprintln!("xtask: image in {}", img.kernel.parent().unwrap_or(&img.kernel).display());
             0
         }),
-        Cmd::Run { headless, exec, disks, accel, disk_bus, nic, memory, timeout, iso, forward } => {
+        Cmd::Run { headless, exec, disks, accel, disk_bus, nic, memory, timeout, iso, forward, display } => {
             run::run(run::RunOptions {
                 headless,
                 exec,
@@ -166,6 +179,11 @@ fn main() {
                 timeout,
                 iso,
                 forwards: forward,
+                display: match display {
+                    None => Display::None,
+                    Some(DisplayArg::Window) => Display::Window,
+                    Some(DisplayArg::Vnc) => Display::Vnc(0),
+                },
             })
         }
         Cmd::Image { out } => assemble::build().and_then(|img| {

@@ -3,7 +3,7 @@
 //! a list of commands into the shell.
 
 use crate::{assemble, disks, iso, tools};
-use kintsugi_tests::{Accel, Boot, DiskBus, Machine, NicModel, QemuConfig};
+use kintsugi_tests::{Accel, Boot, DiskBus, Display, Machine, NicModel, QemuConfig};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -30,6 +30,8 @@ pub struct RunOptions {
     /// Host ports forwarded to guest ports, `(host, guest)`; empty: the
     /// default [`HTTP_FORWARD`].
     pub forwards: Vec<(u16, u16)>,
+    /// The screen: none (headless, the default), a window, or VNC.
+    pub display: Display,
 }
 
 /// Host port forwarded to the guest's port 80.
@@ -88,8 +90,14 @@ pub fn run(o: RunOptions) -> Result<i32, String> {
         nic: Some(o.nic),
         forwards: choose_forwards(&o.forwards),
         interactive: !o.headless,
+        display: o.display.clone(),
         ..QemuConfig::default()
     };
+    match &o.display {
+        Display::Window => eprintln!("xtask: the screen console is in the QEMU window; type there or here"),
+        Display::Vnc(n) => eprintln!("xtask: the screen console is on VNC at 127.0.0.1:{}", 5900 + n),
+        _ => {}
+    }
     if !o.headless {
         eprintln!("xtask: booting Kintsugi; the serial console is this terminal (Ctrl-A X quits QEMU)");
         let status = cfg.command(&image).status().map_err(|e| format!("{}: {e}", kintsugi_tests::qemu::QEMU))?;

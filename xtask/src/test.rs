@@ -15,6 +15,7 @@ const HOST_CRATES: &[&str] = &[
     "resiliency-lib",
     "checkpoint-record",
     "drivers",
+    "console-font",
     "vault",
     "companion-gen",
     "companion-gen-roundtrip",

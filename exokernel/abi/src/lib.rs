@@ -21,9 +21,11 @@
 #![no_std]
 #![deny(missing_docs)]
 
+pub mod console;
 pub mod layout;
 pub mod types;
 
+pub use console::*;
 pub use layout::*;
 pub use types::*;
 
@@ -218,6 +220,14 @@ pub enum Syscall {
     /// the resource's interrupt vector (program it into the device's MSI or
     /// MSI-X capability). Errors: `WrongType`.
     IrqMsiMessage = 52,
+    /// `(console, op, a, b, c) -> value(s)`: the console beyond typed input:
+    /// its log (every record written to it, with the writer), the screen
+    /// the boot loader handed over, input from a keyboard driver, and
+    /// holding back output while a line is being typed. `op` is a
+    /// [`ConsoleOp`], which gives the arguments and results. Needs a
+    /// `Console` resource. Errors: `InvalidArgument` (unknown op), `BadAddress`,
+    /// `TooLarge`, `LimitReached`.
+    Console = 56,
 }
 
 impl Syscall {
@@ -267,6 +277,7 @@ impl Syscall {
             50 => PciConfigRead,
             51 => PciConfigWrite,
             52 => IrqMsiMessage,
+            56 => Console,
             _ => return None,
         })
     }
@@ -401,7 +412,7 @@ mod tests {
         }
         assert_eq!(Syscall::from_number(49), Some(Syscall::SystemInfo));
         assert_eq!(Syscall::from_number(7), None);
-        assert_eq!((0..64).filter_map(Syscall::from_number).count(), 42, "every call has a number");
+        assert_eq!((0..64).filter_map(Syscall::from_number).count(), 43, "every call has a number");
     }
 
     #[test]

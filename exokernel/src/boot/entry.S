@@ -17,6 +17,15 @@ mb2_header_start:
     .long 0
     .long mb2_header_end - mb2_header_start
     .long -(0xE85250D6 + (mb2_header_end - mb2_header_start))
+    /* framebuffer tag (optional): 1024x768, 32 bits per pixel if the
+     * firmware has it; GRUB picks the nearest mode otherwise. */
+    .short 5
+    .short 1
+    .long 20
+    .long 1024
+    .long 768
+    .long 32
+    .align 8
     /* end tag */
     .short 0
     .short 0

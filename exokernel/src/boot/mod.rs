@@ -51,6 +51,21 @@ pub struct BootInfo {
     pub cmdline: String,
     /// How to find ACPI.
     pub acpi: AcpiRoot,
+    /// The screen the loader handed over (or VGA text mode under BIOS).
+    pub display: kintsugi_abi::DisplayInfo,
+}
+
+/// VGA text mode as the BIOS leaves it: 80 x 25 cells at 0xB8000.
+pub fn vga_text() -> kintsugi_abi::DisplayInfo {
+    kintsugi_abi::DisplayInfo {
+        kind: kintsugi_abi::DISPLAY_TEXT,
+        bpp: 16,
+        address: 0xb8000,
+        width: 80,
+        height: 25,
+        pitch: 160,
+        ..Default::default()
+    }
 }
 
 const MULTIBOOT1_MAGIC: u32 = 0x2BAD_B002;

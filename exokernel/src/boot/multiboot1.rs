@@ -63,5 +63,6 @@ pub(super) fn parse(info: u64) -> BootInfo {
         }
     }
     let cmdline = if flags & (1 << 2) != 0 { read_cstr(read_u32(info + 16) as u64) } else { String::new() };
-    BootInfo { protocol: "multiboot1", ram, modules, cmdline, acpi: AcpiRoot::SearchBios }
+    // QEMU's Multiboot1 loader sets no video mode: the BIOS's text mode stays.
+    BootInfo { protocol: "multiboot1", ram, modules, cmdline, acpi: AcpiRoot::SearchBios, display: super::vga_text() }
 }

@@ -5,7 +5,8 @@ use super::{module_name, AcpiRoot, BootInfo, Module, Region};
 use crate::mem::phys_to_virt;
 use alloc::string::String;
 use alloc::vec::Vec;
-use multiboot2::{BootInformation, BootInformationHeader, MemoryAreaType};
+use kintsugi_abi::{DisplayInfo, DISPLAY_RGB, DISPLAY_TEXT};
+use multiboot2::{BootInformation, BootInformationHeader, FramebufferType, MemoryAreaType};
 
 pub(super) fn parse(info: u64) -> Option<BootInfo> {
     // SAFETY: GRUB left a Multiboot2 information structure at `info` (the
@@ -35,5 +36,33 @@ pub(super) fn parse(info: u64) -> Option<BootInfo> {
     } else {
         AcpiRoot::SearchBios
     };
-    Some(BootInfo { protocol: "multiboot2", ram, modules, cmdline, acpi })
+    Some(BootInfo { protocol: "multiboot2", ram, modules, cmdline, acpi, display: display(&bi) })
+}
+
+/// The framebuffer GRUB set up; without one, VGA text mode under BIOS and
+/// nothing under UEFI (which has no text mode to fall back to).
+fn display(bi: &BootInformation) -> DisplayInfo {
+    let uefi = bi.efi_sdt64_tag().is_some() || bi.efi_ih64_tag().is_some() || bi.efi_bs_not_exited_tag().is_some();
+    let Some(Ok(fb)) = bi.framebuffer_tag() else {
+        return if uefi { DisplayInfo::default() } else { super::vga_text() };
+    };
+    let mut d = DisplayInfo {
+        bpp: fb.bpp() as u32,
+        address: fb.address(),
+        width: fb.width(),
+        height: fb.height(),
+        pitch: fb.pitch(),
+        ..Default::default()
+    };
+    match fb.buffer_type() {
+        Ok(FramebufferType::RGB { red, green, blue }) => {
+            d.kind = DISPLAY_RGB;
+            (d.red_shift, d.red_size) = (red.position, red.size);
+            (d.green_shift, d.green_size) = (green.position, green.size);
+            (d.blue_shift, d.blue_size) = (blue.position, blue.size);
+        }
+        Ok(FramebufferType::Text) => d.kind = DISPLAY_TEXT,
+        _ => return DisplayInfo::default(),
+    }
+    d
 }

@@ -251,3 +251,54 @@ pub(super) fn system_info(k: &mut Kernel, pid: Pid, a: [u64; 6]) -> SysResult {
     user::write_struct(&caller(k, pid)?.space, a[0], &info)?;
     Ok(Ret::One(0))
 }
+
+/// `(console, op, a, b, c)`: see `kintsugi_abi::ConsoleOp`.
+pub(super) fn console(k: &mut Kernel, pid: Pid, a: [u64; 6]) -> SysResult {
+    use kintsugi_abi::{ConsoleOp, MAX_CONSOLE_INJECT, MAX_LOG_RECORD};
+    resource(k, pid, a[0], ResourceKind::Console)?;
+    let op = ConsoleOp::from_u64(a[1]).ok_or(Error::InvalidArgument)?;
+    let [_, _, x, y, z, _] = a;
+    let event_arg = |k: &Kernel, raw: u64| -> Result<Arc<crate::object::Event>, Error> {
+        let (event, _) = get(caller(k, pid)?, raw, Rights::WAIT, Some(ObjectKind::Event))?;
+        Ok(event.event()?.clone())
+    };
+    match op {
+        ConsoleOp::LogRead => {
+            let len = (z as usize).min(4 * MAX_LOG_RECORD);
+            let space = &caller(k, pid)?.space;
+            user::check_writable(space, y, len)?;
+            let mut buf = alloc::vec![0u8; len];
+            let (next, n) = crate::console::log_read(x, &mut buf)?;
+            user::write(space, y, &buf[..n])?;
+            Ok(Ret::Two(next, n as u64))
+        }
+        ConsoleOp::LogWatch => {
+            let event = event_arg(k, x)?;
+            crate::console::log_watch(&event, y)?;
+            Ok(Ret::One(0))
+        }
+        ConsoleOp::DisplayInfo => {
+            user::write_struct(&caller(k, pid)?.space, x, &crate::console::display())?;
+            Ok(Ret::One(0))
+        }
+        ConsoleOp::DisplayClaim => {
+            crate::console::claim_display();
+            Ok(Ret::One(0))
+        }
+        ConsoleOp::InputInject => {
+            let bytes = user::read_vec(&caller(k, pid)?.space, x, y, MAX_CONSOLE_INJECT)?;
+            crate::console::inject(&bytes);
+            Ok(Ret::One(0))
+        }
+        ConsoleOp::OutputAbove => {
+            let name = caller(k, pid)?.shared.name();
+            if x == 0 {
+                crate::console::output_above(pid, name, None);
+            } else {
+                let event = event_arg(k, x)?;
+                crate::console::output_above(pid, name, Some((&event, y)));
+            }
+            Ok(Ret::One(0))
+        }
+    }
+}

@@ -120,12 +120,13 @@ fn run(k: &mut Kernel, pid: Pid, call: Syscall, a: [u64; 6]) -> SysResult {
         PciConfigRead => device::pci_read(k, pid, a),
         PciConfigWrite => device::pci_write(k, pid, a),
         IrqMsiMessage => device::msi_message(k, pid, a),
+        Console => device::console(k, pid, a),
     }
 }
 
 fn debug_write(p: &Process, ptr: u64, len: u64) -> SysResult {
     let bytes = crate::mem::user::read_vec(&p.space, ptr, len, kintsugi_abi::MAX_DEBUG_WRITE)?;
-    crate::console::write_bytes(&bytes);
+    crate::console::write_from(p.pid(), p.shared.name(), &bytes);
     Ok(Ret::One(0))
 }
 

@@ -166,7 +166,8 @@ pub struct Manifest {
 }
 
 /// A device resource a program may be given, as written in `devices`:
-/// `console`, `ioports:BASE+COUNT`, `mmio:BASE+BYTES` (page-aligned),
+/// `console`, `framebuffer` (the display memory the boot loader handed
+/// over: a framebuffer, or VGA text memory), `ioports:BASE+COUNT`, `mmio:BASE+BYTES` (page-aligned),
 /// `irq:GSI` with an optional `:level`, `:low` or `:level-low` trigger,
 /// `pci:VENDOR:DEVICE` or `pci:class:CLASS:SUBCLASS` (the matching PCI
 /// functions, with their BARs and interrupt line), or `msi` (message-
@@ -176,6 +177,8 @@ pub struct Manifest {
 pub enum DeviceSpec {
     /// The serial console's input.
     Console,
+    /// The screen's display memory.
+    Framebuffer,
     /// I/O ports `base..base+count`.
     IoPorts {
         /// First port.
@@ -234,7 +237,7 @@ impl DeviceSpec {
     pub fn parse(s: &str) -> Result<DeviceSpec, String> {
         let bad = || {
             format!(
-                "bad device '{s}' (expected console, msi, ioports:BASE+COUNT, mmio:BASE+BYTES, \
+                "bad device '{s}' (expected console, framebuffer, msi, ioports:BASE+COUNT, mmio:BASE+BYTES, \
                  irq:GSI[:level|:low|:level-low], pci:VENDOR:DEVICE or pci:class:CLASS:SUBCLASS)"
             )
         };
@@ -243,6 +246,9 @@ impl DeviceSpec {
         }
         if s == "msi" {
             return Ok(DeviceSpec::Msi);
+        }
+        if s == "framebuffer" {
+            return Ok(DeviceSpec::Framebuffer);
         }
         if let Some(rest) = s.strip_prefix("pci:") {
             let hex = |v: &str| u32::from_str_radix(v, 16).ok();
@@ -554,6 +560,7 @@ args = "100 # not a comment"
             Ok(DeviceSpec::Irq { gsi: 11, level: true, active_low: true })
         );
         assert_eq!(DeviceSpec::parse("msi"), Ok(DeviceSpec::Msi));
+        assert_eq!(DeviceSpec::parse("framebuffer"), Ok(DeviceSpec::Framebuffer));
         assert_eq!(DeviceSpec::parse("pci:1af4:1042"), Ok(DeviceSpec::Pci { vendor: 0x1af4, device: 0x1042 }));
         assert_eq!(DeviceSpec::parse("pci:class:01:06"), Ok(DeviceSpec::PciClass { class: 1, subclass: 6 }));
         for bad in [

@@ -326,6 +326,7 @@ impl Directory {
                 *given += 1;
                 sys::resource_derive(boot.root, ResourceKind::Msi, 0, 0)
             }
+            DeviceSpec::Framebuffer => framebuffer(boot.root),
             DeviceSpec::Pci { .. } | DeviceSpec::PciClass { .. } => Err(Error::InvalidArgument),
         };
         match derived {
@@ -426,6 +427,19 @@ fn kill(boot: &Boot, target: &str) -> Reply {
         }
     }
     Reply::Killed { count }
+}
+
+/// The display memory the boot loader handed over, as an MMIO resource
+/// (whole pages).
+fn framebuffer(root: libos::abi::Handle) -> Result<libos::abi::Handle, Error> {
+    let console = OwnedHandle::from_raw(sys::resource_derive(root, ResourceKind::Console, 0, 0)?);
+    let info = sys::console_display(console.raw())?;
+    if libos::console::display_geometry_known(&info) {
+        let base = info.address & !(libos::abi::PAGE_SIZE - 1);
+        let end = (info.address + info.span()).div_ceil(libos::abi::PAGE_SIZE) * libos::abi::PAGE_SIZE;
+        return sys::resource_derive(root, ResourceKind::Mmio, base, end - base);
+    }
+    Err(Error::NotFound)
 }
 
 /// The device specs `program`'s manifest entry lists.

@@ -5,6 +5,8 @@ use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
+use crate::args::fits;
+
 /// A parsed command.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Command {
@@ -46,6 +48,8 @@ pub enum Command {
         /// How.
         how: CrashKind,
     },
+    /// Show the console's recent messages (of one writer, or all).
+    Log(Option<String>),
     /// Crash a resilient service at random points.
     Chaos {
         /// The service.
@@ -147,19 +151,41 @@ pub const HELP: &[(&str, &str)] = &[
     ("net", "the network: addresses, gateway, DNS, counters and open sockets"),
     ("ping HOST [COUNT]", "send COUNT (default 4) ICMP echo requests to HOST"),
     ("http get URL [PATH]", "download URL (http://HOST[:PORT]/PATH): size, time and SHA-256"),
+    ("log [NAME]", "the recent console messages of the program or service NAME (all without NAME)"),
     ("crash NAME [HOW]", "crash a resilient service and wait until it is back; HOW: fault, hang, panic, violation, corrupt (default: the kernel kills it)"),
     ("chaos NAME PERCENT", "crash a resilient service at random points with PERCENT chance per request (0 stops)"),
     ("poweroff", "turn the machine off"),
     ("reboot", "reset the machine"),
 ];
 
-/// Parse a line; `Err` holds the one-line message to print.
+/// Longest key, value and prefix of the kv contract (`kv.contract`:
+/// `key: string[256]`, `value: bytes[4096]`).
+pub const KV_KEY_MAX: usize = 256;
+/// Longest kv value.
+pub const KV_VALUE_MAX: usize = 4096;
+/// Longest name the directory takes (`directory.contract`: `string[64]`).
+pub const NAME_MAX: usize = 64;
+/// Longest argument string of a program (`directory.contract`: `args: string[3000]`).
+pub const ARGS_MAX: usize = 3000;
+/// Longest service name a resilient service's control name leaves
+/// (`NAME.control` within [`NAME_MAX`]).
+pub const SERVICE_MAX: usize = NAME_MAX - ".control".len();
+/// Longest writer name in the console log (`kintsugi_abi::MAX_LOG_NAME`).
+pub const LOG_NAME_MAX: usize = libos::abi::MAX_LOG_NAME;
+
+/// Parse a line; `Err` holds the one-line message to print, which starts
+/// with the command's name (`kv: key longer than 256 bytes`, `kill: usage:
+/// kill NAME|PID`), or `shell:` when there is no command to name.
 pub fn parse(line: &str) -> Result<Command, String> {
-    let line = line.trim();
-    let (word, rest) = match line.split_once(char::is_whitespace) {
-        Some((w, r)) => (w, r.trim()),
-        None => (line, ""),
-    };
+    let words = crate::args::split(line).map_err(|e| format!("shell: {e}"))?;
+    let Some(word) = words.first() else { return Ok(Command::Nothing) };
+    parse_words(&words).map_err(|e| if e.starts_with("usage: ") { format!("{word}: {e}") } else { e })
+}
+
+fn parse_words(words: &[String]) -> Result<Command, String> {
+    let Some((word, rest)) = words.split_first() else { return Ok(Command::Nothing) };
+    let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
+    let word = word.as_str();
     let no_args = |c: Command| {
         if rest.is_empty() {
             Ok(c)
@@ -168,20 +194,26 @@ pub fn parse(line: &str) -> Result<Command, String> {
         }
     };
     match word {
-        "" => Ok(Command::Nothing),
         "help" => no_args(Command::Help),
         "ps" => no_args(Command::Ps),
         "mem" => no_args(Command::Mem),
         "poweroff" => no_args(Command::PowerOff),
         "reboot" => no_args(Command::Reboot),
-        "echo" => Ok(Command::Echo(rest.to_string())),
-        "kv" => parse_kv(rest),
-        "blk" => parse_blk(rest).map(Command::Blk),
+        "echo" => Ok(Command::Echo(rest.join(" "))),
+        "kv" => parse_kv(&rest),
+        "blk" => parse_blk(&rest).map(Command::Blk),
         "nic" => no_args(Command::NicInfo),
-        "net" | "ping" | "http" => crate::network::parse(word, rest).map(Command::Network),
+        "net" | "ping" | "http" => crate::network::parse(word, &rest.join(" ")).map(Command::Network),
+        "log" => match rest.as_slice() {
+            [] => Ok(Command::Log(None)),
+            [name] => {
+                fits(name, LOG_NAME_MAX, "log", "name")?;
+                Ok(Command::Log(Some(name.to_string())))
+            }
+            _ => Err("usage: log [NAME]".to_string()),
+        },
         "crash" => {
-            let args: Vec<&str> = rest.split_whitespace().collect();
-            let how = match args.get(1).copied() {
+            let how = match rest.get(1).copied() {
                 None => CrashKind::Kill,
                 Some("fault") => CrashKind::Fault,
                 Some("hang") => CrashKind::Hang,
@@ -192,63 +224,63 @@ pub fn parse(line: &str) -> Result<Command, String> {
                     return Err(format!("crash: unknown way '{other}' (fault, hang, panic, violation or corrupt)"))
                 }
             };
-            match args.as_slice() {
-                [service] | [service, _] => Ok(Command::Crash { service: service.to_string(), how }),
+            match rest.as_slice() {
+                [service] | [service, _] => {
+                    fits(service, SERVICE_MAX, "crash", "service name")?;
+                    Ok(Command::Crash { service: service.to_string(), how })
+                }
                 _ => Err("usage: crash NAME [fault|hang|panic|violation|corrupt]".to_string()),
             }
         }
         "chaos" => {
-            let args: Vec<&str> = rest.split_whitespace().collect();
-            let [service, percent] = args.as_slice() else {
+            let [service, percent] = rest.as_slice() else {
                 return Err("usage: chaos NAME PERCENT".to_string());
             };
-            let per_mille =
-                parse_percent(percent).ok_or_else(|| format!("chaos: bad percentage '{percent}' (0 to 100)"))?;
+            fits(service, SERVICE_MAX, "chaos", "service name")?;
+            let per_mille = crate::args::per_mille(percent)
+                .ok_or_else(|| format!("chaos: bad percentage '{percent}' (0 to 100, at most one decimal)"))?;
             Ok(Command::Chaos { service: service.to_string(), per_mille })
         }
-        "kill" => {
-            let args: Vec<&str> = rest.split_whitespace().collect();
-            match args.as_slice() {
-                [target] => Ok(Command::Kill(target.to_string())),
-                _ => Err("usage: kill NAME|PID".to_string()),
+        "kill" => match rest.as_slice() {
+            [target] => {
+                fits(target, NAME_MAX, "kill", "name")?;
+                Ok(Command::Kill(target.to_string()))
             }
-        }
+            _ => Err("usage: kill NAME|PID".to_string()),
+        },
         "run" => {
-            let (rest, background) = match rest.strip_suffix('&') {
-                Some(r) => (r.trim(), true),
-                None => (rest, false),
+            let (args, background) = match rest.split_last() {
+                Some((&"&", before)) => (before, true),
+                _ => (rest.as_slice(), false),
             };
-            let (program, args) = match rest.split_once(char::is_whitespace) {
-                Some((p, a)) => (p, a.trim()),
-                None => (rest, ""),
-            };
-            if program.is_empty() {
+            let Some((program, args)) = args.split_first() else {
                 return Err("usage: run PROGRAM [ARGS] [&]".to_string());
-            }
-            Ok(Command::Run { program: program.to_string(), args: args.to_string(), background })
+            };
+            fits(program, NAME_MAX, "run", "program name")?;
+            let args = args.join(" ");
+            fits(&args, ARGS_MAX, "run", "arguments")?;
+            Ok(Command::Run { program: program.to_string(), args, background })
         }
-        other => Err(format!("unknown command '{other}' (try 'help')")),
+        other => Err(format!("shell: unknown command '{other}' (try 'help')")),
     }
 }
 
-fn parse_kv(rest: &str) -> Result<Command, String> {
-    let (sub, args) = match rest.split_once(char::is_whitespace) {
-        Some((s, a)) => (s, a.trim()),
-        None => (rest, ""),
-    };
-    let words: Vec<&str> = args.split_whitespace().collect();
-    let cmd = match (sub, words.as_slice()) {
-        ("get", [key]) => KvCommand::Get(key.to_string()),
-        ("del", [key]) => KvCommand::Del(key.to_string()),
-        ("list", []) => KvCommand::List(String::new()),
-        ("list", [prefix]) => KvCommand::List(prefix.to_string()),
-        ("put", [key, ..]) => {
-            let value = args[key.len()..].trim();
-            if value.is_empty() {
-                return Err("usage: kv put KEY VALUE".to_string());
-            }
-            KvCommand::Put(key.to_string(), value.to_string())
+fn parse_kv(rest: &[&str]) -> Result<Command, String> {
+    let key = |k: &str| fits(k, KV_KEY_MAX, "kv", "key").map(|_| k.to_string());
+    let cmd = match rest {
+        ["get", k] => KvCommand::Get(key(k)?),
+        ["del", k] => KvCommand::Del(key(k)?),
+        ["list"] => KvCommand::List(String::new()),
+        ["list", prefix] => {
+            fits(prefix, KV_KEY_MAX, "kv", "prefix")?;
+            KvCommand::List(prefix.to_string())
         }
+        ["put", k, value @ ..] if !value.is_empty() => {
+            let value = value.join(" ");
+            fits(&value, KV_VALUE_MAX, "kv", "value")?;
+            KvCommand::Put(key(k)?, value)
+        }
+        ["put", ..] => return Err("usage: kv put KEY VALUE".to_string()),
         _ => return Err("usage: kv get KEY | kv put KEY VALUE | kv del KEY | kv list [PREFIX]".to_string()),
     };
     Ok(Command::Kv(cmd))
@@ -257,19 +289,18 @@ fn parse_kv(rest: &str) -> Result<Command, String> {
 const BLK_USAGE: &str =
     "usage: blk info DISK | blk read DISK LBA [COUNT] | blk write DISK LBA HEXBYTES (DISK: data or checkpoint)";
 
-fn parse_blk(rest: &str) -> Result<BlkCommand, String> {
-    let words: Vec<&str> = rest.split_whitespace().collect();
+fn parse_blk(words: &[&str]) -> Result<BlkCommand, String> {
     let disk = |w: &str| match w {
         "data" => Ok(DiskName::Data),
         "checkpoint" => Ok(DiskName::Checkpoint),
         other => Err(format!("blk: no disk '{other}' (data or checkpoint)")),
     };
-    let lba = |w: &str| parse_number(w).ok_or_else(|| format!("blk: bad sector number '{w}'"));
-    match words.as_slice() {
+    let lba = |w: &str| crate::args::number(w).ok_or_else(|| format!("blk: bad sector number '{w}'"));
+    match words {
         ["info", d] => Ok(BlkCommand::Info(disk(d)?)),
         ["read", d, l] => Ok(BlkCommand::Read(disk(d)?, lba(l)?, 1)),
         ["read", d, l, c] => {
-            let count = parse_number(c)
+            let count = crate::args::number(c)
                 .filter(|&c| (1..=BLK_READ_MAX as u64).contains(&c))
                 .ok_or_else(|| format!("blk: bad sector count '{c}' (1 to {BLK_READ_MAX})"))?;
             Ok(BlkCommand::Read(disk(d)?, lba(l)?, count as u32))
@@ -277,7 +308,7 @@ fn parse_blk(rest: &str) -> Result<BlkCommand, String> {
         ["write", d, l, hex] => {
             let bytes = parse_hex(hex).ok_or_else(|| format!("blk: '{hex}' is not hex bytes (pairs of 0-9 a-f)"))?;
             if bytes.len() > BLK_WRITE_MAX {
-                return Err(format!("blk: at most {BLK_WRITE_MAX} bytes per write"));
+                return Err(format!("blk: data longer than {BLK_WRITE_MAX} bytes"));
             }
             Ok(BlkCommand::Write(disk(d)?, lba(l)?, bytes))
         }
@@ -285,34 +316,13 @@ fn parse_blk(rest: &str) -> Result<BlkCommand, String> {
     }
 }
 
-/// A decimal or `0x` hexadecimal number.
-fn parse_number(s: &str) -> Option<u64> {
-    match s.strip_prefix("0x") {
-        Some(h) => u64::from_str_radix(h, 16).ok(),
-        None => s.parse().ok(),
-    }
-}
-
 /// Pairs of hex digits (an optional `0x` in front) as bytes; at least one.
 pub fn parse_hex(s: &str) -> Option<Vec<u8>> {
     let s = s.strip_prefix("0x").unwrap_or(s);
-    if s.is_empty() || s.len() % 2 != 0 {
+    if s.is_empty() || !s.len().is_multiple_of(2) || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     (0..s.len()).step_by(2).map(|i| s.get(i..i + 2).and_then(|pair| u8::from_str_radix(pair, 16).ok())).collect()
-}
-
-/// "2", "0.5", "100" -> per mille.
-fn parse_percent(s: &str) -> Option<u32> {
-    let (int, frac) = s.split_once('.').unwrap_or((s, ""));
-    let int: u32 = int.parse().ok()?;
-    let tenth: u32 = match frac.len() {
-        0 => 0,
-        1 => frac.parse().ok()?,
-        _ => return None,
-    };
-    let pm = int.checked_mul(10)?.checked_add(tenth)?;
-    (pm <= 1000).then_some(pm)
 }
 
 #[cfg(test)]
@@ -347,6 +357,56 @@ mod tests {
         assert_eq!(parse("crash kv hang"), Ok(Command::Crash { service: "kv".into(), how: CrashKind::Hang }));
         assert_eq!(parse("chaos kv 2"), Ok(Command::Chaos { service: "kv".into(), per_mille: 20 }));
         assert_eq!(parse("chaos kv 0.5"), Ok(Command::Chaos { service: "kv".into(), per_mille: 5 }));
+        assert_eq!(parse("log"), Ok(Command::Log(None)));
+        assert_eq!(parse("log kv-companion"), Ok(Command::Log(Some("kv-companion".into()))));
+    }
+
+    #[test]
+    fn quotes_and_utf8() {
+        assert_eq!(
+            parse(r#"kv put "my key" "two  spaces""#),
+            Ok(Command::Kv(KvCommand::Put("my key".into(), "two  spaces".into())))
+        );
+        assert_eq!(parse("kv put ключ значение"), Ok(Command::Kv(KvCommand::Put("ключ".into(), "значение".into()))));
+        assert_eq!(parse(r#"echo "a  b"  c"#), Ok(Command::Echo("a  b c".into())));
+        assert_eq!(
+            parse("run kvload 4 100 &"),
+            Ok(Command::Run { program: "kvload".into(), args: "4 100".into(), background: true })
+        );
+        assert_eq!(parse(r#"echo "unclosed"#), Err("shell: missing closing quote (\")".into()));
+    }
+
+    #[test]
+    fn limits_name_the_limit() {
+        let key = "k".repeat(KV_KEY_MAX + 1);
+        assert_eq!(parse(&format!("kv get {key}")), Err("kv: key longer than 256 bytes".into()));
+        assert_eq!(parse(&format!("kv put {key} v")), Err("kv: key longer than 256 bytes".into()));
+        let value = "v".repeat(KV_VALUE_MAX + 1);
+        assert_eq!(parse(&format!("kv put k {value}")), Err("kv: value longer than 4096 bytes".into()));
+        let value = "v".repeat(KV_VALUE_MAX);
+        assert!(parse(&format!("kv put {} {value}", "k".repeat(KV_KEY_MAX))).is_ok());
+        // Bytes, not characters: 129 two-byte characters are 258 bytes.
+        assert_eq!(parse(&format!("kv get {}", "ж".repeat(129))), Err("kv: key longer than 256 bytes".into()));
+        assert_eq!(parse(&format!("run {}", "p".repeat(65))), Err("run: program name longer than 64 bytes".into()));
+        assert_eq!(parse(&format!("run p {}", "a".repeat(3001))), Err("run: arguments longer than 3000 bytes".into()));
+        assert_eq!(parse(&format!("crash {}", "s".repeat(57))), Err("crash: service name longer than 56 bytes".into()));
+        assert_eq!(
+            parse(&format!("blk write data 0 {}", "00".repeat(4097))),
+            Err("blk: data longer than 4096 bytes".into())
+        );
+    }
+
+    #[test]
+    fn numbers_are_strict() {
+        for line in
+            ["blk read data +1", "blk read data 5.", "blk read data -5", "blk read data 1 +2", "blk read data 1 2."]
+        {
+            assert!(parse(line).is_err(), "{line}");
+        }
+        for line in ["chaos kv +1", "chaos kv 5.", "chaos kv -5"] {
+            assert!(parse(line).unwrap_err().starts_with("chaos: bad percentage"), "{line}");
+        }
+        assert!(parse("blk write data 1 +f").is_err());
     }
 
     #[test]
@@ -378,6 +438,7 @@ mod tests {
             ("chaos kv 101", "chaos: bad percentage '101'"),
             ("chaos kv 0.55", "chaos: bad percentage"),
             ("chaos kv x", "chaos: bad percentage"),
+            ("log a b", "usage: log"),
         ] {
             let e = parse(line).unwrap_err();
             assert!(e.contains(msg), "{line}: {e}");

@@ -4,6 +4,8 @@
 
 extern crate alloc;
 
+pub mod args;
 pub mod command;
+pub mod complete;
 pub mod line;
 pub mod network;

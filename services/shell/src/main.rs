@@ -1,11 +1,19 @@
-//! The Kintsugi shell: reads command lines from the serial console (the
-//! console resource init grants it) and carries them out through the
-//! directory. A foreground program can be interrupted with Ctrl-C.
+//! The Kintsugi shell: reads command lines from the console (the serial
+//! port and the keyboard alike, through the console resource init grants
+//! it) and carries them out through the directory. A foreground program
+//! can be interrupted with Ctrl-C.
+//!
+//! While a line is being typed, the shell asks the kernel to put other
+//! programs' output above it (the kernel clears the line first and tells
+//! the shell), and draws the prompt and the line again below, so messages
+//! never land in the middle of what is being typed. `log [NAME]` shows what the
+//! console kept of a program's messages.
 #![no_std]
 #![no_main]
 
 extern crate alloc;
 
+use alloc::collections::VecDeque;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt::Write;
@@ -17,14 +25,21 @@ use libos::{print, println, sys};
 
 mod devices;
 use shell::command::{self, Command, CrashKind, KvCommand, HELP};
-use shell::line::{Event, LineEditor};
+use shell::complete::{CommandNames, Completers};
+use shell::line::{Event, LineEditor, MAX_LINE};
 
 const PROMPT: &str = "kintsugi> ";
 /// How long a command waits for a service that has not registered yet (one
 /// still starting right after boot).
 pub(crate) const SERVICE_PATIENCE: core::time::Duration = core::time::Duration::from_secs(10);
 const INPUT_BIT: u64 = 1;
+/// Set on the input event after others' output went above the line.
+const ABOVE_BIT: u64 = 2;
 const EXIT_BIT: u64 = 1;
+/// Largest piece of output written at once (under the kernel's limit).
+const WRITE_CHUNK: usize = 32 * 1024;
+/// Lines `log` shows at most.
+const LOG_LINES: usize = 100;
 
 libos::main!(main);
 
@@ -32,6 +47,12 @@ struct Console {
     handle: Handle,
     input: Signal,
     editor: LineEditor,
+    completer: Completers,
+    /// Others' output goes above the line (a line is being typed).
+    holding: bool,
+    /// Lines entered and not run yet (typed ahead while a program ran, or
+    /// several at once).
+    typed: VecDeque<String>,
     /// The shell's session with the kv service, opened on first use.
     kv: Option<kv::KvClient>,
     /// Sessions with the device services.
@@ -51,24 +72,41 @@ impl Console {
         if which == 1 {
             return (events, true);
         }
-        self.input.take();
-        let mut buf = [0u8; 256];
+        let bits = self.input.take();
+        if bits & ABOVE_BIT != 0 && self.holding {
+            // Others' messages went above the line: draw it again.
+            let mut line = Vec::new();
+            self.editor.redraw(&mut line);
+            write_out(&line);
+        }
+        let mut buf = [0u8; 1024];
         let mut echo = Vec::new();
         while let Ok(n) = sys::console_read(self.handle, &mut buf) {
             if n == 0 {
                 break;
             }
             for &b in &buf[..n] {
-                match self.editor.feed(b, &mut echo) {
+                match self.editor.feed(b, &mut echo, &self.completer) {
                     Event::None => {}
                     e => events.push(e),
                 }
             }
         }
-        if !echo.is_empty() {
-            let _ = sys::debug_write(&echo);
-        }
+        write_out(&echo);
         (events, false)
+    }
+
+    /// Have others' output go above the line while one is typed (or not).
+    fn hold(&mut self, on: bool) {
+        let holder = on.then(|| (self.input.event().raw(), ABOVE_BIT));
+        self.holding = sys::console_output_above(self.handle, holder).is_ok() && on;
+    }
+}
+
+/// Write terminal output, in pieces the kernel takes.
+fn write_out(bytes: &[u8]) {
+    for chunk in bytes.chunks(WRITE_CHUNK) {
+        let _ = sys::debug_write(chunk);
     }
 }
 
@@ -76,31 +114,52 @@ fn main() -> Result<(), String> {
     let handle = directory::device("console").map_err(|e| alloc::format!("no console: {e}"))?;
     let input = Signal::new().map_err(|e| alloc::format!("no event: {e}"))?;
     sys::console_bind(handle, input.event().raw(), INPUT_BIT).map_err(|e| alloc::format!("console: {e}"))?;
-    let mut console =
-        Console { handle, input, editor: LineEditor::new(), kv: None, devices: devices::Sessions::default() };
+    let mut completer = Completers::new();
+    completer.add(CommandNames::new(HELP.iter().map(|(usage, _)| *usage)));
+    let mut editor = LineEditor::new();
+    editor.set_prompt(PROMPT);
+    let mut console = Console {
+        handle,
+        input,
+        editor,
+        completer,
+        holding: false,
+        typed: VecDeque::new(),
+        kv: None,
+        devices: devices::Sessions::default(),
+    };
     println!("Kintsugi shell. Type 'help' for the commands.");
     loop {
+        console.hold(true);
         print!("{PROMPT}");
         let line = loop {
+            if let Some(l) = console.typed.pop_front() {
+                // Typed ahead: show it after the prompt as it runs.
+                println!("{l}");
+                break l;
+            }
             let (events, _) = console.poll(None);
-            let mut got = None;
+            let mut entered = None;
             for e in events {
                 match e {
-                    Event::Line(l) => {
-                        got = Some(l);
-                        break;
-                    }
+                    Event::Line(l) if entered.is_none() => entered = Some(l),
+                    Event::Line(l) => console.typed.push_back(l),
                     Event::Interrupt => print!("{PROMPT}"),
+                    Event::TooLong => {
+                        println!("shell: line longer than {MAX_LINE} bytes; not run");
+                        print!("{PROMPT}");
+                    }
                     Event::None => {}
                 }
             }
-            if let Some(l) = got {
+            if let Some(l) = entered {
                 break l;
             }
         };
+        console.hold(false);
         match command::parse(&line) {
             Ok(cmd) => execute(&mut console, cmd),
-            Err(msg) => println!("shell: {msg}"),
+            Err(msg) => println!("{msg}"),
         }
     }
 }
@@ -115,6 +174,7 @@ fn execute(console: &mut Console, cmd: Command) {
             }
         }
         Command::Echo(text) => println!("{text}"),
+        Command::Log(name) => show_log(console.handle, name.as_deref()),
         Command::Ps => match directory::list() {
             Ok(list) => {
                 print_ps(&list);
@@ -183,8 +243,15 @@ fn run(console: &mut Console, program: &str, args: &str, background: bool) {
         if ended {
             break;
         }
-        if events.iter().any(|e| *e == Event::Interrupt) {
-            let _ = process.kill();
+        for e in events {
+            match e {
+                Event::Interrupt => {
+                    let _ = process.kill();
+                }
+                Event::Line(l) => console.typed.push_back(l),
+                Event::TooLong => println!("shell: line longer than {MAX_LINE} bytes; not run"),
+                Event::None => {}
+            }
         }
     }
     report(program, pid, &process);
@@ -331,6 +398,50 @@ fn print_services() {
         }
     }
     print!("{out}");
+}
+
+/// `log [NAME]`: the recent console messages of NAME (a program, or a
+/// resilient service with its companion), or of everyone but the shell.
+fn show_log(console: Handle, name: Option<&str>) {
+    let me = libos::start::name();
+    let wanted = |writer: &[u8]| match name {
+        Some(n) => writer == n.as_bytes() || writer.strip_suffix(b"-companion") == Some(n.as_bytes()),
+        None => writer != me.as_bytes(),
+    };
+    let mut reader = libos::console::LogReader::new(console);
+    let mut text = Vec::new();
+    loop {
+        match reader.next_batch() {
+            Ok(batch) if batch.is_empty() => break,
+            Ok(batch) => {
+                for r in libos::console::records(batch).filter(|r| wanted(r.name)) {
+                    text.extend_from_slice(r.text);
+                    if !r.text.ends_with(b"\n") {
+                        text.push(b'\n');
+                    }
+                }
+            }
+            Err(e) => {
+                println!("log: {e}");
+                return;
+            }
+        }
+    }
+    let text = String::from_utf8_lossy(&text);
+    let lines: Vec<&str> = text.lines().filter(|l| !l.is_empty()).collect();
+    if lines.is_empty() {
+        match name {
+            Some(n) => println!("log: no messages from '{n}'"),
+            None => println!("log: no messages"),
+        }
+        return;
+    }
+    let mut out = String::new();
+    for l in &lines[lines.len().saturating_sub(LOG_LINES)..] {
+        out.push_str(l);
+        out.push('\n');
+    }
+    write_out(out.as_bytes());
 }
 
 fn report(program: &str, pid: u32, process: &Process) {

@@ -1,0 +1,204 @@
+//! The kernel's own drawing on the screen the boot loader handed over: its
+//! boot messages until a screen driver claims the display, and a kernel
+//! panic always. A framebuffer gets Noto Sans Mono glyphs (the font the
+//! screen driver uses too); VGA text mode gets character cells. Warnings
+//! are yellow, errors red; a panic paints the screen red first.
+//!
+//! Deliberately small: no escape sequences beyond skipping them, no
+//! history. The screen driver (`services/console`) is the real terminal.
+
+use crate::mem::phys_to_virt;
+use kintsugi_abi::{DisplayInfo, LogLevel, DISPLAY_RGB, DISPLAY_TEXT};
+use noto_sans_mono_bitmap::{get_raster, get_raster_width, FontWeight, RasterHeight};
+
+const FONT: RasterHeight = RasterHeight::Size16;
+const CELL_W: usize = get_raster_width(FontWeight::Regular, FONT);
+const CELL_H: usize = FONT.val();
+
+type Rgb = (u8, u8, u8);
+const BLACK: Rgb = (0, 0, 0);
+const GREY: Rgb = (0xcc, 0xcc, 0xcc);
+const YELLOW: Rgb = (0xff, 0xd7, 0x00);
+const RED: Rgb = (0xff, 0x55, 0x55);
+const WHITE: Rgb = (0xff, 0xff, 0xff);
+const PANIC_RED: Rgb = (0x80, 0x00, 0x00);
+
+/// The kernel's view of the screen.
+pub struct Screen {
+    info: DisplayInfo,
+    base: *mut u8,
+    cols: usize,
+    rows: usize,
+    col: usize,
+    row: usize,
+    bg: Rgb,
+    /// Inside an escape sequence (skipped).
+    escape: u8,
+}
+
+// SAFETY: the screen is only reached under the console lock.
+unsafe impl Send for Screen {}
+
+impl Screen {
+    /// The screen described by `info`, if it is one the kernel can draw on
+    /// (reachable through the direct map of the first 4 GiB).
+    pub fn new(info: DisplayInfo) -> Option<Screen> {
+        let fits = info.address.checked_add(info.span()).is_some_and(|end| end <= 1 << 32);
+        let (cols, rows) = match info.kind {
+            DISPLAY_RGB if matches!(info.bpp, 16 | 24 | 32) => {
+                (info.width as usize / CELL_W, info.height as usize / CELL_H)
+            }
+            DISPLAY_TEXT => (info.width as usize, info.height as usize),
+            _ => return None,
+        };
+        if !fits || cols == 0 || rows == 0 {
+            return None;
+        }
+        let mut s = Screen { info, base: phys_to_virt(info.address), cols, rows, col: 0, row: 0, bg: BLACK, escape: 0 };
+        s.clear();
+        Some(s)
+    }
+
+    fn clear(&mut self) {
+        for row in 0..self.rows {
+            self.clear_row(row);
+        }
+        self.col = 0;
+        self.row = 0;
+    }
+
+    /// Paint the screen red and start again at the top (a kernel panic).
+    pub fn panic_mode(&mut self) {
+        self.bg = PANIC_RED;
+        self.escape = 0;
+        self.clear();
+    }
+
+    /// Draw `bytes` in the colour of `level`.
+    pub fn write(&mut self, bytes: &[u8], level: LogLevel) {
+        let fg = match level {
+            _ if self.bg == PANIC_RED => WHITE,
+            LogLevel::Warning => YELLOW,
+            LogLevel::Error => RED,
+            LogLevel::Normal => GREY,
+        };
+        for &b in bytes {
+            if self.escape > 0 {
+                // ESC [ params final: skipped.
+                self.escape = match (self.escape, b) {
+                    (1, b'[') => 2,
+                    (2, 0x40..=0x7e) | (1, _) => 0,
+                    _ => 2,
+                };
+                continue;
+            }
+            match b {
+                0x1b => self.escape = 1,
+                b'\n' => self.newline(),
+                b'\r' => self.col = 0,
+                0x08 => self.col = self.col.saturating_sub(1),
+                b'\t' => {
+                    for _ in 0..(8 - self.col % 8) {
+                        self.put(' ', fg);
+                    }
+                }
+                0x20..=0x7e => self.put(b as char, fg),
+                0x80..=0xbf => {} // continuation bytes of a UTF-8 character
+                0xc0..=0xff => self.put('?', fg),
+                _ => {}
+            }
+        }
+    }
+
+    fn put(&mut self, c: char, fg: Rgb) {
+        if self.col >= self.cols {
+            self.newline();
+        }
+        self.draw(self.col, self.row, c, fg);
+        self.col += 1;
+    }
+
+    fn newline(&mut self) {
+        self.col = 0;
+        if self.row + 1 < self.rows {
+            self.row += 1;
+            return;
+        }
+        // Scroll one line of cells up.
+        let line = self.line_bytes();
+        let total = line * (self.rows - 1);
+        // SAFETY: both ranges lie inside the display memory (rows * line
+        // bytes from its start), mapped through the direct map.
+        unsafe { core::ptr::copy(self.base.add(line), self.base, total) };
+        self.clear_row(self.rows - 1);
+    }
+
+    /// Bytes of display memory one line of cells takes.
+    fn line_bytes(&self) -> usize {
+        match self.info.kind {
+            DISPLAY_TEXT => self.info.pitch as usize,
+            _ => self.info.pitch as usize * CELL_H,
+        }
+    }
+
+    fn clear_row(&mut self, row: usize) {
+        if self.info.kind == DISPLAY_TEXT {
+            let attr = if self.bg == PANIC_RED { 0x4f } else { 0x07 };
+            for col in 0..self.cols {
+                self.text_cell(col, row, b' ', attr);
+            }
+            return;
+        }
+        for y in row * CELL_H..(row + 1) * CELL_H {
+            for x in 0..self.cols * CELL_W {
+                self.pixel(x, y, self.bg);
+            }
+        }
+    }
+
+    fn draw(&mut self, col: usize, row: usize, c: char, fg: Rgb) {
+        if self.info.kind == DISPLAY_TEXT {
+            let attr = match fg {
+                _ if self.bg == PANIC_RED => 0x4f,
+                YELLOW => 0x0e,
+                RED => 0x0c,
+                _ => 0x07,
+            };
+            self.text_cell(col, row, c as u8, attr);
+            return;
+        }
+        let Some(glyph) =
+            get_raster(c, FontWeight::Regular, FONT).or_else(|| get_raster('?', FontWeight::Regular, FONT))
+        else {
+            return;
+        };
+        for (dy, line) in glyph.raster().iter().enumerate().take(CELL_H) {
+            for (dx, &a) in line.iter().enumerate().take(CELL_W) {
+                let mix = |f: u8, b: u8| ((f as u32 * a as u32 + b as u32 * (255 - a as u32)) / 255) as u8;
+                let colour = (mix(fg.0, self.bg.0), mix(fg.1, self.bg.1), mix(fg.2, self.bg.2));
+                self.pixel(col * CELL_W + dx, row * CELL_H + dy, colour);
+            }
+        }
+    }
+
+    fn text_cell(&mut self, col: usize, row: usize, c: u8, attr: u8) {
+        let off = row * self.info.pitch as usize + col * 2;
+        let cell = (c as u16 | (attr as u16) << 8).to_le_bytes();
+        // SAFETY: (col, row) is inside the text screen, so the cell lies in
+        // the display memory the boot loader described.
+        unsafe { core::ptr::copy_nonoverlapping(cell.as_ptr(), self.base.add(off), 2) };
+    }
+
+    fn pixel(&mut self, x: usize, y: usize, (r, g, b): Rgb) {
+        let i = &self.info;
+        let chan = |v: u8, shift: u8, size: u8| ((v as u32) >> (8 - size.min(8))) << shift;
+        let value = chan(r, i.red_shift, i.red_size)
+            | chan(g, i.green_shift, i.green_size)
+            | chan(b, i.blue_shift, i.blue_size);
+        let bytes = i.bpp as usize / 8;
+        let off = y * i.pitch as usize + x * bytes;
+        // SAFETY: x < width and y < height, so the pixel lies in the
+        // framebuffer the boot loader described (pitch * height bytes).
+        unsafe { core::ptr::copy_nonoverlapping(value.to_le_bytes().as_ptr(), self.base.add(off), bytes) };
+    }
+}

@@ -1,0 +1,226 @@
+//! The screen and keyboard console a PC user gets: the ISO booted by BIOS
+//! and by UEFI with a VGA card; keys typed on the PS/2 keyboard through
+//! QEMU's monitor (`sendkey`); the screen read back from `screendump`
+//! pictures by matching every character cell against the console font
+//! rendered on the host (nothing is asked of the guest about its screen).
+
+use kintsugi_tests::monitor::Monitor;
+use kintsugi_tests::{boot_with, Boot, Display, Image, Machine, QemuConfig, COMMAND_TIMEOUT};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+fn iso() -> PathBuf {
+    let image = Image::built().unwrap_or_else(|e| panic!("{e}"));
+    image.iso.unwrap_or_else(|| panic!("no ISO in the image folder; `cargo xtask test` makes it"))
+}
+
+/// Take pictures until the screen's text satisfies `ok`; its lines.
+fn wait_screen(mon: &mut Monitor, what: &str, ok: impl Fn(&[String]) -> bool) -> Vec<String> {
+    let deadline = Instant::now() + COMMAND_TIMEOUT;
+    loop {
+        let lines = mon.screendump().expect("screendump").text();
+        if ok(&lines) {
+            return lines;
+        }
+        if Instant::now() > deadline {
+            panic!("the screen never showed {what}; it shows:\n{}", lines.join("\n"));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// The index of the first line equal to `line`, at or after `from`.
+fn find(lines: &[String], line: &str, from: usize) -> Option<usize> {
+    lines.iter().skip(from).position(|l| l == line).map(|i| i + from)
+}
+
+/// Whether `first` is on the screen with `then` right below it.
+fn shows_pair(lines: &[String], first: &str, then: &str) -> bool {
+    lines.windows(2).any(|w| w[0] == first && w[1] == then)
+}
+
+/// Type `text` on the keyboard until the serial console shows `expect`
+/// (a keyboard driver that was just restarted may miss the first keys).
+fn type_until(m: &mut Machine, mon: &mut Monitor, text: &str, expect: &str) {
+    for _ in 0..5 {
+        mon.type_text(text).expect("sendkey");
+        if m.expect(expect, Duration::from_secs(20)).is_ok() {
+            return;
+        }
+        mon.sendkey("ctrl-u").expect("sendkey");
+    }
+    panic!("typing {text:?} never gave {expect:?}:\n{}", m.console());
+}
+
+fn check(boot: Boot, tag: &str) {
+    let sock = std::env::temp_dir().join(format!("kintsugi-{}-{tag}.monitor", std::process::id()));
+    let _ = std::fs::remove_file(&sock);
+    let cfg = QemuConfig { boot, display: Display::Offscreen, monitor: Some(sock.clone()), ..QemuConfig::default() };
+    let mut m = boot_with(&cfg);
+    let mut mon = Monitor::connect(&sock, Duration::from_secs(30)).expect("the QEMU monitor");
+
+    // The kernel's boot messages and the shell's prompt are on the screen.
+    wait_screen(&mut mon, "the boot messages and a prompt", |l| {
+        l.iter().any(|x| x == "Kintsugi exokernel starting")
+            && l.iter().any(|x| x.starts_with("screen: framebuffer 1024x768x32"))
+            && l.iter().rev().find(|x| !x.is_empty()).is_some_and(|x| x == "kintsugi>")
+    });
+
+    // A command typed on the keyboard runs, and the screen shows it and
+    // its output (the serial console shows them too).
+    type_until(&mut m, &mut mon, "echo \"Hello, Screen!\"\n", "\nHello, Screen!\n");
+    wait_screen(&mut mon, "the typed command and its output", |l| {
+        shows_pair(l, "kintsugi> echo \"Hello, Screen!\"", "Hello, Screen!")
+    });
+
+    // Up arrow and Enter run it again; Shift and Caps Lock; Ctrl-U clears
+    // the line; Ctrl-C abandons it.
+    mon.sendkey("up").unwrap();
+    mon.sendkey("ret").unwrap();
+    m.expect("\nHello, Screen!\n", COMMAND_TIMEOUT).expect("the line from the history ran");
+    mon.type_text("echo ").unwrap();
+    mon.sendkey("caps_lock").unwrap();
+    mon.type_text("caps").unwrap();
+    mon.sendkey("caps_lock").unwrap();
+    mon.type_text(" Off\n").unwrap();
+    m.expect("\nCAPS Off\n", COMMAND_TIMEOUT).expect("caps lock");
+    mon.type_text("garbage").unwrap();
+    mon.sendkey("ctrl-u").unwrap();
+    mon.type_text("echo cleared\n").unwrap();
+    m.expect("\ncleared\n", COMMAND_TIMEOUT).expect("ctrl-u");
+    mon.type_text("abandoned").unwrap();
+    mon.sendkey("ctrl-c").unwrap();
+    m.expect("^C", COMMAND_TIMEOUT).expect("ctrl-c");
+    let lines = wait_screen(&mut mon, "the history, caps lock, ctrl-u and ctrl-c at work", |l| {
+        shows_pair(l, "kintsugi> echo CAPS Off", "CAPS Off")
+            && shows_pair(l, "kintsugi> echo cleared", "cleared")
+            && l.iter().any(|x| x == "kintsugi> abandoned^C")
+    });
+    let first = find(&lines, "Hello, Screen!", 0).expect("the first output");
+    assert!(find(&lines, "Hello, Screen!", first + 1).is_some(), "{}", lines.join("\n"));
+
+    // The screen driver crashes: init restarts it, and it draws the same
+    // console again from the kernel's log.
+    m.sh("kill screen");
+    m.wait_for_text("restarted screen", COMMAND_TIMEOUT).expect("init restarts the screen driver");
+    type_until(&mut m, &mut mon, "echo redrawn\n", "\nredrawn\n");
+    wait_screen(&mut mon, "the console after the screen driver's restart", |l| {
+        shows_pair(l, "kintsugi> echo cleared", "cleared") && shows_pair(l, "kintsugi> echo redrawn", "redrawn")
+    });
+
+    // The keyboard driver crashes: init restarts it and typing goes on.
+    m.sh("kill kbd");
+    m.wait_for_text("restarted kbd", COMMAND_TIMEOUT).expect("init restarts the keyboard driver");
+    type_until(&mut m, &mut mon, "echo typed again\n", "\ntyped again\n");
+    wait_screen(&mut mon, "typing after the keyboard driver's restart", |l| {
+        shows_pair(l, "kintsugi> echo typed again", "typed again")
+    });
+    m.shutdown();
+    let _ = std::fs::remove_file(&sock);
+    let _ = std::fs::remove_file(sock.with_extension("ppm"));
+}
+
+#[test]
+fn screen_and_keyboard_with_bios() {
+    check(Boot::IsoBios(iso()), "bios");
+}
+
+#[test]
+fn screen_and_keyboard_with_uefi() {
+    let ovmf = ["/usr/share/ovmf/OVMF.fd", "/usr/share/OVMF/OVMF.fd", "/usr/share/qemu/OVMF.fd"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists());
+    match ovmf {
+        Some(fw) => check(Boot::IsoUefi(iso(), fw), "uefi"),
+        None => eprintln!("screen_and_keyboard_with_uefi: OVMF is not installed here; UEFI not tested"),
+    }
+}
+
+/// A kernel panic is shown on the screen: it turns red, with the message.
+/// (Direct boot, where the BIOS's VGA text mode is the screen; the kernel
+/// panics on purpose when its command line says `kintsugi.panic`.)
+#[test]
+fn a_kernel_panic_turns_the_screen_red() {
+    let sock = std::env::temp_dir().join(format!("kintsugi-{}-panic.monitor", std::process::id()));
+    let _ = std::fs::remove_file(&sock);
+    let image = Image::built().unwrap_or_else(|e| panic!("{e}"));
+    let cfg = QemuConfig {
+        display: Display::Offscreen,
+        monitor: Some(sock.clone()),
+        cmdline: "kintsugi.panic".into(),
+        ..QemuConfig::default()
+    };
+    let mut m = Machine::boot(&image, &cfg, false).unwrap_or_else(|e| panic!("{e}"));
+    let mut mon = Monitor::connect(&sock, Duration::from_secs(30)).expect("the QEMU monitor");
+    match m.expect("the command line", COMMAND_TIMEOUT) {
+        Err(kintsugi_tests::MachineError::Panic(_)) => {}
+        other => panic!("expected a kernel panic, got {other:?}"),
+    }
+    // VGA text mode: a red background (the BIOS's palette has it at about
+    // (0xa8, 0, 0)) with white text, over the whole screen.
+    let deadline = Instant::now() + COMMAND_TIMEOUT;
+    loop {
+        let p = mon.screendump().expect("screendump");
+        let red = p.pixels.iter().filter(|&&(r, g, b)| r >= 0x80 && g < 0x20 && b < 0x20).count();
+        let white = p.pixels.iter().filter(|&&(r, g, b)| r >= 0xf0 && g >= 0xf0 && b >= 0xf0).count();
+        if red > p.pixels.len() * 3 / 4 && white > 500 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the screen is not red: {red} red and {white} white pixels of {}",
+            p.pixels.len()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    m.kill();
+    let _ = std::fs::remove_file(&sock);
+    let _ = std::fs::remove_file(sock.with_extension("ppm"));
+}
+
+/// Without a framebuffer (QEMU's direct boot leaves the BIOS's VGA text
+/// mode), the console is drawn in text mode. The picture is drawn by the
+/// card's own font, so the test reads it against itself: the typed word
+/// in the command line and the same word printed below must be the same
+/// cells, each one different and not blank.
+#[test]
+fn vga_text_mode_without_a_framebuffer() {
+    let sock = std::env::temp_dir().join(format!("kintsugi-{}-text.monitor", std::process::id()));
+    let _ = std::fs::remove_file(&sock);
+    let cfg = QemuConfig { display: Display::Offscreen, monitor: Some(sock.clone()), ..QemuConfig::default() };
+    let mut m = boot_with(&cfg);
+    assert!(m.console().contains("screen: VGA text mode 80x25"), "{}", m.console());
+    let mut mon = Monitor::connect(&sock, Duration::from_secs(30)).expect("the QEMU monitor");
+    type_until(&mut m, &mut mon, "echo QWERTY\n", "\nQWERTY\n");
+    let word = "QWERTY".len();
+    let deadline = Instant::now() + COMMAND_TIMEOUT;
+    loop {
+        let p = mon.screendump().expect("screendump");
+        let (cw, ch) = (p.width / 80, p.height / 25);
+        let cell = |col: usize, row: usize| -> Vec<(u8, u8, u8)> {
+            (0..ch)
+                .flat_map(|y| (0..cw).map(move |x| (x, y)))
+                .map(|(x, y)| p.pixels[(row * ch + y) * p.width + col * cw + x])
+                .collect()
+        };
+        let blank = cell(79, 0);
+        // "kintsugi> echo QWERTY": the word starts at column 15.
+        let found = (0..24).any(|row| {
+            let typed: Vec<_> = (15..15 + word).map(|c| cell(c, row)).collect();
+            let printed: Vec<_> = (0..word).map(|c| cell(c, row + 1)).collect();
+            typed == printed
+                && typed.iter().all(|c| *c != blank)
+                && (0..word).all(|i| (0..word).all(|j| i == j || typed[i] != typed[j]))
+                && cell(word, row + 1) == blank
+        });
+        if found {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the text screen never showed the command and its output");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    m.shutdown();
+    let _ = std::fs::remove_file(&sock);
+    let _ = std::fs::remove_file(sock.with_extension("ppm"));
+}
