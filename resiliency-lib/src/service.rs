@@ -44,6 +44,11 @@ pub trait Service: Sized {
     fn new() -> Self;
     /// Handle one request; replies go to `out`.
     fn handle(&mut self, request: RequestOf<Self>, out: &mut dyn ReplySink<ReplyOf<Self>>);
+    /// Handle one request of client session `session` (services whose
+    /// state is per session, such as fs's handles); by default `handle`.
+    fn handle_in_session(&mut self, _session: u64, request: RequestOf<Self>, out: &mut dyn ReplySink<ReplyOf<Self>>) {
+        self.handle(request, out)
+    }
     /// Logical distillation: the state that matters, as bytes.
     fn save(&self) -> Vec<u8> {
         Vec::new()
@@ -287,7 +292,7 @@ pub fn serve<S: Service>() -> i32 {
                 }
                 let mut out = Collect(Vec::new());
                 match decode::<RequestOf<S>>(&request) {
-                    Ok(r) => service.handle(r, &mut out),
+                    Ok(r) => service.handle_in_session(session, r, &mut out),
                     Err(e) => log::error!("undecodable request from the companion: {e}"),
                 }
                 if let Some(k) = at(Point::Mid) {
@@ -349,21 +354,25 @@ fn serve_direct<S: Service>(name: &str) -> i32 {
         }
     }
     let mut service = S::new();
-    let mut sessions: Vec<(Channel<ReplyOf<S>, RequestOf<S>>, Checker<S::Protocol>)> = Vec::new();
+    let mut sessions: Vec<(Channel<ReplyOf<S>, RequestOf<S>>, Checker<S::Protocol>, u64)> = Vec::new();
+    let mut next_session = 1u64;
     loop {
         let ready = {
             let mut items: Vec<&dyn Waitable> = Vec::from([&listener as &dyn Waitable]);
-            items.extend(sessions.iter().map(|(c, _)| c as &dyn Waitable));
+            items.extend(sessions.iter().map(|(c, _, _)| c as &dyn Waitable));
             select(&items, None)
         };
         match ready {
             Ok(0) => {
                 while let Ok(Some((_, ep))) = listener.try_accept() {
-                    sessions.push((Channel::new(ep), Checker::new()));
+                    sessions.push((Channel::new(ep), Checker::new(), next_session));
+                    service.session_opened(next_session);
+                    next_session += 1;
                 }
             }
             Ok(i) => {
-                let (ch, checker) = &mut sessions[i - 1];
+                let (ch, checker, session) = &mut sessions[i - 1];
+                let session = *session;
                 let keep = loop {
                     match ch.try_recv() {
                         Ok(Some(r)) => {
@@ -371,7 +380,7 @@ fn serve_direct<S: Service>(name: &str) -> i32 {
                                 break false;
                             }
                             let mut out = Collect(Vec::new());
-                            service.handle(r, &mut out);
+                            service.handle_in_session(session, r, &mut out);
                             for reply in out.0 {
                                 let _ = checker.on_reply(&reply);
                                 let _ = ch.send(reply);
@@ -383,6 +392,7 @@ fn serve_direct<S: Service>(name: &str) -> i32 {
                 };
                 if !keep {
                     sessions.remove(i - 1);
+                    service.session_closed(session);
                 }
             }
             Err(e) => {

@@ -27,6 +27,8 @@ pub struct RunOptions {
     pub timeout: u64,
     /// Boot the GRUB ISO instead of direct boot.
     pub iso: bool,
+    /// Size of the data disk when it is created (MiB).
+    pub disk_size: Option<u64>,
 }
 
 /// Host port forwarded to the guest's port 80.
@@ -36,7 +38,7 @@ pub const HTTP_FORWARD: (u16, u16) = (8080, 80);
 pub fn run(o: RunOptions) -> Result<i32, String> {
     tools::ensure(&[&tools::QEMU])?;
     let image = assemble::build()?;
-    let disks = disks::ensure(&o.disks.unwrap_or_else(disks::default_dir))?;
+    let disks = disks::ensure_sized(&o.disks.unwrap_or_else(disks::default_dir), o.disk_size)?;
     let boot = if o.iso {
         let out = kintsugi_tests::image::image_dir().join("kintsugi.iso");
         Boot::IsoBios(iso::make(&image, &out)?)

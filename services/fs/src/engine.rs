@@ -280,6 +280,17 @@ impl<D: SectorSource> Fs<D> {
         self.state.encode()
     }
 
+    /// One line about the volume: type, size, free space, label.
+    pub fn volume_summary(&self) -> String {
+        match self.volume() {
+            Ok(Reply::VolumeInfo { total, free, cluster, kind, label }) => {
+                format!("{kind} \"{label}\", {} MiB, {} MiB free, {cluster}-byte clusters", total >> 20, free >> 20)
+            }
+            Ok(_) => String::new(),
+            Err(e) => e.message,
+        }
+    }
+
     /// The open-file table.
     pub fn state(&self) -> &State {
         &self.state
