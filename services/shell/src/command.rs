@@ -51,6 +51,8 @@ pub enum Command {
         /// Chance per request, in thousandths.
         per_mille: u32,
     },
+    /// A file command, as a client of the fs service (`files.rs`).
+    Files(crate::files::FileCommand),
     /// An empty line.
     Nothing,
 }
@@ -221,6 +223,7 @@ pub fn parse(line: &str) -> Result<Command, String> {
             }
             Ok(Command::Run { program: program.to_string(), args: args.to_string(), background })
         }
+        w if crate::files::is_command(w) => crate::files::parse(w, rest).map(Command::Files),
         other => Err(format!("unknown command '{other}' (try 'help')")),
     }
 }

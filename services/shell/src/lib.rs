@@ -5,4 +5,5 @@
 extern crate alloc;
 
 pub mod command;
+pub mod files;
 pub mod line;

@@ -36,6 +36,8 @@ struct Console {
     kv: Option<kv::KvClient>,
     /// Sessions with the device services.
     devices: devices::Sessions,
+    /// The session with the fs service (file commands).
+    files: shell::files::Session,
 }
 
 impl Console {
@@ -76,8 +78,14 @@ fn main() -> Result<(), String> {
     let handle = directory::device("console").map_err(|e| alloc::format!("no console: {e}"))?;
     let input = Signal::new().map_err(|e| alloc::format!("no event: {e}"))?;
     sys::console_bind(handle, input.event().raw(), INPUT_BIT).map_err(|e| alloc::format!("console: {e}"))?;
-    let mut console =
-        Console { handle, input, editor: LineEditor::new(), kv: None, devices: devices::Sessions::default() };
+    let mut console = Console {
+        handle,
+        input,
+        editor: LineEditor::new(),
+        kv: None,
+        devices: devices::Sessions::default(),
+        files: Default::default(),
+    };
     println!("Kintsugi shell. Type 'help' for the commands.");
     loop {
         print!("{PROMPT}");
@@ -110,7 +118,7 @@ fn execute(console: &mut Console, cmd: Command) {
         Command::Nothing => {}
         Command::Help => {
             println!("Commands:");
-            for (usage, what) in HELP {
+            for (usage, what) in HELP.iter().chain(shell::files::HELP) {
                 println!("  {usage:<24} {what}");
             }
         }
@@ -123,6 +131,7 @@ fn execute(console: &mut Console, cmd: Command) {
             Err(e) => println!("ps: {e}"),
         },
         Command::Kv(k) => kv_command(console, k),
+        Command::Files(f) => shell::files::run(&mut console.files, f),
         Command::Blk(b) => devices::blk_command(&mut console.devices, b),
         Command::NicInfo => devices::nic_info(&mut console.devices),
         Command::Crash { service, how } => crash(&service, how),
