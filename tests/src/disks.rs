@@ -131,11 +131,13 @@ pub fn put(img: &Path, sources: &[&Path], dest: &str) -> Result<(), String> {
     let into_dir = is_dir(img, dest) || sources.len() > 1 || dest.ends_with('/');
     let parent = if into_dir { dest.trim_end_matches('/') } else { dest.rsplit_once('/').map_or("", |(p, _)| p) };
     mkdirs(img, parent)?;
+    let mut args: Vec<&str> = vec!["-s", "-o", "-Q"];
     for src in sources {
-        let s = src.to_str().ok_or_else(|| format!("{}: not a UTF-8 path", src.display()))?;
-        mtools("mcopy", img, &["-s", "-o", "-Q", s, &on_image(dest)])?;
+        args.push(src.to_str().ok_or_else(|| format!("{}: not a UTF-8 path", src.display()))?);
     }
-    Ok(())
+    let target = on_image(dest);
+    args.push(&target);
+    mtools("mcopy", img, &args).map(|_| ())
 }
 
 /// Copy `src` (a file or a folder, recursively) from the image to `dest`

@@ -16,6 +16,7 @@ const HOST_CRATES: &[&str] = &[
     "checkpoint-record",
     "drivers",
     "vault",
+    "fs",
     "companion-gen",
     "companion-gen-roundtrip",
     "shell",

@@ -257,9 +257,14 @@ impl<D: SectorSource> Fs<D> {
     /// was replaced or reformatted), the open files are dropped, with a
     /// warning.
     pub fn restore(disk: D, saved: &[u8]) -> Result<Fs<D>> {
+        Fs::restore_with_cache(disk, saved, DEFAULT_CACHE_SECTORS)
+    }
+
+    /// [`Fs::restore`], caching up to `cache_sectors` clean sectors.
+    pub fn restore_with_cache(disk: D, saved: &[u8], cache_sectors: usize) -> Result<Fs<D>> {
         let state = State::decode(saved).map_err(|e| FsError::new(code::CORRUPT, format!("saved state: {e}")))?;
         state.check().map_err(|e| FsError::new(code::CORRUPT, e))?;
-        let mut fs = Fs::mount(disk)?;
+        let mut fs = Fs::mount_with_cache(disk, cache_sectors)?;
         if state.mount == fs.state.mount {
             fs.state = state;
         } else {
@@ -327,6 +332,16 @@ impl<D: SectorSource> Fs<D> {
     /// applied is a consistent FAT volume. The writes stay held until
     /// [`Fs::epoch_applied`].
     pub fn take_epoch(&mut self) -> Result<Vec<u8>> {
+        let writes = self.take_epoch_writes()?;
+        if writes.is_empty() {
+            return Ok(Vec::new());
+        }
+        checkpoint_record::epoch::encode(&writes).map_err(|e| FsError::new(code::IO, format!("epoch: {e}")))
+    }
+
+    /// [`Fs::take_epoch`] as block writes (not encoded): one copy of the
+    /// held sectors, for whoever writes them out itself.
+    pub fn take_epoch_writes(&mut self) -> Result<Vec<checkpoint_record::epoch::BlockWrite>> {
         if self.blocks.borrow().held_sectors() == 0 {
             return Ok(Vec::new());
         }
@@ -334,8 +349,7 @@ impl<D: SectorSource> Fs<D> {
             fat.unmount().map_err(|e| fat_error("/", e))?;
         }
         self.fat = Some(mount_fat(&self.blocks, &self.clock)?);
-        let writes = self.blocks.borrow_mut().take_writes();
-        checkpoint_record::epoch::encode(&writes).map_err(|e| FsError::new(code::IO, format!("epoch: {e}")))
+        Ok(self.blocks.borrow_mut().take_writes())
     }
 
     /// The epoch last taken is on the disk now: its held writes may go.

@@ -33,6 +33,12 @@ mod guest {
 
     /// How long to wait for blk before answering with an error.
     const BLK_WAIT_NS: u64 = 10_000_000_000;
+    /// Clean sectors cached (2 MiB).
+    const CACHE_SECTORS: usize = 4096;
+    /// Held writes past which the service asks its companion for a
+    /// checkpoint (TEMPORARY, like `flush_epoch`: the lead's runtime lets
+    /// a service ask for one).
+    const HELD_LIMIT: u64 = 4 << 20;
 
     /// The data disk through a blk session of our own.
     struct BlkDisk {
@@ -81,6 +87,9 @@ mod guest {
         state: RefCell<State>,
         /// A second session to blk for the temporary epoch writes.
         writer: RefCell<Option<blk::Disk>>,
+        /// A session to `fs.control` to ask for checkpoints, and whether
+        /// an answer is still to come.
+        asker: Option<(libos::channel::Endpoint, bool)>,
     }
 
     impl FsService {
@@ -89,8 +98,8 @@ mod guest {
             let State::Pending(saved) = &*st else { return Ok(()) };
             let disk = BlkDisk::connect().map_err(|e| (code::IO, e))?;
             let fs = match saved {
-                Some(bytes) => Fs::restore(disk, bytes),
-                None => Fs::mount(disk),
+                Some(bytes) => Fs::restore_with_cache(disk, bytes, CACHE_SECTORS),
+                None => Fs::mount_with_cache(disk, CACHE_SECTORS),
             }
             .map_err(|e| (e.code, e.message))?;
             let v = fs.volume_summary();
@@ -104,11 +113,10 @@ mod guest {
         /// with the checkpoint, then writes it, then calls
         /// `Fs::epoch_applied`).
         fn flush_epoch(&self, fs: &mut Fs<BlkDisk>) -> Result<(), String> {
-            let epoch = fs.take_epoch().map_err(|e| e.message)?;
-            if epoch.is_empty() {
+            let writes = fs.take_epoch_writes().map_err(|e| e.message)?;
+            if writes.is_empty() {
                 return Ok(());
             }
-            let writes = checkpoint_record::epoch::decode(&epoch).map_err(|e| format!("{e}"))?;
             let mut w = self.writer.borrow_mut();
             if w.is_none() {
                 *w = Some(blk::Disk::connect(blk::DATA_DISK).map_err(|e| format!("{e}"))?);
@@ -122,13 +130,45 @@ mod guest {
             fs.epoch_applied();
             Ok(())
         }
+
+        /// TEMPORARY: ask the companion for a checkpoint (answered after
+        /// the request being handled), so the held writes stay bounded.
+        fn ask_checkpoint(&mut self) {
+            use libos::channel::{HandleList, Message};
+            if let Some((ep, waiting)) = &mut self.asker {
+                if *waiting {
+                    match ep.try_recv_raw() {
+                        Ok(Some(_)) => *waiting = false,
+                        Ok(None) => return,
+                        Err(_) => self.asker = None,
+                    }
+                }
+            }
+            if self.asker.is_none() {
+                match libos::directory::connect("fs.control", false) {
+                    Ok(ep) => self.asker = Some((ep, false)),
+                    Err(e) => {
+                        log::warn!("fs: cannot ask for a checkpoint: {e}");
+                        return;
+                    }
+                }
+            }
+            if let Some((ep, waiting)) = &mut self.asker {
+                let mut w = libos::wire::Writer::new();
+                resiliency_lib::control::Request::Checkpoint.encode(&mut w, &mut HandleList::default());
+                match ep.send_raw(&w.finish(), HandleList::default()) {
+                    Ok(()) => *waiting = true,
+                    Err(_) => self.asker = None,
+                }
+            }
+        }
     }
 
     impl Service for FsService {
         type Protocol = FsProtocol;
 
         fn new() -> Self {
-            FsService { state: RefCell::new(State::Pending(None)), writer: RefCell::new(None) }
+            FsService { state: RefCell::new(State::Pending(None)), writer: RefCell::new(None), asker: None }
         }
 
         fn handle(&mut self, request: RequestOf<Self>, out: &mut dyn ReplySink<Reply>) {
@@ -141,10 +181,15 @@ mod guest {
                 out.reply(Reply::Failed { code, message: format!("the data disk cannot be mounted: {message}") });
                 return;
             }
+            let mut held = 0;
             if let State::Mounted(fs) = &mut *self.state.borrow_mut() {
                 for r in fs.handle(session, request) {
                     out.reply(r);
                 }
+                held = fs.held_bytes();
+            }
+            if held > HELD_LIMIT {
+                self.ask_checkpoint();
             }
         }
 
@@ -168,7 +213,7 @@ mod guest {
             if let Some(b) = &saved {
                 fs::table::State::decode(b)?.check()?;
             }
-            Ok(FsService { state: RefCell::new(State::Pending(saved)), writer: RefCell::new(None) })
+            Ok(FsService { state: RefCell::new(State::Pending(saved)), writer: RefCell::new(None), asker: None })
         }
 
         fn check(&self) -> Result<(), String> {

@@ -78,7 +78,8 @@ mod guest {
         let _ = a.mkdir("/fscheck".into());
         let _ = a.mkdir("/fscheck/full".into());
         let _ = opened(a.open("/fscheck/full/x".into(), flags::WRITE | flags::CREATE));
-        let Some(h) = opened(a.open("/fscheck/file".into(), flags::READ | flags::WRITE | flags::CREATE | flags::TRUNCATE))
+        let Some(h) =
+            opened(a.open("/fscheck/file".into(), flags::READ | flags::WRITE | flags::CREATE | flags::TRUNCATE))
         else {
             println!("fscheck: cannot create /fscheck/file");
             return 1;
@@ -95,7 +96,11 @@ mod guest {
         rep.expect_code("a read over 64 KiB", a.read(h, 0, 65537), code::TOO_LARGE);
         rep.expect_code("a write past 4 GiB", a.write(h, u32::MAX as u64, b"x".to_vec()), code::TOO_LARGE);
         rep.expect_code("no such file", a.open("/fscheck/nope".into(), flags::READ), code::NOT_FOUND);
-        rep.expect_code("no such folder", a.open("/nope/x".into(), flags::READ | flags::WRITE | flags::CREATE), code::NOT_FOUND);
+        rep.expect_code(
+            "no such folder",
+            a.open("/nope/x".into(), flags::READ | flags::WRITE | flags::CREATE),
+            code::NOT_FOUND,
+        );
         rep.expect_code("is a directory", a.open("/fscheck".into(), flags::READ), code::IS_DIR);
         rep.expect_code("not a directory", a.list("/fscheck/file".into()), code::NOT_DIR);
         rep.expect_code("not empty", a.remove("/fscheck/full".into()), code::NOT_EMPTY);
@@ -115,12 +120,12 @@ mod guest {
         // Malformed messages on a third session: raw bytes that no request
         // encodes. The companion ends that session; fs serves the others.
         for (i, bytes) in [
-            vec![0u8],                                 // no such tag
-            vec![99, 1, 2, 3],                         // unknown tag
-            vec![1, 5, 0, 0],                          // Open: string length cut off
-            vec![1, 0xff, 0xff, 0xff, 0x7f, b'/'],     // Open: a 2 GiB string
-            vec![1, 1, 0, 0, 0, b'/', 1, 0, 0, 0, 9],  // Open with a byte too many
-            vec![2, 1, 0, 0, 0, 0, 0, 0, 0],           // Read: fields cut off
+            vec![0u8],                                   // no such tag
+            vec![99, 1, 2, 3],                           // unknown tag
+            vec![1, 5, 0, 0],                            // Open: string length cut off
+            vec![1, 0xff, 0xff, 0xff, 0x7f, b'/'],       // Open: a 2 GiB string
+            vec![1, 1, 0, 0, 0, b'/', 1, 0, 0, 0, 9],    // Open with a byte too many
+            vec![2, 1, 0, 0, 0, 0, 0, 0, 0],             // Read: fields cut off
             vec![1, 2, 0, 0, 0, 0xc3, 0x28, 1, 0, 0, 0], // Open: invalid UTF-8
         ]
         .into_iter()
@@ -187,9 +192,11 @@ mod guest {
         for (i, kind) in kinds.iter().enumerate() {
             let data = part(i);
             match f.write(h, CURRENT, data.clone()) {
-                Ok(Reply::Written { offset, .. }) => {
-                    rep.expect(&format!("part {i}"), offset == want.len() as u64, format!("written at {offset}, not {}", want.len()))
-                }
+                Ok(Reply::Written { offset, .. }) => rep.expect(
+                    &format!("part {i}"),
+                    offset == want.len() as u64,
+                    format!("written at {offset}, not {}", want.len()),
+                ),
                 other => rep.0.push(format!("write part {i}: {other:?}")),
             }
             want.extend_from_slice(&data);
