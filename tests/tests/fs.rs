@@ -278,7 +278,14 @@ fn fs_survives_chaos_under_load() {
     run(&mut m, "chaos fs 0");
     run(&mut m, "chaos blk 0");
     let ps = run(&mut m, "ps");
+    let injected = |service: &str| -> u64 {
+        let line = ps.lines().find(|l| l.split_whitespace().next() == Some(service)).unwrap_or("");
+        line.split_whitespace().nth(5).and_then(|v| v.parse().ok()).unwrap_or(0)
+    };
+    assert!(injected("fs") >= 50 && injected("blk") >= 20, "too few crashes injected:\n{ps}");
     m.shutdown();
     assert_clean(&disks[0]);
-    let _ = (ps, std::fs::remove_dir_all(&dir));
+    let listing = disks::listing(&disks[0], "/fsload", true).unwrap();
+    assert!(listing.contains("report-c3"), "{listing}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
