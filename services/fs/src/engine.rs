@@ -893,7 +893,7 @@ impl<D: SectorSource> Fs<D> {
         let fat = self.fat()?;
         let found = walk(fat, moved)?;
         let dir = dir_of(fat, &found.entry);
-        let (own, _) = Self::dot_entries(fat, &geometry, &dir, &shown)?;
+        let (own, raw) = Self::dot_entries(fat, &geometry, &dir, &shown)?;
         let parent_cluster = if parent_is_root {
             0
         } else {
@@ -907,6 +907,17 @@ impl<D: SectorSource> Fs<D> {
         }
         let at = geometry.offset_of(own) + 32;
         let mut blocks = self.blocks.borrow_mut();
+        // The `.` entry names the directory's own cluster: check that the
+        // entries really are there before patching (a damaged `.` must not
+        // send the write elsewhere).
+        let mut there = [0u8; 64];
+        blocks.read_bytes(at - 32, &mut there).map_err(|e| fat_error(&shown, FatError::Io(e)))?;
+        if there != raw {
+            return Err(FsError::new(
+                code::CORRUPT,
+                format!("{}: its `.` entry names another cluster", path::show(&shown)),
+            ));
+        }
         let hi = ((parent_cluster >> 16) as u16).to_le_bytes();
         let lo = (parent_cluster as u16).to_le_bytes();
         blocks.write_bytes(at + 20, &hi).map_err(|e| fat_error(&shown, FatError::Io(e)))?;

@@ -487,21 +487,3 @@ fn reads_files_mtools_wrote() {
     let _ = std::fs::remove_file(&p);
     let _ = std::fs::remove_file(&src);
 }
-
-#[test]
-#[ignore]
-fn bench_creates() {
-    let mut t = T::new(40);
-    t.ok(1, Request::Mkdir { path: "/many".into() });
-    let start = std::time::Instant::now();
-    for i in 0..2000 {
-        // Short names (one directory entry each) keep the test quick; the
-        // last 200 have long names (three entries each).
-        let name = if i < 4800 { format!("/many/F{i:05}.TXT") } else { format!("/many/file number {i:05}.txt") };
-        let h = t.open(1, &name, NEW | flags::EXCLUSIVE);
-        t.ok(1, Request::Close { handle: h });
-        if i % 500 == 499 {
-            eprintln!("{i}: {:?} reads {}", start.elapsed(), t.fs.blocks().disk_reads);
-        }
-    }
-}
