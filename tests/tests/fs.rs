@@ -289,3 +289,38 @@ fn fs_survives_chaos_under_load() {
     assert!(listing.contains("report-c3"), "{listing}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Issue 8's power-cut test: QEMU killed at random moments under `fsload`,
+/// ten times; after each, the next boot comes up, a file synced before
+/// the cuts is intact, fs serves, and `fsck.fat -n` is clean.
+#[test]
+#[ignore = "needs the lead's runtime (epochs committed to the vault before they reach the disk, redo at boot)"]
+fn fs_survives_power_cuts() {
+    let (dir, disks) = disks::fresh("fs-power").unwrap();
+    let cfg = config(&disks);
+    let mut m = boot_with(&cfg);
+    assert_eq!(run(&mut m, "write /synced.txt written and synced before the cuts").trim(), "");
+    assert_eq!(run(&mut m, "sync").trim(), "synced");
+    m.kill();
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    for cut in 0..10 {
+        let mut m = boot_with(&cfg);
+        assert_eq!(run(&mut m, "cat /synced.txt").trim(), "written and synced before the cuts", "after cut {cut}");
+        m.send("run fsload 2 100000 &\r");
+        m.wait_prompt(Duration::from_secs(60)).unwrap();
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        std::thread::sleep(Duration::from_millis(1000 + seed % 7000));
+        m.kill();
+    }
+    let mut m = boot_with(&cfg);
+    assert_eq!(run(&mut m, "cat /synced.txt").trim(), "written and synced before the cuts");
+    m.send("run fsload 2 200\r");
+    let result = m.wait_for_line("fsload: clients=2 ops=200 errors=", Duration::from_secs(600)).unwrap();
+    assert_eq!(result, "fsload: clients=2 ops=200 errors=0");
+    m.wait_prompt(Duration::from_secs(60)).unwrap();
+    m.shutdown();
+    assert_clean(&disks[0]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
