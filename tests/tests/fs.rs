@@ -2,8 +2,9 @@
 //! read by the guest (names, folders, contents by SHA-256) and files the
 //! guest writes are read back by the host byte for byte, with `fsck.fat -n`
 //! clean; every kind of bad request and a client sending malformed
-//! messages; a full disk; a folder of 5,000 entries; `fsload`; and crashes
-//! of `fs` of every kind while a client holds open handles.
+//! messages; a full disk; a folder of 5,000 entries; `fsload`; crashes of
+//! `fs` of every kind while a client holds open handles; chaos in `fs` and
+//! `blk` under `fsload`; and (ignored until the lead's runtime) power cuts.
 //!
 //! Each test has its own pair of fresh disks.
 
@@ -265,7 +266,6 @@ crash"
 /// Issue 8's chaos test: `fsload 4` with 20,000 operations while crashes of
 /// every kind are injected into fs (at least 50) and blk (at least 20).
 #[test]
-#[ignore = "needs the lead's runtime (epochs committed by the companion); run with --ignored to try it"]
 fn fs_survives_chaos_under_load() {
     let (dir, disks) = disks::fresh("fs-chaos").unwrap();
     let mut m = boot_with(&config(&disks));
