@@ -89,7 +89,8 @@ fn block_round_trip(bus: DiskBus, name: &str) {
     let mut m = boot_with(&QemuConfig { disks: disks.clone(), disk_bus: bus, ..QemuConfig::default() });
 
     let info = m.shq("blk info data");
-    assert!(info.contains("data: 131072 sectors of 512 bytes (64 MiB)"), "{info}");
+    let size = format!("data: {} sectors of 512 bytes ({} MiB)", disks::DATA_MIB * 2048, disks::DATA_MIB);
+    assert!(info.contains(&size), "{info}");
     assert!(info.contains("serial 'kintsugi-disk0'"), "{info}");
     let info = m.shq("blk info checkpoint");
     assert!(info.contains("serial 'kintsugi-disk1'"), "{info}");
