@@ -107,7 +107,7 @@ fn block_round_trip(bus: DiskBus, name: &str) {
     let out = m.shq("blk read data 5");
     assert!(out.contains("00000a00  48 65 6c 6c 6f 2c 20 62  6c 6b"), "{out}");
     assert!(out.contains("|Hello, blk"), "{out}");
-    let out = m.shq("blk read data 131072");
+    let out = m.shq(&format!("blk read data {}", disks::DATA_MIB * 2048));
     assert!(out.contains("blk: error 416"), "{out}");
 
     // The guest's patterns, with blk crashed three ways while it writes.
