@@ -46,6 +46,11 @@ pub trait Service: Sized {
     fn new() -> Self;
     /// Handle one request; replies go to `out`.
     fn handle(&mut self, request: RequestOf<Self>, out: &mut dyn ReplySink<ReplyOf<Self>>);
+    /// Handle one request of client session `session` (services whose
+    /// state is per session, such as fs's handles); by default `handle`.
+    fn handle_in_session(&mut self, _session: u64, request: RequestOf<Self>, out: &mut dyn ReplySink<ReplyOf<Self>>) {
+        self.handle(request, out)
+    }
     /// Logical distillation: the state that matters, as bytes.
     fn save(&self) -> Vec<u8> {
         Vec::new()
@@ -292,7 +297,7 @@ pub fn serve<S: Service>() -> i32 {
                 }
                 let mut out = Collect(Vec::new());
                 match decode::<RequestOf<S>>(&request) {
-                    Ok(r) => service.handle(r, &mut out),
+                    Ok(r) => service.handle_in_session(session, r, &mut out),
                     Err(e) => log::error!("undecodable request from the companion: {e}"),
                 }
                 if let Some(k) = at(Point::Mid) {

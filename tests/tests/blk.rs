@@ -89,7 +89,8 @@ fn block_round_trip(bus: DiskBus, name: &str) {
     let mut m = boot_with(&QemuConfig { disks: disks.clone(), disk_bus: bus, ..QemuConfig::default() });
 
     let info = m.shq("blk info data");
-    assert!(info.contains("data: 131072 sectors of 512 bytes (64 MiB)"), "{info}");
+    let size = format!("data: {} sectors of 512 bytes ({} MiB)", disks::DATA_MIB * 2048, disks::DATA_MIB);
+    assert!(info.contains(&size), "{info}");
     assert!(info.contains("serial 'kintsugi-disk0'"), "{info}");
     let info = m.shq("blk info checkpoint");
     assert!(info.contains("serial 'kintsugi-disk1'"), "{info}");
@@ -106,7 +107,7 @@ fn block_round_trip(bus: DiskBus, name: &str) {
     let out = m.shq("blk read data 5");
     assert!(out.contains("00000a00  48 65 6c 6c 6f 2c 20 62  6c 6b"), "{out}");
     assert!(out.contains("|Hello, blk"), "{out}");
-    let out = m.shq("blk read data 131072");
+    let out = m.shq(&format!("blk read data {}", disks::DATA_MIB * 2048));
     assert!(out.contains("blk: error 416"), "{out}");
 
     // The guest's patterns, with blk crashed three ways while it writes.

@@ -15,3 +15,9 @@ pub fn ensure(dir: &Path) -> Result<Vec<PathBuf>, String> {
     tools::ensure(&[&tools::DOSFSTOOLS, &tools::MTOOLS])?;
     kintsugi_tests::disks::ensure(dir)
 }
+
+/// [`ensure`], with the data disk `data_mib` MiB when it is created.
+pub fn ensure_sized(dir: &Path, data_mib: Option<u64>) -> Result<Vec<PathBuf>, String> {
+    tools::ensure(&[&tools::DOSFSTOOLS, &tools::MTOOLS])?;
+    kintsugi_tests::disks::ensure_sized(dir, data_mib)
+}

@@ -10,9 +10,11 @@
 //! - `test`: every test (host unit tests, then system tests in QEMU).
 //! - `bench`: the benchmarks, beside a Linux guest under the same QEMU.
 //! - `vault ls|show`: what the vault holds on the checkpoint disk image.
+//! - `disk ls|put|get|rm`: files between the host and the data disk image.
 
 mod assemble;
 mod bench;
+mod disk;
 mod disks;
 mod iso;
 mod run;
@@ -99,6 +101,17 @@ enum Cmd {
         /// console stays on this terminal.
         #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "window")]
         display: Option<DisplayArg>,
+        /// Size in MiB of the data disk when it is created (default 512).
+        #[arg(long)]
+        disk_size: Option<u64>,
+    },
+    /// Copy files and folders between the host and the data disk image.
+    Disk {
+        #[command(subcommand)]
+        command: DiskCmd,
+        /// Folder holding data.img (default target/disks).
+        #[arg(long, global = true)]
+        disks: Option<PathBuf>,
     },
     /// Write the GRUB hybrid ISO.
     Image {
@@ -134,6 +147,39 @@ enum Cmd {
 }
 
 #[derive(Subcommand)]
+enum DiskCmd {
+    /// List a folder of the data disk (default /).
+    Ls {
+        /// The folder on the disk.
+        #[arg(default_value = "/")]
+        path: String,
+        /// Everything below it too.
+        #[arg(short, long)]
+        recursive: bool,
+    },
+    /// Copy host files or folders (recursively) to DEST on the data disk.
+    Put {
+        /// Host files or folders, then the destination on the disk.
+        #[arg(required = true, num_args = 2..)]
+        paths: Vec<String>,
+    },
+    /// Copy a file or folder from the data disk to the host.
+    Get {
+        /// The file or folder on the disk.
+        src: String,
+        /// Where on the host (default: the current folder).
+        #[arg(default_value = ".")]
+        dest: PathBuf,
+    },
+    /// Remove files or folders (with their contents) from the data disk.
+    Rm {
+        /// Paths on the disk.
+        #[arg(required = true)]
+        paths: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
 enum VaultCmd {
     /// Every service's slots: generation, size, time, kind, valid or damaged, current.
     Ls {
@@ -158,7 +204,20 @@ fn main() {
             eprintln!("xtask: image in {}", img.kernel.parent().unwrap_or(&img.kernel).display());
             0
         }),
-        Cmd::Run { headless, exec, disks, accel, disk_bus, nic, memory, timeout, iso, forward, display } => {
+        Cmd::Disk { command, disks } => disk::run(
+            match command {
+                DiskCmd::Ls { path, recursive } => disk::DiskOp::Ls { path, recursive },
+                DiskCmd::Put { mut paths } => {
+                    let dest = paths.pop().unwrap_or_default();
+                    disk::DiskOp::Put { sources: paths.into_iter().map(PathBuf::from).collect(), dest }
+                }
+                DiskCmd::Get { src, dest } => disk::DiskOp::Get { src, dest },
+                DiskCmd::Rm { paths } => disk::DiskOp::Rm { paths },
+            },
+            disks,
+        )
+        .map(|_| 0),
+        Cmd::Run { headless, exec, disks, accel, disk_bus, nic, memory, timeout, iso, forward, display, disk_size } => {
             run::run(run::RunOptions {
                 headless,
                 exec,
@@ -184,6 +243,7 @@ fn main() {
                     Some(DisplayArg::Window) => Display::Window,
                     Some(DisplayArg::Vnc) => Display::Vnc(0),
                 },
+                disk_size,
             })
         }
         Cmd::Image { out } => assemble::build().and_then(|img| {

@@ -32,6 +32,8 @@ pub struct RunOptions {
     pub forwards: Vec<(u16, u16)>,
     /// The screen: none (headless, the default), a window, or VNC.
     pub display: Display,
+    /// Size of the data disk when it is created (MiB).
+    pub disk_size: Option<u64>,
 }
 
 /// Host port forwarded to the guest's port 80.
@@ -74,7 +76,7 @@ pub fn choose_forwards(wanted: &[(u16, u16)]) -> Vec<(u16, u16)> {
 pub fn run(o: RunOptions) -> Result<i32, String> {
     tools::ensure(&[&tools::QEMU])?;
     let image = assemble::build()?;
-    let disks = disks::ensure(&o.disks.unwrap_or_else(disks::default_dir))?;
+    let disks = disks::ensure_sized(&o.disks.unwrap_or_else(disks::default_dir), o.disk_size)?;
     let boot = if o.iso {
         let out = kintsugi_tests::image::image_dir().join("kintsugi.iso");
         Boot::IsoBios(iso::make(&image, &out)?)

@@ -17,6 +17,7 @@ const HOST_CRATES: &[&str] = &[
     "drivers",
     "console-font",
     "vault",
+    "fs",
     "companion-gen",
     "companion-gen-roundtrip",
     "shell",

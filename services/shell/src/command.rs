@@ -57,6 +57,8 @@ pub enum Command {
         /// Chance per request, in thousandths.
         per_mille: u32,
     },
+    /// A file command, as a client of the fs service (`files.rs`).
+    Files(crate::files::FileCommand),
     /// An empty line.
     Nothing,
 }
@@ -261,6 +263,7 @@ fn parse_words(words: &[String]) -> Result<Command, String> {
             fits(&args, ARGS_MAX, "run", "arguments")?;
             Ok(Command::Run { program: program.to_string(), args, background })
         }
+        w if crate::files::is_command(w) => crate::files::parse(w, &rest).map(Command::Files),
         other => Err(format!("shell: unknown command '{other}' (try 'help')")),
     }
 }

@@ -7,5 +7,6 @@ extern crate alloc;
 pub mod args;
 pub mod command;
 pub mod complete;
+pub mod files;
 pub mod line;
 pub mod network;

@@ -57,6 +57,8 @@ struct Console {
     kv: Option<kv::KvClient>,
     /// Sessions with the device services.
     devices: devices::Sessions,
+    /// The session with the fs service (file commands).
+    files: shell::files::Session,
 }
 
 impl Console {
@@ -127,6 +129,7 @@ fn main() -> Result<(), String> {
         typed: VecDeque::new(),
         kv: None,
         devices: devices::Sessions::default(),
+        files: Default::default(),
     };
     println!("Kintsugi shell. Type 'help' for the commands.");
     loop {
@@ -169,7 +172,7 @@ fn execute(console: &mut Console, cmd: Command) {
         Command::Nothing => {}
         Command::Help => {
             println!("Commands:");
-            for (usage, what) in HELP {
+            for (usage, what) in HELP.iter().chain(shell::files::HELP) {
                 println!("  {usage:<24} {what}");
             }
         }
@@ -183,6 +186,7 @@ fn execute(console: &mut Console, cmd: Command) {
             Err(e) => println!("ps: {e}"),
         },
         Command::Kv(k) => kv_command(console, k),
+        Command::Files(f) => shell::files::run(&mut console.files, f),
         Command::Blk(b) => devices::blk_command(&mut console.devices, b),
         Command::NicInfo => devices::nic_info(&mut console.devices),
         Command::Network(n) => shell::network::run(n),

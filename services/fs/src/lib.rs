@@ -1,0 +1,127 @@
+//! The file service (DESIGN.md 5.6): the FAT32 file system of the data
+//! disk, served to clients through the `fs` contract (`fs.contract`).
+//!
+//! The crate is the service's core, written as a plain library that does
+//! not depend on the resiliency runtime's service trait, so it runs and is
+//! tested on the host:
+//!
+//! - [`blocks`]: the block layer under fatfs: sectors are read from a
+//!   [`blocks::SectorSource`] (in the guest, synchronous calls to `blk`)
+//!   and every write is *held* in an overlay (the epoch), never written to
+//!   the disk by the file service itself;
+//! - [`path`]: absolute `/`-separated paths, normalised and checked;
+//! - [`table`]: the open-file table per client session and its encoding
+//!   (the small logical state a checkpoint keeps);
+//! - [`time`]: FAT dates and times from and to seconds since 1970;
+//! - [`engine`]: [`Fs`], which mounts the volume with fatfs and answers the
+//!   contract's requests (`handle(session, request) -> replies`);
+//! - [`memdisk`]: a disk in memory, and applying an epoch to one (host
+//!   tests and tools);
+//! - [`protocol`]: the code companion-gen generates from `fs.contract`.
+//!
+//! fatfs is the `fatfs` crate the project names (package `starry-fatfs`);
+//! what this crate adds by hand is what fatfs does not do: the held-write
+//! overlay, per-session handles, all-or-nothing writes, fixing `..` when a
+//! directory moves, and error messages for clients.
+#![cfg_attr(not(test), no_std)]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+extern crate alloc;
+
+pub mod blocks;
+pub mod engine;
+pub mod memdisk;
+pub mod path;
+pub mod table;
+pub mod time;
+
+#[cfg(test)]
+mod tests;
+
+/// Generated from `fs.contract`.
+#[allow(clippy::all, missing_docs)]
+pub mod protocol {
+    include!(concat!(env!("OUT_DIR"), "/fs.rs"));
+}
+
+pub use blocks::{DiskError, SectorSource, SECTOR};
+pub use engine::{Fs, FsError};
+pub use protocol::{FsClient, Reply, Request};
+
+/// The name the fs companion registers.
+pub const SERVICE: &str = "fs";
+
+/// `Read`/`Write` at the handle's position.
+pub const CURRENT: u64 = u64::MAX;
+
+/// Most bytes one `Read` or `Write` moves.
+pub const MAX_TRANSFER: usize = 65536;
+
+/// Largest file FAT can hold (4 GiB - 1).
+pub const MAX_FILE_SIZE: u64 = u32::MAX as u64;
+
+/// `Open` flags (see `fs.contract`).
+pub mod flags {
+    /// Open for reading.
+    pub const READ: u32 = 1;
+    /// Open for writing.
+    pub const WRITE: u32 = 2;
+    /// Create the file if it does not exist.
+    pub const CREATE: u32 = 4;
+    /// Cut the file to 0 bytes.
+    pub const TRUNCATE: u32 = 8;
+    /// Every write goes at the end.
+    pub const APPEND: u32 = 16;
+    /// With `CREATE`: fail if the file exists.
+    pub const EXCLUSIVE: u32 = 32;
+    /// Every flag.
+    pub const ALL: u32 = READ | WRITE | CREATE | TRUNCATE | APPEND | EXCLUSIVE;
+}
+
+/// `Stat`/`Entry` kinds.
+pub mod kind {
+    /// A file.
+    pub const FILE: u8 = 1;
+    /// A directory.
+    pub const DIR: u8 = 2;
+}
+
+/// `Failed` codes (see `fs.contract`).
+pub mod code {
+    /// A malformed request.
+    pub const BAD_REQUEST: u32 = 400;
+    /// The handle was not opened for this.
+    pub const NOT_PERMITTED: u32 = 403;
+    /// No such file or directory.
+    pub const NOT_FOUND: u32 = 404;
+    /// Already exists.
+    pub const EXISTS: u32 = 409;
+    /// Not an open handle of this session.
+    pub const BAD_HANDLE: u32 = 410;
+    /// Too large.
+    pub const TOO_LARGE: u32 = 413;
+    /// Name too long or invalid.
+    pub const BAD_NAME: u32 = 414;
+    /// Is a directory.
+    pub const IS_DIR: u32 = 420;
+    /// Not a directory.
+    pub const NOT_DIR: u32 = 421;
+    /// Directory not empty.
+    pub const NOT_EMPTY: u32 = 422;
+    /// Open elsewhere, or a directory moved into itself.
+    pub const BUSY: u32 = 423;
+    /// The disk failed.
+    pub const IO: u32 = 500;
+    /// The file system is damaged.
+    pub const CORRUPT: u32 = 502;
+    /// The request crashed the service on every attempt.
+    pub const UNRECOVERABLE: u32 = 503;
+    /// No space left.
+    pub const NO_SPACE: u32 = 507;
+}
+
+/// Connect a client stub to the fs service (waiting for it to register).
+#[cfg(target_os = "none")]
+pub fn connect() -> Result<FsClient, libos::directory::DirError> {
+    libos::directory::connect(SERVICE, true).map(|ep| FsClient::new(libos::channel::Channel::new(ep)))
+}

@@ -1,0 +1,489 @@
+//! Every request kind, every error, sessions, save/restore, epochs, a full
+//! disk and a large directory.
+
+use super::{fsck, image, T};
+use crate::memdisk::MemDisk;
+use crate::protocol::{Reply, Request};
+use crate::{code, flags, kind, Fs, CURRENT};
+
+const RW: u32 = flags::READ | flags::WRITE;
+const NEW: u32 = flags::READ | flags::WRITE | flags::CREATE;
+
+fn open_req(path: &str, fl: u32) -> Request {
+    Request::Open { path: path.into(), flags: fl }
+}
+
+#[test]
+fn create_write_read_close() {
+    let mut t = T::new(40);
+    match t.one(1, open_req("/hello.txt", NEW)) {
+        Reply::Opened { size: 0, created: true, .. } => {}
+        other => panic!("{other:?}"),
+    }
+    let h = t.open(1, "/hello.txt", RW);
+    assert_eq!(t.write(1, h, 0, b"hello, world"), 12);
+    assert_eq!(t.read(1, h, 7, 100), b"world");
+    assert_eq!(t.read(1, h, 12, 100), b"");
+    assert_eq!(t.read(1, h, 1000, 100), b"");
+    t.ok(1, Request::Close { handle: h });
+    assert_eq!(t.fail(1, Request::Close { handle: h }).0, code::BAD_HANDLE);
+    match t.one(1, open_req("/HELLO.TXT", flags::READ)) {
+        Reply::Opened { size: 12, created: false, .. } => {}
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(t.get("/hello.txt"), b"hello, world");
+}
+
+#[test]
+fn open_errors() {
+    let mut t = T::new(40);
+    t.put("/f", b"x");
+    t.ok(1, Request::Mkdir { path: "/d".into() });
+    let cases: &[(&str, u32, u32)] = &[
+        ("/f", 0x100 | flags::READ, code::BAD_REQUEST),
+        ("/f", 0, code::BAD_REQUEST),
+        ("/f", flags::READ | flags::TRUNCATE, code::BAD_REQUEST),
+        ("/f", flags::READ | flags::APPEND, code::BAD_REQUEST),
+        ("/f", flags::WRITE | flags::EXCLUSIVE, code::BAD_REQUEST),
+        ("/f", NEW | flags::EXCLUSIVE, code::EXISTS),
+        ("/nope", flags::READ, code::NOT_FOUND),
+        ("/nodir/x", NEW, code::NOT_FOUND),
+        ("/f/x", NEW, code::NOT_DIR),
+        ("/d", flags::READ, code::IS_DIR),
+        ("/", flags::READ, code::IS_DIR),
+        ("relative", flags::READ, code::BAD_REQUEST),
+        ("/a:b", NEW, code::BAD_NAME),
+        ("/a\u{1}b", NEW, code::BAD_NAME),
+        ("/trailing.", NEW, code::BAD_NAME),
+    ];
+    for (p, fl, c) in cases {
+        let (got, message) = t.fail(1, open_req(p, *fl));
+        assert_eq!(got, *c, "open {p:?} {fl:#x}: {message}");
+        assert!(!message.is_empty());
+    }
+    let long = format!("/{}", "n".repeat(256));
+    let (c, m) = t.fail(1, open_req(&long, NEW));
+    assert_eq!(c, code::BAD_NAME);
+    assert!(m.contains("name too long or invalid"), "{m}");
+    let ok = format!("/{}", "n".repeat(255));
+    t.open(1, &ok, NEW);
+    let (c, m) = t.fail(1, open_req("/nope", flags::READ));
+    assert_eq!((c, m.as_str()), (code::NOT_FOUND, "/nope: no such file or directory"));
+    // Nothing of the failures is on the volume.
+    let mut names = t.ls("/");
+    names.sort();
+    assert_eq!(names, vec!["d".to_string(), "f".to_string(), "n".repeat(255)]);
+}
+
+#[test]
+fn modes_and_handles_per_session() {
+    let mut t = T::new(40);
+    t.put("/f", b"abc");
+    let r = t.open(1, "/f", flags::READ);
+    let w = t.open(1, "/f", flags::WRITE);
+    assert_eq!(t.fail(1, Request::Write { handle: r, offset: 0, data: b"x".to_vec() }).0, code::NOT_PERMITTED);
+    assert_eq!(t.fail(1, Request::Truncate { handle: r, size: 0 }).0, code::NOT_PERMITTED);
+    assert_eq!(t.fail(1, Request::Read { handle: w, offset: 0, length: 1 }).0, code::NOT_PERMITTED);
+    // Session 2 cannot use session 1's handles.
+    assert_eq!(t.fail(2, Request::Read { handle: r, offset: 0, length: 1 }).0, code::BAD_HANDLE);
+    assert_eq!(t.fail(2, Request::Close { handle: r }).0, code::BAD_HANDLE);
+    assert_eq!(t.fail(1, Request::Read { handle: 12345, offset: 0, length: 1 }).0, code::BAD_HANDLE);
+    assert_eq!(t.fail(1, Request::Read { handle: r, offset: 0, length: 65537 }).0, code::TOO_LARGE);
+    assert_eq!(t.fs.state().open_count, 2);
+    t.fs.session_closed(1);
+    assert_eq!(t.fs.state().open_count, 0);
+    assert_eq!(t.fail(1, Request::Read { handle: r, offset: 0, length: 1 }).0, code::BAD_HANDLE);
+    t.fs.check().unwrap();
+}
+
+#[test]
+fn positions_append_gaps_truncate() {
+    let mut t = T::new(40);
+    let h = t.open(1, "/p", NEW);
+    t.write(1, h, CURRENT, b"one ");
+    t.write(1, h, CURRENT, b"two ");
+    assert_eq!(t.read(1, h, 0, 3), b"one");
+    assert_eq!(t.read(1, h, CURRENT, 100), b" two ");
+    let a = t.open(1, "/p", flags::WRITE | flags::APPEND);
+    t.write(1, a, 0, b"three");
+    assert_eq!(t.get("/p"), b"one two three");
+    // A write past the end fills with zeros.
+    t.write(1, h, 20, b"Z");
+    let mut want = b"one two three".to_vec();
+    want.resize(20, 0);
+    want.push(b'Z');
+    assert_eq!(t.get("/p"), want);
+    t.ok(1, Request::Truncate { handle: h, size: 3 });
+    assert_eq!(t.get("/p"), b"one");
+    t.ok(1, Request::Truncate { handle: h, size: 6000 });
+    let mut want = b"one".to_vec();
+    want.resize(6000, 0);
+    assert_eq!(t.get("/p"), want);
+    t.ok(1, Request::Truncate { handle: h, size: 0 });
+    assert_eq!(t.get("/p"), b"");
+    assert_eq!(t.fail(1, Request::Truncate { handle: h, size: 1 << 32 }).0, code::TOO_LARGE);
+    assert_eq!(
+        t.fail(1, Request::Write { handle: h, offset: u32::MAX as u64, data: b"x".to_vec() }).0,
+        code::TOO_LARGE
+    );
+    // Open with truncate empties the file.
+    t.put("/q", b"data");
+    let q = t.open(1, "/q", flags::WRITE | flags::TRUNCATE);
+    t.ok(1, Request::Close { handle: q });
+    assert_eq!(t.get("/q"), b"");
+    fsck(&t.committed_copy()).unwrap();
+}
+
+#[test]
+fn large_transfers() {
+    let mut t = T::new(40);
+    let data: Vec<u8> = (0..3 * 65536 + 777).map(|i| (i * 7 % 251) as u8).collect();
+    t.put("/big.bin", &data);
+    assert_eq!(t.get("/big.bin"), data);
+    let h = t.open(1, "/big.bin", flags::READ);
+    assert_eq!(t.read(1, h, 1000, 65536), data[1000..1000 + 65536]);
+    let copy = t.committed_copy();
+    fsck(&copy).unwrap();
+    let mut other = T::on(copy);
+    assert_eq!(other.get("/BIG.BIN"), data);
+}
+
+#[test]
+fn stat_list_mkdir_volume() {
+    let mut t = T::new(40);
+    t.fs.set_time(1_700_000_000); // 2023-11-14 22:13:20
+    t.ok(1, Request::Mkdir { path: "/docs".into() });
+    t.ok(1, Request::Mkdir { path: "/docs/deep".into() });
+    t.put("/docs/Read Me.txt", b"12345");
+    match t.one(1, Request::Stat { path: "/docs/read me.TXT".into() }) {
+        Reply::Info { kind: kind::FILE, size: 5, modified, created, .. } => {
+            assert_eq!(modified, 1_700_000_000);
+            assert_eq!(created, 1_700_000_000);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(t.one(1, Request::Stat { path: "/docs".into() }), Reply::Info { kind: kind::DIR, .. }));
+    assert!(matches!(t.one(1, Request::Stat { path: "/".into() }), Reply::Info { kind: kind::DIR, .. }));
+    assert_eq!(t.fail(1, Request::Stat { path: "/docs/none".into() }).0, code::NOT_FOUND);
+    assert_eq!(t.fail(1, Request::Stat { path: "/docs/Read Me.txt/x".into() }).0, code::NOT_DIR);
+    let mut names = t.ls("/docs");
+    names.sort();
+    assert_eq!(names, ["Read Me.txt", "deep"]);
+    assert_eq!(t.ls("/docs/./deep/../deep"), Vec::<String>::new());
+    assert_eq!(t.fail(1, Request::List { path: "/docs/Read Me.txt".into() }).0, code::NOT_DIR);
+    assert_eq!(t.fail(1, Request::List { path: "/none".into() }).0, code::NOT_FOUND);
+    assert_eq!(t.fail(1, Request::Mkdir { path: "/docs".into() }).0, code::EXISTS);
+    assert_eq!(t.fail(1, Request::Mkdir { path: "/DOCS".into() }).0, code::EXISTS);
+    assert_eq!(t.fail(1, Request::Mkdir { path: "/".into() }).0, code::EXISTS);
+    assert_eq!(t.fail(1, Request::Mkdir { path: "/x/y".into() }).0, code::NOT_FOUND);
+    let (total, free) = match t.one(1, Request::Volume) {
+        Reply::VolumeInfo { total, free, cluster: 512, kind, label, .. } => {
+            assert_eq!(kind, "FAT32");
+            assert_eq!(label, "KINTSUGI");
+            (total, free)
+        }
+        other => panic!("{other:?}"),
+    };
+    assert!(total > 38 << 20 && free < total);
+    t.put("/fill", &vec![1u8; 100_000]);
+    match t.one(1, Request::Volume) {
+        Reply::VolumeInfo { free: after, .. } => assert_eq!(after, free - 100_352),
+        other => panic!("{other:?}"),
+    }
+    t.ok(1, Request::Remove { path: "/fill".into() });
+    match t.one(1, Request::Volume) {
+        Reply::VolumeInfo { free: after, .. } => assert_eq!(after, free),
+        other => panic!("{other:?}"),
+    }
+    t.ok(1, Request::Sync);
+    fsck(&t.committed_copy()).unwrap();
+}
+
+#[test]
+fn remove_and_busy() {
+    let mut t = T::new(40);
+    t.ok(1, Request::Mkdir { path: "/d".into() });
+    t.put("/d/f", b"x");
+    assert_eq!(t.fail(1, Request::Remove { path: "/d".into() }).0, code::NOT_EMPTY);
+    let h = t.open(2, "/D/F", flags::READ);
+    let (c, m) = t.fail(1, Request::Remove { path: "/d/f".into() });
+    assert_eq!(c, code::BUSY, "{m}");
+    t.ok(2, Request::Close { handle: h });
+    t.ok(1, Request::Remove { path: "/d/F".into() });
+    t.ok(1, Request::Remove { path: "/d".into() });
+    assert_eq!(t.fail(1, Request::Remove { path: "/d".into() }).0, code::NOT_FOUND);
+    assert_eq!(t.fail(1, Request::Remove { path: "/".into() }).0, code::BUSY);
+    assert_eq!(t.ls("/"), Vec::<String>::new());
+    fsck(&t.committed_copy()).unwrap();
+}
+
+#[test]
+fn rename_everything() {
+    let mut t = T::new(40);
+    t.ok(1, Request::Mkdir { path: "/a".into() });
+    t.ok(1, Request::Mkdir { path: "/a/sub".into() });
+    t.ok(1, Request::Mkdir { path: "/b".into() });
+    t.put("/a/sub/file.txt", b"payload");
+    t.put("/a/x", b"x");
+    let h = t.open(1, "/a/sub/file.txt", RW);
+    // A directory moves to another directory; its open file follows.
+    t.ok(1, Request::Rename { from: "/a/sub".into(), to: "/b/moved".into() });
+    assert_eq!(t.read(1, h, 0, 100), b"payload");
+    t.write(1, h, CURRENT, b"+more");
+    assert_eq!(t.get("/b/moved/file.txt"), b"payload+more");
+    // `..` of the moved directory points at its new parent (fsck checks).
+    fsck(&t.committed_copy()).unwrap();
+    t.ok(1, Request::Rename { from: "/b/moved".into(), to: "/top".into() });
+    fsck(&t.committed_copy()).unwrap();
+    assert_eq!(t.ls("/top"), ["file.txt"]);
+    // Into itself, onto an existing name, from nowhere, root.
+    assert_eq!(t.fail(1, Request::Rename { from: "/top".into(), to: "/top/in".into() }).0, code::BUSY);
+    assert_eq!(t.fail(1, Request::Rename { from: "/a/x".into(), to: "/top/file.txt".into() }).0, code::EXISTS);
+    assert_eq!(t.fail(1, Request::Rename { from: "/none".into(), to: "/z".into() }).0, code::NOT_FOUND);
+    assert_eq!(t.fail(1, Request::Rename { from: "/a/x".into(), to: "/no/z".into() }).0, code::NOT_FOUND);
+    assert_eq!(t.fail(1, Request::Rename { from: "/".into(), to: "/z".into() }).0, code::BUSY);
+    assert_eq!(t.fail(1, Request::Rename { from: "/a/x".into(), to: "/".into() }).0, code::EXISTS);
+    // A change of case only.
+    t.ok(1, Request::Rename { from: "/a/x".into(), to: "/a/X".into() });
+    assert_eq!(t.ls("/a"), ["X"]);
+    // A file across directories, with a long name.
+    t.ok(1, Request::Rename { from: "/a/X".into(), to: "/top/A much longer name, with spaces.txt".into() });
+    let mut names = t.ls("/top");
+    names.sort();
+    assert_eq!(names, ["A much longer name, with spaces.txt", "file.txt"]);
+    t.ok(1, Request::Close { handle: h });
+    fsck(&t.committed_copy()).unwrap();
+}
+
+#[test]
+fn names_case_and_unicode() {
+    let mut t = T::new(40);
+    t.put("/MixedCase.Txt", b"1");
+    t.put("/a ключ значение.txt", b"2");
+    assert_eq!(t.fail(1, open_req("/ключ", NEW)).0, code::BAD_NAME);
+    assert_eq!(t.fail(1, Request::Mkdir { path: "/ключ".into() }).0, code::BAD_NAME);
+    t.put("/a.b.c.d", b"3");
+    t.put("/UPPER", b"4");
+    t.put("/lower", b"5");
+    assert_eq!(t.get("/mixedcase.txt"), b"1");
+    assert_eq!(t.get("/A КЛЮЧ ЗНАЧЕНИЕ.TXT"), b"2");
+    let mut names = t.ls("/");
+    names.sort();
+    assert_eq!(names, ["MixedCase.Txt", "UPPER", "a ключ значение.txt", "a.b.c.d", "lower"]);
+    // Opening with another case and create does not make a second file.
+    t.open(1, "/MIXEDCASE.TXT", NEW);
+    assert_eq!(t.ls("/").len(), 5);
+    let copy = t.committed_copy();
+    fsck(&copy).unwrap();
+    let mut again = T::on(copy);
+    let mut names2 = again.ls("/");
+    names2.sort();
+    assert_eq!(names, names2);
+}
+
+#[test]
+fn five_thousand_entries() {
+    let mut t = T::new(40);
+    t.ok(1, Request::Mkdir { path: "/many".into() });
+    for i in 0..5000 {
+        // Short names (one directory entry each) keep the test quick; the
+        // last 200 have long names (three entries each).
+        let name = if i < 4800 { format!("/many/F{i:05}.TXT") } else { format!("/many/file number {i:05}.txt") };
+        let h = t.open(1, &name, NEW | flags::EXCLUSIVE);
+        if i % 100 == 0 {
+            t.write(1, h, 0, format!("{i}").as_bytes());
+        }
+        t.ok(1, Request::Close { handle: h });
+    }
+    let names = t.ls("/many");
+    assert_eq!(names.len(), 5000);
+    assert_eq!(t.get("/many/FILE NUMBER 04900.TXT"), b"4900");
+    assert_eq!(t.get("/many/f00300.txt"), b"300");
+    let copy = t.committed_copy();
+    fsck(&copy).unwrap();
+    assert_eq!(T::on(copy).ls("/many").len(), 5000);
+}
+
+#[test]
+fn full_disk() {
+    let mut t = T::new(34);
+    t.put("/keep.txt", b"earlier file");
+    let h = t.open(1, "/fill", NEW);
+    let chunk = vec![0xabu8; 65536];
+    let mut written = 0u64;
+    let (c, m) = loop {
+        match t.one(1, Request::Write { handle: h, offset: CURRENT, data: chunk.clone() }) {
+            Reply::Written { size, .. } => written = size,
+            Reply::Failed { code, message } => break (code, message),
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(c, code::NO_SPACE, "{m}");
+    assert!(m.contains("no space left"), "{m}");
+    assert!(written > 30 << 20);
+    // The failed write changed nothing; small writes fill what is left,
+    // then a new file cannot be created or grown.
+    loop {
+        match t.one(1, Request::Write { handle: h, offset: CURRENT, data: vec![1u8; 512] }) {
+            Reply::Written { size, .. } => written = size,
+            Reply::Failed { code, .. } => {
+                assert_eq!(code, code::NO_SPACE);
+                break;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    let f2 = t.open(1, "/second", NEW);
+    assert_eq!(t.fail(1, Request::Write { handle: f2, offset: 0, data: b"x".to_vec() }).0, code::NO_SPACE);
+    assert_eq!(t.fail(1, Request::Truncate { handle: f2, size: 4096 }).0, code::NO_SPACE);
+    assert_eq!(t.get("/keep.txt"), b"earlier file");
+    match t.one(1, Request::Stat { path: "/fill".into() }) {
+        Reply::Info { size, .. } => assert_eq!(size, written),
+        other => panic!("{other:?}"),
+    }
+    fsck(&t.committed_copy()).unwrap();
+    // Deleting frees the space.
+    t.ok(1, Request::Close { handle: h });
+    t.ok(1, Request::Remove { path: "/fill".into() });
+    t.write(1, f2, 0, &chunk);
+    assert_eq!(t.get("/keep.txt"), b"earlier file");
+    t.commit();
+    fsck(&t.disk.snapshot()).unwrap();
+}
+
+#[test]
+fn held_writes_never_reach_the_disk() {
+    let mut t = T::new(40);
+    let before = t.disk.snapshot();
+    t.put("/a", &vec![7u8; 300_000]);
+    t.ok(1, Request::Mkdir { path: "/dir".into() });
+    assert!(t.fs.held_bytes() >= 300_000);
+    assert_eq!(t.disk.snapshot(), before, "the fs wrote the disk itself");
+    // Taking the epoch holds on until it is applied.
+    let epoch = t.fs.take_epoch().unwrap();
+    assert!(!epoch.is_empty());
+    let held = t.fs.held_bytes();
+    // A write after the epoch was taken stays held after it is applied.
+    t.put("/late", b"late");
+    crate::memdisk::apply_epoch(&mut t.disk.bytes.borrow_mut(), 0, &epoch).unwrap();
+    t.fs.epoch_applied();
+    assert!(t.fs.held_bytes() < held);
+    assert!(t.fs.held_bytes() > 0);
+    assert_eq!(t.get("/late"), b"late");
+    t.commit();
+    assert_eq!(t.fs.held_bytes(), 0);
+    fsck(&t.disk.snapshot()).unwrap();
+    let mut fresh = T::on(t.disk.snapshot());
+    assert_eq!(fresh.get("/late"), b"late");
+    assert_eq!(fresh.get("/a"), vec![7u8; 300_000]);
+    // Nothing held: an empty epoch.
+    assert!(t.fs.take_epoch().unwrap().is_empty());
+}
+
+#[test]
+fn save_restore_keeps_handles_and_positions() {
+    let mut t = T::new(40);
+    let h1 = t.open(1, "/one", NEW);
+    t.write(1, h1, CURRENT, b"first half,");
+    let h2 = t.open(2, "/one", flags::READ);
+    assert_eq!(t.read(2, h2, CURRENT, 5), b"first");
+    let saved = t.fs.save();
+    t.commit();
+    // A new service on the disk with the epoch applied, from the state.
+    let mut fs = Fs::restore(t.disk.clone(), &saved).unwrap();
+    fs.check().unwrap();
+    let mut r = |s: u64, req: Request| fs.handle(s, req);
+    assert!(matches!(
+        &r(1, Request::Write { handle: h1, offset: CURRENT, data: b" second half".to_vec() })[0],
+        Reply::Written { offset: 11, .. }
+    ));
+    match &r(2, Request::Read { handle: h2, offset: CURRENT, length: 100 })[0] {
+        Reply::Data { offset: 5, data } => assert_eq!(data, b" half, second half"),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        &r(2, Request::Write { handle: h2, offset: 0, data: b"x".to_vec() })[0],
+        Reply::Failed { code: code::NOT_PERMITTED, .. }
+    ));
+    assert!(matches!(
+        &r(2, Request::Read { handle: h1, offset: 0, length: 1 })[0],
+        Reply::Failed { code: code::BAD_HANDLE, .. }
+    ));
+    // New handles do not reuse old numbers.
+    match &r(1, open_req("/two", NEW))[0] {
+        Reply::Opened { handle, .. } => assert!(*handle > h2),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn restore_refuses_garbage_and_other_volumes() {
+    let t = T::new(34);
+    assert!(Fs::restore(t.disk.clone(), b"").is_err());
+    assert!(Fs::restore(t.disk.clone(), b"KFS1\x01").is_err());
+    let mut saved = t.fs.save();
+    saved.push(0);
+    assert!(Fs::restore(t.disk.clone(), &saved).is_err());
+    // The state of another volume: handles dropped, serving goes on.
+    let mut other = T::new(34);
+    other.open(1, "/x", NEW);
+    let fs = Fs::restore(MemDisk::from_bytes(image(35, 1)), &other.fs.save()).unwrap();
+    assert_eq!(fs.state().open_count, 0);
+}
+
+#[test]
+fn disk_errors_are_replies() {
+    let mut t = T::new(34);
+    t.put("/f", b"x");
+    t.commit();
+    let mut fs = Fs::mount_with_cache(t.disk.clone(), 256).unwrap();
+    *t.disk.fail.borrow_mut() = true;
+    for r in [open_req("/f", flags::READ), Request::List { path: "/".into() }, Request::Mkdir { path: "/m".into() }] {
+        let replies = fs.handle(1, r.clone());
+        match &replies[..] {
+            [Reply::Failed { code: code::IO, message }] => assert!(message.contains("disk error"), "{message}"),
+            other => panic!("{r:?}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn not_a_fat_volume() {
+    let disk = MemDisk::new(70000);
+    match Fs::mount(disk) {
+        Err(e) => assert_eq!(e.code, code::CORRUPT),
+        Ok(_) => panic!("mounted zeros"),
+    }
+    let mut junk = MemDisk::new(70000);
+    junk.bytes.borrow_mut().iter_mut().enumerate().for_each(|(i, b)| *b = (i * 31 % 253) as u8);
+    assert!(Fs::mount(junk.clone()).is_err());
+    let _ = &mut junk;
+}
+
+#[test]
+fn reads_files_mtools_wrote() {
+    // Interplay: a file and a folder put with mtools are read back.
+    let bytes = image(34, 1);
+    let p = std::env::temp_dir().join(format!("kintsugi-fs-mtools-{}.img", std::process::id()));
+    std::fs::write(&p, &bytes).unwrap();
+    let src = std::env::temp_dir().join(format!("kintsugi-fs-mtools-src-{}", std::process::id()));
+    std::fs::write(&src, b"from the host").unwrap();
+    let img = p.to_str().unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(args[0]).args(&args[1..]).env("MTOOLS_SKIP_CHECK", "1").output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        out.stdout
+    };
+    run(&["mmd", "-i", img, "::/Host Folder"]);
+    run(&["mcopy", "-i", img, src.to_str().unwrap(), "::/Host Folder/A Long Host Name.txt"]);
+    let mut t = T::on(std::fs::read(&p).unwrap());
+    assert_eq!(t.ls("/host folder"), ["A Long Host Name.txt"]);
+    assert_eq!(t.get("/Host Folder/a long host name.TXT"), b"from the host");
+    // And mtools reads what the fs wrote.
+    t.put("/Host Folder/Written By Guest.bin", &[1, 2, 3, 250]);
+    std::fs::write(&p, t.committed_copy()).unwrap();
+    let out = run(&["mtype", "-i", img, "::/Host Folder/Written By Guest.bin"]);
+    assert_eq!(out, [1, 2, 3, 250]);
+    let _ = std::fs::remove_file(&p);
+    let _ = std::fs::remove_file(&src);
+}
