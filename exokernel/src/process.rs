@@ -16,8 +16,8 @@ use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use kintsugi_abi::{
-    Error, MemFlags, ProcessInfo, ProcessState, Rights, StartInfo, DEFAULT_STACK_PAGES, MAX_ARGS, MAX_HANDLES,
-    MAX_NAME, MAX_STACK_PAGES, PAGE_SIZE, STACK_TOP, START_INFO_ADDR, START_MAGIC,
+    Error, MemFlags, ProcessInfo, ProcessState, Rights, SchedClass, StartInfo, DEFAULT_STACK_PAGES, MAX_ARGS,
+    MAX_HANDLES, MAX_NAME, MAX_STACK_PAGES, PAGE_SIZE, STACK_TOP, START_INFO_ADDR, START_MAGIC,
 };
 use spin::Mutex;
 use zerocopy::{FromZeros, IntoBytes};
@@ -29,7 +29,7 @@ const MAX_IMAGE_PAGES: u64 = 16384;
 pub const MAX_WATCHERS: usize = 256;
 
 /// A process id; never reused.
-pub type Pid = u32;
+pub type Pid = crate::runqueue::Pid;
 
 /// How a process ended.
 #[derive(Clone, Copy, Debug)]
@@ -74,6 +74,8 @@ pub struct ProcessShared {
     pub parent: Pid,
     name: [u8; MAX_NAME],
     name_len: usize,
+    /// Scheduling class, fixed at spawn.
+    pub class: SchedClass,
     status: Mutex<Status>,
 }
 
@@ -119,8 +121,13 @@ impl ProcessShared {
 
     /// The info record, with the live fields filled from `live` if running.
     pub fn info(&self, live: Option<&Process>) -> ProcessInfo {
-        let mut info =
-            ProcessInfo { pid: self.pid, parent: self.parent, name_len: self.name_len as u32, ..Default::default() };
+        let mut info = ProcessInfo {
+            pid: self.pid,
+            parent: self.parent,
+            name_len: self.name_len as u32,
+            sched_class: self.class as u32,
+            ..Default::default()
+        };
         info.name = self.name;
         if let Some(end) = self.ended() {
             info.state = end.state as u32;
@@ -222,6 +229,8 @@ pub struct Blueprint<'a> {
     pub page_limit: u64,
     /// Start suspended.
     pub suspended: bool,
+    /// Scheduling class.
+    pub class: SchedClass,
 }
 
 /// Build a process from a blueprint.
@@ -281,6 +290,7 @@ pub fn create(bp: Blueprint) -> Result<Process, Error> {
         parent: bp.parent,
         name,
         name_len: bp.name.len(),
+        class: bp.class,
         status: Mutex::new(Status { ended: None, watchers: Vec::new() }),
     });
     Ok(Process {

@@ -1,24 +1,23 @@
-//! The kernel's state and the scheduler: live processes, the ready queue,
-//! the running process, timed waits and wake-ups.
+//! The kernel's state and the scheduler: live processes, the run queue,
+//! timed waits and wake-ups.
 //!
-//! Round robin with a fixed time slice; a process that blocks or yields
-//! gives the CPU to the next ready one; a woken process joins the back of
-//! the queue. When nothing is ready the CPU idles in `hlt` with interrupts
-//! on. Waits are completed here: the waker computes the wait's result and
-//! writes it into the waiter's saved registers.
+//! Which ready process runs is the policy in `runqueue` (three levels:
+//! services, woken programs, CPU-bound programs; bounded boosts); this
+//! module applies it to the live processes. When nothing is ready the CPU
+//! idles in `hlt` with interrupts on. Waits are completed here: the waker
+//! computes the wait's result and writes it into the waiter's saved
+//! registers.
 
 use crate::arch::trapframe::TrapFrame;
 use crate::clock;
 use crate::process::{EndInfo, Pid, Process, RunState, Wait};
-use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use crate::runqueue::RunQueue;
+use alloc::collections::{BTreeMap, BTreeSet};
 use kintsugi_abi::Error;
 use spin::Mutex;
 
 /// The first process: the system cannot go on without it.
 const INIT_PID: Pid = 1;
-
-/// Timer ticks a process may run before the next ready one gets the CPU.
-const SLICE_TICKS: u32 = 10;
 
 const IDLE_STACK_SIZE: usize = 4096;
 #[repr(align(16))]
@@ -30,11 +29,9 @@ static mut IDLE_STACK: IdleStack = IdleStack([0; IDLE_STACK_SIZE]);
 pub struct Kernel {
     /// Live processes.
     pub procs: BTreeMap<Pid, Process>,
-    ready: VecDeque<Pid>,
-    /// The process on the CPU (not in `ready`).
-    pub current: Option<Pid>,
+    /// Who is ready, who runs.
+    run_queue: RunQueue,
     next_pid: Pid,
-    slice_left: u32,
     sleepers: BTreeSet<(u64, Pid)>,
 }
 
@@ -44,14 +41,12 @@ pub static KERNEL: Mutex<Option<Kernel>> = Mutex::new(None);
 impl Kernel {
     /// An empty kernel.
     pub fn new() -> Kernel {
-        Kernel {
-            procs: BTreeMap::new(),
-            ready: VecDeque::new(),
-            current: None,
-            next_pid: 1,
-            slice_left: SLICE_TICKS,
-            sleepers: BTreeSet::new(),
-        }
+        Kernel { procs: BTreeMap::new(), run_queue: RunQueue::new(), next_pid: 1, sleepers: BTreeSet::new() }
+    }
+
+    /// The process on the CPU.
+    pub fn current(&self) -> Option<Pid> {
+        self.run_queue.current()
     }
 
     /// A fresh process id.
@@ -65,9 +60,10 @@ impl Kernel {
     pub fn add(&mut self, p: Process) {
         let pid = p.pid();
         let ready = p.run == RunState::Ready;
+        self.run_queue.add(pid, p.shared.class);
         self.procs.insert(pid, p);
         if ready {
-            self.ready.push_back(pid);
+            self.run_queue.wake(pid, clock::ticks());
         }
     }
 
@@ -78,15 +74,20 @@ impl Kernel {
             return Err(Error::InvalidArgument);
         }
         p.run = RunState::Ready;
-        self.ready.push_back(pid);
+        self.run_queue.wake(pid, clock::ticks());
         Ok(())
     }
 
-    /// Put the running process at the back of the queue.
+    /// The running process gives up the rest of its time slice.
     pub fn yield_current(&mut self) {
-        if let Some(pid) = self.current.take() {
-            self.ready.push_back(pid);
-        }
+        self.run_queue.yield_current(clock::ticks());
+    }
+
+    /// If a process was woken into a better level than the running one's,
+    /// take the CPU from the running one (true: the caller saves its
+    /// registers).
+    pub fn preempt_if_outranked(&mut self) -> bool {
+        self.run_queue.preempt_if_outranked(clock::ticks())
     }
 
     /// Block `pid` (the running process) in a wait.
@@ -100,22 +101,19 @@ impl Kernel {
         }
         p.wait = Some(wait);
         p.run = RunState::Blocked;
-        if self.current == Some(pid) {
-            self.current = None;
+        if self.run_queue.current() == Some(pid) {
+            self.run_queue.stop_current();
         }
     }
 
     /// End a process: record how, tell its watchers, free everything.
     pub fn end(&mut self, pid: Pid, info: EndInfo) {
         let Some(mut p) = self.procs.remove(&pid) else { return };
-        self.ready.retain(|q| *q != pid);
+        self.run_queue.remove(pid);
         if let Some(w) = &p.wait {
             if let Some(d) = w.deadline {
                 self.sleepers.remove(&(d, pid));
             }
-        }
-        if self.current == Some(pid) {
-            self.current = None;
         }
         p.finish(info);
         drop(p);
@@ -139,7 +137,7 @@ impl Kernel {
         p.ctx.rax = rax;
         p.ctx.rdx = rdx;
         p.run = RunState::Ready;
-        self.ready.push_back(pid);
+        self.run_queue.wake(pid, clock::ticks());
     }
 
     /// Complete the waits whose events were signalled since the last call.
@@ -167,18 +165,12 @@ impl Kernel {
 
     /// Account a timer tick: CPU time, time slice, timed-out waits.
     pub fn on_tick(&mut self) {
-        clock::tick();
-        if let Some(pid) = self.current {
+        let ticks = clock::tick();
+        if let Some(pid) = self.run_queue.current() {
             if let Some(p) = self.procs.get_mut(&pid) {
                 p.cpu_ticks += 1;
             }
-            self.slice_left = self.slice_left.saturating_sub(1);
-            if self.slice_left == 0 {
-                self.slice_left = SLICE_TICKS;
-                if !self.ready.is_empty() {
-                    self.yield_current();
-                }
-            }
+            self.run_queue.tick(ticks);
         }
         let now = clock::now_ns();
         while let Some(&(deadline, pid)) = self.sleepers.first() {
@@ -195,27 +187,16 @@ impl Kernel {
     /// otherwise `frame` is overwritten with the next process's saved
     /// registers and the address space switched.
     pub fn switch(&mut self, frame: &mut TrapFrame, live: Option<Pid>) {
-        if self.current.is_none() {
-            while let Some(pid) = self.ready.pop_front() {
-                if self.procs.get(&pid).is_some_and(|p| p.run == RunState::Ready) {
-                    self.current = Some(pid);
-                    self.slice_left = SLICE_TICKS;
-                    break;
-                }
-            }
-        }
-        if self.current.is_some() && self.current == live {
+        let current = self.run_queue.pick(clock::ticks());
+        if current.is_some() && current == live {
             return;
         }
-        match self.current.and_then(|pid| self.procs.get(&pid)) {
+        match current.and_then(|pid| self.procs.get(&pid)) {
             Some(p) => {
                 p.space.activate();
                 *frame = p.ctx;
             }
-            None => {
-                self.current = None;
-                *frame = idle_frame();
-            }
+            None => *frame = idle_frame(),
         }
     }
 

@@ -92,6 +92,7 @@ pub extern "C" fn kernel_entry(magic: u32, info: u32) -> ! {
         stack_pages: 0,
         page_limit: 0,
         suspended: false,
+        class: kintsugi_abi::SchedClass::Service,
     })
     .unwrap_or_else(|e| panic!("cannot start init: {e}"));
     kernel.add(init);

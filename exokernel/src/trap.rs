@@ -57,7 +57,7 @@ pub fn dispatch(frame: &mut TrapFrame) {
     let Some(k) = guard.as_mut() else { panic!("trap before the kernel was initialised") };
     let from_user = frame.from_user();
     // Whose registers are live in `frame` (None when the CPU was idle).
-    let entered = if from_user { k.current } else { None };
+    let entered = if from_user { k.current() } else { None };
     match frame.vector {
         SYSCALL_VECTOR => {
             if let Some(pid) = entered {
@@ -88,18 +88,27 @@ pub fn dispatch(frame: &mut TrapFrame) {
     }
     // A process that stopped running keeps its registers in its record,
     // where wake-ups write their results.
-    let still_running = entered.filter(|pid| k.current == Some(*pid));
+    let mut still_running = entered.filter(|pid| k.current() == Some(*pid));
     if let Some(pid) = entered.filter(|_| still_running.is_none()) {
         if let Some(p) = k.procs.get_mut(&pid) {
             p.ctx = *frame;
         }
     }
     k.process_wakeups();
+    // A process woken into a better level takes the CPU now.
+    if let Some(pid) = still_running {
+        if k.preempt_if_outranked() {
+            if let Some(p) = k.procs.get_mut(&pid) {
+                p.ctx = *frame;
+            }
+            still_running = None;
+        }
+    }
     k.switch(frame, still_running);
 }
 
 fn user_exception(k: &mut Kernel, frame: &TrapFrame, vector: u64) {
-    let Some(pid) = k.current else { return };
+    let Some(pid) = k.current() else { return };
     let addr = if vector == 14 { Cr2::read_raw() } else { 0 };
     let name = k.procs.get(&pid).map(|p| p.shared.name()).unwrap_or("?");
     kprintln!(

@@ -141,6 +141,50 @@ bitflags! {
     pub struct SpawnFlags: u64 {
         /// Create the process but do not run it until `ProcessStart`.
         const SUSPENDED = 1 << 0;
+        /// Schedule the process in the service class ([`SchedClass::Service`]):
+        /// it gets the CPU ahead of ordinary programs. Only a caller of the
+        /// service class may ask for it (`AccessDenied` otherwise), so an
+        /// ordinary program cannot raise itself through a child.
+        const SERVICE = 1 << 1;
+    }
+}
+
+/// How the scheduler treats a process (chosen at spawn, see
+/// [`SpawnFlags::SERVICE`]; reported in [`ProcessInfo::sched_class`]).
+///
+/// The kernel keeps three ready levels, served best first: service-class
+/// processes; ordinary processes woken from a wait (or just started); and
+/// ordinary processes that used up a whole time slice or yielded (CPU-bound
+/// ones). A process woken into a better level than the running one takes the
+/// CPU at once. The boost is bounded: a level that has waited 100 ms gets
+/// one time slice ahead of the better ones, so no program starves.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SchedClass {
+    /// An ordinary program.
+    #[default]
+    Normal = 0,
+    /// A system service (init, the vault, companions, drivers, services):
+    /// the work a message hands it runs ahead of CPU-bound programs.
+    Service = 1,
+}
+
+impl SchedClass {
+    /// The class with this number.
+    pub fn from_u32(v: u32) -> Option<SchedClass> {
+        match v {
+            0 => Some(SchedClass::Normal),
+            1 => Some(SchedClass::Service),
+            _ => None,
+        }
+    }
+
+    /// Lowercase name, for `ps`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SchedClass::Normal => "normal",
+            SchedClass::Service => "service",
+        }
     }
 }
 
@@ -289,8 +333,8 @@ pub struct ProcessInfo {
     pub cpu_ticks: u64,
     /// Bytes used in `name`.
     pub name_len: u32,
-    /// Reserved.
-    pub reserved: u32,
+    /// Its [`SchedClass`] (as a number).
+    pub sched_class: u32,
     /// The name given at spawn.
     pub name: [u8; MAX_NAME],
 }
@@ -305,6 +349,11 @@ impl ProcessInfo {
     /// The decoded state.
     pub fn state(&self) -> ProcessState {
         ProcessState::from_u32(self.state).unwrap_or(ProcessState::Killed)
+    }
+
+    /// The decoded scheduling class.
+    pub fn sched_class(&self) -> SchedClass {
+        SchedClass::from_u32(self.sched_class).unwrap_or_default()
     }
 }
 

@@ -15,6 +15,7 @@
 //! devices = ["console"]    # device resources it may ask init for (see DeviceSpec)
 //! memory = 4096            # page limit (0 = none)
 //! args = "--verbose"       # argument string when started at boot
+//! priority = "service"     # scheduled ahead of ordinary programs ("normal" by default)
 //! ```
 //!
 //! Errors name the line: `line 7: unknown key 'strat' in [program.shell]`.
@@ -45,6 +46,9 @@ pub struct Program {
     pub memory: u64,
     /// Argument string at boot.
     pub args: String,
+    /// `priority = "service"`: init spawns it in the kernel's service
+    /// scheduling class, ahead of ordinary programs.
+    pub service: bool,
 }
 
 /// The whole manifest, programs in file order.
@@ -294,6 +298,7 @@ impl Manifest {
                     devices: Vec::new(),
                     memory: 0,
                     args: String::new(),
+                    service: false,
                 });
                 current = Some(m.programs.len() - 1);
                 continue;
@@ -318,6 +323,12 @@ impl Manifest {
                 }
                 ("memory", Value::Int(v)) => p.memory = v,
                 ("args", Value::Str(v)) => p.args = v,
+                ("priority", Value::Str(v)) => match v.as_str() {
+                    "service" => p.service = true,
+                    "normal" => p.service = false,
+                    _ => return Err(wrong("\"service\" or \"normal\"")),
+                },
+                ("priority", _) => return Err(wrong("\"service\" or \"normal\"")),
                 ("package" | "binary" | "args", _) => return Err(wrong("a string")),
                 ("start" | "restart", _) => return Err(wrong("true or false")),
                 ("devices", _) => return Err(wrong("a list of strings")),
@@ -343,10 +354,12 @@ mod tests {
 [program.shell]
 start = true   # at boot
 restart = true
+priority = "service"
 devices = ["console"]
 
 [program.pingpong]
 package = "testprogs"
+priority = "normal"
 memory = 1_024
 args = "100 # not a comment"
 "#;
@@ -356,7 +369,7 @@ args = "100 # not a comment"
         let m = Manifest::parse(SAMPLE).unwrap();
         assert_eq!(m.programs.len(), 2);
         let sh = m.program("shell").unwrap();
-        assert!(sh.start && sh.restart);
+        assert!(sh.start && sh.restart && sh.service);
         assert_eq!(sh.devices, ["console"]);
         assert_eq!(sh.package, "shell");
         let pp = m.program("pingpong").unwrap();
@@ -364,7 +377,7 @@ args = "100 # not a comment"
         assert_eq!(pp.binary, "pingpong");
         assert_eq!(pp.memory, 1024);
         assert_eq!(pp.args, "100 # not a comment");
-        assert!(!pp.start);
+        assert!(!pp.start && !pp.service);
     }
 
     #[test]
@@ -381,6 +394,8 @@ args = "100 # not a comment"
             ("[program.a]\njunk", 2, "key = value"),
             ("[program.a", 1, "unterminated section"),
             ("[program.a]\nmemory = lots", 2, "cannot read value"),
+            ("[program.a]\npriority = \"high\"", 2, "\"service\" or \"normal\""),
+            ("[program.a]\npriority = true", 2, "\"service\" or \"normal\""),
         ];
         for (text, line, msg) in cases {
             let e = Manifest::parse(text).unwrap_err();

@@ -53,6 +53,12 @@ fn kintsugi_run(image: &Image) -> Result<Figures, String> {
     let out = m.command("run bench", Duration::from_secs(600)).map_err(|e| e.to_string())?;
     let mut figures = linux::parse_bench_lines(&out)?;
     figures.insert("boot_ms".into(), boot_ms);
+    // The scheduling figures, once the resilient services are up.
+    for service in kintsugi_tests::resilient_services(image) {
+        m.wait_for_text(&format!("{service} is up"), Duration::from_secs(120)).map_err(|e| e.to_string())?;
+    }
+    let out = m.command("run bench sched", Duration::from_secs(900)).map_err(|e| e.to_string())?;
+    figures.extend(linux::parse_bench_lines(&out)?);
     m.power_off(Duration::from_secs(60)).map_err(|e| e.to_string())?;
     Ok(figures)
 }
@@ -75,13 +81,29 @@ fn median_of(runs: &[Figures], name: &str) -> Option<f64> {
     Some(v[v.len() / 2])
 }
 
-/// One row: label, Kintsugi figure name, Linux figure name, unit divisor.
-const ROWS: &[(&str, &str, &str, f64, &str)] = &[
-    ("boot to shell prompt / to init", "boot_ms", "boot_ms", 1.0, "ms"),
-    ("null system call", "null_syscall_ns", "null_syscall_ns", 1.0, "ns"),
-    ("IPC round trip: channel / pipe", "channel_rtt_ns", "rtt_ns", 1000.0, "us"),
-    ("spawn a program and reap it", "spawn_ns", "spawn_ns", 1000.0, "us"),
+/// One row: label, Kintsugi figure name, Linux figure name, unit divisor,
+/// unit, and the goal for the ratio (at most this), if there is one.
+const ROWS: &[(&str, &str, &str, f64, &str, Option<f64>)] = &[
+    ("boot to shell prompt / to init", "boot_ms", "boot_ms", 1.0, "ms", None),
+    ("null system call", "null_syscall_ns", "null_syscall_ns", 1.0, "ns", None),
+    ("IPC round trip: channel / pipe", "channel_rtt_ns", "rtt_ns", 1000.0, "us", Some(0.2)),
+    ("spawn a program and reap it", "spawn_ns", "spawn_ns", 1000.0, "us", Some(0.2)),
 ];
+
+/// The scheduling rows: label, figure, reference figure, goal (at most).
+const SCHED_ROWS: &[(&str, &str, &str, f64)] = &[
+    ("kvload 1000 ops with one `spin` running / alone", "kvload_ns_1", "kvload_ns_0", 1.5),
+    ("kvload 1000 ops with fifty `spin` running / alone", "kvload_ns_50", "kvload_ns_0", 3.0),
+];
+
+/// "met" or "NOT met" for a ratio against a goal of at most `goal`.
+fn verdict(ratio: f64, goal: f64) -> &'static str {
+    if ratio <= goal {
+        "met"
+    } else {
+        "NOT met"
+    }
+}
 
 /// Run the benchmarks and print the table; with `only`, just that part
 /// (`devices` or `vault`), written to `target/bench/results-PART.md`.
@@ -115,13 +137,36 @@ pub fn run(only: Option<&str>) -> Result<(), String> {
     }
     let mut table = format!(
         "Kintsugi vs Linux {release}, same QEMU (q35, qemu64, TCG, {MEMORY_MB} MiB); medians of {RUNS} alternating runs\n\n\
-         | operation | Kintsugi | Linux | Kintsugi / Linux |\n|---|---:|---:|---:|\n"
+         | operation | Kintsugi | Linux | Kintsugi / Linux | goal |\n|---|---:|---:|---:|---|\n"
     );
-    for (label, k, l, div, unit) in ROWS {
+    for (label, k, l, div, unit, goal) in ROWS {
         let (Some(kv), Some(lv)) = (median_of(&kintsugi, k), median_of(&linux_runs, l)) else {
             return Err(format!("bench: figure {k}/{l} missing"));
         };
-        table.push_str(&format!("| {label} | {:.1} {unit} | {:.1} {unit} | {:.2} |\n", kv / div, lv / div, kv / lv));
+        let ratio = kv / lv;
+        let goal = goal.map(|g| format!("at most {g:.2}: {}", verdict(ratio, g))).unwrap_or_default();
+        table.push_str(&format!(
+            "| {label} | {:.1} {unit} | {:.1} {unit} | {ratio:.2} | {goal} |\n",
+            kv / div,
+            lv / div
+        ));
+    }
+    table.push_str(&format!(
+        "\nScheduling (Kintsugi, same runs): `bench sched` times `kvload 1 1000` alone (before and after), with one \
+         CPU-bound `spin` and with fifty; medians of 3 timings per boot, then of the {RUNS} boots\n\n\
+         | figure | with spinners | alone (reference) | ratio | goal |\n|---|---:|---:|---:|---|\n"
+    ));
+    for (label, k, reference, goal) in SCHED_ROWS {
+        let (Some(kv), Some(rv)) = (median_of(&kintsugi, k), median_of(&kintsugi, reference)) else {
+            return Err(format!("bench: figure {k}/{reference} missing"));
+        };
+        let ratio = kv / rv;
+        table.push_str(&format!(
+            "| {label} | {} | {} | {ratio:.2} | at most {goal:.1}: {} |\n",
+            ms(kv),
+            ms(rv),
+            verdict(ratio, *goal)
+        ));
     }
     println!("\n{table}");
     table.push('\n');

@@ -2,6 +2,12 @@
 //! value` lines: the median cost of a trivial system call, of a channel
 //! round trip between two processes, and of starting a program and seeing
 //! it end. `bench exit` is the program started for the last one.
+//!
+//! `bench sched [OPS]`: how CPU-bound programs slow the services down. The
+//! time `kvload 1 OPS` (default 1000) takes alone, with one `spin` running
+//! and with fifty, three runs each (the runs alone before and after the
+//! others); prints the medians as `kvload_ns_0`, `kvload_ns_1` and
+//! `kvload_ns_50`.
 #![no_std]
 #![no_main]
 
@@ -28,6 +34,7 @@ fn main() -> i32 {
     match arg(0) {
         Some("exit") => 0,
         Some("echo") => echo(),
+        Some("sched") => sched(testprogs::arg_u64(1, 1000)),
         _ => run(),
     }
 }
@@ -93,5 +100,71 @@ fn run() -> i32 {
         spawn.push(libos::time::now_ns() - t0);
     }
     println!("BENCH spawn_ns {}", median(&mut spawn));
+    0
+}
+
+/// Run `kvload 1 ops` to its end; the time it took, or why it failed.
+fn time_kvload(ops: u64) -> Result<u64, alloc::string::String> {
+    use alloc::format;
+    let ended = Event::new().map_err(|e| format!("event: {e}"))?;
+    let t0 = libos::time::now_ns();
+    let (_, p) = libos::directory::run("kvload", &format!("1 {ops}")).map_err(|e| format!("kvload: {e}"))?;
+    p.watch(&ended, 1).map_err(|e| format!("watch: {e}"))?;
+    let info = loop {
+        let info = p.info().unwrap_or_default();
+        if info.state().is_ended() {
+            break info;
+        }
+        let _ = ended.wait(1_000_000_000);
+    };
+    let took = libos::time::now_ns() - t0;
+    if info.state() != libos::abi::ProcessState::Exited || info.exit_code != 0 {
+        return Err(format!("kvload ended badly (state {:?}, code {})", info.state(), info.exit_code));
+    }
+    Ok(took)
+}
+
+fn sched(ops: u64) -> i32 {
+    const RUNS: usize = 3;
+    let result = |spinners: &mut Vec<libos::handle::Process>, want: usize, into: &mut Vec<u64>| -> bool {
+        while spinners.len() < want {
+            match libos::directory::run("spin", "") {
+                Ok((_, p)) => spinners.push(p),
+                Err(e) => {
+                    println!("bench: cannot start spin: {e}");
+                    return false;
+                }
+            }
+        }
+        for _ in 0..RUNS {
+            match time_kvload(ops) {
+                Ok(ns) => into.push(ns),
+                Err(e) => {
+                    println!("bench: {e}");
+                    return false;
+                }
+            }
+        }
+        true
+    };
+    // A first run warms kv up (its first checkpoints, the vault's slots).
+    let mut spinners = Vec::new();
+    let mut alone = Vec::new();
+    let mut warm = Vec::new();
+    let mut one = Vec::new();
+    let mut fifty = Vec::new();
+    let ok = result(&mut spinners, 0, &mut warm)
+        && result(&mut spinners, 0, &mut alone)
+        && result(&mut spinners, 1, &mut one)
+        && result(&mut spinners, 50, &mut fifty);
+    for p in spinners.drain(..) {
+        let _ = p.kill();
+    }
+    if !ok || !result(&mut spinners, 0, &mut alone) {
+        return 1;
+    }
+    println!("BENCH kvload_ns_0 {}", median(&mut alone));
+    println!("BENCH kvload_ns_1 {}", median(&mut one));
+    println!("BENCH kvload_ns_50 {}", median(&mut fifty));
     0
 }
