@@ -47,6 +47,8 @@ mod panic;
 #[cfg(target_os = "none")]
 pub mod process;
 #[cfg(target_os = "none")]
+pub mod profile;
+#[cfg(target_os = "none")]
 pub mod sched;
 #[cfg(target_os = "none")]
 mod start;

@@ -35,6 +35,12 @@ pub struct Kernel {
     sleepers: BTreeSet<(u64, Pid)>,
 }
 
+/// The process on the CPU (0: none), readable without the kernel lock: by
+/// the profiler's NMI handler, and by a debugger (`set language c`, `x/wd
+/// &KINTSUGI_CURRENT_PID` in gdb, see `cargo xtask run --gdb`).
+#[export_name = "KINTSUGI_CURRENT_PID"]
+pub static CURRENT_PID: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
+
 /// The kernel state. Only trap dispatch (interrupts off) and boot touch it.
 pub static KERNEL: Mutex<Option<Kernel>> = Mutex::new(None);
 
@@ -60,6 +66,7 @@ impl Kernel {
     pub fn add(&mut self, p: Process) {
         let pid = p.pid();
         let ready = p.run == RunState::Ready;
+        crate::profile::note_process(pid, p.shared.name());
         self.run_queue.add(pid, p.shared.class);
         self.procs.insert(pid, p);
         if ready {
@@ -188,6 +195,7 @@ impl Kernel {
     /// registers and the address space switched.
     pub fn switch(&mut self, frame: &mut TrapFrame, live: Option<Pid>) {
         let current = self.run_queue.pick(clock::ticks());
+        CURRENT_PID.store(current.unwrap_or(0), core::sync::atomic::Ordering::Relaxed);
         if current.is_some() && current == live {
             return;
         }

@@ -55,6 +55,7 @@ pub extern "C" fn kernel_entry(magic: u32, info: u32) -> ! {
     arch::apic::init(platform);
     crate::irq::init_console(platform);
     let tsc_hz = arch::apic::start_timer(crate::clock::TICK_HZ as u32);
+    crate::profile::init(&bi.cmdline, platform);
     crate::clock::init(tsc_hz);
     kprintln!(
         "cpu: TSC {} MHz, {} I/O APIC(s); acpi: pm1 {:x?}, s5 {:?}",

@@ -64,7 +64,6 @@ pub fn dispatch(frame: &mut TrapFrame) {
                 crate::syscall::handle(k, pid, frame);
             }
         }
-        2 => kprintln!("kernel: NMI received"),
         v @ 0..=31 if from_user => user_exception(k, frame, v),
         v @ 0..=31 => kernel_exception(frame, v),
         TIMER_VECTOR => {

@@ -293,6 +293,18 @@ pub fn pci_config_write(pci: Handle, function: u32, offset: u16, width: u8, valu
     call(Syscall::PciConfigWrite, [h(pci), function as u64, offset as u64, width as u64, value as u64, 0]).map(|_| ())
 }
 
+/// Start the kernel's sampling profiler (returns its rate), if the kernel
+/// was booted with `profile`.
+pub fn profile_start() -> Result<u64, Error> {
+    call(Syscall::Profile, [0, 0, 0, 0, 0, 0])
+}
+
+/// Stop the profiler and have the kernel write the samples to the console;
+/// returns how many were taken.
+pub fn profile_stop() -> Result<u64, Error> {
+    call(Syscall::Profile, [1, 0, 0, 0, 0, 0])
+}
+
 /// The (address, data) message that raises an MSI vector.
 pub fn irq_msi_message(msi: Handle) -> Result<(u64, u32), Error> {
     call2(Syscall::IrqMsiMessage, [h(msi), 0, 0, 0, 0, 0]).map(|(a, d)| (a, d as u32))

@@ -4,16 +4,20 @@
 //!   out as an image in `target/kintsugi/image/`.
 //! - `run`: build and boot in QEMU with the data and checkpoint disks and a
 //!   NIC (host port 8080 to guest port 80); `--headless --exec 'CMD; ...'`
-//!   types commands into the shell and exits when the guest powers off.
+//!   types commands into the shell and exits when the guest powers off;
+//!   `--gdb` makes QEMU wait for a debugger and prints how to attach gdb.
 //! - `image`: a GRUB hybrid ISO (Multiboot2; BIOS and UEFI).
 //! - `test`: every test (host unit tests, then system tests in QEMU).
 //! - `bench`: the benchmarks, beside a Linux guest under the same QEMU.
+//! - `profile`: boot with the kernel's sampling profiler, run shell
+//!   commands, and report where the CPU went (see `profile`).
 //! - `vault ls|show`: what the vault holds on the checkpoint disk image.
 
 mod assemble;
 mod bench;
 mod disks;
 mod iso;
+mod profile;
 mod run;
 mod test;
 mod tools;
@@ -81,6 +85,9 @@ enum Cmd {
         /// Boot the GRUB ISO (BIOS) instead of QEMU's direct kernel boot.
         #[arg(long)]
         iso: bool,
+        /// QEMU waits for a debugger (-s -S); prints how to attach gdb.
+        #[arg(long)]
+        gdb: bool,
     },
     /// Write the GRUB hybrid ISO.
     Image {
@@ -93,6 +100,21 @@ enum Cmd {
         /// Run only this part: devices or vault.
         #[arg(long)]
         only: Option<String>,
+    },
+    /// Boot with the sampling profiler, run shell commands, report where the CPU went.
+    Profile {
+        /// Shell commands to run while sampling, separated by ';'.
+        #[arg(long)]
+        exec: Option<String>,
+        /// Seconds to keep sampling after the commands (default 10 without --exec, else 0).
+        #[arg(long)]
+        seconds: Option<u64>,
+        /// Samples per second.
+        #[arg(long, default_value_t = 4000)]
+        hz: u32,
+        /// Functions listed per program.
+        #[arg(long, default_value_t = 12)]
+        top: usize,
     },
     /// Show what the vault holds on the checkpoint disk image.
     Vault {
@@ -140,26 +162,29 @@ fn main() {
             eprintln!("xtask: image in {}", img.kernel.parent().unwrap_or(&img.kernel).display());
             0
         }),
-        Cmd::Run { headless, exec, disks, accel, disk_bus, nic, memory, timeout, iso } => run::run(run::RunOptions {
-            headless,
-            exec,
-            disks,
-            accel: match accel {
-                AccelArg::Tcg => Accel::Tcg,
-                AccelArg::Kvm => Accel::Kvm,
-            },
-            disk_bus: match disk_bus {
-                DiskBusArg::Virtio => DiskBus::Virtio,
-                DiskBusArg::Ahci => DiskBus::Ahci,
-            },
-            nic: match nic {
-                NicArg::Virtio => NicModel::Virtio,
-                NicArg::E1000 => NicModel::E1000,
-            },
-            memory,
-            timeout,
-            iso,
-        }),
+        Cmd::Run { headless, exec, disks, accel, disk_bus, nic, memory, timeout, iso, gdb } => {
+            run::run(run::RunOptions {
+                headless,
+                exec,
+                disks,
+                accel: match accel {
+                    AccelArg::Tcg => Accel::Tcg,
+                    AccelArg::Kvm => Accel::Kvm,
+                },
+                disk_bus: match disk_bus {
+                    DiskBusArg::Virtio => DiskBus::Virtio,
+                    DiskBusArg::Ahci => DiskBus::Ahci,
+                },
+                nic: match nic {
+                    NicArg::Virtio => NicModel::Virtio,
+                    NicArg::E1000 => NicModel::E1000,
+                },
+                memory,
+                timeout,
+                iso,
+                gdb,
+            })
+        }
         Cmd::Image { out } => assemble::build().and_then(|img| {
             let out = out.unwrap_or_else(|| kintsugi_tests::image::image_dir().join("kintsugi.iso"));
             iso::make(&img, &out).map(|p| {
@@ -168,6 +193,9 @@ fn main() {
             })
         }),
         Cmd::Bench { only } => bench::run(only.as_deref()).map(|_| 0),
+        Cmd::Profile { exec, seconds, hz, top } => {
+            profile::run(profile::ProfileOptions { exec, seconds, hz, top }).map(|_| 0)
+        }
         Cmd::Vault { command } => match command {
             VaultCmd::Ls { disks } => vault::ls(disks).map(|_| 0),
             VaultCmd::Show { service, disks } => vault::show(&service, disks).map(|_| 0),

@@ -218,6 +218,15 @@ pub enum Syscall {
     /// the resource's interrupt vector (program it into the device's MSI or
     /// MSI-X capability). Errors: `WrongType`.
     IrqMsiMessage = 52,
+    /// `(action) -> value`: the sampling profiler, which exists only when
+    /// the kernel command line says `profile[=HZ]`. Action 0 starts
+    /// sampling (clearing earlier samples) and returns the rate; action 1
+    /// stops it and writes the samples to the serial console (between
+    /// `PROFILE begin` and `PROFILE end` lines: process names, then each
+    /// distinct stack with its count), returning how many were taken. No
+    /// sample is given to the caller, so the call needs no right. Errors:
+    /// `Unsupported` (profiling not enabled at boot), `InvalidArgument`.
+    Profile = 53,
 }
 
 impl Syscall {
@@ -267,6 +276,7 @@ impl Syscall {
             50 => PciConfigRead,
             51 => PciConfigWrite,
             52 => IrqMsiMessage,
+            53 => Profile,
             _ => return None,
         })
     }
@@ -401,7 +411,7 @@ mod tests {
         }
         assert_eq!(Syscall::from_number(49), Some(Syscall::SystemInfo));
         assert_eq!(Syscall::from_number(7), None);
-        assert_eq!((0..64).filter_map(Syscall::from_number).count(), 42, "every call has a number");
+        assert_eq!((0..64).filter_map(Syscall::from_number).count(), 43, "every call has a number");
     }
 
     #[test]

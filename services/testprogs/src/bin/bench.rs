@@ -3,6 +3,13 @@
 //! round trip between two processes, and of starting a program and seeing
 //! it end. `bench exit` is the program started for the last one.
 //!
+//! `bench channel [N]` and `bench spawn [N]`: one of those alone, N times
+//! (for profiling).
+//!
+//! `bench kv [N]`: N (default 20000) `get`s of one key through the kv
+//! companion, for profiling a round trip (`cargo xtask profile --exec 'run
+//! bench kv'`); prints the median and the mean round trip.
+//!
 //! `bench sched [OPS]`: how CPU-bound programs slow the services down. The
 //! time `kvload 1 OPS` (default 1000) takes alone, with one `spin` running
 //! and with fifty, three runs each (the runs alone before and after the
@@ -35,6 +42,9 @@ fn main() -> i32 {
         Some("exit") => 0,
         Some("echo") => echo(),
         Some("sched") => sched(testprogs::arg_u64(1, 1000)),
+        Some("kv") => kv_round_trips(testprogs::arg_u64(1, 20_000)),
+        Some("channel") => channel_round_trips(testprogs::arg_u64(1, 20_000)),
+        Some("spawn") => spawn_and_reap(testprogs::arg_u64(1, 1000)),
         _ => run(),
     }
 }
@@ -55,7 +65,15 @@ fn echo() -> i32 {
 }
 
 fn run() -> i32 {
-    // Null system call: a handle lookup, the cheapest real call.
+    null_syscall();
+    if channel_round_trips(2000) != 0 {
+        return 1;
+    }
+    spawn_and_reap(200)
+}
+
+/// Null system call: a handle lookup, the cheapest real call.
+fn null_syscall() {
     let h = sys::mem_alloc(1, MemFlags::empty()).expect("memory");
     let mut per_call = Vec::with_capacity(2000);
     for _ in 0..2000 {
@@ -66,14 +84,16 @@ fn run() -> i32 {
         per_call.push((libos::time::now_ns() - t0) / 50);
     }
     println!("BENCH null_syscall_ns {}", median(&mut per_call));
+}
 
-    // Channel round trip between two processes.
+/// Channel round trip between two processes (`bench channel [N]` alone).
+fn channel_round_trips(n: u64) -> i32 {
     let (process, mut ch) = spawn_with_channel::<Msg, Msg>("bench", "echo").expect("start echo");
     for seq in 0..200 {
         let _ = ch.call(Msg { seq });
     }
-    let mut rtt = Vec::with_capacity(2000);
-    for seq in 0..2000 {
+    let mut rtt = Vec::with_capacity(n as usize);
+    for seq in 0..n {
         let t0 = libos::time::now_ns();
         let r = ch.call(Msg { seq });
         rtt.push(libos::time::now_ns() - t0);
@@ -85,11 +105,15 @@ fn run() -> i32 {
     println!("BENCH channel_rtt_ns {}", median(&mut rtt));
     drop(ch);
     let _ = process.kill();
+    0
+}
 
-    // Spawn: start a program through init and see it end.
-    let mut spawn = Vec::with_capacity(200);
+/// Spawn: start a program through init and see it end (`bench spawn [N]`
+/// alone).
+fn spawn_and_reap(n: u64) -> i32 {
+    let mut spawn = Vec::with_capacity(n as usize);
     let ended = Event::new().expect("event");
-    for _ in 0..200 {
+    for _ in 0..n {
         let t0 = libos::time::now_ns();
         let Ok((_, p)) = libos::directory::run("bench", "exit") else {
             println!("bench: spawn failed");
@@ -166,5 +190,34 @@ fn sched(ops: u64) -> i32 {
     println!("BENCH kvload_ns_0 {}", median(&mut alone));
     println!("BENCH kvload_ns_1 {}", median(&mut one));
     println!("BENCH kvload_ns_50 {}", median(&mut fifty));
+    0
+}
+
+fn kv_round_trips(n: u64) -> i32 {
+    let mut kv = match kv::connect() {
+        Ok(c) => c,
+        Err(e) => {
+            println!("bench: {e}");
+            return 1;
+        }
+    };
+    let key = alloc::string::String::from("bench/rtt");
+    if kv.put(key.clone(), Vec::from(*b"0123456789abcdef0123456789abcdef")).is_err() {
+        println!("bench: kv put failed");
+        return 1;
+    }
+    let mut rtt = Vec::with_capacity(n as usize);
+    let start = libos::time::now_ns();
+    for _ in 0..n {
+        let t0 = libos::time::now_ns();
+        if kv.get(key.clone()).is_err() {
+            println!("bench: kv get failed");
+            return 1;
+        }
+        rtt.push(libos::time::now_ns() - t0);
+    }
+    let mean = (libos::time::now_ns() - start) / n.max(1);
+    println!("BENCH kv_rtt_median_ns {}", median(&mut rtt));
+    println!("BENCH kv_rtt_mean_ns {mean}");
     0
 }
