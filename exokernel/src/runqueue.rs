@@ -14,9 +14,10 @@
 //! 2. [`Level::Batch`]: ordinary processes that used up a whole slice or
 //!    yielded.
 //!
-//! A process woken into a better level than the running one's takes the CPU
-//! at once; the running one goes back to the front of its level with the
-//! rest of its slice. The boost is bounded both ways: a level that has gone
+//! A process woken by an interrupt or a timer into a better level than the
+//! running one's takes the CPU at once; the running one goes back to the
+//! front of its level with the rest of its slice. (A wake-up caused by the
+//! running process's own system call does not preempt it: see `trap`.) The boost is bounded both ways: a level that has gone
 //! [`STARVE_TICKS`] without being served gets the next slice ahead of the
 //! better levels, and that slice is not preempted. So a busy service cannot
 //! starve ordinary programs (they keep at least a slice in every

@@ -94,8 +94,13 @@ pub fn dispatch(frame: &mut TrapFrame) {
         }
     }
     k.process_wakeups();
-    // A process woken into a better level takes the CPU now.
-    if let Some(pid) = still_running {
+    // A process woken by an interrupt or a timer into a better level takes
+    // the CPU now. Wake-ups a system call causes do not preempt its caller:
+    // a client that signals a service then waits for the answer, and only
+    // by waiting does it show that it is not CPU-bound (were it preempted
+    // at the signal, the reply would be ready when it resumed, it would
+    // never wait, and it would be taken for a CPU-bound program).
+    if let Some(pid) = still_running.filter(|_| frame.vector != SYSCALL_VECTOR) {
         if k.preempt_if_outranked() {
             if let Some(p) = k.procs.get_mut(&pid) {
                 p.ctx = *frame;

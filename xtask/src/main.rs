@@ -97,7 +97,7 @@ enum Cmd {
     },
     /// Run the benchmarks beside a Linux guest under the same QEMU settings.
     Bench {
-        /// Run only this part: devices or vault.
+        /// Run only this part: kernel (with scheduling), devices or vault.
         #[arg(long)]
         only: Option<String>,
     },

@@ -155,8 +155,9 @@ bitflags! {
 /// The kernel keeps three ready levels, served best first: service-class
 /// processes; ordinary processes woken from a wait (or just started); and
 /// ordinary processes that used up a whole time slice or yielded (CPU-bound
-/// ones). A process woken into a better level than the running one takes the
-/// CPU at once. The boost is bounded: a level that has waited 100 ms gets
+/// ones). A process woken by an interrupt or a timer into a better level
+/// than the running one's takes the CPU at once; one woken by a system call
+/// runs when the caller waits or its slice ends. The boost is bounded: a level that has waited 100 ms gets
 /// one time slice ahead of the better ones, so no program starves.
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -106,31 +106,48 @@ fn verdict(ratio: f64, goal: f64) -> &'static str {
 }
 
 /// Run the benchmarks and print the table; with `only`, just that part
-/// (`devices` or `vault`), written to `target/bench/results-PART.md`.
+/// (`kernel`, `devices` or `vault`), written to `target/bench/results-PART.md`.
 pub fn run(only: Option<&str>) -> Result<(), String> {
     tools::ensure(&[&tools::QEMU])?;
     let image = assemble::build()?;
     let work_dir = kintsugi_tests::image::workspace_root().join("target/bench/linux");
     if let Some(part) = only {
         let table = match part {
+            "kernel" => kernel_table(&image, &work_dir)?,
             "devices" => devices::devices_table(&image, &work_dir)?,
             "vault" => vault_table(&image)?,
-            other => return Err(format!("bench: no part {other:?} (parts: devices, vault)")),
+            other => return Err(format!("bench: no part {other:?} (parts: kernel, devices, vault)")),
         };
         let out = kintsugi_tests::image::workspace_root().join(format!("target/bench/results-{part}.md"));
         std::fs::write(&out, &table).map_err(|e| format!("{}: {e}", out.display()))?;
         eprintln!("bench: table also written to {}", out.display());
         return Ok(());
     }
+    let mut table = kernel_table(&image, &work_dir)?;
+    table.push('\n');
+    table.push_str(&resiliency_table(&image)?);
+    table.push('\n');
+    table.push_str(&vault_table(&image)?);
+    table.push('\n');
+    table.push_str(&devices::devices_table(&image, &work_dir)?);
+    let out = kintsugi_tests::image::workspace_root().join("target/bench/results.md");
+    std::fs::write(&out, &table).map_err(|e| format!("{}: {e}", out.display()))?;
+    eprintln!("bench: table also written to {}", out.display());
+    Ok(())
+}
+
+/// The kernel figures beside Linux's (alternating runs) and the scheduling
+/// figures from the same Kintsugi runs.
+fn kernel_table(image: &Image, work_dir: &std::path::Path) -> Result<String, String> {
     let q = LinuxQemu { memory_mb: MEMORY_MB, extra_args: Vec::new() };
     let mut kintsugi = Vec::new();
     let mut linux_runs = Vec::new();
     let mut release = String::new();
     for i in 0..RUNS {
         eprintln!("bench: run {} of {RUNS}: Kintsugi", i + 1);
-        kintsugi.push(kintsugi_run(&image)?);
+        kintsugi.push(kintsugi_run(image)?);
         eprintln!("bench: run {} of {RUNS}: Linux", i + 1);
-        let l = linux::run_reference(&work_dir, &q, &[])?;
+        let l = linux::run_reference(work_dir, &q, &[])?;
         let _ = std::fs::write(work_dir.join("console.log"), &l.console);
         release = l.kernel_release.clone();
         linux_runs.push(linux_figures(&l));
@@ -169,16 +186,7 @@ pub fn run(only: Option<&str>) -> Result<(), String> {
         ));
     }
     println!("\n{table}");
-    table.push('\n');
-    table.push_str(&resiliency_table(&image)?);
-    table.push('\n');
-    table.push_str(&vault_table(&image)?);
-    table.push('\n');
-    table.push_str(&devices::devices_table(&image, &work_dir)?);
-    let out = kintsugi_tests::image::workspace_root().join("target/bench/results.md");
-    std::fs::write(&out, &table).map_err(|e| format!("{}: {e}", out.display()))?;
-    eprintln!("bench: table also written to {}", out.display());
-    Ok(())
+    Ok(table)
 }
 
 fn ms(ns: f64) -> String {
