@@ -67,7 +67,7 @@ pub extern "C" fn kernel_entry(magic: u32, info: u32) -> ! {
 
     let mut kernel = Kernel::new();
     let init = bi.modules.iter().find(|m| m.name == "init").expect("a boot module named 'init'");
-    let image = MemoryObject::pinned(init.start, (init.end - init.start).div_ceil(PAGE_SIZE));
+    let image = Arc::new(MemoryObject::pinned(init.start, (init.end - init.start).div_ceil(PAGE_SIZE)));
     let image_bytes = &image.contiguous_bytes().expect("modules are contiguous")[..(init.end - init.start) as usize];
 
     // init gets the root resource and every module, named in its arguments.
@@ -85,6 +85,7 @@ pub extern "C" fn kernel_entry(magic: u32, info: u32) -> ! {
     let pid = kernel.alloc_pid();
     let init = process::create(Blueprint {
         image: image_bytes,
+        image_object: Some(image.clone()),
         pid,
         parent: 0,
         name: b"init",

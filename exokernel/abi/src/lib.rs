@@ -227,6 +227,14 @@ pub enum Syscall {
     /// sample is given to the caller, so the call needs no right. Errors:
     /// `Unsupported` (profiling not enabled at boot), `InvalidArgument`.
     Profile = 53,
+    /// `(link, handles_ptr, count, timeout_ns) -> (index, bits)`: signal the
+    /// peer of `link` (as `LinkSignal`), then wait on the events (as
+    /// `EventWait`), in one kernel entry: the call half of a request and
+    /// the wait for its answer, or a reply and the wait for the next
+    /// request. Every argument is checked before anything happens; if the
+    /// signal fails (`PeerClosed`) nothing is waited for. Errors: those of
+    /// `LinkSignal` and `EventWait`.
+    LinkSignalWait = 54,
 }
 
 impl Syscall {
@@ -277,6 +285,7 @@ impl Syscall {
             51 => PciConfigWrite,
             52 => IrqMsiMessage,
             53 => Profile,
+            54 => LinkSignalWait,
             _ => return None,
         })
     }
@@ -411,7 +420,7 @@ mod tests {
         }
         assert_eq!(Syscall::from_number(49), Some(Syscall::SystemInfo));
         assert_eq!(Syscall::from_number(7), None);
-        assert_eq!((0..64).filter_map(Syscall::from_number).count(), 43, "every call has a number");
+        assert_eq!((0..64).filter_map(Syscall::from_number).count(), 44, "every call has a number");
     }
 
     #[test]

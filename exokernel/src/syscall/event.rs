@@ -30,6 +30,12 @@ pub(super) fn signal(k: &mut Kernel, pid: Pid, a: [u64; 6]) -> SysResult {
 /// `(handles_ptr, count, timeout_ns) -> (index, bits)`
 pub(super) fn wait(k: &mut Kernel, pid: Pid, a: [u64; 6]) -> SysResult {
     let [ptr, count, timeout, ..] = a;
+    let events = wait_events(k, pid, ptr, count)?;
+    wait_on(k, pid, events, timeout)
+}
+
+/// The events named by a wait's handle array, each with `WAIT`.
+fn wait_events(k: &Kernel, pid: Pid, ptr: u64, count: u64) -> Result<Vec<Arc<Event>>, Error> {
     if count == 0 || count > MAX_WAIT_HANDLES as u64 {
         return Err(Error::InvalidArgument);
     }
@@ -43,6 +49,12 @@ pub(super) fn wait(k: &mut Kernel, pid: Pid, a: [u64; 6]) -> SysResult {
         let (object, _) = get(p, h as u64, Rights::WAIT, Some(ObjectKind::Event))?;
         events.push(object.event()?.clone());
     }
+    Ok(events)
+}
+
+/// Take the first event with bits set, or block until one is signalled or
+/// `timeout` nanoseconds pass (0 polls, `u64::MAX` waits forever).
+fn wait_on(k: &mut Kernel, pid: Pid, events: Vec<Arc<Event>>, timeout: u64) -> SysResult {
     for (i, e) in events.iter().enumerate() {
         let bits = e.take();
         if bits != 0 {
@@ -55,6 +67,16 @@ pub(super) fn wait(k: &mut Kernel, pid: Pid, a: [u64; 6]) -> SysResult {
     let deadline = (timeout != u64::MAX).then(|| crate::clock::now_ns().saturating_add(timeout));
     k.block(pid, Wait { events, deadline });
     Ok(Ret::Blocked)
+}
+
+/// `(link, handles_ptr, count, timeout_ns) -> (index, bits)`: signal the
+/// peer, then wait; everything is checked first.
+pub(super) fn link_signal_wait(k: &mut Kernel, pid: Pid, a: [u64; 6]) -> SysResult {
+    let [link, ptr, count, timeout, ..] = a;
+    let (link, _) = get(caller(k, pid)?, link, Rights::SIGNAL, Some(ObjectKind::Link))?;
+    let events = wait_events(k, pid, ptr, count)?;
+    link.link()?.signal_peer()?;
+    wait_on(k, pid, events, timeout)
 }
 
 /// `() -> (end0, end1)`

@@ -99,6 +99,7 @@ fn run(k: &mut Kernel, pid: Pid, call: Syscall, a: [u64; 6]) -> SysResult {
         LinkSignal => event::link_signal(k, pid, a),
         LinkSend => event::link_send(k, pid, a),
         LinkRecv => event::link_recv(k, pid, a),
+        LinkSignalWait => event::link_signal_wait(k, pid, a),
         ProcessSpawn => process::spawn(k, pid, a),
         ProcessStart => process::start(k, pid, a),
         ProcessKill => process::kill(k, pid, a),

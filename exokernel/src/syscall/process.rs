@@ -63,6 +63,7 @@ pub(super) fn spawn(k: &mut Kernel, pid: Pid, a: [u64; 6]) -> SysResult {
     let child_pid = k.alloc_pid();
     let child = process::create(Blueprint {
         image: bytes,
+        image_object: Some(image.clone()),
         pid: child_pid,
         parent: pid,
         name: &name,

@@ -12,7 +12,10 @@
 //! The wake-up protocol avoids a system call per message: a reader about to
 //! sleep sets a flag in shared memory and re-checks the ring; a writer
 //! signals the link only when that flag is set. Event bits are sticky, so a
-//! signal between the re-check and the sleep is not lost.
+//! signal between the re-check and the sleep is not lost. A send followed
+//! by a wait for the answer ([`Channel::call`], [`Endpoint::send_recv_raw`])
+//! wakes the peer and sleeps in one kernel entry (`LinkSignalWait`,
+//! [`sys::link_signal_wait`]).
 
 pub mod ring;
 
@@ -289,6 +292,16 @@ impl Endpoint {
 
     /// Send bytes plus handles, waiting while the ring is full.
     pub fn send_raw(&mut self, bytes: &[u8], handles: HandleList) -> Result<(), ChannelError> {
+        if self.write_message(bytes, handles)? {
+            self.wake_peer();
+        }
+        Ok(())
+    }
+
+    /// Put a message in the ring (waiting while it is full) and its handles
+    /// on the link; whether the peer sleeps waiting for data (and so must
+    /// be woken).
+    fn write_message(&mut self, bytes: &[u8], handles: HandleList) -> Result<bool, ChannelError> {
         loop {
             if self.closed.get() {
                 return Err(ChannelError::PeerClosed);
@@ -309,10 +322,22 @@ impl Endpoint {
             let _ = h.into_raw(); // moved to the peer
         }
         self.rings.try_write(bytes, count)?;
-        if self.rings.peer_wants_data() {
-            self.wake_peer();
-        }
-        Ok(())
+        Ok(self.rings.peer_wants_data())
+    }
+
+    /// Send bytes plus handles, then wait for the next message (up to
+    /// `timeout`): a request and its answer, or a reply and the next
+    /// request. When the peer sleeps waiting for data and nothing has come
+    /// for us yet, waking it and going to sleep are one kernel entry
+    /// (`LinkSignalWait`) instead of two.
+    pub fn send_recv_raw(
+        &mut self,
+        bytes: &[u8],
+        handles: HandleList,
+        timeout: Option<Duration>,
+    ) -> Result<(Vec<u8>, Vec<OwnedHandle>), ChannelError> {
+        let wake = self.write_message(bytes, handles)?;
+        self.recv_waking(wake, timeout)
     }
 
     /// Take the next message if one is waiting; `PeerClosed` once nothing
@@ -340,15 +365,31 @@ impl Endpoint {
 
     /// Wait for the next message (up to `timeout`).
     pub fn recv_raw(&mut self, timeout: Option<Duration>) -> Result<(Vec<u8>, Vec<OwnedHandle>), ChannelError> {
+        self.recv_waking(false, timeout)
+    }
+
+    /// Wait for the next message; if `wake`, the peer must be woken first
+    /// (folded into the wait when we have to sleep).
+    fn recv_waking(
+        &mut self,
+        mut wake: bool,
+        timeout: Option<Duration>,
+    ) -> Result<(Vec<u8>, Vec<OwnedHandle>), ChannelError> {
         let deadline = timeout.map(|t| crate::time::now() + t);
         loop {
             if let Some(m) = self.try_recv_raw()? {
+                if wake {
+                    self.wake_peer();
+                }
                 return Ok(m);
             }
             let wait = match deadline {
                 Some(d) => {
                     let now = crate::time::now();
                     if now >= d {
+                        if wake {
+                            self.wake_peer();
+                        }
                         return Err(ChannelError::TimedOut);
                     }
                     (d - now).as_nanos() as u64
@@ -356,14 +397,24 @@ impl Endpoint {
                 None => u64::MAX,
             };
             if !self.rings.arm_rx() {
-                match self.event.wait(wait) {
+                let woken = if core::mem::take(&mut wake) {
+                    sys::link_signal_wait(self.link.raw(), &[self.event.raw()], wait).map(|(_, bits)| bits)
+                } else {
+                    self.event.wait(wait)
+                };
+                match woken {
                     Ok(bits) => self.note_bits(bits),
                     Err(Error::TimedOut) => {}
+                    // The signal found the peer gone (nothing was waited
+                    // for): what it left can still be read.
+                    Err(Error::PeerClosed) => self.closed.set(true),
                     Err(e) => {
                         self.rings.disarm_rx();
                         return Err(e.into());
                     }
                 }
+            } else if core::mem::take(&mut wake) {
+                self.wake_peer();
             }
             self.rings.disarm_rx();
         }
@@ -562,10 +613,15 @@ impl<Tx: Message, Rx: Message> Channel<Tx, Rx> {
         }
     }
 
-    /// Send a request and wait for the reply.
+    /// Send a request and wait for the reply (or, for a server, send a
+    /// reply and wait for the next request): one kernel entry for the
+    /// wake-up and the wait (see [`Endpoint::send_recv_raw`]).
     pub fn call(&mut self, m: Tx) -> Result<Rx, ChannelError> {
-        self.send(m)?;
-        self.recv()
+        let mut w = Writer::new();
+        let mut handles = HandleList::default();
+        m.encode(&mut w, &mut handles);
+        let (bytes, handles) = self.ep.send_recv_raw(w.as_slice(), handles, None)?;
+        Self::decode(bytes, handles)
     }
 
     /// The endpoint underneath.

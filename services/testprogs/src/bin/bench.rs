@@ -51,16 +51,14 @@ fn main() -> i32 {
 
 fn echo() -> i32 {
     let Some(mut ch) = peer::<Msg, Msg>() else { return 2 };
+    let mut next = ch.recv();
     loop {
-        match ch.recv() {
-            Ok(m) => {
-                if ch.send(m).is_err() {
-                    return 3;
-                }
-            }
+        // Answer and wait for the next request in one kernel entry.
+        next = match next {
+            Ok(m) => ch.call(m),
             Err(ChannelError::PeerClosed) => return 0,
             Err(_) => return 4,
-        }
+        };
     }
 }
 
