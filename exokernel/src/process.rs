@@ -159,10 +159,59 @@ pub enum RunState {
     Blocked,
 }
 
+/// The events of one wait, in the caller's order: up to [`INLINE_EVENTS`]
+/// inside the record (the common case: no heap allocation on the wait
+/// path), more in a vector.
+pub enum WaitEvents {
+    /// A few events, inline.
+    Inline([Option<Arc<Event>>; INLINE_EVENTS], usize),
+    /// Many events.
+    Heap(Vec<Arc<Event>>),
+}
+
+/// Events a wait keeps without allocating.
+pub const INLINE_EVENTS: usize = 4;
+
+impl WaitEvents {
+    /// Room for `count` events.
+    pub fn with_capacity(count: usize) -> WaitEvents {
+        if count <= INLINE_EVENTS {
+            WaitEvents::Inline(Default::default(), 0)
+        } else {
+            WaitEvents::Heap(Vec::with_capacity(count))
+        }
+    }
+
+    /// Add an event at the end.
+    pub fn push(&mut self, e: Arc<Event>) {
+        match self {
+            WaitEvents::Inline(items, len) if *len < INLINE_EVENTS => {
+                items[*len] = Some(e);
+                *len += 1;
+            }
+            WaitEvents::Inline(items, len) => {
+                let mut v: Vec<Arc<Event>> = items[..*len].iter_mut().filter_map(Option::take).collect();
+                v.push(e);
+                *self = WaitEvents::Heap(v);
+            }
+            WaitEvents::Heap(v) => v.push(e),
+        }
+    }
+
+    /// The events in order.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Event>> {
+        let (inline, heap): (&[Option<Arc<Event>>], &[Arc<Event>]) = match self {
+            WaitEvents::Inline(items, len) => (&items[..*len], &[]),
+            WaitEvents::Heap(v) => (&[], v),
+        };
+        inline.iter().flatten().chain(heap.iter())
+    }
+}
+
 /// What a blocked process waits for.
 pub struct Wait {
     /// The events, in the caller's order.
-    pub events: Vec<Arc<Event>>,
+    pub events: WaitEvents,
     /// Clock time (ns) at which the wait times out.
     pub deadline: Option<u64>,
 }
@@ -407,7 +456,7 @@ impl Process {
     /// the record, which frees its handles and memory.
     pub fn finish(&mut self, info: EndInfo) {
         if let Some(w) = self.wait.take() {
-            for e in &w.events {
+            for e in w.events.iter() {
                 e.remove_waiter(self.pid());
             }
         }

@@ -13,6 +13,7 @@ use crate::clock;
 use crate::process::{EndInfo, Pid, Process, RunState, Wait};
 use crate::runqueue::RunQueue;
 use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::vec::Vec;
 use kintsugi_abi::Error;
 use spin::Mutex;
 
@@ -33,6 +34,8 @@ pub struct Kernel {
     run_queue: RunQueue,
     next_pid: Pid,
     sleepers: BTreeSet<(u64, Pid)>,
+    /// Scratch list of woken pids (kept to reuse its capacity).
+    woken: Vec<Pid>,
 }
 
 /// The process on the CPU (0: none), readable without the kernel lock: by
@@ -47,7 +50,13 @@ pub static KERNEL: Mutex<Option<Kernel>> = Mutex::new(None);
 impl Kernel {
     /// An empty kernel.
     pub fn new() -> Kernel {
-        Kernel { procs: BTreeMap::new(), run_queue: RunQueue::new(), next_pid: 1, sleepers: BTreeSet::new() }
+        Kernel {
+            procs: BTreeMap::new(),
+            run_queue: RunQueue::new(),
+            next_pid: 1,
+            sleepers: BTreeSet::new(),
+            woken: Vec::new(),
+        }
     }
 
     /// The process on the CPU.
@@ -100,7 +109,7 @@ impl Kernel {
     /// Block `pid` (the running process) in a wait.
     pub fn block(&mut self, pid: Pid, wait: Wait) {
         let Some(p) = self.procs.get_mut(&pid) else { return };
-        for e in &wait.events {
+        for e in wait.events.iter() {
             e.add_waiter(pid);
         }
         if let Some(d) = wait.deadline {
@@ -134,7 +143,7 @@ impl Kernel {
     fn complete_wait(&mut self, pid: Pid, rax: u64, rdx: u64) {
         let Some(p) = self.procs.get_mut(&pid) else { return };
         if let Some(w) = p.wait.take() {
-            for e in &w.events {
+            for e in w.events.iter() {
                 e.remove_waiter(pid);
             }
             if let Some(d) = w.deadline {
@@ -152,7 +161,9 @@ impl Kernel {
         if !crate::object::wakeups_pending() {
             return;
         }
-        for pid in crate::object::take_wakeups() {
+        let mut woken = core::mem::take(&mut self.woken);
+        crate::object::take_wakeups(&mut woken);
+        for pid in woken.drain(..) {
             let Some(p) = self.procs.get_mut(&pid) else { continue };
             if p.run != RunState::Blocked {
                 continue;
@@ -168,6 +179,7 @@ impl Kernel {
                 None => w.events.iter().for_each(|e| e.add_waiter(pid)),
             }
         }
+        self.woken = woken;
     }
 
     /// Account a timer tick: CPU time, time slice, timed-out waits.

@@ -336,15 +336,22 @@ impl Endpoint {
         handles: HandleList,
         timeout: Option<Duration>,
     ) -> Result<(Vec<u8>, Vec<OwnedHandle>), ChannelError> {
-        let wake = self.write_message(bytes, handles)?;
-        self.recv_waking(wake, timeout)
+        let mut buf = Vec::new();
+        let handles = self.send_recv_into(bytes, handles, timeout, &mut buf)?;
+        Ok((buf, handles))
     }
 
     /// Take the next message if one is waiting; `PeerClosed` once nothing
     /// is left and the peer is known to be gone.
     pub fn try_recv_raw(&mut self) -> Result<Option<(Vec<u8>, Vec<OwnedHandle>)>, ChannelError> {
         let mut buf = Vec::new();
-        let Some(count) = self.rings.try_read(&mut buf)? else {
+        Ok(self.try_recv_into(&mut buf)?.map(|handles| (buf, handles)))
+    }
+
+    /// Like [`Endpoint::try_recv_raw`], the bytes into `buf` (replacing its
+    /// contents, reusing its capacity).
+    pub fn try_recv_into(&mut self, buf: &mut Vec<u8>) -> Result<Option<Vec<OwnedHandle>>, ChannelError> {
+        let Some(count) = self.rings.try_read(buf)? else {
             return if self.closed.get() { Err(ChannelError::PeerClosed) } else { Ok(None) };
         };
         if self.rings.peer_wants_space() {
@@ -360,24 +367,48 @@ impl Endpoint {
                 Err(_) => return Err(ChannelError::Corrupt),
             }
         }
-        Ok(Some((buf, handles)))
+        Ok(Some(handles))
     }
 
     /// Wait for the next message (up to `timeout`).
     pub fn recv_raw(&mut self, timeout: Option<Duration>) -> Result<(Vec<u8>, Vec<OwnedHandle>), ChannelError> {
-        self.recv_waking(false, timeout)
+        let mut buf = Vec::new();
+        let handles = self.recv_waking(false, timeout, &mut buf)?;
+        Ok((buf, handles))
     }
 
-    /// Wait for the next message; if `wake`, the peer must be woken first
-    /// (folded into the wait when we have to sleep).
+    /// Like [`Endpoint::recv_raw`], the bytes into `buf`.
+    pub fn recv_into(
+        &mut self,
+        timeout: Option<Duration>,
+        buf: &mut Vec<u8>,
+    ) -> Result<Vec<OwnedHandle>, ChannelError> {
+        self.recv_waking(false, timeout, buf)
+    }
+
+    /// Like [`Endpoint::send_recv_raw`], the answer's bytes into `buf`.
+    pub fn send_recv_into(
+        &mut self,
+        bytes: &[u8],
+        handles: HandleList,
+        timeout: Option<Duration>,
+        buf: &mut Vec<u8>,
+    ) -> Result<Vec<OwnedHandle>, ChannelError> {
+        let wake = self.write_message(bytes, handles)?;
+        self.recv_waking(wake, timeout, buf)
+    }
+
+    /// Wait for the next message into `buf`; if `wake`, the peer must be
+    /// woken first (folded into the wait when we have to sleep).
     fn recv_waking(
         &mut self,
         mut wake: bool,
         timeout: Option<Duration>,
-    ) -> Result<(Vec<u8>, Vec<OwnedHandle>), ChannelError> {
+        buf: &mut Vec<u8>,
+    ) -> Result<Vec<OwnedHandle>, ChannelError> {
         let deadline = timeout.map(|t| crate::time::now() + t);
         loop {
-            if let Some(m) = self.try_recv_raw()? {
+            if let Some(m) = self.try_recv_into(buf)? {
                 if wake {
                     self.wake_peer();
                 }
@@ -560,16 +591,30 @@ pub fn select(items: &[&dyn Waitable], timeout: Option<Duration>) -> Result<usiz
     }
 }
 
-/// A typed endpoint: sends `Tx`, receives `Rx`.
+/// A typed endpoint: sends `Tx`, receives `Rx`. It keeps one buffer for
+/// encoding and one for receiving, so small messages cost no allocation
+/// (a buffer grown past [`KEPT_BUFFER_BYTES`] by a large one is let go).
 pub struct Channel<Tx: Message, Rx: Message> {
     ep: Endpoint,
+    tx: Vec<u8>,
+    rx: Vec<u8>,
     _types: PhantomData<fn(Tx) -> Rx>,
+}
+
+/// Largest buffer a [`Channel`] keeps between messages.
+pub const KEPT_BUFFER_BYTES: usize = 4096;
+
+/// Let a buffer a large message grew go.
+fn trim(buf: &mut Vec<u8>) {
+    if buf.capacity() > KEPT_BUFFER_BYTES {
+        *buf = Vec::new();
+    }
 }
 
 impl<Tx: Message, Rx: Message> Channel<Tx, Rx> {
     /// Type an endpoint.
     pub fn new(ep: Endpoint) -> Self {
-        Channel { ep, _types: PhantomData }
+        Channel { ep, tx: Vec::new(), rx: Vec::new(), _types: PhantomData }
     }
 
     /// Attach a side in transit and type it.
@@ -577,38 +622,54 @@ impl<Tx: Message, Rx: Message> Channel<Tx, Rx> {
         Endpoint::attach(h).map(Self::new)
     }
 
-    /// Send a message.
-    pub fn send(&mut self, m: Tx) -> Result<(), ChannelError> {
-        let mut w = Writer::new();
+    /// Encode `m` into the send buffer; its handles.
+    fn encode(&mut self, m: Tx) -> HandleList {
+        let mut w = Writer::reuse(core::mem::take(&mut self.tx));
         let mut handles = HandleList::default();
         m.encode(&mut w, &mut handles);
-        self.ep.send_raw(w.as_slice(), handles)
+        self.tx = w.finish();
+        handles
     }
 
-    fn decode(bytes: Vec<u8>, handles: Vec<OwnedHandle>) -> Result<Rx, ChannelError> {
+    /// Send a message.
+    pub fn send(&mut self, m: Tx) -> Result<(), ChannelError> {
+        let handles = self.encode(m);
+        let sent = self.ep.send_raw(&self.tx, handles);
+        trim(&mut self.tx);
+        sent
+    }
+
+    fn decode(bytes: &[u8], handles: Vec<OwnedHandle>) -> Result<Rx, ChannelError> {
         let mut q = HandleQueue::new(handles);
-        let mut r = Reader::new(&bytes);
+        let mut r = Reader::new(bytes);
         let m = Rx::decode(&mut r, &mut q)?;
         r.finish()?;
         Ok(m)
     }
 
+    /// Decode what was received into the receive buffer.
+    fn decode_received(&mut self, handles: Vec<OwnedHandle>) -> Result<Rx, ChannelError> {
+        let m = Self::decode(&self.rx, handles);
+        trim(&mut self.rx);
+        m
+    }
+
     /// Wait for a message.
     pub fn recv(&mut self) -> Result<Rx, ChannelError> {
-        let (bytes, handles) = self.ep.recv_raw(None)?;
-        Self::decode(bytes, handles)
+        let handles = self.ep.recv_into(None, &mut self.rx)?;
+        self.decode_received(handles)
     }
 
     /// Wait for a message up to `timeout`.
     pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Rx, ChannelError> {
-        let (bytes, handles) = self.ep.recv_raw(Some(timeout))?;
-        Self::decode(bytes, handles)
+        let handles = self.ep.recv_into(Some(timeout), &mut self.rx)?;
+        self.decode_received(handles)
     }
 
     /// Take a message if one is waiting.
     pub fn try_recv(&mut self) -> Result<Option<Rx>, ChannelError> {
-        match self.ep.try_recv_raw()? {
-            Some((bytes, handles)) => Self::decode(bytes, handles).map(Some),
+        match self.ep.try_recv_into(&mut self.rx)? {
+            Some(handles) => self.decode_received(handles).map(Some),
             None => Ok(None),
         }
     }
@@ -617,11 +678,10 @@ impl<Tx: Message, Rx: Message> Channel<Tx, Rx> {
     /// reply and wait for the next request): one kernel entry for the
     /// wake-up and the wait (see [`Endpoint::send_recv_raw`]).
     pub fn call(&mut self, m: Tx) -> Result<Rx, ChannelError> {
-        let mut w = Writer::new();
-        let mut handles = HandleList::default();
-        m.encode(&mut w, &mut handles);
-        let (bytes, handles) = self.ep.send_recv_raw(w.as_slice(), handles, None)?;
-        Self::decode(bytes, handles)
+        let handles = self.encode(m);
+        let sent = self.ep.send_recv_into(&self.tx, handles, None, &mut self.rx);
+        trim(&mut self.tx);
+        self.decode_received(sent?)
     }
 
     /// The endpoint underneath.

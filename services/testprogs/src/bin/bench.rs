@@ -44,6 +44,10 @@ fn main() -> i32 {
         Some("sched") => sched(testprogs::arg_u64(1, 1000)),
         Some("kv") => kv_round_trips(testprogs::arg_u64(1, 20_000)),
         Some("channel") => channel_round_trips(testprogs::arg_u64(1, 20_000)),
+        Some("yield") => yields(testprogs::arg_u64(1, 20_000)),
+        Some("yielder") => loop {
+            sys::yield_now();
+        },
         Some("spawn") => spawn_and_reap(testprogs::arg_u64(1, 1000)),
         _ => run(),
     }
@@ -217,5 +221,20 @@ fn kv_round_trips(n: u64) -> i32 {
     let mean = (libos::time::now_ns() - start) / n.max(1);
     println!("BENCH kv_rtt_median_ns {}", median(&mut rtt));
     println!("BENCH kv_rtt_mean_ns {mean}");
+    0
+}
+
+/// The cost of a switch between two processes: both yield in turn.
+fn yields(n: u64) -> i32 {
+    let Ok((_, other)) = libos::directory::run("bench", "yielder") else { return 1 };
+    for _ in 0..100 {
+        sys::yield_now();
+    }
+    let t0 = libos::time::now_ns();
+    for _ in 0..n {
+        sys::yield_now();
+    }
+    println!("BENCH yield_switch_ns {}", (libos::time::now_ns() - t0) / n.max(1) / 2);
+    let _ = other.kill();
     0
 }
