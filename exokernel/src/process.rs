@@ -19,8 +19,8 @@ use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use kintsugi_abi::{
-    Error, MemFlags, ProcessInfo, ProcessState, Rights, SchedClass, StartInfo, DEFAULT_STACK_PAGES, MAX_ARGS,
-    MAX_HANDLES, MAX_NAME, MAX_STACK_PAGES, PAGE_SIZE, STACK_TOP, START_INFO_ADDR, START_MAGIC,
+    Error, MemFlags, ProcessInfo, ProcessState, Rights, SchedClass, StartInfo, CLOCK_PAGE_ADDR, DEFAULT_STACK_PAGES,
+    MAX_ARGS, MAX_HANDLES, MAX_NAME, MAX_STACK_PAGES, PAGE_SIZE, STACK_TOP, START_INFO_ADDR, START_MAGIC,
 };
 use spin::Mutex;
 use zerocopy::{FromZeros, IntoBytes};
@@ -337,6 +337,9 @@ pub fn create(bp: Blueprint) -> Result<Process, Error> {
         core::ptr::copy_nonoverlapping(bytes.as_ptr(), phys_to_virt(start_pa), bytes.len());
     }
     space.map(START_INFO_ADDR, start_pa, PageAccess { write: false, execute: false }, false)?;
+    if let Some(clock) = crate::clock::page() {
+        space.map(CLOCK_PAGE_ADDR, clock, PageAccess { write: false, execute: false }, false)?;
+    }
     own_memory.push(start_page);
 
     let mut name = [0u8; MAX_NAME];

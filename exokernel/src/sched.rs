@@ -12,6 +12,7 @@ use crate::arch::trapframe::TrapFrame;
 use crate::clock;
 use crate::process::{EndInfo, Pid, Process, RunState, Wait};
 use crate::runqueue::RunQueue;
+use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec::Vec;
 use kintsugi_abi::Error;
@@ -28,8 +29,9 @@ static mut IDLE_STACK: IdleStack = IdleStack([0; IDLE_STACK_SIZE]);
 
 /// Everything the kernel keeps about processes.
 pub struct Kernel {
-    /// Live processes.
-    pub procs: BTreeMap<Pid, Process>,
+    /// Live processes (boxed: the map's nodes stay small, so a lookup
+    /// touches few pages).
+    pub procs: BTreeMap<Pid, Box<Process>>,
     /// Who is ready, who runs.
     run_queue: RunQueue,
     next_pid: Pid,
@@ -77,7 +79,7 @@ impl Kernel {
         let ready = p.run == RunState::Ready;
         crate::profile::note_process(pid, p.shared.name());
         self.run_queue.add(pid, p.shared.class);
-        self.procs.insert(pid, p);
+        self.procs.insert(pid, Box::new(p));
         if ready {
             self.run_queue.wake(pid, clock::ticks());
         }

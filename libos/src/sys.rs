@@ -178,12 +178,11 @@ pub fn link_signal(link: Handle) -> Result<(), Error> {
     call(Syscall::LinkSignal, [h(link), 0, 0, 0, 0, 0]).map(|_| ())
 }
 
-/// Signal the peer of a link end, then wait for any of `events` (the
+/// Signal the peer of a link end, then wait for `event` (the
 /// `LinkSignalWait` call: one kernel entry for "send, then wait for the
-/// answer"); returns the index and the bits taken, like [`event_wait`].
-pub fn link_signal_wait(link: Handle, events: &[Handle], timeout_ns: u64) -> Result<(usize, u64), Error> {
-    call2(Syscall::LinkSignalWait, [h(link), events.as_ptr() as u64, events.len() as u64, timeout_ns, 0, 0])
-        .map(|(i, bits)| (i as usize, bits))
+/// answer"); returns the bits taken, like [`event_wait`] on one event.
+pub fn link_signal_wait(link: Handle, event: Handle, timeout_ns: u64) -> Result<u64, Error> {
+    call2(Syscall::LinkSignalWait, [h(link), h(event), timeout_ns, 0, 0, 0]).map(|(_, bits)| bits)
 }
 
 /// Move a handle to the peer of a link end.

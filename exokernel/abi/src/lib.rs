@@ -227,13 +227,13 @@ pub enum Syscall {
     /// sample is given to the caller, so the call needs no right. Errors:
     /// `Unsupported` (profiling not enabled at boot), `InvalidArgument`.
     Profile = 53,
-    /// `(link, handles_ptr, count, timeout_ns) -> (index, bits)`: signal the
-    /// peer of `link` (as `LinkSignal`), then wait on the events (as
-    /// `EventWait`), in one kernel entry: the call half of a request and
-    /// the wait for its answer, or a reply and the wait for the next
-    /// request. Every argument is checked before anything happens; if the
-    /// signal fails (`PeerClosed`) nothing is waited for. Errors: those of
-    /// `LinkSignal` and `EventWait`.
+    /// `(link, event, timeout_ns) -> (0, bits)`: signal the peer of `link`
+    /// (as `LinkSignal`), then wait on `event` (as `EventWait` on that one
+    /// event: its bits are taken and returned in `rdx`), in one kernel entry: a
+    /// request and the wait for its answer, or a reply and the wait for the
+    /// next request. Both handles are checked before anything happens; if
+    /// the signal fails (`PeerClosed`) nothing is waited for. Errors: those
+    /// of `LinkSignal` and `EventWait`.
     LinkSignalWait = 54,
 }
 

@@ -262,6 +262,32 @@ pub const MAX_ARGS: usize = 3072;
 /// Most handles given at spawn.
 pub const MAX_START_HANDLES: usize = 64;
 
+/// The clock page, mapped read-only at [`CLOCK_PAGE_ADDR`](crate::CLOCK_PAGE_ADDR)
+/// in every process: a program reads the monotonic clock without entering
+/// the kernel, with the kernel's own formula: nanoseconds since boot =
+/// `((rdtsc - tsc_at_boot) * ns_per_tsc_fp) >> 32` (128-bit product), the
+/// same value `ClockNow` returns.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct ClockPage {
+    /// [`CLOCK_MAGIC`] once the kernel has filled the page.
+    pub magic: u64,
+    /// The time-stamp counter at boot.
+    pub tsc_at_boot: u64,
+    /// Nanoseconds per time-stamp-counter tick, 32.32 fixed point.
+    pub ns_per_tsc_fp: u64,
+}
+
+/// [`ClockPage::magic`] ("KCLOCKv1").
+pub const CLOCK_MAGIC: u64 = 0x3176_4b43_4f4c_434b;
+
+impl ClockPage {
+    /// Nanoseconds since boot for a time-stamp-counter reading.
+    pub fn ns_at(&self, tsc: u64) -> u64 {
+        ((tsc.saturating_sub(self.tsc_at_boot) as u128 * self.ns_per_tsc_fp as u128) >> 32) as u64
+    }
+}
+
 /// Where a process is in its life.
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -74,13 +74,17 @@ fn wait_on(k: &mut Kernel, pid: Pid, events: WaitEvents, timeout: u64) -> SysRes
     Ok(Ret::Blocked)
 }
 
-/// `(link, handles_ptr, count, timeout_ns) -> (index, bits)`: signal the
-/// peer, then wait; everything is checked first.
+/// `(link, event, timeout_ns) -> (0, bits)`: signal the peer, then wait on
+/// one event; both handles are checked first. The event comes in a
+/// register: no user memory is read.
 pub(super) fn link_signal_wait(k: &mut Kernel, pid: Pid, a: [u64; 6]) -> SysResult {
-    let [link, ptr, count, timeout, ..] = a;
-    let (link, _) = get(caller(k, pid)?, link, Rights::SIGNAL, Some(ObjectKind::Link))?;
-    let events = wait_events(k, pid, ptr, count)?;
+    let [link, event, timeout, ..] = a;
+    let p = caller(k, pid)?;
+    let (link, _) = get(p, link, Rights::SIGNAL, Some(ObjectKind::Link))?;
+    let (event, _) = get(p, event, Rights::WAIT, Some(ObjectKind::Event))?;
     link.link()?.signal_peer()?;
+    let mut events = WaitEvents::with_capacity(1);
+    events.push(event.event()?.clone());
     wait_on(k, pid, events, timeout)
 }
 

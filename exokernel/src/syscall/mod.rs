@@ -136,12 +136,12 @@ fn debug_write(p: &Process, ptr: u64, len: u64) -> SysResult {
 
 /// The calling process.
 fn caller(k: &Kernel, pid: Pid) -> Result<&Process, Error> {
-    k.procs.get(&pid).ok_or(Error::ProcessDead)
+    k.procs.get(&pid).map(|p| &**p).ok_or(Error::ProcessDead)
 }
 
 /// The calling process, mutably.
 fn caller_mut(k: &mut Kernel, pid: Pid) -> Result<&mut Process, Error> {
-    k.procs.get_mut(&pid).ok_or(Error::ProcessDead)
+    k.procs.get_mut(&pid).map(|p| &mut **p).ok_or(Error::ProcessDead)
 }
 
 /// A handle argument (handles are 32-bit; higher bits make it invalid).

@@ -112,7 +112,7 @@ pub(super) fn info(k: &mut Kernel, pid: Pid, a: [u64; 6]) -> SysResult {
         let (object, _) = get(p, a[0], Rights::INFO, Some(ObjectKind::Process))?;
         object.process()?.clone()
     };
-    let info = shared.info(k.procs.get(&shared.pid));
+    let info = shared.info(k.procs.get(&shared.pid).map(|p| &**p));
     user::write_struct(&p.space, a[1], &info)?;
     Ok(Ret::One(0))
 }

@@ -429,7 +429,7 @@ impl Endpoint {
             };
             if !self.rings.arm_rx() {
                 let woken = if core::mem::take(&mut wake) {
-                    sys::link_signal_wait(self.link.raw(), &[self.event.raw()], wait).map(|(_, bits)| bits)
+                    sys::link_signal_wait(self.link.raw(), self.event.raw(), wait)
                 } else {
                     self.event.wait(wait)
                 };

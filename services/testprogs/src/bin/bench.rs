@@ -4,7 +4,8 @@
 //! it end. `bench exit` is the program started for the last one.
 //!
 //! `bench channel [N]` and `bench spawn [N]`: one of those alone, N times
-//! (for profiling).
+//! (for profiling); `bench yield [N]`: the cost of a switch between two
+//! processes that yield to each other.
 //!
 //! `bench kv [N]`: N (default 20000) `get`s of one key through the kv
 //! companion, for profiling a round trip (`cargo xtask profile --exec 'run
