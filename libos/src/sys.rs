@@ -181,8 +181,18 @@ pub fn link_signal(link: Handle) -> Result<(), Error> {
 /// Signal the peer of a link end, then wait for `event` (the
 /// `LinkSignalWait` call: one kernel entry for "send, then wait for the
 /// answer"); returns the bits taken, like [`event_wait`] on one event.
+/// [`crate::channel::Channel::call`] is built on it.
 pub fn link_signal_wait(link: Handle, event: Handle, timeout_ns: u64) -> Result<u64, Error> {
     call2(Syscall::LinkSignalWait, [h(link), h(event), timeout_ns, 0, 0, 0]).map(|(_, bits)| bits)
+}
+
+/// Signal the peer of a link end, then wait for any of `events` (at least
+/// one), like [`event_wait`]: the index and the bits taken.
+/// [`crate::channel::select_waking`] is built on it.
+pub fn link_signal_wait_any(link: Handle, events: &[Handle], timeout_ns: u64) -> Result<(usize, u64), Error> {
+    let (first, more) = events.split_first().ok_or(Error::InvalidArgument)?;
+    call2(Syscall::LinkSignalWait, [h(link), h(*first), timeout_ns, more.as_ptr() as u64, more.len() as u64, 0])
+        .map(|(i, bits)| (i as usize, bits))
 }
 
 /// Move a handle to the peer of a link end.

@@ -227,13 +227,16 @@ pub enum Syscall {
     /// sample is given to the caller, so the call needs no right. Errors:
     /// `Unsupported` (profiling not enabled at boot), `InvalidArgument`.
     Profile = 53,
-    /// `(link, event, timeout_ns) -> (0, bits)`: signal the peer of `link`
-    /// (as `LinkSignal`), then wait on `event` (as `EventWait` on that one
-    /// event: its bits are taken and returned in `rdx`), in one kernel entry: a
-    /// request and the wait for its answer, or a reply and the wait for the
-    /// next request. Both handles are checked before anything happens; if
-    /// the signal fails (`PeerClosed`) nothing is waited for. Errors: those
-    /// of `LinkSignal` and `EventWait`.
+    /// `(link, event, timeout_ns, more_ptr, more_count) -> (index, bits)`:
+    /// signal the peer of `link` (as `LinkSignal`), then wait (as
+    /// `EventWait`) on `event` (index 0) and on `more_count` further events
+    /// whose `u32` handles are at `more_ptr` (indices 1 and up), in one
+    /// kernel entry: a request and the wait for its answer, or a reply and
+    /// the wait for the next request. The common case, one event, reads no
+    /// user memory. Every handle is checked before anything happens; if the
+    /// signal fails (`PeerClosed`) nothing is waited for. Errors: those of
+    /// `LinkSignal` and `EventWait` (`InvalidArgument` when `1 +
+    /// more_count` exceeds [`MAX_WAIT_HANDLES`]).
     LinkSignalWait = 54,
 }
 

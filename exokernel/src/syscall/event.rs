@@ -4,7 +4,7 @@
 use super::{caller, caller_mut, get, handle_arg, subset, Ret, SysResult};
 use crate::mem::user;
 use crate::object::{Event, KObject, LinkEnd};
-use crate::process::{Pid, Wait, WaitEvents};
+use crate::process::{Pid, Process, Wait, WaitEvents};
 use crate::sched::Kernel;
 use alloc::sync::Arc;
 use kintsugi_abi::{Error, ObjectKind, Rights, MAX_WAIT_HANDLES};
@@ -40,6 +40,13 @@ fn wait_events(k: &Kernel, pid: Pid, ptr: u64, count: u64) -> Result<WaitEvents,
     }
     let p = caller(k, pid)?;
     let mut events = WaitEvents::with_capacity(count as usize);
+    read_wait_handles(p, ptr, count, &mut events)?;
+    Ok(events)
+}
+
+/// Append the events of a user array of `count` `u32` handles (each with
+/// `WAIT`) to `events`.
+fn read_wait_handles(p: &Process, ptr: u64, count: u64, events: &mut WaitEvents) -> Result<(), Error> {
     // The handle array, a few at a time (no large buffer to clear).
     const CHUNK: usize = 8;
     let mut raw = [0u8; CHUNK * 4];
@@ -54,7 +61,7 @@ fn wait_events(k: &Kernel, pid: Pid, ptr: u64, count: u64) -> Result<WaitEvents,
         }
         done += n;
     }
-    Ok(events)
+    Ok(())
 }
 
 /// Take the first event with bits set, or block until one is signalled or
@@ -74,17 +81,24 @@ fn wait_on(k: &mut Kernel, pid: Pid, events: WaitEvents, timeout: u64) -> SysRes
     Ok(Ret::Blocked)
 }
 
-/// `(link, event, timeout_ns) -> (0, bits)`: signal the peer, then wait on
-/// one event; both handles are checked first. The event comes in a
-/// register: no user memory is read.
+/// `(link, event, timeout_ns, more_ptr, more_count) -> (index, bits)`:
+/// signal the peer, then wait on `event` and the `more` events; every
+/// handle is checked first. The first event comes in a register, so the
+/// usual one-event call reads no user memory.
 pub(super) fn link_signal_wait(k: &mut Kernel, pid: Pid, a: [u64; 6]) -> SysResult {
-    let [link, event, timeout, ..] = a;
+    let [link, event, timeout, more_ptr, more_count, _] = a;
+    if more_count >= MAX_WAIT_HANDLES as u64 {
+        return Err(Error::InvalidArgument);
+    }
     let p = caller(k, pid)?;
     let (link, _) = get(p, link, Rights::SIGNAL, Some(ObjectKind::Link))?;
     let (event, _) = get(p, event, Rights::WAIT, Some(ObjectKind::Event))?;
-    link.link()?.signal_peer()?;
-    let mut events = WaitEvents::with_capacity(1);
+    let mut events = WaitEvents::with_capacity(1 + more_count as usize);
     events.push(event.event()?.clone());
+    if more_count > 0 {
+        read_wait_handles(p, more_ptr, more_count, &mut events)?;
+    }
+    link.link()?.signal_peer()?;
     wait_on(k, pid, events, timeout)
 }
 

@@ -15,7 +15,9 @@
 //! signal between the re-check and the sleep is not lost. A send followed
 //! by a wait for the answer ([`Channel::call`], [`Endpoint::send_recv_raw`])
 //! wakes the peer and sleeps in one kernel entry (`LinkSignalWait`,
-//! [`sys::link_signal_wait`]).
+//! [`sys::link_signal_wait`]); a server that answers and goes back to
+//! waiting on many endpoints sends with [`Channel::send_deferred`] and
+//! waits with [`select_waking`], which does the same.
 
 pub mod ring;
 
@@ -298,6 +300,14 @@ impl Endpoint {
         Ok(())
     }
 
+    /// Send bytes plus handles, but leave waking the peer (if it sleeps
+    /// waiting for data) to the returned [`PendingWake`], to be folded into
+    /// the caller's next wait by [`select_waking`].
+    pub fn send_raw_deferred(&mut self, bytes: &[u8], handles: HandleList) -> Result<PendingWake, ChannelError> {
+        let wake = self.write_message(bytes, handles)?;
+        Ok(PendingWake { link: wake.then(|| self.link.raw()) })
+    }
+
     /// Put a message in the ring (waiting while it is full) and its handles
     /// on the link; whether the peer sleeps waiting for data (and so must
     /// be woken).
@@ -553,9 +563,58 @@ impl Waitable for Signal {
     }
 }
 
+/// A peer that still has to be woken for a message sent with
+/// [`Endpoint::send_raw_deferred`] (or [`Channel::send_deferred`]). Hand it
+/// to [`select_waking`], which wakes the peer and sleeps in one kernel
+/// entry (`LinkSignalWait`); dropped unused, it wakes the peer at once, so
+/// a message is never left unannounced.
+#[must_use = "the peer is woken only when this is passed to select_waking or dropped"]
+pub struct PendingWake {
+    link: Option<Handle>,
+}
+
+impl PendingWake {
+    /// Nothing to wake.
+    pub fn none() -> PendingWake {
+        PendingWake { link: None }
+    }
+
+    /// Whether a peer is waiting to be woken.
+    pub fn is_pending(&self) -> bool {
+        self.link.is_some()
+    }
+
+    /// Wake the peer now.
+    pub fn wake(mut self) {
+        if let Some(link) = self.link.take() {
+            let _ = sys::link_signal(link);
+        }
+    }
+}
+
+impl Drop for PendingWake {
+    fn drop(&mut self) {
+        if let Some(link) = self.link.take() {
+            let _ = sys::link_signal(link);
+        }
+    }
+}
+
 /// Wait until one of `items` is ready (a message, a closed peer, a fired
 /// event); its index. Items earlier in the slice win ties.
 pub fn select(items: &[&dyn Waitable], timeout: Option<Duration>) -> Result<usize, ChannelError> {
+    select_waking(PendingWake::none(), items, timeout)
+}
+
+/// [`select`], first waking the peer `wake` names: when the wait has to
+/// sleep, waking and sleeping are one kernel entry (`LinkSignalWait`).
+/// The way for a server to send its replies and requests and go back to
+/// waiting on all its endpoints.
+pub fn select_waking(
+    mut wake: PendingWake,
+    items: &[&dyn Waitable],
+    timeout: Option<Duration>,
+) -> Result<usize, ChannelError> {
     if items.is_empty() || items.len() > kintsugi_abi::MAX_WAIT_HANDLES {
         return Err(ChannelError::Sys(Error::InvalidArgument));
     }
@@ -563,6 +622,7 @@ pub fn select(items: &[&dyn Waitable], timeout: Option<Duration>) -> Result<usiz
     let events: Vec<Handle> = items.iter().map(|it| it.wait_handle()).collect();
     let disarm = || items.iter().for_each(|it| it.disarm());
     loop {
+        // Returning without sleeping: `wake` (dropped) wakes the peer.
         if let Some(i) = items.iter().position(|it| it.is_ready()) {
             return Ok(i);
         }
@@ -581,7 +641,15 @@ pub fn select(items: &[&dyn Waitable], timeout: Option<Duration>) -> Result<usiz
             }
             None => u64::MAX,
         };
-        let r = sys::event_wait(&events, wait);
+        let r = match wake.link.take() {
+            Some(link) => match sys::link_signal_wait_any(link, &events, wait) {
+                // The signal failed (the peer or the link is gone): nothing
+                // was waited for; wait now.
+                Err(e) if e != Error::TimedOut => sys::event_wait(&events, wait),
+                r => r,
+            },
+            None => sys::event_wait(&events, wait),
+        };
         disarm();
         match r {
             Ok((i, bits)) => items[i].fired(bits),
@@ -635,6 +703,15 @@ impl<Tx: Message, Rx: Message> Channel<Tx, Rx> {
     pub fn send(&mut self, m: Tx) -> Result<(), ChannelError> {
         let handles = self.encode(m);
         let sent = self.ep.send_raw(&self.tx, handles);
+        trim(&mut self.tx);
+        sent
+    }
+
+    /// Send a message, leaving the peer's wake-up to the returned
+    /// [`PendingWake`] (see [`select_waking`]).
+    pub fn send_deferred(&mut self, m: Tx) -> Result<PendingWake, ChannelError> {
+        let handles = self.encode(m);
+        let sent = self.ep.send_raw_deferred(&self.tx, handles);
         trim(&mut self.tx);
         sent
     }

@@ -167,6 +167,8 @@ fn main() -> i32 {
     c(LinkSignalWait, &[ev, ev, 0], WrongType);
     c(LinkSignalWait, &[link, 0xdead_beef, 0], InvalidHandle);
     c(LinkSignalWait, &[link, link, 0], WrongType);
+    c(LinkSignalWait, &[link, ev, 0, ptr, 256], InvalidArgument);
+    c(LinkSignalWait, &[link, ev, 0, KERNEL, 1], BadAddress);
     // The profiler is off unless the kernel was booted with `profile`.
     c(Profile, &[0], Unsupported);
     c(Profile, &[1], Unsupported);
