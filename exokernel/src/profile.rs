@@ -210,7 +210,7 @@ fn walk_kernel(rip: u64, mut rbp: u64, out: &mut [u64]) -> usize {
     let top = crate::arch::gdt::kernel_stack_top();
     out[0] = rip;
     let mut n = 1;
-    while n < out.len() && rbp % 8 == 0 && rbp >= bottom && rbp + 16 <= top {
+    while n < out.len() && rbp.is_multiple_of(8) && rbp >= bottom && rbp + 16 <= top {
         // SAFETY: [rbp, rbp + 16) lies inside the kernel stack (checked).
         let (next, ret) = unsafe { ((rbp as *const u64).read_volatile(), (rbp as *const u64).add(1).read_volatile()) };
         if ret == 0 {
@@ -231,7 +231,7 @@ fn walk_user(rip: u64, mut rbp: u64, out: &mut [u64]) -> usize {
     let cr3 = x86_64::registers::control::Cr3::read_raw().0.start_address().as_u64();
     out[0] = rip;
     let mut n = 1;
-    while n < out.len() && rbp != 0 && rbp % 8 == 0 && kintsugi_abi::is_user_range(rbp, 16) {
+    while n < out.len() && rbp != 0 && rbp.is_multiple_of(8) && kintsugi_abi::is_user_range(rbp, 16) {
         let (Some(next), Some(ret)) = (user_word(cr3, rbp), user_word(cr3, rbp + 8)) else { break };
         if ret == 0 {
             break;

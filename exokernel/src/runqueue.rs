@@ -221,7 +221,7 @@ impl RunQueue {
             return false;
         }
         let Some(level) = self.level_of(pid) else { return false };
-        if !self.best_ready().is_some_and(|best| best < level as usize) {
+        if self.best_ready().is_none_or(|best| best >= level as usize) {
             return false;
         }
         self.current = None;

@@ -42,7 +42,7 @@ pub extern "C" fn kernel_entry(magic: u32, info: u32) -> ! {
     kprintln!(
         "boot: {} , {} MiB usable, {} modules, cmdline '{}'",
         bi.protocol,
-        pages * PAGE_SIZE >> 20,
+        (pages * PAGE_SIZE) >> 20,
         bi.modules.len(),
         bi.cmdline
     );

@@ -81,13 +81,53 @@ fn median_of(runs: &[Figures], name: &str) -> Option<f64> {
     Some(v[v.len() / 2])
 }
 
-/// One row: label, Kintsugi figure name, Linux figure name, unit divisor,
-/// unit, and the goal for the ratio (at most this), if there is one.
-const ROWS: &[(&str, &str, &str, f64, &str, Option<f64>)] = &[
-    ("boot to shell prompt / to init", "boot_ms", "boot_ms", 1.0, "ms", None),
-    ("null system call", "null_syscall_ns", "null_syscall_ns", 1.0, "ns", None),
-    ("IPC round trip: channel / pipe", "channel_rtt_ns", "rtt_ns", 1000.0, "us", Some(0.2)),
-    ("spawn a program and reap it", "spawn_ns", "spawn_ns", 1000.0, "us", Some(0.2)),
+/// One row of the kernel table.
+struct Row {
+    label: &'static str,
+    /// Kintsugi's figure name.
+    kintsugi: &'static str,
+    /// Linux's figure name.
+    linux: &'static str,
+    /// Divisor to the unit.
+    div: f64,
+    unit: &'static str,
+    /// The goal for the ratio (at most this), if there is one.
+    goal: Option<f64>,
+}
+
+const ROWS: &[Row] = &[
+    Row {
+        label: "boot to shell prompt / to init",
+        kintsugi: "boot_ms",
+        linux: "boot_ms",
+        div: 1.0,
+        unit: "ms",
+        goal: None,
+    },
+    Row {
+        label: "null system call",
+        kintsugi: "null_syscall_ns",
+        linux: "null_syscall_ns",
+        div: 1.0,
+        unit: "ns",
+        goal: None,
+    },
+    Row {
+        label: "IPC round trip: channel / pipe",
+        kintsugi: "channel_rtt_ns",
+        linux: "rtt_ns",
+        div: 1000.0,
+        unit: "us",
+        goal: Some(0.2),
+    },
+    Row {
+        label: "spawn a program and reap it",
+        kintsugi: "spawn_ns",
+        linux: "spawn_ns",
+        div: 1000.0,
+        unit: "us",
+        goal: Some(0.2),
+    },
 ];
 
 /// The scheduling rows: label, figure, reference figure, goal (at most).
@@ -156,7 +196,7 @@ fn kernel_table(image: &Image, work_dir: &std::path::Path) -> Result<String, Str
         "Kintsugi vs Linux {release}, same QEMU (q35, qemu64, TCG, {MEMORY_MB} MiB); medians of {RUNS} alternating runs\n\n\
          | operation | Kintsugi | Linux | Kintsugi / Linux | goal |\n|---|---:|---:|---:|---|\n"
     );
-    for (label, k, l, div, unit, goal) in ROWS {
+    for Row { label, kintsugi: k, linux: l, div, unit, goal } in ROWS {
         let (Some(kv), Some(lv)) = (median_of(&kintsugi, k), median_of(&linux_runs, l)) else {
             return Err(format!("bench: figure {k}/{l} missing"));
         };
