@@ -1,5 +1,8 @@
 //! The monotonic clock: the TSC, measured against the PIT at boot, counted
 //! from boot in nanoseconds; and the tick count of the scheduler's timer.
+//! The clock's parameters are also published in a read-only page every
+//! process maps (`kintsugi_abi::ClockPage`), so reading the clock needs no
+//! system call.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -12,16 +15,44 @@ static TICKS: AtomicU64 = AtomicU64::new(0);
 /// Timer interrupts per second.
 pub const TICK_HZ: u64 = 1000;
 
-/// Record the TSC's frequency; the clock reads 0 now.
+/// Physical address of the clock page (0 before `init`).
+static PAGE: AtomicU64 = AtomicU64::new(0);
+
+/// Record the TSC's frequency; the clock reads 0 now. Fills the clock page.
 pub fn init(tsc_hz: u64) {
     NS_PER_TICK_FP.store(((1_000_000_000u128 << 32) / tsc_hz.max(1) as u128) as u64, Ordering::Relaxed);
     TSC_AT_BOOT.store(crate::arch::cpu::rdtsc(), Ordering::Relaxed);
+    // The page's one reference is never dropped: it lives as long as the
+    // kernel, mapped into every process.
+    let Some(pa) = crate::mem::frames::alloc() else {
+        kprintln!("clock: no memory for the clock page; programs will ask the kernel for the time");
+        return;
+    };
+    let page = kintsugi_abi::ClockPage {
+        magic: kintsugi_abi::CLOCK_MAGIC,
+        tsc_at_boot: TSC_AT_BOOT.load(Ordering::Relaxed),
+        ns_per_tsc_fp: NS_PER_TICK_FP.load(Ordering::Relaxed),
+    };
+    // SAFETY: the frame was just allocated (ours alone) and is in the
+    // direct map; a ClockPage fits in a page.
+    unsafe { core::ptr::write(crate::mem::phys_to_virt(pa) as *mut kintsugi_abi::ClockPage, page) };
+    PAGE.store(pa, Ordering::Release);
+}
+
+/// Physical address of the clock page, if there is one.
+pub fn page() -> Option<u64> {
+    Some(PAGE.load(Ordering::Acquire)).filter(|pa| *pa != 0)
 }
 
 /// Nanoseconds since boot.
 pub fn now_ns() -> u64 {
     let delta = crate::arch::cpu::rdtsc().saturating_sub(TSC_AT_BOOT.load(Ordering::Relaxed));
     ((delta as u128 * NS_PER_TICK_FP.load(Ordering::Relaxed) as u128) >> 32) as u64
+}
+
+/// Timer ticks since boot.
+pub fn ticks() -> u64 {
+    TICKS.load(Ordering::Relaxed)
 }
 
 /// Count one timer tick.

@@ -122,6 +122,77 @@ pub fn plan(image: &[u8], max_pages: u64) -> Result<LoadPlan, Error> {
     Ok(plan)
 }
 
+/// Where one user page of a loaded image comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PageSource {
+    /// The image's own page at this byte offset (page-aligned), mapped
+    /// as is: a read-only page whose bytes are exactly the file's.
+    Shared(u64),
+    /// A private zeroed page into which the segments' file bytes are copied.
+    Private,
+}
+
+/// One page of the address space an image occupies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Page {
+    /// User address.
+    pub va: u64,
+    /// Writable (any segment on the page is).
+    pub write: bool,
+    /// Executable (any segment on the page is).
+    pub execute: bool,
+    /// Where its bytes come from.
+    pub source: PageSource,
+}
+
+/// Every page the image covers, in address order, with its access (the
+/// union of the segments that share it) and its source. A page can be
+/// shared with the image when no segment on it is writable and every
+/// segment on it takes the whole of its part of the page from the file at
+/// the same page offset (so the process sees exactly the file's bytes
+/// there, as with `mmap`); other pages are private copies. `image_len`
+/// bounds the file pages that may be shared.
+pub fn pages(plan: &LoadPlan, image_len: u64) -> alloc::vec::Vec<Page> {
+    let mut out: alloc::vec::Vec<Page> = alloc::vec::Vec::new();
+    let mut ranges: alloc::vec::Vec<(u64, u64)> =
+        plan.segments.iter().map(|s| (s.first_page(), s.end_page())).collect();
+    ranges.sort_unstable();
+    for (first, end) in ranges {
+        let mut va = first.max(out.last().map_or(0, |p| p.va + PAGE_SIZE));
+        while va < end {
+            out.push(page_at(plan, va, image_len));
+            va += PAGE_SIZE;
+        }
+    }
+    out
+}
+
+fn page_at(plan: &LoadPlan, va: u64, image_len: u64) -> Page {
+    let mut page = Page { va, write: false, execute: false, source: PageSource::Private };
+    let mut shared: Option<Option<u64>> = None; // None: no segment yet; Some(None): cannot share
+    for s in plan.segments.iter().filter(|s| s.first_page() <= va && va < s.end_page()) {
+        page.write |= s.writable;
+        page.execute |= s.executable;
+        // The part of this page the segment covers must come whole from
+        // the file, from the page-congruent offset.
+        let lo = va.max(s.vaddr);
+        let hi = (va + PAGE_SIZE).min(s.vaddr + s.mem_len);
+        let from_file = hi <= s.vaddr + s.file_len;
+        let congruent = s.file_offset % PAGE_SIZE == s.vaddr % PAGE_SIZE;
+        let file_page = (s.file_offset + (lo - s.vaddr)) & !(PAGE_SIZE - 1);
+        let ok = !s.writable && from_file && congruent && file_page + PAGE_SIZE <= image_len;
+        shared = Some(match shared {
+            None if ok => Some(file_page),
+            Some(Some(p)) if ok && p == file_page => Some(p),
+            _ => None,
+        });
+    }
+    if let Some(Some(offset)) = shared {
+        page.source = PageSource::Shared(offset);
+    }
+    page
+}
+
 fn check_segment(seg: &Segment, image_len: u64) -> Result<(), Error> {
     let end = seg.vaddr.checked_add(seg.mem_len).ok_or(Error::BadImage)?;
     if seg.vaddr < USER_BASE || end > IMAGE_END {
@@ -258,6 +329,86 @@ mod tests {
             &[(PT_LOAD, RX, 0x1000, 0x201000, 0x800, 0x800), (PT_LOAD, RW, 0x1800, 0x201800, 0x100, 0x900)],
         );
         assert_eq!(plan(&img, 100).unwrap().page_count(), 2);
+    }
+
+    #[test]
+    fn read_only_pages_are_shared_with_the_image() {
+        // A linker's usual layout: rodata at offset 0, text page-congruent
+        // after it, data and bss writable.
+        let mut img = elf(
+            0x201100,
+            EM_X86_64,
+            ET_EXEC,
+            &[
+                (PT_LOAD, 4, 0x0, 0x200000, 0x10f4, 0x10f4),
+                (PT_LOAD, RX, 0x1100, 0x201100, 0x1000, 0x1000),
+                (PT_LOAD, RW, 0x2100, 0x203100, 0x80, 0x2000),
+            ],
+        );
+        img.resize(0x4000, 0xcc);
+        let p = plan(&img, 100).unwrap();
+        let pages = pages(&p, img.len() as u64);
+        let va: Vec<u64> = pages.iter().map(|p| p.va).collect();
+        assert_eq!(va, [0x200000, 0x201000, 0x202000, 0x203000, 0x204000, 0x205000]);
+        // Page 0x201000 holds the end of rodata and the start of text, both
+        // from file page 0x1000: shared, readable and executable.
+        assert_eq!(pages[0].source, PageSource::Shared(0));
+        assert_eq!(pages[1], Page { va: 0x201000, write: false, execute: true, source: PageSource::Shared(0x1000) });
+        assert_eq!(pages[2].source, PageSource::Shared(0x2000));
+        // Data and bss are private and writable.
+        for p in &pages[3..] {
+            assert!(p.write && p.source == PageSource::Private, "{p:?}");
+        }
+        // A shared page never reaches past the image.
+        let short = &img[..0x2800];
+        let p = plan(short, 100).unwrap();
+        let pages = super::pages(&p, short.len() as u64);
+        assert_eq!(pages[2].source, PageSource::Private, "file page 0x2000 ends past the image");
+    }
+
+    #[test]
+    fn pages_that_cannot_be_shared_are_copied() {
+        // Text not congruent with its file offset; a read-only segment with
+        // a zero tail; a page shared by a read-only and a writable segment.
+        let img = elf(
+            0x201000,
+            EM_X86_64,
+            ET_EXEC,
+            &[
+                (PT_LOAD, RX, 0x1010, 0x201000, 0x800, 0x800),
+                (PT_LOAD, 4, 0x2000, 0x202000, 0x100, 0x200),
+                (PT_LOAD, 4, 0x2100, 0x203000, 0x100, 0x100),
+                (PT_LOAD, RW, 0x2200, 0x203200, 0x100, 0x100),
+            ],
+        );
+        let p = plan(&img, 100).unwrap();
+        let pages = pages(&p, img.len() as u64);
+        assert_eq!(pages.len(), 3);
+        assert!(pages.iter().all(|p| p.source == PageSource::Private), "{pages:?}");
+        assert!(pages[2].write);
+    }
+
+    #[test]
+    fn page_plans_of_random_images_stay_inside_them() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let base = elf(0x201000, EM_X86_64, ET_EXEC, &[(PT_LOAD, RX, 0x1000, 0x201000, 0x800, 0x800)]);
+        for _ in 0..20_000 {
+            let mut img = base.clone();
+            for _ in 0..8 {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                let pos = 64 + (seed as usize) % 56;
+                img[pos] = (seed >> 32) as u8;
+            }
+            if let Ok(p) = plan(&img, 1000) {
+                for page in pages(&p, img.len() as u64) {
+                    if let PageSource::Shared(off) = page.source {
+                        assert!(off % PAGE_SIZE == 0 && off + PAGE_SIZE <= img.len() as u64 && !page.write);
+                    }
+                }
+            }
+        }
     }
 
     #[test]

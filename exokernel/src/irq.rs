@@ -12,9 +12,11 @@ use alloc::sync::Arc;
 use kintsugi_abi::{Error, IrqFlags};
 use spin::Mutex;
 
-const NONE: Option<(Arc<Event>, u64)> = None;
-static BINDINGS: Mutex<[Option<(Arc<Event>, u64)>; apic::MAX_GSI as usize]> =
-    Mutex::new([NONE; apic::MAX_GSI as usize]);
+/// Where a line or vector is delivered: an event and the bits to set.
+type Delivery = (Arc<Event>, u64);
+
+const NONE: Option<Delivery> = None;
+static BINDINGS: Mutex<[Option<Delivery>; apic::MAX_GSI as usize]> = Mutex::new([NONE; apic::MAX_GSI as usize]);
 
 /// The GSI the kernel's console uses (not available to drivers).
 static CONSOLE_GSI: spin::Once<u32> = spin::Once::new();
@@ -71,8 +73,7 @@ pub fn on_interrupt(gsi: u32) {
     }
 }
 
-static MSI: Mutex<[Option<Option<(Arc<Event>, u64)>>; apic::MSI_VECTORS]> =
-    Mutex::new([const { None }; apic::MSI_VECTORS]);
+static MSI: Mutex<[Option<Option<Delivery>>; apic::MSI_VECTORS]> = Mutex::new([const { None }; apic::MSI_VECTORS]);
 
 /// Take a free MSI vector.
 pub fn alloc_msi() -> Option<u64> {

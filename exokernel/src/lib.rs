@@ -15,7 +15,7 @@
 //! marks its process blocked; whoever wakes it writes its return values.
 //!
 //! Modules that are pure logic (handle tables, ELF checks, usable memory
-//! regions) build on the host too and carry unit tests; the hardware
+//! regions, the scheduling policy) build on the host too and carry unit tests; the hardware
 //! modules exist only for `target_os = "none"`.
 #![cfg_attr(not(test), no_std)]
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -26,6 +26,7 @@ pub mod elf;
 pub mod handle;
 pub mod logring;
 pub mod regions;
+pub mod runqueue;
 
 #[cfg(target_os = "none")]
 #[macro_use]
@@ -46,6 +47,8 @@ pub mod object;
 mod panic;
 #[cfg(target_os = "none")]
 pub mod process;
+#[cfg(target_os = "none")]
+pub mod profile;
 #[cfg(target_os = "none")]
 pub mod sched;
 #[cfg(target_os = "none")]

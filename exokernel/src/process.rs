@@ -4,7 +4,10 @@
 //!
 //! A process is built from a checked ELF load plan (see `elf`): its image,
 //! stack and start-info page are memory objects the process record keeps,
-//! so they are charged to it and freed with it.
+//! so they are charged to it and freed with it. The read-only pages of a
+//! program that comes from a boot module are mapped from the module itself
+//! (which nobody can write), so spawning copies only the writable pages and
+//! every instance of a program runs the same physical code.
 
 use crate::arch::trapframe::TrapFrame;
 use crate::elf::{self, LoadPlan};
@@ -16,8 +19,8 @@ use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use kintsugi_abi::{
-    Error, MemFlags, ProcessInfo, ProcessState, Rights, StartInfo, DEFAULT_STACK_PAGES, MAX_ARGS, MAX_HANDLES,
-    MAX_NAME, MAX_STACK_PAGES, PAGE_SIZE, STACK_TOP, START_INFO_ADDR, START_MAGIC,
+    Error, MemFlags, ProcessInfo, ProcessState, Rights, SchedClass, StartInfo, CLOCK_PAGE_ADDR, DEFAULT_STACK_PAGES,
+    MAX_ARGS, MAX_HANDLES, MAX_NAME, MAX_STACK_PAGES, PAGE_SIZE, STACK_TOP, START_INFO_ADDR, START_MAGIC,
 };
 use spin::Mutex;
 use zerocopy::{FromZeros, IntoBytes};
@@ -29,7 +32,7 @@ const MAX_IMAGE_PAGES: u64 = 16384;
 pub const MAX_WATCHERS: usize = 256;
 
 /// A process id; never reused.
-pub type Pid = u32;
+pub type Pid = crate::runqueue::Pid;
 
 /// How a process ended.
 #[derive(Clone, Copy, Debug)]
@@ -74,6 +77,8 @@ pub struct ProcessShared {
     pub parent: Pid,
     name: [u8; MAX_NAME],
     name_len: usize,
+    /// Scheduling class, fixed at spawn.
+    pub class: SchedClass,
     status: Mutex<Status>,
 }
 
@@ -119,8 +124,13 @@ impl ProcessShared {
 
     /// The info record, with the live fields filled from `live` if running.
     pub fn info(&self, live: Option<&Process>) -> ProcessInfo {
-        let mut info =
-            ProcessInfo { pid: self.pid, parent: self.parent, name_len: self.name_len as u32, ..Default::default() };
+        let mut info = ProcessInfo {
+            pid: self.pid,
+            parent: self.parent,
+            name_len: self.name_len as u32,
+            sched_class: self.class as u32,
+            ..Default::default()
+        };
         info.name = self.name;
         if let Some(end) = self.ended() {
             info.state = end.state as u32;
@@ -149,10 +159,59 @@ pub enum RunState {
     Blocked,
 }
 
+/// The events of one wait, in the caller's order: up to [`INLINE_EVENTS`]
+/// inside the record (the common case: no heap allocation on the wait
+/// path), more in a vector.
+pub enum WaitEvents {
+    /// A few events, inline.
+    Inline([Option<Arc<Event>>; INLINE_EVENTS], usize),
+    /// Many events.
+    Heap(Vec<Arc<Event>>),
+}
+
+/// Events a wait keeps without allocating.
+pub const INLINE_EVENTS: usize = 4;
+
+impl WaitEvents {
+    /// Room for `count` events.
+    pub fn with_capacity(count: usize) -> WaitEvents {
+        if count <= INLINE_EVENTS {
+            WaitEvents::Inline(Default::default(), 0)
+        } else {
+            WaitEvents::Heap(Vec::with_capacity(count))
+        }
+    }
+
+    /// Add an event at the end.
+    pub fn push(&mut self, e: Arc<Event>) {
+        match self {
+            WaitEvents::Inline(items, len) if *len < INLINE_EVENTS => {
+                items[*len] = Some(e);
+                *len += 1;
+            }
+            WaitEvents::Inline(items, len) => {
+                let mut v: Vec<Arc<Event>> = items[..*len].iter_mut().filter_map(Option::take).collect();
+                v.push(e);
+                *self = WaitEvents::Heap(v);
+            }
+            WaitEvents::Heap(v) => v.push(e),
+        }
+    }
+
+    /// The events in order.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Event>> {
+        let (inline, heap): (&[Option<Arc<Event>>], &[Arc<Event>]) = match self {
+            WaitEvents::Inline(items, len) => (&items[..*len], &[]),
+            WaitEvents::Heap(v) => (&[], v),
+        };
+        inline.iter().flatten().chain(heap.iter())
+    }
+}
+
 /// What a blocked process waits for.
 pub struct Wait {
     /// The events, in the caller's order.
-    pub events: Vec<Arc<Event>>,
+    pub events: WaitEvents,
     /// Clock time (ns) at which the wait times out.
     pub deadline: Option<u64>,
 }
@@ -206,6 +265,9 @@ impl Process {
 pub struct Blueprint<'a> {
     /// The ELF image.
     pub image: &'a [u8],
+    /// The memory object holding `image`: when it is immutable (a boot
+    /// module), the image's read-only pages are mapped from it, not copied.
+    pub image_object: Option<Arc<MemoryObject>>,
     /// The new pid.
     pub pid: Pid,
     /// The creator.
@@ -222,6 +284,8 @@ pub struct Blueprint<'a> {
     pub page_limit: u64,
     /// Start suspended.
     pub suspended: bool,
+    /// Scheduling class.
+    pub class: SchedClass,
 }
 
 /// Build a process from a blueprint.
@@ -238,11 +302,12 @@ pub fn create(bp: Blueprint) -> Result<Process, Error> {
         0 => MAX_IMAGE_PAGES,
         limit => limit.saturating_sub(stack_pages + 1).min(MAX_IMAGE_PAGES),
     };
-    let plan = elf::plan(bp.image, image_limit)?;
+    let shared = bp.image_object.as_ref().filter(|m| m.is_immutable());
+    let plan = image_plan(bp.image, shared, image_limit)?;
     let mut space = AddressSpace::new(account.clone())?;
     let mut own_memory = Vec::new();
 
-    load_image(&plan, bp.image, &account, &mut space, &mut own_memory)?;
+    load_image(&plan, bp.image, shared, &account, &mut space, &mut own_memory)?;
 
     let stack = Arc::new(MemoryObject::alloc(stack_pages, MemFlags::empty(), &account)?);
     let stack_base = STACK_TOP - stack_pages * PAGE_SIZE;
@@ -272,6 +337,9 @@ pub fn create(bp: Blueprint) -> Result<Process, Error> {
         core::ptr::copy_nonoverlapping(bytes.as_ptr(), phys_to_virt(start_pa), bytes.len());
     }
     space.map(START_INFO_ADDR, start_pa, PageAccess { write: false, execute: false }, false)?;
+    if let Some(clock) = crate::clock::page() {
+        space.map(CLOCK_PAGE_ADDR, clock, PageAccess { write: false, execute: false }, false)?;
+    }
     own_memory.push(start_page);
 
     let mut name = [0u8; MAX_NAME];
@@ -281,11 +349,12 @@ pub fn create(bp: Blueprint) -> Result<Process, Error> {
         parent: bp.parent,
         name,
         name_len: bp.name.len(),
+        class: bp.class,
         status: Mutex::new(Status { ended: None, watchers: Vec::new() }),
     });
     Ok(Process {
         shared,
-        ctx: TrapFrame::new_user(plan.entry, STACK_TOP - 8, START_INFO_ADDR),
+        ctx: TrapFrame::new_user(plan.plan.entry, STACK_TOP - 8, START_INFO_ADDR),
         run: if bp.suspended { RunState::Suspended } else { RunState::Ready },
         handles,
         account,
@@ -296,46 +365,92 @@ pub fn create(bp: Blueprint) -> Result<Process, Error> {
     })
 }
 
-/// Copy the image's segments into fresh frames and map them with the union
-/// of the access of the segments that share each page.
+/// A checked image's load plan and page plan, kept per immutable image (a
+/// boot module) so spawning the same program again skips the ELF checks.
+struct ImagePlan {
+    plan: LoadPlan,
+    pages: Vec<elf::Page>,
+}
+
+/// Plans of boot modules, by the physical address of their first frame
+/// (bounded by the number of modules: only the kernel makes immutable
+/// objects, once per module at boot).
+static PLANS: Mutex<BTreeMap<u64, Arc<ImagePlan>>> = Mutex::new(BTreeMap::new());
+
+/// The plan of `image`, from the cache when `shared` (its immutable memory
+/// object) was seen before.
+fn image_plan(image: &[u8], shared: Option<&Arc<MemoryObject>>, max_pages: u64) -> Result<Arc<ImagePlan>, Error> {
+    let key = shared.and_then(|m| m.frame(0));
+    let cached = key.and_then(|k| PLANS.lock().get(&k).cloned());
+    let plan = match cached {
+        Some(p) => p,
+        None => {
+            let plan = elf::plan(image, MAX_IMAGE_PAGES)?;
+            let pages = elf::pages(&plan, image.len() as u64);
+            let p = Arc::new(ImagePlan { plan, pages });
+            if let Some(k) = key {
+                PLANS.lock().insert(k, p.clone());
+            }
+            p
+        }
+    };
+    if plan.pages.len() as u64 > max_pages {
+        return Err(Error::TooLarge);
+    }
+    Ok(plan)
+}
+
+/// Map the image: read-only pages straight from `shared` (the immutable
+/// image object, when there is one), every other page a private copy of
+/// the segments' file bytes in fresh frames.
 fn load_image(
-    plan: &LoadPlan,
+    plan: &ImagePlan,
     image: &[u8],
+    shared: Option<&Arc<MemoryObject>>,
     account: &Arc<Account>,
     space: &mut AddressSpace,
     own_memory: &mut Vec<Arc<MemoryObject>>,
 ) -> Result<(), Error> {
-    let mut by_page: BTreeMap<u64, PageAccess> = BTreeMap::new();
-    for s in plan.segments.iter() {
-        let mut va = s.first_page();
-        while va < s.end_page() {
-            let a = by_page.entry(va).or_insert(PageAccess { write: false, execute: false });
-            a.write |= s.writable;
-            a.execute |= s.executable;
-            va += PAGE_SIZE;
+    let is_private = |p: &elf::Page| shared.is_none() || p.source == elf::PageSource::Private;
+    let private: Vec<u64> = plan.pages.iter().filter(|p| is_private(p)).map(|p| p.va).collect();
+    let memory = match private.len() {
+        0 => None,
+        n => Some(Arc::new(MemoryObject::alloc(n as u64, MemFlags::empty(), account)?)),
+    };
+    if let Some(memory) = &memory {
+        for s in plan.plan.segments.iter() {
+            let mut done = 0u64;
+            while done < s.file_len {
+                let va = s.vaddr + done;
+                let n = (PAGE_SIZE - va % PAGE_SIZE).min(s.file_len - done);
+                if let Ok(i) = private.binary_search(&(va & !(PAGE_SIZE - 1))) {
+                    let pa = memory.frame(i as u64).ok_or(Error::BadImage)?;
+                    let src = &image[(s.file_offset + done) as usize..(s.file_offset + done + n) as usize];
+                    // SAFETY: `pa` is a frame of the new image object (direct
+                    // map); the copy stays inside it (n <= bytes left in the page).
+                    unsafe {
+                        core::ptr::copy_nonoverlapping(src.as_ptr(), phys_to_virt(pa + va % PAGE_SIZE), n as usize)
+                    };
+                }
+                done += n;
+            }
         }
     }
-    let pages: Vec<(u64, PageAccess)> = by_page.into_iter().collect();
-    let memory = Arc::new(MemoryObject::alloc(pages.len() as u64, MemFlags::empty(), account)?);
-    let page_index = |va: u64| pages.binary_search_by_key(&(va & !(PAGE_SIZE - 1)), |(p, _)| *p).ok();
-    for s in plan.segments.iter() {
-        let mut done = 0u64;
-        while done < s.file_len {
-            let va = s.vaddr + done;
-            let n = (PAGE_SIZE - va % PAGE_SIZE).min(s.file_len - done);
-            let i = page_index(va).ok_or(Error::BadImage)?;
-            let pa = memory.frame(i as u64).ok_or(Error::BadImage)?;
-            let src = &image[(s.file_offset + done) as usize..(s.file_offset + done + n) as usize];
-            // SAFETY: `pa` is a frame of the new image object (direct map);
-            // the copy stays inside it (n <= bytes left in the page).
-            unsafe { core::ptr::copy_nonoverlapping(src.as_ptr(), phys_to_virt(pa + va % PAGE_SIZE), n as usize) };
-            done += n;
-        }
+    let mut next_private = 0;
+    for page in plan.pages.iter() {
+        let access = PageAccess { write: page.write, execute: page.execute };
+        let pa = match (page.source, shared, &memory) {
+            (elf::PageSource::Shared(offset), Some(image), _) => image.frame(offset / PAGE_SIZE),
+            (_, _, Some(memory)) => {
+                next_private += 1;
+                memory.frame(next_private - 1)
+            }
+            _ => None,
+        };
+        space.map(page.va, pa.ok_or(Error::BadImage)?, access, false)?;
     }
-    for (i, (va, access)) in pages.iter().enumerate() {
-        space.map(*va, memory.frame(i as u64).ok_or(Error::BadImage)?, *access, false)?;
-    }
-    own_memory.push(memory);
+    own_memory.extend(memory);
+    own_memory.extend(shared.cloned());
     Ok(())
 }
 
@@ -344,7 +459,7 @@ impl Process {
     /// the record, which frees its handles and memory.
     pub fn finish(&mut self, info: EndInfo) {
         if let Some(w) = self.wait.take() {
-            for e in &w.events {
+            for e in w.events.iter() {
                 e.remove_waiter(self.pid());
             }
         }

@@ -1,24 +1,25 @@
-//! The kernel's state and the scheduler: live processes, the ready queue,
-//! the running process, timed waits and wake-ups.
+//! The kernel's state and the scheduler: live processes, the run queue,
+//! timed waits and wake-ups.
 //!
-//! Round robin with a fixed time slice; a process that blocks or yields
-//! gives the CPU to the next ready one; a woken process joins the back of
-//! the queue. When nothing is ready the CPU idles in `hlt` with interrupts
-//! on. Waits are completed here: the waker computes the wait's result and
-//! writes it into the waiter's saved registers.
+//! Which ready process runs is the policy in `runqueue` (three levels:
+//! services, woken programs, CPU-bound programs; bounded boosts); this
+//! module applies it to the live processes. When nothing is ready the CPU
+//! idles in `hlt` with interrupts on. Waits are completed here: the waker
+//! computes the wait's result and writes it into the waiter's saved
+//! registers.
 
 use crate::arch::trapframe::TrapFrame;
 use crate::clock;
 use crate::process::{EndInfo, Pid, Process, RunState, Wait};
-use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use crate::runqueue::RunQueue;
+use alloc::boxed::Box;
+use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::vec::Vec;
 use kintsugi_abi::Error;
 use spin::Mutex;
 
 /// The first process: the system cannot go on without it.
 const INIT_PID: Pid = 1;
-
-/// Timer ticks a process may run before the next ready one gets the CPU.
-const SLICE_TICKS: u32 = 10;
 
 const IDLE_STACK_SIZE: usize = 4096;
 #[repr(align(16))]
@@ -28,15 +29,22 @@ static mut IDLE_STACK: IdleStack = IdleStack([0; IDLE_STACK_SIZE]);
 
 /// Everything the kernel keeps about processes.
 pub struct Kernel {
-    /// Live processes.
-    pub procs: BTreeMap<Pid, Process>,
-    ready: VecDeque<Pid>,
-    /// The process on the CPU (not in `ready`).
-    pub current: Option<Pid>,
+    /// Live processes (boxed: the map's nodes stay small, so a lookup
+    /// touches few pages).
+    pub procs: BTreeMap<Pid, Box<Process>>,
+    /// Who is ready, who runs.
+    run_queue: RunQueue,
     next_pid: Pid,
-    slice_left: u32,
     sleepers: BTreeSet<(u64, Pid)>,
+    /// Scratch list of woken pids (kept to reuse its capacity).
+    woken: Vec<Pid>,
 }
+
+/// The process on the CPU (0: none), readable without the kernel lock: by
+/// the profiler's NMI handler, and by a debugger (`set language c`, `x/wd
+/// &KINTSUGI_CURRENT_PID` in gdb, see `cargo xtask run --gdb`).
+#[export_name = "KINTSUGI_CURRENT_PID"]
+pub static CURRENT_PID: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
 
 /// The kernel state. Only trap dispatch (interrupts off) and boot touch it.
 pub static KERNEL: Mutex<Option<Kernel>> = Mutex::new(None);
@@ -46,12 +54,16 @@ impl Kernel {
     pub fn new() -> Kernel {
         Kernel {
             procs: BTreeMap::new(),
-            ready: VecDeque::new(),
-            current: None,
+            run_queue: RunQueue::new(),
             next_pid: 1,
-            slice_left: SLICE_TICKS,
             sleepers: BTreeSet::new(),
+            woken: Vec::new(),
         }
+    }
+
+    /// The process on the CPU.
+    pub fn current(&self) -> Option<Pid> {
+        self.run_queue.current()
     }
 
     /// A fresh process id.
@@ -65,9 +77,11 @@ impl Kernel {
     pub fn add(&mut self, p: Process) {
         let pid = p.pid();
         let ready = p.run == RunState::Ready;
-        self.procs.insert(pid, p);
+        crate::profile::note_process(pid, p.shared.name());
+        self.run_queue.add(pid, p.shared.class);
+        self.procs.insert(pid, Box::new(p));
         if ready {
-            self.ready.push_back(pid);
+            self.run_queue.wake(pid, clock::ticks());
         }
     }
 
@@ -78,21 +92,26 @@ impl Kernel {
             return Err(Error::InvalidArgument);
         }
         p.run = RunState::Ready;
-        self.ready.push_back(pid);
+        self.run_queue.wake(pid, clock::ticks());
         Ok(())
     }
 
-    /// Put the running process at the back of the queue.
+    /// The running process gives up the rest of its time slice.
     pub fn yield_current(&mut self) {
-        if let Some(pid) = self.current.take() {
-            self.ready.push_back(pid);
-        }
+        self.run_queue.yield_current(clock::ticks());
+    }
+
+    /// If a process was woken into a better level than the running one's,
+    /// take the CPU from the running one (true: the caller saves its
+    /// registers).
+    pub fn preempt_if_outranked(&mut self) -> bool {
+        self.run_queue.preempt_if_outranked(clock::ticks())
     }
 
     /// Block `pid` (the running process) in a wait.
     pub fn block(&mut self, pid: Pid, wait: Wait) {
         let Some(p) = self.procs.get_mut(&pid) else { return };
-        for e in &wait.events {
+        for e in wait.events.iter() {
             e.add_waiter(pid);
         }
         if let Some(d) = wait.deadline {
@@ -100,22 +119,19 @@ impl Kernel {
         }
         p.wait = Some(wait);
         p.run = RunState::Blocked;
-        if self.current == Some(pid) {
-            self.current = None;
+        if self.run_queue.current() == Some(pid) {
+            self.run_queue.stop_current();
         }
     }
 
     /// End a process: record how, tell its watchers, free everything.
     pub fn end(&mut self, pid: Pid, info: EndInfo) {
         let Some(mut p) = self.procs.remove(&pid) else { return };
-        self.ready.retain(|q| *q != pid);
+        self.run_queue.remove(pid);
         if let Some(w) = &p.wait {
             if let Some(d) = w.deadline {
                 self.sleepers.remove(&(d, pid));
             }
-        }
-        if self.current == Some(pid) {
-            self.current = None;
         }
         p.finish(info);
         drop(p);
@@ -129,7 +145,7 @@ impl Kernel {
     fn complete_wait(&mut self, pid: Pid, rax: u64, rdx: u64) {
         let Some(p) = self.procs.get_mut(&pid) else { return };
         if let Some(w) = p.wait.take() {
-            for e in &w.events {
+            for e in w.events.iter() {
                 e.remove_waiter(pid);
             }
             if let Some(d) = w.deadline {
@@ -139,7 +155,7 @@ impl Kernel {
         p.ctx.rax = rax;
         p.ctx.rdx = rdx;
         p.run = RunState::Ready;
-        self.ready.push_back(pid);
+        self.run_queue.wake(pid, clock::ticks());
     }
 
     /// Complete the waits whose events were signalled since the last call.
@@ -147,7 +163,9 @@ impl Kernel {
         if !crate::object::wakeups_pending() {
             return;
         }
-        for pid in crate::object::take_wakeups() {
+        let mut woken = core::mem::take(&mut self.woken);
+        crate::object::take_wakeups(&mut woken);
+        for pid in woken.drain(..) {
             let Some(p) = self.procs.get_mut(&pid) else { continue };
             if p.run != RunState::Blocked {
                 continue;
@@ -163,22 +181,17 @@ impl Kernel {
                 None => w.events.iter().for_each(|e| e.add_waiter(pid)),
             }
         }
+        self.woken = woken;
     }
 
     /// Account a timer tick: CPU time, time slice, timed-out waits.
     pub fn on_tick(&mut self) {
-        clock::tick();
-        if let Some(pid) = self.current {
+        let ticks = clock::tick();
+        if let Some(pid) = self.run_queue.current() {
             if let Some(p) = self.procs.get_mut(&pid) {
                 p.cpu_ticks += 1;
             }
-            self.slice_left = self.slice_left.saturating_sub(1);
-            if self.slice_left == 0 {
-                self.slice_left = SLICE_TICKS;
-                if !self.ready.is_empty() {
-                    self.yield_current();
-                }
-            }
+            self.run_queue.tick(ticks);
         }
         let now = clock::now_ns();
         while let Some(&(deadline, pid)) = self.sleepers.first() {
@@ -195,27 +208,17 @@ impl Kernel {
     /// otherwise `frame` is overwritten with the next process's saved
     /// registers and the address space switched.
     pub fn switch(&mut self, frame: &mut TrapFrame, live: Option<Pid>) {
-        if self.current.is_none() {
-            while let Some(pid) = self.ready.pop_front() {
-                if self.procs.get(&pid).is_some_and(|p| p.run == RunState::Ready) {
-                    self.current = Some(pid);
-                    self.slice_left = SLICE_TICKS;
-                    break;
-                }
-            }
-        }
-        if self.current.is_some() && self.current == live {
+        let current = self.run_queue.pick(clock::ticks());
+        CURRENT_PID.store(current.unwrap_or(0), core::sync::atomic::Ordering::Relaxed);
+        if current.is_some() && current == live {
             return;
         }
-        match self.current.and_then(|pid| self.procs.get(&pid)) {
+        match current.and_then(|pid| self.procs.get(&pid)) {
             Some(p) => {
                 p.space.activate();
                 *frame = p.ctx;
             }
-            None => {
-                self.current = None;
-                *frame = idle_frame();
-            }
+            None => *frame = idle_frame(),
         }
     }
 

@@ -43,7 +43,7 @@ pub extern "C" fn kernel_entry(magic: u32, info: u32) -> ! {
     kprintln!(
         "boot: {} , {} MiB usable, {} modules, cmdline '{}'",
         bi.protocol,
-        pages * PAGE_SIZE >> 20,
+        (pages * PAGE_SIZE) >> 20,
         bi.modules.len(),
         bi.cmdline
     );
@@ -68,6 +68,7 @@ pub extern "C" fn kernel_entry(magic: u32, info: u32) -> ! {
     arch::apic::init(platform);
     crate::irq::init_console(platform);
     let tsc_hz = arch::apic::start_timer(crate::clock::TICK_HZ as u32);
+    crate::profile::init(&bi.cmdline, platform);
     crate::clock::init(tsc_hz);
     kprintln!(
         "cpu: TSC {} MHz, {} I/O APIC(s); acpi: pm1 {:x?}, s5 {:?}",
@@ -79,7 +80,7 @@ pub extern "C" fn kernel_entry(magic: u32, info: u32) -> ! {
 
     let mut kernel = Kernel::new();
     let init = bi.modules.iter().find(|m| m.name == "init").expect("a boot module named 'init'");
-    let image = MemoryObject::pinned(init.start, (init.end - init.start).div_ceil(PAGE_SIZE));
+    let image = Arc::new(MemoryObject::pinned(init.start, (init.end - init.start).div_ceil(PAGE_SIZE)));
     let image_bytes = &image.contiguous_bytes().expect("modules are contiguous")[..(init.end - init.start) as usize];
 
     // init gets the root resource and every module, named in its arguments.
@@ -97,6 +98,7 @@ pub extern "C" fn kernel_entry(magic: u32, info: u32) -> ! {
     let pid = kernel.alloc_pid();
     let init = process::create(Blueprint {
         image: image_bytes,
+        image_object: Some(image.clone()),
         pid,
         parent: 0,
         name: b"init",
@@ -105,6 +107,7 @@ pub extern "C" fn kernel_entry(magic: u32, info: u32) -> ! {
         stack_pages: 0,
         page_limit: 0,
         suspended: false,
+        class: kintsugi_abi::SchedClass::Service,
     })
     .unwrap_or_else(|e| panic!("cannot start init: {e}"));
     kernel.add(init);

@@ -57,14 +57,13 @@ pub fn dispatch(frame: &mut TrapFrame) {
     let Some(k) = guard.as_mut() else { panic!("trap before the kernel was initialised") };
     let from_user = frame.from_user();
     // Whose registers are live in `frame` (None when the CPU was idle).
-    let entered = if from_user { k.current } else { None };
+    let entered = if from_user { k.current() } else { None };
     match frame.vector {
         SYSCALL_VECTOR => {
             if let Some(pid) = entered {
                 crate::syscall::handle(k, pid, frame);
             }
         }
-        2 => kprintln!("kernel: NMI received"),
         v @ 0..=31 if from_user => user_exception(k, frame, v),
         v @ 0..=31 => kernel_exception(frame, v),
         TIMER_VECTOR => {
@@ -88,18 +87,32 @@ pub fn dispatch(frame: &mut TrapFrame) {
     }
     // A process that stopped running keeps its registers in its record,
     // where wake-ups write their results.
-    let still_running = entered.filter(|pid| k.current == Some(*pid));
+    let mut still_running = entered.filter(|pid| k.current() == Some(*pid));
     if let Some(pid) = entered.filter(|_| still_running.is_none()) {
         if let Some(p) = k.procs.get_mut(&pid) {
             p.ctx = *frame;
         }
     }
     k.process_wakeups();
+    // A process woken by an interrupt or a timer into a better level takes
+    // the CPU now. Wake-ups a system call causes do not preempt its caller:
+    // a client that signals a service then waits for the answer, and only
+    // by waiting does it show that it is not CPU-bound (were it preempted
+    // at the signal, the reply would be ready when it resumed, it would
+    // never wait, and it would be taken for a CPU-bound program).
+    if let Some(pid) = still_running.filter(|_| frame.vector != SYSCALL_VECTOR) {
+        if k.preempt_if_outranked() {
+            if let Some(p) = k.procs.get_mut(&pid) {
+                p.ctx = *frame;
+            }
+            still_running = None;
+        }
+    }
     k.switch(frame, still_running);
 }
 
 fn user_exception(k: &mut Kernel, frame: &TrapFrame, vector: u64) {
-    let Some(pid) = k.current else { return };
+    let Some(pid) = k.current() else { return };
     let addr = if vector == 14 { Cr2::read_raw() } else { 0 };
     let name = k.procs.get(&pid).map(|p| p.shared.name()).unwrap_or("?");
     kprintln!(

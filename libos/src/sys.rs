@@ -179,6 +179,23 @@ pub fn link_signal(link: Handle) -> Result<(), Error> {
     call(Syscall::LinkSignal, [h(link), 0, 0, 0, 0, 0]).map(|_| ())
 }
 
+/// Signal the peer of a link end, then wait for `event` (the
+/// `LinkSignalWait` call: one kernel entry for "send, then wait for the
+/// answer"); returns the bits taken, like [`event_wait`] on one event.
+/// [`crate::channel::Channel::call`] is built on it.
+pub fn link_signal_wait(link: Handle, event: Handle, timeout_ns: u64) -> Result<u64, Error> {
+    call2(Syscall::LinkSignalWait, [h(link), h(event), timeout_ns, 0, 0, 0]).map(|(_, bits)| bits)
+}
+
+/// Signal the peer of a link end, then wait for any of `events` (at least
+/// one), like [`event_wait`]: the index and the bits taken.
+/// [`crate::channel::select_waking`] is built on it.
+pub fn link_signal_wait_any(link: Handle, events: &[Handle], timeout_ns: u64) -> Result<(usize, u64), Error> {
+    let (first, more) = events.split_first().ok_or(Error::InvalidArgument)?;
+    call2(Syscall::LinkSignalWait, [h(link), h(*first), timeout_ns, more.as_ptr() as u64, more.len() as u64, 0])
+        .map(|(i, bits)| (i as usize, bits))
+}
+
 /// Move a handle to the peer of a link end.
 pub fn link_send(link: Handle, handle: Handle, rights: Rights) -> Result<(), Error> {
     call(Syscall::LinkSend, [h(link), h(handle), rights.bits() as u64, 0, 0, 0]).map(|_| ())
@@ -292,6 +309,18 @@ pub fn pci_config_read(pci: Handle, function: u32, offset: u16, width: u8) -> Re
 /// Write PCI configuration space of `function`.
 pub fn pci_config_write(pci: Handle, function: u32, offset: u16, width: u8, value: u32) -> Result<(), Error> {
     call(Syscall::PciConfigWrite, [h(pci), function as u64, offset as u64, width as u64, value as u64, 0]).map(|_| ())
+}
+
+/// Start the kernel's sampling profiler (returns its rate), if the kernel
+/// was booted with `profile`.
+pub fn profile_start() -> Result<u64, Error> {
+    call(Syscall::Profile, [0, 0, 0, 0, 0, 0])
+}
+
+/// Stop the profiler and have the kernel write the samples to the console;
+/// returns how many were taken.
+pub fn profile_stop() -> Result<u64, Error> {
+    call(Syscall::Profile, [1, 0, 0, 0, 0, 0])
 }
 
 /// The (address, data) message that raises an MSI vector.

@@ -88,6 +88,13 @@ impl Writer {
         self
     }
 
+    /// A writer appending to `buf` after clearing it (reusing its
+    /// capacity: no allocation per message).
+    pub fn reuse(mut buf: Vec<u8>) -> Writer {
+        buf.clear();
+        Writer { buf }
+    }
+
     /// The encoded bytes.
     pub fn finish(self) -> Vec<u8> {
         self.buf

@@ -4,11 +4,14 @@
 //!   out as an image in `target/kintsugi/image/`.
 //! - `run`: build and boot in QEMU with the data and checkpoint disks and a
 //!   NIC (host port 8080 to guest port 80, or `--forward HOST:GUEST`);
-//!   `--headless --exec 'CMD; ...'`
-//!   types commands into the shell and exits when the guest powers off.
+//!   `--headless --exec 'CMD; ...'` types commands into the shell and exits
+//!   when the guest powers off; `--gdb` makes QEMU wait for a debugger and
+//!   prints how to attach gdb.
 //! - `image`: a GRUB hybrid ISO (Multiboot2; BIOS and UEFI).
 //! - `test`: every test (host unit tests, then system tests in QEMU).
 //! - `bench`: the benchmarks, beside a Linux guest under the same QEMU.
+//! - `profile`: boot with the kernel's sampling profiler, run shell
+//!   commands, and report where the CPU went (see `profile`).
 //! - `vault ls|show`: what the vault holds on the checkpoint disk image.
 //! - `disk ls|put|get|rm`: files between the host and the data disk image.
 
@@ -17,6 +20,7 @@ mod bench;
 mod disk;
 mod disks;
 mod iso;
+mod profile;
 mod run;
 mod test;
 mod tools;
@@ -101,6 +105,9 @@ enum Cmd {
         /// console stays on this terminal.
         #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "window")]
         display: Option<DisplayArg>,
+        /// QEMU waits for a debugger (-s -S); prints how to attach gdb.
+        #[arg(long)]
+        gdb: bool,
         /// Size in MiB of the data disk when it is created (default 512).
         #[arg(long)]
         disk_size: Option<u64>,
@@ -121,9 +128,24 @@ enum Cmd {
     },
     /// Run the benchmarks beside a Linux guest under the same QEMU settings.
     Bench {
-        /// Run only this part: devices or vault.
+        /// Run only this part: kernel (with scheduling), devices or vault.
         #[arg(long)]
         only: Option<String>,
+    },
+    /// Boot with the sampling profiler, run shell commands, report where the CPU went.
+    Profile {
+        /// Shell commands to run while sampling, separated by ';'.
+        #[arg(long)]
+        exec: Option<String>,
+        /// Seconds to keep sampling after the commands (default 10 without --exec, else 0).
+        #[arg(long)]
+        seconds: Option<u64>,
+        /// Samples per second.
+        #[arg(long, default_value_t = 4000)]
+        hz: u32,
+        /// Functions listed per program.
+        #[arg(long, default_value_t = 12)]
+        top: usize,
     },
     /// Show what the vault holds on the checkpoint disk image.
     Vault {
@@ -217,7 +239,7 @@ fn main() {
             disks,
         )
         .map(|_| 0),
-        Cmd::Run { headless, exec, disks, accel, disk_bus, nic, memory, timeout, iso, forward, display, disk_size } => {
+        Cmd::Run { headless, exec, disks, accel, disk_bus, nic, memory, timeout, iso, forward, display, disk_size, gdb } => {
             run::run(run::RunOptions {
                 headless,
                 exec,
@@ -244,6 +266,7 @@ fn main() {
                     Some(DisplayArg::Vnc) => Display::Vnc(0),
                 },
                 disk_size,
+                gdb,
             })
         }
         Cmd::Image { out } => assemble::build().and_then(|img| {
@@ -254,6 +277,9 @@ fn main() {
             })
         }),
         Cmd::Bench { only } => bench::run(only.as_deref()).map(|_| 0),
+        Cmd::Profile { exec, seconds, hz, top } => {
+            profile::run(profile::ProfileOptions { exec, seconds, hz, top }).map(|_| 0)
+        }
         Cmd::Vault { command } => match command {
             VaultCmd::Ls { disks } => vault::ls(disks).map(|_| 0),
             VaultCmd::Show { service, disks } => vault::show(&service, disks).map(|_| 0),

@@ -34,6 +34,8 @@ pub struct RunOptions {
     pub display: Display,
     /// Size of the data disk when it is created (MiB).
     pub disk_size: Option<u64>,
+    /// QEMU waits for a debugger (`-s -S`).
+    pub gdb: bool,
 }
 
 /// Host port forwarded to the guest's port 80.
@@ -93,8 +95,12 @@ pub fn run(o: RunOptions) -> Result<i32, String> {
         forwards: choose_forwards(&o.forwards),
         interactive: !o.headless,
         display: o.display.clone(),
+        extra: if o.gdb { vec!["-s".into(), "-S".into()] } else { Vec::new() },
         ..QemuConfig::default()
     };
+    if o.gdb {
+        eprintln!("{}", gdb_instructions(&image)?);
+    }
     match &o.display {
         Display::Window => eprintln!("xtask: the screen console is in the QEMU window; type there or here"),
         Display::Vnc(n) => eprintln!("xtask: the screen console is on VNC at 127.0.0.1:{}", 5900 + n),
@@ -141,6 +147,38 @@ pub fn run(o: RunOptions) -> Result<i32, String> {
             Ok(2)
         }
     }
+}
+
+/// How to attach gdb: the kernel's symbols, and each program's with the
+/// address of its `.text` for `add-symbol-file`.
+fn gdb_instructions(image: &kintsugi_tests::Image) -> Result<String, String> {
+    use object::{Object, ObjectSection};
+    let root = kintsugi_tests::image::workspace_root();
+    let kernel = root.join("target/x86_64-unknown-none/release/kintsugi-kernel");
+    let rel = |p: &std::path::Path| p.strip_prefix(&root).unwrap_or(p).display().to_string();
+    let mut s = format!(
+        "xtask: QEMU waits for a debugger on localhost:1234 (-s -S). In another terminal, from {}:\n\n  \
+         gdb {} -ex 'target remote localhost:1234' -ex 'hbreak kernel_entry' -ex continue\n\n\
+         The kernel's symbols come with its ELF. For a program's, add its ELF at its .text address \
+         (every program is a static executable linked at its run address):\n\n",
+        root.display(),
+        rel(&kernel)
+    );
+    for module in &image.modules {
+        let name = module.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let Ok(data) = std::fs::read(module) else { continue };
+        let Ok(file) = object::File::parse(&*data) else { continue }; // the manifest
+        if let Some(text) = file.section_by_name(".text") {
+            s.push_str(&format!("  add-symbol-file {} {:#x}    # {name}\n", rel(module), text.address()));
+        }
+    }
+    s.push_str(
+        "\nEvery program is linked at the same addresses, so use hardware breakpoints (hbreak; \
+         a software breakpoint patches the code of whichever program is mapped at the moment) and check \
+         which program stopped: the running process's id is the kernel's KINTSUGI_CURRENT_PID \
+         (`set language c` then `x/wd &KINTSUGI_CURRENT_PID`), and `ps` in the shell names it. Ctrl-A X quits QEMU.\n",
+    );
+    Ok(s)
 }
 
 #[cfg(test)]

@@ -14,6 +14,9 @@ pub const USER_BASE: u64 = 0x1000;
 pub const USER_END: u64 = 0x0000_8000_0000_0000;
 /// Where the kernel maps the read-only [`StartInfo`](crate::StartInfo) page.
 pub const START_INFO_ADDR: u64 = 0x0000_7fff_ffff_0000;
+/// Where the kernel maps the read-only [`ClockPage`](crate::ClockPage) in
+/// every process.
+pub const CLOCK_PAGE_ADDR: u64 = START_INFO_ADDR + PAGE_SIZE;
 /// The top of the initial stack; the stack grows down from here, with an
 /// unmapped guard page below it.
 pub const STACK_TOP: u64 = 0x0000_7fff_f000_0000;
@@ -57,6 +60,7 @@ mod tests {
         assert!(!is_user_range(u64::MAX - 10, 100));
         assert!(is_user_range(USER_END - 4096, 4096));
         assert!(START_INFO_ADDR + PAGE_SIZE <= USER_END);
+        assert!(CLOCK_PAGE_ADDR + PAGE_SIZE <= USER_END && CLOCK_PAGE_ADDR > START_INFO_ADDR);
         assert!(STACK_TOP < START_INFO_ADDR);
     }
 }

@@ -228,6 +228,26 @@ pub enum Syscall {
     /// `Console` resource. Errors: `InvalidArgument` (unknown op), `BadAddress`,
     /// `TooLarge`, `LimitReached`.
     Console = 56,
+    /// `(action) -> value`: the sampling profiler, which exists only when
+    /// the kernel command line says `profile[=HZ]`. Action 0 starts
+    /// sampling (clearing earlier samples) and returns the rate; action 1
+    /// stops it and writes the samples to the serial console (between
+    /// `PROFILE begin` and `PROFILE end` lines: process names, then each
+    /// distinct stack with its count), returning how many were taken. No
+    /// sample is given to the caller, so the call needs no right. Errors:
+    /// `Unsupported` (profiling not enabled at boot), `InvalidArgument`.
+    Profile = 53,
+    /// `(link, event, timeout_ns, more_ptr, more_count) -> (index, bits)`:
+    /// signal the peer of `link` (as `LinkSignal`), then wait (as
+    /// `EventWait`) on `event` (index 0) and on `more_count` further events
+    /// whose `u32` handles are at `more_ptr` (indices 1 and up), in one
+    /// kernel entry: a request and the wait for its answer, or a reply and
+    /// the wait for the next request. The common case, one event, reads no
+    /// user memory. Every handle is checked before anything happens; if the
+    /// signal fails (`PeerClosed`) nothing is waited for. Errors: those of
+    /// `LinkSignal` and `EventWait` (`InvalidArgument` when `1 +
+    /// more_count` exceeds [`MAX_WAIT_HANDLES`]).
+    LinkSignalWait = 54,
 }
 
 impl Syscall {
@@ -278,6 +298,8 @@ impl Syscall {
             51 => PciConfigWrite,
             52 => IrqMsiMessage,
             56 => Console,
+            53 => Profile,
+            54 => LinkSignalWait,
             _ => return None,
         })
     }
@@ -412,7 +434,7 @@ mod tests {
         }
         assert_eq!(Syscall::from_number(49), Some(Syscall::SystemInfo));
         assert_eq!(Syscall::from_number(7), None);
-        assert_eq!((0..64).filter_map(Syscall::from_number).count(), 43, "every call has a number");
+        assert_eq!((0..64).filter_map(Syscall::from_number).count(), 45, "every call has a number");
     }
 
     #[test]

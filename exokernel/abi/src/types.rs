@@ -141,6 +141,51 @@ bitflags! {
     pub struct SpawnFlags: u64 {
         /// Create the process but do not run it until `ProcessStart`.
         const SUSPENDED = 1 << 0;
+        /// Schedule the process in the service class ([`SchedClass::Service`]):
+        /// it gets the CPU ahead of ordinary programs. Only a caller of the
+        /// service class may ask for it (`AccessDenied` otherwise), so an
+        /// ordinary program cannot raise itself through a child.
+        const SERVICE = 1 << 1;
+    }
+}
+
+/// How the scheduler treats a process (chosen at spawn, see
+/// [`SpawnFlags::SERVICE`]; reported in [`ProcessInfo::sched_class`]).
+///
+/// The kernel keeps three ready levels, served best first: service-class
+/// processes; ordinary processes woken from a wait (or just started); and
+/// ordinary processes that used up a whole time slice or yielded (CPU-bound
+/// ones). A process woken by an interrupt or a timer into a better level
+/// than the running one's takes the CPU at once; one woken by a system call
+/// runs when the caller waits or its slice ends. The boost is bounded: a level that has waited 100 ms gets
+/// one time slice ahead of the better ones, so no program starves.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SchedClass {
+    /// An ordinary program.
+    #[default]
+    Normal = 0,
+    /// A system service (init, the vault, companions, drivers, services):
+    /// the work a message hands it runs ahead of CPU-bound programs.
+    Service = 1,
+}
+
+impl SchedClass {
+    /// The class with this number.
+    pub fn from_u32(v: u32) -> Option<SchedClass> {
+        match v {
+            0 => Some(SchedClass::Normal),
+            1 => Some(SchedClass::Service),
+            _ => None,
+        }
+    }
+
+    /// Lowercase name, for `ps`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SchedClass::Normal => "normal",
+            SchedClass::Service => "service",
+        }
     }
 }
 
@@ -217,6 +262,32 @@ pub const MAX_ARGS: usize = 3072;
 /// Most handles given at spawn.
 pub const MAX_START_HANDLES: usize = 64;
 
+/// The clock page, mapped read-only at [`CLOCK_PAGE_ADDR`](crate::CLOCK_PAGE_ADDR)
+/// in every process: a program reads the monotonic clock without entering
+/// the kernel, with the kernel's own formula: nanoseconds since boot =
+/// `((rdtsc - tsc_at_boot) * ns_per_tsc_fp) >> 32` (128-bit product), the
+/// same value `ClockNow` returns.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct ClockPage {
+    /// [`CLOCK_MAGIC`] once the kernel has filled the page.
+    pub magic: u64,
+    /// The time-stamp counter at boot.
+    pub tsc_at_boot: u64,
+    /// Nanoseconds per time-stamp-counter tick, 32.32 fixed point.
+    pub ns_per_tsc_fp: u64,
+}
+
+/// [`ClockPage::magic`] ("KCLOCKv1").
+pub const CLOCK_MAGIC: u64 = 0x3176_4b43_4f4c_434b;
+
+impl ClockPage {
+    /// Nanoseconds since boot for a time-stamp-counter reading.
+    pub fn ns_at(&self, tsc: u64) -> u64 {
+        ((tsc.saturating_sub(self.tsc_at_boot) as u128 * self.ns_per_tsc_fp as u128) >> 32) as u64
+    }
+}
+
 /// Where a process is in its life.
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -289,8 +360,8 @@ pub struct ProcessInfo {
     pub cpu_ticks: u64,
     /// Bytes used in `name`.
     pub name_len: u32,
-    /// Reserved.
-    pub reserved: u32,
+    /// Its [`SchedClass`] (as a number).
+    pub sched_class: u32,
     /// The name given at spawn.
     pub name: [u8; MAX_NAME],
 }
@@ -305,6 +376,11 @@ impl ProcessInfo {
     /// The decoded state.
     pub fn state(&self) -> ProcessState {
         ProcessState::from_u32(self.state).unwrap_or(ProcessState::Killed)
+    }
+
+    /// The decoded scheduling class.
+    pub fn sched_class(&self) -> SchedClass {
+        SchedClass::from_u32(self.sched_class).unwrap_or_default()
     }
 }
 

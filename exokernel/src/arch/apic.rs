@@ -133,6 +133,19 @@ pub fn route(gsi: u32, level: bool, active_low: bool, masked: bool) -> bool {
     true
 }
 
+/// Route `gsi` (an edge-triggered, active-high ISA line) to the boot CPU as
+/// a non-maskable interrupt, or mask it again (the profiler's sample clock).
+pub fn route_nmi(gsi: u32, enabled: bool) {
+    let ioapics = IOAPICS.lock();
+    if let Some(io) = ioapics.iter().find(|io| gsi >= io.gsi_base && gsi < io.gsi_base + io.lines) {
+        let line = gsi - io.gsi_base;
+        const DELIVERY_NMI: u32 = 0b100 << 8;
+        let low = DELIVERY_NMI | if enabled { 0 } else { 1 << 16 };
+        io.write(0x11 + 2 * line, (BSP_APIC_ID.load(Ordering::Relaxed) as u32) << 24);
+        io.write(0x10 + 2 * line, low);
+    }
+}
+
 /// Mask or unmask a routed GSI.
 pub fn set_masked(gsi: u32, masked: bool) {
     let ioapics = IOAPICS.lock();

@@ -94,6 +94,12 @@ idle_loop:
 );
 
 extern "C" fn trap_dispatch_entry(frame: &mut TrapFrame) {
+    // An NMI can arrive anywhere, even inside the kernel: it must not take
+    // the kernel lock. The only NMIs are the profiler's samples.
+    if frame.vector == 2 {
+        crate::profile::on_nmi(frame);
+        return;
+    }
     crate::trap::dispatch(frame);
 }
 

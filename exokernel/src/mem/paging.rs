@@ -177,7 +177,7 @@ impl AddressSpace {
     /// reference; `device` memory is mapped uncached and holds none. Fails
     /// with `AlreadyExists` if `va` is mapped.
     pub fn map(&mut self, va: u64, pa: u64, access: PageAccess, device: bool) -> Result<(), Error> {
-        debug_assert!(va < USER_END && va % PAGE_SIZE == 0);
+        debug_assert!(va < USER_END && va.is_multiple_of(PAGE_SIZE));
         let slot = self.leaf(va, true)?.ok_or(Error::OutOfMemory)?;
         // SAFETY: `slot` points at this space's leaf entry for `va`.
         unsafe {

@@ -7,7 +7,7 @@
 //! kernel fault, and the same code reads any process's memory, not only the
 //! current one's.
 
-use super::paging::AddressSpace;
+use super::paging::{AddressSpace, Mapped};
 use super::phys_to_virt;
 use alloc::vec::Vec;
 use kintsugi_abi::{is_user_range, Error, PAGE_SIZE};
@@ -26,23 +26,26 @@ fn each_chunk(
     if !is_user_range(va, len as u64) {
         return Err(Error::BadAddress);
     }
-    // Check every page first so a failed call has no partial effect.
-    let first = va & !(PAGE_SIZE - 1);
-    let end = va + len as u64;
-    let mut page = first;
-    while page < end {
-        match space.translate(page) {
-            Some(m) if !m.device && (!write || m.write) => {}
-            _ => return Err(Error::BadAddress),
+    let usable = |m: &Mapped| !m.device && (!write || m.write);
+    // A write checks every page first so a failed call has no partial
+    // effect; a read only fills a kernel buffer that is dropped on failure,
+    // so it walks the page tables once per page.
+    if write {
+        let end = va + len as u64;
+        let mut page = va & !(PAGE_SIZE - 1);
+        while page < end {
+            if !space.translate(page).is_some_and(|m| usable(&m)) {
+                return Err(Error::BadAddress);
+            }
+            page += PAGE_SIZE;
         }
-        page += PAGE_SIZE;
     }
     let mut done = 0usize;
     while done < len {
         let cur = va + done as u64;
         let in_page = (PAGE_SIZE - (cur % PAGE_SIZE)) as usize;
         let n = in_page.min(len - done);
-        let m = space.translate(cur & !(PAGE_SIZE - 1)).ok_or(Error::BadAddress)?;
+        let m = space.translate(cur & !(PAGE_SIZE - 1)).filter(usable).ok_or(Error::BadAddress)?;
         f(phys_to_virt(m.pa + cur % PAGE_SIZE), done, n);
         done += n;
     }

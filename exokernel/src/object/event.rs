@@ -75,7 +75,8 @@ pub fn wakeups_pending() -> bool {
     !WAKE_LIST.lock().is_empty()
 }
 
-/// Take the queued wake-ups.
-pub fn take_wakeups() -> Vec<Pid> {
-    core::mem::take(&mut *WAKE_LIST.lock())
+/// Move the queued wake-ups into `into` (which must be empty): the two
+/// vectors swap, so their capacity is reused and waking allocates nothing.
+pub fn take_wakeups(into: &mut Vec<Pid>) {
+    core::mem::swap(&mut *WAKE_LIST.lock(), into);
 }

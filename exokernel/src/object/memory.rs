@@ -94,6 +94,12 @@ impl MemoryObject {
         MemoryObject { frames: Frames::Run { base, count: pages }, account: None, pinned: true }
     }
 
+    /// Whether the frames can never change: a boot module (no handle to it
+    /// ever carries `WRITE`, and its frames are never freed).
+    pub fn is_immutable(&self) -> bool {
+        self.pinned
+    }
+
     /// Number of pages.
     pub fn pages(&self) -> u64 {
         match &self.frames {

@@ -161,7 +161,7 @@ fn pci_args(r: &Resource, function: u64, offset: u64, width: u64) -> Result<(u32
         1 | 2 | 4 => width as u8,
         _ => return Err(Error::InvalidArgument),
     };
-    if offset >= 256 || offset % width as u64 != 0 {
+    if offset >= 256 || !offset.is_multiple_of(width as u64) {
         return Err(Error::InvalidArgument);
     }
     Ok((function as u32, offset as u16, width))

@@ -15,7 +15,7 @@ use kintsugi_abi::{
 
 /// Check a page-aligned user range of `pages` pages at `va`.
 pub(super) fn user_pages(va: u64, pages: u64) -> Result<(), Error> {
-    if pages == 0 || pages > MAX_MEM_PAGES || va % PAGE_SIZE != 0 || !is_user_range(va, pages * PAGE_SIZE) {
+    if pages == 0 || pages > MAX_MEM_PAGES || !va.is_multiple_of(PAGE_SIZE) || !is_user_range(va, pages * PAGE_SIZE) {
         return Err(Error::InvalidArgument);
     }
     Ok(())

@@ -99,6 +99,7 @@ fn run(k: &mut Kernel, pid: Pid, call: Syscall, a: [u64; 6]) -> SysResult {
         LinkSignal => event::link_signal(k, pid, a),
         LinkSend => event::link_send(k, pid, a),
         LinkRecv => event::link_recv(k, pid, a),
+        LinkSignalWait => event::link_signal_wait(k, pid, a),
         ProcessSpawn => process::spawn(k, pid, a),
         ProcessStart => process::start(k, pid, a),
         ProcessKill => process::kill(k, pid, a),
@@ -121,6 +122,10 @@ fn run(k: &mut Kernel, pid: Pid, call: Syscall, a: [u64; 6]) -> SysResult {
         PciConfigWrite => device::pci_write(k, pid, a),
         IrqMsiMessage => device::msi_message(k, pid, a),
         Console => device::console(k, pid, a),
+        Profile => {
+            let mut live = k.procs.iter().map(|(pid, p)| (*pid, p.shared.name()));
+            crate::profile::control(a[0], &mut live).map(Ret::One)
+        }
     }
 }
 
@@ -132,12 +137,12 @@ fn debug_write(p: &Process, ptr: u64, len: u64) -> SysResult {
 
 /// The calling process.
 fn caller(k: &Kernel, pid: Pid) -> Result<&Process, Error> {
-    k.procs.get(&pid).ok_or(Error::ProcessDead)
+    k.procs.get(&pid).map(|p| &**p).ok_or(Error::ProcessDead)
 }
 
 /// The calling process, mutably.
 fn caller_mut(k: &mut Kernel, pid: Pid) -> Result<&mut Process, Error> {
-    k.procs.get_mut(&pid).ok_or(Error::ProcessDead)
+    k.procs.get_mut(&pid).map(|p| &mut **p).ok_or(Error::ProcessDead)
 }
 
 /// A handle argument (handles are 32-bit; higher bits make it invalid).

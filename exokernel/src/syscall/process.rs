@@ -11,8 +11,8 @@ use crate::process::{self, Blueprint, EndInfo, Pid};
 use crate::sched::Kernel;
 use alloc::vec::Vec;
 use kintsugi_abi::{
-    Error, HandleGrant, MapFlags, ObjectKind, ProcessInfo, ResourceKind, Rights, SpawnFlags, SpawnParams, MAX_ARGS,
-    MAX_NAME, MAX_PROCESSES, MAX_START_HANDLES, PAGE_SIZE,
+    Error, HandleGrant, MapFlags, ObjectKind, ProcessInfo, ResourceKind, Rights, SchedClass, SpawnFlags, SpawnParams,
+    MAX_ARGS, MAX_NAME, MAX_PROCESSES, MAX_START_HANDLES, PAGE_SIZE,
 };
 
 const PROCESS_RIGHTS: Rights = Rights::KILL
@@ -52,9 +52,18 @@ pub(super) fn spawn(k: &mut Kernel, pid: Pid, a: [u64; 6]) -> SysResult {
         let (object, rights) = get(p, g.handle as u64, Rights::TRANSFER, None)?;
         grants.push((object, subset(rights, g.rights as u64)?));
     }
+    let class = if flags.contains(SpawnFlags::SERVICE) {
+        if p.shared.class != SchedClass::Service {
+            return Err(Error::AccessDenied);
+        }
+        SchedClass::Service
+    } else {
+        SchedClass::Normal
+    };
     let child_pid = k.alloc_pid();
     let child = process::create(Blueprint {
         image: bytes,
+        image_object: Some(image.clone()),
         pid: child_pid,
         parent: pid,
         name: &name,
@@ -63,6 +72,7 @@ pub(super) fn spawn(k: &mut Kernel, pid: Pid, a: [u64; 6]) -> SysResult {
         stack_pages: params.stack_pages,
         page_limit: params.page_limit,
         suspended: flags.contains(SpawnFlags::SUSPENDED),
+        class,
     })?;
     let shared = child.shared.clone();
     k.add(child);
@@ -102,7 +112,7 @@ pub(super) fn info(k: &mut Kernel, pid: Pid, a: [u64; 6]) -> SysResult {
         let (object, _) = get(p, a[0], Rights::INFO, Some(ObjectKind::Process))?;
         object.process()?.clone()
     };
-    let info = shared.info(k.procs.get(&shared.pid));
+    let info = shared.info(k.procs.get(&shared.pid).map(|p| &**p));
     user::write_struct(&p.space, a[1], &info)?;
     Ok(Ret::One(0))
 }

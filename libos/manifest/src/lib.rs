@@ -19,6 +19,7 @@
 //! provides = ["fanin-echo"]        # further names it may register
 //! resilient = true         # a resilient service, started under its companion
 //! store = "vault"          # where the companion keeps checkpoints: "vault" or "memory"
+//! priority = "service"     # scheduled ahead of ordinary programs ("normal" by default)
 //! ```
 //!
 //! # Authority
@@ -80,6 +81,9 @@ pub struct Program {
     pub resilient: bool,
     /// Where its companion keeps checkpoints (resilient services only).
     pub store: Store,
+    /// `priority = "service"`: init spawns it in the kernel's service
+    /// scheduling class, ahead of ordinary programs.
+    pub service: bool,
 }
 
 /// Where a resilient service's companion keeps its checkpoints.
@@ -426,6 +430,7 @@ impl Manifest {
                     provides: Vec::new(),
                     resilient: false,
                     store: Store::Memory,
+                    service: false,
                 });
                 stores.push(None);
                 current = Some(m.programs.len() - 1);
@@ -451,6 +456,12 @@ impl Manifest {
                 }
                 ("memory", Value::Int(v)) => p.memory = v,
                 ("args", Value::Str(v)) => p.args = v,
+                ("priority", Value::Str(v)) => match v.as_str() {
+                    "service" => p.service = true,
+                    "normal" => p.service = false,
+                    _ => return Err(wrong("\"service\" or \"normal\"")),
+                },
+                ("priority", _) => return Err(wrong("\"service\" or \"normal\"")),
                 ("connects" | "provides", Value::List(v)) => {
                     if let Some(bad) = v.iter().find(|n| !valid_pattern(n)) {
                         return Err(err(
@@ -503,10 +514,12 @@ mod tests {
 [program.shell]
 start = true   # at boot
 restart = true
+priority = "service"
 devices = ["console"]
 
 [program.pingpong]
 package = "testprogs"
+priority = "normal"
 memory = 1_024
 args = "100 # not a comment"
 "#;
@@ -516,7 +529,7 @@ args = "100 # not a comment"
         let m = Manifest::parse(SAMPLE).unwrap();
         assert_eq!(m.programs.len(), 2);
         let sh = m.program("shell").unwrap();
-        assert!(sh.start && sh.restart);
+        assert!(sh.start && sh.restart && sh.service);
         assert_eq!(sh.devices, ["console"]);
         assert_eq!(sh.package, "shell");
         let pp = m.program("pingpong").unwrap();
@@ -524,7 +537,7 @@ args = "100 # not a comment"
         assert_eq!(pp.binary, "pingpong");
         assert_eq!(pp.memory, 1024);
         assert_eq!(pp.args, "100 # not a comment");
-        assert!(!pp.start);
+        assert!(!pp.start && !pp.service);
     }
 
     #[test]
@@ -541,6 +554,8 @@ args = "100 # not a comment"
             ("[program.a]\njunk", 2, "key = value"),
             ("[program.a", 1, "unterminated section"),
             ("[program.a]\nmemory = lots", 2, "cannot read value"),
+            ("[program.a]\npriority = \"high\"", 2, "\"service\" or \"normal\""),
+            ("[program.a]\npriority = true", 2, "\"service\" or \"normal\""),
         ];
         for (text, line, msg) in cases {
             let e = Manifest::parse(text).unwrap_err();

@@ -12,7 +12,12 @@
 //! The wake-up protocol avoids a system call per message: a reader about to
 //! sleep sets a flag in shared memory and re-checks the ring; a writer
 //! signals the link only when that flag is set. Event bits are sticky, so a
-//! signal between the re-check and the sleep is not lost.
+//! signal between the re-check and the sleep is not lost. A send followed
+//! by a wait for the answer ([`Channel::call`], [`Endpoint::send_recv_raw`])
+//! wakes the peer and sleeps in one kernel entry (`LinkSignalWait`,
+//! [`sys::link_signal_wait`]); a server that answers and goes back to
+//! waiting on many endpoints sends with [`Channel::send_deferred`] and
+//! waits with [`select_waking`], which does the same.
 
 pub mod ring;
 
@@ -289,6 +294,24 @@ impl Endpoint {
 
     /// Send bytes plus handles, waiting while the ring is full.
     pub fn send_raw(&mut self, bytes: &[u8], handles: HandleList) -> Result<(), ChannelError> {
+        if self.write_message(bytes, handles)? {
+            self.wake_peer();
+        }
+        Ok(())
+    }
+
+    /// Send bytes plus handles, but leave waking the peer (if it sleeps
+    /// waiting for data) to the returned [`PendingWake`], to be folded into
+    /// the caller's next wait by [`select_waking`].
+    pub fn send_raw_deferred(&mut self, bytes: &[u8], handles: HandleList) -> Result<PendingWake, ChannelError> {
+        let wake = self.write_message(bytes, handles)?;
+        Ok(PendingWake { link: wake.then(|| self.link.raw()) })
+    }
+
+    /// Put a message in the ring (waiting while it is full) and its handles
+    /// on the link; whether the peer sleeps waiting for data (and so must
+    /// be woken).
+    fn write_message(&mut self, bytes: &[u8], handles: HandleList) -> Result<bool, ChannelError> {
         loop {
             if self.closed.get() {
                 return Err(ChannelError::PeerClosed);
@@ -309,17 +332,36 @@ impl Endpoint {
             let _ = h.into_raw(); // moved to the peer
         }
         self.rings.try_write(bytes, count)?;
-        if self.rings.peer_wants_data() {
-            self.wake_peer();
-        }
-        Ok(())
+        Ok(self.rings.peer_wants_data())
+    }
+
+    /// Send bytes plus handles, then wait for the next message (up to
+    /// `timeout`): a request and its answer, or a reply and the next
+    /// request. When the peer sleeps waiting for data and nothing has come
+    /// for us yet, waking it and going to sleep are one kernel entry
+    /// (`LinkSignalWait`) instead of two.
+    pub fn send_recv_raw(
+        &mut self,
+        bytes: &[u8],
+        handles: HandleList,
+        timeout: Option<Duration>,
+    ) -> Result<(Vec<u8>, Vec<OwnedHandle>), ChannelError> {
+        let mut buf = Vec::new();
+        let handles = self.send_recv_into(bytes, handles, timeout, &mut buf)?;
+        Ok((buf, handles))
     }
 
     /// Take the next message if one is waiting; `PeerClosed` once nothing
     /// is left and the peer is known to be gone.
     pub fn try_recv_raw(&mut self) -> Result<Option<(Vec<u8>, Vec<OwnedHandle>)>, ChannelError> {
         let mut buf = Vec::new();
-        let Some(count) = self.rings.try_read(&mut buf)? else {
+        Ok(self.try_recv_into(&mut buf)?.map(|handles| (buf, handles)))
+    }
+
+    /// Like [`Endpoint::try_recv_raw`], the bytes into `buf` (replacing its
+    /// contents, reusing its capacity).
+    pub fn try_recv_into(&mut self, buf: &mut Vec<u8>) -> Result<Option<Vec<OwnedHandle>>, ChannelError> {
+        let Some(count) = self.rings.try_read(buf)? else {
             return if self.closed.get() { Err(ChannelError::PeerClosed) } else { Ok(None) };
         };
         if self.rings.peer_wants_space() {
@@ -335,20 +377,60 @@ impl Endpoint {
                 Err(_) => return Err(ChannelError::Corrupt),
             }
         }
-        Ok(Some((buf, handles)))
+        Ok(Some(handles))
     }
 
     /// Wait for the next message (up to `timeout`).
     pub fn recv_raw(&mut self, timeout: Option<Duration>) -> Result<(Vec<u8>, Vec<OwnedHandle>), ChannelError> {
+        let mut buf = Vec::new();
+        let handles = self.recv_waking(false, timeout, &mut buf)?;
+        Ok((buf, handles))
+    }
+
+    /// Like [`Endpoint::recv_raw`], the bytes into `buf`.
+    pub fn recv_into(
+        &mut self,
+        timeout: Option<Duration>,
+        buf: &mut Vec<u8>,
+    ) -> Result<Vec<OwnedHandle>, ChannelError> {
+        self.recv_waking(false, timeout, buf)
+    }
+
+    /// Like [`Endpoint::send_recv_raw`], the answer's bytes into `buf`.
+    pub fn send_recv_into(
+        &mut self,
+        bytes: &[u8],
+        handles: HandleList,
+        timeout: Option<Duration>,
+        buf: &mut Vec<u8>,
+    ) -> Result<Vec<OwnedHandle>, ChannelError> {
+        let wake = self.write_message(bytes, handles)?;
+        self.recv_waking(wake, timeout, buf)
+    }
+
+    /// Wait for the next message into `buf`; if `wake`, the peer must be
+    /// woken first (folded into the wait when we have to sleep).
+    fn recv_waking(
+        &mut self,
+        mut wake: bool,
+        timeout: Option<Duration>,
+        buf: &mut Vec<u8>,
+    ) -> Result<Vec<OwnedHandle>, ChannelError> {
         let deadline = timeout.map(|t| crate::time::now() + t);
         loop {
-            if let Some(m) = self.try_recv_raw()? {
+            if let Some(m) = self.try_recv_into(buf)? {
+                if wake {
+                    self.wake_peer();
+                }
                 return Ok(m);
             }
             let wait = match deadline {
                 Some(d) => {
                     let now = crate::time::now();
                     if now >= d {
+                        if wake {
+                            self.wake_peer();
+                        }
                         return Err(ChannelError::TimedOut);
                     }
                     (d - now).as_nanos() as u64
@@ -356,14 +438,24 @@ impl Endpoint {
                 None => u64::MAX,
             };
             if !self.rings.arm_rx() {
-                match self.event.wait(wait) {
+                let woken = if core::mem::take(&mut wake) {
+                    sys::link_signal_wait(self.link.raw(), self.event.raw(), wait)
+                } else {
+                    self.event.wait(wait)
+                };
+                match woken {
                     Ok(bits) => self.note_bits(bits),
                     Err(Error::TimedOut) => {}
+                    // The signal found the peer gone (nothing was waited
+                    // for): what it left can still be read.
+                    Err(Error::PeerClosed) => self.closed.set(true),
                     Err(e) => {
                         self.rings.disarm_rx();
                         return Err(e.into());
                     }
                 }
+            } else if core::mem::take(&mut wake) {
+                self.wake_peer();
             }
             self.rings.disarm_rx();
         }
@@ -471,9 +563,58 @@ impl Waitable for Signal {
     }
 }
 
+/// A peer that still has to be woken for a message sent with
+/// [`Endpoint::send_raw_deferred`] (or [`Channel::send_deferred`]). Hand it
+/// to [`select_waking`], which wakes the peer and sleeps in one kernel
+/// entry (`LinkSignalWait`); dropped unused, it wakes the peer at once, so
+/// a message is never left unannounced.
+#[must_use = "the peer is woken only when this is passed to select_waking or dropped"]
+pub struct PendingWake {
+    link: Option<Handle>,
+}
+
+impl PendingWake {
+    /// Nothing to wake.
+    pub fn none() -> PendingWake {
+        PendingWake { link: None }
+    }
+
+    /// Whether a peer is waiting to be woken.
+    pub fn is_pending(&self) -> bool {
+        self.link.is_some()
+    }
+
+    /// Wake the peer now.
+    pub fn wake(mut self) {
+        if let Some(link) = self.link.take() {
+            let _ = sys::link_signal(link);
+        }
+    }
+}
+
+impl Drop for PendingWake {
+    fn drop(&mut self) {
+        if let Some(link) = self.link.take() {
+            let _ = sys::link_signal(link);
+        }
+    }
+}
+
 /// Wait until one of `items` is ready (a message, a closed peer, a fired
 /// event); its index. Items earlier in the slice win ties.
 pub fn select(items: &[&dyn Waitable], timeout: Option<Duration>) -> Result<usize, ChannelError> {
+    select_waking(PendingWake::none(), items, timeout)
+}
+
+/// [`select`], first waking the peer `wake` names: when the wait has to
+/// sleep, waking and sleeping are one kernel entry (`LinkSignalWait`).
+/// The way for a server to send its replies and requests and go back to
+/// waiting on all its endpoints.
+pub fn select_waking(
+    mut wake: PendingWake,
+    items: &[&dyn Waitable],
+    timeout: Option<Duration>,
+) -> Result<usize, ChannelError> {
     if items.is_empty() || items.len() > kintsugi_abi::MAX_WAIT_HANDLES {
         return Err(ChannelError::Sys(Error::InvalidArgument));
     }
@@ -481,6 +622,7 @@ pub fn select(items: &[&dyn Waitable], timeout: Option<Duration>) -> Result<usiz
     let events: Vec<Handle> = items.iter().map(|it| it.wait_handle()).collect();
     let disarm = || items.iter().for_each(|it| it.disarm());
     loop {
+        // Returning without sleeping: `wake` (dropped) wakes the peer.
         if let Some(i) = items.iter().position(|it| it.is_ready()) {
             return Ok(i);
         }
@@ -499,7 +641,15 @@ pub fn select(items: &[&dyn Waitable], timeout: Option<Duration>) -> Result<usiz
             }
             None => u64::MAX,
         };
-        let r = sys::event_wait(&events, wait);
+        let r = match wake.link.take() {
+            Some(link) => match sys::link_signal_wait_any(link, &events, wait) {
+                // The signal failed (the peer or the link is gone): nothing
+                // was waited for; wait now.
+                Err(e) if e != Error::TimedOut => sys::event_wait(&events, wait),
+                r => r,
+            },
+            None => sys::event_wait(&events, wait),
+        };
         disarm();
         match r {
             Ok((i, bits)) => items[i].fired(bits),
@@ -509,16 +659,30 @@ pub fn select(items: &[&dyn Waitable], timeout: Option<Duration>) -> Result<usiz
     }
 }
 
-/// A typed endpoint: sends `Tx`, receives `Rx`.
+/// A typed endpoint: sends `Tx`, receives `Rx`. It keeps one buffer for
+/// encoding and one for receiving, so small messages cost no allocation
+/// (a buffer grown past [`KEPT_BUFFER_BYTES`] by a large one is let go).
 pub struct Channel<Tx: Message, Rx: Message> {
     ep: Endpoint,
+    tx: Vec<u8>,
+    rx: Vec<u8>,
     _types: PhantomData<fn(Tx) -> Rx>,
+}
+
+/// Largest buffer a [`Channel`] keeps between messages.
+pub const KEPT_BUFFER_BYTES: usize = 4096;
+
+/// Let a buffer a large message grew go.
+fn trim(buf: &mut Vec<u8>) {
+    if buf.capacity() > KEPT_BUFFER_BYTES {
+        *buf = Vec::new();
+    }
 }
 
 impl<Tx: Message, Rx: Message> Channel<Tx, Rx> {
     /// Type an endpoint.
     pub fn new(ep: Endpoint) -> Self {
-        Channel { ep, _types: PhantomData }
+        Channel { ep, tx: Vec::new(), rx: Vec::new(), _types: PhantomData }
     }
 
     /// Attach a side in transit and type it.
@@ -526,46 +690,75 @@ impl<Tx: Message, Rx: Message> Channel<Tx, Rx> {
         Endpoint::attach(h).map(Self::new)
     }
 
-    /// Send a message.
-    pub fn send(&mut self, m: Tx) -> Result<(), ChannelError> {
-        let mut w = Writer::new();
+    /// Encode `m` into the send buffer; its handles.
+    fn encode(&mut self, m: Tx) -> HandleList {
+        let mut w = Writer::reuse(core::mem::take(&mut self.tx));
         let mut handles = HandleList::default();
         m.encode(&mut w, &mut handles);
-        self.ep.send_raw(w.as_slice(), handles)
+        self.tx = w.finish();
+        handles
     }
 
-    fn decode(bytes: Vec<u8>, handles: Vec<OwnedHandle>) -> Result<Rx, ChannelError> {
+    /// Send a message.
+    pub fn send(&mut self, m: Tx) -> Result<(), ChannelError> {
+        let handles = self.encode(m);
+        let sent = self.ep.send_raw(&self.tx, handles);
+        trim(&mut self.tx);
+        sent
+    }
+
+    /// Send a message, leaving the peer's wake-up to the returned
+    /// [`PendingWake`] (see [`select_waking`]).
+    pub fn send_deferred(&mut self, m: Tx) -> Result<PendingWake, ChannelError> {
+        let handles = self.encode(m);
+        let sent = self.ep.send_raw_deferred(&self.tx, handles);
+        trim(&mut self.tx);
+        sent
+    }
+
+    fn decode(bytes: &[u8], handles: Vec<OwnedHandle>) -> Result<Rx, ChannelError> {
         let mut q = HandleQueue::new(handles);
-        let mut r = Reader::new(&bytes);
+        let mut r = Reader::new(bytes);
         let m = Rx::decode(&mut r, &mut q)?;
         r.finish()?;
         Ok(m)
     }
 
+    /// Decode what was received into the receive buffer.
+    fn decode_received(&mut self, handles: Vec<OwnedHandle>) -> Result<Rx, ChannelError> {
+        let m = Self::decode(&self.rx, handles);
+        trim(&mut self.rx);
+        m
+    }
+
     /// Wait for a message.
     pub fn recv(&mut self) -> Result<Rx, ChannelError> {
-        let (bytes, handles) = self.ep.recv_raw(None)?;
-        Self::decode(bytes, handles)
+        let handles = self.ep.recv_into(None, &mut self.rx)?;
+        self.decode_received(handles)
     }
 
     /// Wait for a message up to `timeout`.
     pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Rx, ChannelError> {
-        let (bytes, handles) = self.ep.recv_raw(Some(timeout))?;
-        Self::decode(bytes, handles)
+        let handles = self.ep.recv_into(Some(timeout), &mut self.rx)?;
+        self.decode_received(handles)
     }
 
     /// Take a message if one is waiting.
     pub fn try_recv(&mut self) -> Result<Option<Rx>, ChannelError> {
-        match self.ep.try_recv_raw()? {
-            Some((bytes, handles)) => Self::decode(bytes, handles).map(Some),
+        match self.ep.try_recv_into(&mut self.rx)? {
+            Some(handles) => self.decode_received(handles).map(Some),
             None => Ok(None),
         }
     }
 
-    /// Send a request and wait for the reply.
+    /// Send a request and wait for the reply (or, for a server, send a
+    /// reply and wait for the next request): one kernel entry for the
+    /// wake-up and the wait (see [`Endpoint::send_recv_raw`]).
     pub fn call(&mut self, m: Tx) -> Result<Rx, ChannelError> {
-        self.send(m)?;
-        self.recv()
+        let handles = self.encode(m);
+        let sent = self.ep.send_recv_into(&self.tx, handles, None, &mut self.rx);
+        trim(&mut self.tx);
+        self.decode_received(sent?)
     }
 
     /// The endpoint underneath.

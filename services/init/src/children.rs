@@ -103,7 +103,11 @@ impl Children {
             let rights = h.rights().map_err(fail)?;
             grants.push(HandleGrant { handle: h.raw().raw(), rights: rights.bits() });
         }
-        let memory = boot.manifest.program(l.program).map(|p| p.memory).unwrap_or(0);
+        let declared = boot.manifest.program(l.program);
+        let memory = declared.map(|p| p.memory).unwrap_or(0);
+        let mut flags = SpawnFlags::empty();
+        flags.set(SpawnFlags::SUSPENDED, l.suspended);
+        flags.set(SpawnFlags::SERVICE, declared.is_some_and(|p| p.service));
         let params = SpawnParams {
             name_ptr: name.as_ptr() as u64,
             name_len: name.len() as u64,
@@ -113,7 +117,7 @@ impl Children {
             grants_len: grants.len() as u64,
             stack_pages: 0,
             page_limit: memory,
-            flags: if l.suspended { SpawnFlags::SUSPENDED.bits() } else { 0 },
+            flags: flags.bits(),
         };
         let handle = sys::process_spawn(module.memory.raw(), &params).map_err(fail)?;
         // The child has its own copies now; ours must go so the child's

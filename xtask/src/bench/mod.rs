@@ -53,6 +53,12 @@ fn kintsugi_run(image: &Image) -> Result<Figures, String> {
     let out = m.command("run bench", Duration::from_secs(600)).map_err(|e| e.to_string())?;
     let mut figures = linux::parse_bench_lines(&out)?;
     figures.insert("boot_ms".into(), boot_ms);
+    // The scheduling figures, once the resilient services are up.
+    for service in kintsugi_tests::resilient_services(image) {
+        m.wait_for_text(&format!("{service} is up"), Duration::from_secs(120)).map_err(|e| e.to_string())?;
+    }
+    let out = m.command("run bench sched", Duration::from_secs(900)).map_err(|e| e.to_string())?;
+    figures.extend(linux::parse_bench_lines(&out)?);
     m.power_off(Duration::from_secs(60)).map_err(|e| e.to_string())?;
     Ok(figures)
 }
@@ -75,55 +81,89 @@ fn median_of(runs: &[Figures], name: &str) -> Option<f64> {
     Some(v[v.len() / 2])
 }
 
-/// One row: label, Kintsugi figure name, Linux figure name, unit divisor.
-const ROWS: &[(&str, &str, &str, f64, &str)] = &[
-    ("boot to shell prompt / to init", "boot_ms", "boot_ms", 1.0, "ms"),
-    ("null system call", "null_syscall_ns", "null_syscall_ns", 1.0, "ns"),
-    ("IPC round trip: channel / pipe", "channel_rtt_ns", "rtt_ns", 1000.0, "us"),
-    ("spawn a program and reap it", "spawn_ns", "spawn_ns", 1000.0, "us"),
+/// One row of the kernel table.
+struct Row {
+    label: &'static str,
+    /// Kintsugi's figure name.
+    kintsugi: &'static str,
+    /// Linux's figure name.
+    linux: &'static str,
+    /// Divisor to the unit.
+    div: f64,
+    unit: &'static str,
+    /// The goal for the ratio (at most this), if there is one.
+    goal: Option<f64>,
+}
+
+const ROWS: &[Row] = &[
+    Row {
+        label: "boot to shell prompt / to init",
+        kintsugi: "boot_ms",
+        linux: "boot_ms",
+        div: 1.0,
+        unit: "ms",
+        goal: None,
+    },
+    Row {
+        label: "null system call",
+        kintsugi: "null_syscall_ns",
+        linux: "null_syscall_ns",
+        div: 1.0,
+        unit: "ns",
+        goal: None,
+    },
+    Row {
+        label: "IPC round trip: channel / pipe",
+        kintsugi: "channel_rtt_ns",
+        linux: "rtt_ns",
+        div: 1000.0,
+        unit: "us",
+        goal: Some(0.2),
+    },
+    Row {
+        label: "spawn a program and reap it",
+        kintsugi: "spawn_ns",
+        linux: "spawn_ns",
+        div: 1000.0,
+        unit: "us",
+        goal: Some(0.2),
+    },
 ];
 
+/// The scheduling rows: label, figure, reference figure, goal (at most).
+const SCHED_ROWS: &[(&str, &str, &str, f64)] = &[
+    ("kvload 1000 ops with one `spin` running / alone", "kvload_ns_1", "kvload_ns_0", 1.5),
+    ("kvload 1000 ops with fifty `spin` running / alone", "kvload_ns_50", "kvload_ns_0", 3.0),
+];
+
+/// "met" or "NOT met" for a ratio against a goal of at most `goal`.
+fn verdict(ratio: f64, goal: f64) -> &'static str {
+    if ratio <= goal {
+        "met"
+    } else {
+        "NOT met"
+    }
+}
+
 /// Run the benchmarks and print the table; with `only`, just that part
-/// (`devices` or `vault`), written to `target/bench/results-PART.md`.
+/// (`kernel`, `devices` or `vault`), written to `target/bench/results-PART.md`.
 pub fn run(only: Option<&str>) -> Result<(), String> {
     tools::ensure(&[&tools::QEMU])?;
     let image = assemble::build()?;
     let work_dir = kintsugi_tests::image::workspace_root().join("target/bench/linux");
     if let Some(part) = only {
         let table = match part {
+            "kernel" => kernel_table(&image, &work_dir)?,
             "devices" => devices::devices_table(&image, &work_dir)?,
             "vault" => vault_table(&image)?,
-            other => return Err(format!("bench: no part {other:?} (parts: devices, vault)")),
+            other => return Err(format!("bench: no part {other:?} (parts: kernel, devices, vault)")),
         };
         let out = kintsugi_tests::image::workspace_root().join(format!("target/bench/results-{part}.md"));
         std::fs::write(&out, &table).map_err(|e| format!("{}: {e}", out.display()))?;
         eprintln!("bench: table also written to {}", out.display());
         return Ok(());
     }
-    let q = LinuxQemu { memory_mb: MEMORY_MB, extra_args: Vec::new() };
-    let mut kintsugi = Vec::new();
-    let mut linux_runs = Vec::new();
-    let mut release = String::new();
-    for i in 0..RUNS {
-        eprintln!("bench: run {} of {RUNS}: Kintsugi", i + 1);
-        kintsugi.push(kintsugi_run(&image)?);
-        eprintln!("bench: run {} of {RUNS}: Linux", i + 1);
-        let l = linux::run_reference(&work_dir, &q, &[])?;
-        let _ = std::fs::write(work_dir.join("console.log"), &l.console);
-        release = l.kernel_release.clone();
-        linux_runs.push(linux_figures(&l));
-    }
-    let mut table = format!(
-        "Kintsugi vs Linux {release}, same QEMU (q35, qemu64, TCG, {MEMORY_MB} MiB); medians of {RUNS} alternating runs\n\n\
-         | operation | Kintsugi | Linux | Kintsugi / Linux |\n|---|---:|---:|---:|\n"
-    );
-    for (label, k, l, div, unit) in ROWS {
-        let (Some(kv), Some(lv)) = (median_of(&kintsugi, k), median_of(&linux_runs, l)) else {
-            return Err(format!("bench: figure {k}/{l} missing"));
-        };
-        table.push_str(&format!("| {label} | {:.1} {unit} | {:.1} {unit} | {:.2} |\n", kv / div, lv / div, kv / lv));
-    }
-    println!("\n{table}");
+    let mut table = kernel_table(&image, &work_dir)?;
     table.push('\n');
     table.push_str(&resiliency_table(&image)?);
     table.push('\n');
@@ -134,6 +174,59 @@ pub fn run(only: Option<&str>) -> Result<(), String> {
     std::fs::write(&out, &table).map_err(|e| format!("{}: {e}", out.display()))?;
     eprintln!("bench: table also written to {}", out.display());
     Ok(())
+}
+
+/// The kernel figures beside Linux's (alternating runs) and the scheduling
+/// figures from the same Kintsugi runs.
+fn kernel_table(image: &Image, work_dir: &std::path::Path) -> Result<String, String> {
+    let q = LinuxQemu { memory_mb: MEMORY_MB, extra_args: Vec::new() };
+    let mut kintsugi = Vec::new();
+    let mut linux_runs = Vec::new();
+    let mut release = String::new();
+    for i in 0..RUNS {
+        eprintln!("bench: run {} of {RUNS}: Kintsugi", i + 1);
+        kintsugi.push(kintsugi_run(image)?);
+        eprintln!("bench: run {} of {RUNS}: Linux", i + 1);
+        let l = linux::run_reference(work_dir, &q, &[])?;
+        let _ = std::fs::write(work_dir.join("console.log"), &l.console);
+        release = l.kernel_release.clone();
+        linux_runs.push(linux_figures(&l));
+    }
+    let mut table = format!(
+        "Kintsugi vs Linux {release}, same QEMU (q35, qemu64, TCG, {MEMORY_MB} MiB); medians of {RUNS} alternating runs\n\n\
+         | operation | Kintsugi | Linux | Kintsugi / Linux | goal |\n|---|---:|---:|---:|---|\n"
+    );
+    for Row { label, kintsugi: k, linux: l, div, unit, goal } in ROWS {
+        let (Some(kv), Some(lv)) = (median_of(&kintsugi, k), median_of(&linux_runs, l)) else {
+            return Err(format!("bench: figure {k}/{l} missing"));
+        };
+        let ratio = kv / lv;
+        let goal = goal.map(|g| format!("at most {g:.2}: {}", verdict(ratio, g))).unwrap_or_default();
+        table.push_str(&format!(
+            "| {label} | {:.1} {unit} | {:.1} {unit} | {ratio:.2} | {goal} |\n",
+            kv / div,
+            lv / div
+        ));
+    }
+    table.push_str(&format!(
+        "\nScheduling (Kintsugi, same runs): `bench sched` times `kvload 1 1000` alone (before and after), with one \
+         CPU-bound `spin` and with fifty; medians of 3 timings per boot, then of the {RUNS} boots\n\n\
+         | figure | with spinners | alone (reference) | ratio | goal |\n|---|---:|---:|---:|---|\n"
+    ));
+    for (label, k, reference, goal) in SCHED_ROWS {
+        let (Some(kv), Some(rv)) = (median_of(&kintsugi, k), median_of(&kintsugi, reference)) else {
+            return Err(format!("bench: figure {k}/{reference} missing"));
+        };
+        let ratio = kv / rv;
+        table.push_str(&format!(
+            "| {label} | {} | {} | {ratio:.2} | at most {goal:.1}: {} |\n",
+            ms(kv),
+            ms(rv),
+            verdict(ratio, *goal)
+        ));
+    }
+    println!("\n{table}");
+    Ok(table)
 }
 
 fn ms(ns: f64) -> String {

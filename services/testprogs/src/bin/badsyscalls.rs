@@ -162,8 +162,18 @@ fn main() -> i32 {
     c(ProcessMapChild, &[SELF, UNMAPPED, 1, free_va, 0], NotFound);
     c(ProcessMapChild, &[SELF, code, 1, free_va, 1], AccessDenied);
     c(ProcessMapChild, &[SELF, code, 1, free_va, 2], InvalidArgument);
+    // Signal and wait: both handles checked before anything happens.
+    c(LinkSignalWait, &[0, ev, 0], InvalidHandle);
+    c(LinkSignalWait, &[ev, ev, 0], WrongType);
+    c(LinkSignalWait, &[link, 0xdead_beef, 0], InvalidHandle);
+    c(LinkSignalWait, &[link, link, 0], WrongType);
+    c(LinkSignalWait, &[link, ev, 0, ptr, 256], InvalidArgument);
+    c(LinkSignalWait, &[link, ev, 0, KERNEL, 1], BadAddress);
+    // The profiler is off unless the kernel was booted with `profile`.
+    c(Profile, &[0], Unsupported);
+    c(Profile, &[1], Unsupported);
     // Unknown system call numbers.
-    for n in [7u64, 53, 60, 1000, 1 << 32, u64::MAX] {
+    for n in [7u64, 55, 60, 1000, 1 << 32, u64::MAX] {
         cases.push((DebugWrite, [n, 0, 0, 0, 0, 0], InvalidSyscall));
     }
 

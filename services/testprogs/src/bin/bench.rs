@@ -2,6 +2,20 @@
 //! value` lines: the median cost of a trivial system call, of a channel
 //! round trip between two processes, and of starting a program and seeing
 //! it end. `bench exit` is the program started for the last one.
+//!
+//! `bench channel [N]` and `bench spawn [N]`: one of those alone, N times
+//! (for profiling); `bench yield [N]`: the cost of a switch between two
+//! processes that yield to each other.
+//!
+//! `bench kv [N]`: N (default 20000) `get`s of one key through the kv
+//! companion, for profiling a round trip (`cargo xtask profile --exec 'run
+//! bench kv'`); prints the median and the mean round trip.
+//!
+//! `bench sched [OPS]`: how CPU-bound programs slow the services down. The
+//! time `kvload 1 OPS` (default 1000) takes alone, with one `spin` running
+//! and with fifty, three runs each (the runs alone before and after the
+//! others); prints the medians as `kvload_ns_0`, `kvload_ns_1` and
+//! `kvload_ns_50`.
 #![no_std]
 #![no_main]
 
@@ -28,27 +42,41 @@ fn main() -> i32 {
     match arg(0) {
         Some("exit") => 0,
         Some("echo") => echo(),
+        Some("sched") => sched(testprogs::arg_u64(1, 1000)),
+        Some("kv") => kv_round_trips(testprogs::arg_u64(1, 20_000)),
+        Some("channel") => channel_round_trips(testprogs::arg_u64(1, 20_000)),
+        Some("yield") => yields(testprogs::arg_u64(1, 20_000)),
+        Some("yielder") => loop {
+            sys::yield_now();
+        },
+        Some("spawn") => spawn_and_reap(testprogs::arg_u64(1, 1000)),
         _ => run(),
     }
 }
 
 fn echo() -> i32 {
     let Some(mut ch) = peer::<Msg, Msg>() else { return 2 };
+    let mut next = ch.recv();
     loop {
-        match ch.recv() {
-            Ok(m) => {
-                if ch.send(m).is_err() {
-                    return 3;
-                }
-            }
+        // Answer and wait for the next request in one kernel entry.
+        next = match next {
+            Ok(m) => ch.call(m),
             Err(ChannelError::PeerClosed) => return 0,
             Err(_) => return 4,
-        }
+        };
     }
 }
 
 fn run() -> i32 {
-    // Null system call: a handle lookup, the cheapest real call.
+    null_syscall();
+    if channel_round_trips(2000) != 0 {
+        return 1;
+    }
+    spawn_and_reap(200)
+}
+
+/// Null system call: a handle lookup, the cheapest real call.
+fn null_syscall() {
     let h = sys::mem_alloc(1, MemFlags::empty()).expect("memory");
     let mut per_call = Vec::with_capacity(2000);
     for _ in 0..2000 {
@@ -59,14 +87,16 @@ fn run() -> i32 {
         per_call.push((libos::time::now_ns() - t0) / 50);
     }
     println!("BENCH null_syscall_ns {}", median(&mut per_call));
+}
 
-    // Channel round trip between two processes.
+/// Channel round trip between two processes (`bench channel [N]` alone).
+fn channel_round_trips(n: u64) -> i32 {
     let (process, mut ch) = spawn_with_channel::<Msg, Msg>("bench", "echo").expect("start echo");
     for seq in 0..200 {
         let _ = ch.call(Msg { seq });
     }
-    let mut rtt = Vec::with_capacity(2000);
-    for seq in 0..2000 {
+    let mut rtt = Vec::with_capacity(n as usize);
+    for seq in 0..n {
         let t0 = libos::time::now_ns();
         let r = ch.call(Msg { seq });
         rtt.push(libos::time::now_ns() - t0);
@@ -78,11 +108,15 @@ fn run() -> i32 {
     println!("BENCH channel_rtt_ns {}", median(&mut rtt));
     drop(ch);
     let _ = process.kill();
+    0
+}
 
-    // Spawn: start a program through init and see it end.
-    let mut spawn = Vec::with_capacity(200);
+/// Spawn: start a program through init and see it end (`bench spawn [N]`
+/// alone).
+fn spawn_and_reap(n: u64) -> i32 {
+    let mut spawn = Vec::with_capacity(n as usize);
     let ended = Event::new().expect("event");
-    for _ in 0..200 {
+    for _ in 0..n {
         let t0 = libos::time::now_ns();
         let Ok((_, p)) = libos::directory::run("bench", "exit") else {
             println!("bench: spawn failed");
@@ -93,5 +127,115 @@ fn run() -> i32 {
         spawn.push(libos::time::now_ns() - t0);
     }
     println!("BENCH spawn_ns {}", median(&mut spawn));
+    0
+}
+
+/// Run `kvload 1 ops` to its end; the time it took, or why it failed.
+fn time_kvload(ops: u64) -> Result<u64, alloc::string::String> {
+    use alloc::format;
+    let ended = Event::new().map_err(|e| format!("event: {e}"))?;
+    let t0 = libos::time::now_ns();
+    let (_, p) = libos::directory::run("kvload", &format!("1 {ops}")).map_err(|e| format!("kvload: {e}"))?;
+    p.watch(&ended, 1).map_err(|e| format!("watch: {e}"))?;
+    let info = loop {
+        let info = p.info().unwrap_or_default();
+        if info.state().is_ended() {
+            break info;
+        }
+        let _ = ended.wait(1_000_000_000);
+    };
+    let took = libos::time::now_ns() - t0;
+    if info.state() != libos::abi::ProcessState::Exited || info.exit_code != 0 {
+        return Err(format!("kvload ended badly (state {:?}, code {})", info.state(), info.exit_code));
+    }
+    Ok(took)
+}
+
+fn sched(ops: u64) -> i32 {
+    const RUNS: usize = 3;
+    let result = |spinners: &mut Vec<libos::handle::Process>, want: usize, into: &mut Vec<u64>| -> bool {
+        while spinners.len() < want {
+            match libos::directory::run("spin", "") {
+                Ok((_, p)) => spinners.push(p),
+                Err(e) => {
+                    println!("bench: cannot start spin: {e}");
+                    return false;
+                }
+            }
+        }
+        for _ in 0..RUNS {
+            match time_kvload(ops) {
+                Ok(ns) => into.push(ns),
+                Err(e) => {
+                    println!("bench: {e}");
+                    return false;
+                }
+            }
+        }
+        true
+    };
+    // A first run warms kv up (its first checkpoints, the vault's slots).
+    let mut spinners = Vec::new();
+    let mut alone = Vec::new();
+    let mut warm = Vec::new();
+    let mut one = Vec::new();
+    let mut fifty = Vec::new();
+    let ok = result(&mut spinners, 0, &mut warm)
+        && result(&mut spinners, 0, &mut alone)
+        && result(&mut spinners, 1, &mut one)
+        && result(&mut spinners, 50, &mut fifty);
+    for p in spinners.drain(..) {
+        let _ = p.kill();
+    }
+    if !ok || !result(&mut spinners, 0, &mut alone) {
+        return 1;
+    }
+    println!("BENCH kvload_ns_0 {}", median(&mut alone));
+    println!("BENCH kvload_ns_1 {}", median(&mut one));
+    println!("BENCH kvload_ns_50 {}", median(&mut fifty));
+    0
+}
+
+fn kv_round_trips(n: u64) -> i32 {
+    let mut kv = match kv::connect() {
+        Ok(c) => c,
+        Err(e) => {
+            println!("bench: {e}");
+            return 1;
+        }
+    };
+    let key = alloc::string::String::from("bench/rtt");
+    if kv.put(key.clone(), Vec::from(*b"0123456789abcdef0123456789abcdef")).is_err() {
+        println!("bench: kv put failed");
+        return 1;
+    }
+    let mut rtt = Vec::with_capacity(n as usize);
+    let start = libos::time::now_ns();
+    for _ in 0..n {
+        let t0 = libos::time::now_ns();
+        if kv.get(key.clone()).is_err() {
+            println!("bench: kv get failed");
+            return 1;
+        }
+        rtt.push(libos::time::now_ns() - t0);
+    }
+    let mean = (libos::time::now_ns() - start) / n.max(1);
+    println!("BENCH kv_rtt_median_ns {}", median(&mut rtt));
+    println!("BENCH kv_rtt_mean_ns {mean}");
+    0
+}
+
+/// The cost of a switch between two processes: both yield in turn.
+fn yields(n: u64) -> i32 {
+    let Ok((_, other)) = libos::directory::run("bench", "yielder") else { return 1 };
+    for _ in 0..100 {
+        sys::yield_now();
+    }
+    let t0 = libos::time::now_ns();
+    for _ in 0..n {
+        sys::yield_now();
+    }
+    println!("BENCH yield_switch_ns {}", (libos::time::now_ns() - t0) / n.max(1) / 2);
+    let _ = other.kill();
     0
 }

@@ -13,7 +13,7 @@ extern crate alloc;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
-use libos::channel::{select, Channel, ChannelError, Signal, Waitable};
+use libos::channel::{select_waking, Channel, ChannelError, PendingWake, Signal, Waitable};
 use libos::directory;
 use libos::println;
 use libos::protocol::ReplySink;
@@ -45,12 +45,17 @@ impl FaninHandler for Echo {
     }
 }
 
-/// Sends replies straight down a session.
-struct Session<'a>(&'a mut Channel<Reply, Request>);
+/// Sends replies straight down a session; the client's wake-up waits for
+/// the server's next `select_waking`, which wakes it and sleeps in one
+/// kernel entry.
+struct Session<'a>(&'a mut Channel<Reply, Request>, &'a mut PendingWake);
 
 impl ReplySink<Reply> for Session<'_> {
     fn reply(&mut self, reply: Reply) {
-        let _ = self.0.send(reply);
+        if let Ok(wake) = self.0.send_deferred(reply) {
+            // An earlier reply's wake-up (same client) happens as it drops.
+            *self.1 = wake;
+        }
     }
 }
 
@@ -63,11 +68,12 @@ fn server() -> i32 {
         }
     };
     let mut sessions: Vec<Channel<Reply, Request>> = Vec::new();
+    let mut pending = PendingWake::none();
     loop {
         let ready = {
             let mut items: Vec<&dyn Waitable> = Vec::from([&listener as &dyn Waitable]);
             items.extend(sessions.iter().map(|s| s as &dyn Waitable));
-            select(&items, None)
+            select_waking(core::mem::replace(&mut pending, PendingWake::none()), &items, None)
         };
         match ready {
             Ok(0) => {
@@ -80,7 +86,7 @@ fn server() -> i32 {
                 let s = &mut sessions[i - 1];
                 loop {
                     match s.try_recv() {
-                        Ok(Some(r)) => dispatch(&mut Echo, r, &mut Session(s)),
+                        Ok(Some(r)) => dispatch(&mut Echo, r, &mut Session(s, &mut pending)),
                         Ok(None) => break,
                         Err(ChannelError::PeerClosed) => {
                             sessions.remove(i - 1);

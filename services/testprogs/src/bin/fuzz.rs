@@ -149,7 +149,8 @@ fn worker(seed: u64) -> i32 {
         for x in a.iter_mut() {
             *x = pick_arg(&mut rng, &pool);
         }
-        if nr == Syscall::EventWait as usize {
+        if nr == Syscall::EventWait as usize || nr == Syscall::LinkSignalWait as usize {
+            // Waits are bounded (both take the timeout third).
             a[2] = rng.below(1_000_000);
         }
         if nr == Syscall::DebugWrite as usize {
