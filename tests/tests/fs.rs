@@ -134,7 +134,7 @@ fn fs_answers_bad_requests_and_malformed_messages() {
         ("rmdir /fscheck/file", "rmdir: /fscheck/file: not a directory"),
         ("rm /fscheck", "rm: /fscheck: is a directory (use rmdir)"),
         ("mv /fscheck /fscheck/full/x", "mv: /fscheck: cannot move a directory into itself"),
-        ("hexdump /fscheck/file -1", "shell: hexdump: bad offset '-1'"),
+        ("hexdump /fscheck/file -1", "hexdump: bad offset '-1'"),
     ] {
         let got = run(&mut m, line);
         assert!(got.trim().starts_with(want) && got.trim().lines().count() == 1, "{line}: {got}");
