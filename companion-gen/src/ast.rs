@@ -206,6 +206,8 @@ pub enum ResilienceItem {
     },
     /// `idempotent A, B;`
     Idempotent(Vec<Name>, Span),
+    /// `durable A, B;`
+    Durable(Vec<Name>, Span),
     /// `distillation logical;`
     Distillation(Distillation, Span),
     /// `unrecoverable Reply { field: literal, ... };`

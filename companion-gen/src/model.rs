@@ -198,6 +198,9 @@ pub struct Resilience {
     pub every_ms: Option<u32>,
     /// Requests that do not change the service's state.
     pub idempotent: Vec<usize>,
+    /// Requests whose reply is released only once the request is on the
+    /// checkpoint disk (in the log after the newest checkpoint).
+    pub durable: Vec<usize>,
     /// How state is captured.
     pub distillation: Distillation,
     /// What a client is told when its request cannot be recovered.

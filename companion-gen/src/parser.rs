@@ -265,6 +265,10 @@ impl<'a> Parser<'a> {
                     self.next();
                     ResilienceItem::Idempotent(self.names()?, t.span)
                 }
+                "durable" => {
+                    self.next();
+                    ResilienceItem::Durable(self.names()?, t.span)
+                }
                 "distillation" => {
                     self.next();
                     let d = if self.at_word("logical") {
@@ -294,7 +298,7 @@ impl<'a> Parser<'a> {
                     ResilienceItem::Unrecoverable { message, fields, span: t.span }
                 }
                 _ => {
-                    return self.error("`checkpoint`, `idempotent`, `distillation`, `unrecoverable` or `}`");
+                    return self.error("`checkpoint`, `idempotent`, `durable`, `distillation`, `unrecoverable` or `}`");
                 }
             };
             self.punct(TokenKind::Semi, &format!(" after the `{word}` statement"))?;

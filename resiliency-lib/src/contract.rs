@@ -33,6 +33,9 @@ pub trait Resilient: Protocol {
     /// Whether `request` leaves the service's state unchanged (it is then
     /// not replayed after a restart; only re-run if its reply was owed).
     fn idempotent(request: &Self::Request) -> bool;
+    /// Whether `request`'s reply is released only once the request is on
+    /// the checkpoint disk (`durable` in the contract).
+    fn durable(request: &Self::Request) -> bool;
     /// Whether a checkpoint is taken once `request` is answered.
     fn checkpoint_after(request: &Self::Request) -> bool;
     /// The reply a client gets when its request cannot be recovered (it

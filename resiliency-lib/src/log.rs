@@ -117,15 +117,12 @@ impl Log {
     }
 
     /// Remove request `id` and the inputs recorded for it (a request that
-    /// cannot be recovered). Returns whether it was there.
-    pub fn remove_request(&mut self, id: RequestId) -> bool {
-        let Some(pos) = self
+    /// cannot be recovered). Returns where it was and how many entries went.
+    pub fn remove_request(&mut self, id: RequestId) -> Option<(usize, usize)> {
+        let pos = self
             .entries
             .iter()
-            .position(|e| matches!(e, Entry::Request { session, seq, .. } if (*session, *seq) == id))
-        else {
-            return false;
-        };
+            .position(|e| matches!(e, Entry::Request { session, seq, .. } if (*session, *seq) == id))?;
         let mut end = pos + 1;
         while matches!(self.entries.get(end), Some(Entry::Input(_))) {
             end += 1;
@@ -136,7 +133,7 @@ impl Log {
             }
         }
         self.delivered.remove(&id);
-        true
+        Some((pos, end - pos))
     }
 
     /// A checkpoint committed: everything before it is in the checkpoint.
@@ -145,6 +142,44 @@ impl Log {
         self.delivered.clear();
         self.bytes = 0;
     }
+}
+
+/// Encode `entries` as one batch for the checkpoint store's log (what a
+/// durable request's reply waits for).
+pub fn encode_batch(entries: &[Entry]) -> Vec<u8> {
+    let mut w = libos::wire::Writer::new();
+    w.u32(entries.len() as u32);
+    for e in entries {
+        match e {
+            Entry::Open(session) => w.u8(1).u64(*session),
+            Entry::Close(session) => w.u8(2).u64(*session),
+            Entry::Request { session, seq, bytes } => w.u8(3).u64(*session).u64(*seq).bytes(bytes),
+            Entry::Input(bytes) => w.u8(4).bytes(bytes),
+        };
+    }
+    w.finish()
+}
+
+/// The largest request or input a batch may hold.
+const MAX_ENTRY_BYTES: usize = 16 << 20;
+
+/// Decode a batch made by [`encode_batch`] (from the checkpoint disk: a
+/// damaged one is an error, never a panic).
+pub fn decode_batch(bytes: &[u8]) -> Result<Vec<Entry>, libos::wire::DecodeError> {
+    let mut r = libos::wire::Reader::new(bytes);
+    let count = r.u32()? as usize;
+    let mut entries = Vec::with_capacity(count.min(bytes.len()));
+    for _ in 0..count {
+        entries.push(match r.u8()? {
+            1 => Entry::Open(r.u64()?),
+            2 => Entry::Close(r.u64()?),
+            3 => Entry::Request { session: r.u64()?, seq: r.u64()?, bytes: r.bytes_vec(MAX_ENTRY_BYTES)? },
+            4 => Entry::Input(r.bytes_vec(MAX_ENTRY_BYTES)?),
+            _ => return Err(libos::wire::DecodeError::Invalid),
+        });
+    }
+    r.finish()?;
+    Ok(entries)
 }
 
 #[cfg(test)]
@@ -194,11 +229,23 @@ mod tests {
         log.push(Entry::Input(vec![9; 4]));
         log.push(req(2, 0, b"b"));
         log.record_delivered((1, 1), b"x");
-        assert!(log.remove_request((1, 1)));
+        assert_eq!(log.remove_request((1, 1)), Some((1, 2)));
         assert_eq!(log.entries(), &[req(1, 0, b"a"), req(2, 0, b"b")]);
         assert_eq!(log.payload_bytes(), 2);
         assert_eq!(log.delivered_count((1, 1)), 0);
-        assert!(!log.remove_request((1, 1)));
+        assert_eq!(log.remove_request((1, 1)), None);
+    }
+
+    #[test]
+    fn batches_round_trip_and_damage_is_an_error() {
+        let entries = vec![Entry::Open(7), req(7, 0, b"put"), Entry::Input(vec![5; 9]), Entry::Close(7)];
+        let bytes = encode_batch(&entries);
+        assert_eq!(decode_batch(&bytes).unwrap(), entries);
+        assert!(decode_batch(&bytes[..bytes.len() - 1]).is_err());
+        let mut bad = bytes.clone();
+        bad[4] = 9;
+        assert!(decode_batch(&bad).is_err());
+        assert!(decode_batch(&[0xff, 0xff, 0xff, 0xff]).is_err());
     }
 
     #[test]

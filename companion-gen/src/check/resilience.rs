@@ -11,20 +11,25 @@ impl<'a> Checker<'a> {
     pub(super) fn resilience(&mut self, r: &ast::ResilienceDecl, proto: Option<&Protocol>) -> Option<Resilience> {
         let mut checkpoint_after: Vec<usize> = Vec::new();
         let mut idempotent: Vec<usize> = Vec::new();
+        let mut durable: Vec<usize> = Vec::new();
         let mut listed_after: HashMap<String, Span> = HashMap::new();
         let mut listed_idempotent: HashMap<String, Span> = HashMap::new();
+        let mut listed_durable: HashMap<String, Span> = HashMap::new();
         let mut every_requests: Option<(u32, Span)> = None;
         let mut every_ms: Option<(u32, Span)> = None;
         let mut distillation: Option<(Distillation, Span)> = None;
         let mut unrecoverable: Option<(Option<Unrecoverable>, Span)> = None;
         for item in &r.items {
             match item {
-                ResilienceItem::CheckpointAfter(list, _) | ResilienceItem::Idempotent(list, _) => {
-                    let is_after = matches!(item, ResilienceItem::CheckpointAfter(..));
-                    let (out, listed, what) = if is_after {
-                        (&mut checkpoint_after, &mut listed_after, "`checkpoint after`")
-                    } else {
-                        (&mut idempotent, &mut listed_idempotent, "`idempotent`")
+                ResilienceItem::CheckpointAfter(list, _)
+                | ResilienceItem::Idempotent(list, _)
+                | ResilienceItem::Durable(list, _) => {
+                    let (out, listed, what) = match item {
+                        ResilienceItem::CheckpointAfter(..) => {
+                            (&mut checkpoint_after, &mut listed_after, "`checkpoint after`")
+                        }
+                        ResilienceItem::Idempotent(..) => (&mut idempotent, &mut listed_idempotent, "`idempotent`"),
+                        _ => (&mut durable, &mut listed_durable, "`durable`"),
                     };
                     for name in list {
                         if let Some(first) = listed.get(&name.text) {
@@ -69,6 +74,18 @@ impl<'a> Checker<'a> {
                 },
             }
         }
+        // A durable request is one whose effect must survive a power cut;
+        // an idempotent one has no effect to keep.
+        let mut durable_names: Vec<(&String, &Span)> = listed_durable.iter().collect();
+        durable_names.sort_by_key(|(_, span)| **span);
+        for (name, span) in durable_names {
+            if let Some(at) = listed_idempotent.get(name) {
+                self.err(
+                    *span,
+                    format!("`{name}` is `idempotent` (at {at}): it changes nothing, so it cannot be `durable`"),
+                );
+            }
+        }
         let Some((unrecoverable, _)) = unrecoverable else {
             self.err(
                 r.span,
@@ -81,6 +98,7 @@ impl<'a> Checker<'a> {
             every_requests: every_requests.map(|e| e.0),
             every_ms: every_ms.map(|e| e.0),
             idempotent,
+            durable,
             distillation: distillation.map_or(Distillation::Logical, |d| d.0),
             unrecoverable: unrecoverable?,
         })

@@ -662,3 +662,18 @@ fn anonymous_state_names_avoid_declared_ones() {
     let names: Vec<&str> = c.states.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["S", "S_Get_2", "S_Get"]);
 }
+
+#[test]
+fn durable_requests_are_listed_and_not_idempotent() {
+    let c = crate::parse("t.contract", &good(&format!("resilience {{ idempotent Get; durable Put; {U} }}")))
+        .expect("a good contract");
+    let r = c.resilience.expect("a resilience section");
+    assert_eq!(r.durable, [1]);
+    assert_errors(
+        &good(&format!("resilience {{ idempotent Get;\n durable Put, Get, Put; {U} }}")),
+        &[
+            "15:15: `Get` is `idempotent` (at 14:25): it changes nothing, so it cannot be `durable`",
+            "15:20: `Put` is already listed in `durable` (at 15:10)",
+        ],
+    );
+}

@@ -19,7 +19,9 @@ impl<'a> Gen<'a> {
         };
         self.out.line(format!("distillation: {res}::Distillation::{d},"));
         self.out.close("};");
-        for (name, list) in [("idempotent", &r.idempotent), ("checkpoint_after", &r.checkpoint_after)] {
+        for (name, list) in
+            [("idempotent", &r.idempotent), ("durable", &r.durable), ("checkpoint_after", &r.checkpoint_after)]
+        {
             self.out.blank();
             if list.is_empty() {
                 self.out.open(format!("fn {name}(_request: &Request) -> bool {{"));

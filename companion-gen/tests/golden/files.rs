@@ -691,6 +691,10 @@ impl resiliency_lib::Resilient for Files {
         matches!(request, Request::Stat { .. } | Request::ReadInto { .. })
     }
 
+    fn durable(_request: &Request) -> bool {
+        false
+    }
+
     fn checkpoint_after(request: &Request) -> bool {
         matches!(
             request,

@@ -504,6 +504,10 @@ impl resiliency_lib::Resilient for Kv {
         )
     }
 
+    fn durable(request: &Request) -> bool {
+        matches!(request, Request::Put { .. } | Request::Delete { .. })
+    }
+
     fn checkpoint_after(request: &Request) -> bool {
         matches!(
             request,

@@ -621,6 +621,10 @@ impl resiliency_lib::Resilient for Lists {
         )
     }
 
+    fn durable(_request: &Request) -> bool {
+        false
+    }
+
     fn checkpoint_after(request: &Request) -> bool {
         matches!(request, Request::PutMany { .. })
     }

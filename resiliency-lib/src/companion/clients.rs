@@ -30,6 +30,8 @@ pub enum Work {
         bytes: Vec<u8>,
         /// The contract says it changes nothing.
         idempotent: bool,
+        /// The contract says its reply waits until it is on the disk.
+        durable: bool,
         /// The contract asks for a checkpoint after it.
         checkpoint_after: bool,
         /// A re-run after a crash (its client may have some replies).
@@ -137,10 +139,7 @@ impl<P: crate::Resilient> Clients<P> {
             self.sessions.push(Session { id, endpoint, checker: Checker::new(), next_seq: 0 });
             work.push_back(Work::Open(id));
         }
-        while let Ok(Some(c)) = self.control.try_accept() {
-            let endpoint = c.endpoint;
-            self.controllers.push(Channel::new(endpoint));
-        }
+        self.accept_control();
         while let Ok(Some(c)) = self.notices.try_accept() {
             let endpoint = c.endpoint;
             self.subscribers.push((false, Channel::new(endpoint)));
@@ -168,8 +167,16 @@ impl<P: crate::Resilient> Clients<P> {
                             let id = (s.id, s.next_seq);
                             s.next_seq += 1;
                             let idempotent = P::idempotent(&r);
+                            let durable = P::durable(&r);
                             let checkpoint_after = P::checkpoint_after(&r);
-                            work.push_back(Work::Request { id, bytes, idempotent, checkpoint_after, rerun: false });
+                            work.push_back(Work::Request {
+                                id,
+                                bytes,
+                                idempotent,
+                                durable,
+                                checkpoint_after,
+                                rerun: false,
+                            });
                         }
                         Err(m) => {
                             log::warn!("{name}: session {}: {m}; closing it", s.id);
@@ -188,14 +195,47 @@ impl<P: crate::Resilient> Clients<P> {
         work
     }
 
-    /// Check a reply of the service against the session's protocol and send
-    /// it to the client (dropped if the client is gone).
-    pub fn deliver(&mut self, session: u64, bytes: &[u8]) -> Result<(), String> {
+    /// Accept waiting controllers (`NAME.control` connections).
+    pub fn accept_control(&mut self) {
+        while let Ok(Some(c)) = self.control.try_accept() {
+            self.controllers.push(Channel::new(c.endpoint));
+        }
+    }
+
+    /// Check a reply of the service against the session's protocol (a
+    /// reply that does not decode is the service's fault even when its
+    /// client is gone).
+    pub fn check(&mut self, session: u64, bytes: &[u8]) -> Result<(), String> {
         let reply = decode::<P::Reply>(bytes).map_err(|e| format!("undecodable reply: {e}"))?;
         let Some(s) = self.sessions.iter_mut().find(|s| s.id == session) else { return Ok(()) };
-        s.checker.on_reply(&reply).map_err(|v| v.message)?;
-        let _ = s.endpoint.send_raw(bytes, HandleList::default());
-        Ok(())
+        s.checker.on_reply(&reply).map_err(|v| v.message)
+    }
+
+    /// Send a checked reply to the client (dropped if the client is gone).
+    pub fn send(&mut self, session: u64, bytes: &[u8]) {
+        if let Some(s) = self.sessions.iter_mut().find(|s| s.id == session) {
+            let _ = s.endpoint.send_raw(bytes, HandleList::default());
+        }
+    }
+
+    /// Number sessions from `first` on (a fresh range each boot, so a
+    /// session of this boot never takes the number of one that a
+    /// checkpoint or the log from an earlier boot still mentions).
+    pub fn number_sessions_from(&mut self, first: u64) {
+        self.next_session = first;
+    }
+
+    /// Wait as [`Clients::wait`] does, but leave client requests unread
+    /// (back-pressure: the log is full).
+    pub fn wait_without_requests(&self, exit: &Signal, timeout: Option<Duration>) -> Event {
+        let mut items: Vec<&dyn Waitable> = Vec::from([exit as &dyn Waitable, &self.control]);
+        items.extend(self.controllers.iter().map(|c| c as &dyn Waitable));
+        items.truncate(libos::abi::MAX_WAIT_HANDLES);
+        match select(&items, timeout) {
+            Ok(0) => Event::ServiceEnded,
+            Ok(_) => Event::Control,
+            Err(_) => Event::Timeout,
+        }
     }
 
     /// Answer a request that cannot be recovered with the contract's error.

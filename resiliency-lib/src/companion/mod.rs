@@ -33,6 +33,18 @@ use service::{reply_name, ServiceProcess, HANG_NS};
 /// Attempts a request gets before it is failed with the contract's error.
 pub const MAX_ATTEMPTS: u32 = 3;
 
+/// Replies held for durability before the companion stops taking more
+/// work and makes them durable at once.
+const MAX_HELD_REPLIES: usize = 256;
+
+/// Log bytes beyond which the companion stops reading client requests
+/// (back-pressure) until a checkpoint or an append relieves it: a store
+/// that keeps failing never makes the companion run out of memory.
+const LOG_LIMIT_BYTES: usize = 16 << 20;
+
+/// How often held replies try the store again when it failed.
+const APPEND_RETRY_NS: u64 = 100_000_000;
+
 /// Why the service is considered failed.
 #[derive(Clone, Debug)]
 pub enum Failure {
@@ -94,6 +106,26 @@ struct InFlight {
     rerun: Option<Vec<u8>>,
 }
 
+/// Durable acknowledgements (the contract's `durable` requests): replies
+/// produced since a durable request was logged wait here until the log
+/// entries up to it are in the checkpoint store. Later replies of any
+/// request wait behind them, so no client sees an effect that a power cut
+/// could still undo. One append carries every entry logged since the last,
+/// from all clients (group commit).
+#[derive(Default)]
+struct Durability {
+    /// Log entries already in the store (an index into the log).
+    appended: usize,
+    /// A durable request was logged after `appended`.
+    pending: bool,
+    /// Checked replies waiting for the append: (session, bytes).
+    held: VecDeque<(u64, Vec<u8>)>,
+    /// When a failed append may be tried again.
+    retry_at_ns: u64,
+    /// The store refused the last append (said once, not per retry).
+    failing: bool,
+}
+
 /// A companion for the service of protocol `P`.
 pub struct Companion<P: Resilient> {
     program: String,
@@ -113,6 +145,8 @@ pub struct Companion<P: Resilient> {
     /// A crash was injected and has not shown yet: no further injection
     /// until it has (one injection, one restart).
     injection_pending: bool,
+    /// Replies waiting for their requests to be durable.
+    durability: Durability,
     /// Stats shown by `ps`.
     pub stats: Stats,
 }
@@ -168,14 +202,33 @@ pub enum Commit {
 impl<P: Resilient> Companion<P> {
     /// Register the names and start the service.
     pub fn new(program: &str, store: Box<dyn CheckpointStore>) -> Result<Self, String> {
-        let clients = Clients::register(P::NAME)?;
+        let mut clients = Clients::register(P::NAME)?;
+        // A fresh range of session numbers each boot (see
+        // `number_sessions_from`): the clock at start, mixed.
+        let boot_mix = libos::rand::Rng::new(libos::time::now_ns() | 1).next();
+        clients.number_sessions_from(((boot_mix & 0xffff_ffff) << 24) | 1);
         let generation = store.latest().map_or(0, |c| c.generation);
+        // The durable log after the newest checkpoint, replayed below by
+        // the first start (a power cut came after these requests were
+        // acknowledged).
+        let mut log = Log::new();
+        for (i, batch) in store.latest().map_or(&[][..], |c| &c.log[..]).iter().enumerate() {
+            match crate::log::decode_batch(batch) {
+                Ok(entries) => entries.into_iter().for_each(|e| log.push(e)),
+                Err(e) => {
+                    log::error!("{}: entry {i} of the durable log is damaged ({e}); the rest is not replayed", P::NAME);
+                    break;
+                }
+            }
+        }
+        let recovered = log.requests();
+        let appended = log.len();
         let mut c = Companion {
             program: program.to_string(),
             service: None,
             store,
             generation,
-            log: Log::new(),
+            log,
             clients,
             queue: VecDeque::new(),
             in_flight: None,
@@ -185,11 +238,19 @@ impl<P: Resilient> Companion<P> {
             requests_since_checkpoint: 0,
             last_checkpoint_ns: libos::time::now_ns(),
             injection_pending: false,
+            durability: Durability { appended, ..Durability::default() },
             stats: Stats::default(),
         };
         if let Err(f) = c.restart() {
             log::warn!("{}: first start failed: {f}", P::NAME);
             c.recover(f);
+        }
+        if appended > 0 {
+            c.close_sessions_of_an_earlier_boot();
+            log::info!("{}: replayed {recovered} requests from the durable log", P::NAME);
+            if let Err(f) = c.checkpoint().map(|_| ()) {
+                c.recover(f);
+            }
         }
         log::info!("{} is up (service pid {})", P::NAME, c.pid());
         Ok(c)
@@ -200,9 +261,43 @@ impl<P: Resilient> Companion<P> {
         self.service.as_ref().map_or(0, |s| s.pid)
     }
 
+    /// Sessions the durable log opened in an earlier boot and never closed:
+    /// their clients are gone, so the service is told they closed.
+    fn close_sessions_of_an_earlier_boot(&mut self) {
+        let mut open = alloc::collections::BTreeSet::new();
+        for e in self.log.entries() {
+            match e {
+                Entry::Open(s) => {
+                    open.insert(*s);
+                }
+                Entry::Close(s) => {
+                    open.remove(s);
+                }
+                _ => {}
+            }
+        }
+        for session in open {
+            if let Err(f) = self.do_work(Work::Close(session)) {
+                self.recover(f);
+            }
+        }
+    }
+
     /// Serve forever.
     pub fn serve(&mut self) -> i32 {
         loop {
+            let held = self.durability.held.len();
+            if held > 0 && (self.queue.is_empty() || held >= MAX_HELD_REPLIES) {
+                self.make_durable();
+                if self.durability.held.len() >= MAX_HELD_REPLIES {
+                    self.wait_for_the_store();
+                    continue;
+                }
+            }
+            if self.log.payload_bytes() > LOG_LIMIT_BYTES {
+                self.wait_for_the_store();
+                continue;
+            }
             if let Some(work) = self.queue.pop_front() {
                 if let Err(f) = self.do_work(work) {
                     self.recover(f);
@@ -215,7 +310,10 @@ impl<P: Resilient> Companion<P> {
                 }
                 continue;
             }
-            let timeout = P::POLICY.every_ms.map(|ms| core::time::Duration::from_millis(ms as u64));
+            let mut timeout = P::POLICY.every_ms.map(|ms| core::time::Duration::from_millis(ms as u64));
+            if !self.durability.held.is_empty() {
+                timeout = Some(core::time::Duration::from_nanos(APPEND_RETRY_NS));
+            }
             let Some(service) = self.service.as_ref() else {
                 self.recover(Failure::Broken(String::from("no service")));
                 continue;
@@ -238,6 +336,97 @@ impl<P: Resilient> Companion<P> {
         }
     }
 
+    /// Back-pressure: the log or the held replies are at their bound
+    /// because the store keeps failing. Serve controllers and watch the
+    /// service, read no client requests, and try the store again.
+    fn wait_for_the_store(&mut self) {
+        let Some(service) = self.service.as_ref() else {
+            self.recover(Failure::Broken(String::from("no service")));
+            return;
+        };
+        match self.clients.wait_without_requests(service.exit_signal(), Some(core::time::Duration::from_millis(100))) {
+            clients::Event::ServiceEnded => {
+                let f = self.service.as_ref().map(|s| s.death()).unwrap_or(Failure::Hung);
+                self.recover(f);
+            }
+            clients::Event::Control => {
+                self.clients.accept_control();
+                self.serve_control();
+            }
+            _ => {}
+        }
+        if self.log.payload_bytes() > LOG_LIMIT_BYTES && self.checkpoint_allowed_now() {
+            if let Err(f) = self.checkpoint().map(|_| ()) {
+                self.recover(f);
+            }
+        }
+        self.make_durable();
+    }
+
+    /// Whether a retry of a failed store is due.
+    fn checkpoint_allowed_now(&self) -> bool {
+        libos::time::now_ns() >= self.durability.retry_at_ns
+    }
+
+    /// Put every log entry since the last append into the store, then send
+    /// the replies that waited for it. A full store log is relieved by a
+    /// checkpoint; a store that fails keeps the replies held (the clients
+    /// wait) and is tried again later.
+    fn make_durable(&mut self) {
+        let d = &mut self.durability;
+        if d.held.is_empty() {
+            return;
+        }
+        if !d.pending {
+            self.release_held();
+            return;
+        }
+        if libos::time::now_ns() < d.retry_at_ns {
+            return;
+        }
+        let start = d.appended.min(self.log.len());
+        let batch = crate::log::encode_batch(&self.log.entries()[start..]);
+        match self.store.append(self.generation, &batch) {
+            Ok(()) => {
+                if self.durability.failing {
+                    log::info!("{}: durable appends work again", P::NAME);
+                }
+                self.durability.failing = false;
+                self.durability.appended = self.log.len();
+                self.durability.pending = false;
+                self.release_held();
+            }
+            Err(e) => {
+                if e.kind() == crate::store::StoreErrorKind::LogFull {
+                    match self.checkpoint() {
+                        Ok(Commit::Done) => return,
+                        Ok(Commit::NotCommitted(_)) => {}
+                        Err(f) => {
+                            self.recover(f);
+                            return;
+                        }
+                    }
+                }
+                if !self.durability.failing {
+                    log::error!(
+                        "{}: cannot make requests durable ({}); their replies wait until the store takes them",
+                        P::NAME,
+                        e.0
+                    );
+                }
+                self.durability.failing = true;
+                self.durability.retry_at_ns = libos::time::now_ns() + APPEND_RETRY_NS;
+            }
+        }
+    }
+
+    /// Send the replies that waited for durability, in order.
+    fn release_held(&mut self) {
+        while let Some((session, bytes)) = self.durability.held.pop_front() {
+            self.clients.send(session, &bytes);
+        }
+    }
+
     fn service(&mut self) -> Result<&mut ServiceProcess, Failure> {
         self.service.as_mut().ok_or(Failure::Broken(String::from("no service running")))
     }
@@ -252,8 +441,8 @@ impl<P: Resilient> Companion<P> {
                 self.log.push(Entry::Close(session));
                 self.service()?.send(SvcRequest::Close { session })
             }
-            Work::Request { id, bytes, idempotent, checkpoint_after, rerun } => {
-                self.handle(id, bytes, idempotent, checkpoint_after, rerun)
+            Work::Request { id, bytes, idempotent, durable, checkpoint_after, rerun } => {
+                self.handle(id, bytes, idempotent, durable && !idempotent, checkpoint_after, rerun)
             }
         }
     }
@@ -266,6 +455,7 @@ impl<P: Resilient> Companion<P> {
         id: RequestId,
         bytes: Vec<u8>,
         idempotent: bool,
+        durable: bool,
         checkpoint_after: bool,
         rerun: bool,
     ) -> Result<(), Failure> {
@@ -273,6 +463,9 @@ impl<P: Resilient> Companion<P> {
         self.in_flight = Some(InFlight { id, injected: directive.is_some(), rerun: idempotent.then(|| bytes.clone()) });
         if !idempotent {
             self.log.push(Entry::Request { session: id.0, seq: id.1, bytes: bytes.clone() });
+        }
+        if durable {
+            self.durability.pending = true;
         }
         let chaos = directive.map_or(0, |(p, k)| chaos::encode(p, k));
         self.service()?.send(SvcRequest::Deliver { session: id.0, seq: id.1, replay: false, chaos, request: bytes })?;
@@ -329,8 +522,13 @@ impl<P: Resilient> Companion<P> {
                 return Ok(());
             }
         }
-        self.clients.deliver(id.0, &bytes).map_err(Failure::Violation)?;
+        self.clients.check(id.0, &bytes).map_err(Failure::Violation)?;
         self.log.record_delivered(id, &bytes);
+        if self.durability.pending || !self.durability.held.is_empty() {
+            self.durability.held.push_back((id.0, bytes));
+        } else {
+            self.clients.send(id.0, &bytes);
+        }
         Ok(())
     }
 
@@ -397,6 +595,10 @@ impl<P: Resilient> Companion<P> {
         }
         self.generation = self.store.latest().map_or(self.generation + 1, |c| c.generation);
         self.log.trim();
+        // The checkpoint holds every effect the held replies speak of.
+        self.durability.appended = 0;
+        self.durability.pending = false;
+        self.release_held();
         self.attempts.clear();
         self.requests_since_checkpoint = 0;
         self.last_checkpoint_ns = libos::time::now_ns();
@@ -502,7 +704,14 @@ impl<P: Resilient> Companion<P> {
             }
         }
         if let Some((id, bytes)) = rerun {
-            self.queue.push_front(Work::Request { id, bytes, idempotent: true, checkpoint_after: false, rerun: true });
+            self.queue.push_front(Work::Request {
+                id,
+                bytes,
+                idempotent: true,
+                durable: false,
+                checkpoint_after: false,
+                rerun: true,
+            });
         }
         self.stats.last_recovery_ns = libos::time::now_ns() - t0;
         let replayed = self.log.requests() as u64;
@@ -511,7 +720,11 @@ impl<P: Resilient> Companion<P> {
 
     /// Give up on a request that crashes the service every time.
     fn abandon(&mut self, id: RequestId) {
-        self.log.remove_request(id);
+        if let Some((at, count)) = self.log.remove_request(id) {
+            if at < self.durability.appended {
+                self.durability.appended = self.durability.appended.saturating_sub(count).max(at);
+            }
+        }
         self.attempts.remove(&id);
         self.stats.abandoned += 1;
         log::error!(

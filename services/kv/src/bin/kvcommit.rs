@@ -1,7 +1,9 @@
 //! `kvcommit START COUNT KEYS EVERY`: a deterministic history of writes to
 //! kv with forced checkpoints, for the vault's power-cut tests. Op `i`
 //! (from START, COUNT of them) stores `v{i}` under `k{i % KEYS}`; before
-//! sending it prints `kvcommit: sending i`; after every EVERY-th op (when
+//! sending it prints `kvcommit: sending i`, once answered `kvcommit:
+//! acknowledged i` (kv's Put is durable: it is then on the checkpoint
+//! disk); after every EVERY-th op (when
 //! `(i + 1) % EVERY == 0`) it asks `kv.control` for a checkpoint and, once
 //! the vault has it on disk, prints `kvcommit: committed through i`.
 //!
@@ -67,7 +69,7 @@ fn main() -> i32 {
             for i in start..start + count {
                 println!("kvcommit: sending {i}");
                 match kv.put(format!("k{}", i % keys), format!("v{i}").into_bytes()) {
-                    Ok(Reply::Done { .. }) => {}
+                    Ok(Reply::Done { .. }) => println!("kvcommit: acknowledged {i}"),
                     other => {
                         println!("kvcommit: put {i}: {other:?}");
                         return 1;
