@@ -22,6 +22,7 @@ const HOST_CRATES: &[&str] = &[
     "companion-gen-roundtrip",
     "shell",
     "net",
+    "net-crashtest",
     "httpd",
     "xtask",
 ];
