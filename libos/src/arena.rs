@@ -152,7 +152,7 @@ pub fn adopt_root<T: FromBytes>() -> Result<&'static mut T, Error> {
     let at = root();
     let size = core::mem::size_of::<T>() as u64;
     let inside = at >= base + HEADER && at.checked_add(size).is_some_and(|end| end <= base + pages * PAGE_SIZE);
-    if !inside || at % core::mem::align_of::<T>() as u64 != 0 {
+    if !inside || !at.is_multiple_of(core::mem::align_of::<T>() as u64) {
         return Err(Error::InvalidArgument);
     }
     if ROOT_TAKEN.swap(true, Ordering::AcqRel) {

@@ -67,10 +67,7 @@ impl Event {
 
     /// Take the bits set now without waiting (0 if none).
     pub fn poll(&self) -> u64 {
-        match self.wait(0) {
-            Ok(bits) => bits,
-            Err(_) => 0,
-        }
+        self.wait(0).unwrap_or_default()
     }
 
     /// The raw handle.
@@ -227,7 +224,7 @@ unsafe fn volatile_copy(src: *const u8, dst: *mut u8, len: usize) {
     let mut i = 0;
     let word = core::mem::size_of::<u64>();
     if (src as usize) % word == (dst as usize) % word {
-        while i < len && (src as usize + i) % word != 0 {
+        while i < len && !(src as usize + i).is_multiple_of(word) {
             // SAFETY: i < len, within both ranges (the caller's promise).
             unsafe { dst.add(i).write_volatile(src.add(i).read_volatile()) };
             i += 1;

@@ -328,6 +328,9 @@ pub fn serve<S: Service>() -> i32 {
     }
 }
 
+/// A client session in direct mode: its channel and contract checker.
+type DirectSession<S> = (Channel<ReplyOf<S>, RequestOf<S>>, Checker<<S as Service>::Protocol>);
+
 /// Serve clients directly under `name`, with no companion.
 fn serve_direct<S: Service>(name: &str) -> i32 {
     let mut listener = match libos::directory::register(name) {
@@ -344,7 +347,7 @@ fn serve_direct<S: Service>(name: &str) -> i32 {
         }
     }
     let mut service = S::new();
-    let mut sessions: Vec<(Channel<ReplyOf<S>, RequestOf<S>>, Checker<S::Protocol>)> = Vec::new();
+    let mut sessions: Vec<DirectSession<S>> = Vec::new();
     loop {
         let ready = {
             let mut items: Vec<&dyn Waitable> = Vec::from([&listener as &dyn Waitable]);

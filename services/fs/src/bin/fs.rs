@@ -74,6 +74,8 @@ mod guest {
         }
     }
 
+    // One per process: boxing the mounted core would buy nothing.
+    #[allow(clippy::large_enum_variant)]
     enum State {
         /// Not mounted yet; the saved state to restore, if any.
         Pending(Option<Vec<u8>>),

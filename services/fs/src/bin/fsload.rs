@@ -215,7 +215,7 @@ mod guest {
                 d => format!("d{}", d - 1),
             };
             let rel = |dir: &str, n: u64| {
-                let name = if n % 2 == 0 { format!("f{n}") } else { format!("File number {n}.dat") };
+                let name = if n.is_multiple_of(2) { format!("f{n}") } else { format!("File number {n}.dat") };
                 if dir.is_empty() {
                     name
                 } else {
