@@ -16,6 +16,8 @@
 //! folder, slots and log records back, compares them with the reports
 //! (the log must hold each client's records exactly once, in order), and
 //! prints `fsload: clients=C ops=N errors=E` and the first mismatches.
+// Not service code (a load generator, a client outside the service: its clock is not replayed state).
+#![allow(clippy::disallowed_methods)]
 #![cfg_attr(target_os = "none", no_std)]
 #![cfg_attr(target_os = "none", no_main)]
 
