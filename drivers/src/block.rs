@@ -86,7 +86,7 @@ pub trait BlockDevice {
 
 /// The sectors `len` bytes cover, if they are whole sectors.
 fn whole_sectors(len: usize, sector_size: u32) -> Result<u32, DeviceError> {
-    if sector_size == 0 || len % sector_size as usize != 0 {
+    if sector_size == 0 || !len.is_multiple_of(sector_size as usize) {
         return Err(DeviceError::Misaligned);
     }
     u32::try_from(len / sector_size as usize).map_err(|_| DeviceError::OutOfRange)

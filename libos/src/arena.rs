@@ -14,6 +14,7 @@ use core::alloc::Layout;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicBool, Ordering};
 use kintsugi_abi::{Error, Handle, MapFlags, MemFlags, PAGE_SIZE};
+use zerocopy::{FromBytes, FromZeros};
 
 /// Bytes at the start of the arena reserved for its allocator's state.
 const HEADER: u64 = PAGE_SIZE;
@@ -113,6 +114,55 @@ pub fn set_root(value: u64) {
         // SAFETY: the arena header is mapped and writable.
         unsafe { (*header()).root = value };
     }
+}
+
+/// Whether the root object was handed out (as `&'static mut`, so once).
+static ROOT_TAKEN: AtomicBool = AtomicBool::new(false);
+
+/// A fresh zeroed `T` allocated in the arena and made its root: the
+/// state of an image-distilled service. Once per process (the reference
+/// is the only one); fails without an arena, without room, or a second
+/// time.
+pub fn create_root<T: FromZeros>() -> Result<&'static mut T, Error> {
+    if ROOT_TAKEN.swap(true, Ordering::AcqRel) {
+        return Err(Error::AlreadyExists);
+    }
+    let layout = Layout::new::<T>();
+    let Some(ptr) = alloc(layout) else {
+        ROOT_TAKEN.store(false, Ordering::Release);
+        return Err(Error::OutOfMemory);
+    };
+    let object = ptr.as_ptr() as *mut T;
+    // SAFETY: a fresh arena allocation of T's size and alignment, which
+    // nothing else references; all-zero bytes are a valid T (FromZeros).
+    unsafe { core::ptr::write_bytes(object as *mut u8, 0, layout.size()) };
+    set_root(object as u64);
+    // SAFETY: valid and initialised (above); the arena stays mapped for the
+    // life of the process, and ROOT_TAKEN makes this the only reference.
+    Ok(unsafe { &mut *object })
+}
+
+/// The `T` at the root of a restored arena (after `init(pages, true)`):
+/// the state an image-distilled service left there. Once per process; fails
+/// if the root does not point at a whole, aligned `T` inside the arena.
+/// Any bytes are a valid `T` (FromBytes); the service checks its own
+/// invariants.
+pub fn adopt_root<T: FromBytes>() -> Result<&'static mut T, Error> {
+    let (base, pages) = range().ok_or(Error::NotFound)?;
+    let at = root();
+    let size = core::mem::size_of::<T>() as u64;
+    let inside = at >= base + HEADER && at.checked_add(size).is_some_and(|end| end <= base + pages * PAGE_SIZE);
+    if !inside || !at.is_multiple_of(core::mem::align_of::<T>() as u64) {
+        return Err(Error::InvalidArgument);
+    }
+    if ROOT_TAKEN.swap(true, Ordering::AcqRel) {
+        return Err(Error::AlreadyExists);
+    }
+    // SAFETY: a whole, aligned T inside the mapped arena past its header
+    // (checked above); any bytes are a valid T; the arena stays mapped for
+    // the life of the process, and ROOT_TAKEN makes this the only
+    // reference.
+    Ok(unsafe { &mut *(at as *mut T) })
 }
 
 /// The arena's address range, `(base, pages)`, if it exists.

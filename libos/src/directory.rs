@@ -15,7 +15,7 @@ use crate::handle::{Memory, OwnedHandle, Process};
 use crate::protocol::ClientError;
 use alloc::string::String;
 use alloc::vec::Vec;
-use kintsugi_abi::{Error, Handle, MapFlags, ProcessInfo};
+use kintsugi_abi::{Error, Handle, ProcessInfo, PAGE_SIZE};
 
 /// The directory protocol, generated from `libos/contracts/directory.contract`.
 #[allow(clippy::all, missing_docs)]
@@ -233,13 +233,12 @@ pub fn list() -> Result<Vec<ProcessInfo>, DirError> {
     match with_directory(|d| answer(d.list()?))? {
         Reply::Processes { count, memory } => {
             let memory = Memory(memory);
-            let map =
-                memory.map(MapFlags::empty()).map_err(|e| DirError::Refused(e, String::from("cannot map list")))?;
             let size = core::mem::size_of::<ProcessInfo>();
-            let count = (count as usize).min(map.len() / size);
-            // SAFETY: init wrote the records before replying and no longer
-            // writes the object; the mapping lives while we read.
-            let bytes = unsafe { map.as_slice() };
+            let pages = memory.pages().map_err(|e| DirError::Refused(e, String::from("cannot size list")))?;
+            let count = (count as usize).min((pages * PAGE_SIZE) as usize / size);
+            let bytes = memory
+                .read((count * size) as u64)
+                .map_err(|e| DirError::Refused(e, String::from("cannot read list")))?;
             let mut out = Vec::with_capacity(count);
             for i in 0..count {
                 if let Ok(info) =

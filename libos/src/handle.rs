@@ -2,6 +2,8 @@
 //! wrappers for each kind of kernel object.
 
 use crate::sys;
+use alloc::vec;
+use alloc::vec::Vec;
 use kintsugi_abi::{Error, Handle, MapFlags, MemFlags, ProcessInfo, Rights, PAGE_SIZE};
 
 /// A handle this program owns; closed on drop.
@@ -65,10 +67,7 @@ impl Event {
 
     /// Take the bits set now without waiting (0 if none).
     pub fn poll(&self) -> u64 {
-        match self.wait(0) {
-            Ok(bits) => bits,
-            Err(_) => 0,
-        }
+        self.wait(0).unwrap_or_default()
     }
 
     /// The raw handle.
@@ -102,12 +101,32 @@ impl Memory {
         let pages = self.pages()?;
         let va = crate::vm::reserve(pages)?;
         match sys::mem_map(Handle::SELF, self.0.raw(), 0, va, pages, flags) {
-            Ok(()) => Ok(Mapping { va, pages }),
+            Ok(()) => Ok(Mapping { va, pages, writable: flags.contains(MapFlags::WRITE) }),
             Err(e) => {
                 crate::vm::release(va, pages);
                 Err(e)
             }
         }
+    }
+
+    /// A new object of whole pages (at least one) holding `bytes` at its
+    /// start, zeros after them.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Memory, Error> {
+        let pages = (bytes.len() as u64).div_ceil(PAGE_SIZE).max(1);
+        let memory = Memory::alloc(pages, MemFlags::empty())?;
+        memory.map(MapFlags::WRITE)?.copy_in(0, bytes)?;
+        Ok(memory)
+    }
+
+    /// A copy of the object's first `len` bytes, each read once: the
+    /// object may be another process's to write, and only the copy is
+    /// used. [`Error::InvalidArgument`] if the object is smaller.
+    pub fn read(&self, len: u64) -> Result<Vec<u8>, Error> {
+        let map = self.map(MapFlags::empty())?;
+        let len = usize::try_from(len).map_err(|_| Error::InvalidArgument)?;
+        let mut out = vec![0u8; len];
+        map.copy_out(0, &mut out)?;
+        Ok(out)
     }
 
     /// The raw handle.
@@ -118,17 +137,25 @@ impl Memory {
 
 /// A range of this process's address space mapped by [`Memory::map`];
 /// unmapped when dropped.
+///
+/// Its bytes are only reached by copying ([`Mapping::copy_out`],
+/// [`Mapping::copy_in`]), never as a `&[u8]`: the memory may be shared
+/// with another process that writes it at any time, and a slice the
+/// compiler believes immutable could change underneath (a check on one
+/// read and a use of another). Each byte is read or written once, with
+/// volatile accesses.
 #[derive(Debug)]
 pub struct Mapping {
     va: u64,
     pages: u64,
+    writable: bool,
 }
 
 impl Mapping {
-    /// Take over a range mapped by other means (e.g. `ProcessMapChild`) at an
-    /// address from `vm::reserve`.
+    /// Take over a range mapped read-only by other means (e.g.
+    /// `ProcessMapChild`) at an address from `vm::reserve`.
     pub fn adopt(va: u64, pages: u64) -> Mapping {
-        Mapping { va, pages }
+        Mapping { va, pages, writable: false }
     }
 
     /// Start address.
@@ -146,30 +173,72 @@ impl Mapping {
         self.pages == 0
     }
 
-    /// Raw pointer to the start.
+    /// Raw pointer to the start (for libraries that lay out shared
+    /// structures themselves, such as channel rings and DMA buffers).
     pub fn as_ptr(&self) -> *mut u8 {
         self.va as *mut u8
     }
 
-    /// The mapped bytes.
-    ///
-    /// # Safety
-    /// Another process may write the memory concurrently; only use this for
-    /// memory no one else writes while the slice lives.
-    pub unsafe fn as_slice(&self) -> &[u8] {
-        // SAFETY: the range is mapped for the life of self; aliasing is the
-        // caller's promise.
-        unsafe { core::slice::from_raw_parts(self.as_ptr(), self.len()) }
+    /// The range `offset..offset + len` if it lies inside the mapping.
+    fn range(&self, offset: usize, len: usize) -> Result<*mut u8, Error> {
+        match offset.checked_add(len) {
+            Some(end) if end <= self.len() => Ok(self.as_ptr().wrapping_add(offset)),
+            _ => Err(Error::InvalidArgument),
+        }
     }
 
-    /// The mapped bytes, writable.
-    ///
-    /// # Safety
-    /// As for [`Mapping::as_slice`], and the mapping must be writable.
-    #[allow(clippy::mut_from_ref)]
-    pub unsafe fn as_mut_slice(&self) -> &mut [u8] {
-        // SAFETY: as above.
-        unsafe { core::slice::from_raw_parts_mut(self.as_ptr(), self.len()) }
+    /// Copy `buf.len()` bytes from `offset` into `buf`, reading each byte
+    /// once. [`Error::InvalidArgument`] if the range leaves the mapping.
+    pub fn copy_out(&self, offset: usize, buf: &mut [u8]) -> Result<(), Error> {
+        let src = self.range(offset, buf.len())?;
+        // SAFETY: `src..src + buf.len()` is inside the mapping, which stays
+        // mapped while `self` lives; volatile reads of plain bytes are
+        // valid whatever another process writes meanwhile.
+        unsafe { volatile_copy(src, buf.as_mut_ptr(), buf.len()) };
+        Ok(())
+    }
+
+    /// Copy `bytes` to `offset`, writing each byte once.
+    /// [`Error::InvalidArgument`] if the range leaves the mapping,
+    /// [`Error::AccessDenied`] if the mapping is not writable.
+    pub fn copy_in(&self, offset: usize, bytes: &[u8]) -> Result<(), Error> {
+        if !self.writable {
+            return Err(Error::AccessDenied);
+        }
+        let dst = self.range(offset, bytes.len())?;
+        // SAFETY: `dst..dst + bytes.len()` is inside the mapping, mapped
+        // writable while `self` lives; no reference into it exists (the
+        // mapping hands out none).
+        unsafe { volatile_copy(bytes.as_ptr(), dst, bytes.len()) };
+        Ok(())
+    }
+}
+
+/// Copy `len` bytes from `src` to `dst` with volatile accesses, eight
+/// bytes at a time where both are aligned alike.
+///
+/// # Safety
+/// `src` must be valid for reads and `dst` for writes of `len` bytes, and
+/// the two ranges must not overlap.
+unsafe fn volatile_copy(src: *const u8, dst: *mut u8, len: usize) {
+    let mut i = 0;
+    let word = core::mem::size_of::<u64>();
+    if (src as usize) % word == (dst as usize) % word {
+        while i < len && !(src as usize + i).is_multiple_of(word) {
+            // SAFETY: i < len, within both ranges (the caller's promise).
+            unsafe { dst.add(i).write_volatile(src.add(i).read_volatile()) };
+            i += 1;
+        }
+        while i + word <= len {
+            // SAFETY: within both ranges, and both addresses are 8-aligned.
+            unsafe { (dst.add(i) as *mut u64).write_volatile((src.add(i) as *const u64).read_volatile()) };
+            i += word;
+        }
+    }
+    while i < len {
+        // SAFETY: i < len, within both ranges.
+        unsafe { dst.add(i).write_volatile(src.add(i).read_volatile()) };
+        i += 1;
     }
 }
 
@@ -209,5 +278,26 @@ impl Process {
     /// The raw handle.
     pub fn raw(&self) -> Handle {
         self.0.raw()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::volatile_copy;
+
+    #[test]
+    fn volatile_copy_any_alignment_and_length() {
+        let src: Vec<u8> = (0..64u8).collect();
+        for from in 0..9 {
+            for to in 0..9 {
+                for len in [0, 1, 7, 8, 9, 23, 40] {
+                    let mut dst = vec![0xeeu8; 64];
+                    // SAFETY: both ranges lie inside their 64-byte vectors.
+                    unsafe { volatile_copy(src.as_ptr().add(from), dst.as_mut_ptr().add(to), len) };
+                    assert_eq!(&dst[to..to + len], &src[from..from + len]);
+                    assert!(dst[..to].iter().chain(&dst[to + len..]).all(|b| *b == 0xee));
+                }
+            }
+        }
     }
 }

@@ -13,7 +13,9 @@ impl Rng {
         Rng(if seed == 0 { 0x9e37_79b9_7f4a_7c15 } else { seed })
     }
 
-    /// The next value.
+    /// The next value. (Not an `Iterator`: the sequence never ends, and
+    /// `next` is the name a generator's step goes by.)
+    #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;

@@ -79,6 +79,18 @@ pub fn exit(code: i32) -> ! {
     unreachable!("exit returned")
 }
 
+/// End the process with a page fault, as a deliberate crash does: a write
+/// to `addr` within the first page of the address space, which is never
+/// mapped. The kernel ends the process and reports the fault (unlike
+/// [`exit`]).
+pub fn fault(addr: u64) -> ! {
+    let at = (addr % kintsugi_abi::PAGE_SIZE) as *mut u64;
+    // SAFETY: the first page is never mapped in any process, so the write
+    // touches no memory: the CPU faults and the kernel ends the process.
+    unsafe { at.write_volatile(0xbad) };
+    exit(3)
+}
+
 /// Give up the CPU.
 pub fn yield_now() {
     let _ = call(Syscall::Yield, [0; 6]);

@@ -14,7 +14,6 @@
 //! - [`link`], [`control`], [`notices`], [`vault`]: the runtime's own
 //!   protocols, generated from its contracts.
 #![cfg_attr(not(test), no_std)]
-#![deny(unsafe_op_in_unsafe_fn)]
 
 extern crate alloc;
 

@@ -20,7 +20,6 @@ use crate::Resilient;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
-use libos::abi::{MapFlags, MemFlags, PAGE_SIZE};
 use libos::channel::{select, Channel, ChannelError, EndpointHandles, HandleList, HandleQueue, Message, Waitable};
 use libos::handle::Memory;
 use libos::protocol::{Checker, Protocol, ReplySink};
@@ -178,8 +177,7 @@ fn direct_call(name: &str, request: &[u8]) -> Vec<u8> {
 fn misbehave<S: Service>(kind: Kind, service: Option<&mut S>, id: Option<(u64, u64)>) {
     log::info!("chaos: {}", kind.as_str());
     match kind {
-        // SAFETY: deliberately wild: the kernel stops this process.
-        Kind::Fault => unsafe { core::ptr::write_volatile(0x8 as *mut u64, 0xbad) },
+        Kind::Fault => libos::sys::fault(0x8),
         Kind::Panic => panic!("chaos: injected panic"),
         Kind::Hang => loop {
             core::hint::spin_loop();
@@ -208,14 +206,8 @@ fn start<S: Service>(first: LinkRequest) -> Result<S, String> {
             Ok(S::new())
         }
         LinkRequest::RestoreLogical { memory, len } => {
-            let memory = Memory(memory);
-            let map = memory.map(MapFlags::empty()).map_err(|e| format!("checkpoint: {e}"))?;
-            if len as usize > map.len() {
-                return Err(String::from("checkpoint length exceeds its memory"));
-            }
-            // SAFETY: the companion filled the object before sending it.
-            let bytes = unsafe { &map.as_slice()[..len as usize] };
-            S::restore(bytes)
+            let bytes = Memory(memory).read(len).map_err(|e| format!("checkpoint of {len} bytes: {e}"))?;
+            S::restore(&bytes)
         }
         LinkRequest::RestoreImage => {
             libos::arena::init(S::ARENA_PAGES, true).map_err(|e| format!("arena: {e}"))?;
@@ -227,14 +219,7 @@ fn start<S: Service>(first: LinkRequest) -> Result<S, String> {
 
 fn save_logical<S: Service>(service: &S) -> LinkReply {
     let bytes = service.save();
-    let pages = (bytes.len() as u64).div_ceil(PAGE_SIZE).max(1);
-    let memory = Memory::alloc(pages, MemFlags::empty()).and_then(|m| {
-        let map = m.map(MapFlags::WRITE)?;
-        // SAFETY: a fresh private mapping of the new object.
-        unsafe { map.as_mut_slice()[..bytes.len()].copy_from_slice(&bytes) };
-        Ok(m)
-    });
-    match memory {
+    match Memory::from_bytes(&bytes) {
         Ok(m) => LinkReply::Saved { memory: m.0, len: bytes.len() as u64 },
         Err(e) => LinkReply::InvariantFailed { message: format!("cannot save: {e}") },
     }
@@ -343,6 +328,9 @@ pub fn serve<S: Service>() -> i32 {
     }
 }
 
+/// A client session in direct mode: its channel and contract checker.
+type DirectSession<S> = (Channel<ReplyOf<S>, RequestOf<S>>, Checker<<S as Service>::Protocol>);
+
 /// Serve clients directly under `name`, with no companion.
 fn serve_direct<S: Service>(name: &str) -> i32 {
     let mut listener = match libos::directory::register(name) {
@@ -359,7 +347,7 @@ fn serve_direct<S: Service>(name: &str) -> i32 {
         }
     }
     let mut service = S::new();
-    let mut sessions: Vec<(Channel<ReplyOf<S>, RequestOf<S>>, Checker<S::Protocol>)> = Vec::new();
+    let mut sessions: Vec<DirectSession<S>> = Vec::new();
     loop {
         let ready = {
             let mut items: Vec<&dyn Waitable> = Vec::from([&listener as &dyn Waitable]);

@@ -37,7 +37,6 @@ use alloc::string::{String, ToString};
 use alloc::vec;
 use alloc::vec::Vec;
 use core::time::Duration;
-use libos::abi::{MapFlags, MemFlags, PAGE_SIZE};
 use libos::channel::{Channel, Waitable};
 use libos::handle::{Memory, OwnedHandle};
 use libos::protocol::Checker;
@@ -86,26 +85,12 @@ impl Session {
 }
 
 fn read_memory(handle: OwnedHandle, len: u64) -> Result<Vec<u8>, StoreError> {
-    let memory = Memory(handle);
-    let map = memory.map(MapFlags::empty()).map_err(|e| StoreError::failed(format!("vault record: {e}")))?;
-    if len > map.len() as u64 {
-        return Err(StoreError::failed(format!("vault record of {len} bytes in a smaller memory object")));
-    }
-    // SAFETY: the vault filled the object before sending it and keeps no
-    // handle to it; the mapping lives while we copy.
-    Ok(unsafe { map.as_slice()[..len as usize].to_vec() })
+    Memory(handle).read(len).map_err(|e| StoreError::failed(format!("vault record of {len} bytes: {e}")))
 }
 
 fn memory_with(bytes: &[u8]) -> Result<OwnedHandle, StoreError> {
     let fail = |e| StoreError::failed(format!("memory for the vault: {e}"));
-    let pages = (bytes.len() as u64).div_ceil(PAGE_SIZE).max(1);
-    let memory = Memory::alloc(pages, MemFlags::empty()).map_err(fail)?;
-    {
-        let map = memory.map(MapFlags::WRITE).map_err(fail)?;
-        // SAFETY: a fresh private mapping of the new object.
-        unsafe { map.as_mut_slice()[..bytes.len()].copy_from_slice(bytes) };
-    }
-    Ok(memory.0)
+    Ok(Memory::from_bytes(bytes).map_err(fail)?.0)
 }
 
 /// A `Failed` answer as a store error.

@@ -477,6 +477,17 @@ pub fn render_lines(raw: &str) -> Vec<String> {
     lines
 }
 
+impl Drop for Machine {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.kill();
+        }
+        if let Some(dir) = self.scratch.take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::{render_lines, Transcript};
@@ -496,16 +507,5 @@ mod tests {
         assert_eq!(out, "old\n[kv] up\n");
         assert_eq!(t.add("3Dok\r\x1b[Kkintsugi> echo\x08\r\n", &mut out), Some(12));
         assert_eq!(out, "old\n[kv] up\nkintsugi> echo\x08\n");
-    }
-}
-
-impl Drop for Machine {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            self.kill();
-        }
-        if let Some(dir) = self.scratch.take() {
-            let _ = std::fs::remove_dir_all(dir);
-        }
     }
 }

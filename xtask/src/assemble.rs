@@ -11,7 +11,8 @@ use std::process::Command;
 
 /// Where the manifest lives.
 pub const MANIFEST: &str = "services/system.toml";
-const TARGET: &str = "x86_64-unknown-none";
+/// The target of the kernel and every program.
+pub const TARGET: &str = "x86_64-unknown-none";
 
 /// Read the system manifest.
 pub fn manifest() -> Result<Manifest, String> {
@@ -24,16 +25,23 @@ fn cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
 }
 
-/// Build everything and lay the image out; returns it.
-pub fn build() -> Result<Image, String> {
-    let root = workspace_root();
-    let manifest = manifest()?;
+/// The packages built for the image: the kernel, init and every package
+/// the manifest's programs come from.
+pub fn packages(manifest: &Manifest) -> Vec<String> {
     let mut packages = vec!["exokernel".to_string(), "init".to_string()];
     for p in &manifest.programs {
         if !packages.contains(&p.package) {
             packages.push(p.package.clone());
         }
     }
+    packages
+}
+
+/// Build everything and lay the image out; returns it.
+pub fn build() -> Result<Image, String> {
+    let root = workspace_root();
+    let manifest = manifest()?;
+    let packages = packages(&manifest);
     let mut cmd = Command::new(cargo());
     cmd.current_dir(&root).args(["build", "--release", "--target", TARGET]);
     for p in &packages {

@@ -8,7 +8,9 @@
 //!   when the guest powers off; `--gdb` makes QEMU wait for a debugger and
 //!   prints how to attach gdb.
 //! - `image`: a GRUB hybrid ISO (Multiboot2; BIOS and UEFI).
-//! - `test`: every test (host unit tests, then system tests in QEMU).
+//! - `lint`: `cargo fmt --check` and clippy (warnings are errors) over the
+//!   host and bare-metal crates.
+//! - `test`: every test (lint, host unit tests, then system tests in QEMU).
 //! - `bench`: the benchmarks, beside a Linux guest under the same QEMU.
 //! - `profile`: boot with the kernel's sampling profiler, run shell
 //!   commands, and report where the CPU went (see `profile`).
@@ -20,6 +22,7 @@ mod bench;
 mod disk;
 mod disks;
 mod iso;
+mod lint;
 mod profile;
 mod run;
 mod test;
@@ -152,10 +155,15 @@ enum Cmd {
         #[command(subcommand)]
         command: VaultCmd,
     },
+    /// Check formatting and run clippy (warnings are errors) on every crate.
+    Lint,
     /// Run every test.
     Test {
         /// Only system tests whose name contains this.
         filter: Option<String>,
+        /// Skip the formatting and clippy checks.
+        #[arg(long)]
+        skip_lint: bool,
         /// Skip the host unit tests.
         #[arg(long)]
         skip_unit: bool,
@@ -296,8 +304,9 @@ fn main() {
             VaultCmd::Ls { disks } => vault::ls(disks).map(|_| 0),
             VaultCmd::Show { service, disks } => vault::show(&service, disks).map(|_| 0),
         },
-        Cmd::Test { filter, skip_unit, skip_system, accel } => {
-            test::run(filter.as_deref(), skip_unit, skip_system, matches!(accel, AccelArg::Kvm)).map(|_| 0)
+        Cmd::Lint => lint::run().map(|_| 0),
+        Cmd::Test { filter, skip_lint, skip_unit, skip_system, accel } => {
+            test::run(filter.as_deref(), skip_lint, skip_unit, skip_system, matches!(accel, AccelArg::Kvm)).map(|_| 0)
         }
     };
     match result {

@@ -1,4 +1,5 @@
-//! `cargo xtask test`: every test. Host unit tests of the logic crates,
+//! `cargo xtask test`: every test. The formatting and clippy checks
+//! ([`lint`](crate::lint)) first, then host unit tests of the logic crates,
 //! then the system tests, which boot the freshly built image (and its GRUB
 //! ISO) in QEMU.
 
@@ -7,7 +8,7 @@ use kintsugi_tests::image::{image_dir, workspace_root};
 use std::process::Command;
 
 /// Crates whose logic is unit-tested on the host.
-const HOST_CRATES: &[&str] = &[
+pub const HOST_CRATES: &[&str] = &[
     "kintsugi-abi",
     "exokernel",
     "libos",
@@ -22,6 +23,7 @@ const HOST_CRATES: &[&str] = &[
     "companion-gen-roundtrip",
     "shell",
     "net",
+    "net-crashtest",
     "httpd",
     "xtask",
 ];
@@ -42,7 +44,10 @@ fn cargo_test(args: &[&str], env: &[(&str, String)]) -> Result<(), String> {
 
 /// Run the tests; `filter` narrows the system tests; `kvm` runs the
 /// guests under KVM instead of TCG.
-pub fn run(filter: Option<&str>, skip_unit: bool, skip_system: bool, kvm: bool) -> Result<(), String> {
+pub fn run(filter: Option<&str>, skip_lint: bool, skip_unit: bool, skip_system: bool, kvm: bool) -> Result<(), String> {
+    if !skip_lint {
+        crate::lint::run()?;
+    }
     if !skip_unit {
         eprintln!("xtask: host unit tests");
         let mut args = Vec::new();

@@ -83,7 +83,7 @@ mod tests {
 
     #[test]
     fn cells_are_distinct_and_sized() {
-        assert!(CELL_W >= 6 && CELL_H == 16, "{CELL_W}x{CELL_H}");
+        const { assert!(CELL_W >= 6 && CELL_H == 16) };
         let mut a = [(0, 0, 0); CELL_W * CELL_H];
         let mut b = a;
         render_cell('l', PALETTE[7], PALETTE[0], &mut a);

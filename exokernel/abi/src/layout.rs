@@ -59,8 +59,10 @@ mod tests {
         assert!(!is_user_range(USER_END - 4096, 8192));
         assert!(!is_user_range(u64::MAX - 10, 100));
         assert!(is_user_range(USER_END - 4096, 4096));
-        assert!(START_INFO_ADDR + PAGE_SIZE <= USER_END);
-        assert!(CLOCK_PAGE_ADDR + PAGE_SIZE <= USER_END && CLOCK_PAGE_ADDR > START_INFO_ADDR);
-        assert!(STACK_TOP < START_INFO_ADDR);
+        const {
+            assert!(START_INFO_ADDR + PAGE_SIZE <= USER_END);
+            assert!(CLOCK_PAGE_ADDR + PAGE_SIZE <= USER_END && CLOCK_PAGE_ADDR > START_INFO_ADDR);
+            assert!(STACK_TOP < START_INFO_ADDR);
+        }
     }
 }

@@ -144,6 +144,9 @@ impl HandleList {
     }
 }
 
+/// A message as it travels: its bytes and the handles it carries.
+pub type RawMessage = (Vec<u8>, Vec<OwnedHandle>);
+
 /// A message type: how it becomes bytes plus handles, and back.
 pub trait Message: Sized {
     /// Append the message to `w`, moving its handles into `handles`.
@@ -345,7 +348,7 @@ impl Endpoint {
         bytes: &[u8],
         handles: HandleList,
         timeout: Option<Duration>,
-    ) -> Result<(Vec<u8>, Vec<OwnedHandle>), ChannelError> {
+    ) -> Result<RawMessage, ChannelError> {
         let mut buf = Vec::new();
         let handles = self.send_recv_into(bytes, handles, timeout, &mut buf)?;
         Ok((buf, handles))
@@ -353,7 +356,7 @@ impl Endpoint {
 
     /// Take the next message if one is waiting; `PeerClosed` once nothing
     /// is left and the peer is known to be gone.
-    pub fn try_recv_raw(&mut self) -> Result<Option<(Vec<u8>, Vec<OwnedHandle>)>, ChannelError> {
+    pub fn try_recv_raw(&mut self) -> Result<Option<RawMessage>, ChannelError> {
         let mut buf = Vec::new();
         Ok(self.try_recv_into(&mut buf)?.map(|handles| (buf, handles)))
     }
@@ -381,7 +384,7 @@ impl Endpoint {
     }
 
     /// Wait for the next message (up to `timeout`).
-    pub fn recv_raw(&mut self, timeout: Option<Duration>) -> Result<(Vec<u8>, Vec<OwnedHandle>), ChannelError> {
+    pub fn recv_raw(&mut self, timeout: Option<Duration>) -> Result<RawMessage, ChannelError> {
         let mut buf = Vec::new();
         let handles = self.recv_waking(false, timeout, &mut buf)?;
         Ok((buf, handles))

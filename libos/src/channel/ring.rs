@@ -83,7 +83,7 @@ impl Rings {
     /// `base` must point at that many writable bytes that stay mapped while
     /// any view exists.
     pub unsafe fn create(base: *mut u8, ring_bytes: usize) -> Rings {
-        assert!(ring_bytes.is_power_of_two() && ring_bytes >= 64 && ring_bytes <= 1 << 30);
+        assert!(ring_bytes.is_power_of_two() && (64..=1 << 30).contains(&ring_bytes));
         // SAFETY: per the contract, base is valid for the control page.
         let ctl = unsafe { &*(base as *const Control) };
         ctl.ring_bytes.store(ring_bytes as u32, Ordering::Relaxed);
@@ -114,7 +114,7 @@ impl Rings {
         let mut r = Rings { base, ring_bytes, side, tx_head: 0, rx_tail: 0 };
         r.tx_head = r.dir(side).head.load(Ordering::Acquire);
         r.rx_tail = r.dir(1 - side).tail.load(Ordering::Acquire);
-        if r.tx_head % 8 != 0 || r.rx_tail % 8 != 0 {
+        if !r.tx_head.is_multiple_of(8) || !r.rx_tail.is_multiple_of(8) {
             return Err(RingError::Corrupt);
         }
         Ok(r)
@@ -211,7 +211,7 @@ impl Rings {
         loop {
             let head = self.dir(d).head.load(Ordering::Acquire);
             let avail = head.wrapping_sub(self.rx_tail);
-            if avail > cap || avail % 8 != 0 {
+            if avail > cap || !avail.is_multiple_of(8) {
                 return Err(RingError::Corrupt);
             }
             if avail == 0 {

@@ -41,7 +41,6 @@
 //! version, which are checked as values), the payload by the payload
 //! checksum, and its length by the header.
 #![no_std]
-#![deny(unsafe_op_in_unsafe_fn)]
 
 extern crate alloc;
 

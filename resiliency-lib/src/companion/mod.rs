@@ -837,15 +837,12 @@ impl<P: Resilient> Companion<P> {
 
 /// Copy `len` bytes out of a memory object the service handed over.
 fn read_memory(memory: libos::handle::OwnedHandle, len: u64) -> Result<Vec<u8>, Failure> {
-    let memory = libos::handle::Memory(memory);
-    let map =
-        memory.map(libos::abi::MapFlags::empty()).map_err(|e| Failure::Broken(format!("checkpoint memory: {e}")))?;
-    if len as usize > map.len() {
-        return Err(Failure::Violation(format!("checkpoint of {len} bytes in a smaller object")));
-    }
-    // SAFETY: the service wrote the object before sending it and no longer
-    // writes it; the mapping lives while we copy.
-    Ok(unsafe { map.as_slice()[..len as usize].to_vec() })
+    libos::handle::Memory(memory).read(len).map_err(|e| match e {
+        libos::abi::Error::InvalidArgument => {
+            Failure::Violation(format!("checkpoint of {len} bytes in a smaller object"))
+        }
+        e => Failure::Broken(format!("checkpoint memory: {e}")),
+    })
 }
 
 impl From<ChannelError> for Failure {

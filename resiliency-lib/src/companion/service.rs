@@ -78,11 +78,7 @@ impl ServiceProcess {
         if let Some(cp) = image {
             let pages = (cp.data.len() as u64).div_ceil(PAGE_SIZE);
             let memory = Memory::alloc(pages, MemFlags::empty()).map_err(sys_failure("arena"))?;
-            {
-                let map = memory.map(MapFlags::WRITE).map_err(sys_failure("arena"))?;
-                // SAFETY: a fresh private mapping of the new object.
-                unsafe { map.as_mut_slice()[..cp.data.len()].copy_from_slice(&cp.data) };
-            }
+            memory.map(MapFlags::WRITE).and_then(|m| m.copy_in(0, &cp.data)).map_err(sys_failure("arena"))?;
             sys::mem_map(process.raw(), memory.raw(), 0, ARENA_BASE, pages, MapFlags::WRITE)
                 .map_err(sys_failure("arena into the service"))?;
         }
@@ -100,13 +96,7 @@ impl ServiceProcess {
         let first = match checkpoint {
             Some(_) if image.is_some() => Request::RestoreImage,
             Some(cp) if cp.kind == Distillation::Logical => {
-                let pages = (cp.data.len() as u64).div_ceil(PAGE_SIZE).max(1);
-                let memory = Memory::alloc(pages, MemFlags::empty()).map_err(sys_failure("checkpoint"))?;
-                {
-                    let map = memory.map(MapFlags::WRITE).map_err(sys_failure("checkpoint"))?;
-                    // SAFETY: a fresh private mapping of the new object.
-                    unsafe { map.as_mut_slice()[..cp.data.len()].copy_from_slice(&cp.data) };
-                }
+                let memory = Memory::from_bytes(&cp.data).map_err(sys_failure("checkpoint"))?;
                 Request::RestoreLogical { memory: memory.0, len: cp.data.len() as u64 }
             }
             _ => Request::Start,
@@ -199,13 +189,13 @@ impl ServiceProcess {
         let mut bitmap = vec![0u8; pages.div_ceil(8) as usize];
         sys::mem_dirty(self.process.raw(), ARENA_BASE, pages, &mut bitmap).map_err(sys_failure("dirty bits"))?;
         let mut out = Vec::new();
-        // SAFETY: the service is quiescent (it waits for our next message),
-        // so nobody writes the arena while we copy it.
-        let bytes = unsafe { arena.as_slice() };
         for i in 0..pages {
             if whole || bitmap[(i / 8) as usize] & (1 << (i % 8)) != 0 {
-                let at = (i * PAGE_SIZE) as usize;
-                out.push((i, bytes[at..at + PAGE_SIZE as usize].to_vec()));
+                // The service waits for our next message, but its pages are
+                // copied as bytes it could write all the same.
+                let mut page = vec![0u8; PAGE_SIZE as usize];
+                arena.copy_out((i * PAGE_SIZE) as usize, &mut page).map_err(sys_failure("arena page"))?;
+                out.push((i, page));
             }
         }
         Ok(out)

@@ -188,9 +188,7 @@ impl<D: SectorSource> Blocks<D> {
             for (i, s) in buf.chunks(SECTOR).enumerate() {
                 self.remember(lba + i as u64, s);
             }
-            if !self.clean.contains_key(&lba) {
-                self.clean.insert(lba, sector_from(&buf[..SECTOR]));
-            }
+            self.clean.entry(lba).or_insert_with(|| sector_from(&buf[..SECTOR]));
         }
         match self.held.get(&lba) {
             Some(h) => Ok(&h.data),

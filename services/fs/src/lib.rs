@@ -24,7 +24,6 @@
 //! overlay, per-session handles, all-or-nothing writes, fixing `..` when a
 //! directory moves, and error messages for clients.
 #![cfg_attr(not(test), no_std)]
-#![deny(unsafe_op_in_unsafe_fn)]
 
 extern crate alloc;
 

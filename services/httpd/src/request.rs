@@ -241,10 +241,14 @@ pub fn target_path(target: &str) -> Result<String, Refusal> {
     Ok(path)
 }
 
+/// A `Range` header no byte of the file satisfies (answered 416).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Unsatisfiable;
+
 /// A byte range of a file of `size` bytes: `Ok(Some((first, last)))`
 /// (inclusive) to serve, `Ok(None)` to ignore the header (serve it all),
-/// `Err(())` when unsatisfiable (416).
-pub fn byte_range(header: &str, size: u64) -> Result<Option<(u64, u64)>, ()> {
+/// `Err(Unsatisfiable)` when unsatisfiable (416).
+pub fn byte_range(header: &str, size: u64) -> Result<Option<(u64, u64)>, Unsatisfiable> {
     let Some(spec) = header.trim().strip_prefix("bytes=") else { return Ok(None) };
     if spec.contains(',') {
         return Ok(None); // several ranges: the whole file instead
@@ -259,14 +263,14 @@ pub fn byte_range(header: &str, size: u64) -> Result<Option<(u64, u64)>, ()> {
     };
     match (a.trim(), b.trim()) {
         ("", suffix) => match num(suffix) {
-            Some(0) => Err(()),
+            Some(0) => Err(Unsatisfiable),
             Some(n) if size > 0 => Ok(Some((size.saturating_sub(n), size - 1))),
-            Some(_) => Err(()),
+            Some(_) => Err(Unsatisfiable),
             None => Ok(None),
         },
         (first, "") => match num(first) {
             Some(f) if f < size => Ok(Some((f, size - 1))),
-            Some(_) => Err(()),
+            Some(_) => Err(Unsatisfiable),
             None => Ok(None),
         },
         (first, last) => match (num(first), num(last)) {
@@ -274,7 +278,7 @@ pub fn byte_range(header: &str, size: u64) -> Result<Option<(u64, u64)>, ()> {
                 if f < size {
                     Ok(Some((f, l.min(size - 1))))
                 } else {
-                    Err(())
+                    Err(Unsatisfiable)
                 }
             }
             _ => Ok(None),
@@ -357,8 +361,8 @@ mod tests {
         assert_eq!(byte_range("bytes=-10", 100), Ok(Some((90, 99))));
         assert_eq!(byte_range("bytes=-1000", 100), Ok(Some((0, 99))));
         assert_eq!(byte_range("bytes=50-5000", 100), Ok(Some((50, 99))));
-        assert_eq!(byte_range("bytes=100-", 100), Err(()));
-        assert_eq!(byte_range("bytes=-0", 100), Err(()));
+        assert_eq!(byte_range("bytes=100-", 100), Err(Unsatisfiable));
+        assert_eq!(byte_range("bytes=-0", 100), Err(Unsatisfiable));
         assert_eq!(byte_range("bytes=0-1,5-6", 100), Ok(None));
         assert_eq!(byte_range("bytes=9-1", 100), Ok(None));
         assert_eq!(byte_range("items=0-1", 100), Ok(None));

@@ -338,7 +338,7 @@ impl Server {
                 extra.push(format!("Content-Range: bytes {f}-{l}/{}", meta.size));
                 (206, f, l + 1)
             }
-            Some(Err(())) => {
+            Some(Err(request::Unsatisfiable)) => {
                 let body = error_page(416, "the range is outside the file");
                 let head = response::head(
                     416,

@@ -7,7 +7,7 @@ use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::string::{String, ToString};
 use kintsugi_manifest::Manifest;
-use libos::abi::{Handle, MapFlags};
+use libos::abi::{Handle, PAGE_SIZE};
 use libos::handle::{Memory, OwnedHandle};
 
 /// A boot module.
@@ -40,11 +40,10 @@ pub fn load() -> Result<Boot, String> {
     }
     let manifest = {
         let m = modules.get("manifest").ok_or("no boot module named 'manifest'")?;
-        let map = m.memory.map(MapFlags::empty()).map_err(|e| format!("cannot map the manifest: {e}"))?;
-        // SAFETY: boot modules are read-only and nobody writes them.
-        let bytes = unsafe { map.as_slice() };
-        let text =
-            core::str::from_utf8(&bytes[..(m.size as usize).min(bytes.len())]).map_err(|_| "manifest is not UTF-8")?;
+        let pages = m.memory.pages().map_err(|e| format!("cannot size the manifest: {e}"))?;
+        let bytes =
+            m.memory.read(m.size.min(pages * PAGE_SIZE)).map_err(|e| format!("cannot read the manifest: {e}"))?;
+        let text = core::str::from_utf8(&bytes).map_err(|_| "manifest is not UTF-8")?;
         Manifest::parse(text).map_err(|e| format!("manifest: {e}"))?
     };
     for p in &manifest.programs {

@@ -20,7 +20,7 @@ use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 use kintsugi_manifest::DeviceSpec;
-use libos::abi::{Error, IrqFlags, MapFlags, MemFlags, ProcessInfo, ResourceKind, Rights, MAX_PROCESSES, PAGE_SIZE};
+use libos::abi::{Error, IrqFlags, ProcessInfo, ResourceKind, Rights, MAX_PROCESSES};
 use libos::channel::{Channel, ChannelError, Endpoint, EndpointHandles};
 use libos::directory::listener;
 use libos::directory::{Reply, Request};
@@ -386,16 +386,7 @@ fn list(boot: &Boot) -> Reply {
         Err(e) => return refuse(e, format!("cannot list processes: {e}")),
     };
     let bytes = infos.as_slice().as_bytes();
-    let pages = (bytes.len() as u64).div_ceil(PAGE_SIZE).max(1);
-    let result = (|| {
-        let memory = Memory::alloc(pages, MemFlags::empty())?;
-        {
-            let map = memory.map(MapFlags::WRITE)?;
-            // SAFETY: a fresh private mapping of the new object.
-            unsafe { map.as_mut_slice()[..bytes.len()].copy_from_slice(bytes) };
-        }
-        memory.0.duplicate(Rights::READ | Rights::MAP | Rights::TRANSFER)
-    })();
+    let result = Memory::from_bytes(bytes).and_then(|m| m.0.duplicate(Rights::READ | Rights::MAP | Rights::TRANSFER));
     match result {
         Ok(h) => Reply::Processes { count: infos.len() as u32, memory: h },
         Err(e) => refuse(e, format!("cannot list processes: {e}")),

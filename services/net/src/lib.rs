@@ -17,7 +17,6 @@
 //! The crate is `no_std` (it runs in the `net` service) and its logic is
 //! tested on the host (`cargo test -p net`), two cores wired back to back.
 #![cfg_attr(not(test), no_std)]
-#![deny(unsafe_op_in_unsafe_fn)]
 
 extern crate alloc;
 

@@ -386,7 +386,7 @@ mod guest {
                 } else {
                     Vec::from([(base_name(&path).to_string(), k, size, modified)])
                 };
-                entries.sort_by(|a, b| a.0.to_lowercase().cmp(&b.0.to_lowercase()));
+                entries.sort_by_key(|a| a.0.to_lowercase());
                 for (name, k, size, modified) in entries {
                     let slash = if k == kind::DIR { "/" } else { "" };
                     if long {
@@ -470,7 +470,7 @@ mod guest {
             FileCommand::Df => match answer(f.0.volume())? {
                 Reply::VolumeInfo { total, free, cluster, kind, label } => {
                     let used = total.saturating_sub(free);
-                    let pct = if total == 0 { 0 } else { used * 100 / total };
+                    let pct = (used * 100).checked_div(total).unwrap_or(0);
                     println!(
                         "{kind} \"{label}\": {} KiB, {} KiB used ({pct}%), {} KiB free, {cluster}-byte clusters",
                         total / 1024,

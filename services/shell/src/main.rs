@@ -416,7 +416,7 @@ fn show_log(console: Handle, name: Option<&str>) {
     let mut text = Vec::new();
     loop {
         match reader.next_batch() {
-            Ok(batch) if batch.is_empty() => break,
+            Ok([]) => break,
             Ok(batch) => {
                 for r in libos::console::records(batch).filter(|r| wanted(r.name)) {
                     text.extend_from_slice(r.text);

@@ -21,7 +21,6 @@
 //! and the protocols are described in `resiliency-lib/README.md`
 //! ("Persistence: the vault").
 #![cfg_attr(not(test), no_std)]
-#![deny(unsafe_op_in_unsafe_fn)]
 
 extern crate alloc;
 

@@ -21,7 +21,7 @@ use alloc::string::{String, ToString};
 use alloc::vec;
 use alloc::vec::Vec;
 use checkpoint_record::Kind;
-use libos::abi::{MapFlags, MemFlags, PAGE_SIZE};
+use libos::abi::Error;
 use libos::channel::{select, Channel, Waitable};
 use libos::directory;
 use libos::handle::{Memory, OwnedHandle};
@@ -201,27 +201,18 @@ fn bad(message: String) -> Reply {
 
 /// Copy the first `len` bytes of a client's memory object.
 fn read_memory(handle: OwnedHandle, len: u64, what: &str) -> Result<Vec<u8>, VaultError> {
-    let memory = Memory(handle);
-    let map =
-        memory.map(MapFlags::empty()).map_err(|e| VaultError::BadRequest(format!("cannot map the {what}: {e}")))?;
-    if len > map.len() as u64 {
-        return Err(VaultError::BadRequest(format!("{what} of {len} bytes in a memory object of {}", map.len())));
-    }
-    // SAFETY: the mapping lives while we copy; the client may still write
-    // the object, so its bytes are copied once and only the copy is used.
-    Ok(unsafe { map.as_slice()[..len as usize].to_vec() })
+    // The client may still write the object: its bytes are copied once and
+    // only the copy is used.
+    Memory(handle).read(len).map_err(|e| match e {
+        Error::InvalidArgument => VaultError::BadRequest(format!("{what} of {len} bytes in a smaller memory object")),
+        e => VaultError::BadRequest(format!("cannot map the {what}: {e}")),
+    })
 }
 
 /// A fresh memory object holding `bytes`.
 fn memory_with(bytes: &[u8]) -> Result<OwnedHandle, VaultError> {
-    let pages = (bytes.len() as u64).div_ceil(PAGE_SIZE).max(1);
-    let fail = |e| VaultError::Disk(format!("out of memory for the reply: {e}"));
-    let memory = Memory::alloc(pages, MemFlags::empty()).map_err(fail)?;
-    {
-        let map = memory.map(MapFlags::WRITE).map_err(fail)?;
-        // SAFETY: a fresh private mapping of the new object.
-        unsafe { map.as_mut_slice()[..bytes.len()].copy_from_slice(bytes) };
-    }
+    let memory =
+        Memory::from_bytes(bytes).map_err(|e| VaultError::Disk(format!("out of memory for the reply: {e}")))?;
     Ok(memory.0)
 }
 

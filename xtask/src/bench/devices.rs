@@ -59,7 +59,7 @@ const READY: &[u8] = b"READY";
 const BURST: u32 = 16;
 /// Receive buffer asked for our socket (bytes): room for a few thousand
 /// frames, so that our thread being descheduled for a while loses none.
-const HOST_RCVBUF: i32 = 16 << 20;
+const HOST_RCVBUF: usize = 16 << 20;
 /// How long the host peer may live (a bound on a stuck run).
 const PEER_TIMEOUT: Duration = Duration::from_secs(600);
 /// How long a Kintsugi shell command of the benchmark may take.
@@ -246,23 +246,10 @@ impl HostPeer {
 /// Ask for a receive buffer of `bytes` for `socket`: beyond
 /// `net.core.rmem_max` if we may (`SO_RCVBUFFORCE`, root), else up to it.
 /// Best effort: our socket's drop counter is reported either way.
-fn enlarge_receive_buffer(socket: &UdpSocket, bytes: i32) {
-    use std::os::fd::AsRawFd;
-    extern "C" {
-        fn setsockopt(fd: i32, level: i32, name: i32, value: *const std::ffi::c_void, len: u32) -> i32;
-    }
-    const SOL_SOCKET: i32 = 1;
-    const SO_RCVBUF: i32 = 8;
-    const SO_RCVBUFFORCE: i32 = 33;
-    let fd = socket.as_raw_fd();
-    let value = (&bytes as *const i32).cast();
-    let len = std::mem::size_of::<i32>() as u32;
-    // SAFETY: `fd` is an open socket for the duration of the calls, and
-    // `value` points at an i32 of `len` bytes that outlives them.
-    unsafe {
-        if setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, value, len) != 0 {
-            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, value, len);
-        }
+fn enlarge_receive_buffer(socket: &UdpSocket, bytes: usize) {
+    use rustix::net::sockopt;
+    if sockopt::set_socket_recv_buffer_size_force(socket, bytes).is_err() {
+        let _ = sockopt::set_socket_recv_buffer_size(socket, bytes);
     }
 }
 

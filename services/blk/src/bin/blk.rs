@@ -43,10 +43,10 @@ struct BlkService {
 /// place N; the others follow in the order the bus lists them.
 fn open_disks() -> Vec<Box<dyn BlockDevice>> {
     let mut found = drivers::block_devices();
-    let role = |d: &Box<dyn BlockDevice>| {
+    let role = |d: &dyn BlockDevice| {
         d.info().serial.strip_prefix("kintsugi-disk").and_then(|n| n.parse::<usize>().ok()).unwrap_or(usize::MAX)
     };
-    found.sort_by_key(role);
+    found.sort_by_key(|d| role(d.as_ref()));
     for (i, d) in found.iter().enumerate() {
         let info = d.info();
         log::info!(

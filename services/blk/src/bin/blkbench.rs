@@ -7,6 +7,8 @@
 //!
 //! Prints `BENCH name value` lines. The Linux reference does the same with
 //! `dd` (O_DIRECT) and Linux AIO on the same QEMU device.
+// Not service code (a benchmark client outside the service: it times the device).
+#![allow(clippy::disallowed_methods)]
 #![no_std]
 #![no_main]
 

@@ -29,7 +29,7 @@ fn idle() -> ! {
                 let _ = e.wait(u64::MAX);
             }
             None => {
-                let _ = sys::yield_now();
+                sys::yield_now();
             }
         }
     }

@@ -16,6 +16,8 @@
 //! folder, slots and log records back, compares them with the reports
 //! (the log must hold each client's records exactly once, in order), and
 //! prints `fsload: clients=C ops=N errors=E` and the first mismatches.
+// Not service code (a load generator, a client outside the service: its clock is not replayed state).
+#![allow(clippy::disallowed_methods)]
 #![cfg_attr(target_os = "none", no_std)]
 #![cfg_attr(target_os = "none", no_main)]
 
@@ -215,7 +217,7 @@ mod guest {
                 d => format!("d{}", d - 1),
             };
             let rel = |dir: &str, n: u64| {
-                let name = if n % 2 == 0 { format!("f{n}") } else { format!("File number {n}.dat") };
+                let name = if n.is_multiple_of(2) { format!("f{n}") } else { format!("File number {n}.dat") };
                 if dir.is_empty() {
                     name
                 } else {

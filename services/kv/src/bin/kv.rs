@@ -61,9 +61,8 @@ impl KvHandler for Store {
 
     fn put(&mut self, key: String, value: Vec<u8>, out: &mut dyn ReplySink<Reply>) {
         if value == kv::POISON {
-            // The deliberate bug: a wild write.
-            // SAFETY: not safe at all; the kernel stops this process.
-            unsafe { core::ptr::write_volatile(0x10 as *mut u64, 1) };
+            // The deliberate bug: a wild write (the kernel stops this process).
+            libos::sys::fault(0x10);
         }
         let existed = self.insert(key, value);
         out.reply(Reply::Done { existed });

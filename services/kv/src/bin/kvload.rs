@@ -11,6 +11,8 @@
 //! every client's keys against its model's hash, the counters against the
 //! increments. It prints `kvload: clients=C ops=N errors=E` and the first
 //! mismatches.
+// Not service code (a load generator, a client outside the service: its clock is not replayed state).
+#![allow(clippy::disallowed_methods)]
 #![no_std]
 #![no_main]
 

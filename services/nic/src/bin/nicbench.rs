@@ -13,6 +13,8 @@
 //!   requests of up to 32 until N arrived or 5 s passed without one; prints
 //!   `BENCH nic_rx_fps` (the frames after the first reply over the time
 //!   from the first reply to the last) and `BENCH nic_rx_frames`.
+// Not service code (a benchmark client outside the service: it times the card).
+#![allow(clippy::disallowed_methods)]
 #![no_std]
 #![no_main]
 

@@ -13,18 +13,18 @@ extern crate alloc;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
-use core::alloc::Layout;
 use libos::channel::{HandleList, Message};
 use libos::protocol::ReplySink;
 use resiliency_lib::service::{serve, RequestOf, Service};
 use tally::protocol::{dispatch, Reply, Tally, TallyHandler};
+use zerocopy::FromBytes;
 
 const SLOTS: usize = 1024;
 const NAME_MAX: usize = 32;
 const MAGIC: u64 = 0x5441_4c4c_5954_4231; // "TALLYTB1"
 
 #[repr(C)]
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, FromBytes)]
 struct Slot {
     used: u8,
     len: u8,
@@ -36,6 +36,7 @@ struct Slot {
 
 /// The whole state, in the arena.
 #[repr(C)]
+#[derive(FromBytes)]
 struct Table {
     magic: u64,
     used: u64,
@@ -44,9 +45,9 @@ struct Table {
     slots: [Slot; SLOTS],
 }
 
-/// The service: a pointer to its table in the arena.
+/// The service: its table in the arena.
 struct Counters {
-    table: *mut Table,
+    table: &'static mut Table,
 }
 
 fn hash(name: &[u8]) -> usize {
@@ -55,10 +56,7 @@ fn hash(name: &[u8]) -> usize {
 
 impl Counters {
     fn table(&mut self) -> &mut Table {
-        // SAFETY: `table` points at the Table allocated in the arena (fixed
-        // address, mapped for the life of the process); only this service
-        // touches it, one request at a time.
-        unsafe { &mut *self.table }
+        self.table
     }
 
     fn find(&mut self, name: &[u8], create: bool) -> Option<usize> {
@@ -146,31 +144,18 @@ impl Service for Counters {
     const ARENA_PAGES: u64 = 64;
 
     fn new() -> Self {
-        let layout = Layout::new::<Table>();
-        let Some(ptr) = libos::arena::alloc(layout) else {
-            panic!("the state arena cannot hold the counter table");
+        let table = match libos::arena::create_root::<Table>() {
+            Ok(t) => t,
+            Err(e) => panic!("the state arena cannot hold the counter table: {e}"),
         };
-        let table = ptr.as_ptr() as *mut Table;
-        // SAFETY: a fresh arena allocation of the table's size and alignment.
-        unsafe {
-            core::ptr::write_bytes(table as *mut u8, 0, layout.size());
-            (*table).magic = MAGIC;
-        }
-        libos::arena::set_root(table as u64);
+        table.magic = MAGIC;
         Counters { table }
     }
 
     fn adopt_arena() -> Result<Self, String> {
-        let table = libos::arena::root() as *mut Table;
-        let (base, pages) = libos::arena::range().ok_or("no arena")?;
-        let end = base + pages * libos::abi::PAGE_SIZE;
-        let size = core::mem::size_of::<Table>() as u64;
-        if (table as u64) < base || table as u64 + size > end {
-            return Err(String::from("arena root does not point into the arena"));
-        }
-        // SAFETY: inside the mapped arena (checked above); the checkpoint put
-        // a Table there, whose magic is checked before use.
-        if unsafe { (*table).magic } != MAGIC {
+        let table = libos::arena::adopt_root::<Table>()
+            .map_err(|e| format!("arena root does not point at a counter table: {e}"))?;
+        if table.magic != MAGIC {
             return Err(String::from("no counter table in the arena"));
         }
         let c = Counters { table };
@@ -183,8 +168,7 @@ impl Service for Counters {
     }
 
     fn check(&self) -> Result<(), String> {
-        // SAFETY: as in `table()`, read-only.
-        let t = unsafe { &*self.table };
+        let t = &*self.table;
         let used = t.slots.iter().filter(|s| s.used != 0).count() as u64;
         let sum = t.slots.iter().filter(|s| s.used != 0).fold(0i64, |a, s| a.wrapping_add(s.value));
         if used != t.used || sum != t.sum {

@@ -2,6 +2,8 @@
 //! against a model; then every counter is read back, listed, and published
 //! to kv, and kv's copy checked. Prints `tallyload: ops=N errors=E` and the
 //! first mismatches.
+// Not service code (a load generator, a client outside the service: its clock is not replayed state).
+#![allow(clippy::disallowed_methods)]
 #![no_std]
 #![no_main]
 

@@ -5,6 +5,8 @@
 //! has the kernel kill tally. Recovery replays both requests from the log:
 //! the counter must keep its original time, and kv must not be called
 //! again (its request count does not move).
+// Not service code (a test client outside the service: its clock is not replayed state).
+#![allow(clippy::disallowed_methods)]
 #![no_std]
 #![no_main]
 

@@ -13,7 +13,6 @@ extern crate alloc;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
-use libos::abi::{MapFlags, MemFlags};
 use libos::channel::Channel;
 use libos::directory::{self, DirError};
 use libos::handle::Memory;
@@ -30,13 +29,7 @@ fn report<T>(what: &str, r: Result<T, DirError>) {
 }
 
 fn memory_with(bytes: &[u8]) -> Option<Memory> {
-    let m = Memory::alloc(1, MemFlags::empty()).ok()?;
-    {
-        let map = m.map(MapFlags::WRITE).ok()?;
-        // SAFETY: a fresh private mapping of the new object.
-        unsafe { map.as_mut_slice()[..bytes.len()].copy_from_slice(bytes) };
-    }
-    Some(m)
+    Memory::from_bytes(bytes).ok()
 }
 
 /// Commit a small state to the vault and list what it holds.

@@ -144,7 +144,7 @@ fn main() -> i32 {
     c(MemUnmap, &[SELF, KERNEL, 1], InvalidArgument);
     c(MemUnmap, &[SELF, free_va, 0], InvalidArgument);
     c(MemUnmap, &[SELF, 0x1001, 1], InvalidArgument);
-    c(MemUnmap, &[SELF, u64::MAX & !0xfff, 2], InvalidArgument);
+    c(MemUnmap, &[SELF, !0xfff, 2], InvalidArgument);
     c(MemPhys, &[mem, 99], InvalidArgument);
     c(MemDirty, &[SELF, code, 1 << 40, ptr], TooLarge);
     c(MemDirty, &[SELF, KERNEL, 1, ptr], InvalidArgument);

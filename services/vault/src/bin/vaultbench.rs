@@ -23,7 +23,6 @@ mod bench {
 
     use alloc::vec;
     use alloc::vec::Vec;
-    use libos::abi::{MapFlags, MemFlags, PAGE_SIZE};
     use libos::channel::Channel;
     use libos::handle::Memory;
     use libos::println;
@@ -35,12 +34,7 @@ mod bench {
     }
 
     fn memory_with(bytes: &[u8]) -> Memory {
-        let pages = (bytes.len() as u64).div_ceil(PAGE_SIZE).max(1);
-        let m = Memory::alloc(pages, MemFlags::empty()).expect("memory");
-        let map = m.map(MapFlags::WRITE).expect("map");
-        // SAFETY: a fresh private mapping of the new object.
-        unsafe { map.as_mut_slice()[..bytes.len()].copy_from_slice(bytes) };
-        m
+        Memory::from_bytes(bytes).expect("memory")
     }
 
     /// One commit of `kib` KiB.

@@ -8,6 +8,7 @@
 //! stack produced the first time; the frames go out again as duplicates;
 //! and the peer sees no reset: both streams arrive complete and in order.
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 use buddy_system_allocator::Heap;
