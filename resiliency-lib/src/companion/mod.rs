@@ -555,6 +555,11 @@ impl<P: Resilient> Companion<P> {
             Request::Checkpoint => {
                 self.settle_injection();
                 match self.checkpoint() {
+                    // Checkpointed means in persistent storage (what
+                    // init's power-off reports); a memory store is not.
+                    Ok(Commit::Done) if !self.store.durable() => Reply::Refused {
+                        message: String::from("committed in memory only: the checkpoint store is not durable"),
+                    },
                     Ok(Commit::Done) => {
                         Reply::Checkpointed { bytes: self.stats.checkpoint_bytes, ns: self.stats.checkpoint_ns }
                     }

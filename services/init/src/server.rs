@@ -145,12 +145,12 @@ impl Directory {
                 Request::PciFunctions => Some(self.pci_functions(boot, children, &program)),
                 Request::Services => Some(Reply::Names { names: self.services.keys().cloned().collect() }),
                 Request::PowerOff { reset } => {
-                    log::info!("{} by pid {pid}", if reset { "reset" } else { "power off" });
+                    log::info!("{} by pid {pid}", crate::shutdown::action(reset));
                     match self.shutdown.as_mut() {
                         Some(s) => s.requesters.push(pid),
                         None => {
-                            let controls = self.controls();
-                            self.shutdown = Some(Shutdown::start(reset, pid, controls));
+                            let (controls, in_memory, unreachable) = self.controls(boot);
+                            self.shutdown = Some(Shutdown::start(reset, pid, controls, &in_memory, unreachable));
                         }
                     }
                     None
@@ -162,20 +162,35 @@ impl Directory {
         }
     }
 
-    /// The control channels of every resilient service's companion (each
-    /// registers `NAME.control`), for the final checkpoints.
-    fn controls(&mut self) -> Vec<(String, Channel<ControlRequest, ControlReply>)> {
+    /// For the final checkpoints: the control channels of every resilient
+    /// service's companion (each registers `NAME.control`) that keeps its
+    /// checkpoints in the vault; the services whose manifest entry says
+    /// `store = "memory"` (nothing of theirs outlives the power); and the
+    /// companions that could not be reached, with why.
+    #[allow(clippy::type_complexity)]
+    fn controls(
+        &mut self,
+        boot: &Boot,
+    ) -> (Vec<(String, Channel<ControlRequest, ControlReply>)>, Vec<String>, Vec<(String, String)>) {
         let names: Vec<String> = self.services.keys().filter(|n| n.ends_with(".control")).cloned().collect();
-        let mut out = Vec::new();
+        let (mut out, mut in_memory, mut unreachable) = (Vec::new(), Vec::new(), Vec::new());
         for name in names {
             let service = String::from(name.trim_end_matches(".control"));
-            let Some(Reply::Connected { endpoint }) = self.connect(&name, INIT) else { continue };
-            match Channel::attach(endpoint) {
-                Ok(c) => out.push((service, c)),
-                Err(e) => log::warn!("final checkpoint of {service}: {e}"),
+            let entry = boot.manifest.program(&service);
+            if entry.is_some_and(|p| p.resilient && p.store == kintsugi_manifest::Store::Memory) {
+                in_memory.push(service);
+                continue;
+            }
+            match self.connect(&name, INIT) {
+                Some(Reply::Connected { endpoint }) => match Channel::attach(endpoint) {
+                    Ok(c) => out.push((service, c)),
+                    Err(e) => unreachable.push((service, format!("{e}"))),
+                },
+                Some(Reply::Refused { message, .. }) => unreachable.push((service, message)),
+                _ => unreachable.push((service, String::from("its control endpoint is gone"))),
             }
         }
-        out
+        (out, in_memory, unreachable)
     }
 
     /// The power-off in progress, if any.

@@ -215,6 +215,7 @@ fn execute(console: &mut Console, cmd: Command) {
             }
         }
         Command::Reboot => {
+            println!("Rebooting.");
             if let Err(e) = directory::power_off(true) {
                 println!("reboot: {e}");
             }
