@@ -147,3 +147,32 @@ fn kv_survives_chaos_under_load_from_four_clients() {
     let _ = f.log;
     m.shutdown();
 }
+
+/// Boot to the shell prompt without waiting for the resilient services to
+/// come up (they are still starting: the vault scans its disk first).
+fn boot_to_prompt(name: &str) -> Machine {
+    let image = kintsugi_tests::Image::built().unwrap_or_else(|e| panic!("{e}"));
+    let (dir, disks) = kintsugi_tests::disks::fresh(name).unwrap();
+    let cfg = kintsugi_tests::QemuConfig { disks, ..Default::default() };
+    let mut m = Machine::boot(&image, &cfg, false).unwrap_or_else(|e| panic!("{e}"));
+    m.remove_on_drop(dir);
+    m.wait_prompt(kintsugi_tests::BOOT_TIMEOUT).unwrap_or_else(|e| panic!("no shell prompt: {e}"));
+    m
+}
+
+/// `crash` and `chaos` right after boot wait for a service that is still
+/// starting (its companion runs but has not registered `NAME.control`
+/// yet), as the kv commands do, instead of saying it is not a resilient
+/// service; a name that is no resilient service is still said to be none.
+#[test]
+fn crash_and_chaos_wait_for_a_service_still_starting() {
+    let mut m = boot_to_prompt("resilience-crash-at-boot");
+    let out = m.shq("crash kv");
+    assert!(out.contains("kv: killed by the kernel; recovered in"), "{out}\n{}", m.console());
+    let out = m.shq("chaos tally 5");
+    assert_eq!(out.trim(), "tally: chaos on, 5.0% of requests crash it", "{out}");
+    assert_eq!(m.shq("chaos tally 0").trim(), "tally: chaos off");
+    assert_eq!(m.shq("crash nosuch").trim(), "crash: 'nosuch' is not a resilient service");
+    assert_eq!(m.shq("chaos nosuch 1").trim(), "chaos: 'nosuch' is not a resilient service");
+    m.shutdown();
+}
