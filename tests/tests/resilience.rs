@@ -176,3 +176,25 @@ fn crash_and_chaos_wait_for_a_service_still_starting() {
     assert_eq!(m.shq("chaos nosuch 1").trim(), "chaos: 'nosuch' is not a resilient service");
     m.shutdown();
 }
+
+/// `ps` shows each resilient service's chaos rate and whether its
+/// acknowledgements are durable now: kv's store is the vault (durable),
+/// blk's is memory (not).
+#[test]
+fn ps_shows_chaos_and_durability() {
+    let mut m = boot();
+    m.shq("chaos kv 0.3");
+    let ps = m.shq("ps");
+    let header = ps.lines().find(|l| l.starts_with("SERVICE")).unwrap_or_else(|| panic!("{ps}"));
+    assert!(header.contains("CHAOS") && header.contains("DURABLE"), "{ps}");
+    let columns = |service: &str| -> Vec<String> {
+        let line = ps.lines().find(|l| l.split_whitespace().next() == Some(service)).unwrap_or_else(|| panic!("{ps}"));
+        line.split_whitespace().map(String::from).collect()
+    };
+    // SERVICE PID RESTARTS CHECKPOINTS LOG INJECTED REQUESTS CHAOS DURABLE ...
+    assert_eq!(columns("kv")[7..9], ["0.3%", "yes"], "{ps}");
+    assert_eq!(columns("blk")[7..9], ["off", "no"], "{ps}");
+    assert_eq!(columns("tally")[7..9], ["off", "yes"], "{ps}");
+    m.shq("chaos kv 0");
+    m.shutdown();
+}

@@ -368,6 +368,10 @@ fn without_a_checkpoint_disk_the_companions_say_they_are_not_durable() {
     assert!(!console.contains("checkpoints stay in memory"), "{console}");
     assert_eq!(m.shq("kv put k v").trim(), "ok");
     assert_eq!(m.shq("kv get k").trim(), "v");
+    // `ps` says kv's acknowledgements are not durable now.
+    let ps = m.shq("ps");
+    let kv = ps.lines().find(|l| l.split_whitespace().next() == Some("kv")).unwrap_or_else(|| panic!("{ps}"));
+    assert_eq!(kv.split_whitespace().nth(8), Some("no"), "{ps}");
     // The final checkpoints could not reach the vault: init says so,
     // naming each service, and claims no bytes were checkpointed.
     m.power_off(Duration::from_secs(120)).unwrap();

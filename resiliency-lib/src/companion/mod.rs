@@ -545,6 +545,8 @@ impl<P: Resilient> Companion<P> {
                 abandoned: self.stats.abandoned,
                 requests: self.stats.requests,
                 checkpoint_bytes: self.stats.checkpoint_bytes,
+                chaos_per_mille: self.chaos.as_ref().map_or(0, |(per_mille, _)| *per_mille),
+                durable: self.store.durable(),
             },
             Request::Chaos { per_mille, seed } => {
                 self.settle_injection();

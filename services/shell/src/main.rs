@@ -403,14 +403,32 @@ fn print_services() {
     for name in names.iter().filter_map(|n| n.strip_suffix(".control")) {
         let Ok(mut c) = control(name) else { continue };
         if let Ok(Reply::Figures {
-            pid, restarts, checkpoints, log_len, last_recovery_ns, requests, injected, ..
+            pid,
+            restarts,
+            checkpoints,
+            log_len,
+            last_recovery_ns,
+            requests,
+            injected,
+            chaos_per_mille,
+            durable,
+            ..
         }) = c.stats()
         {
             if out.is_empty() {
                 let _ = writeln!(
                     out,
-                    "{:<10} {:>5} {:>9} {:>11} {:>5} {:>9} {:>10} {:>14}",
-                    "SERVICE", "PID", "RESTARTS", "CHECKPOINTS", "LOG", "INJECTED", "REQUESTS", "LAST RECOVERY"
+                    "{:<10} {:>5} {:>9} {:>11} {:>5} {:>9} {:>10} {:>6} {:>7} {:>14}",
+                    "SERVICE",
+                    "PID",
+                    "RESTARTS",
+                    "CHECKPOINTS",
+                    "LOG",
+                    "INJECTED",
+                    "REQUESTS",
+                    "CHAOS",
+                    "DURABLE",
+                    "LAST RECOVERY"
                 );
             }
             let recovery = if restarts == 0 {
@@ -418,9 +436,15 @@ fn print_services() {
             } else {
                 alloc::format!("{}.{:03} ms", last_recovery_ns / 1_000_000, (last_recovery_ns / 1000) % 1000)
             };
+            let chaos = if chaos_per_mille == 0 {
+                String::from("off")
+            } else {
+                alloc::format!("{}.{}%", chaos_per_mille / 10, chaos_per_mille % 10)
+            };
+            let durable = if durable { "yes" } else { "no" };
             let _ = writeln!(
                 out,
-                "{name:<10} {pid:>5} {restarts:>9} {checkpoints:>11} {log_len:>5} {injected:>9} {requests:>10} {recovery:>14}"
+                "{name:<10} {pid:>5} {restarts:>9} {checkpoints:>11} {log_len:>5} {injected:>9} {requests:>10} {chaos:>6} {durable:>7} {recovery:>14}"
             );
         }
     }
