@@ -198,3 +198,21 @@ fn ps_shows_chaos_and_durability() {
     m.shq("chaos kv 0");
     m.shutdown();
 }
+
+/// Many clients never take a service away: while kv's companion takes no
+/// connection (it is detecting a hang), forty connection requests wait in
+/// init instead of filling kv's listener until init takes kv for dead and
+/// unregisters it; then thirty kvload clients at once.
+#[test]
+fn many_clients_never_take_a_service_away() {
+    let mut m = boot();
+    let out = m.shq("run connflood 40");
+    assert!(out.contains("connflood: 40 sessions served"), "{out}\n{}", m.console());
+    assert_eq!(m.shq("kv put after flood").trim(), "ok");
+    let out = m.shq("run kvload 30 600");
+    assert!(out.contains("kvload: clients=30 ops=600 errors=0"), "{out}\n{}", m.console());
+    let console = m.console();
+    assert!(!console.contains("stopped listening"), "{console}");
+    assert_eq!(m.shq("kv get after").trim(), "flood");
+    m.shutdown();
+}
