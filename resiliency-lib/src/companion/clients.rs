@@ -54,6 +54,8 @@ pub enum Event {
 
 struct Session<P: Protocol> {
     id: u64,
+    /// Who connected (the identity init gave).
+    client: String,
     endpoint: Endpoint,
     checker: Checker<P>,
     next_seq: u64,
@@ -134,7 +136,8 @@ impl<P: crate::Resilient> Clients<P> {
             let endpoint = c.endpoint;
             let id = self.next_session;
             self.next_session += 1;
-            self.sessions.push(Session { id, endpoint, checker: Checker::new(), next_seq: 0 });
+            let client = c.client.chars().take(64).collect();
+            self.sessions.push(Session { id, client, endpoint, checker: Checker::new(), next_seq: 0 });
             work.push_back(Work::Open(id));
         }
         while let Ok(Some(c)) = self.control.try_accept() {
@@ -186,6 +189,12 @@ impl<P: crate::Resilient> Clients<P> {
             }
         });
         work
+    }
+
+    /// Who connected session `session` (the identity init gave), or empty
+    /// if it is closed.
+    pub fn identity(&self, session: u64) -> String {
+        self.sessions.iter().find(|s| s.id == session).map(|s| s.client.clone()).unwrap_or_default()
     }
 
     /// Check a reply of the service against the session's protocol and send

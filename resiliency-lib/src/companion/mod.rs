@@ -246,7 +246,8 @@ impl<P: Resilient> Companion<P> {
         match work {
             Work::Open(session) => {
                 self.log.push(Entry::Open(session));
-                self.service()?.send(SvcRequest::Open { session })
+                let client = self.clients.identity(session);
+                self.service()?.send(SvcRequest::Open { session, client })
             }
             Work::Close(session) => {
                 self.log.push(Entry::Close(session));
@@ -435,7 +436,10 @@ impl<P: Resilient> Companion<P> {
         let mut i = 0;
         while i < entries.len() {
             match &entries[i] {
-                Entry::Open(session) => self.service()?.send(SvcRequest::Open { session: *session })?,
+                Entry::Open(session) => {
+                    let client = self.clients.identity(*session);
+                    self.service()?.send(SvcRequest::Open { session: *session, client })?
+                }
                 Entry::Close(session) => self.service()?.send(SvcRequest::Close { session: *session })?,
                 Entry::Request { session, seq, bytes } => {
                     let id = (*session, *seq);
