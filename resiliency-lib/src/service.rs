@@ -68,8 +68,12 @@ pub trait Service: Sized {
     }
     /// Crash injection: damage the state so that `check` fails.
     fn chaos_corrupt(&mut self) {}
-    /// A client session opened.
-    fn session_opened(&mut self, _session: u64) {}
+    /// A client session opened; `client` is who connected, the client's
+    /// program as init knows it (its identity: not chosen by the client;
+    /// empty when a replay opens a session whose client is gone). A service
+    /// that grants by identity keeps it in its state, as sessions opened
+    /// before its last checkpoint are not opened again after a restart.
+    fn session_opened(&mut self, _session: u64, _client: &str) {}
     /// A client session closed.
     fn session_closed(&mut self, _session: u64) {}
 }
@@ -272,7 +276,7 @@ pub fn serve<S: Service>() -> i32 {
             return 2;
         }
         match request {
-            LinkRequest::Open { session } => service.session_opened(session),
+            LinkRequest::Open { session, client } => service.session_opened(session, &client),
             LinkRequest::Close { session } => service.session_closed(session),
             LinkRequest::Deliver { session, seq, chaos, request, .. } => {
                 let directive = chaos::decode(chaos);

@@ -60,3 +60,30 @@ fn the_vault_keys_records_by_identity() {
     assert_eq!(at.state, b"authtest state");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// The checkpoint disk belongs to the vault: blk refuses a write or a
+/// flush of it by anyone else (the shell here, which may connect to blk),
+/// keyed by the identity init gives each session; reading it and writing
+/// the data disk stay allowed, and the vault's own commits go on, also
+/// after blk itself crashes (who opened each session is blk's state).
+#[test]
+fn only_the_vault_writes_the_checkpoint_disk() {
+    let mut m = boot();
+    let out = m.shq("blk write checkpoint 0 deadbeef");
+    assert_eq!(
+        out.trim(),
+        "blk: error 403: disk 1 (the checkpoint disk) belongs to the vault: 'shell' may not write it",
+        "{out}"
+    );
+    assert!(m.shq("blk read checkpoint 0").contains("00000000  "), "reading stays allowed");
+    assert!(m.shq("blk write data 5 48656c6c6f").contains("wrote"), "the data disk stays writable");
+    // The vault still commits, before and after a crash of blk.
+    m.shq("kv put a 1");
+    assert!(m.shq("crash blk").contains("recovered in"));
+    m.shq("kv put b 2");
+    assert!(m.shq("blk write checkpoint 0 deadbeef").contains("error 403"), "after the crash too");
+    m.power_off(std::time::Duration::from_secs(120)).unwrap();
+    let console = m.console();
+    assert!(console.contains("final checkpoint of kv: ") && !console.contains("did not reach the vault"), "{console}");
+    assert!(!console.contains("checkpoint not committed"), "{console}");
+}

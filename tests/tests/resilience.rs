@@ -147,3 +147,72 @@ fn kv_survives_chaos_under_load_from_four_clients() {
     let _ = f.log;
     m.shutdown();
 }
+
+/// Boot to the shell prompt without waiting for the resilient services to
+/// come up (they are still starting: the vault scans its disk first).
+fn boot_to_prompt(name: &str) -> Machine {
+    let image = kintsugi_tests::Image::built().unwrap_or_else(|e| panic!("{e}"));
+    let (dir, disks) = kintsugi_tests::disks::fresh(name).unwrap();
+    let cfg = kintsugi_tests::QemuConfig { disks, ..Default::default() };
+    let mut m = Machine::boot(&image, &cfg, false).unwrap_or_else(|e| panic!("{e}"));
+    m.remove_on_drop(dir);
+    m.wait_prompt(kintsugi_tests::BOOT_TIMEOUT).unwrap_or_else(|e| panic!("no shell prompt: {e}"));
+    m
+}
+
+/// `crash` and `chaos` right after boot wait for a service that is still
+/// starting (its companion runs but has not registered `NAME.control`
+/// yet), as the kv commands do, instead of saying it is not a resilient
+/// service; a name that is no resilient service is still said to be none.
+#[test]
+fn crash_and_chaos_wait_for_a_service_still_starting() {
+    let mut m = boot_to_prompt("resilience-crash-at-boot");
+    let out = m.shq("crash kv");
+    assert!(out.contains("kv: killed by the kernel; recovered in"), "{out}\n{}", m.console());
+    let out = m.shq("chaos tally 5");
+    assert_eq!(out.trim(), "tally: chaos on, 5.0% of requests crash it", "{out}");
+    assert_eq!(m.shq("chaos tally 0").trim(), "tally: chaos off");
+    assert_eq!(m.shq("crash nosuch").trim(), "crash: 'nosuch' is not a resilient service");
+    assert_eq!(m.shq("chaos nosuch 1").trim(), "chaos: 'nosuch' is not a resilient service");
+    m.shutdown();
+}
+
+/// `ps` shows each resilient service's chaos rate and whether its
+/// acknowledgements are durable now: kv's store is the vault (durable),
+/// blk's is memory (not).
+#[test]
+fn ps_shows_chaos_and_durability() {
+    let mut m = boot();
+    m.shq("chaos kv 0.3");
+    let ps = m.shq("ps");
+    let header = ps.lines().find(|l| l.starts_with("SERVICE")).unwrap_or_else(|| panic!("{ps}"));
+    assert!(header.contains("CHAOS") && header.contains("DURABLE"), "{ps}");
+    let columns = |service: &str| -> Vec<String> {
+        let line = ps.lines().find(|l| l.split_whitespace().next() == Some(service)).unwrap_or_else(|| panic!("{ps}"));
+        line.split_whitespace().map(String::from).collect()
+    };
+    // SERVICE PID RESTARTS CHECKPOINTS LOG INJECTED REQUESTS CHAOS DURABLE ...
+    assert_eq!(columns("kv")[7..9], ["0.3%", "yes"], "{ps}");
+    assert_eq!(columns("blk")[7..9], ["off", "no"], "{ps}");
+    assert_eq!(columns("tally")[7..9], ["off", "yes"], "{ps}");
+    m.shq("chaos kv 0");
+    m.shutdown();
+}
+
+/// Many clients never take a service away: while kv's companion takes no
+/// connection (it is detecting a hang), forty connection requests wait in
+/// init instead of filling kv's listener until init takes kv for dead and
+/// unregisters it; then thirty kvload clients at once.
+#[test]
+fn many_clients_never_take_a_service_away() {
+    let mut m = boot();
+    let out = m.shq("run connflood 40");
+    assert!(out.contains("connflood: 40 sessions served"), "{out}\n{}", m.console());
+    assert_eq!(m.shq("kv put after flood").trim(), "ok");
+    let out = m.shq("run kvload 30 600");
+    assert!(out.contains("kvload: clients=30 ops=600 errors=0"), "{out}\n{}", m.console());
+    let console = m.console();
+    assert!(!console.contains("stopped listening"), "{console}");
+    assert_eq!(m.shq("kv get after").trim(), "flood");
+    m.shutdown();
+}

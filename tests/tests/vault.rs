@@ -5,7 +5,8 @@
 //! vault killed in a service's first commit (the disk stays clean) and the
 //! blk companion killed under load (the vault reconnects; later commits
 //! succeed). Without a checkpoint disk the companions say they are not
-//! durable.
+//! durable, and `poweroff` says their final checkpoints did not reach the
+//! vault; `reboot` reports its final checkpoints as `poweroff` does.
 //!
 //! Each test has its own pair of fresh disks.
 
@@ -373,6 +374,46 @@ fn without_a_checkpoint_disk_the_companions_say_they_are_not_durable() {
     assert!(!console.contains("checkpoints stay in memory"), "{console}");
     assert_eq!(m.shq("kv put k v").trim(), "ok");
     assert_eq!(m.shq("kv get k").trim(), "v");
-    m.shutdown();
+    // `ps` says kv's acknowledgements are not durable now.
+    let ps = m.shq("ps");
+    let kv = ps.lines().find(|l| l.split_whitespace().next() == Some("kv")).unwrap_or_else(|| panic!("{ps}"));
+    assert_eq!(kv.split_whitespace().nth(8), Some("no"), "{ps}");
+    // The final checkpoints could not reach the vault: init says so,
+    // naming each service, and claims no bytes were checkpointed.
+    m.power_off(Duration::from_secs(120)).unwrap();
+    let console = m.console();
+    let off = &console[console.find("[init] power off by pid").unwrap_or_else(|| panic!("{console}"))..];
+    for service in ["kv", "fs", "tally"] {
+        assert!(off.contains(&format!("final checkpoint of {service} did not reach the vault: ")), "{off}");
+        assert!(!off.contains(&format!("final checkpoint of {service}: ")), "{off}");
+    }
+    // blk and nic keep their checkpoints in memory: nothing to report as
+    // checkpointed.
+    for service in ["blk", "nic"] {
+        assert!(off.contains(&format!("{service} keeps nothing in the vault")), "{off}");
+        assert!(!off.contains(&format!("final checkpoint of {service}")), "{off}");
+    }
+    assert!(off.contains("power off: final checkpoints NOT in the vault: "), "{off}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// `reboot` checkpoints like `poweroff` and says so: what reached the
+/// vault, and that blk and nic keep nothing there.
+#[test]
+fn reboot_reports_its_final_checkpoints() {
+    let (dir, disks) = disks::fresh("vault-reboot-report").unwrap();
+    let cfg = config(&disks, DiskBus::Virtio);
+    let mut m = boot_with(&cfg);
+    assert_eq!(m.shq("kv put k v").trim(), "ok");
+    // The harness runs QEMU with -no-reboot: the reset ends it.
+    m.send("reboot\r");
+    m.wait_exit(Duration::from_secs(120)).unwrap();
+    let console = m.console();
+    let off = &console[console.find("Rebooting.").unwrap_or_else(|| panic!("{console}"))..];
+    assert!(off.contains("[init] reset by pid"), "{off}");
+    assert!(off.contains("final checkpoint of kv: ") && off.contains(" bytes in the vault in "), "{off}");
+    assert!(off.contains("blk keeps nothing in the vault") && off.contains("nic keeps nothing in the vault"), "{off}");
+    assert!(off.contains("reset: final checkpoints in the vault: "), "{off}");
+    assert!(!off.contains("did not reach the vault"), "{off}");
     let _ = std::fs::remove_dir_all(dir);
 }

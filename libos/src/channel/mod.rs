@@ -284,6 +284,17 @@ impl Endpoint {
         self.closed.get()
     }
 
+    /// Bytes this side sent that the peer has not read yet.
+    pub fn unread_sent(&self) -> Result<usize, ChannelError> {
+        Ok(self.rings.tx_unread()?)
+    }
+
+    /// Whether a message of `len` bytes fits in the ring now: sending it
+    /// would not wait (until this side sends something else).
+    pub fn can_send(&self, len: usize) -> Result<bool, ChannelError> {
+        Ok(self.rings.can_write(len)?)
+    }
+
     /// Whether a message (or the peer's end) is waiting.
     pub fn is_ready(&self) -> bool {
         self.rings.can_read() || self.closed.get()

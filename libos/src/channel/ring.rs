@@ -244,6 +244,16 @@ impl Rings {
         }
     }
 
+    /// Bytes of our outgoing ring the peer has not read yet (records and
+    /// pads).
+    pub fn tx_unread(&self) -> Result<usize, RingError> {
+        let used = self.tx_head.wrapping_sub(self.dir(self.side).tail.load(Ordering::Acquire));
+        if used > self.ring_bytes {
+            return Err(RingError::Corrupt);
+        }
+        Ok(used as usize)
+    }
+
     /// Whether a record (or pad) is waiting in our incoming ring.
     pub fn can_read(&self) -> bool {
         self.dir(1 - self.side).head.load(Ordering::Acquire) != self.rx_tail
@@ -291,6 +301,21 @@ impl Rings {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn unread_bytes_count_what_the_peer_has_not_read() {
+        let mut mem = Mem::new(256);
+        let (mut a, mut b) = pair(&mut mem, 256);
+        assert_eq!(a.tx_unread(), Ok(0));
+        a.try_write(&[1; 5], 0).unwrap();
+        a.try_write(&[2; 8], 0).unwrap();
+        assert_eq!(a.tx_unread(), Ok(16 + 16));
+        let mut buf = Vec::new();
+        b.try_read(&mut buf).unwrap();
+        assert_eq!(a.tx_unread(), Ok(16));
+        b.try_read(&mut buf).unwrap();
+        assert_eq!(a.tx_unread(), Ok(0));
+    }
 
     struct Mem(Vec<u64>);
 

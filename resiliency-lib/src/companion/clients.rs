@@ -56,6 +56,8 @@ pub enum Event {
 
 struct Session<P: Protocol> {
     id: u64,
+    /// Who connected (the identity init gave).
+    client: String,
     endpoint: Endpoint,
     checker: Checker<P>,
     next_seq: u64,
@@ -136,7 +138,8 @@ impl<P: crate::Resilient> Clients<P> {
             let endpoint = c.endpoint;
             let id = self.next_session;
             self.next_session += 1;
-            self.sessions.push(Session { id, endpoint, checker: Checker::new(), next_seq: 0 });
+            let client = c.client.chars().take(64).collect();
+            self.sessions.push(Session { id, client, endpoint, checker: Checker::new(), next_seq: 0 });
             work.push_back(Work::Open(id));
         }
         self.accept_control();
@@ -200,6 +203,12 @@ impl<P: crate::Resilient> Clients<P> {
         while let Ok(Some(c)) = self.control.try_accept() {
             self.controllers.push(Channel::new(c.endpoint));
         }
+    }
+
+    /// Who connected session `session` (the identity init gave), or empty
+    /// if it is closed.
+    pub fn identity(&self, session: u64) -> String {
+        self.sessions.iter().find(|s| s.id == session).map(|s| s.client.clone()).unwrap_or_default()
     }
 
     /// Check a reply of the service against the session's protocol (a

@@ -435,7 +435,8 @@ impl<P: Resilient> Companion<P> {
         match work {
             Work::Open(session) => {
                 self.log.push(Entry::Open(session));
-                self.service()?.send(SvcRequest::Open { session })
+                let client = self.clients.identity(session);
+                self.service()?.send(SvcRequest::Open { session, client })
             }
             Work::Close(session) => {
                 self.log.push(Entry::Close(session));
@@ -637,7 +638,10 @@ impl<P: Resilient> Companion<P> {
         let mut i = 0;
         while i < entries.len() {
             match &entries[i] {
-                Entry::Open(session) => self.service()?.send(SvcRequest::Open { session: *session })?,
+                Entry::Open(session) => {
+                    let client = self.clients.identity(*session);
+                    self.service()?.send(SvcRequest::Open { session: *session, client })?
+                }
                 Entry::Close(session) => self.service()?.send(SvcRequest::Close { session: *session })?,
                 Entry::Request { session, seq, bytes } => {
                     let id = (*session, *seq);
@@ -758,6 +762,8 @@ impl<P: Resilient> Companion<P> {
                 abandoned: self.stats.abandoned,
                 requests: self.stats.requests,
                 checkpoint_bytes: self.stats.checkpoint_bytes,
+                chaos_per_mille: self.chaos.as_ref().map_or(0, |(per_mille, _)| *per_mille),
+                durable: self.store.durable(),
             },
             Request::Chaos { per_mille, seed } => {
                 self.settle_injection();
@@ -768,6 +774,11 @@ impl<P: Resilient> Companion<P> {
             Request::Checkpoint => {
                 self.settle_injection();
                 match self.checkpoint() {
+                    // Checkpointed means in persistent storage (what
+                    // init's power-off reports); a memory store is not.
+                    Ok(Commit::Done) if !self.store.durable() => Reply::Refused {
+                        message: String::from("committed in memory only: the checkpoint store is not durable"),
+                    },
                     Ok(Commit::Done) => {
                         Reply::Checkpointed { bytes: self.stats.checkpoint_bytes, ns: self.stats.checkpoint_ns }
                     }

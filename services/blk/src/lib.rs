@@ -36,6 +36,9 @@ pub const CHECKPOINT_DISK: u8 = 1;
 pub mod code {
     /// A malformed request.
     pub const BAD_REQUEST: u32 = 400;
+    /// Not this client's to do: a write or flush of the checkpoint disk by
+    /// anyone but the vault.
+    pub const FORBIDDEN: u32 = 403;
     /// No such disk.
     pub const NO_DISK: u32 = 404;
     /// An extent past the end of the disk.

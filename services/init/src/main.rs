@@ -65,10 +65,14 @@ fn main() -> Result<(), String> {
             items.push(&children.exit);
             items.extend(children.list.iter().filter_map(|c| c.session.as_ref()).map(|s| s as &dyn Waitable));
             // During a power-off, also the companions' final checkpoints.
-            let timeout = directory.shutdown().map(|s| {
+            let mut timeout = directory.shutdown().map(|s| {
                 items.extend(s.waitables());
                 s.timeout()
             });
+            // Connection requests wait for a busy service: try them again soon.
+            if directory.has_queued() {
+                timeout = Some(timeout.map_or(server::QUEUED_RETRY, |t| t.min(server::QUEUED_RETRY)));
+            }
             match select(&items, timeout) {
                 Ok(i) => Some(i),
                 Err(ChannelError::TimedOut) => None,
@@ -85,6 +89,9 @@ fn main() -> Result<(), String> {
             }
             Some(i) if i <= pids.len() => directory.serve(&boot, &mut children, pids[i - 1]),
             _ => {}
+        }
+        if directory.has_queued() {
+            directory.retry_queued(&mut children);
         }
         directory.progress_shutdown(&boot, &mut children);
     }

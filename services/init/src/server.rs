@@ -9,12 +9,21 @@
 //! every connection tells the service who connected (the client's program,
 //! its identity); a companion process gets no devices, and only init starts
 //! companions.
+//!
+//! A service that does not take its connections fast enough (many clients
+//! at once, or its companion busy recovering) is never taken for a dead
+//! one: init leaves at most [`INCOMING_UNREAD_MAX`] bytes of connection
+//! requests unread in its listener (each carries an endpoint's handles on
+//! the listener's link, whose kernel queue is bounded) and keeps the rest
+//! queued, in order, retrying them as the service reads; their clients
+//! wait (back-pressure). Only a listener whose service is gone is
+//! unregistered.
 
 use crate::boot::Boot;
 use crate::children::{Children, Launch};
 use crate::pci::Pci;
 use crate::shutdown::Shutdown;
-use alloc::collections::BTreeMap;
+use alloc::collections::{BTreeMap, VecDeque};
 use alloc::format;
 use alloc::string::String;
 use alloc::vec;
@@ -43,6 +52,45 @@ const INIT: &str = "init";
 /// The largest connection ring a service may ask for.
 const MAX_RING_BYTES: u32 = 1 << 20;
 
+/// The most bytes of connection requests init leaves unread in a service's
+/// listener. Each request carries the three handles of an endpoint on the
+/// listener's link, whose queue holds `MAX_LINK_QUEUE` handles; a record
+/// takes at least [`MIN_RECORD`] bytes of the ring, so the requests unread,
+/// the one sent after them and the one the service is taking stay within it.
+pub const INCOMING_UNREAD_MAX: usize = 256;
+/// The smallest record a channel ring holds (an 8-byte header, a payload
+/// padded to 8 bytes).
+const MIN_RECORD: usize = 16;
+/// Handles one connection request carries (an endpoint: memory, link,
+/// event).
+const HANDLES_PER_INCOMING: usize = 3;
+const _: () = assert!((INCOMING_UNREAD_MAX / MIN_RECORD + 2) * HANDLES_PER_INCOMING <= libos::abi::MAX_LINK_QUEUE);
+
+/// How long init sleeps before retrying the connection requests a busy
+/// service could not take yet.
+pub const QUEUED_RETRY: core::time::Duration = core::time::Duration::from_millis(5);
+
+/// What became of a connection request.
+enum Connect {
+    /// Answered (connected, or refused).
+    Done(Reply),
+    /// The service is registered but has not read the requests before this
+    /// one: keep it and try again.
+    Busy,
+    /// No such service (now).
+    Missing,
+}
+
+/// A connection request waiting for a busy service.
+struct Queued {
+    pid: u32,
+    name: String,
+    /// The requester's program (its identity).
+    program: String,
+    /// Wait for the service if it goes away meanwhile.
+    wait: bool,
+}
+
 /// The directory's state.
 pub struct Directory {
     services: BTreeMap<String, Service>,
@@ -55,6 +103,8 @@ pub struct Directory {
     msi_given: BTreeMap<u32, u32>,
     /// A power-off waiting for the final checkpoints.
     shutdown: Option<Shutdown>,
+    /// Connection requests waiting for a busy service, oldest first.
+    queued: VecDeque<Queued>,
 }
 
 /// Most MSI vectors one process may hold.
@@ -67,7 +117,14 @@ fn refuse(code: Error, message: String) -> Reply {
 impl Directory {
     /// An empty directory over the scanned PCI bus (if it could be read).
     pub fn new(pci: Option<Pci>) -> Directory {
-        Directory { services: BTreeMap::new(), pending: Vec::new(), pci, msi_given: BTreeMap::new(), shutdown: None }
+        Directory {
+            services: BTreeMap::new(),
+            pending: Vec::new(),
+            pci,
+            msi_given: BTreeMap::new(),
+            shutdown: None,
+            queued: VecDeque::new(),
+        }
     }
 
     /// Serve every request waiting on `pid`'s session.
@@ -104,13 +161,22 @@ impl Directory {
                         format!("'{program}' may not connect to '{name}' (not in its connects in the manifest)"),
                     ))
                 }
+                // Behind the requests already waiting for a busy service.
+                Request::Connect { name, wait } if self.queued.iter().any(|q| q.name == name) => {
+                    self.queued.push_back(Queued { pid, name, program, wait });
+                    None
+                }
                 Request::Connect { name, wait } => match self.connect(&name, &program) {
-                    Some(r) => Some(r),
-                    None if wait => {
+                    Connect::Done(r) => Some(r),
+                    Connect::Busy => {
+                        self.queued.push_back(Queued { pid, name, program, wait });
+                        None
+                    }
+                    Connect::Missing if wait => {
                         self.pending.push((pid, name, program));
                         None
                     }
-                    None => Some(refuse(Error::NotFound, format!("no service named '{name}'"))),
+                    Connect::Missing => Some(refuse(Error::NotFound, format!("no service named '{name}'"))),
                 },
                 Request::Register { name, .. } if !entry.is_some_and(|p| p.may_register(&name)) => {
                     log::warn!("refused: '{program}' (pid {pid}) may not register '{name}'");
@@ -145,12 +211,12 @@ impl Directory {
                 Request::PciFunctions => Some(self.pci_functions(boot, children, &program)),
                 Request::Services => Some(Reply::Names { names: self.services.keys().cloned().collect() }),
                 Request::PowerOff { reset } => {
-                    log::info!("{} by pid {pid}", if reset { "reset" } else { "power off" });
+                    log::info!("{} by pid {pid}", crate::shutdown::action(reset));
                     match self.shutdown.as_mut() {
                         Some(s) => s.requesters.push(pid),
                         None => {
-                            let controls = self.controls();
-                            self.shutdown = Some(Shutdown::start(reset, pid, controls));
+                            let (controls, in_memory, unreachable) = self.controls(boot);
+                            self.shutdown = Some(Shutdown::start(reset, pid, controls, &in_memory, unreachable));
                         }
                     }
                     None
@@ -162,20 +228,48 @@ impl Directory {
         }
     }
 
-    /// The control channels of every resilient service's companion (each
-    /// registers `NAME.control`), for the final checkpoints.
-    fn controls(&mut self) -> Vec<(String, Channel<ControlRequest, ControlReply>)> {
+    /// For the final checkpoints: the control channels of every resilient
+    /// service's companion (each registers `NAME.control`) that keeps its
+    /// checkpoints in the vault; the services whose manifest entry says
+    /// `store = "memory"` (nothing of theirs outlives the power); and the
+    /// companions that could not be reached, with why.
+    #[allow(clippy::type_complexity)]
+    fn controls(
+        &mut self,
+        boot: &Boot,
+    ) -> (Vec<(String, Channel<ControlRequest, ControlReply>)>, Vec<String>, Vec<(String, String)>) {
         let names: Vec<String> = self.services.keys().filter(|n| n.ends_with(".control")).cloned().collect();
-        let mut out = Vec::new();
+        let (mut out, mut in_memory, mut unreachable) = (Vec::new(), Vec::new(), Vec::new());
         for name in names {
             let service = String::from(name.trim_end_matches(".control"));
-            let Some(Reply::Connected { endpoint }) = self.connect(&name, INIT) else { continue };
-            match Channel::attach(endpoint) {
-                Ok(c) => out.push((service, c)),
-                Err(e) => log::warn!("final checkpoint of {service}: {e}"),
+            let entry = boot.manifest.program(&service);
+            if entry.is_some_and(|p| p.resilient && p.store == kintsugi_manifest::Store::Memory) {
+                in_memory.push(service);
+                continue;
+            }
+            // A control endpoint too busy to take a connection now is
+            // given a moment (init serves nobody meanwhile).
+            let mut tries = 0;
+            let connected = loop {
+                match self.connect(&name, INIT) {
+                    Connect::Busy if tries < 100 => {
+                        tries += 1;
+                        libos::time::sleep(QUEUED_RETRY);
+                    }
+                    other => break other,
+                }
+            };
+            match connected {
+                Connect::Done(Reply::Connected { endpoint }) => match Channel::attach(endpoint) {
+                    Ok(c) => out.push((service, c)),
+                    Err(e) => unreachable.push((service, format!("{e}"))),
+                },
+                Connect::Done(Reply::Refused { message, .. }) => unreachable.push((service, message)),
+                Connect::Busy => unreachable.push((service, String::from("its control endpoint takes no connection"))),
+                _ => unreachable.push((service, String::from("its control endpoint is gone"))),
             }
         }
-        out
+        (out, in_memory, unreachable)
     }
 
     /// The power-off in progress, if any.
@@ -199,12 +293,27 @@ impl Directory {
     }
 
     /// Connect `client` (a program name: the identity the service is told)
-    /// to service `name`; None if it is not registered.
-    fn connect(&mut self, name: &str, client: &str) -> Option<Reply> {
-        let service = self.services.get_mut(name)?;
+    /// to service `name`: `Busy` while the service has too many requests
+    /// unread (see [`INCOMING_UNREAD_MAX`]), `Missing` if it is not
+    /// registered or its listener is gone.
+    fn connect(&mut self, name: &str, client: &str) -> Connect {
+        let Some(service) = self.services.get_mut(name) else { return Connect::Missing };
+        // The request's encoding is its two names and a few bytes more.
+        let bound = name.len() + client.len() + 64;
+        let room = service
+            .listener
+            .endpoint()
+            .unread_sent()
+            .and_then(|unread| Ok(unread <= INCOMING_UNREAD_MAX && service.listener.endpoint().can_send(bound)?));
+        match room {
+            Ok(true) => {}
+            Ok(false) if !service.listener.endpoint().peer_closed() => return Connect::Busy,
+            Ok(false) => return self.gone(name, "its listener is closed"),
+            Err(e) => return self.gone(name, &format!("{e}")),
+        }
         let (server_end, client_end) = match Endpoint::pair_with(service.ring_bytes) {
             Ok(p) => p,
-            Err(e) => return Some(refuse(e, format!("cannot connect to '{name}': {e}"))),
+            Err(e) => return Connect::Done(refuse(e, format!("cannot connect to '{name}': {e}"))),
         };
         let incoming = listener::Request::Incoming {
             name: String::from(name),
@@ -212,13 +321,49 @@ impl Directory {
             endpoint: server_end.into_handles(),
         };
         match service.listener.send(incoming) {
-            Ok(()) => Some(Reply::Connected { endpoint: client_end }),
-            Err(e) => {
-                log::warn!("service '{name}' stopped listening ({e}); unregistering it");
-                self.services.remove(name);
-                None
+            Ok(()) => Connect::Done(Reply::Connected { endpoint: client_end }),
+            // Its link's handle queue is full: a service that takes its
+            // requests but not their handles. Wait, as for a full ring.
+            Err(ChannelError::Sys(Error::LimitReached)) => Connect::Busy,
+            Err(e @ (ChannelError::PeerClosed | ChannelError::Corrupt)) => self.gone(name, &format!("{e}")),
+            Err(e) => Connect::Done(refuse(Error::InvalidArgument, format!("cannot connect to '{name}': {e}"))),
+        }
+    }
+
+    /// Unregister `name`, whose listener is gone or broken.
+    fn gone(&mut self, name: &str, why: &str) -> Connect {
+        log::warn!("service '{name}' stopped listening ({why}); unregistering it");
+        self.services.remove(name);
+        Connect::Missing
+    }
+
+    /// Whether connection requests wait for a busy service (then call
+    /// [`Directory::retry_queued`] within [`QUEUED_RETRY`]).
+    pub fn has_queued(&self) -> bool {
+        !self.queued.is_empty()
+    }
+
+    /// Try the connection requests waiting for busy services again, oldest
+    /// first; a service's requests stay in order (after one that is still
+    /// busy, the later ones for that service wait too).
+    pub fn retry_queued(&mut self, children: &mut Children) {
+        let mut still: VecDeque<Queued> = VecDeque::new();
+        while let Some(q) = self.queued.pop_front() {
+            if still.iter().any(|s| s.name == q.name) {
+                still.push_back(q);
+                continue;
+            }
+            match self.connect(&q.name, &q.program) {
+                Connect::Done(reply) => send(children, q.pid, reply),
+                Connect::Busy => still.push_back(q),
+                Connect::Missing if q.wait => self.pending.push((q.pid, q.name, q.program)),
+                Connect::Missing => {
+                    let name = q.name;
+                    send(children, q.pid, refuse(Error::NotFound, format!("no service named '{name}'")));
+                }
             }
         }
+        self.queued = still;
     }
 
     fn register(
@@ -252,8 +397,14 @@ impl Directory {
             self.pending.iter().filter(|(_, n, _)| *n == name).map(|(p, _, c)| (*p, c.clone())).collect();
         self.pending.retain(|(_, n, _)| *n != name);
         for (client, program) in waiting {
-            if let Some(reply) = self.connect(&name, &program) {
-                send(children, client, reply);
+            if self.queued.iter().any(|q| q.name == name) {
+                self.queued.push_back(Queued { pid: client, name: name.clone(), program, wait: true });
+                continue;
+            }
+            match self.connect(&name, &program) {
+                Connect::Done(reply) => send(children, client, reply),
+                Connect::Busy => self.queued.push_back(Queued { pid: client, name: name.clone(), program, wait: true }),
+                Connect::Missing => self.pending.push((client, name.clone(), program)),
             }
         }
         Reply::Ok
@@ -339,6 +490,7 @@ impl Directory {
     pub fn forget(&mut self, ended: &[u32]) {
         self.services.retain(|_, s| !ended.contains(&s.owner));
         self.pending.retain(|(p, _, _)| !ended.contains(p));
+        self.queued.retain(|q| !ended.contains(&q.pid));
     }
 }
 

@@ -215,6 +215,7 @@ fn execute(console: &mut Console, cmd: Command) {
             }
         }
         Command::Reboot => {
+            println!("Rebooting.");
             if let Err(e) = directory::power_off(true) {
                 println!("reboot: {e}");
             }
@@ -261,12 +262,34 @@ fn run(console: &mut Console, program: &str, args: &str, background: bool) {
     report(program, pid, &process);
 }
 
-/// A control session with the companion of `service`.
+/// A control session with the companion of `service`, now (for `ps`).
 fn control(service: &str) -> Result<resiliency_lib::control::ControlClient, String> {
     let name = alloc::format!("{service}.control");
     directory::connect(&name, false)
         .map(|ep| resiliency_lib::control::ControlClient::new(libos::channel::Channel::new(ep)))
         .map_err(|_| alloc::format!("'{service}' is not a resilient service"))
+}
+
+/// A control session with the companion of `service` for `crash` and
+/// `chaos`: when its companion runs but has not registered `NAME.control`
+/// yet (it is still starting, e.g. right after boot, or restarted by
+/// init), wait up to [`SERVICE_PATIENCE`] for it, as the kv commands wait
+/// for kv.
+fn control_waiting(service: &str) -> Result<resiliency_lib::control::ControlClient, String> {
+    let companion = alloc::format!("{service}-companion");
+    let starting = directory::list().is_ok_and(|l| l.iter().any(|p| p.name() == companion && !p.state().is_ended()));
+    if !starting {
+        return control(service);
+    }
+    let name = alloc::format!("{service}.control");
+    match directory::connect_within(&name, SERVICE_PATIENCE) {
+        Ok(ep) => Ok(resiliency_lib::control::ControlClient::new(libos::channel::Channel::new(ep))),
+        Err(directory::DirError::Refused(libos::abi::Error::NotFound, _)) => Err(alloc::format!(
+            "'{service}' is still starting: its control endpoint did not come up in {} s",
+            SERVICE_PATIENCE.as_secs()
+        )),
+        Err(e) => Err(alloc::format!("{service}: {e}")),
+    }
 }
 
 fn crash(service: &str, how: CrashKind) {
@@ -279,7 +302,7 @@ fn crash(service: &str, how: CrashKind) {
         CrashKind::Violation => "broke its contract",
         CrashKind::Corrupt => "corrupted its state",
     };
-    match control(service).map(|mut c| c.crash(how as u8)) {
+    match control_waiting(service).map(|mut c| c.crash(how as u8)) {
         Ok(Ok(Reply::Done { restarts, recovery_ns })) => println!(
             "{service}: {verb}; recovered in {}.{:03} ms (restart #{restarts})",
             recovery_ns / 1_000_000,
@@ -295,7 +318,7 @@ fn crash(service: &str, how: CrashKind) {
 fn chaos(service: &str, per_mille: u32) {
     use resiliency_lib::control::Reply;
     let seed = libos::time::now_ns();
-    match control(service).map(|mut c| c.chaos(per_mille, seed)) {
+    match control_waiting(service).map(|mut c| c.chaos(per_mille, seed)) {
         Ok(Ok(Reply::Done { .. })) if per_mille == 0 => println!("{service}: chaos off"),
         Ok(Ok(Reply::Done { .. })) => {
             println!("{service}: chaos on, {}.{}% of requests crash it", per_mille / 10, per_mille % 10)
@@ -380,14 +403,32 @@ fn print_services() {
     for name in names.iter().filter_map(|n| n.strip_suffix(".control")) {
         let Ok(mut c) = control(name) else { continue };
         if let Ok(Reply::Figures {
-            pid, restarts, checkpoints, log_len, last_recovery_ns, requests, injected, ..
+            pid,
+            restarts,
+            checkpoints,
+            log_len,
+            last_recovery_ns,
+            requests,
+            injected,
+            chaos_per_mille,
+            durable,
+            ..
         }) = c.stats()
         {
             if out.is_empty() {
                 let _ = writeln!(
                     out,
-                    "{:<10} {:>5} {:>9} {:>11} {:>5} {:>9} {:>10} {:>14}",
-                    "SERVICE", "PID", "RESTARTS", "CHECKPOINTS", "LOG", "INJECTED", "REQUESTS", "LAST RECOVERY"
+                    "{:<10} {:>5} {:>9} {:>11} {:>5} {:>9} {:>10} {:>6} {:>7} {:>14}",
+                    "SERVICE",
+                    "PID",
+                    "RESTARTS",
+                    "CHECKPOINTS",
+                    "LOG",
+                    "INJECTED",
+                    "REQUESTS",
+                    "CHAOS",
+                    "DURABLE",
+                    "LAST RECOVERY"
                 );
             }
             let recovery = if restarts == 0 {
@@ -395,9 +436,15 @@ fn print_services() {
             } else {
                 alloc::format!("{}.{:03} ms", last_recovery_ns / 1_000_000, (last_recovery_ns / 1000) % 1000)
             };
+            let chaos = if chaos_per_mille == 0 {
+                String::from("off")
+            } else {
+                alloc::format!("{}.{}%", chaos_per_mille / 10, chaos_per_mille % 10)
+            };
+            let durable = if durable { "yes" } else { "no" };
             let _ = writeln!(
                 out,
-                "{name:<10} {pid:>5} {restarts:>9} {checkpoints:>11} {log_len:>5} {injected:>9} {requests:>10} {recovery:>14}"
+                "{name:<10} {pid:>5} {restarts:>9} {checkpoints:>11} {log_len:>5} {injected:>9} {requests:>10} {chaos:>6} {durable:>7} {recovery:>14}"
             );
         }
     }

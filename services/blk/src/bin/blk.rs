@@ -1,28 +1,41 @@
 //! The blk service: the machine's disks, through the drivers (virtio-blk or
 //! AHCI), as the `blk` contract. A request's extents go to the device
-//! together (the driver puts them all on its queue or command slots). Its state is only its counters; the disks
-//! themselves outlive it, so a restarted service finds its data where it
-//! left it, and its companion delivers the request in flight again.
+//! together (the driver puts them all on its queue or command slots). Its
+//! state is its counters and who opened each session; the disks themselves
+//! outlive it, so a restarted service finds its data where it left it, and
+//! its companion delivers the request in flight again.
+//!
+//! The checkpoint disk belongs to the vault: only the client whose identity
+//! init gives as `vault` may write it (or flush it); anyone may read it.
+//! Who opened each session is part of the state, since a restarted service
+//! is told only of the sessions opened since the last checkpoint.
 #![no_std]
 #![no_main]
 
 extern crate alloc;
 
 use alloc::boxed::Box;
+use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
+use blk::protocol::Request;
 use blk::protocol::{dispatch, Blk, BlkHandler, Reply};
-use blk::{code, MAX_SECTORS, SECTOR};
+use blk::{code, CHECKPOINT_DISK, MAX_SECTORS, SECTOR};
 use drivers::block::{BlockDevice, DeviceError};
 use libos::protocol::ReplySink;
 use resiliency_lib::distill::{from_bytes, to_bytes};
 use resiliency_lib::service::{serve, RequestOf, Service};
 
-/// What the service counts (its checkpointed state).
+/// The program that owns the checkpoint disk (its identity, as init
+/// gives it).
+const CHECKPOINT_OWNER: &str = resiliency_lib::vault_store::VAULT;
+
+/// What the service keeps (its checkpointed state): its counters, and who
+/// opened each client session.
 #[derive(Default)]
-struct Counters {
+struct State {
     requests: u64,
     reads: u64,
     writes: u64,
@@ -30,11 +43,13 @@ struct Counters {
     sectors_read: u64,
     sectors_written: u64,
     failed: u64,
+    /// Session -> the client's identity.
+    clients: BTreeMap<u64, String>,
 }
-resiliency_lib::distill!(Counters { requests, reads, writes, flushes, sectors_read, sectors_written, failed });
+resiliency_lib::distill!(State { requests, reads, writes, flushes, sectors_read, sectors_written, failed, clients });
 
 struct BlkService {
-    counters: Counters,
+    state: State,
     /// The disks by role: index 0 data, 1 checkpoint.
     disks: Vec<Box<dyn BlockDevice>>,
 }
@@ -132,8 +147,8 @@ impl BlkService {
         let mut data = vec![0u8; total as usize * SECTOR];
         let extents: Vec<(u64, u32)> = lbas.iter().copied().zip(counts.iter().copied()).collect();
         self.disk(disk)?.read_extents(&extents, &mut data).map_err(device_failure)?;
-        self.counters.reads += 1;
-        self.counters.sectors_read += total as u64;
+        self.state.reads += 1;
+        self.state.sectors_read += total as u64;
         Ok(Reply::Data { data })
     }
 
@@ -147,20 +162,38 @@ impl BlkService {
         }
         let extents: Vec<(u64, u32)> = lbas.iter().copied().zip(counts.iter().copied()).collect();
         self.disk(disk)?.write_extents(&extents, &data).map_err(device_failure)?;
-        self.counters.writes += 1;
-        self.counters.sectors_written += total as u64;
+        self.state.writes += 1;
+        self.state.sectors_written += total as u64;
         Ok(Reply::Written { sectors: total })
     }
 
+    /// Refuse a write or flush of the checkpoint disk by anyone but the
+    /// vault.
+    fn check_owner(&self, session: u64, request: &Request) -> Result<(), Reply> {
+        let disk = match request {
+            Request::Write { disk, .. } | Request::Flush { disk } => *disk,
+            _ => return Ok(()),
+        };
+        let client = self.state.clients.get(&session).map_or("", String::as_str);
+        if disk != CHECKPOINT_DISK || client == CHECKPOINT_OWNER {
+            return Ok(());
+        }
+        let who = if client.is_empty() { String::from("an unknown client") } else { format!("'{client}'") };
+        Err(failed(
+            code::FORBIDDEN,
+            format!("disk {disk} (the checkpoint disk) belongs to the vault: {who} may not write it"),
+        ))
+    }
+
     fn answer(&mut self, result: Result<Reply, Reply>, out: &mut dyn ReplySink<Reply>) {
-        self.counters.requests += 1;
+        self.state.requests += 1;
         match result {
             Ok(r) => out.reply(r),
             Err(r) => {
                 if let Reply::Failed { code, message } = &r {
                     log::warn!("request failed ({code}): {message}");
                 }
-                self.counters.failed += 1;
+                self.state.failed += 1;
                 out.reply(r)
             }
         }
@@ -195,7 +228,7 @@ impl BlkHandler for BlkService {
     fn flush(&mut self, disk: u8, out: &mut dyn ReplySink<Reply>) {
         let result = self.disk(disk).and_then(|d| d.flush().map_err(device_failure)).map(|()| Reply::Flushed);
         if result.is_ok() {
-            self.counters.flushes += 1;
+            self.state.flushes += 1;
         }
         self.answer(result, out);
     }
@@ -205,26 +238,43 @@ impl Service for BlkService {
     type Protocol = Blk;
 
     fn new() -> Self {
-        BlkService { counters: Counters::default(), disks: open_disks() }
+        BlkService { state: State::default(), disks: open_disks() }
     }
 
+    /// Without a session (serving directly, with no companion) nobody is
+    /// known to be the vault.
     fn handle(&mut self, request: RequestOf<Self>, out: &mut dyn ReplySink<Reply>) {
-        dispatch(self, request, out);
+        self.handle_in_session(0, request, out);
+    }
+
+    fn handle_in_session(&mut self, session: u64, request: RequestOf<Self>, out: &mut dyn ReplySink<Reply>) {
+        match self.check_owner(session, &request) {
+            Ok(()) => dispatch(self, request, out),
+            Err(refused) => self.answer(Err(refused), out),
+        }
+    }
+
+    fn session_opened(&mut self, session: u64, client: &str) {
+        self.state.clients.insert(session, String::from(client));
+    }
+
+    fn session_closed(&mut self, session: u64) {
+        self.state.clients.remove(&session);
     }
 
     fn save(&self) -> Vec<u8> {
-        to_bytes(&self.counters)
+        to_bytes(&self.state)
     }
 
     fn restore(bytes: &[u8]) -> Result<Self, String> {
-        let counters: Counters = from_bytes(bytes).map_err(|e| format!("damaged checkpoint: {e}"))?;
-        let s = BlkService { counters, disks: open_disks() };
+        let state: State = from_bytes(bytes).map_err(|e| format!("damaged checkpoint: {e}"))?;
+        let s = BlkService { state, disks: open_disks() };
         s.check()?;
         Ok(s)
     }
 
     fn check(&self) -> Result<(), String> {
-        let c = &self.counters;
+        let c = &self.state;
         if c.reads + c.writes + c.flushes + c.failed > c.requests {
             return Err(format!(
                 "blk counters damaged: {} reads + {} writes + {} flushes + {} failures > {} requests",
@@ -235,7 +285,7 @@ impl Service for BlkService {
     }
 
     fn chaos_corrupt(&mut self) {
-        self.counters.reads = self.counters.requests + 1;
+        self.state.reads = self.state.requests + 1;
     }
 }
 
