@@ -33,7 +33,7 @@ impl Client {
     pub fn command(&self, rng: &mut Rng, scale: u64) -> String {
         match self.name {
             "kvload" => format!("run kvload 2 {} &", 400 * scale),
-            "tallyload" => format!("run tallyload {} &", 300 * scale),
+            "tallyload" => format!("run tallyload {} soak &", 300 * scale),
             "fsload" => format!("run fsload 2 {} &", 60 * scale),
             _ => format!("run blkpattern write data {} {} {BLK_LO} {BLK_HI} &", rng.range(1, 1 << 30), 20 * scale),
         }

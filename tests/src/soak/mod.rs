@@ -94,6 +94,10 @@ struct Soak<'a> {
     ps_base: BTreeMap<String, ps::Figures>,
     /// Kills of service processes in the current boot.
     kills: BTreeMap<String, u64>,
+    /// How far the current boot's console has been read.
+    seen: usize,
+    /// Failures already printed.
+    failures_printed: usize,
 }
 
 /// What a soak found.
@@ -124,6 +128,8 @@ pub fn run(image: &Image, o: &Options) -> Outcome {
         ps_now: BTreeMap::new(),
         ps_base: BTreeMap::new(),
         kills: BTreeMap::new(),
+        seen: 0,
+        failures_printed: 0,
     };
     eprintln!("soak: seed {} for {} s (--seed {} replays the choices)", o.seed, o.duration.as_secs(), o.seed);
     let mut after_cut = false;
@@ -146,6 +152,8 @@ pub fn run(image: &Image, o: &Options) -> Outcome {
         match s.one_boot(&mut m, after_cut) {
             Ok(BootEnd::Cut) => {
                 m.kill();
+                // What kvcommit said up to the cut.
+                s.read_lines(&m, &mut []);
                 s.stats.power_cuts += 1;
                 s.fsck("after power cut");
                 after_cut = true;
@@ -155,8 +163,9 @@ pub fn run(image: &Image, o: &Options) -> Outcome {
                 break;
             }
             Err(t) => {
-                s.trouble(t, Some(&m));
                 m.kill();
+                s.read_lines(&m, &mut []);
+                s.trouble(t, Some(&m));
                 s.fsck("after a failure");
                 after_cut = true;
                 if s.time_up() {
@@ -278,7 +287,7 @@ impl Soak<'_> {
         self.sh(m, "mkdir /soak")?;
         let wrote = self.sh(m, &format!("write {path} \"{text}\""))?;
         let synced = self.sh(m, "sync")?;
-        if wrote.trim().is_empty() && synced.contains("synced") {
+        if !has_line(&wrote, "write:") && synced.contains("synced") {
             self.synced.files.push((path, text));
         } else {
             self.stats.fail(|z| &mut z.client_errors, 1, format!("write and sync {path}: {} {}", wrote.trim(), synced.trim()));
@@ -286,21 +295,16 @@ impl Soak<'_> {
         let (lo, hi) = self.o.cut_every;
         let cut_at = Instant::now() + Duration::from_secs(self.rng.range(lo, hi));
         let mut progress_at = Instant::now() + Duration::from_secs(15);
-        let mut seen = 0usize;
+        self.seen = 0;
         let mut chaos_on: Vec<&'static str> = Vec::new();
         let mut draining = false;
         loop {
-            let (lines, next) = m.lines_since(seen);
-            seen = next;
-            for line in lines.lines() {
-                clients::scan(&mut clients, line, &mut self.stats);
-                self.history.scan(line, &mut self.stats);
-            }
+            self.read_lines(m, &mut clients);
             if self.time_up() {
                 for service in chaos_on.drain(..) {
                     self.sh(m, &format!("chaos {service} 0"))?;
                 }
-                self.wind_down(m, &mut clients, &mut seen)?;
+                self.wind_down(m, &mut clients)?;
                 return Ok(BootEnd::Done);
             }
             if Instant::now() >= cut_at {
@@ -339,6 +343,16 @@ impl Soak<'_> {
             }
             let (lo, hi) = self.o.pause_ms;
             std::thread::sleep(Duration::from_millis(self.rng.range(lo, hi)));
+        }
+    }
+
+    /// Hand the console's new lines to the clients and kvcommit's history.
+    fn read_lines(&mut self, m: &Machine, clients: &mut [clients::Client]) {
+        let (lines, next) = m.lines_since(self.seen);
+        self.seen = next;
+        for line in lines.lines() {
+            clients::scan(clients, line, &mut self.stats);
+            self.history.scan(line, &mut self.stats);
         }
     }
 
@@ -431,7 +445,9 @@ impl Soak<'_> {
                 let hex = inject::hex(bytes);
                 let wrote = self.sh(m, &format!("blk write data {lba} {}", hex.replace(' ', "")))?;
                 let read = self.sh(m, &format!("blk read data {lba}"))?;
-                if !wrote.contains("wrote 8 bytes") || !read.contains(&hex) {
+                let row = format!("{:08x}  ", lba * 512);
+                let read_wrong = read.lines().any(|l| l.starts_with(&row) && !l.contains(&hex));
+                if has_line(&wrote, "blk: ") || has_line(&read, "blk: ") || read_wrong {
                     self.stats.fail(
                         |z| &mut z.client_errors,
                         1,
@@ -441,7 +457,7 @@ impl Soak<'_> {
             }
             Action::NicProbe => {
                 let out = self.sh(m, "nic")?;
-                if !(out.contains("nic: ") && out.contains(", mac ")) {
+                if out.lines().any(|l| l.starts_with("nic: ") && !l.contains(", mac ")) {
                     self.stats.fail(|z| &mut z.client_errors, 1, format!("shell nic status: {}", out.trim()));
                 }
             }
@@ -451,17 +467,12 @@ impl Soak<'_> {
 
     /// The end: stop kvcommit, let the clients finish (their final checks
     /// count), power off (every service commits a final checkpoint).
-    fn wind_down(&mut self, m: &mut Machine, clients: &mut [clients::Client], seen: &mut usize) -> Result<(), Trouble> {
+    fn wind_down(&mut self, m: &mut Machine, clients: &mut [clients::Client]) -> Result<(), Trouble> {
         self.sh(m, "kill kvcommit")?;
         let deadline = Instant::now() + Duration::from_secs(600);
         while clients.iter().any(|c| c.running) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(500));
-            let (lines, next) = m.lines_since(*seen);
-            *seen = next;
-            for line in lines.lines() {
-                clients::scan(clients, line, &mut self.stats);
-                self.history.scan(line, &mut self.stats);
-            }
+            self.read_lines(m, clients);
         }
         for c in clients.iter().filter(|c| c.running) {
             self.stats.fail(|z| &mut z.client_errors, 1, format!("{} did not finish within 10 minutes of the end", c.name));
@@ -491,6 +502,12 @@ impl Soak<'_> {
         }
         self.fsck("at the end");
     }
+}
+
+/// Whether a line of `out` starts with `prefix` (a command's error line;
+/// other programs' lines may come between a command's own).
+fn has_line(out: &str, prefix: &str) -> bool {
+    out.lines().any(|l| l.starts_with(prefix))
 }
 
 /// Fresh disks for a soak in `dir` (replacing any there).

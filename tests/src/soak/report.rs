@@ -14,7 +14,11 @@ fn clock(d: Duration) -> String {
 
 /// One progress line: elapsed, crashes per service, power cuts, client
 /// operations, errors so far.
-pub(super) fn progress(s: &Soak) {
+pub(super) fn progress(s: &mut Soak) {
+    for f in &s.stats.failures[s.failures_printed..] {
+        eprintln!("soak: failure: {f}");
+    }
+    s.failures_printed = s.stats.failures.len();
     let st = s.stats_now();
     let crashes: Vec<String> = st.services.iter().map(|(n, v)| format!("{n} {}", v.crashes())).collect();
     let failures: u64 = st.zero.named().iter().map(|(_, n)| n).sum();
