@@ -269,36 +269,48 @@ fn main() {
             disks,
         )
         .map(|_| 0),
-        Cmd::Run { headless, exec, disks, accel, disk_bus, nic, memory, timeout, iso, forward, display, disk_size, gdb } => {
-            run::run(run::RunOptions {
-                headless,
-                exec,
-                disks,
-                accel: match accel {
-                    AccelArg::Tcg => Accel::Tcg,
-                    AccelArg::Kvm => Accel::Kvm,
-                },
-                disk_bus: match disk_bus {
-                    DiskBusArg::Virtio => DiskBus::Virtio,
-                    DiskBusArg::Ahci => DiskBus::Ahci,
-                },
-                nic: match nic {
-                    NicArg::Virtio => NicModel::Virtio,
-                    NicArg::E1000 => NicModel::E1000,
-                },
-                memory,
-                timeout,
-                iso,
-                forwards: forward,
-                display: match display {
-                    None => Display::None,
-                    Some(DisplayArg::Window) => Display::Window,
-                    Some(DisplayArg::Vnc) => Display::Vnc(0),
-                },
-                disk_size,
-                gdb,
-            })
-        }
+        Cmd::Run {
+            headless,
+            exec,
+            disks,
+            accel,
+            disk_bus,
+            nic,
+            memory,
+            timeout,
+            iso,
+            forward,
+            display,
+            disk_size,
+            gdb,
+        } => run::run(run::RunOptions {
+            headless,
+            exec,
+            disks,
+            accel: match accel {
+                AccelArg::Tcg => Accel::Tcg,
+                AccelArg::Kvm => Accel::Kvm,
+            },
+            disk_bus: match disk_bus {
+                DiskBusArg::Virtio => DiskBus::Virtio,
+                DiskBusArg::Ahci => DiskBus::Ahci,
+            },
+            nic: match nic {
+                NicArg::Virtio => NicModel::Virtio,
+                NicArg::E1000 => NicModel::E1000,
+            },
+            memory,
+            timeout,
+            iso,
+            forwards: forward,
+            display: match display {
+                None => Display::None,
+                Some(DisplayArg::Window) => Display::Window,
+                Some(DisplayArg::Vnc) => Display::Vnc(0),
+            },
+            disk_size,
+            gdb,
+        }),
         Cmd::Image { out } => assemble::build().and_then(|img| {
             let out = out.unwrap_or_else(|| kintsugi_tests::image::image_dir().join("kintsugi.iso"));
             iso::make(&img, &out).map(|p| {

@@ -48,7 +48,9 @@ pub fn run(a: SoakArgs) -> Result<i32, String> {
         None => soak::fresh_disks(&out_dir.join("disks"))?,
     };
     let seed = a.seed.unwrap_or_else(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64 % 1_000_000_007)
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64 % 1_000_000_007)
     });
     let o = Options {
         duration: Duration::from_secs_f64(a.minutes.max(0.1) * 60.0),

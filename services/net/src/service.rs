@@ -111,7 +111,12 @@ pub fn run() -> i32 {
     loop {
         let mut busy = false;
         while let Ok(Some(connection)) = listener.try_accept() {
-            sessions.push(Session { id: next_id, channel: Channel::new(connection.endpoint), checker: Checker::new(), seq: 0 });
+            sessions.push(Session {
+                id: next_id,
+                channel: Channel::new(connection.endpoint),
+                checker: Checker::new(),
+                seq: 0,
+            });
             next_id += 1;
         }
         // One request per session per pass, so no session starves the others.

@@ -62,11 +62,12 @@ pub fn field(line: &str, key: &str) -> Option<u64> {
 
 /// The operations in a summary line: `ops=N`, or blkpattern's extents.
 fn ops_of(line: &str) -> u64 {
-    field(line, "ops").or_else(|| {
-        let rest = line.split("wrote ").nth(1)?;
-        rest.split_whitespace().next()?.parse().ok()
-    })
-    .unwrap_or(0)
+    field(line, "ops")
+        .or_else(|| {
+            let rest = line.split("wrote ").nth(1)?;
+            rest.split_whitespace().next()?.parse().ok()
+        })
+        .unwrap_or(0)
 }
 
 /// Look at one console line for the clients: a summary ends a run (its

@@ -43,8 +43,8 @@ pub enum Action {
 /// the clients' load, low enough that the load makes progress.
 fn chaos_percent(service: &str) -> &'static str {
     match service {
-        "kv" | "tally" => "2",
-        _ => "1",
+        "kv" | "tally" => "3",
+        _ => "2",
     }
 }
 
@@ -67,10 +67,11 @@ pub fn choose(rng: &mut Rng, chaos_on: &[&'static str], companion_kills: bool) -
         }
         60..=71 => {
             let off: Vec<&'static str> = chaos_on.to_vec();
-            if !off.is_empty() && (chaos_on.len() >= 2 || rng.chance(50)) {
+            if !off.is_empty() && (chaos_on.len() >= 3 || rng.chance(35)) {
                 Action::ChaosOff { service: *rng.pick(&off) }
             } else {
-                let candidates: Vec<&'static str> = SERVICES.iter().copied().filter(|s| !chaos_on.contains(s)).collect();
+                let candidates: Vec<&'static str> =
+                    SERVICES.iter().copied().filter(|s| !chaos_on.contains(s)).collect();
                 let service = *rng.pick(&candidates);
                 Action::ChaosOn { service, percent: chaos_percent(service) }
             }

@@ -116,6 +116,13 @@ pub struct Outcome {
 /// report to `o.out_dir`.
 pub fn run(image: &Image, o: &Options) -> Outcome {
     let _ = std::fs::create_dir_all(&o.out_dir);
+    // The logs of an earlier soak in the same folder.
+    for entry in std::fs::read_dir(&o.out_dir).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".log") && (name.starts_with("console-boot") || name.starts_with("failure-")) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
     let mut s = Soak {
         o,
         image,
@@ -149,7 +156,9 @@ pub fn run(image: &Image, o: &Options) -> Outcome {
             }
         };
         failed_boots = 0;
-        match s.one_boot(&mut m, after_cut) {
+        let end = s.one_boot(&mut m, after_cut);
+        s.save_console(&m);
+        match end {
             Ok(BootEnd::Cut) => {
                 m.kill();
                 // What kvcommit said up to the cut.
@@ -231,6 +240,11 @@ impl Soak<'_> {
         self.stats.add_figures(&base, &now, &kills);
     }
 
+    /// Keep the boot's console as `console-bootN.log`.
+    fn save_console(&self, m: &Machine) {
+        let _ = std::fs::write(self.o.out_dir.join(format!("console-boot{}.log", self.stats.boots)), m.console());
+    }
+
     /// `fsck.fat -n` on both disks.
     fn fsck(&mut self, when: &str) {
         for disk in self.o.disks.clone() {
@@ -290,7 +304,11 @@ impl Soak<'_> {
         if !has_line(&wrote, "write:") && synced.contains("synced") {
             self.synced.files.push((path, text));
         } else {
-            self.stats.fail(|z| &mut z.client_errors, 1, format!("write and sync {path}: {} {}", wrote.trim(), synced.trim()));
+            self.stats.fail(
+                |z| &mut z.client_errors,
+                1,
+                format!("write and sync {path}: {} {}", wrote.trim(), synced.trim()),
+            );
         }
         let (lo, hi) = self.o.cut_every;
         let cut_at = Instant::now() + Duration::from_secs(self.rng.range(lo, hi));
@@ -451,7 +469,11 @@ impl Soak<'_> {
                     self.stats.fail(
                         |z| &mut z.client_errors,
                         1,
-                        format!("shell blk probe at sector {lba}: wrote {hex}: {} / read: {}", wrote.trim(), read.trim()),
+                        format!(
+                            "shell blk probe at sector {lba}: wrote {hex}: {} / read: {}",
+                            wrote.trim(),
+                            read.trim()
+                        ),
                     );
                 }
             }
@@ -475,7 +497,11 @@ impl Soak<'_> {
             self.read_lines(m, clients);
         }
         for c in clients.iter().filter(|c| c.running) {
-            self.stats.fail(|z| &mut z.client_errors, 1, format!("{} did not finish within 10 minutes of the end", c.name));
+            self.stats.fail(
+                |z| &mut z.client_errors,
+                1,
+                format!("{} did not finish within 10 minutes of the end", c.name),
+            );
         }
         self.read_ps(m)?;
         self.end_boot_figures();

@@ -66,8 +66,9 @@ pub fn markdown(o: &Outcome, opts: &Options) -> String {
     );
     let _ = writeln!(r, "|---|---:|---:|---:|---|---:|---:|");
     for (name, s) in &st.services {
-        let rec = percentiles(&s.recoveries_ns)
-            .map_or("-".to_string(), |(m, p, w)| format!("{} / {} / {} ({} timed)", ms(m), ms(p), ms(w), s.recoveries_ns.len()));
+        let rec = percentiles(&s.recoveries_ns).map_or("-".to_string(), |(m, p, w)| {
+            format!("{} / {} / {} ({} timed)", ms(m), ms(p), ms(w), s.recoveries_ns.len())
+        });
         let _ = writeln!(
             r,
             "| {name} | {} | {} | {} | {rec} | {} | {} |",

@@ -115,7 +115,12 @@ impl Stats {
 
     /// Add what `ps` showed between two readings of one boot; restarts
     /// beyond the injected crashes are unexplained.
-    pub fn add_figures(&mut self, before: &BTreeMap<String, Figures>, after: &BTreeMap<String, Figures>, kills: &BTreeMap<String, u64>) {
+    pub fn add_figures(
+        &mut self,
+        before: &BTreeMap<String, Figures>,
+        after: &BTreeMap<String, Figures>,
+        kills: &BTreeMap<String, u64>,
+    ) {
         for (name, now) in after {
             let d = ps::delta(&before.get(name).copied().unwrap_or_default(), now);
             let killed = kills.get(name).copied().unwrap_or(0);
