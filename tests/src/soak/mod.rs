@@ -371,6 +371,23 @@ impl Soak<'_> {
         for line in lines.lines() {
             clients::scan(clients, line, &mut self.stats);
             self.history.scan(line, &mut self.stats);
+            self.scan_system(line);
+        }
+    }
+
+    /// A companion's replay that answered differently from the original
+    /// (a divergence its clients may see), and init restarting a program
+    /// nobody killed.
+    fn scan_system(&mut self, line: &str) {
+        if line.contains("differs from the one delivered") {
+            self.stats.fail(|z| &mut z.divergences, 1, line.trim().to_string());
+        }
+        if let Some(rest) = line.strip_prefix("[init] restarted ") {
+            let name = rest.split_whitespace().next().unwrap_or("");
+            let killed = name == "vault" || (self.o.companion_kills && name.ends_with("-companion"));
+            if !killed && !name.is_empty() {
+                self.stats.fail(|z| &mut z.unexplained_restarts, 1, line.trim().to_string());
+            }
         }
     }
 
