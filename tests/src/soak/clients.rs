@@ -17,8 +17,6 @@ pub struct Client {
     summary: &'static str,
     /// Running in the current boot.
     pub running: bool,
-    /// Its lines since it started (the first mismatches follow the summary).
-    pending_errors: u64,
 }
 
 /// The first sector blkpattern may write on the data disk: the last
@@ -49,7 +47,7 @@ pub fn all() -> Vec<Client> {
         ("blkpattern", "blkpattern: wrote "),
     ]
     .into_iter()
-    .map(|(name, summary)| Client { name, summary, running: false, pending_errors: 0 })
+    .map(|(name, summary)| Client { name, summary, running: false })
     .collect()
 }
 
@@ -81,8 +79,7 @@ pub fn scan(clients: &mut [Client], line: &str, stats: &mut Stats) {
             continue;
         };
         let summary = &line[at..];
-        let errors = field(summary, "errors").unwrap_or(1) + c.pending_errors;
-        c.pending_errors = 0;
+        let errors = field(summary, "errors").unwrap_or(1);
         c.running = false;
         *stats.client_ops.entry(c.name.to_string()).or_default() += ops_of(summary);
         *stats.client_runs.entry(c.name.to_string()).or_default() += 1;

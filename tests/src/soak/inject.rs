@@ -52,15 +52,15 @@ fn chaos_percent(service: &str) -> &'static str {
 pub fn choose(rng: &mut Rng, chaos_on: &[&'static str], companion_kills: bool) -> Action {
     let roll = rng.below(100);
     match roll {
-        0..=44 => Action::Crash { service: *rng.pick(&SERVICES), kind: *rng.pick(&KINDS) },
+        0..=44 => Action::Crash { service: rng.pick(&SERVICES), kind: rng.pick(&KINDS) },
         45..=59 => {
             let above: Vec<(&'static str, &'static str)> = match rng.below(3) {
-                0 => vec![("fs", *rng.pick(&KINDS))],
-                1 => vec![("kv", *rng.pick(&KINDS))],
-                _ => vec![("fs", *rng.pick(&KINDS)), ("kv", *rng.pick(&KINDS))],
+                0 => vec![("fs", rng.pick(&KINDS))],
+                1 => vec![("kv", rng.pick(&KINDS))],
+                _ => vec![("fs", rng.pick(&KINDS)), ("kv", rng.pick(&KINDS))],
             };
             if rng.chance(25) {
-                Action::Together { driver: "nic", above: vec![("kv", *rng.pick(&KINDS))] }
+                Action::Together { driver: "nic", above: vec![("kv", rng.pick(&KINDS))] }
             } else {
                 Action::Together { driver: "blk", above }
             }
@@ -68,11 +68,11 @@ pub fn choose(rng: &mut Rng, chaos_on: &[&'static str], companion_kills: bool) -
         60..=71 => {
             let off: Vec<&'static str> = chaos_on.to_vec();
             if !off.is_empty() && (chaos_on.len() >= 3 || rng.chance(35)) {
-                Action::ChaosOff { service: *rng.pick(&off) }
+                Action::ChaosOff { service: rng.pick(&off) }
             } else {
                 let candidates: Vec<&'static str> =
                     SERVICES.iter().copied().filter(|s| !chaos_on.contains(s)).collect();
-                let service = *rng.pick(&candidates);
+                let service = rng.pick(&candidates);
                 Action::ChaosOn { service, percent: chaos_percent(service) }
             }
         }
@@ -80,9 +80,9 @@ pub fn choose(rng: &mut Rng, chaos_on: &[&'static str], companion_kills: bool) -
         78..=81 => Action::Hog,
         82..=90 => {
             let lba = rng.range(super::clients::BLK_LO, super::clients::BLK_HI - 1);
-            Action::BlkProbe { lba, bytes: rng.next().to_le_bytes() }
+            Action::BlkProbe { lba, bytes: rng.next_u64().to_le_bytes() }
         }
-        91..=95 if companion_kills => Action::KillCompanion { service: *rng.pick(&SERVICES) },
+        91..=95 if companion_kills => Action::KillCompanion { service: rng.pick(&SERVICES) },
         _ => Action::NicProbe,
     }
 }
