@@ -98,6 +98,8 @@ struct Soak<'a> {
     seen: usize,
     /// Failures already printed.
     failures_printed: usize,
+    /// The last companion line was a replayed reply that differed.
+    divergence_burst: bool,
 }
 
 /// What a soak found.
@@ -137,6 +139,7 @@ pub fn run(image: &Image, o: &Options) -> Outcome {
         kills: BTreeMap::new(),
         seen: 0,
         failures_printed: 0,
+        divergence_burst: false,
     };
     eprintln!("soak: seed {} for {} s (--seed {} replays the choices)", o.seed, o.duration.as_secs(), o.seed);
     let mut after_cut = false;
@@ -380,7 +383,19 @@ impl Soak<'_> {
     /// nobody killed.
     fn scan_system(&mut self, line: &str) {
         if line.contains("differs from the one delivered") {
-            self.stats.fail(|z| &mut z.divergences, 1, line.trim().to_string());
+            // One failure line per restart; every reply counts.
+            if self.divergence_burst {
+                self.stats.zero.divergences += 1;
+            } else {
+                self.stats.fail(
+                    |z| &mut z.divergences,
+                    1,
+                    format!("{} (and what follows of that replay)", line.trim()),
+                );
+            }
+            self.divergence_burst = true;
+        } else if line.contains(": the service ") {
+            self.divergence_burst = false;
         }
         if let Some(rest) = line.strip_prefix("[init] restarted ") {
             let name = rest.split_whitespace().next().unwrap_or("");
