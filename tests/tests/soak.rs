@@ -16,11 +16,7 @@ use std::time::Duration;
 fn a_short_soak_loses_nothing() {
     let image = Image::built().unwrap_or_else(|e| panic!("{e}"));
     let env = |name: &str| std::env::var(name).ok().and_then(|s| s.parse::<u64>().ok());
-    let seed = env("KINTSUGI_SOAK_SEED").unwrap_or_else(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(1, |d| d.as_nanos() as u64 % 1_000_000_007)
-    });
+    let seed = env("KINTSUGI_SOAK_SEED").unwrap_or(7);
     let minutes = env("KINTSUGI_SOAK_MINUTES").unwrap_or(3);
     let root = kintsugi_tests::image::workspace_root().join(format!("target/soak-test-{}", std::process::id()));
     let disks = soak::fresh_disks(&root.join("disks")).unwrap_or_else(|e| panic!("{e}"));
