@@ -9,6 +9,7 @@ pub mod machine;
 pub mod monitor;
 pub mod qemu;
 pub mod screen;
+pub mod soak;
 pub mod vault;
 
 pub use image::Image;

@@ -192,6 +192,18 @@ impl Machine {
         self.console.0.lock().unwrap().text.clone()
     }
 
+    /// The whole lines printed after position `from` of the console text
+    /// and the position after them (a line still being printed, which the
+    /// shell may yet clear and draw again, is left for the next call).
+    pub fn lines_since(&self, from: usize) -> (String, usize) {
+        let c = self.console.0.lock().unwrap();
+        let from = from.min(c.text.len());
+        match c.text[from..].rfind('\n') {
+            Some(end) => (c.text[from..from + end + 1].to_string(), from + end + 1),
+            None => (String::new(), from),
+        }
+    }
+
     /// The console as a terminal shows it: one string per line, after
     /// carriage returns, erasing (`ESC [ K`), backspaces and cursor moves
     /// (`ESC [ n C`, `ESC [ n D`) took effect.

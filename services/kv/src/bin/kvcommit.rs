@@ -7,6 +7,11 @@
 //! `(i + 1) % EVERY == 0`) it asks `kv.control` for a checkpoint and, once
 //! the vault has it on disk, prints `kvcommit: committed through i`.
 //!
+//! With a fifth argument `quiet` it prints `kvcommit: sending i` only for
+//! the first op and for every op that starts a checkpoint window (`i %
+//! EVERY == 0`): ops up to the end of that window may have been sent
+//! (the soak runs it for hours).
+//!
 //! `kvcommit dump KEYS` prints `kvcommit: k{j}=VALUE` (or `k{j} absent`)
 //! for every key, then `kvcommit: dumped`.
 #![no_std]
@@ -52,7 +57,8 @@ fn main() -> i32 {
             println!("kvcommit: dumped");
             0
         }
-        [start, count, keys, every] => {
+        [start, count, keys, every] | [start, count, keys, every, "quiet"] => {
+            let quiet = args.len() == 5;
             let (Some(start), Some(count), Some(keys), Some(every)) =
                 (number(start), number(count), number(keys), number(every))
             else {
@@ -67,7 +73,9 @@ fn main() -> i32 {
             };
             let mut control = ControlClient::new(Channel::new(ep));
             for i in start..start + count {
-                println!("kvcommit: sending {i}");
+                if !quiet || i == start || i % every == 0 {
+                    println!("kvcommit: sending {i}");
+                }
                 match kv.put(format!("k{}", i % keys), format!("v{i}").into_bytes()) {
                     Ok(Reply::Done { .. }) => println!("kvcommit: acknowledged {i}"),
                     other => {
@@ -90,6 +98,6 @@ fn main() -> i32 {
 }
 
 fn usage() -> i32 {
-    println!("usage: kvcommit START COUNT KEYS EVERY | kvcommit dump KEYS");
+    println!("usage: kvcommit START COUNT KEYS EVERY [quiet] | kvcommit dump KEYS");
     2
 }

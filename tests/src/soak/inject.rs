@@ -1,0 +1,136 @@
+//! What the soak does to the running system, chosen at random (seeded):
+//! crashes of every kind into every resilient service, a driver killed
+//! with the services above it crashed meanwhile, chaos (a share of
+//! requests crash the service) for a while, `kill vault` while kvcommit's
+//! checkpoints are committing, the memory hog, and the shell's own checked
+//! calls to blk and nic. Companion kills only with their flag (not yet
+//! survivable on main).
+
+use super::rng::Rng;
+
+/// The resilient services the soak crashes.
+pub const SERVICES: [&str; 5] = ["kv", "tally", "blk", "nic", "fs"];
+/// `crash NAME KIND`: the ways (empty: killed by the kernel).
+pub const KINDS: [&str; 6] = ["", "fault", "hang", "panic", "violation", "corrupt"];
+
+/// One injection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// `crash SERVICE KIND`.
+    Crash { service: &'static str, kind: &'static str },
+    /// `kill DRIVER`, then `crash` each of the services above it while the
+    /// driver restarts.
+    Together { driver: &'static str, above: Vec<(&'static str, &'static str)> },
+    /// `chaos SERVICE PERCENT` for a while.
+    ChaosOn { service: &'static str, percent: &'static str },
+    /// `chaos SERVICE 0`.
+    ChaosOff { service: &'static str },
+    /// `kill vault` (kvcommit commits every few ops, so mostly mid-commit).
+    KillVault,
+    /// `run hog &`: takes all the memory and handles it may, then gives
+    /// them back.
+    Hog,
+    /// `kill SERVICE-companion` (only with the companion-kills flag).
+    KillCompanion { service: &'static str },
+    /// The shell writes 8 random bytes to a sector of the data disk's
+    /// blkpattern area and reads them back.
+    BlkProbe { lba: u64, bytes: [u8; 8] },
+    /// The shell asks nic for its status.
+    NicProbe,
+}
+
+/// The chaos percentages per service: high enough for many crashes under
+/// the clients' load, low enough that the load makes progress.
+fn chaos_percent(service: &str) -> &'static str {
+    match service {
+        "kv" | "tally" => "3",
+        _ => "2",
+    }
+}
+
+/// Choose the next injection. `chaos_on` are the services with chaos on.
+pub fn choose(rng: &mut Rng, chaos_on: &[&'static str], companion_kills: bool) -> Action {
+    let roll = rng.below(100);
+    match roll {
+        0..=44 => Action::Crash { service: rng.pick(&SERVICES), kind: rng.pick(&KINDS) },
+        45..=59 => {
+            let above: Vec<(&'static str, &'static str)> = match rng.below(3) {
+                0 => vec![("fs", rng.pick(&KINDS))],
+                1 => vec![("kv", rng.pick(&KINDS))],
+                _ => vec![("fs", rng.pick(&KINDS)), ("kv", rng.pick(&KINDS))],
+            };
+            if rng.chance(25) {
+                Action::Together { driver: "nic", above: vec![("kv", rng.pick(&KINDS))] }
+            } else {
+                Action::Together { driver: "blk", above }
+            }
+        }
+        60..=71 => {
+            let off: Vec<&'static str> = chaos_on.to_vec();
+            if !off.is_empty() && (chaos_on.len() >= 3 || rng.chance(35)) {
+                Action::ChaosOff { service: rng.pick(&off) }
+            } else {
+                let candidates: Vec<&'static str> =
+                    SERVICES.iter().copied().filter(|s| !chaos_on.contains(s)).collect();
+                let service = rng.pick(&candidates);
+                Action::ChaosOn { service, percent: chaos_percent(service) }
+            }
+        }
+        72..=77 => Action::KillVault,
+        78..=81 => Action::Hog,
+        82..=90 => {
+            let lba = rng.range(super::clients::BLK_LO, super::clients::BLK_HI - 1);
+            Action::BlkProbe { lba, bytes: rng.next_u64().to_le_bytes() }
+        }
+        91..=95 if companion_kills => Action::KillCompanion { service: rng.pick(&SERVICES) },
+        _ => Action::NicProbe,
+    }
+}
+
+/// `crash SERVICE KIND` as typed.
+pub fn crash_line(service: &str, kind: &str) -> String {
+    if kind.is_empty() {
+        format!("crash {service}")
+    } else {
+        format!("crash {service} {kind}")
+    }
+}
+
+/// The recovery time in `crash`'s answer (`NAME: VERB; recovered in
+/// 12.345 ms (restart #N)`), in ns.
+pub fn recovery_ns(answer: &str) -> Option<u64> {
+    let rest = answer.split("; recovered in ").nth(1)?;
+    let ms = rest.split(" ms").next()?;
+    let (whole, frac) = ms.split_once('.').unwrap_or((ms, "0"));
+    let frac: String = frac.chars().chain("000".chars()).take(3).collect();
+    Some(whole.trim().parse::<u64>().ok()? * 1_000_000 + frac.parse::<u64>().ok()? * 1000)
+}
+
+/// The hex bytes as `blk read` prints them on one line.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recovery_times() {
+        assert_eq!(recovery_ns("kv: faulted; recovered in 12.345 ms (restart #3)"), Some(12_345_000));
+        assert_eq!(recovery_ns("crash: no"), None);
+    }
+
+    #[test]
+    fn choices_cover_everything_and_respect_the_flag() {
+        let mut rng = Rng::new(1);
+        let mut kinds = std::collections::HashSet::new();
+        for _ in 0..2000 {
+            let a = choose(&mut rng, &["kv"], false);
+            assert!(!matches!(a, Action::KillCompanion { .. }));
+            kinds.insert(std::mem::discriminant(&a));
+        }
+        assert_eq!(kinds.len(), 8);
+        assert!((0..2000).any(|_| matches!(choose(&mut rng, &[], true), Action::KillCompanion { .. })));
+    }
+}

@@ -1,0 +1,575 @@
+//! The soak campaign (issue 11): boot the system on a pair of disks, keep
+//! client programs loading every resilient service and checking every
+//! answer, inject crashes of every kind at random (seeded) moments, cut
+//! the power now and then and boot again on the same disks, and check
+//! that what was acknowledged survived and that both FAT disks are clean.
+//! `cargo xtask soak` and the `soak` system test run it.
+//!
+//! Modules: [`rng`] the seeded choices, [`inject`] what is done to the
+//! system, [`clients`] the load programs, [`durable`] what must survive a
+//! power cut, [`ps`] the services' figures, [`stats`] the counts,
+//! [`report`] the progress lines and the final report; this module the
+//! boots and the loop.
+
+pub mod clients;
+pub mod durable;
+pub mod inject;
+pub mod ps;
+pub mod report;
+pub mod rng;
+pub mod stats;
+
+use crate::machine::{Machine, MachineError};
+use crate::{disks, quiet, resilient_services, Image, QemuConfig, BOOT_TIMEOUT};
+use inject::Action;
+use rng::Rng;
+use stats::Stats;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// How a soak runs.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// How long to inject (the final checks come after).
+    pub duration: Duration,
+    /// The seed of every random choice.
+    pub seed: u64,
+    /// The data and checkpoint disks (kept between boots).
+    pub disks: Vec<PathBuf>,
+    /// Where the report and failure logs go.
+    pub out_dir: PathBuf,
+    /// Seconds between power cuts: a random value in this range.
+    pub cut_every: (u64, u64),
+    /// Also kill companions (not yet survivable on main).
+    pub companion_kills: bool,
+    /// Cut the power while fsload runs (the file service is not yet
+    /// power-cut safe on main); without it, fs is brought to rest and
+    /// synced before each cut.
+    pub fs_power_cuts: bool,
+    /// Copy the console to stdout.
+    pub echo: bool,
+    /// Milliseconds between injections: a random value in this range.
+    pub pause_ms: (u64, u64),
+    /// The machine (its disks are replaced by `disks`).
+    pub machine: QemuConfig,
+}
+
+/// Why a boot ended early: the system stopped answering or panicked.
+#[derive(Debug)]
+enum Trouble {
+    Hang(String),
+    Panic(String),
+}
+
+impl From<MachineError> for Trouble {
+    fn from(e: MachineError) -> Trouble {
+        match e {
+            MachineError::Panic(c) => Trouble::Panic(c),
+            other => Trouble::Hang(other.to_string()),
+        }
+    }
+}
+
+/// How a boot ended.
+enum BootEnd {
+    /// Time for a power cut.
+    Cut,
+    /// The soak's time is up; the clients finished.
+    Done,
+}
+
+/// The state that lives across boots.
+struct Soak<'a> {
+    o: &'a Options,
+    image: &'a Image,
+    rng: Rng,
+    stats: Stats,
+    history: durable::History,
+    synced: durable::Synced,
+    started: Instant,
+    failures_saved: u32,
+    /// The last `ps` of the current boot, and the one at its start.
+    ps_now: BTreeMap<String, ps::Figures>,
+    ps_base: BTreeMap<String, ps::Figures>,
+    /// Kills of service processes in the current boot.
+    kills: BTreeMap<String, u64>,
+    /// How far the current boot's console has been read.
+    seen: usize,
+    /// Failures already printed.
+    failures_printed: usize,
+    /// The last companion line was a replayed reply that differed.
+    divergence_burst: bool,
+}
+
+/// What a soak found.
+pub struct Outcome {
+    /// The counts.
+    pub stats: Stats,
+    /// The seed.
+    pub seed: u64,
+    /// How long it ran.
+    pub elapsed: Duration,
+    /// Whether every must-be-zero count is zero.
+    pub passed: bool,
+}
+
+/// Run a soak of `image` with `o`; prints progress lines and writes the
+/// report to `o.out_dir`.
+pub fn run(image: &Image, o: &Options) -> Outcome {
+    let _ = std::fs::create_dir_all(&o.out_dir);
+    // The logs of an earlier soak in the same folder.
+    for entry in std::fs::read_dir(&o.out_dir).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".log") && (name.starts_with("console-boot") || name.starts_with("failure-")) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+    let mut s = Soak {
+        o,
+        image,
+        rng: Rng::new(o.seed),
+        stats: Stats::default(),
+        history: durable::History::default(),
+        synced: durable::Synced::default(),
+        started: Instant::now(),
+        failures_saved: 0,
+        ps_now: BTreeMap::new(),
+        ps_base: BTreeMap::new(),
+        kills: BTreeMap::new(),
+        seen: 0,
+        failures_printed: 0,
+        divergence_burst: false,
+    };
+    eprintln!("soak: seed {} for {} s (--seed {} replays the choices)", o.seed, o.duration.as_secs(), o.seed);
+    let mut after_cut = false;
+    let mut failed_boots = 0;
+    loop {
+        let mut m = match s.boot() {
+            Ok(m) => m,
+            Err(t) => {
+                s.trouble(t, None);
+                failed_boots += 1;
+                if failed_boots >= 3 {
+                    eprintln!("soak: three boots in a row failed; stopping");
+                    break;
+                }
+                after_cut = true;
+                continue;
+            }
+        };
+        failed_boots = 0;
+        let end = s.one_boot(&mut m, after_cut);
+        s.save_console(&m);
+        match end {
+            Ok(BootEnd::Cut) => {
+                m.kill();
+                // What kvcommit said up to the cut.
+                s.read_lines(&m, &mut []);
+                s.stats.power_cuts += 1;
+                s.fsck("after power cut");
+                after_cut = true;
+            }
+            Ok(BootEnd::Done) => {
+                s.finish(m);
+                break;
+            }
+            Err(t) => {
+                m.kill();
+                s.read_lines(&m, &mut []);
+                s.trouble(t, Some(&m));
+                s.fsck("after a failure");
+                after_cut = true;
+                if s.time_up() {
+                    break;
+                }
+            }
+        }
+    }
+    let elapsed = s.started.elapsed();
+    let passed = s.stats.zero.all_zero();
+    let outcome = Outcome { stats: s.stats, seed: o.seed, elapsed, passed };
+    report::write(&outcome, o);
+    outcome
+}
+
+impl Soak<'_> {
+    fn time_up(&self) -> bool {
+        self.started.elapsed() >= self.o.duration
+    }
+
+    fn config(&self) -> QemuConfig {
+        QemuConfig { disks: self.o.disks.clone(), ..self.o.machine.clone() }
+    }
+
+    /// Boot to the prompt with every resilient service up.
+    fn boot(&mut self) -> Result<Machine, Trouble> {
+        self.stats.boots += 1;
+        let mut m = Machine::boot(self.image, &self.config(), self.o.echo).map_err(Trouble::from)?;
+        m.wait_prompt(BOOT_TIMEOUT)?;
+        for service in resilient_services(self.image) {
+            m.wait_for_text(&format!("{service} is up"), BOOT_TIMEOUT)?;
+        }
+        Ok(m)
+    }
+
+    /// A shell command; its output without other programs' log lines.
+    fn sh(&mut self, m: &mut Machine, line: &str) -> Result<String, Trouble> {
+        Ok(quiet(&m.command(line, crate::COMMAND_TIMEOUT)?))
+    }
+
+    /// Record a hang or a panic and keep the console.
+    fn trouble(&mut self, t: Trouble, m: Option<&Machine>) {
+        self.failures_saved += 1;
+        let log = self.o.out_dir.join(format!("failure-{}.log", self.failures_saved));
+        let (what, console) = match t {
+            Trouble::Hang(c) => {
+                let what = format!("the system stopped answering ({})", c.lines().next().unwrap_or(""));
+                self.stats.fail(|z| &mut z.hangs, 1, format!("{what}; console in {}", log.display()));
+                (what, c)
+            }
+            Trouble::Panic(c) => {
+                let what = "kernel panic".to_string();
+                self.stats.fail(|z| &mut z.kernel_panics, 1, format!("{what}; console in {}", log.display()));
+                (what, c)
+            }
+        };
+        let console = m.map(Machine::console).unwrap_or(console);
+        let _ = std::fs::write(&log, console);
+        eprintln!("soak: {what} (seed {}); console in {}", self.o.seed, log.display());
+        // The boot's figures as last read.
+        let (base, now, kills) =
+            (std::mem::take(&mut self.ps_base), std::mem::take(&mut self.ps_now), std::mem::take(&mut self.kills));
+        self.stats.add_figures(&base, &now, &kills);
+    }
+
+    /// Keep the boot's console as `console-bootN.log`.
+    fn save_console(&self, m: &Machine) {
+        let _ = std::fs::write(self.o.out_dir.join(format!("console-boot{}.log", self.stats.boots)), m.console());
+    }
+
+    /// `fsck.fat -n` on both disks.
+    fn fsck(&mut self, when: &str) {
+        for disk in self.o.disks.clone() {
+            if let Err(text) = disks::fsck(&disk) {
+                let first: Vec<&str> = text.lines().take(6).collect();
+                self.stats.fail(
+                    |z| &mut z.fsck_complaints,
+                    1,
+                    format!("fsck.fat -n {} {when}: {}", disk.display(), first.join(" / ")),
+                );
+            }
+        }
+    }
+
+    /// After a cut: kv holds a prefix of kvcommit's history, the synced
+    /// files read back whole.
+    fn check_durable(&mut self, m: &mut Machine) -> Result<(), Trouble> {
+        let dump = self.sh(m, &format!("run kvcommit dump {}", durable::KEYS))?;
+        if !dump.contains("kvcommit: dumped") {
+            self.stats.fail(|z| &mut z.client_errors, 1, format!("kvcommit dump: {}", dump.trim()));
+        } else {
+            self.history.check_after_cut(&dump, &mut self.stats);
+        }
+        let files = self.synced.files.clone();
+        for (path, want) in files.iter().rev().take(durable::Synced::CHECKED) {
+            let got = self.sh(m, &format!("cat {path}"))?;
+            if got.trim_end() == want {
+                self.stats.synced_checks += 1;
+            } else {
+                self.stats.fail(
+                    |z| &mut z.lost_writes,
+                    1,
+                    format!("synced file {path} reads {:?} after a power cut, not {want:?}", got.trim_end()),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Start the clients and kvcommit, write and sync a file; then inject
+    /// until the next power cut or the end.
+    fn one_boot(&mut self, m: &mut Machine, after_cut: bool) -> Result<BootEnd, Trouble> {
+        self.kills.clear();
+        self.ps_base = ps::parse(&self.sh(m, "ps")?);
+        self.ps_now = self.ps_base.clone();
+        if after_cut {
+            self.check_durable(m)?;
+        }
+        let cmd = self.history.command();
+        self.sh(m, &cmd)?;
+        let mut clients = clients::all();
+        let path = format!("/soak/boot{}.txt", self.stats.boots);
+        let text = format!("soak seed {} boot {} synced", self.o.seed, self.stats.boots);
+        self.sh(m, "mkdir /soak")?;
+        let wrote = self.sh(m, &format!("write {path} \"{text}\""))?;
+        let synced = self.sh(m, "sync")?;
+        if !has_line(&wrote, "write:") && synced.contains("synced") {
+            self.synced.files.push((path, text));
+        } else {
+            self.stats.fail(
+                |z| &mut z.client_errors,
+                1,
+                format!("write and sync {path}: {} {}", wrote.trim(), synced.trim()),
+            );
+        }
+        let (lo, hi) = self.o.cut_every;
+        let cut_at = Instant::now() + Duration::from_secs(self.rng.range(lo, hi));
+        let mut progress_at = Instant::now() + Duration::from_secs(15);
+        self.seen = 0;
+        let mut chaos_on: Vec<&'static str> = Vec::new();
+        let mut draining = false;
+        loop {
+            self.read_lines(m, &mut clients);
+            if self.time_up() {
+                for service in chaos_on.drain(..) {
+                    self.sh(m, &format!("chaos {service} 0"))?;
+                }
+                self.wind_down(m, &mut clients)?;
+                return Ok(BootEnd::Done);
+            }
+            if Instant::now() >= cut_at {
+                draining = true;
+            }
+            for c in clients.iter_mut().filter(|c| !c.running) {
+                if draining && c.name == "fsload" && !self.o.fs_power_cuts {
+                    continue;
+                }
+                let cmd = c.command(&mut self.rng, 1);
+                let out = self.sh(m, &cmd)?;
+                if out.contains(" started") {
+                    c.running = true;
+                } else {
+                    self.stats.fail(|z| &mut z.client_errors, 1, format!("`{cmd}`: {}", out.trim()));
+                }
+            }
+            let fs_busy = clients.iter().any(|c| c.name == "fsload" && c.running);
+            if draining && (self.o.fs_power_cuts || !fs_busy) {
+                if !self.o.fs_power_cuts {
+                    let out = self.sh(m, "sync")?;
+                    if !out.contains("synced") {
+                        self.stats.fail(|z| &mut z.client_errors, 1, format!("sync before the cut: {}", out.trim()));
+                    }
+                }
+                self.read_ps(m)?;
+                self.end_boot_figures();
+                return Ok(BootEnd::Cut);
+            }
+            let action = inject::choose(&mut self.rng, &chaos_on, self.o.companion_kills);
+            self.perform(m, &action, &mut chaos_on)?;
+            if Instant::now() >= progress_at {
+                self.read_ps(m)?;
+                report::progress(self);
+                progress_at = Instant::now() + Duration::from_secs(15);
+            }
+            let (lo, hi) = self.o.pause_ms;
+            std::thread::sleep(Duration::from_millis(self.rng.range(lo, hi)));
+        }
+    }
+
+    /// Hand the console's new lines to the clients and kvcommit's history.
+    fn read_lines(&mut self, m: &Machine, clients: &mut [clients::Client]) {
+        let (lines, next) = m.lines_since(self.seen);
+        self.seen = next;
+        for line in lines.lines() {
+            clients::scan(clients, line, &mut self.stats);
+            self.history.scan(line, &mut self.stats);
+            self.scan_system(line);
+        }
+    }
+
+    /// A companion's replay that answered differently from the original
+    /// (a divergence its clients may see), and init restarting a program
+    /// nobody killed.
+    fn scan_system(&mut self, line: &str) {
+        if line.contains("differs from the one delivered") {
+            // One failure line per restart; every reply counts.
+            if self.divergence_burst {
+                self.stats.zero.divergences += 1;
+            } else {
+                self.stats.fail(
+                    |z| &mut z.divergences,
+                    1,
+                    format!("{} (and what follows of that replay)", line.trim()),
+                );
+            }
+            self.divergence_burst = true;
+        } else if line.contains(": the service ") {
+            self.divergence_burst = false;
+        }
+        if let Some(rest) = line.strip_prefix("[init] restarted ") {
+            let name = rest.split_whitespace().next().unwrap_or("");
+            let killed = name == "vault" || (self.o.companion_kills && name.ends_with("-companion"));
+            if !killed && !name.is_empty() {
+                self.stats.fail(|z| &mut z.unexplained_restarts, 1, line.trim().to_string());
+            }
+        }
+    }
+
+    fn read_ps(&mut self, m: &mut Machine) -> Result<(), Trouble> {
+        let now = ps::parse(&self.sh(m, "ps")?);
+        if !now.is_empty() {
+            self.ps_now = now;
+        }
+        Ok(())
+    }
+
+    /// Add the boot's `ps` figures to the totals.
+    fn end_boot_figures(&mut self) {
+        let (base, now, kills) =
+            (std::mem::take(&mut self.ps_base), std::mem::take(&mut self.ps_now), std::mem::take(&mut self.kills));
+        self.stats.add_figures(&base, &now, &kills);
+    }
+
+    /// The stats with the current boot's figures so far (for progress).
+    fn stats_now(&self) -> Stats {
+        let mut s = self.stats.clone();
+        s.add_figures(&self.ps_base, &self.ps_now, &self.kills);
+        s
+    }
+
+    /// Kill the service process `name` through init; whether it was.
+    fn kill(&mut self, m: &mut Machine, name: &str) -> Result<bool, Trouble> {
+        let out = self.sh(m, &format!("kill {name}"))?;
+        Ok(out.contains("killed 1 process"))
+    }
+
+    /// `crash SERVICE KIND`, its recovery time kept.
+    fn crash(&mut self, m: &mut Machine, service: &'static str, kind: &str) -> Result<(), Trouble> {
+        let out = self.sh(m, &inject::crash_line(service, kind))?;
+        match inject::recovery_ns(&out) {
+            Some(ns) => {
+                let s = self.stats.service(service);
+                s.crash_commands += 1;
+                s.recoveries_ns.push(ns);
+            }
+            None => self.stats.refused.push(format!("{}: {}", inject::crash_line(service, kind), out.trim())),
+        }
+        Ok(())
+    }
+
+    fn perform(&mut self, m: &mut Machine, action: &Action, chaos_on: &mut Vec<&'static str>) -> Result<(), Trouble> {
+        match action {
+            Action::Crash { service, kind } => self.crash(m, service, kind)?,
+            Action::Together { driver, above } => {
+                if self.kill(m, driver)? {
+                    *self.kills.entry(driver.to_string()).or_default() += 1;
+                    self.stats.service(driver).kills += 1;
+                }
+                for (service, kind) in above {
+                    self.crash(m, service, kind)?;
+                }
+                self.stats.combined_crashes += 1;
+            }
+            Action::ChaosOn { service, percent } => {
+                let out = self.sh(m, &format!("chaos {service} {percent}"))?;
+                if out.contains("chaos on") {
+                    chaos_on.push(service);
+                    self.stats.chaos_periods += 1;
+                } else {
+                    self.stats.refused.push(format!("chaos {service} {percent}: {}", out.trim()));
+                }
+            }
+            Action::ChaosOff { service } => {
+                self.sh(m, &format!("chaos {service} 0"))?;
+                chaos_on.retain(|s| s != service);
+            }
+            Action::KillVault => {
+                if self.kill(m, "vault")? {
+                    self.stats.vault_kills += 1;
+                }
+            }
+            Action::Hog => {
+                let out = self.sh(m, "run hog &")?;
+                if out.contains(" started") {
+                    self.stats.hogs += 1;
+                }
+            }
+            Action::KillCompanion { service } => {
+                if self.kill(m, &format!("{service}-companion"))? {
+                    *self.kills.entry(service.to_string()).or_default() += 1;
+                    self.stats.service(service).kills += 1;
+                }
+            }
+            Action::BlkProbe { lba, bytes } => {
+                let hex = inject::hex(bytes);
+                let wrote = self.sh(m, &format!("blk write data {lba} {}", hex.replace(' ', "")))?;
+                let read = self.sh(m, &format!("blk read data {lba}"))?;
+                let row = format!("{:08x}  ", lba * 512);
+                let read_wrong = read.lines().any(|l| l.starts_with(&row) && !l.contains(&hex));
+                if has_line(&wrote, "blk: ") || has_line(&read, "blk: ") || read_wrong {
+                    self.stats.fail(
+                        |z| &mut z.client_errors,
+                        1,
+                        format!(
+                            "shell blk probe at sector {lba}: wrote {hex}: {} / read: {}",
+                            wrote.trim(),
+                            read.trim()
+                        ),
+                    );
+                }
+            }
+            Action::NicProbe => {
+                let out = self.sh(m, "nic")?;
+                if out.lines().any(|l| l.starts_with("nic: ") && !l.contains(", mac ")) {
+                    self.stats.fail(|z| &mut z.client_errors, 1, format!("shell nic status: {}", out.trim()));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The end: stop kvcommit, let the clients finish (their final checks
+    /// count), power off (every service commits a final checkpoint).
+    fn wind_down(&mut self, m: &mut Machine, clients: &mut [clients::Client]) -> Result<(), Trouble> {
+        self.sh(m, "kill kvcommit")?;
+        let deadline = Instant::now() + Duration::from_secs(600);
+        while clients.iter().any(|c| c.running) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(500));
+            self.read_lines(m, clients);
+        }
+        for c in clients.iter().filter(|c| c.running) {
+            self.stats.fail(
+                |z| &mut z.client_errors,
+                1,
+                format!("{} did not finish within 10 minutes of the end", c.name),
+            );
+        }
+        self.read_ps(m)?;
+        self.end_boot_figures();
+        Ok(())
+    }
+
+    /// Power off, check the disks, boot once more to check what the final
+    /// checkpoints kept, and power off again.
+    fn finish(&mut self, mut m: Machine) {
+        if let Err(e) = m.power_off(crate::COMMAND_TIMEOUT) {
+            self.trouble(Trouble::from(e), Some(&m));
+            m.kill();
+        }
+        drop(m);
+        self.fsck("after the final power-off");
+        let check = (|| -> Result<(), Trouble> {
+            let mut m = self.boot()?;
+            self.check_durable(&mut m)?;
+            m.power_off(crate::COMMAND_TIMEOUT)?;
+            Ok(())
+        })();
+        if let Err(t) = check {
+            self.trouble(t, None);
+        }
+        self.fsck("at the end");
+    }
+}
+
+/// Whether a line of `out` starts with `prefix` (a command's error line;
+/// other programs' lines may come between a command's own).
+fn has_line(out: &str, prefix: &str) -> bool {
+    out.lines().any(|l| l.starts_with(prefix))
+}
+
+/// Fresh disks for a soak in `dir` (replacing any there).
+pub fn fresh_disks(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    let _ = std::fs::remove_dir_all(dir);
+    disks::ensure(dir)
+}

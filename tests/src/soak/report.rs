@@ -1,0 +1,200 @@
+//! The soak's progress lines and its final report: printed, and written as
+//! `report.md` and `report.json` in the output folder.
+
+use super::stats::{percentiles, Stats};
+use super::{Options, Outcome, Soak};
+use std::fmt::Write;
+use std::time::Duration;
+
+/// `HH:MM:SS`.
+fn clock(d: Duration) -> String {
+    let s = d.as_secs();
+    format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+}
+
+/// One progress line: elapsed, crashes per service, power cuts, client
+/// operations, errors so far.
+pub(super) fn progress(s: &mut Soak) {
+    for f in &s.stats.failures[s.failures_printed..] {
+        eprintln!("soak: failure: {f}");
+    }
+    s.failures_printed = s.stats.failures.len();
+    let st = s.stats_now();
+    let crashes: Vec<String> = st.services.iter().map(|(n, v)| format!("{n} {}", v.crashes())).collect();
+    let failures: u64 = st.zero.named().iter().map(|(_, n)| n).sum();
+    eprintln!(
+        "soak {} | crashes {} ({}) | power cuts {} | client ops {} | vault kills {} | failures {}",
+        clock(s.started.elapsed()),
+        st.total_crashes(),
+        crashes.join(", "),
+        st.power_cuts,
+        st.total_ops(),
+        st.vault_kills,
+        failures
+    );
+}
+
+fn ms(ns: u64) -> String {
+    format!("{:.1}", ns as f64 / 1e6)
+}
+
+/// The report in Markdown.
+pub fn markdown(o: &Outcome, opts: &Options) -> String {
+    let st: &Stats = &o.stats;
+    let mut r = String::new();
+    let _ = writeln!(r, "# Soak report\n");
+    let _ = writeln!(
+        r,
+        "Seed {} (`cargo xtask soak --seed {}`), {} of injection ({} requested), {} boots, {} power cuts. Result: **{}**.\n",
+        o.seed,
+        o.seed,
+        clock(o.elapsed),
+        clock(opts.duration),
+        st.boots,
+        st.power_cuts,
+        if o.passed { "passed" } else { "FAILED" }
+    );
+    let _ = writeln!(
+        r,
+        "Flags: companion kills {}, power cuts under fs load {}.\n",
+        if opts.companion_kills { "on" } else { "off (not yet survivable on main)" },
+        if opts.fs_power_cuts { "on" } else { "off (fs is brought to rest and synced before each cut)" }
+    );
+    let _ = writeln!(
+        r,
+        "| service | crashes injected | of them kills | restarts | recovery median / p99 / worst (ms, from `crash`) | requests served | checkpoints |"
+    );
+    let _ = writeln!(r, "|---|---:|---:|---:|---|---:|---:|");
+    for (name, s) in &st.services {
+        let rec = percentiles(&s.recoveries_ns).map_or("-".to_string(), |(m, p, w)| {
+            format!("{} / {} / {} ({} timed)", ms(m), ms(p), ms(w), s.recoveries_ns.len())
+        });
+        let _ = writeln!(
+            r,
+            "| {name} | {} | {} | {} | {rec} | {} | {} |",
+            s.crashes(),
+            s.kills,
+            s.restarts,
+            s.requests,
+            s.checkpoints
+        );
+    }
+    let _ = writeln!(
+        r,
+        "\nIn all: {} crashes injected, {} with a driver and the services above it crashed together, {} chaos periods, \
+         {} kills of the vault, {} runs of the memory hog.\n",
+        st.total_crashes(),
+        st.combined_crashes,
+        st.chaos_periods,
+        st.vault_kills,
+        st.hogs
+    );
+    let _ = writeln!(r, "| client | runs finished | operations checked |\n|---|---:|---:|");
+    for (name, ops) in &st.client_ops {
+        let _ = writeln!(r, "| {name} | {} | {ops} |", st.client_runs.get(name).copied().unwrap_or(0));
+    }
+    let _ = writeln!(
+        r,
+        "\nAfter power cuts: {} kv histories found a committed prefix, {} synced files read back whole.\n",
+        st.prefix_checks, st.synced_checks
+    );
+    let _ = writeln!(r, "| must be zero | count |\n|---|---:|");
+    for (name, n) in st.zero.named() {
+        let _ = writeln!(r, "| {name} | {n} |");
+    }
+    if !st.failures.is_empty() {
+        let _ = writeln!(r, "\n## Failures\n");
+        for f in &st.failures {
+            let _ = writeln!(r, "- {f}");
+        }
+    }
+    if !st.refused.is_empty() {
+        let _ = writeln!(r, "\n## Injections refused ({})\n", st.refused.len());
+        for f in st.refused.iter().take(20) {
+            let _ = writeln!(r, "- {f}");
+        }
+    }
+    r
+}
+
+/// `s` as a JSON string.
+fn json_str(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// The report as JSON.
+pub fn json(o: &Outcome, opts: &Options) -> String {
+    let st = &o.stats;
+    let services: Vec<String> = st
+        .services
+        .iter()
+        .map(|(name, s)| {
+            let (m, p, w) = percentiles(&s.recoveries_ns).unwrap_or((0, 0, 0));
+            format!(
+                "{}: {{\"crashes\": {}, \"kills\": {}, \"restarts\": {}, \"requests\": {}, \"checkpoints\": {}, \
+                 \"recovery_ns\": {{\"timed\": {}, \"median\": {m}, \"p99\": {p}, \"worst\": {w}}}}}",
+                json_str(name),
+                s.crashes(),
+                s.kills,
+                s.restarts,
+                s.requests,
+                s.checkpoints,
+                s.recoveries_ns.len()
+            )
+        })
+        .collect();
+    let clients: Vec<String> = st.client_ops.iter().map(|(n, v)| format!("{}: {v}", json_str(n))).collect();
+    let zero: Vec<String> = st.zero.named().iter().map(|(n, v)| format!("{}: {v}", json_str(n))).collect();
+    let failures: Vec<String> = st.failures.iter().map(|f| json_str(f)).collect();
+    format!(
+        "{{\n  \"seed\": {},\n  \"passed\": {},\n  \"elapsed_s\": {},\n  \"requested_s\": {},\n  \"boots\": {},\n  \
+         \"power_cuts\": {},\n  \"crashes\": {},\n  \"combined_crashes\": {},\n  \"chaos_periods\": {},\n  \
+         \"vault_kills\": {},\n  \"hogs\": {},\n  \"companion_kills\": {},\n  \"fs_power_cuts\": {},\n  \
+         \"prefix_checks\": {},\n  \"synced_checks\": {},\n  \"services\": {{{}}},\n  \"client_ops\": {{{}}},\n  \
+         \"must_be_zero\": {{{}}},\n  \"failures\": [{}],\n  \"refused\": {}\n}}\n",
+        o.seed,
+        o.passed,
+        o.elapsed.as_secs(),
+        opts.duration.as_secs(),
+        st.boots,
+        st.power_cuts,
+        st.total_crashes(),
+        st.combined_crashes,
+        st.chaos_periods,
+        st.vault_kills,
+        st.hogs,
+        opts.companion_kills,
+        opts.fs_power_cuts,
+        st.prefix_checks,
+        st.synced_checks,
+        services.join(", "),
+        clients.join(", "),
+        zero.join(", "),
+        failures.join(", "),
+        st.refused.len()
+    )
+}
+
+/// Print the report and write it to `report.md` and `report.json`.
+pub fn write(o: &Outcome, opts: &Options) {
+    let md = markdown(o, opts);
+    println!("{md}");
+    let _ = std::fs::write(opts.out_dir.join("report.md"), &md);
+    let _ = std::fs::write(opts.out_dir.join("report.json"), json(o, opts));
+    eprintln!("soak: report in {}", opts.out_dir.join("report.md").display());
+    if !o.passed {
+        eprintln!("soak: FAILED; replay with --seed {}", o.seed);
+    }
+}

@@ -1,0 +1,195 @@
+//! What the soak counted: per service the crashes it injected, the
+//! restarts and requests `ps` showed, the recovery times `crash` printed;
+//! the power cuts, client operations, and the counts that must stay zero,
+//! each failure with a line saying what happened.
+
+use super::ps::{self, Figures};
+use std::collections::BTreeMap;
+
+/// One resilient service's figures over the whole soak.
+#[derive(Clone, Debug, Default)]
+pub struct ServiceStats {
+    /// `crash NAME [kind]` commands that recovered.
+    pub crash_commands: u64,
+    /// Crashes the companion counted as injected (`crash` and `chaos`),
+    /// from `ps`.
+    pub injected: u64,
+    /// `kill NAME` of the service process (init's kill: not counted by
+    /// the companion as injected, but a crash all the same).
+    pub kills: u64,
+    /// Restarts, from `ps`.
+    pub restarts: u64,
+    /// Requests served, from `ps`.
+    pub requests: u64,
+    /// Checkpoints taken, from `ps`.
+    pub checkpoints: u64,
+    /// Recovery times `crash` printed (ns).
+    pub recoveries_ns: Vec<u64>,
+}
+
+impl ServiceStats {
+    /// Crashes injected in all: the companion's count and the kills.
+    pub fn crashes(&self) -> u64 {
+        self.injected.max(self.crash_commands) + self.kills
+    }
+}
+
+/// The counts that must be zero for the soak to pass.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MustBeZero {
+    /// Errors client programs reported (wrong answers, failed calls).
+    pub client_errors: u64,
+    /// Acknowledged (committed or synced) writes missing after a power cut.
+    pub lost_writes: u64,
+    /// States after a power cut that no prefix of the history explains.
+    pub divergences: u64,
+    /// Restarts of a service that no injection explains.
+    pub unexplained_restarts: u64,
+    /// Kernel panics.
+    pub kernel_panics: u64,
+    /// `fsck.fat -n` complaints about either disk.
+    pub fsck_complaints: u64,
+    /// The whole system stopped answering (a shell command or a boot timed out).
+    pub hangs: u64,
+}
+
+impl MustBeZero {
+    /// The counts with their names, in report order.
+    pub fn named(&self) -> [(&'static str, u64); 7] {
+        [
+            ("client errors", self.client_errors),
+            ("acknowledged writes lost", self.lost_writes),
+            ("divergences", self.divergences),
+            ("unexplained restarts", self.unexplained_restarts),
+            ("kernel panics", self.kernel_panics),
+            ("fsck.fat complaints", self.fsck_complaints),
+            ("whole-system hangs", self.hangs),
+        ]
+    }
+
+    /// Whether every count is zero.
+    pub fn all_zero(&self) -> bool {
+        self.named().iter().all(|(_, n)| *n == 0)
+    }
+}
+
+/// Everything the soak counted.
+#[derive(Clone, Debug, Default)]
+pub struct Stats {
+    /// Per resilient service, by name.
+    pub services: BTreeMap<String, ServiceStats>,
+    /// Power cuts (QEMU killed and booted again on the same disks).
+    pub power_cuts: u64,
+    /// Boots in all.
+    pub boots: u64,
+    /// `kill vault` while commits were under way.
+    pub vault_kills: u64,
+    /// Runs of the memory hog.
+    pub hogs: u64,
+    /// Times chaos was turned on for a service.
+    pub chaos_periods: u64,
+    /// Times a driver and the service(s) above it were crashed together.
+    pub combined_crashes: u64,
+    /// Client operations checked, per client program (finished runs).
+    pub client_ops: BTreeMap<String, u64>,
+    /// Finished runs per client program.
+    pub client_runs: BTreeMap<String, u64>,
+    /// kvcommit ops restored and checked after power cuts.
+    pub prefix_checks: u64,
+    /// Synced files checked after power cuts.
+    pub synced_checks: u64,
+    /// Injections the system refused (e.g. `crash` while the service was
+    /// already restarting): not failures, reported for the record.
+    pub refused: Vec<String>,
+    /// The counts that must be zero.
+    pub zero: MustBeZero,
+    /// What each non-zero count was about.
+    pub failures: Vec<String>,
+}
+
+impl Stats {
+    /// The stats of `service`, made on first use.
+    pub fn service(&mut self, name: &str) -> &mut ServiceStats {
+        self.services.entry(name.to_string()).or_default()
+    }
+
+    /// Add what `ps` showed between two readings of one boot; restarts
+    /// beyond the injected crashes are unexplained.
+    pub fn add_figures(
+        &mut self,
+        before: &BTreeMap<String, Figures>,
+        after: &BTreeMap<String, Figures>,
+        kills: &BTreeMap<String, u64>,
+    ) {
+        for (name, now) in after {
+            let d = ps::delta(&before.get(name).copied().unwrap_or_default(), now);
+            let killed = kills.get(name).copied().unwrap_or(0);
+            let s = self.service(name);
+            s.injected += d.injected;
+            s.restarts += d.restarts;
+            s.requests += d.requests;
+            s.checkpoints += d.checkpoints;
+            let explained = d.injected + killed;
+            if d.restarts > explained {
+                let extra = d.restarts - explained;
+                self.zero.unexplained_restarts += extra;
+                self.failures.push(format!(
+                    "{name}: {} restarts but {} injected crashes and {killed} kills in this boot",
+                    d.restarts, d.injected
+                ));
+            }
+        }
+    }
+
+    /// Record a failure of kind `count` (a field of [`MustBeZero`]).
+    pub fn fail(&mut self, count: fn(&mut MustBeZero) -> &mut u64, n: u64, what: String) {
+        *count(&mut self.zero) += n;
+        self.failures.push(what);
+    }
+
+    /// Crashes injected into every service.
+    pub fn total_crashes(&self) -> u64 {
+        self.services.values().map(ServiceStats::crashes).sum()
+    }
+
+    /// Client operations in all.
+    pub fn total_ops(&self) -> u64 {
+        self.client_ops.values().sum()
+    }
+}
+
+/// The median, 99th percentile and worst of `values` (ns), if any.
+pub fn percentiles(values: &[u64]) -> Option<(u64, u64, u64)> {
+    if values.is_empty() {
+        return None;
+    }
+    let mut v = values.to_vec();
+    v.sort_unstable();
+    // Nearest rank: the smallest value with at least p% of them at or below it.
+    let at = |p: usize| v[(v.len() * p).div_ceil(100).max(1) - 1];
+    Some((at(50), at(99), v[v.len() - 1]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_of_a_few() {
+        assert_eq!(percentiles(&[]), None);
+        assert_eq!(percentiles(&[5]), Some((5, 5, 5)));
+        let v: Vec<u64> = (1..=100).collect();
+        assert_eq!(percentiles(&v), Some((50, 99, 100)));
+    }
+
+    #[test]
+    fn restarts_beyond_injections_are_unexplained() {
+        let mut s = Stats::default();
+        let before = BTreeMap::from([("kv".to_string(), Figures { restarts: 1, ..Figures::default() })]);
+        let after = BTreeMap::from([("kv".to_string(), Figures { restarts: 5, injected: 2, ..Figures::default() })]);
+        s.add_figures(&before, &after, &BTreeMap::from([("kv".to_string(), 1)]));
+        assert_eq!(s.zero.unexplained_restarts, 1);
+        assert_eq!(s.services["kv"].restarts, 4);
+        assert!(!s.zero.all_zero());
+    }
+}

@@ -1,0 +1,42 @@
+//! The short soak (issue 11): about three minutes of every resilient
+//! service loaded by checking clients and crashed at random (hundreds of
+//! crashes with chaos), with a few power cuts; nothing acknowledged may be
+//! lost, no client may see a wrong answer, the disks stay clean. It runs
+//! seed 7 (which found fs restarted as hung behind a hung blk, see
+//! RELIABILITY.md) unless `KINTSUGI_SOAK_SEED` names another;
+//! `KINTSUGI_SOAK_MINUTES` changes the length. The machine's timing still
+//! varies, so a seed replays the choices, not the run. `cargo xtask soak`
+//! runs longer ones.
+
+use kintsugi_tests::soak::{self, Options};
+use kintsugi_tests::{DiskBus, Image, NicModel, QemuConfig};
+use std::time::Duration;
+
+#[test]
+fn a_short_soak_loses_nothing() {
+    let image = Image::built().unwrap_or_else(|e| panic!("{e}"));
+    let env = |name: &str| std::env::var(name).ok().and_then(|s| s.parse::<u64>().ok());
+    let seed = env("KINTSUGI_SOAK_SEED").unwrap_or(7);
+    let minutes = env("KINTSUGI_SOAK_MINUTES").unwrap_or(3);
+    let root = kintsugi_tests::image::workspace_root().join(format!("target/soak-test-{}", std::process::id()));
+    let disks = soak::fresh_disks(&root.join("disks")).unwrap_or_else(|e| panic!("{e}"));
+    let o = Options {
+        duration: Duration::from_secs(minutes * 60),
+        seed,
+        disks,
+        out_dir: root.clone(),
+        cut_every: (40, 60),
+        companion_kills: false,
+        fs_power_cuts: false,
+        echo: false,
+        pause_ms: (100, 800),
+        machine: QemuConfig { nic: Some(NicModel::Virtio), disk_bus: DiskBus::Virtio, ..QemuConfig::default() },
+    };
+    let outcome = soak::run(&image, &o);
+    let report = std::fs::read_to_string(root.join("report.md")).unwrap_or_default();
+    assert!(outcome.passed, "the soak failed (KINTSUGI_SOAK_SEED={seed} replays it):\n{report}");
+    assert!(outcome.stats.power_cuts >= 2, "only {} power cuts:\n{report}", outcome.stats.power_cuts);
+    assert!(outcome.stats.total_crashes() >= 100, "only {} crashes:\n{report}", outcome.stats.total_crashes());
+    assert!(outcome.stats.prefix_checks >= 2, "{report}");
+    let _ = std::fs::remove_dir_all(&root);
+}
