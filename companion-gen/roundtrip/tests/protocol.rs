@@ -385,6 +385,9 @@ fn resiliency_annotations() {
     assert!(Kv::idempotent(&Request::Get { key: String::new() }));
     assert!(Kv::idempotent(&Request::Ping));
     assert!(!Kv::idempotent(&Request::Put { key: String::new(), value: vec![] }));
+    assert!(Kv::durable(&Request::Put { key: String::new(), value: vec![] }));
+    assert!(Kv::durable(&Request::Delete { key: String::new() }));
+    assert!(!Kv::durable(&Request::Get { key: String::new() }));
     assert!(Kv::checkpoint_after(&Request::Delete { key: String::new() }));
     assert!(!Kv::checkpoint_after(&Request::List { prefix: String::new() }));
     assert_eq!(
