@@ -382,6 +382,9 @@ impl<P: Resilient> Companion<P> {
             return;
         }
         if libos::time::now_ns() < d.retry_at_ns {
+            if d.failing && !self.store.durable() {
+                self.release_held();
+            }
             return;
         }
         let start = d.appended.min(self.log.len());
@@ -407,6 +410,20 @@ impl<P: Resilient> Companion<P> {
                         }
                     }
                 }
+                self.durability.retry_at_ns = libos::time::now_ns() + APPEND_RETRY_NS;
+                if !self.store.durable() {
+                    // No persistent store at all now (the vault is gone or
+                    // has no usable disk; the store has said so loudly and
+                    // `ps` shows the service as not durable): clients are
+                    // answered rather than made to wait for a disk that may
+                    // never come. The log is kept for the next append.
+                    if !self.durability.failing {
+                        log::error!("{}: requests are answered without being durable: {}", P::NAME, e.0);
+                    }
+                    self.durability.failing = true;
+                    self.release_held();
+                    return;
+                }
                 if !self.durability.failing {
                     log::error!(
                         "{}: cannot make requests durable ({}); their replies wait until the store takes them",
@@ -415,7 +432,6 @@ impl<P: Resilient> Companion<P> {
                     );
                 }
                 self.durability.failing = true;
-                self.durability.retry_at_ns = libos::time::now_ns() + APPEND_RETRY_NS;
             }
         }
     }

@@ -67,6 +67,9 @@ impl ServiceProcess {
         checkpoint: Option<&Checkpoint>,
         distillation: Distillation,
     ) -> Result<ServiceProcess, Failure> {
+        // Generation 0 holds only a log (durable requests before the first
+        // checkpoint): the service starts fresh.
+        let checkpoint = checkpoint.filter(|c| c.generation > 0);
         let (mine, theirs) = Endpoint::pair_with(RING_BYTES).map_err(sys_failure("companion channel"))?;
         let handles: Vec<(String, OwnedHandle)> = vec![
             ("companion.memory".to_string(), theirs.memory),
