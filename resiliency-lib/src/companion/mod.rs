@@ -355,7 +355,7 @@ impl<P: Resilient> Companion<P> {
             }
             _ => {}
         }
-        if self.log.payload_bytes() > LOG_LIMIT_BYTES && self.checkpoint_allowed_now() {
+        if self.log.payload_bytes() > LOG_LIMIT_BYTES && self.store_retry_due() {
             if let Err(f) = self.checkpoint().map(|_| ()) {
                 self.recover(f);
             }
@@ -364,7 +364,7 @@ impl<P: Resilient> Companion<P> {
     }
 
     /// Whether a retry of a failed store is due.
-    fn checkpoint_allowed_now(&self) -> bool {
+    fn store_retry_due(&self) -> bool {
         libos::time::now_ns() >= self.durability.retry_at_ns
     }
 
