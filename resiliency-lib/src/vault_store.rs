@@ -28,6 +28,14 @@
 //! An append whose answer was lost (the vault died after writing it) is
 //! not written twice: after reconnecting, the store compares the vault's log
 //! with its own and sends the entry again only if it is not there.
+//!
+//! A commit whose answer was lost (the vault wrote the record, then died)
+//! leaves the vault a generation ahead of the companion, which was told the
+//! commit failed and kept its log. The store then keeps restoring from the
+//! record the companion's log follows (restoring from the newer one and
+//! replaying that log would apply requests twice), refuses appends as
+//! `Stale` (the vault's log now follows the newer record), and lets the next
+//! commit supersede the orphan record.
 
 use crate::contract::Distillation;
 use crate::store::{apply, Capture, Checkpoint, CheckpointStore, StoreError};
@@ -162,6 +170,10 @@ pub struct VaultStore {
     /// `latest` came from the vault (not just the empty start of a store
     /// that never reached it).
     synced: bool,
+    /// The vault's newest generation when it is not `latest`'s: a commit
+    /// whose answer was lost landed (see the module doc). Cleared by the
+    /// next commit.
+    vault_differs: Option<u64>,
     /// When to try an unavailable vault again, and the pause after that.
     next_try_ns: u64,
     pause: Duration,
@@ -180,6 +192,7 @@ impl VaultStore {
             note: String::new(),
             unavailable: None,
             synced: false,
+            vault_differs: None,
             next_try_ns: 0,
             pause: RETRY_FIRST,
         };
@@ -230,13 +243,22 @@ impl VaultStore {
         let theirs = latest.as_ref().map_or(0, |c| c.generation);
         let ours = self.latest.as_ref().map_or(0, |c| c.generation);
         if self.synced && theirs != ours {
-            log::warn!("{service}: the vault holds generation {theirs}, not {ours} as this store believed");
+            // A commit of ours whose answer was lost: keep restoring from
+            // the record the companion's log follows until the next commit.
+            log::warn!(
+                "{service}: the vault holds generation {theirs}, not {ours} as this store believed (a commit whose \
+                 answer was lost); restores stay at {ours} and the next checkpoint supersedes it"
+            );
+            self.vault_differs = Some(theirs);
+            self.note = note;
+            return Ok(());
         } else if !self.synced && self.unavailable.is_some() && latest.is_some() {
             log::warn!(
                 "{service}: the vault is back with generation {theirs}, which this service did not start from; \
                  commits are refused until it restarts from it"
             );
         }
+        self.vault_differs = None;
         self.latest = latest;
         self.note = note;
         self.synced = true;
@@ -354,6 +376,7 @@ impl VaultStore {
         let reply = self.call(request, |_| true)?;
         match reply {
             Some(Reply::Committed { generation, .. }) => {
+                self.vault_differs = None;
                 self.latest = Some(Checkpoint { generation, epoch: epoch.to_vec(), log: Vec::new(), ..full });
                 self.note.clear();
                 Ok(())
@@ -377,6 +400,12 @@ impl CheckpointStore for VaultStore {
         if generation != newest {
             return Err(StoreError::stale(format!(
                 "an append after generation {generation}, but the vault's newest is generation {newest}"
+            )));
+        }
+        if let Some(theirs) = self.vault_differs {
+            return Err(StoreError::stale(format!(
+                "the vault's newest record is generation {theirs} (a commit whose answer was lost), not {newest}; \
+                 a checkpoint supersedes it"
             )));
         }
         let before = self.latest.as_ref().map_or(0, |c| c.log.len());

@@ -124,6 +124,10 @@ struct Durability {
     retry_at_ns: u64,
     /// The store refused the last append (said once, not per retry).
     failing: bool,
+    /// The store has been durable at some point of this companion's life:
+    /// when it is not now, it is coming back (the vault restarts), and
+    /// replies wait for it rather than be sent undurable.
+    was_durable: bool,
 }
 
 /// A companion for the service of protocol `P`.
@@ -381,8 +385,9 @@ impl<P: Resilient> Companion<P> {
             self.release_held();
             return;
         }
+        d.was_durable |= self.store.durable();
         if libos::time::now_ns() < d.retry_at_ns {
-            if d.failing && !self.store.durable() {
+            if d.failing && !d.was_durable {
                 self.release_held();
             }
             return;
@@ -400,7 +405,10 @@ impl<P: Resilient> Companion<P> {
                 self.release_held();
             }
             Err(e) => {
-                if e.kind() == crate::store::StoreErrorKind::LogFull {
+                // A full store log, or a store whose newest record is not
+                // the one this log follows (a commit whose answer was
+                // lost): a checkpoint of the live state settles both.
+                if matches!(e.kind(), crate::store::StoreErrorKind::LogFull | crate::store::StoreErrorKind::Stale) {
                     match self.checkpoint() {
                         Ok(Commit::Done) => return,
                         Ok(Commit::NotCommitted(_)) => {}
@@ -411,12 +419,15 @@ impl<P: Resilient> Companion<P> {
                     }
                 }
                 self.durability.retry_at_ns = libos::time::now_ns() + APPEND_RETRY_NS;
-                if !self.store.durable() {
-                    // No persistent store at all now (the vault is gone or
-                    // has no usable disk; the store has said so loudly and
-                    // `ps` shows the service as not durable): clients are
-                    // answered rather than made to wait for a disk that may
-                    // never come. The log is kept for the next append.
+                if !self.durability.was_durable && !self.store.durable() {
+                    // No persistent store at all since this companion
+                    // started (no vault, or a vault without a usable disk;
+                    // the store has said so loudly and `ps` shows the
+                    // service as not durable): clients are answered rather
+                    // than made to wait for a disk that may never come. The
+                    // log is kept for the next append. A store that was
+                    // durable and is gone for now (the vault restarts)
+                    // keeps the replies held until it is back.
                     if !self.durability.failing {
                         log::error!("{}: requests are answered without being durable: {}", P::NAME, e.0);
                     }
