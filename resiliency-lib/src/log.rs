@@ -136,6 +136,15 @@ impl Log {
         Some((pos, end - pos))
     }
 
+    /// Put `entries` before the log's own (the log of an older checkpoint,
+    /// when the newer one cannot be restored).
+    pub fn prepend(&mut self, entries: Vec<Entry>) {
+        let mut all = Log::new();
+        entries.into_iter().chain(core::mem::take(&mut self.entries)).for_each(|e| all.push(e));
+        self.entries = all.entries;
+        self.bytes = all.bytes;
+    }
+
     /// A checkpoint committed: everything before it is in the checkpoint.
     pub fn trim(&mut self) {
         self.entries.clear();
@@ -234,6 +243,18 @@ mod tests {
         assert_eq!(log.payload_bytes(), 2);
         assert_eq!(log.delivered_count((1, 1)), 0);
         assert_eq!(log.remove_request((1, 1)), None);
+    }
+
+    #[test]
+    fn prepended_entries_come_first_and_count() {
+        let mut log = Log::new();
+        log.push(req(2, 1, b"new"));
+        log.record_delivered((2, 1), b"r");
+        log.prepend(alloc::vec![Entry::Open(1), req(1, 1, b"older")]);
+        assert_eq!(log.len(), 3);
+        assert_eq!(log.entries()[1], req(1, 1, b"older"));
+        assert_eq!(log.payload_bytes(), 8);
+        assert_eq!(log.delivered_count((2, 1)), 1);
     }
 
     #[test]

@@ -176,6 +176,13 @@ pub trait CheckpointStore {
     /// The newest committed checkpoint with the log after it (generation 0
     /// if only a log), or None if the store holds nothing.
     fn latest(&self) -> Option<&Checkpoint>;
+    /// The newest checkpoint cannot be restored (the service failed on it
+    /// every time, for `reason`): set it aside, so that [`latest`] is the
+    /// one before it with its log, or None. Err says the store could not
+    /// do so properly; [`latest`] is then None.
+    ///
+    /// [`latest`]: CheckpointStore::latest
+    fn reject_latest(&mut self, reason: &str) -> Result<(), StoreError>;
     /// Whether commits and appends reach persistent storage now (false for
     /// a store in memory, and for the vault while it cannot be used).
     fn durable(&self) -> bool;
@@ -225,6 +232,12 @@ impl CheckpointStore for MemoryStore {
 
     fn latest(&self) -> Option<&Checkpoint> {
         self.latest.as_ref()
+    }
+
+    /// Memory keeps only the newest: nothing is left to fall back on.
+    fn reject_latest(&mut self, _reason: &str) -> Result<(), StoreError> {
+        self.latest = None;
+        Ok(())
     }
 
     fn durable(&self) -> bool {

@@ -112,10 +112,10 @@ fn refused(code: u32, message: &str) -> StoreError {
     }
 }
 
-/// What `Latest` answered: the newest record with its log, if any, and the
-/// note about a damaged slot.
-fn fetch(session: &mut Session) -> Result<(Option<Checkpoint>, String, u8, u64), StoreError> {
-    match session.call(Request::Latest)? {
+/// What `Latest` (or `Reject`) answered: the newest record with its log, if
+/// any, and the note about a damaged slot.
+fn fetch(session: &mut Session, request: Request) -> Result<(Option<Checkpoint>, String, u8, u64), StoreError> {
+    match session.call(request)? {
         Reply::Record {
             generation,
             kind,
@@ -154,7 +154,7 @@ fn fetch(session: &mut Session) -> Result<(Option<Checkpoint>, String, u8, u64),
         }
         Reply::NotFound => Ok((None, String::new(), 255, 0)),
         Reply::Failed { code, message } => Err(refused(code, &message)),
-        _ => Err(StoreError::failed(String::from("the vault answered Latest with something else"))),
+        _ => Err(StoreError::failed(String::from("the vault answered Latest or Reject with something else"))),
     }
 }
 
@@ -221,7 +221,7 @@ impl VaultStore {
 
     /// Fetch the newest record and its log over `session` and take them.
     fn sync(&mut self, session: &mut Session) -> Result<(), StoreError> {
-        let (latest, note, slot, boot) = fetch(session)?;
+        let (latest, note, slot, boot) = fetch(session, Request::Latest)?;
         let service = &self.service;
         let first = !self.synced && self.unavailable.is_none();
         match &latest {
@@ -434,6 +434,34 @@ impl CheckpointStore for VaultStore {
 
     fn latest(&self) -> Option<&Checkpoint> {
         self.latest.as_ref()
+    }
+
+    /// The vault sets the record aside and answers with the one before it.
+    /// Without a vault, the store forgets the record itself (the service
+    /// then starts fresh), so that it does not stay stuck on it.
+    fn reject_latest(&mut self, reason: &str) -> Result<(), StoreError> {
+        let Some(generation) = self.latest.as_ref().map(|c| c.generation).filter(|g| *g > 0) else {
+            return Ok(());
+        };
+        let reason: String = reason.chars().take(200).collect();
+        let answer = self.session(RECONNECT_WAIT).and_then(|s| fetch(s, Request::Reject { generation, reason }));
+        match answer {
+            Ok((latest, note, slot, _)) => {
+                let older = latest.as_ref().map_or(0, |c| c.generation);
+                log::warn!(
+                    "{}: the vault set generation {generation} aside; restoring generation {older} (slot {slot})",
+                    self.service
+                );
+                self.latest = latest;
+                self.note = note;
+                self.vault_differs = None;
+                Ok(())
+            }
+            Err(e) => {
+                self.latest = None;
+                Err(e)
+            }
+        }
     }
 
     fn durable(&self) -> bool {

@@ -419,3 +419,40 @@ fn reboot_reports_its_final_checkpoints() {
     assert!(!off.contains("did not reach the vault"), "{off}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A checkpoint the service cannot restore (`crash kv poison`: the
+/// companion commits a damaged one and kills kv): each restore fails, and
+/// after the bounded attempts the companion has the vault set it aside,
+/// restores the record before it with its durable log, and checkpoints at
+/// once; kv answers with every acknowledged write, also after a reboot.
+#[test]
+fn an_unrestorable_checkpoint_falls_back_to_the_one_before() {
+    let (_dir, disks) = disks::fresh("poison").unwrap();
+    let cfg = config(&disks, DiskBus::Virtio);
+    let mut m = boot_with(&cfg);
+    assert_eq!(m.shq("kv put a 1").trim(), "ok");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while kv_checkpoints(&mut m) == 0 {
+        assert!(Instant::now() < deadline, "kv never checkpointed:\n{}", m.console());
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert_eq!(m.shq("kv put b 2").trim(), "ok");
+    let out = m.shq("crash kv poison");
+    assert!(out.contains("kv: was restarted from a checkpoint it cannot restore; recovered"), "{out}\n{}", m.console());
+    let console = m.console();
+    for expected in ["falling back", "set aside", "kv: restoring generation"] {
+        assert!(console.contains(expected), "expected '{expected}':\n{console}");
+    }
+    assert_eq!(m.shq("kv get a").trim(), "1");
+    assert_eq!(m.shq("kv get b").trim(), "2");
+    assert_eq!(m.shq("kv put c 3").trim(), "ok");
+    m.shutdown();
+
+    let mut m = boot_with(&cfg);
+    for (k, v) in [("a", "1"), ("b", "2"), ("c", "3")] {
+        assert_eq!(m.shq(&format!("kv get {k}")).trim(), v, "{}", m.console());
+    }
+    assert!(!m.console().contains("cannot restore"), "{}", m.console());
+    m.shutdown();
+    assert_fsck_clean(&disks[1]);
+}

@@ -292,6 +292,8 @@ impl<P: crate::Resilient> Clients<P> {
     /// service name (u32 length + bytes) then the request bytes; the answer
     /// is a status byte (0 = ok) then the reply bytes.
     pub fn outbound_call(&mut self, data: &[u8]) -> Vec<u8> {
+        /// How long a call waits for the callee's answer.
+        const OUTBOUND_CALL_WAIT_S: u64 = 60;
         let mut r = Reader::new(data);
         let (Ok(name), request) = (r.string(64), r.rest()) else { return Vec::from([1]) };
         if !self.outbound.contains_key(&name) {
@@ -303,8 +305,13 @@ impl<P: crate::Resilient> Clients<P> {
             }
         }
         let Some(ep) = self.outbound.get_mut(&name) else { return Vec::from([2]) };
-        let answer =
-            ep.send_raw(request, HandleList::default()).and_then(|_| ep.recv_raw(Some(Duration::from_secs(10))));
+        // The callee is resilient too: its companion answers once the
+        // request is done, which may take a recovery or the vault coming
+        // back. A timeout is therefore long: an answer given up on may
+        // still be applied by the callee.
+        let answer = ep
+            .send_raw(request, HandleList::default())
+            .and_then(|_| ep.recv_raw(Some(Duration::from_secs(OUTBOUND_CALL_WAIT_S))));
         match answer {
             Ok((bytes, _)) => {
                 let mut out = Vec::from([0u8]);

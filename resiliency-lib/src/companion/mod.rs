@@ -151,6 +151,20 @@ pub struct Companion<P: Resilient> {
     injection_pending: bool,
     /// Replies waiting for their requests to be durable.
     durability: Durability,
+    /// The first entries of the log came from an older checkpoint's log
+    /// (a fallback): replayed for their effects, their replies are not
+    /// anyone's to receive.
+    quiet_prefix: usize,
+    /// The last restart failed while the new process restored the
+    /// checkpoint (not while replaying the log).
+    restore_failed: bool,
+    /// Take a checkpoint as soon as the service is up (after a fallback).
+    checkpoint_soon: bool,
+    /// The next checkpoint is damaged on purpose (crash kind 7, poison).
+    poison_next: bool,
+    /// A damaged checkpoint was committed on purpose: the restores that
+    /// fail on it until the fallback are explained.
+    poisoned: bool,
     /// Stats shown by `ps`.
     pub stats: Stats,
 }
@@ -243,6 +257,11 @@ impl<P: Resilient> Companion<P> {
             last_checkpoint_ns: libos::time::now_ns(),
             injection_pending: false,
             durability: Durability { appended, ..Durability::default() },
+            quiet_prefix: 0,
+            restore_failed: false,
+            checkpoint_soon: false,
+            poison_next: false,
+            poisoned: false,
             stats: Stats::default(),
         };
         if let Err(f) = c.restart() {
@@ -538,6 +557,26 @@ impl<P: Resilient> Companion<P> {
         }
     }
 
+    /// Replay request `id` of an older checkpoint's log: its replies went
+    /// to their clients long ago (or to a boot that is over); only its
+    /// effect and recorded inputs matter.
+    fn collect_quietly(&mut self, id: RequestId) -> Result<(), Failure> {
+        loop {
+            let deadline = libos::time::now_ns() + HANG_NS;
+            match self.service()?.recv(deadline)? {
+                SvcReply::Reply { session, seq, .. } if (session, seq) == id => {}
+                SvcReply::Input { kind, data } => {
+                    let value = self.input(kind, data, true)?;
+                    self.service()?.send(SvcRequest::InputValue { data: value })?;
+                }
+                SvcReply::Done { session, seq } if (session, seq) == id => return Ok(()),
+                other => {
+                    return Err(Failure::Violation(format!("{} while replaying request {id:?}", reply_name(&other))));
+                }
+            }
+        }
+    }
+
     /// One reply from the service: check it, then send it to the client
     /// unless a replay produced it again for a client that already has it.
     fn forward(&mut self, id: RequestId, index: usize, bytes: Vec<u8>, replay: bool) -> Result<(), Failure> {
@@ -588,14 +627,27 @@ impl<P: Resilient> Companion<P> {
         let timed = P::POLICY
             .every_ms
             .is_some_and(|ms| libos::time::now_ns().saturating_sub(self.last_checkpoint_ns) >= ms as u64 * 1_000_000);
-        !self.log.is_empty() && (timed || self.count_due())
+        self.checkpoint_soon || (!self.log.is_empty() && (timed || self.count_due()))
     }
 
     /// Capture the service's state and commit it; trim the log. A commit
     /// the store refuses is not a failure of the service: the log is kept
     /// (and an image capture is taken whole next time, since the pages it
-    /// held are no longer dirty).
+    /// held are no longer dirty). A service that fails while saving is
+    /// recovered by the caller, and the next checkpoint waits for the next
+    /// checkpoint point rather than follow at once (a failure that repeats
+    /// must not become a restart storm).
     fn checkpoint(&mut self) -> Result<Commit, Failure> {
+        self.checkpoint_soon = false;
+        let result = self.capture_and_commit();
+        if result.is_err() {
+            self.requests_since_checkpoint = 0;
+            self.last_checkpoint_ns = libos::time::now_ns();
+        }
+        result
+    }
+
+    fn capture_and_commit(&mut self) -> Result<Commit, Failure> {
         let t0 = libos::time::now_ns();
         let directive = self.roll_chaos(true);
         let chaos = directive.map_or(0, |(p, k)| chaos::encode(p, k));
@@ -609,6 +661,7 @@ impl<P: Resilient> Companion<P> {
             SvcReply::InvariantFailed { message } => return Err(Failure::Invariant(message)),
             other => return Err(Failure::Violation(format!("{} in answer to Checkpoint", reply_name(&other)))),
         };
+        let capture = if core::mem::take(&mut self.poison_next) { poisoned(capture) } else { capture };
         let size = capture.len() as u64;
         let image = matches!(capture, Capture::Image { .. });
         if let Err(e) = self.store.commit(self.generation + 1, capture, t0) {
@@ -623,6 +676,7 @@ impl<P: Resilient> Companion<P> {
         }
         self.generation = self.store.latest().map_or(self.generation + 1, |c| c.generation);
         self.log.trim();
+        self.quiet_prefix = 0;
         // The checkpoint holds every effect the held replies speak of.
         self.durability.appended = 0;
         self.durability.pending = false;
@@ -660,7 +714,9 @@ impl<P: Resilient> Companion<P> {
     fn restart(&mut self) -> Result<(), Failure> {
         self.service = None; // kills the old process, if any
         let distillation = P::POLICY.distillation;
+        self.restore_failed = true;
         self.service = Some(ServiceProcess::start(&self.program, self.store.latest(), distillation)?);
+        self.restore_failed = false;
         let entries: Vec<Entry> = self.log.entries().to_vec();
         let mut i = 0;
         while i < entries.len() {
@@ -685,7 +741,11 @@ impl<P: Resilient> Companion<P> {
                         request: bytes.clone(),
                     };
                     self.service()?.send(request)?;
-                    self.collect(id, true)?;
+                    if i < self.quiet_prefix {
+                        self.collect_quietly(id)?;
+                    } else {
+                        self.collect(id, true)?;
+                    }
                     self.in_flight = None;
                 }
                 Entry::Input(_) => {}
@@ -702,9 +762,12 @@ impl<P: Resilient> Companion<P> {
         let mut failure = failure;
         let mut rerun: Option<(RequestId, Vec<u8>)> = None;
         let mut failed_starts = 0u64;
+        let mut failed_restores = 0u32;
         loop {
             self.stats.restarts += 1;
-            if !core::mem::take(&mut self.injection_pending) {
+            let injected = core::mem::take(&mut self.injection_pending);
+            let expected_restore_failure = failed_starts > 0 && self.poisoned && self.restore_failed;
+            if !injected && !expected_restore_failure {
                 self.stats.unexplained += 1;
             }
             log::warn!("{}: the service {failure}; restart #{}", P::NAME, self.stats.restarts);
@@ -726,6 +789,14 @@ impl<P: Resilient> Companion<P> {
             match self.restart() {
                 Ok(()) => break,
                 Err(f) => failure = f,
+            }
+            let restoring = self.store.latest().is_some_and(|c| c.generation > 0);
+            if self.restore_failed && restoring && !matches!(failure, Failure::Broken(_)) {
+                failed_restores += 1;
+                if failed_restores >= MAX_ATTEMPTS {
+                    self.fall_back(&failure);
+                    failed_restores = 0;
+                }
             }
             failed_starts += 1;
             if failed_starts > 3 {
@@ -749,9 +820,62 @@ impl<P: Resilient> Companion<P> {
         self.clients.notify_recovered(self.stats.restarts, self.stats.last_recovery_ns, replayed);
     }
 
+    /// The service failed to restore the newest checkpoint on every
+    /// attempt: set it aside, restore the one before it (the store's older
+    /// record and the log after that, replayed quietly) and replay the log
+    /// after the rejected one on top; without an older record, start the
+    /// service fresh. Said loudly either way, and checkpointed at once.
+    fn fall_back(&mut self, why: &Failure) {
+        let rejected = self.store.latest().map_or(0, |c| c.generation);
+        log::error!(
+            "{}: the service cannot restore checkpoint generation {rejected} ({why}; {MAX_ATTEMPTS} times); falling back",
+            P::NAME
+        );
+        if let Err(e) = self.store.reject_latest(&why.to_string()) {
+            log::error!("{}: the store could not set the checkpoint aside ({})", P::NAME, e.0);
+        }
+        let older = self.store.latest();
+        let generation = older.map_or(0, |c| c.generation);
+        let mut prefix = Vec::new();
+        for (i, batch) in older.map_or(&[][..], |c| &c.log[..]).iter().enumerate() {
+            match crate::log::decode_batch(batch) {
+                Ok(entries) => prefix.extend(entries),
+                Err(e) => {
+                    log::error!("{}: entry {i} of the older log is damaged ({e}); the rest is not replayed", P::NAME);
+                    break;
+                }
+            }
+        }
+        if generation == 0 && prefix.is_empty() {
+            log::error!(
+                "{}: no older checkpoint: the service starts FRESH, and the state before generation {rejected} is lost",
+                P::NAME
+            );
+        } else {
+            log::error!(
+                "{}: restoring generation {generation} and the {} log entries after it; what generation {rejected} \
+                 held beyond them is lost",
+                P::NAME,
+                prefix.len()
+            );
+        }
+        self.generation = generation;
+        self.quiet_prefix = prefix.len();
+        // The older record's log is in the store; the entries after the
+        // rejected record are not (they followed another generation).
+        self.durability.appended = prefix.len();
+        self.durability.pending |= !self.log.is_empty();
+        self.log.prepend(prefix);
+        self.checkpoint_soon = true;
+        self.poisoned = false;
+    }
+
     /// Give up on a request that crashes the service every time.
     fn abandon(&mut self, id: RequestId) {
         if let Some((at, count)) = self.log.remove_request(id) {
+            if at < self.quiet_prefix {
+                self.quiet_prefix = self.quiet_prefix.saturating_sub(count).max(at);
+            }
             if at < self.durability.appended {
                 self.durability.appended = self.durability.appended.saturating_sub(count).max(at);
             }
@@ -828,6 +952,7 @@ impl<P: Resilient> Companion<P> {
                     4 => Kind::Panic,
                     5 => Kind::Violation,
                     6 => Kind::Corrupt,
+                    7 => return self.poison(),
                     _ => return Reply::Refused { message: format!("unknown crash kind {kind}") },
                 };
                 log::info!("{}: injecting {}", P::NAME, inject.as_str());
@@ -852,6 +977,37 @@ impl<P: Resilient> Companion<P> {
         }
     }
 
+    /// Crash kind 7: commit a checkpoint damaged on purpose, then kill the
+    /// service, so that its restores fail and the companion falls back.
+    fn poison(&mut self) -> crate::control::Reply {
+        use crate::control::Reply;
+        log::info!("{}: injecting a checkpoint that cannot be restored", P::NAME);
+        self.poison_next = true;
+        match self.checkpoint() {
+            Ok(Commit::Done) => {}
+            Ok(Commit::NotCommitted(why)) => {
+                return Reply::Refused { message: format!("the damaged checkpoint was not committed: {why}") }
+            }
+            Err(f) => {
+                let message = format!("checkpoint failed: the service {f}");
+                self.recover(f);
+                return Reply::Refused { message };
+            }
+        }
+        self.stats.injected += 1;
+        self.injection_pending = true;
+        self.poisoned = true;
+        let failure = match self.service() {
+            Ok(s) => {
+                s.kill();
+                self.wait_failure()
+            }
+            Err(f) => f,
+        };
+        self.recover(failure);
+        Reply::Done { restarts: self.stats.restarts, recovery_ns: self.stats.last_recovery_ns }
+    }
+
     /// If an injected crash has not shown yet (a hang or a bad reply after
     /// the last request), make it show now with a checkpoint, so injections
     /// and restarts stay one to one.
@@ -869,6 +1025,18 @@ impl<P: Resilient> Companion<P> {
         match self.service().and_then(|s| s.recv(deadline)) {
             Ok(m) => Failure::Violation(format!("unexpected {} after a crash injection", reply_name(&m))),
             Err(f) => f,
+        }
+    }
+}
+
+/// `capture` damaged so that no service can restore it (crash kind 7): a
+/// logical state of bytes that decode as nothing, an image arena without
+/// its header.
+fn poisoned(capture: Capture) -> Capture {
+    match capture {
+        Capture::Logical(_) => Capture::Logical(alloc::vec![0xff; 16]),
+        Capture::Image { pages, .. } => {
+            Capture::Image { pages, dirty: (0..pages).map(|p| (p, alloc::vec![0u8; 4096])).collect() }
         }
     }
 }

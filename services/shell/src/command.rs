@@ -135,6 +135,10 @@ pub enum CrashKind {
     Violation = 5,
     /// It corrupts its state (its invariant check catches it).
     Corrupt = 6,
+    /// Its companion commits a checkpoint damaged on purpose, then kills
+    /// it: the restores fail and the companion falls back to the record
+    /// before.
+    Poison = 7,
 }
 
 /// One line per command, for `help`.
@@ -154,7 +158,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("ping HOST [COUNT]", "send COUNT (default 4) ICMP echo requests to HOST"),
     ("http get URL [PATH]", "download URL (http://HOST[:PORT]/PATH): size, time and SHA-256"),
     ("log [NAME]", "the recent console messages of the program or service NAME (all without NAME)"),
-    ("crash NAME [HOW]", "crash a resilient service and wait until it is back; HOW: fault, hang, panic, violation, corrupt (default: the kernel kills it)"),
+    ("crash NAME [HOW]", "crash a resilient service and wait until it is back; HOW: fault, hang, panic, violation, corrupt, poison (default: the kernel kills it)"),
     ("chaos NAME PERCENT", "crash a resilient service at random points with PERCENT chance per request (0 stops)"),
     ("poweroff", "turn the machine off"),
     ("reboot", "reset the machine"),
@@ -222,8 +226,11 @@ fn parse_words(words: &[String]) -> Result<Command, String> {
                 Some("panic") => CrashKind::Panic,
                 Some("violation") => CrashKind::Violation,
                 Some("corrupt") => CrashKind::Corrupt,
+                Some("poison") => CrashKind::Poison,
                 Some(other) => {
-                    return Err(format!("crash: unknown way '{other}' (fault, hang, panic, violation or corrupt)"))
+                    return Err(format!(
+                        "crash: unknown way '{other}' (fault, hang, panic, violation, corrupt or poison)"
+                    ))
                 }
             };
             match rest.as_slice() {
@@ -231,7 +238,7 @@ fn parse_words(words: &[String]) -> Result<Command, String> {
                     fits(service, SERVICE_MAX, "crash", "service name")?;
                     Ok(Command::Crash { service: service.to_string(), how })
                 }
-                _ => Err("usage: crash NAME [fault|hang|panic|violation|corrupt]".to_string()),
+                _ => Err("usage: crash NAME [fault|hang|panic|violation|corrupt|poison]".to_string()),
             }
         }
         "chaos" => {

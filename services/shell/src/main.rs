@@ -301,6 +301,7 @@ fn crash(service: &str, how: CrashKind) {
         CrashKind::Panic => "panicked",
         CrashKind::Violation => "broke its contract",
         CrashKind::Corrupt => "corrupted its state",
+        CrashKind::Poison => "was restarted from a checkpoint it cannot restore",
     };
     match control_waiting(service).map(|mut c| c.crash(how as u8)) {
         Ok(Ok(Reply::Done { restarts, recovery_ns })) => println!(

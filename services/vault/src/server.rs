@@ -230,6 +230,10 @@ fn handle(backend: &mut Backend, client: &str, request: Request) -> Vec<Reply> {
             vec![commit(vault, client, kind, taken_ns, state, len, epoch, epoch_len).unwrap_or_else(failed)]
         }
         Request::Latest => vec![latest(vault, client).unwrap_or_else(failed)],
+        Request::Reject { generation, reason } => {
+            vault.reject(client, generation, &reason);
+            vec![latest(vault, client).unwrap_or_else(failed)]
+        }
         Request::List => {
             let list = vault.list();
             let mut out: Vec<Reply> = list

@@ -806,6 +806,25 @@ impl<D: SectorDisk> Vault<D> {
         Ok(Appended { entries: now.1, bytes_free: region.bytes() - now.0 })
     }
 
+    /// Set record `generation` of `service` aside as damaged: its companion
+    /// could not restore it (`reason`). The slot is the next commit's target,
+    /// and [`Vault::latest`] now answers with the record before it. A
+    /// generation no valid slot holds is left alone (said, not an error).
+    pub fn reject(&mut self, service: &str, generation: u64, reason: &str) {
+        let Some(s) = self.services.get_mut(service) else { return };
+        let Some(i) = s.slots.iter().position(|slot| slot.generation() == Some(generation)) else {
+            log::warn!("{service}: asked to set aside generation {generation}, which no valid slot holds");
+            return;
+        };
+        log::error!(
+            "{service}: the record of generation {generation} in slot {i} cannot be restored ({reason}); set aside"
+        );
+        s.slots[i].state = SlotState::Damaged {
+            error: format!("set aside: the service could not restore it ({reason})"),
+            generation: Some(generation),
+        };
+    }
+
     /// The newest valid record of `service` and the log entries after it
     /// (read and checked again from the disk; a slot found damaged now is
     /// marked so and the other one used). None if the vault holds neither.

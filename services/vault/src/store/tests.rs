@@ -204,6 +204,29 @@ fn a_damaged_newest_slot_falls_back_to_the_other() {
 }
 
 #[test]
+fn a_rejected_record_gives_way_to_the_one_before_with_its_log() {
+    let mut v = open(formatted());
+    v.commit("kv", Kind::Logical, 1, &state(1, 300), &[]).unwrap();
+    v.append("kv", 1, b"put a").unwrap();
+    v.append("kv", 1, b"put b").unwrap();
+    let c2 = v.commit("kv", Kind::Logical, 2, &state(2, 300), &[]).unwrap();
+    v.reject("kv", 7, "no such generation");
+    assert_eq!(latest(&mut v, "kv").unwrap().0, c2.generation, "an unknown generation changes nothing");
+    v.reject("kv", c2.generation, "restore failed");
+    let (generation, data, _, note) = latest(&mut v, "kv").unwrap();
+    assert_eq!((generation, data), (1, state(1, 300)));
+    assert!(note.contains("set aside"), "{note}");
+    assert_eq!(log_of(&mut v, "kv"), [b"put a".to_vec(), b"put b".to_vec()], "the log after the older record");
+    // Appends follow the record now restored; the next commit replaces the
+    // rejected one.
+    v.append("kv", 1, b"put c").unwrap();
+    let c3 = v.commit("kv", Kind::Logical, 3, &state(3, 300), &[]).unwrap();
+    assert_eq!(c3.slot, c2.slot);
+    assert!(c3.generation > c2.generation);
+    assert_eq!(latest(&mut v, "kv").unwrap().0, c3.generation);
+}
+
+#[test]
 fn a_damaged_older_slot_changes_nothing() {
     let mut v = open(formatted());
     for g in 1..=4u8 {
