@@ -208,6 +208,18 @@ pub enum ResilienceItem {
     Idempotent(Vec<Name>, Span),
     /// `durable A, B;`
     Durable(Vec<Name>, Span),
+    /// `deadline N ms;` (the service's) or `deadline A, B N s;` (those
+    /// requests').
+    Deadline {
+        /// The requests (none: the service's default).
+        requests: Vec<Name>,
+        /// N, in milliseconds.
+        ms: u64,
+        /// Where N is.
+        ms_span: Span,
+        /// Where `deadline` is.
+        span: Span,
+    },
     /// `distillation logical;`
     Distillation(Distillation, Span),
     /// `unrecoverable Reply { field: literal, ... };`

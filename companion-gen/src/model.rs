@@ -203,6 +203,11 @@ pub struct Resilience {
     pub durable: Vec<usize>,
     /// How state is captured.
     pub distillation: Distillation,
+    /// How long the service may take to answer a request, restore or save
+    /// (milliseconds; None: the companion's default).
+    pub deadline_ms: Option<u32>,
+    /// Requests with a deadline of their own: (request index, ms).
+    pub deadlines: Vec<(usize, u32)>,
     /// What a client is told when its request cannot be recovered.
     pub unrecoverable: Unrecoverable,
 }

@@ -269,6 +269,25 @@ impl<'a> Parser<'a> {
                     self.next();
                     ResilienceItem::Durable(self.names()?, t.span)
                 }
+                "deadline" => {
+                    self.next();
+                    let requests =
+                        if matches!(self.peek().kind, TokenKind::Int(_)) { Vec::new() } else { self.names()? };
+                    let n = self.peek();
+                    let TokenKind::Int(count) = n.kind else {
+                        return self.error("a number of milliseconds or seconds after `deadline`");
+                    };
+                    self.next();
+                    let ms = if self.at_word("ms") {
+                        count
+                    } else if self.at_word("s") {
+                        count.saturating_mul(1000)
+                    } else {
+                        return self.error("`ms` or `s`");
+                    };
+                    self.next();
+                    ResilienceItem::Deadline { requests, ms, ms_span: n.span, span: t.span }
+                }
                 "distillation" => {
                     self.next();
                     let d = if self.at_word("logical") {
@@ -298,7 +317,9 @@ impl<'a> Parser<'a> {
                     ResilienceItem::Unrecoverable { message, fields, span: t.span }
                 }
                 _ => {
-                    return self.error("`checkpoint`, `idempotent`, `durable`, `distillation`, `unrecoverable` or `}`");
+                    return self.error(
+                        "`checkpoint`, `idempotent`, `durable`, `deadline`, `distillation`, `unrecoverable` or `}`",
+                    );
                 }
             };
             self.punct(TokenKind::Semi, &format!(" after the `{word}` statement"))?;

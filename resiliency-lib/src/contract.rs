@@ -30,6 +30,14 @@ pub struct Policy {
 pub trait Resilient: Protocol {
     /// The checkpoint policy.
     const POLICY: Policy;
+    /// How long the service may take to answer a request, restore or save
+    /// before it counts as hung (`deadline N ms;` in the contract). A
+    /// service blocked waiting for an event gets more (see the companion).
+    const DEADLINE_MS: u32 = 3000;
+    /// `request`'s own deadline (`deadline A, B N ms;`), or the service's.
+    fn deadline_ms(_request: &Self::Request) -> u32 {
+        Self::DEADLINE_MS
+    }
     /// Whether `request` leaves the service's state unchanged (it is then
     /// not replayed after a restart; only re-run if its reply was owed).
     fn idempotent(request: &Self::Request) -> bool;

@@ -19,6 +19,9 @@ impl<'a> Checker<'a> {
         let mut every_ms: Option<(u32, Span)> = None;
         let mut distillation: Option<(Distillation, Span)> = None;
         let mut unrecoverable: Option<(Option<Unrecoverable>, Span)> = None;
+        let mut deadline_ms: Option<(u32, Span)> = None;
+        let mut deadlines: Vec<(usize, u32)> = Vec::new();
+        let mut listed_deadline: HashMap<String, Span> = HashMap::new();
         for item in &r.items {
             match item {
                 ResilienceItem::CheckpointAfter(list, _)
@@ -64,6 +67,30 @@ impl<'a> Checker<'a> {
                         );
                     }
                 }
+                ResilienceItem::Deadline { requests, ms, ms_span, span } => {
+                    let Some(ms) = u32::try_from(*ms).ok().filter(|ms| *ms > 0) else {
+                        self.err(*ms_span, format!("a deadline of {ms} ms is out of range (1 ms to {} ms)", u32::MAX));
+                        continue;
+                    };
+                    if requests.is_empty() {
+                        match deadline_ms {
+                            Some((_, first)) => {
+                                self.err(*span, format!("duplicate service `deadline` (the first is at {first})"))
+                            }
+                            None => deadline_ms = Some((ms, *span)),
+                        }
+                    }
+                    for name in requests {
+                        if let Some(first) = listed_deadline.get(&name.text) {
+                            self.err(name.span, format!("`{}` already has a `deadline` (at {first})", name.text));
+                            continue;
+                        }
+                        listed_deadline.insert(name.text.clone(), name.span);
+                        if let Some(i) = self.lookup_as(name, Direction::Request, "`deadline`") {
+                            deadlines.push((i, ms));
+                        }
+                    }
+                }
                 ResilienceItem::Distillation(d, span) => match distillation {
                     Some((_, first)) => self.err(*span, format!("duplicate `distillation` (the first is at {first})")),
                     None => distillation = Some((*d, *span)),
@@ -100,6 +127,8 @@ impl<'a> Checker<'a> {
             idempotent,
             durable,
             distillation: distillation.map_or(Distillation::Logical, |d| d.0),
+            deadline_ms: deadline_ms.map(|d| d.0),
+            deadlines,
             unrecoverable: unrecoverable?,
         })
     }

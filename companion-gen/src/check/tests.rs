@@ -677,3 +677,24 @@ fn durable_requests_are_listed_and_not_idempotent() {
         ],
     );
 }
+
+#[test]
+fn deadlines_are_for_the_service_and_for_requests() {
+    let c = crate::parse(
+        "t.contract",
+        &good(&format!("resilience {{ deadline 5 s; deadline Put 30000 ms; deadline Get 2 s; {U} }}")),
+    )
+    .expect("a good contract");
+    let r = c.resilience.expect("a resilience section");
+    assert_eq!((r.deadline_ms, r.deadlines), (Some(5000), vec![(1, 30000), (0, 2000)]));
+    assert_errors(
+        &good(&format!(
+            "resilience {{ deadline 1 s;\n deadline 2 s; deadline Put 0 ms; deadline Put, Nope 1 s; {U} }}"
+        )),
+        &[
+            "15:2: duplicate service `deadline` (the first is at 14:14)",
+            "15:29: a deadline of 0 ms is out of range (1 ms to 4294967295 ms)",
+            "15:49: unknown message `Nope`",
+        ],
+    );
+}

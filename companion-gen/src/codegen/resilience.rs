@@ -19,6 +19,9 @@ impl<'a> Gen<'a> {
         };
         self.out.line(format!("distillation: {res}::Distillation::{d},"));
         self.out.close("};");
+        if let Some(ms) = r.deadline_ms {
+            self.out.line(format!("const DEADLINE_MS: u32 = {ms};"));
+        }
         for (name, list) in
             [("idempotent", &r.idempotent), ("durable", &r.durable), ("checkpoint_after", &r.checkpoint_after)]
         {
@@ -31,6 +34,26 @@ impl<'a> Gen<'a> {
                 let patterns: Vec<String> = list.iter().map(|&i| self.pattern(Side::Request, &c.requests[i])).collect();
                 self.matches("request", &patterns);
             }
+            self.out.close("}");
+        }
+        if !r.deadlines.is_empty() {
+            // One test per deadline, in the order of their first request.
+            let mut groups: Vec<(u32, Vec<String>)> = Vec::new();
+            for &(i, ms) in &r.deadlines {
+                let pattern = self.pattern(Side::Request, &c.requests[i]);
+                match groups.iter_mut().find(|(m, _)| *m == ms) {
+                    Some((_, patterns)) => patterns.push(pattern),
+                    None => groups.push((ms, vec![pattern])),
+                }
+            }
+            self.out.blank();
+            self.out.open("fn deadline_ms(request: &Request) -> u32 {");
+            for (ms, patterns) in groups {
+                self.out.open(format!("if matches!(request, {}) {{", patterns.join(" | ")));
+                self.out.line(format!("return {ms};"));
+                self.out.close("}");
+            }
+            self.out.line(format!("<Self as {res}::Resilient>::DEADLINE_MS"));
             self.out.close("}");
         }
         self.out.blank();

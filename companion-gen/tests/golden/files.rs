@@ -686,6 +686,7 @@ impl resiliency_lib::Resilient for Files {
         every_ms: None,
         distillation: resiliency_lib::Distillation::Image,
     };
+    const DEADLINE_MS: u32 = 5000;
 
     fn idempotent(request: &Request) -> bool {
         matches!(request, Request::Stat { .. } | Request::ReadInto { .. })
@@ -700,6 +701,16 @@ impl resiliency_lib::Resilient for Files {
             request,
             Request::ShareBuffer { .. } | Request::ShareBuffers { .. }
         )
+    }
+
+    fn deadline_ms(request: &Request) -> u32 {
+        if matches!(request, Request::ShareBuffer { .. } | Request::ShareBuffers { .. }) {
+            return 20000;
+        }
+        if matches!(request, Request::Stat { .. }) {
+            return 500;
+        }
+        <Self as resiliency_lib::Resilient>::DEADLINE_MS
     }
 
     fn unrecoverable() -> Reply {

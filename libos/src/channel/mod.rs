@@ -314,6 +314,23 @@ impl Endpoint {
         Ok(())
     }
 
+    /// Send bytes (no handles) only if the ring has room for them now:
+    /// `Ok(false)` when it is full and nothing was sent. For a server that
+    /// must never wait on a client that does not read.
+    pub fn try_send_raw(&mut self, bytes: &[u8]) -> Result<bool, ChannelError> {
+        if self.closed.get() {
+            return Err(ChannelError::PeerClosed);
+        }
+        if !self.rings.can_write(bytes.len())? {
+            return Ok(false);
+        }
+        self.rings.try_write(bytes, 0)?;
+        if self.rings.peer_wants_data() {
+            self.wake_peer();
+        }
+        Ok(true)
+    }
+
     /// Send bytes plus handles, but leave waking the peer (if it sleeps
     /// waiting for data) to the returned [`PendingWake`], to be folded into
     /// the caller's next wait by [`select_waking`].
@@ -717,6 +734,18 @@ impl<Tx: Message, Rx: Message> Channel<Tx, Rx> {
     pub fn send(&mut self, m: Tx) -> Result<(), ChannelError> {
         let handles = self.encode(m);
         let sent = self.ep.send_raw(&self.tx, handles);
+        trim(&mut self.tx);
+        sent
+    }
+
+    /// Send a message without handles only if the ring has room now
+    /// (`Ok(false)`: full, nothing sent); see [`Endpoint::try_send_raw`].
+    pub fn try_send(&mut self, m: Tx) -> Result<bool, ChannelError> {
+        let handles = self.encode(m);
+        if !handles.handles.is_empty() {
+            return Err(ChannelError::Sys(Error::InvalidArgument));
+        }
+        let sent = self.ep.try_send_raw(&self.tx);
         trim(&mut self.tx);
         sent
     }

@@ -34,6 +34,9 @@ pub enum Work {
         durable: bool,
         /// The contract asks for a checkpoint after it.
         checkpoint_after: bool,
+        /// How long the service may take to answer it (the contract's
+        /// `deadline`).
+        deadline_ns: u64,
         /// A re-run after a crash (its client may have some replies).
         rerun: bool,
     },
@@ -54,6 +57,18 @@ pub enum Event {
     Store,
 }
 
+/// Replies waiting for a client that does not read beyond which its
+/// session is dropped at once (the companion's memory is not the client's).
+const OUTBOX_MAX_BYTES: usize = 16 << 20;
+/// How long a client may leave its replies unread (none taken while some
+/// wait) before its session is dropped.
+const OUTBOX_STALL_NS: u64 = 10_000_000_000;
+/// How often replies waiting for a slow client are tried again.
+const OUTBOX_RETRY: Duration = Duration::from_millis(10);
+/// Sessions served at most; connections beyond are refused (closed at
+/// once, said in the log).
+pub const MAX_SESSIONS: usize = 1024;
+
 struct Session<P: Protocol> {
     id: u64,
     /// Who connected (the identity init gave).
@@ -61,6 +76,14 @@ struct Session<P: Protocol> {
     endpoint: Endpoint,
     checker: Checker<P>,
     next_seq: u64,
+    /// Replies the client's ring had no room for, oldest first: the
+    /// companion never waits on a client.
+    outbox: VecDeque<Vec<u8>>,
+    outbox_bytes: usize,
+    /// Since when the client has taken none of its waiting replies.
+    stalled_since_ns: u64,
+    /// Dropped for not reading; closed at the next collect.
+    dropped: bool,
 }
 
 /// Everything on the client side of a companion.
@@ -76,7 +99,7 @@ pub struct Clients<P: Protocol> {
     outbound: BTreeMap<String, Endpoint>,
 }
 
-fn decode<M: Message>(bytes: &[u8]) -> Result<M, String> {
+pub(super) fn decode<M: Message>(bytes: &[u8]) -> Result<M, String> {
     let mut q = HandleQueue::new(Vec::new());
     let mut r = Reader::new(bytes);
     let m = M::decode(&mut r, &mut q).map_err(|e| format!("{e}"))?;
@@ -136,12 +159,36 @@ impl<P: crate::Resilient> Clients<P> {
         let mut work = VecDeque::new();
         while let Ok(Some(c)) = self.public.try_accept() {
             let endpoint = c.endpoint;
+            if self.sessions.len() >= MAX_SESSIONS {
+                log::warn!(
+                    "{}: {MAX_SESSIONS} sessions are open; the connection of {} is refused",
+                    self.name,
+                    c.client
+                );
+                continue;
+            }
             let id = self.next_session;
             self.next_session += 1;
             let client = c.client.chars().take(64).collect();
-            self.sessions.push(Session { id, client, endpoint, checker: Checker::new(), next_seq: 0 });
+            self.sessions.push(Session {
+                id,
+                client,
+                endpoint,
+                checker: Checker::new(),
+                next_seq: 0,
+                outbox: VecDeque::new(),
+                outbox_bytes: 0,
+                stalled_since_ns: 0,
+                dropped: false,
+            });
             work.push_back(Work::Open(id));
         }
+        self.sessions.retain(|s| {
+            if s.dropped {
+                work.push_back(Work::Close(s.id));
+            }
+            !s.dropped
+        });
         self.accept_control();
         while let Ok(Some(c)) = self.notices.try_accept() {
             let endpoint = c.endpoint;
@@ -172,12 +219,14 @@ impl<P: crate::Resilient> Clients<P> {
                             let idempotent = P::idempotent(&r);
                             let durable = P::durable(&r);
                             let checkpoint_after = P::checkpoint_after(&r);
+                            let deadline_ns = P::deadline_ms(&r) as u64 * 1_000_000;
                             work.push_back(Work::Request {
                                 id,
                                 bytes,
                                 idempotent,
                                 durable,
                                 checkpoint_after,
+                                deadline_ns,
                                 rerun: false,
                             });
                         }
@@ -221,10 +270,58 @@ impl<P: crate::Resilient> Clients<P> {
     }
 
     /// Send a checked reply to the client (dropped if the client is gone).
+    /// Never waits: a reply the client's ring has no room for waits in the
+    /// session's outbox ([`Clients::flush_outboxes`]).
     pub fn send(&mut self, session: u64, bytes: &[u8]) {
-        if let Some(s) = self.sessions.iter_mut().find(|s| s.id == session) {
-            let _ = s.endpoint.send_raw(bytes, HandleList::default());
+        let name = &self.name;
+        let Some(s) = self.sessions.iter_mut().find(|s| s.id == session && !s.dropped) else { return };
+        if s.outbox.is_empty() {
+            match s.endpoint.try_send_raw(bytes) {
+                Ok(true) | Err(_) => return,
+                Ok(false) => s.stalled_since_ns = libos::time::now_ns(),
+            }
         }
+        s.outbox_bytes += bytes.len();
+        s.outbox.push_back(bytes.to_vec());
+        if s.outbox_bytes > OUTBOX_MAX_BYTES {
+            drop_session(name, s, "has more than 16 MiB of replies unread");
+        }
+    }
+
+    /// Send what waits in the outboxes as far as the clients made room;
+    /// drop the sessions of clients that took nothing for too long.
+    pub fn flush_outboxes(&mut self) {
+        let now = libos::time::now_ns();
+        let name = &self.name;
+        for s in self.sessions.iter_mut().filter(|s| !s.outbox.is_empty()) {
+            while let Some(front) = s.outbox.front() {
+                match s.endpoint.try_send_raw(front) {
+                    Ok(true) => {
+                        s.outbox_bytes -= front.len();
+                        s.outbox.pop_front();
+                        s.stalled_since_ns = now;
+                    }
+                    Ok(false) => break,
+                    Err(_) => {
+                        // The client is gone: collect closes the session.
+                        s.outbox.clear();
+                        s.outbox_bytes = 0;
+                    }
+                }
+            }
+            if !s.outbox.is_empty() && now.saturating_sub(s.stalled_since_ns) > OUTBOX_STALL_NS {
+                drop_session(name, s, "has not read its replies for 10 s");
+            }
+        }
+    }
+
+    /// How soon the companion must look again: replies wait for a slow
+    /// client, or more sessions are open than one wait can watch (those
+    /// beyond are read at every wake-up, so a short timeout serves them).
+    pub fn poll_interval(&self) -> Option<Duration> {
+        let watched = 4 + self.controllers.len() + self.sessions.len() + self.subscribers.len();
+        let waiting = self.sessions.iter().any(|s| !s.outbox.is_empty());
+        (waiting || watched >= libos::abi::MAX_WAIT_HANDLES).then_some(OUTBOX_RETRY)
     }
 
     /// Number sessions from `first` on (a fresh range each boot, so a
@@ -274,17 +371,30 @@ impl<P: crate::Resilient> Clients<P> {
         None
     }
 
-    /// Answer controller `index`.
+    /// Answer controller `index` (one that does not read its answers is
+    /// dropped rather than waited for).
     pub fn answer_control(&mut self, index: usize, reply: control::Reply) {
         if let Some(c) = self.controllers.get_mut(index) {
-            let _ = c.send(reply);
+            if !matches!(c.try_send(reply), Ok(true)) {
+                log::warn!("{}: a controller does not read its answers; dropping it", self.name);
+                self.controllers.swap_remove(index);
+            }
         }
     }
 
-    /// Tell the subscribers the service was recovered.
+    /// Tell the subscribers the service was recovered (one that does not
+    /// read its notices is dropped rather than waited for).
     pub fn notify_recovered(&mut self, restarts: u64, recovery_ns: u64, replayed: u64) {
+        let name = &self.name;
         self.subscribers.retain_mut(|(subscribed, ch)| {
-            !*subscribed || ch.send(notices::Reply::Recovered { restarts, recovery_ns, replayed }).is_ok()
+            if !*subscribed {
+                return true;
+            }
+            let sent = matches!(ch.try_send(notices::Reply::Recovered { restarts, recovery_ns, replayed }), Ok(true));
+            if !sent {
+                log::warn!("{name}: a notices subscriber does not read its notices (or is gone); dropping it");
+            }
+            sent
         });
     }
 
@@ -324,4 +434,15 @@ impl<P: crate::Resilient> Clients<P> {
             }
         }
     }
+}
+
+/// Drop session `s` of a client that does not read its replies: its
+/// endpoint is closed at the next collect (the client sees the connection
+/// end) and the service is told the session closed; everyone else carries
+/// on.
+fn drop_session<P: Protocol>(name: &str, s: &mut Session<P>, why: &str) {
+    log::warn!("{name}: session {} of {} {why}; dropping it", s.id, s.client);
+    s.dropped = true;
+    s.outbox.clear();
+    s.outbox_bytes = 0;
 }

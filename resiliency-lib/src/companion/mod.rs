@@ -28,7 +28,7 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use clients::{Clients, Work};
 use libos::channel::ChannelError;
-use service::{reply_name, ServiceProcess, HANG_NS};
+use service::{reply_name, ServiceProcess};
 
 /// Attempts a request gets before it is failed with the contract's error.
 pub const MAX_ATTEMPTS: u32 = 3;
@@ -50,8 +50,9 @@ const APPEND_RETRY_NS: u64 = 100_000_000;
 pub enum Failure {
     /// The process ended.
     Died(String),
-    /// No progress within [`HANG_NS`] while an answer was owed.
-    Hung,
+    /// No progress within its deadline (milliseconds) while an answer was
+    /// owed.
+    Hung(u64),
     /// A message broke the contract.
     Violation(String),
     /// Its own invariant check failed at a checkpoint.
@@ -64,7 +65,8 @@ impl core::fmt::Display for Failure {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             Failure::Died(how) => write!(f, "died ({how})"),
-            Failure::Hung => write!(f, "hung (no progress for {} s)", HANG_NS / 1_000_000_000),
+            Failure::Hung(ms) if ms % 1000 == 0 => write!(f, "hung (no progress for {} s)", ms / 1000),
+            Failure::Hung(ms) => write!(f, "hung (no progress for {ms} ms)"),
             Failure::Violation(m) => write!(f, "broke the contract: {m}"),
             Failure::Invariant(m) => write!(f, "failed its invariant check: {m}"),
             Failure::Broken(m) => write!(f, "{m}"),
@@ -162,6 +164,9 @@ pub struct Companion<P: Resilient> {
     checkpoint_soon: bool,
     /// The next checkpoint is damaged on purpose (crash kind 7, poison).
     poison_next: bool,
+    /// How long the service may take over the request in hand (the
+    /// contract's `deadline` for it).
+    deadline_ns: u64,
     /// A damaged checkpoint was committed on purpose: the restores that
     /// fail on it until the fallback are explained.
     poisoned: bool,
@@ -262,6 +267,7 @@ impl<P: Resilient> Companion<P> {
             checkpoint_soon: false,
             poison_next: false,
             poisoned: false,
+            deadline_ns: service_deadline_ns::<P>(),
             stats: Stats::default(),
         };
         if let Err(f) = c.restart() {
@@ -333,9 +339,13 @@ impl<P: Resilient> Companion<P> {
                 }
                 continue;
             }
+            self.clients.flush_outboxes();
             let mut timeout = P::POLICY.every_ms.map(|ms| core::time::Duration::from_millis(ms as u64));
             if !self.durability.held.is_empty() {
                 timeout = Some(core::time::Duration::from_nanos(APPEND_RETRY_NS));
+            }
+            if let Some(poll) = self.clients.poll_interval() {
+                timeout = Some(timeout.map_or(poll, |t| t.min(poll)));
             }
             let Some(service) = self.service.as_ref() else {
                 self.recover(Failure::Broken(String::from("no service")));
@@ -344,17 +354,18 @@ impl<P: Resilient> Companion<P> {
             let event = self.clients.wait(service.exit_signal(), self.store.waitable(), timeout);
             match event {
                 clients::Event::ServiceEnded => {
-                    let f = self.service.as_ref().map(|s| s.death()).unwrap_or(Failure::Hung);
+                    let f = self.service.as_ref().map(|s| s.death()).unwrap_or(Failure::Hung(0));
                     self.recover(f);
                 }
-                clients::Event::Clients => {
+                // A timeout also reads every session: those beyond what one
+                // wait can watch are served this way.
+                clients::Event::Clients | clients::Event::Timeout => {
                     let mut work = self.clients.collect(&mut self.log);
                     self.queue.append(&mut work);
                     self.serve_control();
                 }
                 clients::Event::Control => self.serve_control(),
                 clients::Event::Store => self.store.attend(),
-                clients::Event::Timeout => {}
             }
         }
     }
@@ -369,7 +380,7 @@ impl<P: Resilient> Companion<P> {
         };
         match self.clients.wait_without_requests(service.exit_signal(), Some(core::time::Duration::from_millis(100))) {
             clients::Event::ServiceEnded => {
-                let f = self.service.as_ref().map(|s| s.death()).unwrap_or(Failure::Hung);
+                let f = self.service.as_ref().map(|s| s.death()).unwrap_or(Failure::Hung(0));
                 self.recover(f);
             }
             clients::Event::Control => {
@@ -488,7 +499,8 @@ impl<P: Resilient> Companion<P> {
                 self.log.push(Entry::Close(session));
                 self.service()?.send(SvcRequest::Close { session })
             }
-            Work::Request { id, bytes, idempotent, durable, checkpoint_after, rerun } => {
+            Work::Request { id, bytes, idempotent, durable, checkpoint_after, deadline_ns, rerun } => {
+                self.deadline_ns = deadline_ns;
                 self.handle(id, bytes, idempotent, durable && !idempotent, checkpoint_after, rerun)
             }
         }
@@ -539,8 +551,8 @@ impl<P: Resilient> Companion<P> {
     fn collect(&mut self, id: RequestId, replay: bool) -> Result<(), Failure> {
         let mut index = 0;
         loop {
-            let deadline = libos::time::now_ns() + HANG_NS;
-            match self.service()?.recv(deadline)? {
+            let within = self.deadline_ns;
+            match self.service()?.recv(within)? {
                 SvcReply::Reply { session, seq, reply } if (session, seq) == id => {
                     self.forward(id, index, reply, replay)?;
                     index += 1;
@@ -562,8 +574,8 @@ impl<P: Resilient> Companion<P> {
     /// effect and recorded inputs matter.
     fn collect_quietly(&mut self, id: RequestId) -> Result<(), Failure> {
         loop {
-            let deadline = libos::time::now_ns() + HANG_NS;
-            match self.service()?.recv(deadline)? {
+            let within = self.deadline_ns;
+            match self.service()?.recv(within)? {
                 SvcReply::Reply { session, seq, .. } if (session, seq) == id => {}
                 SvcReply::Input { kind, data } => {
                     let value = self.input(kind, data, true)?;
@@ -652,7 +664,7 @@ impl<P: Resilient> Companion<P> {
         let directive = self.roll_chaos(true);
         let chaos = directive.map_or(0, |(p, k)| chaos::encode(p, k));
         self.service()?.send(SvcRequest::Checkpoint { chaos })?;
-        let capture = match self.service()?.recv(t0 + HANG_NS)? {
+        let capture = match self.service()?.recv(service_deadline_ns::<P>())? {
             SvcReply::Saved { memory, len } => Capture::Logical(read_memory(memory, len)?),
             SvcReply::Quiescent => {
                 let service = self.service()?;
@@ -715,7 +727,8 @@ impl<P: Resilient> Companion<P> {
         self.service = None; // kills the old process, if any
         let distillation = P::POLICY.distillation;
         self.restore_failed = true;
-        self.service = Some(ServiceProcess::start(&self.program, self.store.latest(), distillation)?);
+        let within = service_deadline_ns::<P>();
+        self.service = Some(ServiceProcess::start(&self.program, self.store.latest(), distillation, within)?);
         self.restore_failed = false;
         let entries: Vec<Entry> = self.log.entries().to_vec();
         let mut i = 0;
@@ -733,6 +746,7 @@ impl<P: Resilient> Companion<P> {
                         .map_while(|e| if let Entry::Input(v) = e { Some(v.clone()) } else { None })
                         .collect();
                     self.in_flight = Some(InFlight { id, injected: false, rerun: None });
+                    self.deadline_ns = request_deadline_ns::<P>(bytes);
                     let request = SvcRequest::Deliver {
                         session: id.0,
                         seq: id.1,
@@ -806,12 +820,14 @@ impl<P: Resilient> Companion<P> {
             }
         }
         if let Some((id, bytes)) = rerun {
+            let deadline_ns = request_deadline_ns::<P>(&bytes);
             self.queue.push_front(Work::Request {
                 id,
                 bytes,
                 idempotent: true,
                 durable: false,
                 checkpoint_after: false,
+                deadline_ns,
                 rerun: true,
             });
         }
@@ -1021,12 +1037,22 @@ impl<P: Resilient> Companion<P> {
 
     /// Wait for the service to show it failed (after an injection).
     fn wait_failure(&mut self) -> Failure {
-        let deadline = libos::time::now_ns() + HANG_NS;
-        match self.service().and_then(|s| s.recv(deadline)) {
+        let within = service_deadline_ns::<P>();
+        match self.service().and_then(|s| s.recv(within)) {
             Ok(m) => Failure::Violation(format!("unexpected {} after a crash injection", reply_name(&m))),
             Err(f) => f,
         }
     }
+}
+
+/// How long `P`'s service may take to start, restore or save.
+fn service_deadline_ns<P: Resilient>() -> u64 {
+    P::DEADLINE_MS as u64 * 1_000_000
+}
+
+/// How long `P`'s service may take over the logged request `bytes`.
+fn request_deadline_ns<P: Resilient>(bytes: &[u8]) -> u64 {
+    clients::decode::<P::Request>(bytes).map_or(service_deadline_ns::<P>(), |r| P::deadline_ms(&r) as u64 * 1_000_000)
 }
 
 /// `capture` damaged so that no service can restore it (crash kind 7): a

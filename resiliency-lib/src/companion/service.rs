@@ -19,16 +19,15 @@ use libos::protocol::Checker;
 use libos::sys;
 use libos::vm::ARENA_BASE;
 
-/// How long the service may stay silent while it owes an answer.
-pub const HANG_NS: u64 = 3_000_000_000;
-/// How much longer it may stay silent while it is blocked (waiting for an
-/// event, such as the answer of a service below it that is itself being
+/// How much longer than its deadline (the contract's `deadline`, 3 s by
+/// default) the service may stay silent while it is blocked (waiting for
+/// an event, such as the answer of a service below it that is itself being
 /// recovered: fs behind a hung blk is found hung 3 s later, which is the
 /// time blk's companion takes to find blk hung, and a restart of fs for it
-/// is a crash nobody injected). A service that spins is found at
-/// [`HANG_NS`] as before; one blocked for good within this much more.
+/// is a crash nobody injected). A service that spins is found at its
+/// deadline; one blocked for good within this much more.
 pub const BLOCKED_EXTRA_NS: u64 = 27_000_000_000;
-/// Past [`HANG_NS`], how often the companion looks whether the service is
+/// Past the deadline, how often the companion looks whether the service is
 /// blocked, and how many looks in a row finding it running make a hang.
 const LOOK_NS: u64 = 100_000_000;
 const SPIN_LOOKS: u32 = 10;
@@ -66,6 +65,7 @@ impl ServiceProcess {
         program: &str,
         checkpoint: Option<&Checkpoint>,
         distillation: Distillation,
+        deadline_ns: u64,
     ) -> Result<ServiceProcess, Failure> {
         // Generation 0 holds only a log (durable requests before the first
         // checkpoint): the service starts fresh.
@@ -116,7 +116,7 @@ impl ServiceProcess {
             _ => Request::Start,
         };
         sp.send(first)?;
-        match sp.recv(libos::time::now_ns() + HANG_NS)? {
+        match sp.recv(deadline_ns)? {
             Reply::Ready { arena_pages } => sp.arena_pages = arena_pages,
             other => return Err(Failure::Violation(format!("expected Ready, got {}", reply_name(&other)))),
         }
@@ -139,8 +139,10 @@ impl ServiceProcess {
         }
     }
 
-    /// The next message from the service, by `deadline` (ns since boot).
-    pub fn recv(&mut self, deadline: u64) -> Result<Reply, Failure> {
+    /// The next message from the service, within `within_ns` (its
+    /// deadline; more while it is blocked, see [`BLOCKED_EXTRA_NS`]).
+    pub fn recv(&mut self, within_ns: u64) -> Result<Reply, Failure> {
+        let deadline = libos::time::now_ns().saturating_add(within_ns);
         let blocked_deadline = deadline.saturating_add(BLOCKED_EXTRA_NS);
         let mut deadline = deadline;
         // Looks past the deadline that found the service running in a row.
@@ -163,7 +165,7 @@ impl ServiceProcess {
                 // every look for a second is a spin.
                 running = if self.blocked() { 0 } else { running + 1 };
                 if now >= blocked_deadline || running >= SPIN_LOOKS {
-                    return Err(Failure::Hung);
+                    return Err(Failure::Hung(within_ns / 1_000_000));
                 }
                 deadline = (now + LOOK_NS).min(blocked_deadline);
             }
