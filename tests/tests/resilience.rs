@@ -216,3 +216,25 @@ fn many_clients_never_take_a_service_away() {
     assert_eq!(m.shq("kv get after").trim(), "flood");
     m.shutdown();
 }
+
+/// One client cannot hold up others: a client that asks for a big `kv
+/// list` and never reads it does not block kv's companion (another session
+/// is served at once), and after 10 s without reading its session is
+/// dropped (its connection ends) with a warning. More sessions than one
+/// wait can watch (300) are all served.
+#[test]
+fn a_client_that_does_not_read_is_dropped_and_others_carry_on() {
+    let mut m = boot();
+    let out = m.shq("run slowreader fill 1000");
+    assert!(out.contains("slowreader: 1000 keys put"), "{out}\n{}", m.console());
+    let out = m.shq("run slowreader list");
+    assert!(out.contains("slowreader: dropped after"), "{out}\n{}", m.console());
+    assert!(m.console().contains("of slowreader has not read its replies for 10 s; dropping it"), "{}", m.console());
+    let out = m.shq("run slowreader sessions 300");
+    assert!(out.contains("slowreader: 300 sessions served"), "{out}\n{}", m.console());
+    assert_eq!(m.shq("kv get slowreader-other").trim(), "served");
+    let figures = m.shq("ps");
+    let kv = figures.lines().find(|l| l.starts_with("kv ")).unwrap_or_else(|| panic!("{figures}"));
+    assert_eq!(kv.split_whitespace().nth(2), Some("0"), "kv never restarted: {kv}");
+    m.shutdown();
+}

@@ -82,8 +82,6 @@ struct Session<P: Protocol> {
     outbox_bytes: usize,
     /// Since when the client has taken none of its waiting replies.
     stalled_since_ns: u64,
-    /// Dropped for not reading; closed at the next collect.
-    dropped: bool,
 }
 
 /// Everything on the client side of a companion.
@@ -97,6 +95,8 @@ pub struct Clients<P: Protocol> {
     controllers: Vec<Channel<control::Reply, control::Request>>,
     subscribers: Vec<(bool, Channel<notices::Reply, notices::Request>)>,
     outbound: BTreeMap<String, Endpoint>,
+    /// Sessions dropped for not reading, for the service to be told.
+    dropped: Vec<u64>,
 }
 
 pub(super) fn decode<M: Message>(bytes: &[u8]) -> Result<M, String> {
@@ -122,6 +122,7 @@ impl<P: crate::Resilient> Clients<P> {
             controllers: Vec::new(),
             subscribers: Vec::new(),
             outbound: BTreeMap::new(),
+            dropped: Vec::new(),
         })
     }
 
@@ -179,16 +180,10 @@ impl<P: crate::Resilient> Clients<P> {
                 outbox: VecDeque::new(),
                 outbox_bytes: 0,
                 stalled_since_ns: 0,
-                dropped: false,
             });
             work.push_back(Work::Open(id));
         }
-        self.sessions.retain(|s| {
-            if s.dropped {
-                work.push_back(Work::Close(s.id));
-            }
-            !s.dropped
-        });
+        work.extend(self.dropped.drain(..).map(Work::Close));
         self.accept_control();
         while let Ok(Some(c)) = self.notices.try_accept() {
             let endpoint = c.endpoint;
@@ -273,8 +268,8 @@ impl<P: crate::Resilient> Clients<P> {
     /// Never waits: a reply the client's ring has no room for waits in the
     /// session's outbox ([`Clients::flush_outboxes`]).
     pub fn send(&mut self, session: u64, bytes: &[u8]) {
-        let name = &self.name;
-        let Some(s) = self.sessions.iter_mut().find(|s| s.id == session && !s.dropped) else { return };
+        let Some(i) = self.sessions.iter().position(|s| s.id == session) else { return };
+        let s = &mut self.sessions[i];
         if s.outbox.is_empty() {
             match s.endpoint.try_send_raw(bytes) {
                 Ok(true) | Err(_) => return,
@@ -284,7 +279,8 @@ impl<P: crate::Resilient> Clients<P> {
         s.outbox_bytes += bytes.len();
         s.outbox.push_back(bytes.to_vec());
         if s.outbox_bytes > OUTBOX_MAX_BYTES {
-            drop_session(name, s, "has more than 16 MiB of replies unread");
+            let s = self.sessions.swap_remove(i);
+            self.drop_session(s, "has more than 16 MiB of replies unread");
         }
     }
 
@@ -292,8 +288,8 @@ impl<P: crate::Resilient> Clients<P> {
     /// drop the sessions of clients that took nothing for too long.
     pub fn flush_outboxes(&mut self) {
         let now = libos::time::now_ns();
-        let name = &self.name;
-        for s in self.sessions.iter_mut().filter(|s| !s.outbox.is_empty()) {
+        let mut stalled = Vec::new();
+        for (i, s) in self.sessions.iter_mut().enumerate().filter(|(_, s)| !s.outbox.is_empty()) {
             while let Some(front) = s.outbox.front() {
                 match s.endpoint.try_send_raw(front) {
                     Ok(true) => {
@@ -310,9 +306,22 @@ impl<P: crate::Resilient> Clients<P> {
                 }
             }
             if !s.outbox.is_empty() && now.saturating_sub(s.stalled_since_ns) > OUTBOX_STALL_NS {
-                drop_session(name, s, "has not read its replies for 10 s");
+                stalled.push(i);
             }
         }
+        for i in stalled.into_iter().rev() {
+            let s = self.sessions.swap_remove(i);
+            self.drop_session(s, "has not read its replies for 10 s");
+        }
+    }
+
+    /// Drop session `s` of a client that does not read its replies: its
+    /// endpoint closes now (the client sees the connection end) and the
+    /// service is told the session closed at the next collect; everyone
+    /// else carries on.
+    fn drop_session(&mut self, s: Session<P>, why: &str) {
+        log::warn!("{}: session {} of {} {why}; dropping it", self.name, s.id, s.client);
+        self.dropped.push(s.id);
     }
 
     /// How soon the companion must look again: replies wait for a slow
@@ -320,7 +329,7 @@ impl<P: crate::Resilient> Clients<P> {
     /// beyond are read at every wake-up, so a short timeout serves them).
     pub fn poll_interval(&self) -> Option<Duration> {
         let watched = 4 + self.controllers.len() + self.sessions.len() + self.subscribers.len();
-        let waiting = self.sessions.iter().any(|s| !s.outbox.is_empty());
+        let waiting = self.sessions.iter().any(|s| !s.outbox.is_empty()) || !self.dropped.is_empty();
         (waiting || watched >= libos::abi::MAX_WAIT_HANDLES).then_some(OUTBOX_RETRY)
     }
 
@@ -434,15 +443,4 @@ impl<P: crate::Resilient> Clients<P> {
             }
         }
     }
-}
-
-/// Drop session `s` of a client that does not read its replies: its
-/// endpoint is closed at the next collect (the client sees the connection
-/// end) and the service is told the session closed; everyone else carries
-/// on.
-fn drop_session<P: Protocol>(name: &str, s: &mut Session<P>, why: &str) {
-    log::warn!("{name}: session {} of {} {why}; dropping it", s.id, s.client);
-    s.dropped = true;
-    s.outbox.clear();
-    s.outbox_bytes = 0;
 }

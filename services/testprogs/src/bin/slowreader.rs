@@ -24,7 +24,9 @@ use libos::println;
 libos::main!(main);
 
 fn connect() -> Result<kv::KvClient, String> {
-    libos::directory::connect(kv::SERVICE, true).map(|ep| kv::KvClient::new(Channel::new(ep))).map_err(|e| format!("{e}"))
+    libos::directory::connect(kv::SERVICE, true)
+        .map(|ep| kv::KvClient::new(Channel::new(ep)))
+        .map_err(|e| format!("{e}"))
 }
 
 fn key(i: usize) -> String {
