@@ -238,3 +238,15 @@ fn a_client_that_does_not_read_is_dropped_and_others_carry_on() {
     assert_eq!(kv.split_whitespace().nth(2), Some("0"), "kv never restarted: {kv}");
     m.shutdown();
 }
+
+/// Determinism is checked: with `Verify` on, kv's and tally's gets and
+/// lists leave their state alone, and a Get made to change tally's state
+/// is found, counted and undone by a recovery (`idemcheck`).
+#[test]
+fn idempotent_requests_that_change_the_state_are_found() {
+    let mut m = boot();
+    let out = m.shq("run idemcheck");
+    assert!(out.contains("idemcheck: ok"), "{out}\n{}", m.console());
+    assert!(m.console().contains("is idempotent in the contract but changed the service's state"), "{}", m.console());
+    m.shutdown();
+}

@@ -89,6 +89,8 @@ pub struct Stats {
     pub unexplained: u64,
     /// Replayed replies that differed from what the client had.
     pub divergences: u64,
+    /// Idempotent requests found changing the state.
+    pub idempotence_violations: u64,
     /// Requests failed with the contract's error.
     pub abandoned: u64,
     /// Client requests served.
@@ -167,6 +169,10 @@ pub struct Companion<P: Resilient> {
     /// How long the service may take over the request in hand (the
     /// contract's `deadline` for it).
     deadline_ns: u64,
+    /// Compare the state before and after every idempotent request.
+    verify_idempotence: bool,
+    /// The next idempotent request changes the state (crash kind 8).
+    mutate_next_idempotent: bool,
     /// A damaged checkpoint was committed on purpose: the restores that
     /// fail on it until the fallback are explained.
     poisoned: bool,
@@ -267,6 +273,8 @@ impl<P: Resilient> Companion<P> {
             checkpoint_soon: false,
             poison_next: false,
             poisoned: false,
+            verify_idempotence: false,
+            mutate_next_idempotent: false,
             deadline_ns: service_deadline_ns::<P>(),
             stats: Stats::default(),
         };
@@ -518,7 +526,14 @@ impl<P: Resilient> Companion<P> {
         checkpoint_after: bool,
         rerun: bool,
     ) -> Result<(), Failure> {
-        let directive = if rerun { None } else { self.roll_chaos(false) };
+        let mut directive = if rerun { None } else { self.roll_chaos(false) };
+        if idempotent && !rerun && core::mem::take(&mut self.mutate_next_idempotent) {
+            log::info!("{}: chaos: this idempotent request changes the state", P::NAME);
+            directive = Some((Point::Mid, Kind::Corrupt));
+            self.stats.injected += 1;
+            self.injection_pending = true;
+        }
+        let before = if idempotent && self.verify_idempotence { Some(self.state_copy()?) } else { None };
         self.in_flight = Some(InFlight { id, injected: directive.is_some(), rerun: idempotent.then(|| bytes.clone()) });
         if !idempotent {
             self.log.push(Entry::Request { session: id.0, seq: id.1, bytes: bytes.clone() });
@@ -535,6 +550,18 @@ impl<P: Resilient> Companion<P> {
         self.in_flight = None;
         if idempotent {
             self.log.forget_delivered(id);
+        }
+        if let Some(before) = before {
+            if self.state_copy()? != before {
+                self.stats.idempotence_violations += 1;
+                log::error!(
+                    "{}: request {} of session {} is idempotent in the contract but changed the service's state",
+                    P::NAME,
+                    id.1,
+                    id.0
+                );
+                return Err(Failure::Violation(String::from("an idempotent request changed the state")));
+            }
         }
         self.stats.requests += 1;
         if !idempotent {
@@ -700,6 +727,21 @@ impl<P: Resilient> Companion<P> {
         self.stats.checkpoint_bytes = size;
         self.stats.checkpoint_ns = self.last_checkpoint_ns - t0;
         Ok(Commit::Done)
+    }
+
+    /// The service's state as it would be captured: the whole arena (image
+    /// distillation) or the saved logical state.
+    fn state_copy(&mut self) -> Result<Vec<u8>, Failure> {
+        if let Some(arena) = self.service()?.arena_copy()? {
+            return Ok(arena);
+        }
+        self.service()?.send(SvcRequest::Checkpoint { chaos: 0 })?;
+        match self.service()?.recv(service_deadline_ns::<P>())? {
+            SvcReply::Saved { memory, len } => read_memory(memory, len),
+            SvcReply::Quiescent => Ok(Vec::new()),
+            SvcReply::InvariantFailed { message } => Err(Failure::Invariant(message)),
+            other => Err(Failure::Violation(format!("{} in answer to Checkpoint", reply_name(&other)))),
+        }
     }
 
     /// Decide whether to inject a crash now (chaos mode, never in replay).
@@ -926,6 +968,7 @@ impl<P: Resilient> Companion<P> {
                 injected: self.stats.injected,
                 unexplained: self.stats.unexplained,
                 divergences: self.stats.divergences,
+                idempotence_violations: self.stats.idempotence_violations,
                 abandoned: self.stats.abandoned,
                 requests: self.stats.requests,
                 checkpoint_bytes: self.stats.checkpoint_bytes,
@@ -936,6 +979,11 @@ impl<P: Resilient> Companion<P> {
                 self.settle_injection();
                 self.chaos = (per_mille > 0).then(|| (per_mille.min(1000), Rng::new(seed)));
                 log::info!("{}: chaos {} per mille", P::NAME, per_mille);
+                Reply::Done { restarts: self.stats.restarts, recovery_ns: 0 }
+            }
+            Request::Verify { on } => {
+                self.verify_idempotence = on;
+                log::info!("{}: {} idempotent requests", P::NAME, if on { "verifying" } else { "no longer verifying" });
                 Reply::Done { restarts: self.stats.restarts, recovery_ns: 0 }
             }
             Request::Checkpoint => {
@@ -969,6 +1017,10 @@ impl<P: Resilient> Companion<P> {
                     5 => Kind::Violation,
                     6 => Kind::Corrupt,
                     7 => return self.poison(),
+                    8 => {
+                        self.mutate_next_idempotent = true;
+                        return Reply::Done { restarts: self.stats.restarts, recovery_ns: 0 };
+                    }
                     _ => return Reply::Refused { message: format!("unknown crash kind {kind}") },
                 };
                 log::info!("{}: injecting {}", P::NAME, inject.as_str());

@@ -60,6 +60,15 @@ fn sys_failure(what: &str) -> impl Fn(Error) -> Failure + '_ {
 }
 
 impl ServiceProcess {
+    /// A copy of the whole state arena (image distillation), or None if it
+    /// has none.
+    pub fn arena_copy(&self) -> Result<Option<Vec<u8>>, Failure> {
+        let Some(arena) = self.arena.as_ref() else { return Ok(None) };
+        let mut bytes = vec![0u8; (self.arena_pages * PAGE_SIZE) as usize];
+        arena.copy_out(0, &mut bytes).map_err(sys_failure("read the arena"))?;
+        Ok(Some(bytes))
+    }
+
     /// Start `program` and bring it to `Ready`: fresh, or from `checkpoint`.
     pub fn start(
         program: &str,

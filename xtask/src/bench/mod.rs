@@ -146,7 +146,7 @@ fn verdict(ratio: f64, goal: f64) -> &'static str {
 }
 
 /// Run the benchmarks and print the table; with `only`, just that part
-/// (`kernel`, `devices` or `vault`), written to `target/bench/results-PART.md`.
+/// (`kernel`, `resiliency`, `devices` or `vault`), written to `target/bench/results-PART.md`.
 pub fn run(only: Option<&str>) -> Result<(), String> {
     tools::ensure(&[&tools::QEMU])?;
     let image = assemble::build()?;
@@ -156,9 +156,13 @@ pub fn run(only: Option<&str>) -> Result<(), String> {
             "kernel" => kernel_table(&image, &work_dir)?,
             "devices" => devices::devices_table(&image, &work_dir)?,
             "vault" => vault_table(&image)?,
-            other => return Err(format!("bench: no part {other:?} (parts: kernel, devices, vault)")),
+            "resiliency" => resiliency_table(&image)?,
+            other => return Err(format!("bench: no part {other:?} (parts: kernel, resiliency, devices, vault)")),
         };
         let out = kintsugi_tests::image::workspace_root().join(format!("target/bench/results-{part}.md"));
+        if let Some(dir) = out.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
         std::fs::write(&out, &table).map_err(|e| format!("{}: {e}", out.display()))?;
         eprintln!("bench: table also written to {}", out.display());
         return Ok(());
@@ -171,6 +175,9 @@ pub fn run(only: Option<&str>) -> Result<(), String> {
     table.push('\n');
     table.push_str(&devices::devices_table(&image, &work_dir)?);
     let out = kintsugi_tests::image::workspace_root().join("target/bench/results.md");
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
     std::fs::write(&out, &table).map_err(|e| format!("{}: {e}", out.display()))?;
     eprintln!("bench: table also written to {}", out.display());
     Ok(())
@@ -240,9 +247,17 @@ fn us(ns: f64) -> String {
 /// The resiliency figures: each beside its own reference from the same run.
 fn resiliency_table(image: &Image) -> Result<String, String> {
     let mut runs = Vec::new();
+    let (mut durable, mut undurable) = (Vec::new(), Vec::new());
     for i in 0..RUNS {
         eprintln!("bench: resiliency run {} of {RUNS}", i + 1);
-        runs.push(kintsugi_program(image, "resbench")?);
+        // With a checkpoint disk: the companions keep their checkpoints in
+        // the vault, as a system does.
+        let (dir, disks) = kintsugi_tests::disks::fresh("bench-resiliency")?;
+        let with_disks = QemuConfig { memory_mb: MEMORY_MB, disks, ..QemuConfig::default() };
+        runs.push(kintsugi_program_on(image, "resbench", with_disks.clone())?);
+        durable.push(kintsugi_program_on(image, "resbench puts", with_disks)?);
+        let _ = std::fs::remove_dir_all(dir);
+        undurable.push(kintsugi_program(image, "resbench puts")?);
     }
     let get = |name: &str| median_of(&runs, name).ok_or_else(|| format!("bench: resbench gave no {name}"));
     let mut t = format!(
@@ -276,6 +291,22 @@ fn resiliency_table(image: &Image) -> Result<String, String> {
             ms(worst),
             ms(cold),
             worst / cold
+        ));
+    }
+    let put = |runs: &[Figures], name: &str| median_of(runs, name).ok_or_else(|| format!("bench: no {name}"));
+    let (rd, ru) = (put(&durable, "kv_put_rtt_ns")?, put(&undurable, "kv_put_rtt_ns")?);
+    t.push_str(&format!(
+        "| kv put round trip: durable (vault on a checkpoint disk) / not durable (no disk) | {} | {} | {:.2} |\n",
+        us(rd),
+        us(ru),
+        rd / ru
+    ));
+    for clients in [1, 4] {
+        let name = format!("kv_put_rps_{clients}");
+        let (pd, pu) = (put(&durable, &name)?, put(&undurable, &name)?);
+        t.push_str(&format!(
+            "| kv puts per second, {clients} client(s): durable / not durable | {pd:.0} | {pu:.0} | {:.2} |\n",
+            pd / pu
         ));
     }
     t.push_str("\n| distillation | state | checkpoint bytes | checkpoint time |\n|---|---|---:|---:|\n");

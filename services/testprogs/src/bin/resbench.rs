@@ -8,6 +8,13 @@
 //!   start of the same service (start to first reply);
 //! - checkpoints: bytes captured and time taken, kv at several numbers of
 //!   keys, tally at several numbers of pages changed.
+//!
+//! `resbench puts`: what a durable request costs: kv `put` round trip and
+//! puts per second from one session and from four at once (each sends, then
+//! all wait: the companion's group commit shares one vault write among
+//! them). `cargo xtask bench` runs it on a machine with a checkpoint disk
+//! (durable) and on one without (the companion says it is not durable and
+//! answers at once), in the same run.
 #![no_std]
 #![no_main]
 
@@ -72,7 +79,41 @@ fn stop(p: libos::handle::Process) {
     let _ = ended.wait(5_000_000_000);
 }
 
+/// `put` round trips and throughput, one session, then four at once.
+fn puts() -> i32 {
+    const N: usize = 400;
+    let value = || Vec::from(*b"0123456789abcdef0123456789abcdef");
+    let mut one = kv_at(kv::SERVICE);
+    let mut rtt = Vec::with_capacity(N);
+    let t0 = now();
+    for i in 0..N {
+        let t = now();
+        let _ = one.put(format!("bench/p{i:05}"), value());
+        rtt.push(now() - t);
+    }
+    let rps_1 = N as u64 * 1_000_000_000 / (now() - t0).max(1);
+    let mut four: Vec<Channel<kv::Request, kv::Reply>> =
+        (0..4).map(|_| Channel::new(directory::connect(kv::SERVICE, true).expect("kv"))).collect();
+    let t0 = now();
+    for i in 0..N {
+        for (c, ch) in four.iter_mut().enumerate() {
+            let _ = ch.send(kv::Request::Put { key: format!("bench/q{c}/{i:05}"), value: value() });
+        }
+        for ch in four.iter_mut() {
+            let _ = ch.recv();
+        }
+    }
+    let rps_4 = 4 * N as u64 * 1_000_000_000 / (now() - t0).max(1);
+    bench("kv_put_rtt_ns", median(&mut rtt));
+    bench("kv_put_rps_1", rps_1);
+    bench("kv_put_rps_4", rps_4);
+    0
+}
+
 fn main() -> i32 {
+    if libos::start::args().split_whitespace().next() == Some("puts") {
+        return puts();
+    }
     let mut kv = kv_at(kv::SERVICE);
     let mut kv_ctl = control("kv");
     let mut tally_ctl = control("tally");
