@@ -456,3 +456,38 @@ fn an_unrestorable_checkpoint_falls_back_to_the_one_before() {
     m.shutdown();
     assert_fsck_clean(&disks[1]);
 }
+
+/// `kill kv-companion` in the middle of a kv load, twice: init restarts
+/// the companion, which restores kv from the vault (checkpoint plus
+/// durable log); the clients' sessions resume (their library reconnects,
+/// names the session and sends the unanswered request again, which is
+/// answered from the replay when it was applied already), so kvload sees
+/// no error; after a power-off and a reboot kv holds what it held.
+#[test]
+fn killing_the_kv_companion_loses_nothing_and_clients_carry_on() {
+    let (dir, disks) = disks::fresh("vault-kv-companion").unwrap();
+    let cfg = config(&disks, DiskBus::Virtio);
+    let mut m = boot_with(&cfg);
+    assert_eq!(m.shq("kv put before-companion-kill yes").trim(), "ok");
+    m.sh("run kvload 2 3000 &");
+    for round in 1..=2 {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while kv_checkpoints(&mut m) < 2 {
+            assert!(Instant::now() < deadline, "kv took no checkpoints:\n{}", m.console());
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        m.sh("kill kv-companion");
+        wait_count(&mut m, "restarted kv-companion", round, Duration::from_secs(60));
+        wait_count(&mut m, "[kvload] kv: the session was resumed", 2 * round, Duration::from_secs(60));
+    }
+    let result = m.wait_for_line("kvload: clients=2 ops=", Duration::from_secs(600)).unwrap();
+    assert_eq!(result, "kvload: clients=2 ops=3000 errors=0", "{}", m.console());
+    assert_eq!(m.shq("kv get before-companion-kill").trim(), "yes", "{}", m.console());
+    let contents = kv_contents(&mut m);
+    m.power_off(Duration::from_secs(120)).unwrap();
+    assert_fsck_clean(&disks[1]);
+    let mut m = boot_with(&cfg);
+    assert_eq!(kv_contents(&mut m), contents);
+    m.shutdown();
+    let _ = std::fs::remove_dir_all(dir);
+}

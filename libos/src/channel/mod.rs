@@ -19,6 +19,7 @@
 //! waiting on many endpoints sends with [`Channel::send_deferred`] and
 //! waits with [`select_waking`], which does the same.
 
+pub mod resume;
 pub mod ring;
 
 use crate::handle::{Event, Mapping, Memory, OwnedHandle};
@@ -697,8 +698,14 @@ pub struct Channel<Tx: Message, Rx: Message> {
     ep: Endpoint,
     tx: Vec<u8>,
     rx: Vec<u8>,
+    /// For a channel opened with [`Channel::resumable`]: what carries its
+    /// session over a restart of the server.
+    resume: Option<alloc::boxed::Box<resume::Resume>>,
     _types: PhantomData<fn(Tx) -> Rx>,
 }
+
+/// How long a resumable channel waits for its server to come back.
+const RESUME_PATIENCE: Duration = Duration::from_secs(60);
 
 /// Largest buffer a [`Channel`] keeps between messages.
 pub const KEPT_BUFFER_BYTES: usize = 4096;
@@ -713,7 +720,68 @@ fn trim(buf: &mut Vec<u8>) {
 impl<Tx: Message, Rx: Message> Channel<Tx, Rx> {
     /// Type an endpoint.
     pub fn new(ep: Endpoint) -> Self {
-        Channel { ep, tx: Vec::new(), rx: Vec::new(), _types: PhantomData }
+        Channel { ep, tx: Vec::new(), rx: Vec::new(), resume: None, _types: PhantomData }
+    }
+
+    /// Connect to the resilient service `name` (waiting for it to
+    /// register) with a session that survives a restart of its companion:
+    /// when the connection ends, the channel connects again, names the
+    /// same session, sends the unanswered request again and skips the
+    /// replies it already had (see [`resume`]). Only for services behind a
+    /// companion: others do not know the session hello.
+    pub fn resumable(name: &str) -> Result<Self, ChannelError> {
+        let ep = crate::directory::connect(name, true).map_err(dir_error)?;
+        Self::resumable_over(ep, name)
+    }
+
+    /// [`Channel::resumable`] over `ep`, a new connection to `name`.
+    pub fn resumable_over(ep: Endpoint, name: &str) -> Result<Self, ChannelError> {
+        let mut ch = Channel::new(ep);
+        let token = resume::new_token();
+        ch.ep.send_raw(&resume::hello(token, 0), HandleList::default())?;
+        ch.resume = Some(alloc::boxed::Box::new(resume::Resume {
+            name: alloc::string::String::from(name),
+            token,
+            next_seq: 0,
+            pending: None,
+            taken: 0,
+        }));
+        Ok(ch)
+    }
+
+    /// The server went away: connect again (waiting while it restarts),
+    /// name the session, send the unanswered request again and skip the
+    /// replies already taken. `Err` if it does not come back.
+    fn resume(&mut self) -> Result<(), ChannelError> {
+        let Some(r) = self.resume.as_ref() else { return Err(ChannelError::PeerClosed) };
+        let name = r.name.clone();
+        let (token, taken) = (r.token, r.taken);
+        let seq = r.pending.as_ref().map_or(r.next_seq, |(seq, _)| *seq);
+        let pending = r.pending.as_ref().map(|(_, bytes)| bytes.clone());
+        let deadline = crate::time::now_ns().saturating_add(RESUME_PATIENCE.as_nanos() as u64);
+        loop {
+            let attempt = (|| -> Result<Endpoint, ChannelError> {
+                let mut fresh = crate::directory::connect(&name, true).map_err(dir_error)?;
+                fresh.send_raw(&resume::hello(token, seq), HandleList::default())?;
+                if let Some(bytes) = &pending {
+                    fresh.send_raw(bytes, HandleList::default())?;
+                }
+                let mut skip = Vec::new();
+                for _ in 0..taken {
+                    fresh.recv_into(None, &mut skip)?;
+                }
+                Ok(fresh)
+            })();
+            match attempt {
+                Ok(fresh) => {
+                    self.ep = fresh;
+                    log::info!("{name}: the session was resumed after the service's companion restarted");
+                    return Ok(());
+                }
+                Err(e) if crate::time::now_ns() >= deadline => return Err(e),
+                Err(_) => crate::time::sleep(Duration::from_millis(50)),
+            }
+        }
     }
 
     /// Attach a side in transit and type it.
@@ -733,7 +801,18 @@ impl<Tx: Message, Rx: Message> Channel<Tx, Rx> {
     /// Send a message.
     pub fn send(&mut self, m: Tx) -> Result<(), ChannelError> {
         let handles = self.encode(m);
-        let sent = self.ep.send_raw(&self.tx, handles);
+        if let Some(r) = self.resume.as_mut() {
+            // A new request: the previous one is answered. One that
+            // carries handles cannot be sent again, so it is not kept.
+            r.pending = handles.handles.is_empty().then(|| (r.next_seq, self.tx.clone()));
+            r.taken = 0;
+            r.next_seq += 1;
+        }
+        let mut sent = self.ep.send_raw(&self.tx, handles);
+        if matches!(sent, Err(ChannelError::PeerClosed)) && self.resume.as_ref().is_some_and(|r| r.pending.is_some()) {
+            // resume() sends the pending request again.
+            sent = self.resume();
+        }
         trim(&mut self.tx);
         sent
     }
@@ -776,14 +855,29 @@ impl<Tx: Message, Rx: Message> Channel<Tx, Rx> {
 
     /// Wait for a message.
     pub fn recv(&mut self) -> Result<Rx, ChannelError> {
-        let handles = self.ep.recv_into(None, &mut self.rx)?;
-        self.decode_received(handles)
+        self.recv_within(None)
     }
 
     /// Wait for a message up to `timeout`.
     pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Rx, ChannelError> {
-        let handles = self.ep.recv_into(Some(timeout), &mut self.rx)?;
-        self.decode_received(handles)
+        self.recv_within(Some(timeout))
+    }
+
+    fn recv_within(&mut self, timeout: Option<Duration>) -> Result<Rx, ChannelError> {
+        loop {
+            match self.ep.recv_into(timeout, &mut self.rx) {
+                Ok(handles) => {
+                    if let Some(r) = self.resume.as_mut() {
+                        r.taken += 1;
+                    }
+                    return self.decode_received(handles);
+                }
+                Err(ChannelError::PeerClosed) if self.resume.as_ref().is_some_and(|r| r.pending.is_some()) => {
+                    self.resume()?
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Take a message if one is waiting.
@@ -823,5 +917,14 @@ impl<Tx: Message, Rx: Message> Channel<Tx, Rx> {
 impl<Tx: Message, Rx: Message> HasEndpoint for Channel<Tx, Rx> {
     fn endpoint(&self) -> &Endpoint {
         &self.ep
+    }
+}
+
+/// A directory error as a channel error (a resumable channel connects by
+/// name).
+fn dir_error(e: crate::directory::DirError) -> ChannelError {
+    match e {
+        crate::directory::DirError::Refused(e, _) => ChannelError::Sys(e),
+        _ => ChannelError::PeerClosed,
     }
 }

@@ -82,7 +82,18 @@ struct Session<P: Protocol> {
     outbox_bytes: usize,
     /// Since when the client has taken none of its waiting replies.
     stalled_since_ns: u64,
+    /// The service was told of the session (at its first message: a
+    /// session hello may name it first).
+    opened: bool,
+    /// A resumed session's request that the previous companion applied:
+    /// its number and the replies the replay produced, sent instead of
+    /// applying it again when the client sends it again.
+    answered: Option<(u64, Vec<Vec<u8>>)>,
 }
+
+/// How long sessions of an earlier companion (open in the log it restored)
+/// wait for their clients to resume them before they are closed.
+const RESUME_GRACE_NS: u64 = 15_000_000_000;
 
 /// Everything on the client side of a companion.
 pub struct Clients<P: Protocol> {
@@ -97,6 +108,14 @@ pub struct Clients<P: Protocol> {
     outbound: BTreeMap<String, Endpoint>,
     /// Sessions dropped for not reading, for the service to be told.
     dropped: Vec<u64>,
+    /// Sessions an earlier companion had open (the log restored at start
+    /// opened them and did not close them), until their clients resume
+    /// them or the grace passes: session -> when it is closed.
+    orphans: BTreeMap<u64, u64>,
+    /// The last request of each session without a connection and the
+    /// replies produced for it (by the replay at start): what a resuming
+    /// client gets instead of a second application.
+    unclaimed: BTreeMap<u64, (u64, Vec<Vec<u8>>)>,
 }
 
 pub(super) fn decode<M: Message>(bytes: &[u8]) -> Result<M, String> {
@@ -123,6 +142,8 @@ impl<P: crate::Resilient> Clients<P> {
             subscribers: Vec::new(),
             outbound: BTreeMap::new(),
             dropped: Vec::new(),
+            orphans: BTreeMap::new(),
+            unclaimed: BTreeMap::new(),
         })
     }
 
@@ -180,10 +201,19 @@ impl<P: crate::Resilient> Clients<P> {
                 outbox: VecDeque::new(),
                 outbox_bytes: 0,
                 stalled_since_ns: 0,
+                opened: false,
+                answered: None,
             });
-            work.push_back(Work::Open(id));
         }
         work.extend(self.dropped.drain(..).map(Work::Close));
+        let now = libos::time::now_ns();
+        let expired: Vec<u64> = self.orphans.iter().filter(|(_, until)| **until <= now).map(|(s, _)| *s).collect();
+        for session in expired {
+            self.orphans.remove(&session);
+            self.unclaimed.remove(&session);
+            log::info!("{}: session {session} of an earlier companion was not resumed; closing it", self.name);
+            work.push_back(Work::Close(session));
+        }
         self.accept_control();
         while let Ok(Some(c)) = self.notices.try_accept() {
             let endpoint = c.endpoint;
@@ -198,9 +228,33 @@ impl<P: crate::Resilient> Clients<P> {
             }
         });
         let name = &self.name;
+        let live: Vec<u64> = self.sessions.iter().filter(|s| s.opened).map(|s| s.id).collect();
+        let (orphans, unclaimed) = (&mut self.orphans, &mut self.unclaimed);
+        let mut answers: Vec<(u64, Vec<Vec<u8>>)> = Vec::new();
         self.sessions.retain_mut(|s| loop {
             match s.endpoint.try_recv_raw() {
                 Ok(Some((bytes, handles))) => {
+                    if !s.opened {
+                        s.opened = true;
+                        match libos::channel::resume::parse_hello(&bytes).filter(|_| handles.is_empty()) {
+                            Some((token, _)) if live.contains(&token) || token == 0 => {
+                                log::warn!("{name}: a session hello names session {token}, which is open; refused");
+                                break false;
+                            }
+                            Some((token, next_seq)) => {
+                                s.id = token;
+                                s.next_seq = next_seq;
+                                if orphans.remove(&token).is_some() {
+                                    log::info!("{name}: session {token} resumed at request {next_seq}");
+                                    s.answered = unclaimed.remove(&token).filter(|(seq, _)| *seq == next_seq);
+                                } else {
+                                    work.push_back(Work::Open(token));
+                                }
+                                continue;
+                            }
+                            None => work.push_back(Work::Open(s.id)),
+                        }
+                    }
                     let request = if handles.is_empty() {
                         decode::<P::Request>(&bytes)
                     } else {
@@ -211,6 +265,17 @@ impl<P: crate::Resilient> Clients<P> {
                         Ok(r) => {
                             let id = (s.id, s.next_seq);
                             s.next_seq += 1;
+                            if s.answered.as_ref().is_some_and(|(seq, _)| *seq == id.1) {
+                                if let Some((_, replies)) = s.answered.take() {
+                                    log::info!(
+                                        "{name}: request {} of session {} was applied before; answered again",
+                                        id.1,
+                                        id.0
+                                    );
+                                    answers.push((id.0, replies));
+                                }
+                                continue;
+                            }
                             let idempotent = P::idempotent(&r);
                             let durable = P::durable(&r);
                             let checkpoint_after = P::checkpoint_after(&r);
@@ -234,12 +299,55 @@ impl<P: crate::Resilient> Clients<P> {
                 }
                 Ok(None) => break true,
                 Err(_) => {
-                    work.push_back(Work::Close(s.id));
+                    if s.opened {
+                        work.push_back(Work::Close(s.id));
+                    }
                     break false;
                 }
             }
         });
+        for (session, replies) in answers {
+            for reply in replies {
+                if let Err(m) = self.check(session, &reply) {
+                    log::warn!("{}: a stored reply for session {session} does not follow the protocol: {m}", self.name);
+                    break;
+                }
+                self.send(session, &reply);
+            }
+        }
         work
+    }
+
+    /// Sessions an earlier companion left open (the log restored at start
+    /// opened them): they wait a while for their clients to resume them.
+    pub fn await_resumes(&mut self, sessions: impl IntoIterator<Item = u64>) {
+        let until = libos::time::now_ns() + RESUME_GRACE_NS;
+        for session in sessions {
+            self.orphans.insert(session, until);
+        }
+    }
+
+    /// Whether `session` has a connection now.
+    pub fn is_live(&self, session: u64) -> bool {
+        self.sessions.iter().any(|s| s.id == session)
+    }
+
+    /// Keep a reply produced for `id` while its session has no connection
+    /// (the replay at start): a resuming client gets it instead of a second
+    /// application of the request. Only the last request of a session is
+    /// kept (a client has one request unanswered at most).
+    pub fn keep_unclaimed(&mut self, id: RequestId, reply: &[u8]) {
+        let entry = self.unclaimed.entry(id.0).or_insert_with(|| (id.1, Vec::new()));
+        if entry.0 != id.1 {
+            *entry = (id.1, Vec::new());
+        }
+        entry.1.push(reply.to_vec());
+    }
+
+    /// Session `session` closed: nothing it left unclaimed is kept.
+    pub fn forget(&mut self, session: u64) {
+        self.unclaimed.remove(&session);
+        self.orphans.remove(&session);
     }
 
     /// Accept waiting controllers (`NAME.control` connections).
@@ -330,7 +438,11 @@ impl<P: crate::Resilient> Clients<P> {
     pub fn poll_interval(&self) -> Option<Duration> {
         let watched = 4 + self.controllers.len() + self.sessions.len() + self.subscribers.len();
         let waiting = self.sessions.iter().any(|s| !s.outbox.is_empty()) || !self.dropped.is_empty();
-        (waiting || watched >= libos::abi::MAX_WAIT_HANDLES).then_some(OUTBOX_RETRY)
+        if waiting || watched >= libos::abi::MAX_WAIT_HANDLES {
+            return Some(OUTBOX_RETRY);
+        }
+        // Sessions waiting to be resumed are closed when their grace ends.
+        (!self.orphans.is_empty()).then_some(Duration::from_millis(500))
     }
 
     /// Number sessions from `first` on (a fresh range each boot, so a

@@ -283,7 +283,7 @@ impl<P: Resilient> Companion<P> {
             c.recover(f);
         }
         if appended > 0 {
-            c.close_sessions_of_an_earlier_boot();
+            c.await_resumes();
             log::info!("{}: replayed {recovered} requests from the durable log", P::NAME);
             if let Err(f) = c.checkpoint().map(|_| ()) {
                 c.recover(f);
@@ -298,9 +298,11 @@ impl<P: Resilient> Companion<P> {
         self.service.as_ref().map_or(0, |s| s.pid)
     }
 
-    /// Sessions the durable log opened in an earlier boot and never closed:
-    /// their clients are gone, so the service is told they closed.
-    fn close_sessions_of_an_earlier_boot(&mut self) {
+    /// Sessions the durable log opened (in an earlier incarnation of this
+    /// companion, or an earlier boot) and never closed: their clients may
+    /// resume them (a companion restart) or be gone (a power cut); they
+    /// wait a while, then the service is told they closed.
+    fn await_resumes(&mut self) {
         let mut open = alloc::collections::BTreeSet::new();
         for e in self.log.entries() {
             match e {
@@ -313,11 +315,7 @@ impl<P: Resilient> Companion<P> {
                 _ => {}
             }
         }
-        for session in open {
-            if let Err(f) = self.do_work(Work::Close(session)) {
-                self.recover(f);
-            }
-        }
+        self.clients.await_resumes(open);
     }
 
     /// Serve forever.
@@ -504,6 +502,7 @@ impl<P: Resilient> Companion<P> {
                 self.service()?.send(SvcRequest::Open { session, client })
             }
             Work::Close(session) => {
+                self.clients.forget(session);
                 self.log.push(Entry::Close(session));
                 self.service()?.send(SvcRequest::Close { session })
             }
@@ -630,6 +629,10 @@ impl<P: Resilient> Companion<P> {
         }
         self.clients.check(id.0, &bytes).map_err(Failure::Violation)?;
         self.log.record_delivered(id, &bytes);
+        if !self.clients.is_live(id.0) {
+            self.clients.keep_unclaimed(id, &bytes);
+            return Ok(());
+        }
         if self.durability.pending || !self.durability.held.is_empty() {
             self.durability.held.push_back((id.0, bytes));
         } else {

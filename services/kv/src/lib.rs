@@ -22,7 +22,9 @@ pub const SERVICE: &str = "kv";
 /// request is failed with the contract's error and everyone else carries on.
 pub const POISON: &[u8] = b"kv:poison";
 
-/// Connect a client stub to the kv service (waiting for it to register).
-pub fn connect() -> Result<KvClient, libos::directory::DirError> {
-    libos::directory::connect(SERVICE, true).map(|ep| KvClient::new(libos::channel::Channel::new(ep)))
+/// Connect a client stub to the kv service (waiting for it to register),
+/// with a session that survives a restart of kv's companion (see
+/// `libos::channel::resume`).
+pub fn connect() -> Result<KvClient, libos::channel::ChannelError> {
+    libos::channel::Channel::resumable(SERVICE).map(KvClient::new)
 }

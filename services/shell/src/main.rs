@@ -334,7 +334,13 @@ fn kv_command(console: &mut Console, cmd: KvCommand) {
     use kv::Reply;
     if console.kv.is_none() {
         match directory::connect_within(kv::SERVICE, SERVICE_PATIENCE) {
-            Ok(ep) => console.kv = Some(kv::KvClient::new(libos::channel::Channel::new(ep))),
+            Ok(ep) => match libos::channel::Channel::resumable_over(ep, kv::SERVICE) {
+                Ok(ch) => console.kv = Some(kv::KvClient::new(ch)),
+                Err(e) => {
+                    println!("kv: {e}");
+                    return;
+                }
+            },
             Err(e) => {
                 println!("kv: {e}");
                 return;
