@@ -29,6 +29,9 @@ use libos::wire::{Reader, Writer};
 pub const INPUT_TIME: u8 = 1;
 /// Input kind: a call to another service.
 pub const INPUT_CALL: u8 = 2;
+/// Input kind: the next reply of the last call to a service (`data` is its
+/// name), for answers of several replies.
+pub const INPUT_CALL_NEXT: u8 = 3;
 
 /// A service's requests.
 pub type RequestOf<S> = <<S as Service>::Protocol as Protocol>::Request;
@@ -148,26 +151,60 @@ pub fn now_ns() -> u64 {
 pub enum CallError {
     /// No such service.
     NoService,
-    /// The call failed on the way.
+    /// The call failed on the way: the request was not delivered, or the
+    /// callee is gone for good.
     Failed,
+    /// No answer within the companion's patience (a minute): the callee
+    /// may still have applied the request.
+    TimedOut,
+    /// `call_next` without a call whose answer goes on.
+    NoCall,
 }
 
-/// Call service `name` with an encoded request; its encoded reply. Under a
-/// companion the call is made (and recorded) by the companion.
+/// Call service `name` with an encoded request; its (first) encoded reply.
+/// Under a companion the call is made (and recorded) by the companion,
+/// over a session that survives a restart of the callee's companion. For
+/// an answer of several replies, [`call_next`] takes the others.
 pub fn call(name: &str, request: &[u8]) -> Result<Vec<u8>, CallError> {
     let mut w = Writer::new();
     w.str(name).raw(request);
     let answer = if LINK.lock().is_none() { direct_call(name, request) } else { input(INPUT_CALL, w.finish()) };
+    call_answer(&answer)
+}
+
+/// The next reply of the answer to the last [`call`] to `name` (the caller
+/// knows from the callee's protocol whether one is owed).
+pub fn call_next(name: &str) -> Result<Vec<u8>, CallError> {
+    if LINK.lock().is_none() {
+        return direct_call_next(name);
+    }
+    let mut w = Writer::new();
+    w.str(name);
+    call_answer(&input(INPUT_CALL_NEXT, w.finish()))
+}
+
+/// A call's answer as the companion encodes it: a status byte (0 ok, 1 a
+/// malformed call, 2 no such service, 3 failed, 4 timed out, 5 no call)
+/// then the reply.
+fn call_answer(answer: &[u8]) -> Result<Vec<u8>, CallError> {
     match answer.split_first() {
         Some((0, reply)) => Ok(reply.to_vec()),
         Some((2, _)) => Err(CallError::NoService),
+        Some((4, _)) => Err(CallError::TimedOut),
+        Some((5, _)) => Err(CallError::NoCall),
         _ => Err(CallError::Failed),
     }
 }
 
+/// The connection of the last direct call (a service run without its
+/// companion), kept for `call_next`.
+static DIRECT_CALL: spin::Mutex<Option<(alloc::string::String, libos::channel::Endpoint)>> = spin::Mutex::new(None);
+
 fn direct_call(name: &str, request: &[u8]) -> Vec<u8> {
     let Ok(mut ep) = libos::directory::connect(name, false) else { return Vec::from([2]) };
-    match ep.send_raw(request, HandleList::default()).and_then(|_| ep.recv_raw(None)) {
+    let answer = ep.send_raw(request, HandleList::default()).and_then(|_| ep.recv_raw(None));
+    *DIRECT_CALL.lock() = Some((alloc::string::String::from(name), ep));
+    match answer {
         Ok((bytes, _)) => {
             let mut v = Vec::from([0u8]);
             v.extend_from_slice(&bytes);
@@ -175,6 +212,13 @@ fn direct_call(name: &str, request: &[u8]) -> Vec<u8> {
         }
         Err(_) => Vec::from([3]),
     }
+}
+
+fn direct_call_next(name: &str) -> Result<Vec<u8>, CallError> {
+    let mut last = DIRECT_CALL.lock();
+    let Some((called, ep)) = last.as_mut().filter(|(called, _)| called == name) else { return Err(CallError::NoCall) };
+    let _ = called;
+    ep.recv_raw(None).map(|(bytes, _)| bytes).map_err(|_| CallError::Failed)
 }
 
 /// Carry out a crash injection.

@@ -250,3 +250,15 @@ fn idempotent_requests_that_change_the_state_are_found() {
     assert!(m.console().contains("is idempotent in the contract but changed the service's state"), "{}", m.console());
     m.shutdown();
 }
+
+/// A service's call to another service whose answer is several replies:
+/// tally's `Import` lists kv's keys (kv's `List`, taken reply by reply) and
+/// reads each; after a crash of tally the replay feeds the import the
+/// replies it recorded, so the counter is the same (`tallyimport`).
+#[test]
+fn calls_answered_with_several_replies_are_recorded_and_replayed() {
+    let mut m = boot();
+    let out = m.shq("run tallyimport");
+    assert!(out.contains("tallyimport: ok"), "{out}\n{}", m.console());
+    m.shutdown();
+}

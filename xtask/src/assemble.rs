@@ -60,18 +60,29 @@ pub fn build() -> Result<Image, String> {
         std::fs::copy(from, &to).map_err(|e| format!("copy {} -> {}: {e}", from.display(), to.display()))?;
         Ok(to)
     };
+    // Programs go in without their debug information: boot modules live in
+    // the machine's memory, and the debug sections were two thirds of it.
+    // Their symbols stay (the profiler names functions with them); gdb
+    // reads the full ELFs under target/.
+    let copy_program = |from: &Path, name: &str| -> Result<PathBuf, String> {
+        let to = dir.join(name);
+        let data = std::fs::read(from).map_err(|e| format!("{}: {e}", from.display()))?;
+        let stripped = without_debug_sections(&data).map_err(|e| format!("{}: {e}", from.display()))?;
+        std::fs::write(&to, stripped).map_err(|e| format!("{}: {e}", to.display()))?;
+        Ok(to)
+    };
     let kernel = out.join("kintsugi-kernel");
     check_kernel_layout(&kernel)?;
     copy(&kernel, "kernel")?;
     let mut modules = vec!["init".to_string(), "manifest".to_string()];
-    copy(&out.join("init"), "init")?;
+    copy_program(&out.join("init"), "init")?;
     copy(&root.join(MANIFEST), "manifest")?;
     for p in &manifest.programs {
         let bin = out.join(&p.binary);
         if !bin.exists() {
             return Err(format!("program '{}': package '{}' built no binary '{}'", p.name, p.package, p.binary));
         }
-        copy(&bin, &p.name)?;
+        copy_program(&bin, &p.name)?;
         modules.push(p.name.clone());
     }
     std::fs::write(dir.join("modules.txt"), modules.join("\n") + "\n").map_err(|e| e.to_string())?;
@@ -104,4 +115,18 @@ fn check_kernel_layout(kernel: &Path) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// `elf` without its `.debug_*` sections (what `strip --strip-debug` does),
+/// through the `object` crate's ELF builder.
+fn without_debug_sections(elf: &[u8]) -> Result<Vec<u8>, String> {
+    let mut builder = object::build::elf::Builder::read(elf).map_err(|e| format!("reading the ELF: {e}"))?;
+    for section in builder.sections.iter_mut() {
+        if section.name.as_slice().starts_with(b".debug") {
+            section.delete = true;
+        }
+    }
+    let mut out = Vec::new();
+    builder.write(&mut out).map_err(|e| format!("writing the ELF: {e}"))?;
+    Ok(out)
 }

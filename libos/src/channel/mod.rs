@@ -156,6 +156,21 @@ pub trait Message: Sized {
     fn decode(r: &mut Reader, handles: &mut HandleQueue) -> Result<Self, DecodeError>;
 }
 
+/// A message as its bytes, for code that forwards messages it does not
+/// decode (a companion's calls on behalf of its service).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Opaque(pub Vec<u8>);
+
+impl Message for Opaque {
+    fn encode(self, w: &mut Writer, _handles: &mut HandleList) {
+        w.raw(&self.0);
+    }
+
+    fn decode(r: &mut Reader, _handles: &mut HandleQueue) -> Result<Self, DecodeError> {
+        Ok(Opaque(r.rest().to_vec()))
+    }
+}
+
 /// Implement [`Message`] for a plain zerocopy struct (no handles), copied
 /// as its bytes.
 #[macro_export]

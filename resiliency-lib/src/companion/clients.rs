@@ -11,7 +11,9 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::time::Duration;
-use libos::channel::{select, Channel, ChannelError, Endpoint, HandleList, HandleQueue, Message, Signal, Waitable};
+use libos::channel::{
+    select, Channel, ChannelError, Endpoint, HandleList, HandleQueue, Message, Opaque, Signal, Waitable,
+};
 use libos::directory::{self, Listener};
 use libos::protocol::{Checker, Protocol};
 use libos::wire::Reader;
@@ -105,7 +107,7 @@ pub struct Clients<P: Protocol> {
     next_session: u64,
     controllers: Vec<Channel<control::Reply, control::Request>>,
     subscribers: Vec<(bool, Channel<notices::Reply, notices::Request>)>,
-    outbound: BTreeMap<String, Endpoint>,
+    outbound: BTreeMap<String, Channel<Opaque, Opaque>>,
     /// Sessions dropped for not reading, for the service to be told.
     dropped: Vec<u64>,
     /// Sessions an earlier companion had open (the log restored at start
@@ -244,12 +246,16 @@ impl<P: crate::Resilient> Clients<P> {
                             Some((token, next_seq)) => {
                                 s.id = token;
                                 s.next_seq = next_seq;
+                                // A session the restored log mentions is
+                                // open in the service; one opened before the
+                                // checkpoint it restored is too, but the log
+                                // cannot tell: opening it again is harmless.
                                 if orphans.remove(&token).is_some() {
                                     log::info!("{name}: session {token} resumed at request {next_seq}");
-                                    s.answered = unclaimed.remove(&token).filter(|(seq, _)| *seq == next_seq);
                                 } else {
                                     work.push_back(Work::Open(token));
                                 }
+                                s.answered = unclaimed.remove(&token).filter(|(seq, _)| *seq == next_seq);
                                 continue;
                             }
                             None => work.push_back(Work::Open(s.id)),
@@ -521,37 +527,64 @@ impl<P: crate::Resilient> Clients<P> {
 
     /// Perform one of the service's calls to another service: `data` is the
     /// service name (u32 length + bytes) then the request bytes; the answer
-    /// is a status byte (0 = ok) then the reply bytes.
+    /// is a status byte (0 ok, 1 malformed, 2 no such service, 3 failed, 4
+    /// timed out: the callee may have applied it) then the reply bytes. A
+    /// callee behind a companion is called over a resumable session (a
+    /// restart of its companion costs only delay); the connection is kept
+    /// for the next call and for [`Clients::outbound_next`].
     pub fn outbound_call(&mut self, data: &[u8]) -> Vec<u8> {
-        /// How long a call waits for the callee's answer.
-        const OUTBOUND_CALL_WAIT_S: u64 = 60;
         let mut r = Reader::new(data);
         let (Ok(name), request) = (r.string(64), r.rest()) else { return Vec::from([1]) };
         if !self.outbound.contains_key(&name) {
-            match directory::connect(&name, false) {
-                Ok(ep) => {
-                    self.outbound.insert(name.clone(), ep);
+            let resilient = directory::services().is_ok_and(|names| names.contains(&format!("{name}.control")));
+            let channel = match directory::connect(&name, false) {
+                Ok(ep) if resilient => Channel::resumable_over(ep, &name).map_err(|_| ()),
+                Ok(ep) => Ok(Channel::new(ep)),
+                Err(_) => Err(()),
+            };
+            match channel {
+                Ok(ch) => {
+                    self.outbound.insert(name.clone(), ch);
                 }
-                Err(_) => return Vec::from([2]),
+                Err(()) => return Vec::from([2]),
             }
         }
-        let Some(ep) = self.outbound.get_mut(&name) else { return Vec::from([2]) };
-        // The callee is resilient too: its companion answers once the
-        // request is done, which may take a recovery or the vault coming
-        // back. A timeout is therefore long: an answer given up on may
-        // still be applied by the callee.
-        let answer = ep
-            .send_raw(request, HandleList::default())
-            .and_then(|_| ep.recv_raw(Some(Duration::from_secs(OUTBOUND_CALL_WAIT_S))));
-        match answer {
-            Ok((bytes, _)) => {
+        let Some(ch) = self.outbound.get_mut(&name) else { return Vec::from([2]) };
+        if ch.send(Opaque(request.to_vec())).is_err() {
+            self.outbound.remove(&name);
+            return Vec::from([3]);
+        }
+        self.outbound_next_of(&name)
+    }
+
+    /// The next reply of the answer to the last call to the service named
+    /// in `data` (status byte as for [`Clients::outbound_call`]; 5: no such
+    /// call).
+    pub fn outbound_next(&mut self, data: &[u8]) -> Vec<u8> {
+        let Ok(name) = Reader::new(data).string(64) else { return Vec::from([1]) };
+        if !self.outbound.contains_key(&name) {
+            return Vec::from([5]);
+        }
+        self.outbound_next_of(&name)
+    }
+
+    fn outbound_next_of(&mut self, name: &str) -> Vec<u8> {
+        /// How long a call waits for the callee's answer: a resilient
+        /// callee answers once the request is done, which may take a
+        /// recovery or the vault coming back.
+        const OUTBOUND_CALL_WAIT: Duration = Duration::from_secs(60);
+        let Some(ch) = self.outbound.get_mut(name) else { return Vec::from([5]) };
+        match ch.recv_timeout(OUTBOUND_CALL_WAIT) {
+            Ok(Opaque(bytes)) => {
                 let mut out = Vec::from([0u8]);
                 out.extend_from_slice(&bytes);
                 out
             }
-            Err(_) => {
-                self.outbound.remove(&name);
-                Vec::from([3])
+            Err(e) => {
+                // Later replies would answer the wrong call: a new
+                // connection for the next one.
+                self.outbound.remove(name);
+                Vec::from([if matches!(e, ChannelError::TimedOut) { 4 } else { 3 }])
             }
         }
     }

@@ -306,13 +306,15 @@ impl<P: Resilient> Companion<P> {
         let mut open = alloc::collections::BTreeSet::new();
         for e in self.log.entries() {
             match e {
-                Entry::Open(s) => {
+                // A request shows its session open too: it may have opened
+                // before the checkpoint the log follows.
+                Entry::Open(s) | Entry::Request { session: s, .. } => {
                     open.insert(*s);
                 }
                 Entry::Close(s) => {
                     open.remove(s);
                 }
-                _ => {}
+                Entry::Input(_) => {}
             }
         }
         self.clients.await_resumes(open);
@@ -445,7 +447,7 @@ impl<P: Resilient> Companion<P> {
                 // the one this log follows (a commit whose answer was
                 // lost): a checkpoint of the live state settles both.
                 if matches!(e.kind(), crate::store::StoreErrorKind::LogFull | crate::store::StoreErrorKind::Stale) {
-                    match self.checkpoint() {
+                    match self.commit_checkpoint() {
                         Ok(Commit::Done) => return,
                         Ok(Commit::NotCommitted(_)) => {}
                         Err(f) => {
@@ -652,6 +654,7 @@ impl<P: Resilient> Companion<P> {
         let value = match kind {
             crate::service::INPUT_TIME => libos::time::now_ns().to_le_bytes().to_vec(),
             crate::service::INPUT_CALL => self.clients.outbound_call(&data),
+            crate::service::INPUT_CALL_NEXT => self.clients.outbound_next(&data),
             _ => return Err(Failure::Violation(format!("unknown input kind {kind}"))),
         };
         let logged = self.in_flight.as_ref().is_some_and(|f| f.rerun.is_none());
@@ -681,6 +684,20 @@ impl<P: Resilient> Companion<P> {
     /// must not become a restart storm).
     fn checkpoint(&mut self) -> Result<Commit, Failure> {
         self.checkpoint_soon = false;
+        // Replies held for durability go out after an append, not after
+        // the commit: a reply released by a commit belongs to a request
+        // the new generation's log does not hold, so a companion that died
+        // between the commit and the release could not recognise the
+        // request when its client sent it again.
+        if self.durability.pending && !self.durability.held.is_empty() {
+            self.make_durable();
+        }
+        self.commit_checkpoint()
+    }
+
+    /// [`Companion::checkpoint`] without the append first (what a full
+    /// store log calls for).
+    fn commit_checkpoint(&mut self) -> Result<Commit, Failure> {
         let result = self.capture_and_commit();
         if result.is_err() {
             self.requests_since_checkpoint = 0;

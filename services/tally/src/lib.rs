@@ -15,6 +15,6 @@ pub use protocol::{Reply, Request, Tally, TallyClient};
 pub const SERVICE: &str = "tally";
 
 /// Connect a client stub to the tally service (waiting for it).
-pub fn connect() -> Result<TallyClient, libos::directory::DirError> {
-    libos::directory::connect(SERVICE, true).map(|ep| TallyClient::new(libos::channel::Channel::new(ep)))
+pub fn connect() -> Result<TallyClient, libos::channel::ChannelError> {
+    libos::channel::Channel::resumable(SERVICE).map(TallyClient::new)
 }

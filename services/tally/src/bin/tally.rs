@@ -120,6 +120,52 @@ impl TallyHandler for Counters {
         out.reply(Reply::End { count });
     }
 
+    fn import(&mut self, prefix: String, out: &mut dyn ReplySink<Reply>) {
+        let failed = |what: &str| Reply::Failed { code: 502, message: format!("import: {what}") };
+        // kv's List answers Key, Key, ..., EndList: one call, then the rest
+        // of its answer reply by reply.
+        let mut keys = Vec::new();
+        let mut reply = match call_kv(kv::Request::List { prefix }) {
+            Ok(r) => r,
+            Err(e) => return out.reply(failed(&e)),
+        };
+        loop {
+            match reply {
+                kv::Reply::Key { key } => keys.push(key),
+                kv::Reply::EndList { .. } => break,
+                other => return out.reply(failed(&format!("kv answered the listing with {other:?}"))),
+            }
+            reply =
+                match resiliency_lib::service::call_next(kv::SERVICE).map_err(|e| format!("{e:?}")).and_then(decode_kv)
+                {
+                    Ok(r) => r,
+                    Err(e) => return out.reply(failed(&e)),
+                };
+        }
+        let (mut values, mut counters) = (0u32, 0u32);
+        for key in keys {
+            let value = match call_kv(kv::Request::Get { key }) {
+                Ok(kv::Reply::Value { found: true, value }) => value,
+                Ok(_) => continue,
+                Err(e) => return out.reply(failed(&e)),
+            };
+            values += 1;
+            for line in String::from_utf8_lossy(&value).lines() {
+                let Some((name, number)) = line.split_once('=') else { continue };
+                let (Ok(delta), false) = (number.trim().parse::<i64>(), name.is_empty() || name.len() > NAME_MAX)
+                else {
+                    continue;
+                };
+                let Some(at) = self.find(name.as_bytes(), true) else { continue };
+                let t = self.table();
+                t.slots[at].value = t.slots[at].value.wrapping_add(delta);
+                t.sum = t.sum.wrapping_add(delta);
+                counters += 1;
+            }
+        }
+        out.reply(Reply::Imported { values, counters });
+    }
+
     fn publish(&mut self, key: String, out: &mut dyn ReplySink<Reply>) {
         let mut text = String::new();
         for s in self.table().slots.iter().filter(|s| s.used != 0) {
@@ -144,6 +190,20 @@ impl TallyHandler for Counters {
         };
         out.reply(Reply::Published { ok });
     }
+}
+
+/// A kv reply from its bytes.
+fn decode_kv(bytes: Vec<u8>) -> Result<kv::Reply, String> {
+    let mut r = libos::wire::Reader::new(&bytes);
+    let mut q = libos::channel::HandleQueue::new(Vec::new());
+    kv::Reply::decode(&mut r, &mut q).map_err(|e| format!("kv's reply does not decode: {e}"))
+}
+
+/// Call kv with `request`; its first reply.
+fn call_kv(request: kv::Request) -> Result<kv::Reply, String> {
+    let mut w = libos::wire::Writer::new();
+    request.encode(&mut w, &mut HandleList::default());
+    resiliency_lib::service::call(kv::SERVICE, w.as_slice()).map_err(|e| format!("{e:?}")).and_then(decode_kv)
 }
 
 impl Service for Counters {
