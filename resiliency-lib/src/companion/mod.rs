@@ -577,10 +577,24 @@ impl<P: Resilient> Companion<P> {
 
     /// Forward the service's replies to request `id` until `Done`.
     fn collect(&mut self, id: RequestId, replay: bool) -> Result<(), Failure> {
+        self.collect_replies(id, replay, false)
+    }
+
+    /// Replay request `id` of an older checkpoint's log: its replies went
+    /// to their clients long ago (or to a boot that is over); only its
+    /// effect and recorded inputs matter.
+    fn collect_quietly(&mut self, id: RequestId) -> Result<(), Failure> {
+        self.collect_replies(id, true, true)
+    }
+
+    /// Answer the service's input requests for request `id` until `Done`,
+    /// forwarding its replies unless `quiet`.
+    fn collect_replies(&mut self, id: RequestId, replay: bool, quiet: bool) -> Result<(), Failure> {
         let mut index = 0;
         loop {
             let within = self.deadline_ns;
             match self.service()?.recv(within)? {
+                SvcReply::Reply { session, seq, .. } if quiet && (session, seq) == id => {}
                 SvcReply::Reply { session, seq, reply } if (session, seq) == id => {
                     self.forward(id, index, reply, replay)?;
                     index += 1;
@@ -592,26 +606,6 @@ impl<P: Resilient> Companion<P> {
                 SvcReply::Done { session, seq } if (session, seq) == id => return Ok(()),
                 other => {
                     return Err(Failure::Violation(format!("{} while handling request {id:?}", reply_name(&other))));
-                }
-            }
-        }
-    }
-
-    /// Replay request `id` of an older checkpoint's log: its replies went
-    /// to their clients long ago (or to a boot that is over); only its
-    /// effect and recorded inputs matter.
-    fn collect_quietly(&mut self, id: RequestId) -> Result<(), Failure> {
-        loop {
-            let within = self.deadline_ns;
-            match self.service()?.recv(within)? {
-                SvcReply::Reply { session, seq, .. } if (session, seq) == id => {}
-                SvcReply::Input { kind, data } => {
-                    let value = self.input(kind, data, true)?;
-                    self.service()?.send(SvcRequest::InputValue { data: value })?;
-                }
-                SvcReply::Done { session, seq } if (session, seq) == id => return Ok(()),
-                other => {
-                    return Err(Failure::Violation(format!("{} while replaying request {id:?}", reply_name(&other))));
                 }
             }
         }
