@@ -399,6 +399,12 @@ fn resiliency_annotations() {
         files::Files::POLICY,
         Policy { every_requests: Some(1000), every_ms: None, distillation: Distillation::Image }
     );
+    use files::{Files, Request as FileRequest};
+    assert_eq!(Files::DEADLINE_MS, 5000);
+    assert_eq!(Files::deadline_ms(&FileRequest::Stat { path: "/a".into() }), 500);
+    assert_eq!(Files::deadline_ms(&FileRequest::ShareBuffers { memories: vec![], pages: vec![] }), 20_000);
+    assert_eq!(Files::deadline_ms(&FileRequest::Close {}), 5000);
+    assert_eq!(Kv::deadline_ms(&Request::Ping), Kv::DEADLINE_MS);
 
     use edge_cases::EdgeCases;
     assert_eq!(EdgeCases::POLICY, Policy { every_requests: None, every_ms: None, distillation: Distillation::Logical });
