@@ -9,6 +9,7 @@
 pub mod cpio;
 pub mod debian;
 pub mod devices;
+pub mod fs;
 pub mod kmods;
 pub mod linux;
 
@@ -146,7 +147,7 @@ fn verdict(ratio: f64, goal: f64) -> &'static str {
 }
 
 /// Run the benchmarks and print the table; with `only`, just that part
-/// (`kernel`, `devices` or `vault`), written to `target/bench/results-PART.md`.
+/// (`kernel`, `devices`, `vault` or `fs`), written to `target/bench/results-PART.md`.
 pub fn run(only: Option<&str>) -> Result<(), String> {
     tools::ensure(&[&tools::QEMU])?;
     let image = assemble::build()?;
@@ -156,7 +157,8 @@ pub fn run(only: Option<&str>) -> Result<(), String> {
             "kernel" => kernel_table(&image, &work_dir)?,
             "devices" => devices::devices_table(&image, &work_dir)?,
             "vault" => vault_table(&image)?,
-            other => return Err(format!("bench: no part {other:?} (parts: kernel, devices, vault)")),
+            "fs" => fs::fs_table(&image, &work_dir)?,
+            other => return Err(format!("bench: no part {other:?} (parts: kernel, devices, vault, fs)")),
         };
         let out = kintsugi_tests::image::workspace_root().join(format!("target/bench/results-{part}.md"));
         std::fs::write(&out, &table).map_err(|e| format!("{}: {e}", out.display()))?;
@@ -170,6 +172,8 @@ pub fn run(only: Option<&str>) -> Result<(), String> {
     table.push_str(&vault_table(&image)?);
     table.push('\n');
     table.push_str(&devices::devices_table(&image, &work_dir)?);
+    table.push('\n');
+    table.push_str(&fs::fs_table(&image, &work_dir)?);
     let out = kintsugi_tests::image::workspace_root().join("target/bench/results.md");
     std::fs::write(&out, &table).map_err(|e| format!("{}: {e}", out.display()))?;
     eprintln!("bench: table also written to {}", out.display());
