@@ -133,6 +133,13 @@ impl<D: SectorSource> Blocks<D> {
         (self.held.len() * SECTOR) as u64
     }
 
+    /// The write counter: it changes with every sector written (or held
+    /// write dropped), so a copy of anything read is still valid while it
+    /// has not changed.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
     /// Sectors held.
     pub fn held_sectors(&self) -> usize {
         self.held.len()
@@ -344,6 +351,7 @@ impl<D: SectorSource> Blocks<D> {
     /// Forget every held write (they are lost: only for a service that is
     /// about to start over from the disk).
     pub fn drop_held(&mut self) {
+        self.version += 1;
         self.held.clear();
         self.taken = None;
     }
@@ -355,8 +363,9 @@ impl<D: SectorSource> Blocks<D> {
 pub struct FatIo<D: SectorSource> {
     blocks: Rc<RefCell<Blocks<D>>>,
     pos: u64,
-    /// (lba, the write counter then, its bytes).
-    last: Option<(u64, u64, Sector)>,
+    /// (lba, the write counter then, its bytes), kept inline: a heap copy
+    /// per sector change cost an allocation and a free each time.
+    last: Option<(u64, u64, [u8; SECTOR])>,
 }
 
 impl<D: SectorSource> FatIo<D> {
@@ -380,7 +389,7 @@ impl<D: SectorSource> fatfs::Read for FatIo<D> {
                 if lba >= blocks.sectors {
                     return Ok(0);
                 }
-                let data = sector_from(blocks.sector(lba)?);
+                let data = *blocks.sector(lba)?;
                 self.last = Some((lba, blocks.version, data));
             }
             if let Some((_, _, data)) = &self.last {

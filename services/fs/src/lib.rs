@@ -13,6 +13,8 @@
 //! - [`table`]: the open-file table per client session and its encoding
 //!   (the small logical state a checkpoint keeps);
 //! - [`time`]: FAT dates and times from and to seconds since 1970;
+//! - [`clustermap`]: where a file's clusters are on the disk, so reads
+//!   skip fatfs's walk of the cluster chain and move large runs;
 //! - [`engine`]: [`Fs`], which mounts the volume with fatfs and answers the
 //!   contract's requests (`handle(session, request) -> replies`);
 //! - [`memdisk`]: a disk in memory, and applying an epoch to one (host
@@ -28,6 +30,7 @@
 extern crate alloc;
 
 pub mod blocks;
+pub mod clustermap;
 pub mod engine;
 pub mod memdisk;
 pub mod path;
