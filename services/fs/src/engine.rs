@@ -566,7 +566,8 @@ impl<D: SectorSource> Fs<D> {
             // Only the clusters the size needs: a damaged chain may loop.
             let clusters = file.size().unwrap_or(0).div_ceil(self.geometry.cluster.max(1) as u32) as usize;
             let offsets = file.extents().take(clusters).map(|x| x.map(|x| x.offset));
-            *map = ClusterMap::build(first, version, self.geometry.cluster, offsets).map_err(|e| fat_error(shown, e))?;
+            *map =
+                ClusterMap::build(first, version, self.geometry.cluster, offsets).map_err(|e| fat_error(shown, e))?;
         }
         let Some(map) = map.as_ref() else { return Ok(false) };
         let mut done = 0;

@@ -196,7 +196,8 @@ mod guest {
 
     pub fn main() -> i32 {
         let a: Vec<&str> = libos::start::args().split_whitespace().collect();
-        let (mib, files, reads, reps) = (num(a.first(), 64), num(a.get(1), 1000), num(a.get(2), 1000), num(a.get(3), 3));
+        let (mib, files, reads, reps) =
+            (num(a.first(), 64), num(a.get(1), 1000), num(a.get(2), 1000), num(a.get(3), 3));
         match run(mib.max(1), files, reads, reps.max(1)) {
             Ok(()) => 0,
             Err(e) => {
