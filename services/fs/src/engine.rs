@@ -662,11 +662,11 @@ impl<D: SectorSource> Fs<D> {
         }
         let shown = path::join(&f.path);
         let geometry = self.geometry;
-        let size = {
-            let fat = self.fat()?;
-            let file = Self::file_of(fat, &geometry, handle, &f)?;
-            file.size().unwrap_or(0) as u64
-        };
+        // One walk to the file serves the size, the space check and the
+        // write (each walk scans the directories on the path).
+        let fat = self.fat()?;
+        let mut file = Self::file_of(fat, &geometry, handle, &f)?;
+        let size = file.size().unwrap_or(0) as u64;
         let offset = if f.mode & flags::APPEND != 0 {
             size
         } else if offset == CURRENT {
@@ -683,13 +683,13 @@ impl<D: SectorSource> Fs<D> {
         }
         if !data.is_empty() {
             self.check_space(&shown, size, end)?;
-            let fat = self.fat()?;
-            let mut file = Self::file_of(fat, &geometry, handle, &f)?;
             Self::write_at(&mut file, &shown, size, offset, data)?;
             let cluster = first_cluster_of(&mut file, &geometry);
             drop(file);
             self.note_cluster(&f.path, cluster);
             f.first_cluster = cluster;
+        } else {
+            drop(file);
         }
         f.position = end;
         self.set_handle(session, handle, f);
