@@ -9,6 +9,7 @@
 //!   [`blocks::SectorSource`] (in the guest, synchronous calls to `blk`)
 //!   and every write is *held* in an overlay (the epoch), never written to
 //!   the disk by the file service itself;
+//! - [`pool`]: the block layer's sector buffers, reused without the heap;
 //! - [`path`]: absolute `/`-separated paths, normalised and checked;
 //! - [`table`]: the open-file table per client session and its encoding
 //!   (the small logical state a checkpoint keeps);
@@ -34,6 +35,7 @@ pub mod clustermap;
 pub mod engine;
 pub mod memdisk;
 pub mod path;
+pub mod pool;
 pub mod table;
 pub mod time;
 
