@@ -14,6 +14,9 @@
  * Usage: linuxbench <path of a static program that exits 0 at once>
  *        linuxbench devices <MiB> <frames>   (the device benchmarks, see
  *                                             "Devices" below)
+ *        linuxbench fs <MiB> <files> <reads> <reps>
+ *                                            (the file-system benchmarks,
+ *                                             see "File system" below)
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -31,6 +34,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -576,10 +581,167 @@ static void bench_devices(int argc, char **argv)
     bench_nic(frames);
 }
 
+/* ---- File system --------------------------------------------------------
+ *
+ * The same operations as Kintsugi's fsbench program
+ * (services/fs/src/bin/fsbench.rs), on the FAT32 data disk (/dev/vda, the
+ * same kind of image) mounted with vfat at /mnt, printing the same figure
+ * names (the median over the repetitions). Each repetition:
+ *
+ * - fs_seq_write_mib_s: open /mnt/fsbench/big.bin (create, truncate),
+ *   MiB MiB in 64 KiB write()s, fsync, close;
+ * - fs_seq_read_mib_s: page cache dropped (sync, drop_caches = 3), open,
+ *   64 KiB read()s to the end, close;
+ * - fs_rand_read_iops: page cache dropped, READS 4 KiB pread()s at
+ *   page-aligned offsets in the file, one at a time (fsbench's generator
+ *   and seed);
+ * - fs_small_files_s, fs_small_files_synced_s: in a new folder
+ *   /mnt/fsbench/small-R, FILES times open (O_CREAT | O_EXCL), one 4 KiB
+ *   write, close; then syncfs. Files per second until the last close, and
+ *   until syncfs returned.
+ */
+
+#define FS_MOUNT "/mnt"
+#define FS_DIR FS_MOUNT "/fsbench"
+#define FS_BIG FS_DIR "/big.bin"
+#define FS_CHUNK (64 * 1024)
+#define FS_PAGE 4096
+#define FS_SEED 0x00f5bec4ULL
+#define FS_MAX_REPS 16
+
+static void drop_caches(void)
+{
+    sync();
+    int fd = open("/proc/sys/vm/drop_caches", O_WRONLY);
+    if (fd < 0 || write(fd, "3\n", 2) != 2)
+        fail("drop_caches");
+    close(fd);
+}
+
+static double seconds_since(double t0)
+{
+    return (now_ns() - t0) / 1e9;
+}
+
+static void fs_mount(void)
+{
+    char serial[64] = "";
+    FILE *f = fopen(BLK_SERIAL_FILE, "r");
+    if (!f || !fgets(serial, sizeof serial, f))
+        fail("read " BLK_SERIAL_FILE);
+    fclose(f);
+    serial[strcspn(serial, "\n")] = 0;
+    if (strcmp(serial, BLK_SERIAL)) {
+        printf("BENCH-ERROR " BLK_DEVICE " is %s, not the data disk " BLK_SERIAL "\n", serial);
+        exit(1);
+    }
+    if (mkdir(FS_MOUNT, 0755) && errno != EEXIST)
+        fail("mkdir " FS_MOUNT);
+    if (mount(BLK_DEVICE, FS_MOUNT, "vfat", 0, ""))
+        fail("mount -t vfat " BLK_DEVICE);
+    if (mkdir(FS_DIR, 0755) && errno != EEXIST)
+        fail("mkdir " FS_DIR);
+}
+
+static void bench_fs(int argc, char **argv)
+{
+    long a[4];
+    for (int i = 0; i < 4; i++) {
+        char *end;
+        a[i] = argc == 6 ? strtol(argv[2 + i], &end, 10) : 0;
+        if (argc != 6 || *end || a[i] <= 0)
+            fail_msg("usage: linuxbench fs MIB FILES READS REPS");
+    }
+    long mib = a[0], files = a[1], reads = a[2], reps = a[3] > FS_MAX_REPS ? FS_MAX_REPS : a[3];
+    long chunks = mib * 1024 * 1024 / FS_CHUNK;
+    double mib_done = (double)chunks * FS_CHUNK / (1024.0 * 1024.0);
+    uint64_t pages = (uint64_t)chunks * (FS_CHUNK / FS_PAGE);
+    static unsigned char data[FS_CHUNK];
+    for (int i = 0; i < FS_CHUNK; i++)
+        data[i] = (unsigned char)(i * 7 % 251);
+    double wr[FS_MAX_REPS], rd[FS_MAX_REPS], rnd[FS_MAX_REPS], sm[FS_MAX_REPS], sms[FS_MAX_REPS];
+    fs_mount();
+    rng_state = FS_SEED;
+    for (long r = 0; r < reps; r++) {
+        drop_caches();
+        double t0 = now_ns();
+        int fd = open(FS_BIG, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd < 0)
+            fail("open for writing " FS_BIG);
+        for (long i = 0; i < chunks; i++)
+            if (write(fd, data, FS_CHUNK) != FS_CHUNK)
+                fail("write " FS_BIG);
+        if (fsync(fd) || close(fd))
+            fail("fsync " FS_BIG);
+        wr[r] = mib_done / seconds_since(t0);
+
+        drop_caches();
+        t0 = now_ns();
+        fd = open(FS_BIG, O_RDONLY);
+        if (fd < 0)
+            fail("open for reading " FS_BIG);
+        for (long i = 0; i < chunks; i++)
+            if (read(fd, data, FS_CHUNK) != FS_CHUNK)
+                fail("read " FS_BIG);
+        close(fd);
+        rd[r] = mib_done / seconds_since(t0);
+
+        drop_caches();
+        t0 = now_ns();
+        fd = open(FS_BIG, O_RDONLY);
+        if (fd < 0)
+            fail("open for reading " FS_BIG);
+        for (long i = 0; i < reads; i++) {
+            off_t off = (off_t)(rng_next() % pages) * FS_PAGE;
+            if (pread(fd, data, FS_PAGE, off) != FS_PAGE)
+                fail("pread " FS_BIG);
+        }
+        close(fd);
+        rnd[r] = reads / seconds_since(t0);
+
+        char dir[64], path[96];
+        snprintf(dir, sizeof dir, FS_DIR "/small-%ld", r);
+        if (mkdir(dir, 0755))
+            fail("mkdir small");
+        memset(data, 0xa5, FS_PAGE);
+        t0 = now_ns();
+        for (long i = 0; i < files; i++) {
+            snprintf(path, sizeof path, "%s/f%04ld", dir, i);
+            fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+            if (fd < 0 || write(fd, data, FS_PAGE) != FS_PAGE || close(fd))
+                fail("small file");
+        }
+        double closed = seconds_since(t0);
+        fd = open(dir, O_RDONLY | O_DIRECTORY);
+        if (fd < 0 || syncfs(fd))
+            fail("syncfs");
+        close(fd);
+        double synced = seconds_since(t0);
+        sm[r] = files / closed;
+        sms[r] = files / synced;
+        for (int i = 0; i < FS_CHUNK; i++)
+            data[i] = (unsigned char)(i * 7 % 251);
+        printf("linuxbench: rep %ld: write %.2f MiB/s, read %.2f MiB/s, random reads %.0f/s, files %.0f/s (%.0f/s "
+               "with sync)\n",
+               r, wr[r], rd[r], rnd[r], sm[r], sms[r]);
+    }
+    report("fs_seq_write_mib_s", median(wr, reps));
+    report("fs_seq_read_mib_s", median(rd, reps));
+    report("fs_rand_read_iops", median(rnd, reps));
+    report("fs_small_files_s", median(sm, reps));
+    report("fs_small_files_synced_s", median(sms, reps));
+    if (umount(FS_MOUNT))
+        fail("umount " FS_MOUNT);
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 2 && !strcmp(argv[1], "devices")) {
         bench_devices(argc, argv);
+        return 0;
+    }
+    if (argc >= 2 && !strcmp(argv[1], "fs")) {
+        bench_fs(argc, argv);
         return 0;
     }
     if (argc != 2) {

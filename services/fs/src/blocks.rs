@@ -12,12 +12,13 @@
 //!
 //! Clean sectors read from the disk are cached (bounded); since the disk
 //! changes only by epochs, and an applied epoch equals what is held, the
-//! cache never goes stale.
+//! cache never goes stale. Held and cached sectors live in a
+//! [`SectorPool`] (no heap allocation per sector).
 //!
 //! [`FatIo`] is the byte stream fatfs mounts: a position over a shared
 //! [`Blocks`].
 
-use alloc::boxed::Box;
+use crate::pool::{SectorPool, Slot};
 use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::rc::Rc;
@@ -73,16 +74,8 @@ pub trait SectorSource {
     fn read(&mut self, lba: u64, buf: &mut [u8]) -> Result<(), DiskError>;
 }
 
-type Sector = Box<[u8; SECTOR]>;
-
-fn sector_from(bytes: &[u8]) -> Sector {
-    let mut s = Box::new([0u8; SECTOR]);
-    s.copy_from_slice(&bytes[..SECTOR]);
-    s
-}
-
 struct Held {
-    data: Sector,
+    data: Slot,
     /// The write counter when it was last written.
     version: u64,
 }
@@ -92,7 +85,9 @@ pub struct Blocks<D: SectorSource> {
     disk: D,
     sectors: u64,
     held: BTreeMap<u64, Held>,
-    clean: BTreeMap<u64, Sector>,
+    clean: BTreeMap<u64, Slot>,
+    /// The buffers of `held` and `clean`.
+    pool: SectorPool,
     clean_limit: usize,
     /// Counts sector writes.
     version: u64,
@@ -111,6 +106,7 @@ impl<D: SectorSource> Blocks<D> {
             sectors,
             held: BTreeMap::new(),
             clean: BTreeMap::new(),
+            pool: SectorPool::new(),
             clean_limit: cache_sectors.max(2 * MAX_RUN),
             version: 0,
             taken: None,
@@ -131,6 +127,13 @@ impl<D: SectorSource> Blocks<D> {
     /// Bytes of held writes.
     pub fn held_bytes(&self) -> u64 {
         (self.held.len() * SECTOR) as u64
+    }
+
+    /// The write counter: it changes with every sector written (or held
+    /// write dropped), so a copy of anything read is still valid while it
+    /// has not changed.
+    pub fn version(&self) -> u64 {
+        self.version
     }
 
     /// Sectors held.
@@ -160,12 +163,24 @@ impl<D: SectorSource> Blocks<D> {
             // Forget the half below the new sector: cheap, and sequential
             // reads keep their read-ahead.
             let keep = self.clean.split_off(&lba);
-            self.clean = keep;
+            let below = core::mem::replace(&mut self.clean, keep);
+            self.forget(below);
             if self.clean.len() >= self.clean_limit {
-                self.clean.clear();
+                let all = core::mem::take(&mut self.clean);
+                self.forget(all);
             }
         }
-        self.clean.insert(lba, sector_from(data));
+        let slot = self.pool.alloc(data);
+        if let Some(old) = self.clean.insert(lba, slot) {
+            self.pool.free(old);
+        }
+    }
+
+    /// Give the buffers of `sectors` back to the pool.
+    fn forget(&mut self, sectors: BTreeMap<u64, Slot>) {
+        for (_, slot) in sectors {
+            self.pool.free(slot);
+        }
     }
 
     /// Read whole sectors from the disk (no overlay), in runs a blk request
@@ -188,14 +203,16 @@ impl<D: SectorSource> Blocks<D> {
             for (i, s) in buf.chunks(SECTOR).enumerate() {
                 self.remember(lba + i as u64, s);
             }
-            self.clean.entry(lba).or_insert_with(|| sector_from(&buf[..SECTOR]));
-        }
-        match self.held.get(&lba) {
-            Some(h) => Ok(&h.data),
-            None => {
-                self.clean.get(&lba).map(|c| &**c).ok_or_else(|| DiskError(String::from("sector cache lost a sector")))
+            if !self.clean.contains_key(&lba) {
+                let slot = self.pool.alloc(&buf[..SECTOR]);
+                self.clean.insert(lba, slot);
             }
         }
+        let slot = match self.held.get(&lba) {
+            Some(h) => Some(&h.data),
+            None => self.clean.get(&lba),
+        };
+        slot.map(|s| self.pool.get(s)).ok_or_else(|| DiskError(String::from("sector cache lost a sector")))
     }
 
     /// Read sector `lba` into `out`.
@@ -218,11 +235,11 @@ impl<D: SectorSource> Blocks<D> {
                 self.read_disk(lba, buf)?;
                 for (&l, c) in self.clean.range(lba..lba + count) {
                     let at = (l - lba) as usize * SECTOR;
-                    buf[at..at + SECTOR].copy_from_slice(&c[..]);
+                    buf[at..at + SECTOR].copy_from_slice(self.pool.get(c));
                 }
                 for (&l, h) in self.held.range(lba..lba + count) {
                     let at = (l - lba) as usize * SECTOR;
-                    buf[at..at + SECTOR].copy_from_slice(&h.data[..]);
+                    buf[at..at + SECTOR].copy_from_slice(self.pool.get(&h.data));
                 }
                 return Ok(());
             }
@@ -242,14 +259,17 @@ impl<D: SectorSource> Blocks<D> {
         for (i, s) in data.chunks(SECTOR).enumerate() {
             let at = lba + i as u64;
             self.version += 1;
-            self.clean.remove(&at);
+            if let Some(old) = self.clean.remove(&at) {
+                self.pool.free(old);
+            }
             match self.held.get_mut(&at) {
                 Some(h) => {
-                    h.data.copy_from_slice(s);
+                    self.pool.get_mut(&h.data).copy_from_slice(s);
                     h.version = self.version;
                 }
                 None => {
-                    self.held.insert(at, Held { data: sector_from(s), version: self.version });
+                    let data = self.pool.alloc(s);
+                    self.held.insert(at, Held { data, version: self.version });
                 }
             }
         }
@@ -296,7 +316,7 @@ impl<D: SectorSource> Blocks<D> {
                 self.check_range(lba, 1)?;
                 if let Some(h) = self.held.get_mut(&lba) {
                     self.version += 1;
-                    h.data[off..off + take].copy_from_slice(&data[done..done + take]);
+                    self.pool.get_mut(&h.data)[off..off + take].copy_from_slice(&data[done..done + take]);
                     h.version = self.version;
                 } else {
                     let mut s = [0u8; SECTOR];
@@ -319,9 +339,9 @@ impl<D: SectorSource> Blocks<D> {
         for (&lba, h) in &self.held {
             match out.last_mut() {
                 Some(w) if w.lba + (w.data.len() / SECTOR) as u64 == lba && w.data.len() < MAX_RUN * SECTOR => {
-                    w.data.extend_from_slice(&h.data[..]);
+                    w.data.extend_from_slice(self.pool.get(&h.data));
                 }
-                _ => out.push(BlockWrite { disk: DATA_DISK, lba, data: h.data.to_vec() }),
+                _ => out.push(BlockWrite { disk: DATA_DISK, lba, data: self.pool.get(&h.data).to_vec() }),
             }
         }
         out
@@ -335,7 +355,11 @@ impl<D: SectorSource> Blocks<D> {
         for lba in done {
             if let Some(h) = self.held.remove(&lba) {
                 if self.clean.len() < self.clean_limit {
-                    self.clean.insert(lba, h.data);
+                    if let Some(old) = self.clean.insert(lba, h.data) {
+                        self.pool.free(old);
+                    }
+                } else {
+                    self.pool.free(h.data);
                 }
             }
         }
@@ -344,7 +368,10 @@ impl<D: SectorSource> Blocks<D> {
     /// Forget every held write (they are lost: only for a service that is
     /// about to start over from the disk).
     pub fn drop_held(&mut self) {
-        self.held.clear();
+        self.version += 1;
+        for (_, h) in core::mem::take(&mut self.held) {
+            self.pool.free(h.data);
+        }
         self.taken = None;
     }
 }
@@ -355,8 +382,9 @@ impl<D: SectorSource> Blocks<D> {
 pub struct FatIo<D: SectorSource> {
     blocks: Rc<RefCell<Blocks<D>>>,
     pos: u64,
-    /// (lba, the write counter then, its bytes).
-    last: Option<(u64, u64, Sector)>,
+    /// (lba, the write counter then, its bytes), kept inline: a heap copy
+    /// per sector change cost an allocation and a free each time.
+    last: Option<(u64, u64, [u8; SECTOR])>,
 }
 
 impl<D: SectorSource> FatIo<D> {
@@ -380,7 +408,7 @@ impl<D: SectorSource> fatfs::Read for FatIo<D> {
                 if lba >= blocks.sectors {
                     return Ok(0);
                 }
-                let data = sector_from(blocks.sector(lba)?);
+                let data = *blocks.sector(lba)?;
                 self.last = Some((lba, blocks.version, data));
             }
             if let Some((_, _, data)) = &self.last {

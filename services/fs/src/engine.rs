@@ -16,6 +16,7 @@
 //! (`busy`) for removal; a move carries the handles along.
 
 use crate::blocks::{Blocks, DiskError, FatIo, SectorSource, DEFAULT_CACHE_SECTORS, SECTOR};
+use crate::clustermap::ClusterMap;
 use crate::path::{self, PathError};
 use crate::protocol::{Reply, Request};
 use crate::table::{Mount, OpenFile, State};
@@ -232,6 +233,8 @@ pub struct Fs<D: SectorSource> {
     geometry: Geometry,
     clock: Clock,
     state: State,
+    /// Where the clusters of the file read last are (see [`ClusterMap`]).
+    map: RefCell<Option<ClusterMap>>,
 }
 
 impl<D: SectorSource> Fs<D> {
@@ -249,7 +252,7 @@ impl<D: SectorSource> Fs<D> {
         let mount =
             Mount { volume_id: fat.volume_id(), sectors: blocks.borrow().sectors(), cluster: fat.cluster_size() };
         let state = State { mount, next_handle: 1, ..State::default() };
-        Ok(Fs { blocks, fat: Some(fat), geometry, clock, state })
+        Ok(Fs { blocks, fat: Some(fat), geometry, clock, state, map: RefCell::new(None) })
     }
 
     /// Mount `disk` and take the open files from `saved` (what [`Fs::save`]
@@ -526,7 +529,9 @@ impl<D: SectorSource> Fs<D> {
         let size = file.size().unwrap_or(0) as u64;
         let n = size.saturating_sub(offset).min(length as u64) as usize;
         let mut data = vec![0u8; n];
-        if n > 0 {
+        if n > 0 && self.read_mapped(&mut file, &shown, offset, &mut data)? {
+            // Read through the file's cluster map.
+        } else if n > 0 {
             file.seek(SeekFrom::Start(offset)).map_err(|e| fat_error(&shown, e))?;
             let mut done = 0;
             while done < n {
@@ -546,6 +551,42 @@ impl<D: SectorSource> Fs<D> {
         f.position = offset + n as u64;
         self.set_handle(session, handle, f);
         Ok(Reply::Data { offset, data })
+    }
+
+    /// Read `data.len()` bytes at `offset` of `file` (within its size)
+    /// straight from the block layer, through the file's [`ClusterMap`]
+    /// (built again when a sector was written since, or another file was
+    /// read last). `false` when the file cannot be mapped (too
+    /// fragmented): fatfs reads it then.
+    fn read_mapped(&self, file: &mut File<'_, D>, shown: &str, offset: u64, data: &mut [u8]) -> Result<bool> {
+        let first = first_cluster_of(file, &self.geometry);
+        let version = self.blocks.borrow().version();
+        let mut map = self.map.borrow_mut();
+        if !map.as_ref().is_some_and(|m| m.first_cluster == first && m.version == version) {
+            // Only the clusters the size needs: a damaged chain may loop.
+            let clusters = file.size().unwrap_or(0).div_ceil(self.geometry.cluster.max(1) as u32) as usize;
+            let offsets = file.extents().take(clusters).map(|x| x.map(|x| x.offset));
+            *map =
+                ClusterMap::build(first, version, self.geometry.cluster, offsets).map_err(|e| fat_error(shown, e))?;
+        }
+        let Some(map) = map.as_ref() else { return Ok(false) };
+        let mut done = 0;
+        while done < data.len() {
+            let pos = offset + done as u64;
+            let Some((disk, len)) = map.locate(pos, (data.len() - done) as u64) else {
+                return Err(FsError::new(
+                    code::CORRUPT,
+                    format!("{}: the file's clusters end before its size", path::show(shown)),
+                ));
+            };
+            let len = len as usize;
+            self.blocks
+                .borrow_mut()
+                .read_bytes(disk, &mut data[done..done + len])
+                .map_err(|e| fat_error(shown, FatError::Io(e)))?;
+            done += len;
+        }
+        Ok(true)
     }
 
     /// Clusters a file of `size` bytes occupies.
@@ -621,11 +662,11 @@ impl<D: SectorSource> Fs<D> {
         }
         let shown = path::join(&f.path);
         let geometry = self.geometry;
-        let size = {
-            let fat = self.fat()?;
-            let file = Self::file_of(fat, &geometry, handle, &f)?;
-            file.size().unwrap_or(0) as u64
-        };
+        // One walk to the file serves the size, the space check and the
+        // write (each walk scans the directories on the path).
+        let fat = self.fat()?;
+        let mut file = Self::file_of(fat, &geometry, handle, &f)?;
+        let size = file.size().unwrap_or(0) as u64;
         let offset = if f.mode & flags::APPEND != 0 {
             size
         } else if offset == CURRENT {
@@ -642,13 +683,13 @@ impl<D: SectorSource> Fs<D> {
         }
         if !data.is_empty() {
             self.check_space(&shown, size, end)?;
-            let fat = self.fat()?;
-            let mut file = Self::file_of(fat, &geometry, handle, &f)?;
             Self::write_at(&mut file, &shown, size, offset, data)?;
             let cluster = first_cluster_of(&mut file, &geometry);
             drop(file);
             self.note_cluster(&f.path, cluster);
             f.first_cluster = cluster;
+        } else {
+            drop(file);
         }
         f.position = end;
         self.set_handle(session, handle, f);

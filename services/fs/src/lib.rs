@@ -9,10 +9,13 @@
 //!   [`blocks::SectorSource`] (in the guest, synchronous calls to `blk`)
 //!   and every write is *held* in an overlay (the epoch), never written to
 //!   the disk by the file service itself;
+//! - [`pool`]: the block layer's sector buffers, reused without the heap;
 //! - [`path`]: absolute `/`-separated paths, normalised and checked;
 //! - [`table`]: the open-file table per client session and its encoding
 //!   (the small logical state a checkpoint keeps);
 //! - [`time`]: FAT dates and times from and to seconds since 1970;
+//! - [`clustermap`]: where a file's clusters are on the disk, so reads
+//!   skip fatfs's walk of the cluster chain and move large runs;
 //! - [`engine`]: [`Fs`], which mounts the volume with fatfs and answers the
 //!   contract's requests (`handle(session, request) -> replies`);
 //! - [`memdisk`]: a disk in memory, and applying an epoch to one (host
@@ -28,9 +31,11 @@
 extern crate alloc;
 
 pub mod blocks;
+pub mod clustermap;
 pub mod engine;
 pub mod memdisk;
 pub mod path;
+pub mod pool;
 pub mod table;
 pub mod time;
 

@@ -80,6 +80,14 @@ fn netdev_spec(guest_port: u16, host_port: u16) -> String {
 /// The disks and card as QEMU arguments, exactly as `QemuConfig::command`
 /// writes them for Kintsugi (a unit test checks it), for the Linux guest.
 fn device_args(disks: &[PathBuf], netdev: &str) -> Vec<String> {
+    let mut a = disk_args(disks);
+    a.extend(["-netdev".into(), netdev.to_string(), "-device".into(), "virtio-net-pci,netdev=net0".into()]);
+    a
+}
+
+/// The disks alone as QEMU arguments, as `QemuConfig::command` writes them
+/// for Kintsugi (virtio-blk-pci, serial `kintsugi-diskN`).
+pub(super) fn disk_args(disks: &[PathBuf]) -> Vec<String> {
     let mut a = Vec::new();
     for (i, d) in disks.iter().enumerate() {
         a.push("-drive".into());
@@ -87,7 +95,6 @@ fn device_args(disks: &[PathBuf], netdev: &str) -> Vec<String> {
         a.push("-device".into());
         a.push(format!("virtio-blk-pci,drive=disk{i},serial=kintsugi-disk{i}"));
     }
-    a.extend(["-netdev".into(), netdev.to_string(), "-device".into(), "virtio-net-pci,netdev=net0".into()]);
     a
 }
 

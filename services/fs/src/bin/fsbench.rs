@@ -1,0 +1,234 @@
+//! `fsbench MIB FILES READS REPS`: the file-system figures of `cargo xtask
+//! bench`, measured through the fs service (and its companion) on the data
+//! disk. Each of REPS repetitions does, in this order:
+//!
+//! - sequential write: open `/fsbench/big.bin` (create, truncate), MIB MiB
+//!   in 64 KiB `Write`s, `Sync`, close (MiB/s);
+//! - sequential read: open it, 64 KiB `Read`s to the end, close (MiB/s);
+//! - random reads: READS 4 KiB `Read`s at page-aligned offsets in it, one
+//!   at a time (reads per second; the offsets come from the generator and
+//!   seed the Linux reference uses);
+//! - small files: in a new folder `/fsbench/small-R`, FILES times: open
+//!   (create, exclusive), one 4 KiB `Write`, close; then `Sync` (files per
+//!   second until the last close, and until the sync returned).
+//!
+//! "Sync" is `Sync` followed by `Volume`: the companion answers `Sync`
+//! before the checkpoint it triggers (the held writes reach the disk
+//! then), and `Volume` is answered only after it.
+//!
+//! Prints the median of each figure over the repetitions as
+//! `BENCH name value` lines (`BENCH-ERROR what` on a failure). The Linux
+//! reference (`linuxbench fs`, xtask/bench/linuxbench.c) does the same on a
+//! `vfat` mount of the same kind of disk.
+// Not service code (a benchmark client outside the service: it times it).
+#![allow(clippy::disallowed_methods)]
+#![cfg_attr(target_os = "none", no_std)]
+#![cfg_attr(target_os = "none", no_main)]
+
+#[cfg(target_os = "none")]
+mod guest {
+    extern crate alloc;
+
+    use alloc::format;
+    use alloc::string::{String, ToString};
+    use alloc::vec;
+    use alloc::vec::Vec;
+    use fs::{code, flags, FsClient, Reply, CURRENT};
+    use libos::println;
+    use libos::rand::Rng;
+
+    /// Bytes per sequential request.
+    const CHUNK: usize = 65536;
+    /// Bytes per random read and per small file.
+    const PAGE: usize = 4096;
+    /// The random offsets' generator seed (the same in linuxbench).
+    const SEED: u64 = 0x00f5_bec4;
+    const DIR: &str = "/fsbench";
+    const BIG: &str = "/fsbench/big.bin";
+
+    type R<T> = Result<T, String>;
+
+    fn num(s: Option<&&str>, default: u64) -> u64 {
+        s.and_then(|s| s.parse().ok()).unwrap_or(default)
+    }
+
+    struct Files(FsClient);
+
+    impl Files {
+        fn open(&mut self, path: &str, fl: u32) -> R<u64> {
+            match self.0.open(path.to_string(), fl).map_err(|e| format!("open {path}: {e}"))? {
+                Reply::Opened { handle, .. } => Ok(handle),
+                r => Err(format!("open {path}: {r:?}")),
+            }
+        }
+        fn done(what: &str, r: Result<Reply, libos::protocol::ClientError>) -> R<()> {
+            match r.map_err(|e| format!("{what}: {e}"))? {
+                Reply::Done => Ok(()),
+                r => Err(format!("{what}: {r:?}")),
+            }
+        }
+        fn close(&mut self, h: u64) -> R<()> {
+            Self::done("close", self.0.close(h))
+        }
+        /// `Sync`, then one more request: the companion answers `Sync`
+        /// before the checkpoint it asks for (fs has no durable requests
+        /// yet), and the next request waits for that checkpoint, which
+        /// writes the held blocks to the disk.
+        fn sync(&mut self) -> R<()> {
+            Self::done("sync", self.0.sync())?;
+            match self.0.volume().map_err(|e| format!("volume: {e}"))? {
+                Reply::VolumeInfo { .. } => Ok(()),
+                r => Err(format!("volume: {r:?}")),
+            }
+        }
+        fn mkdir(&mut self, path: &str) -> R<()> {
+            match self.0.mkdir(path.to_string()).map_err(|e| format!("mkdir {path}: {e}"))? {
+                Reply::Done => Ok(()),
+                Reply::Failed { code: code::EXISTS, .. } => Ok(()),
+                r => Err(format!("mkdir {path}: {r:?}")),
+            }
+        }
+        fn write(&mut self, h: u64, offset: u64, data: Vec<u8>) -> R<()> {
+            let len = data.len() as u64;
+            match self.0.write(h, offset, data).map_err(|e| format!("write: {e}"))? {
+                Reply::Written { .. } => Ok(()),
+                r => Err(format!("write of {len} bytes: {r:?}")),
+            }
+        }
+        /// Read exactly `len` bytes at `offset`.
+        fn read(&mut self, h: u64, offset: u64, len: usize) -> R<()> {
+            match self.0.read(h, offset, len as u32).map_err(|e| format!("read: {e}"))? {
+                Reply::Data { data, .. } if data.len() == len => Ok(()),
+                Reply::Data { data, .. } => Err(format!("read at {offset}: {} bytes, not {len}", data.len())),
+                r => Err(format!("read at {offset}: {r:?}")),
+            }
+        }
+    }
+
+    /// One repetition's figures.
+    struct Rep {
+        write_mib_s: f64,
+        read_mib_s: f64,
+        rand_read_iops: f64,
+        small_files_s: f64,
+        small_files_synced_s: f64,
+    }
+
+    fn seconds_since(t0: u64) -> f64 {
+        (libos::time::now_ns().saturating_sub(t0)) as f64 / 1e9
+    }
+
+    fn rep(f: &mut Files, r: u64, mib: u64, files: u64, reads: u64, rng: &mut Rng) -> R<Rep> {
+        let chunks = mib * 1024 * 1024 / CHUNK as u64;
+        let mib_done = (chunks * CHUNK as u64) as f64 / (1024.0 * 1024.0);
+        let data: Vec<u8> = (0..CHUNK).map(|i| (i * 7 % 251) as u8).collect();
+
+        let t0 = libos::time::now_ns();
+        let h = f.open(BIG, flags::WRITE | flags::CREATE | flags::TRUNCATE)?;
+        for _ in 0..chunks {
+            f.write(h, CURRENT, data.clone())?;
+        }
+        f.sync()?;
+        f.close(h)?;
+        let write_mib_s = mib_done / seconds_since(t0);
+
+        let t0 = libos::time::now_ns();
+        let h = f.open(BIG, flags::READ)?;
+        for _ in 0..chunks {
+            f.read(h, CURRENT, CHUNK)?;
+        }
+        f.close(h)?;
+        let read_mib_s = mib_done / seconds_since(t0);
+
+        let pages = chunks * (CHUNK / PAGE) as u64;
+        let t0 = libos::time::now_ns();
+        let h = f.open(BIG, flags::READ)?;
+        for _ in 0..reads {
+            let offset = rng.below(pages) * PAGE as u64;
+            f.read(h, offset, PAGE)?;
+        }
+        f.close(h)?;
+        let rand_read_iops = reads as f64 / seconds_since(t0);
+
+        let dir = format!("{DIR}/small-{r}");
+        f.mkdir(&dir)?;
+        let page = vec![0xa5u8; PAGE];
+        let t0 = libos::time::now_ns();
+        for i in 0..files {
+            let h = f.open(&format!("{dir}/f{i:04}"), flags::WRITE | flags::CREATE | flags::EXCLUSIVE)?;
+            f.write(h, 0, page.clone())?;
+            f.close(h)?;
+        }
+        let closed = seconds_since(t0);
+        f.sync()?;
+        let synced = seconds_since(t0);
+        Ok(Rep {
+            write_mib_s,
+            read_mib_s,
+            rand_read_iops,
+            small_files_s: files as f64 / closed,
+            small_files_synced_s: files as f64 / synced,
+        })
+    }
+
+    fn median(mut v: Vec<f64>) -> f64 {
+        v.sort_by(f64::total_cmp);
+        match v.len() {
+            0 => 0.0,
+            n if n % 2 == 1 => v[n / 2],
+            n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+        }
+    }
+
+    fn run(mib: u64, files: u64, reads: u64, reps: u64) -> R<()> {
+        let mut f = Files(fs::connect().map_err(|e| format!("connect: {e}"))?);
+        f.mkdir(DIR)?;
+        let mut rng = Rng::new(SEED);
+        let mut all = Vec::new();
+        for r in 0..reps {
+            let x = rep(&mut f, r, mib, files, reads, &mut rng)?;
+            println!(
+                "fsbench: rep {r}: write {:.2} MiB/s, read {:.2} MiB/s, random reads {:.0}/s, files {:.0}/s ({:.0}/s with sync)",
+                x.write_mib_s,
+                x.read_mib_s,
+                x.rand_read_iops,
+                x.small_files_s,
+                x.small_files_synced_s
+            );
+            all.push(x);
+        }
+        let m = |get: fn(&Rep) -> f64| median(all.iter().map(get).collect());
+        println!("BENCH fs_seq_write_mib_s {:.2}", m(|x| x.write_mib_s));
+        println!("BENCH fs_seq_read_mib_s {:.2}", m(|x| x.read_mib_s));
+        println!("BENCH fs_rand_read_iops {:.1}", m(|x| x.rand_read_iops));
+        println!("BENCH fs_small_files_s {:.1}", m(|x| x.small_files_s));
+        println!("BENCH fs_small_files_synced_s {:.1}", m(|x| x.small_files_synced_s));
+        Ok(())
+    }
+
+    pub fn main() -> i32 {
+        let a: Vec<&str> = libos::start::args().split_whitespace().collect();
+        let (mib, files, reads, reps) =
+            (num(a.first(), 64), num(a.get(1), 1000), num(a.get(2), 1000), num(a.get(3), 3));
+        match run(mib.max(1), files, reads, reps.max(1)) {
+            Ok(()) => 0,
+            Err(e) => {
+                println!("BENCH-ERROR {e}");
+                1
+            }
+        }
+    }
+}
+
+#[cfg(target_os = "none")]
+libos::main!(main);
+
+#[cfg(target_os = "none")]
+fn main() -> i32 {
+    guest::main()
+}
+
+#[cfg(not(target_os = "none"))]
+fn main() {
+    eprintln!("fsbench runs in the Kintsugi guest");
+}
