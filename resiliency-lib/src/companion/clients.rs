@@ -2,6 +2,14 @@
 //! (the service's own, `NAME.control`, `NAME.notices`), the client sessions
 //! with their protocol checkers and sequence numbers, controllers, notice
 //! subscribers, and the connections for the service's outbound calls.
+//!
+//! Nothing here waits on a client: a reply that does not fit in a
+//! session's ring now waits in the session's outbox, and a session whose
+//! client stops reading (no progress for [`STALL_NS`], or more than
+//! [`OUTBOX_LIMIT`] bytes waiting) is closed. A notice subscriber or a
+//! controller whose ring is full is dropped. (A client that never read its
+//! replies used to block the companion in a full ring, and with it every
+//! other client.)
 
 use crate::control;
 use crate::log::{Log, RequestId};
@@ -54,6 +62,14 @@ pub enum Event {
     Store,
 }
 
+/// How long a session's replies may wait for its client to read (ns)
+/// before the companion closes the session.
+pub const STALL_NS: u64 = 5_000_000_000;
+/// The most reply bytes that may wait for one session's client.
+pub const OUTBOX_LIMIT: usize = 1 << 20;
+/// How often the outboxes are tried again while replies wait in them.
+const OUTBOX_RETRY: Duration = Duration::from_millis(10);
+
 struct Session<P: Protocol> {
     id: u64,
     /// Who connected (the identity init gave).
@@ -61,6 +77,100 @@ struct Session<P: Protocol> {
     endpoint: Endpoint,
     checker: Checker<P>,
     next_seq: u64,
+    /// Replies that did not fit in the ring yet, in order.
+    outbox: VecDeque<Vec<u8>>,
+    /// Their bytes.
+    outbox_bytes: usize,
+    /// Since when the outbox has made no progress (ns), if it holds any.
+    stalled_since: Option<u64>,
+    /// The client stopped reading: close the session at the next collect.
+    stuck: bool,
+}
+
+impl<P: Protocol> Session<P> {
+    /// Move waiting replies into the ring while they fit.
+    fn flush(&mut self, name: &str) {
+        if self.outbox.is_empty() {
+            self.stalled_since = None;
+            return;
+        }
+        let mut moved = false;
+        while let Some(bytes) = self.outbox.front() {
+            match self.endpoint.can_send(bytes.len()) {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(_) => {
+                    // The client is gone (or broke its ring): nothing more
+                    // reaches it; reading notices the end.
+                    self.outbox.clear();
+                    self.outbox_bytes = 0;
+                    break;
+                }
+            }
+            let len = bytes.len();
+            let sent = self.endpoint.send_raw(bytes, HandleList::default());
+            self.outbox.pop_front();
+            self.outbox_bytes -= len;
+            moved = true;
+            if sent.is_err() {
+                self.outbox.clear();
+                self.outbox_bytes = 0;
+            }
+        }
+        let now = libos::time::now_ns();
+        if self.outbox.is_empty() {
+            self.stalled_since = None;
+        } else if moved || self.stalled_since.is_none() {
+            self.stalled_since = Some(now);
+        } else if self.stalled_since.is_some_and(|t| now.saturating_sub(t) > STALL_NS) && !self.stuck {
+            log::warn!(
+                "{name}: session {} ({}): the client has read no reply for {} s ({} bytes waiting); closing it",
+                self.id,
+                self.client,
+                STALL_NS / 1_000_000_000,
+                self.outbox_bytes
+            );
+            self.stuck = true;
+        }
+    }
+
+    /// Queue a reply (sent at once if it fits and nothing waits before it).
+    fn send(&mut self, name: &str, bytes: &[u8]) {
+        if self.stuck {
+            return;
+        }
+        if self.outbox.is_empty() && self.endpoint.can_send(bytes.len()) != Ok(false) {
+            // It fits (or the client is gone, which sending notices).
+            let _ = self.endpoint.send_raw(bytes, HandleList::default());
+            return;
+        }
+        self.outbox.push_back(Vec::from(bytes));
+        self.outbox_bytes += bytes.len();
+        self.flush(name);
+        if self.outbox_bytes > OUTBOX_LIMIT && !self.stuck {
+            log::warn!(
+                "{name}: session {} ({}): {} reply bytes wait for a client that does not read; closing it",
+                self.id,
+                self.client,
+                self.outbox_bytes
+            );
+            self.stuck = true;
+            self.outbox.clear();
+            self.outbox_bytes = 0;
+        }
+    }
+}
+
+/// Send `message` on `channel` only if it fits in the ring now; false if
+/// it does not (or the channel failed).
+fn send_if_room<Tx: Message, Rx: Message>(channel: &mut Channel<Tx, Rx>, message: Tx) -> bool {
+    let mut w = libos::wire::Writer::new();
+    let mut handles = HandleList::default();
+    message.encode(&mut w, &mut handles);
+    match channel.endpoint().can_send(w.as_slice().len()) {
+        Ok(true) => channel.endpoint_mut().send_raw(w.as_slice(), handles).is_ok(),
+        _ => false,
+    }
 }
 
 /// Everything on the client side of a companion.
@@ -104,7 +214,21 @@ impl<P: crate::Resilient> Clients<P> {
 
     /// Wait for the service to end, a client or a controller to need
     /// something, or the timeout.
-    pub fn wait(&self, exit: &Signal, store: Option<&dyn Waitable>, timeout: Option<Duration>) -> Event {
+    pub fn wait(&mut self, exit: &Signal, store: Option<&dyn Waitable>, timeout: Option<Duration>) -> Event {
+        let name = &self.name;
+        let mut waiting = false;
+        for s in self.sessions.iter_mut().filter(|s| !s.outbox.is_empty()) {
+            s.flush(name);
+            waiting |= !s.outbox.is_empty();
+        }
+        if self.sessions.iter().any(|s| s.stuck) {
+            return Event::Clients;
+        }
+        let timeout = match (waiting, timeout) {
+            (false, t) => t,
+            (true, Some(t)) => Some(t.min(OUTBOX_RETRY)),
+            (true, None) => Some(OUTBOX_RETRY),
+        };
         let mut items: Vec<&dyn Waitable> =
             Vec::from([exit as &dyn Waitable, &self.public, &self.notices, &self.control]);
         let store_at = items.len();
@@ -122,6 +246,7 @@ impl<P: crate::Resilient> Clients<P> {
             Ok(i) if store.is_some() && i == store_at => Event::Store,
             Ok(i) if (control_from..clients_from).contains(&i) => Event::Control,
             Ok(_) => Event::Clients,
+            Err(ChannelError::TimedOut) if waiting => Event::Clients,
             Err(ChannelError::TimedOut) => Event::Timeout,
             Err(e) => {
                 log::warn!("{}: select: {e}", self.name);
@@ -139,7 +264,17 @@ impl<P: crate::Resilient> Clients<P> {
             let id = self.next_session;
             self.next_session += 1;
             let client = c.client.chars().take(64).collect();
-            self.sessions.push(Session { id, client, endpoint, checker: Checker::new(), next_seq: 0 });
+            self.sessions.push(Session {
+                id,
+                client,
+                endpoint,
+                checker: Checker::new(),
+                next_seq: 0,
+                outbox: VecDeque::new(),
+                outbox_bytes: 0,
+                stalled_since: None,
+                stuck: false,
+            });
             work.push_back(Work::Open(id));
         }
         self.accept_control();
@@ -156,6 +291,13 @@ impl<P: crate::Resilient> Clients<P> {
             }
         });
         let name = &self.name;
+        self.sessions.retain_mut(|s| {
+            s.flush(name);
+            if s.stuck {
+                work.push_back(Work::Close(s.id));
+            }
+            !s.stuck
+        });
         self.sessions.retain_mut(|s| loop {
             match s.endpoint.try_recv_raw() {
                 Ok(Some((bytes, handles))) => {
@@ -220,10 +362,12 @@ impl<P: crate::Resilient> Clients<P> {
         s.checker.on_reply(&reply).map_err(|v| v.message)
     }
 
-    /// Send a checked reply to the client (dropped if the client is gone).
+    /// Send a checked reply to the client (dropped if the client is gone;
+    /// kept in the session's outbox while its ring is full).
     pub fn send(&mut self, session: u64, bytes: &[u8]) {
+        let name = &self.name;
         if let Some(s) = self.sessions.iter_mut().find(|s| s.id == session) {
-            let _ = s.endpoint.send_raw(bytes, HandleList::default());
+            s.send(name, bytes);
         }
     }
 
@@ -254,7 +398,7 @@ impl<P: crate::Resilient> Clients<P> {
                 let mut w = libos::wire::Writer::new();
                 let mut h = HandleList::default();
                 reply.encode(&mut w, &mut h);
-                let _ = s.endpoint.send_raw(w.as_slice(), h);
+                s.send(&self.name, w.as_slice());
             }
         }
     }
@@ -274,17 +418,26 @@ impl<P: crate::Resilient> Clients<P> {
         None
     }
 
-    /// Answer controller `index`.
+    /// Answer controller `index` (a controller that does not read its
+    /// answers, so that the next one does not fit, is dropped).
     pub fn answer_control(&mut self, index: usize, reply: control::Reply) {
         if let Some(c) = self.controllers.get_mut(index) {
-            let _ = c.send(reply);
+            if !send_if_room(c, reply) {
+                log::warn!("{}: a controller does not read its answers; dropping it", self.name);
+                self.controllers.swap_remove(index);
+            }
         }
     }
 
     /// Tell the subscribers the service was recovered.
     pub fn notify_recovered(&mut self, restarts: u64, recovery_ns: u64, replayed: u64) {
+        let name = &self.name;
         self.subscribers.retain_mut(|(subscribed, ch)| {
-            !*subscribed || ch.send(notices::Reply::Recovered { restarts, recovery_ns, replayed }).is_ok()
+            let kept = !*subscribed || send_if_room(ch, notices::Reply::Recovered { restarts, recovery_ns, replayed });
+            if !kept {
+                log::warn!("{name}: a notice subscriber does not read its notices; dropping it");
+            }
+            kept
         });
     }
 

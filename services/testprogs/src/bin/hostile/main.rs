@@ -1,0 +1,173 @@
+//! `hostile [check] [seed=N] [random=N] [SERVICE...]`: a hostile client of
+//! the resilient services (kv, tally, fs, blk; all of them by default).
+//! Against each it sends, every message on a fresh session: valid requests
+//! truncated at many lengths and with bytes after them or a handle
+//! attached, unknown tags, length and count fields that lie, bools out of
+//! range, strings that are not UTF-8, fields past the contract's limits,
+//! random bytes (N messages, seeded), and well-formed requests the service
+//! must refuse. Then floods: many requests sent at once on one session
+//! (out of turn: the session must be dropped), and many sessions at once;
+//! then a client that sends a request and never reads the answers, while
+//! a well-behaved client must still be served. Every bad message must get
+//! the contract's error reply or a dropped session; afterwards a
+//! well-behaved exchange on a fresh connection must work.
+//!
+//! With `check`, the companions' figures (`NAME.control` Stats) are read
+//! before and after each service: a restart, a divergence or an abandoned
+//! request during the attack fails the run (a crash caused by a client
+//! message is a bug, not a recovery). Without it (the soak, which injects
+//! crashes meanwhile and counts unexplained restarts itself) they are
+//! printed only.
+//!
+//! Prints one line per failure (`hostile: FAIL ...`), per service a line
+//! of figures, then `hostile: cases=N ops=N errors=E` and
+//! `hostile: verdict OK` or `hostile: verdict FAILED`.
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+mod cases;
+mod figures;
+mod floods;
+mod probe;
+mod targets;
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use cases::Builder;
+use core::time::Duration;
+use libos::println;
+use probe::Outcome;
+use targets::Target;
+use testprogs::Rng;
+
+libos::main!(main);
+
+/// How long a service may take to answer or drop a session.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// The run's options.
+struct Options {
+    check: bool,
+    seed: u64,
+    random: u64,
+    services: Vec<String>,
+}
+
+fn options() -> Options {
+    let mut o = Options { check: false, seed: 1, random: 60, services: Vec::new() };
+    for a in libos::start::args().split_whitespace() {
+        if a == "check" {
+            o.check = true;
+        } else if let Some(v) = a.strip_prefix("seed=") {
+            o.seed = v.parse().unwrap_or(1);
+        } else if let Some(v) = a.strip_prefix("random=") {
+            o.random = v.parse().unwrap_or(60);
+        } else {
+            o.services.push(String::from(a));
+        }
+    }
+    if o.services.is_empty() {
+        o.services = ["kv", "tally", "fs", "blk"].into_iter().map(String::from).collect();
+    }
+    o
+}
+
+/// What the run found.
+#[derive(Default)]
+pub struct Report {
+    cases: u64,
+    failures: Vec<String>,
+}
+
+impl Report {
+    /// One failure, printed as it is found.
+    pub fn fail(&mut self, what: String) {
+        println!("hostile: FAIL {what}");
+        self.failures.push(what);
+    }
+}
+
+fn main() -> i32 {
+    let o = options();
+    let mut rng = Rng::new(o.seed);
+    let mut report = Report::default();
+    for name in &o.services {
+        let before = figures::read(name);
+        match name.as_str() {
+            "kv" => attack::<targets::kv::Kv>(&mut rng, o.random, &mut report),
+            "tally" => attack::<targets::tally::Tally>(&mut rng, o.random, &mut report),
+            "fs" => attack::<targets::fs::Fs>(&mut rng, o.random, &mut report),
+            "blk" => attack::<targets::blk::Blk>(&mut rng, o.random, &mut report),
+            other => report.fail(format!("{other}: not a service this client knows")),
+        }
+        let after = figures::read(name);
+        figures::compare(name, before, after, o.check, &mut report);
+    }
+    let errors = report.failures.len();
+    println!("hostile: cases={} ops={} errors={errors}", report.cases, report.cases);
+    if errors == 0 {
+        println!("hostile: verdict OK");
+        0
+    } else {
+        println!("hostile: verdict FAILED ({errors} failures)");
+        1
+    }
+}
+
+/// Everything against one service.
+fn attack<T: Target>(rng: &mut Rng, random: u64, report: &mut Report) {
+    let mut b = Builder::<T::P>::new(T::safe);
+    for seed in T::seeds() {
+        b.mangle(seed.name, &seed.bytes);
+        for &at in &seed.lengths {
+            b.lie_u32(seed.name, &seed.bytes, at);
+        }
+        for &at in &seed.flags {
+            b.lie_u8(seed.name, &seed.bytes, at);
+        }
+    }
+    b.unknown_tags(T::LAST_TAG);
+    for tag in 1..=T::LAST_TAG {
+        b.bad_utf8(tag, 5);
+    }
+    for (label, bytes, expect) in T::crafted() {
+        match expect {
+            Some(e) => b.push_request(label, bytes, e),
+            None => b.push(String::from(label), bytes),
+        }
+    }
+    let channel_max = match probe::connect(T::NAME) {
+        Ok(ep) => ep.max_message(),
+        Err(e) => return report.fail(e),
+    };
+    b.random(rng, random, T::LAST_TAG, 300, channel_max);
+    let skipped = b.skipped;
+    let (mut rejected, mut answered) = (0u64, 0u64);
+    for case in b.cases {
+        let outcome = probe::exchange::<T::P>(T::NAME, &case.bytes, case.with_handle, WAIT);
+        report.cases += 1;
+        if !case.expect.allows(&outcome) {
+            report.fail(format!("{}: {}: {outcome:?}, wanted {:?}", T::NAME, case.label, case.expect));
+        } else if matches!(outcome, Outcome::Dropped | Outcome::Error) {
+            rejected += 1;
+        } else {
+            answered += 1;
+        }
+    }
+    for f in T::scripts() {
+        report.fail(f);
+    }
+    floods::pipelined::<T>(report);
+    floods::sessions::<T>(report);
+    floods::never_reads::<T>(report);
+    if let Err(e) = T::healthy() {
+        report.fail(format!("{}: a well-behaved client after the attack: {e}", T::NAME));
+    }
+    println!(
+        "hostile: {}: {rejected} rejected, {answered} answered, {skipped} not sent (would touch others' data)",
+        T::NAME
+    );
+}
