@@ -4,9 +4,8 @@
 
 use crate::Report;
 use alloc::format;
-use libos::channel::Channel;
 use libos::println;
-use resiliency_lib::control::{Reply, Request};
+use resiliency_lib::control::{Control, Reply, Request};
 
 /// The figures that must not grow.
 #[derive(Clone, Copy, Debug, Default)]
@@ -20,9 +19,8 @@ pub struct Figures {
 
 /// Service `name`'s figures, or `None` if its companion does not answer.
 pub fn read(name: &str) -> Option<Figures> {
-    let ep = libos::directory::connect_within(&format!("{name}.control"), core::time::Duration::from_secs(10)).ok()?;
-    let mut c: Channel<Request, Reply> = Channel::new(ep);
-    match c.call(Request::Stats {}) {
+    let mut ep = crate::probe::connect(&format!("{name}.control")).ok()?;
+    match crate::probe::call::<Control>(&mut ep, Request::Stats {}) {
         Ok(Reply::Figures { restarts, unexplained, divergences, abandoned, injected, .. }) => {
             Some(Figures { restarts, unexplained, divergences, abandoned, injected })
         }

@@ -10,7 +10,9 @@
 //! then a client that sends a request and never reads the answers, while
 //! a well-behaved client must still be served. Every bad message must get
 //! the contract's error reply or a dropped session; afterwards a
-//! well-behaved exchange on a fresh connection must work.
+//! well-behaved exchange on a fresh connection must work. The companion's
+//! `NAME.control` and `NAME.notices` get malformed messages, a controller
+//! that never reads and subscribers that break their protocol.
 //!
 //! With `check`, the companions' figures (`NAME.control` Stats) are read
 //! before and after each service: a restart, a divergence or an abandoned
@@ -31,6 +33,7 @@ mod cases;
 mod figures;
 mod floods;
 mod probe;
+mod side;
 mod targets;
 
 use alloc::format;
@@ -163,6 +166,7 @@ fn attack<T: Target>(rng: &mut Rng, random: u64, report: &mut Report) {
     floods::pipelined::<T>(report);
     floods::sessions::<T>(report);
     floods::never_reads::<T>(report);
+    side::attack::<T>(report);
     if let Err(e) = T::healthy() {
         report.fail(format!("{}: a well-behaved client after the attack: {e}", T::NAME));
     }

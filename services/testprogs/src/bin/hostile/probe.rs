@@ -121,3 +121,19 @@ pub fn drain<P: Protocol>(ep: &mut Endpoint, wait: Duration) -> (usize, bool) {
         }
     }
 }
+
+/// The next reply on `ep`, decoded; an error if none comes within `WAIT`
+/// (the service hangs) or the session ends.
+pub fn recv<P: Protocol>(ep: &mut Endpoint) -> Result<P::Reply, String> {
+    match ep.recv_raw(Some(crate::WAIT)) {
+        Ok((bytes, _)) => decode::<P::Reply>(&bytes).ok_or_else(|| String::from("a reply that does not decode")),
+        Err(ChannelError::TimedOut) => Err(format!("no answer in {} s", crate::WAIT.as_secs())),
+        Err(e) => Err(format!("{e}")),
+    }
+}
+
+/// Send a request on `ep` and wait (up to `WAIT`) for its first reply.
+pub fn call<P: Protocol>(ep: &mut Endpoint, request: P::Request) -> Result<P::Reply, String> {
+    ep.send_raw(&encode(request), HandleList::default()).map_err(|e| format!("send: {e}"))?;
+    recv::<P>(ep)
+}

@@ -4,7 +4,7 @@
 //! sectors the soak's blkpattern uses.
 
 use super::{Seed, Target};
-use crate::probe::{encode, Expect};
+use crate::probe::{call, connect, encode, Expect};
 use alloc::format;
 use alloc::string::String;
 use alloc::vec;
@@ -95,13 +95,12 @@ impl Target for Blk {
     }
 
     fn healthy() -> Result<(), String> {
-        let ep = crate::probe::connect(blk::SERVICE)?;
-        let mut c = blk::BlkClient::new(libos::channel::Channel::new(ep));
-        match c.info(0) {
+        let mut c = connect(blk::SERVICE)?;
+        match call::<blk::Blk>(&mut c, Request::Info { disk: 0 }) {
             Ok(Reply::Geometry { sectors, .. }) if sectors > LBA + 128 => {}
             other => return Err(format!("info: {other:?}")),
         }
-        match c.read(0, vec![LBA], vec![2]) {
+        match call::<blk::Blk>(&mut c, Request::Read { disk: 0, lbas: vec![LBA], counts: vec![2] }) {
             Ok(Reply::Data { data }) if data.len() == 1024 => Ok(()),
             Ok(Reply::Data { data }) => Err(format!("read of 2 sectors: {} bytes", data.len())),
             other => Err(format!("read: {other:?}")),

@@ -3,7 +3,7 @@
 //! holds.
 
 use super::{Seed, Target};
-use crate::probe::{encode, Expect};
+use crate::probe::{call, connect, encode, recv, Expect};
 use alloc::format;
 use alloc::string::String;
 use alloc::vec;
@@ -127,9 +127,9 @@ impl Target for Kv {
     }
 
     fn never_read() -> Result<(Vec<u8>, bool), String> {
-        let mut c = kv::connect().map_err(|e| format!("connect: {e}"))?;
+        let mut c = connect(kv::SERVICE)?;
         for i in 0..BIG_KEYS {
-            match c.put(big_key(i), vec![b'v']) {
+            match call::<kv::Kv>(&mut c, Request::Put { key: big_key(i), value: vec![b'v'] }) {
                 Ok(Reply::Done { .. }) => {}
                 other => return Err(format!("put {}: {other:?}", big_key(i))),
             }
@@ -138,17 +138,18 @@ impl Target for Kv {
     }
 
     fn healthy() -> Result<(), String> {
-        let mut c = kv::connect().map_err(|e| format!("connect: {e}"))?;
+        let mut c = connect(kv::SERVICE)?;
         let value = Vec::from(&b"well-behaved"[..]);
-        match c.put(key("healthy"), value.clone()) {
+        match call::<kv::Kv>(&mut c, Request::Put { key: key("healthy"), value: value.clone() }) {
             Ok(Reply::Done { .. }) => {}
             other => return Err(format!("put: {other:?}")),
         }
-        match c.get(key("healthy")) {
+        match call::<kv::Kv>(&mut c, Request::Get { key: key("healthy") }) {
             Ok(Reply::Value { found: true, value: v }) if v == value => {}
             other => return Err(format!("get: {other:?}")),
         }
-        let mut r = c.list(String::from("hostile/big/")).map_err(|e| format!("list: {e}"))?;
+        let mut r = call::<kv::Kv>(&mut c, Request::List { prefix: String::from("hostile/big/") })
+            .map_err(|e| format!("list: {e}"))?;
         let mut keys = 0;
         loop {
             match r {
@@ -156,7 +157,7 @@ impl Target for Kv {
                 Reply::EndList { count } if count as usize == keys => return Ok(()),
                 other => return Err(format!("list: {other:?} after {keys} keys")),
             }
-            r = c.next_reply().map_err(|e| format!("list: {e}"))?;
+            r = recv::<kv::Kv>(&mut c).map_err(|e| format!("list: {e}"))?;
         }
     }
 }

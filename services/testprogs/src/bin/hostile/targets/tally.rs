@@ -2,7 +2,7 @@
 //! publishes only under kv keys that start with `hostile/`.
 
 use super::{Seed, Target};
-use crate::probe::{encode, Expect};
+use crate::probe::{call, connect, encode, Expect};
 use alloc::format;
 use alloc::string::String;
 use alloc::vec;
@@ -79,13 +79,12 @@ impl Target for Tally {
     }
 
     fn healthy() -> Result<(), String> {
-        let ep = crate::probe::connect(tally::SERVICE)?;
-        let mut c = tally::TallyClient::new(libos::channel::Channel::new(ep));
-        let before = match c.get(String::from("hostile-healthy")) {
+        let mut c = connect(tally::SERVICE)?;
+        let before = match call::<tally::Tally>(&mut c, Request::Get { name: String::from("hostile-healthy") }) {
             Ok(Reply::Total { value, .. }) => value,
             other => return Err(format!("get: {other:?}")),
         };
-        match c.add(String::from("hostile-healthy"), 3) {
+        match call::<tally::Tally>(&mut c, Request::Add { name: String::from("hostile-healthy"), delta: 3 }) {
             Ok(Reply::Total { value, .. }) if value == before.wrapping_add(3) => Ok(()),
             other => Err(format!("add 3 to {before}: {other:?}")),
         }
