@@ -1,0 +1,55 @@
+//! Hostile input (issue 11): the `hostile` client sends every resilient
+//! service (kv, tally, fs, blk) and its companion's control and notices
+//! endpoints malformed, out-of-turn, lying, oversized and random messages,
+//! floods, and a client and a controller that never read their answers.
+//! Each must get the contract's error or a dropped session, never crash
+//! anything, and leave the service serving others. Then ordinary clients
+//! (the shell's kv, file and blk commands, tallyload) must still work, and `ps`
+//! must show no restart: no crash is caused by a client's message.
+
+use kintsugi_tests::soak::ps;
+use kintsugi_tests::{boot, COMMAND_TIMEOUT};
+
+#[test]
+fn hostile_clients_crash_nothing_and_others_are_still_served() {
+    let mut m = boot();
+    let before = ps::parse(&m.shq("ps"));
+    for service in ["kv", "tally", "fs", "blk"] {
+        assert!(before.contains_key(service), "{service} is not in ps:\n{before:?}");
+    }
+    let out = m
+        .command("run hostile check seed=11 random=80", COMMAND_TIMEOUT)
+        .unwrap_or_else(|e| panic!("run hostile: {e}\n{}", m.console()));
+    let failures: Vec<&str> = out.lines().filter(|l| l.contains("hostile: FAIL")).collect();
+    assert!(failures.is_empty(), "hostile input was mishandled:\n{}\n{}", failures.join("\n"), m.console());
+    assert!(out.contains("hostile: verdict OK"), "{out}\n{}", m.console());
+    for service in ["kv", "tally", "fs", "blk"] {
+        let figures = format!("hostile: {service}: restarts ");
+        assert!(out.contains(&figures), "no figures for {service}:\n{out}");
+    }
+    // The companions said why they closed the hostile sessions.
+    let console = m.console();
+    assert!(console.contains("closing it"), "no session was closed for breaking its contract:\n{console}");
+
+    // Ordinary clients are served as before.
+    assert_eq!(m.shq("kv put after-hostile yes").trim(), "ok");
+    assert_eq!(m.shq("kv get after-hostile").trim(), "yes");
+    let listed = m.shq("kv list hostile/big/");
+    assert!(listed.lines().count() >= 140, "kv lists what the hostile client stored:\n{listed}");
+    let tally = m.shq("run tallyload 200 after");
+    assert!(tally.contains("tallyload: ops=200 errors=0"), "{tally}");
+    let write = m.shq("write /after-hostile.txt fine");
+    assert!(!write.contains("error"), "{write}");
+    assert_eq!(m.shq("cat /after-hostile.txt").trim(), "fine");
+    let info = m.shq("blk info data");
+    assert!(info.contains("sectors"), "{info}");
+
+    // Nothing crashed: no service restarted.
+    let after = ps::parse(&m.shq("ps"));
+    for (service, was) in &before {
+        let now = after.get(service).unwrap_or_else(|| panic!("{service} is gone from ps:\n{after:?}"));
+        assert_eq!(now.restarts, was.restarts, "{service} restarted during the hostile run\n{}", m.console());
+    }
+    assert!(!m.console().contains("panicked"), "a panic:\n{}", m.console());
+    m.shutdown();
+}
