@@ -5,7 +5,9 @@
 //! Each must get the contract's error or a dropped session, never crash
 //! anything, and leave the service serving others. Then ordinary clients
 //! (the shell's kv, file and blk commands, tallyload) must still work, and `ps`
-//! must show no restart: no crash is caused by a client's message.
+//! must show no restart: no crash is caused by a client's message. The
+//! ordinary clients run while the hostile client holds as many idle
+//! sessions of kv and tally as their companions allow one client.
 
 use kintsugi_tests::soak::ps;
 use kintsugi_tests::{boot, COMMAND_TIMEOUT};
@@ -31,18 +33,35 @@ fn hostile_clients_crash_nothing_and_others_are_still_served() {
     let console = m.console();
     assert!(console.contains("closing it"), "no session was closed for breaking its contract:\n{console}");
 
+    // A client holding as many idle sessions as the companions allow it
+    // (and trying for more) meanwhile.
+    m.sh("run hostile hold 45 &");
+    m.wait_for_line("hostile: holding ", COMMAND_TIMEOUT)
+        .unwrap_or_else(|e| panic!("hostile hold: {e}\n{}", m.console()));
+
     // Ordinary clients are served as before.
-    assert_eq!(m.shq("kv put after-hostile yes").trim(), "ok");
-    assert_eq!(m.shq("kv get after-hostile").trim(), "yes");
+    // (Lines are matched whole: the hostile client may print meanwhile.)
+    let has_line = |out: &str, want: &str| out.lines().any(|l| l.trim() == want);
+    let put = m.shq("kv put after-hostile yes");
+    assert!(has_line(&put, "ok"), "{put}");
+    let get = m.shq("kv get after-hostile");
+    assert!(has_line(&get, "yes"), "{get}");
     let listed = m.shq("kv list hostile/big/");
     assert!(listed.lines().count() >= 140, "kv lists what the hostile client stored:\n{listed}");
     let tally = m.shq("run tallyload 200 after");
     assert!(tally.contains("tallyload: ops=200 errors=0"), "{tally}");
     let write = m.shq("write /after-hostile.txt fine");
     assert!(!write.contains("error"), "{write}");
-    assert_eq!(m.shq("cat /after-hostile.txt").trim(), "fine");
+    let cat = m.shq("cat /after-hostile.txt");
+    assert!(has_line(&cat, "fine"), "{cat}");
     let info = m.shq("blk info data");
     assert!(info.contains("sectors"), "{info}");
+
+    assert!(
+        m.console().contains("already holds 128 sessions; closing its new connection"),
+        "the companions limit the sessions of one client:\n{}",
+        m.console()
+    );
 
     // Nothing crashed: no service restarted.
     let after = ps::parse(&m.shq("ps"));

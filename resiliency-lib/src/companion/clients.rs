@@ -9,7 +9,10 @@
 //! [`OUTBOX_LIMIT`] bytes waiting) is closed. A notice subscriber or a
 //! controller whose ring is full is dropped. (A client that never read its
 //! replies used to block the companion in a full ring, and with it every
-//! other client.)
+//! other client.) A client may hold at most [`MAX_SESSIONS_PER_CLIENT`]
+//! sessions; with more sessions than one wait can name, the companion
+//! polls them all (a client holding hundreds of idle sessions used to hide
+//! later clients' requests from the companion's wait).
 
 use crate::control;
 use crate::log::{Log, RequestId};
@@ -69,6 +72,12 @@ pub const STALL_NS: u64 = 5_000_000_000;
 pub const OUTBOX_LIMIT: usize = 1 << 20;
 /// How often the outboxes are tried again while replies wait in them.
 const OUTBOX_RETRY: Duration = Duration::from_millis(10);
+/// The most sessions one client (by init's identity) may hold open; a
+/// connection past it is closed at once.
+pub const MAX_SESSIONS_PER_CLIENT: usize = 128;
+/// How often every session is polled while there are more of them than
+/// one wait can name (their own wake-ups would be missed).
+const CROWD_POLL: Duration = Duration::from_millis(5);
 
 struct Session<P: Protocol> {
     id: u64,
@@ -224,10 +233,18 @@ impl<P: crate::Resilient> Clients<P> {
         if self.sessions.iter().any(|s| s.stuck) {
             return Event::Clients;
         }
-        let timeout = match (waiting, timeout) {
-            (false, t) => t,
-            (true, Some(t)) => Some(t.min(OUTBOX_RETRY)),
-            (true, None) => Some(OUTBOX_RETRY),
+        let crowded = 5 + self.controllers.len() + self.sessions.len() + self.subscribers.len()
+            > libos::abi::MAX_WAIT_HANDLES;
+        let poll = match (waiting, crowded) {
+            (_, true) => Some(CROWD_POLL),
+            (true, false) => Some(OUTBOX_RETRY),
+            (false, false) => None,
+        };
+        let waiting = poll.is_some();
+        let timeout = match (poll, timeout) {
+            (None, t) => t,
+            (Some(p), Some(t)) => Some(t.min(p)),
+            (Some(p), None) => Some(p),
         };
         let mut items: Vec<&dyn Waitable> =
             Vec::from([exit as &dyn Waitable, &self.public, &self.notices, &self.control]);
@@ -261,9 +278,17 @@ impl<P: crate::Resilient> Clients<P> {
         let mut work = VecDeque::new();
         while let Ok(Some(c)) = self.public.try_accept() {
             let endpoint = c.endpoint;
+            let client: String = c.client.chars().take(64).collect();
+            if self.sessions.iter().filter(|s| s.client == client).count() >= MAX_SESSIONS_PER_CLIENT {
+                log::warn!(
+                    "{}: '{client}' already holds {MAX_SESSIONS_PER_CLIENT} sessions; closing its new connection",
+                    self.name
+                );
+                drop(endpoint);
+                continue;
+            }
             let id = self.next_session;
             self.next_session += 1;
-            let client = c.client.chars().take(64).collect();
             self.sessions.push(Session {
                 id,
                 client,

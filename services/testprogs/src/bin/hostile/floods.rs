@@ -12,6 +12,7 @@ use alloc::format;
 use alloc::vec::Vec;
 use core::time::Duration;
 use libos::channel::HandleList;
+use libos::protocol::Protocol;
 
 /// Requests sent at once on one session.
 const PIPELINED: usize = 64;
@@ -93,4 +94,52 @@ pub fn never_reads<T: Target>(report: &mut Report) {
             report.fail(format!("{}: a session whose answers overflow its ring unread was not dropped", T::NAME));
         }
     }
+}
+
+/// Sessions one client opens and holds, idle (fewer for services with
+/// large rings: see [`hoard_size`]).
+const HOARD: usize = 300;
+/// The ring memory a hoard may take in all (init allocates the rings).
+const HOARD_BYTES: usize = 24 << 20;
+
+/// How many sessions to hoard on service `T`: [`HOARD`], or fewer when
+/// their rings would take more than [`HOARD_BYTES`] of the machine's
+/// memory (a client without a page limit can run the machine out of
+/// memory through connections; that is a finding of its own, not tested
+/// here).
+pub fn hoard_size<T: Target>() -> usize {
+    let per = 2 * libos::directory::ring_bytes_for(T::P::MAX_REQUEST_BYTES.max(T::P::MAX_REPLY_BYTES)) + 4096;
+    HOARD.min(HOARD_BYTES / per)
+}
+
+/// Open up to `n` idle sessions to `service`.
+pub fn open_many(service: &str, n: usize) -> Vec<libos::channel::Endpoint> {
+    let mut held = Vec::new();
+    for _ in 0..n {
+        match probe::connect(service) {
+            Ok(ep) => held.push(ep),
+            Err(_) => break,
+        }
+    }
+    held
+}
+
+/// Many idle sessions held open (the companion closes those past its
+/// per-client limit); with a few of them closed again, a well-behaved
+/// session of the same client must be served.
+pub fn hoard<T: Target>(report: &mut Report) {
+    report.cases += 1;
+    let mut held = open_many(T::NAME, hoard_size::<T>());
+    let opened = held.len();
+    libos::time::sleep(Duration::from_millis(200));
+    let dropped = held.iter().filter(|ep| ep.peer_closed()).count();
+    held.retain(|ep| !ep.peer_closed());
+    for _ in 0..8 {
+        held.pop();
+    }
+    libos::time::sleep(Duration::from_millis(100));
+    if let Err(e) = T::healthy() {
+        report.fail(format!("{}: a session beside {} idle ones: {e}", T::NAME, held.len()));
+    }
+    libos::println!("hostile: {}: {opened} sessions opened, {dropped} of them closed by the service", T::NAME);
 }

@@ -1,4 +1,5 @@
-//! `hostile [check] [seed=N] [random=N] [SERVICE...]`: a hostile client of
+//! `hostile [check] [seed=N] [random=N] [SERVICE...]`, `hostile hold
+//! SECS` (see [`hold`]): a hostile client of
 //! the resilient services (kv, tally, fs, blk; all of them by default).
 //! Against each it sends, every message on a fresh session: valid requests
 //! truncated at many lengths and with bytes after them or a handle
@@ -8,7 +9,8 @@
 //! must refuse. Then floods: many requests sent at once on one session
 //! (out of turn: the session must be dropped), and many sessions at once;
 //! then a client that sends a request and never reads the answers, while
-//! a well-behaved client must still be served. Every bad message must get
+//! a well-behaved client must still be served, also beside 300 idle
+//! sessions of one client. Every bad message must get
 //! the contract's error reply or a dropped session; afterwards a
 //! well-behaved exchange on a fresh connection must work. The companion's
 //! `NAME.control` and `NAME.notices` get malformed messages, a controller
@@ -94,6 +96,9 @@ impl Report {
 }
 
 fn main() -> i32 {
+    if testprogs::arg(0) == Some("hold") {
+        return hold(testprogs::arg_u64(1, 10));
+    }
     let o = options();
     let mut rng = Rng::new(o.seed);
     let mut report = Report::default();
@@ -118,6 +123,20 @@ fn main() -> i32 {
         println!("hostile: verdict FAILED ({errors} failures)");
         1
     }
+}
+
+/// `hostile hold SECS`: as many idle sessions of kv and tally as their
+/// companions allow one client (and some past it), held for SECS seconds
+/// while other programs (the test's shell) must be served as usual.
+fn hold(seconds: u64) -> i32 {
+    let kv = floods::open_many("kv", floods::hoard_size::<targets::kv::Kv>());
+    let tally = floods::open_many("tally", floods::hoard_size::<targets::tally::Tally>());
+    libos::time::sleep(Duration::from_millis(300));
+    let open = |h: &[libos::channel::Endpoint]| h.iter().filter(|ep| !ep.peer_closed()).count();
+    println!("hostile: holding {} kv sessions and {} tally sessions", open(&kv), open(&tally));
+    libos::time::sleep(Duration::from_secs(seconds));
+    println!("hostile: released");
+    0
 }
 
 /// Everything against one service.
@@ -166,6 +185,7 @@ fn attack<T: Target>(rng: &mut Rng, random: u64, report: &mut Report) {
     floods::pipelined::<T>(report);
     floods::sessions::<T>(report);
     floods::never_reads::<T>(report);
+    floods::hoard::<T>(report);
     side::attack::<T>(report);
     if let Err(e) = T::healthy() {
         report.fail(format!("{}: a well-behaved client after the attack: {e}", T::NAME));
