@@ -16,7 +16,8 @@
 //! `NAME.control` and `NAME.notices` get malformed messages, a controller
 //! that never reads and subscribers that break their protocol.
 //!
-//! With `check`, the companions' figures (`NAME.control` Stats) are read
+//! With `check`, one client also hoards idle sessions (see
+//! [`floods::hoard`]), and the companions' figures (`NAME.control` Stats) are read
 //! before and after each service: a restart, a divergence or an abandoned
 //! request during the attack fails the run (a crash caused by a client
 //! message is a bug, not a recovery). Without it (the soak, which injects
@@ -105,10 +106,10 @@ fn main() -> i32 {
     for name in &o.services {
         let before = figures::read(name);
         match name.as_str() {
-            "kv" => attack::<targets::kv::Kv>(&mut rng, o.random, &mut report),
-            "tally" => attack::<targets::tally::Tally>(&mut rng, o.random, &mut report),
-            "fs" => attack::<targets::fs::Fs>(&mut rng, o.random, &mut report),
-            "blk" => attack::<targets::blk::Blk>(&mut rng, o.random, &mut report),
+            "kv" => attack::<targets::kv::Kv>(&mut rng, &o, &mut report),
+            "tally" => attack::<targets::tally::Tally>(&mut rng, &o, &mut report),
+            "fs" => attack::<targets::fs::Fs>(&mut rng, &o, &mut report),
+            "blk" => attack::<targets::blk::Blk>(&mut rng, &o, &mut report),
             other => report.fail(format!("{other}: not a service this client knows")),
         }
         let after = figures::read(name);
@@ -140,7 +141,7 @@ fn hold(seconds: u64) -> i32 {
 }
 
 /// Everything against one service.
-fn attack<T: Target>(rng: &mut Rng, random: u64, report: &mut Report) {
+fn attack<T: Target>(rng: &mut Rng, o: &Options, report: &mut Report) {
     let mut b = Builder::<T::P>::new(T::safe);
     for seed in T::seeds() {
         b.mangle(seed.name, &seed.bytes);
@@ -165,7 +166,7 @@ fn attack<T: Target>(rng: &mut Rng, random: u64, report: &mut Report) {
         Ok(ep) => ep.max_message(),
         Err(e) => return report.fail(e),
     };
-    b.random(rng, random, T::LAST_TAG, 300, channel_max);
+    b.random(rng, o.random, T::LAST_TAG, 300, channel_max);
     let skipped = b.skipped;
     let (mut rejected, mut answered) = (0u64, 0u64);
     for case in b.cases {
@@ -185,7 +186,11 @@ fn attack<T: Target>(rng: &mut Rng, random: u64, report: &mut Report) {
     floods::pipelined::<T>(report);
     floods::sessions::<T>(report);
     floods::never_reads::<T>(report);
-    floods::hoard::<T>(report);
+    if o.check {
+        // Not in the soak: a hoard of fs's or blk's large rings takes
+        // memory the soak's other clients need.
+        floods::hoard::<T>(report);
+    }
     side::attack::<T>(report);
     if let Err(e) = T::healthy() {
         report.fail(format!("{}: a well-behaved client after the attack: {e}", T::NAME));
