@@ -12,8 +12,13 @@ use super::stats::Stats;
 
 /// System calls per fuzzer run.
 pub const FUZZ_CALLS: u64 = 20_000;
-/// Random messages per service per hostile run.
-pub const HOSTILE_RANDOM: u64 = 40;
+/// Random messages per hostile run.
+pub const HOSTILE_RANDOM: u64 = 15;
+/// Single-message cases per hostile run (a random sample, so that a run
+/// ends well within a boot of the short soak).
+pub const HOSTILE_SAMPLE: u64 = 50;
+/// The services the hostile client attacks, one per run.
+pub const HOSTILE_TARGETS: [&str; 4] = ["kv", "tally", "fs", "blk"];
 
 /// Which of them run in the current boot.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -24,11 +29,11 @@ pub struct Running {
     pub fuzz: bool,
 }
 
-/// The shell command that starts the hostile client in the background
-/// (without `check`: the soak injects crashes meanwhile and counts
-/// unexplained restarts itself).
-pub fn hostile_command(seed: u64) -> String {
-    format!("run hostile seed={seed} random={HOSTILE_RANDOM} &")
+/// The shell command that starts the hostile client against `service` in
+/// the background (without `check`: the soak injects crashes meanwhile
+/// and counts unexplained restarts itself).
+pub fn hostile_command(seed: u64, service: &str) -> String {
+    format!("run hostile seed={seed} random={HOSTILE_RANDOM} sample={HOSTILE_SAMPLE} {service} &")
 }
 
 /// The shell command that starts the fuzzer in the background.

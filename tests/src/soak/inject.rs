@@ -38,8 +38,9 @@ pub enum Action {
     BlkProbe { lba: u64, bytes: [u8; 8] },
     /// The shell asks nic for its status.
     NicProbe,
-    /// `run hostile seed=SEED ... &` (if it is not running already).
-    Hostile { seed: u64 },
+    /// `run hostile seed=SEED ... SERVICE &` (if it is not running
+    /// already).
+    Hostile { seed: u64, service: &'static str },
     /// `run fuzz CALLS SEED &` (if it is not running already).
     Fuzz { seed: u64 },
 }
@@ -88,7 +89,9 @@ pub fn choose(rng: &mut Rng, chaos_on: &[&'static str], companion_kills: bool) -
             Action::BlkProbe { lba, bytes: rng.next_u64().to_le_bytes() }
         }
         91..=95 if companion_kills => Action::KillCompanion { service: rng.pick(&SERVICES) },
-        96 | 97 => Action::Hostile { seed: rng.below(1 << 32) },
+        96 | 97 => {
+            Action::Hostile { seed: rng.below(1 << 32), service: rng.pick(&super::attackers::HOSTILE_TARGETS) }
+        }
         98 => Action::Fuzz { seed: rng.below(1 << 32) },
         _ => Action::NicProbe,
     }

@@ -516,9 +516,9 @@ impl Soak<'_> {
                     );
                 }
             }
-            Action::Hostile { seed } => {
+            Action::Hostile { seed, service } => {
                 if !self.attackers.hostile {
-                    let cmd = attackers::hostile_command(*seed);
+                    let cmd = attackers::hostile_command(*seed, service);
                     let out = self.sh(m, &cmd)?;
                     self.attackers.hostile = out.contains(" started");
                     if !self.attackers.hostile {
@@ -550,6 +550,9 @@ impl Soak<'_> {
     /// count), power off (every service commits a final checkpoint).
     fn wind_down(&mut self, m: &mut Machine, clients: &mut [clients::Client]) -> Result<(), Trouble> {
         self.sh(m, "kill kvcommit")?;
+        // What kvcommit said up to its end (the loop below reads only
+        // while a client still runs; the final check needs every line).
+        self.read_lines(m, clients);
         let deadline = Instant::now() + Duration::from_secs(600);
         while clients.iter().any(|c| c.running) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(500));
@@ -563,6 +566,7 @@ impl Soak<'_> {
             );
         }
         self.read_ps(m)?;
+        self.read_lines(m, clients);
         self.end_boot_figures();
         Ok(())
     }

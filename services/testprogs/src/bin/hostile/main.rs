@@ -1,4 +1,4 @@
-//! `hostile [check] [seed=N] [random=N] [SERVICE...]`, `hostile hold
+//! `hostile [check] [seed=N] [random=N] [sample=N] [SERVICE...]`, `hostile hold
 //! SECS` (see [`hold`]): a hostile client of
 //! the resilient services (kv, tally, fs, blk; all of them by default).
 //! Against each it sends, every message on a fresh session: valid requests
@@ -15,6 +15,9 @@
 //! well-behaved exchange on a fresh connection must work. The companion's
 //! `NAME.control` and `NAME.notices` get malformed messages, a controller
 //! that never reads and subscribers that break their protocol.
+//!
+//! `sample=N` sends only N of the single-message cases per service, chosen
+//! at random (the soak's short runs).
 //!
 //! With `check`, one client also hoards idle sessions (see
 //! [`floods::hoard`]), and the companions' figures (`NAME.control` Stats) are read
@@ -59,16 +62,20 @@ struct Options {
     check: bool,
     seed: u64,
     random: u64,
+    /// Send only this many of the single-message cases, chosen at random.
+    sample: Option<usize>,
     services: Vec<String>,
 }
 
 fn options() -> Options {
-    let mut o = Options { check: false, seed: 1, random: 60, services: Vec::new() };
+    let mut o = Options { check: false, seed: 1, random: 60, sample: None, services: Vec::new() };
     for a in libos::start::args().split_whitespace() {
         if a == "check" {
             o.check = true;
         } else if let Some(v) = a.strip_prefix("seed=") {
             o.seed = v.parse().unwrap_or(1);
+        } else if let Some(v) = a.strip_prefix("sample=") {
+            o.sample = v.parse().ok();
         } else if let Some(v) = a.strip_prefix("random=") {
             o.random = v.parse().unwrap_or(60);
         } else {
@@ -168,8 +175,17 @@ fn attack<T: Target>(rng: &mut Rng, o: &Options, report: &mut Report) {
     };
     b.random(rng, o.random, T::LAST_TAG, 300, channel_max);
     let skipped = b.skipped;
+    let mut cases = b.cases;
+    if let Some(n) = o.sample {
+        // A seeded choice of n cases (a partial shuffle).
+        for i in 0..n.min(cases.len()) {
+            let j = i + rng.below((cases.len() - i) as u64) as usize;
+            cases.swap(i, j);
+        }
+        cases.truncate(n);
+    }
     let (mut rejected, mut answered) = (0u64, 0u64);
-    for case in b.cases {
+    for case in cases {
         let outcome = probe::exchange::<T::P>(T::NAME, &case.bytes, case.with_handle, WAIT);
         report.cases += 1;
         if !case.expect.allows(&outcome) {
