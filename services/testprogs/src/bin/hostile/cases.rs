@@ -1,7 +1,9 @@
 //! The malformed messages made from a contract's valid requests, the same
 //! for every service: truncations at many lengths, trailing bytes, unknown
 //! message tags, length and count fields that lie (set past the message,
-//! huge, one more, one less), out-of-range bools, and random bytes. A
+//! huge, one more, one less), out-of-range bools, random bytes, and valid
+//! requests mutated at random (bits flipped, bytes changed, inserted or
+//! removed, words set to edge values). A
 //! message that still decodes as a valid request is sent only if the
 //! service's `safe` filter allows it, and then any answer will do.
 
@@ -160,5 +162,59 @@ impl<P: Protocol> Builder<P> {
         let mut big: Vec<u8> = (0..channel_max).map(|_| rng.next() as u8).collect();
         big[0] = 1;
         self.push(format!("random message of {channel_max} bytes (the channel's largest)"), big);
+    }
+
+    /// `n` mutations of the valid requests `seeds`: 1 to 3 changes each.
+    /// Many still decode (a request with odd values: sent if safe, and any
+    /// answer will do); the rest must be rejected.
+    pub fn mutate(&mut self, rng: &mut Rng, seeds: &[Vec<u8>], n: u64) {
+        if seeds.is_empty() {
+            return;
+        }
+        for i in 0..n {
+            let mut b = seeds[rng.below(seeds.len() as u64) as usize].clone();
+            let changes = 1 + rng.below(3);
+            for _ in 0..changes {
+                mutate_once(rng, &mut b);
+            }
+            self.push(format!("mutation {i} ({} bytes)", b.len()), b);
+        }
+    }
+}
+
+/// Edge values for a mutated word.
+const EDGES: [u64; 8] = [0, 1, 0x7f, 0xff, 0x8000_0000, 0xffff_ffff, 0x7fff_ffff_ffff_ffff, u64::MAX];
+
+/// One random change to `b`.
+fn mutate_once(rng: &mut Rng, b: &mut Vec<u8>) {
+    let at = |rng: &mut Rng, len: usize| rng.below(len.max(1) as u64) as usize;
+    match rng.below(6) {
+        0 if !b.is_empty() => {
+            let i = at(rng, b.len());
+            b[i] ^= 1 << rng.below(8);
+        }
+        1 if !b.is_empty() => {
+            let i = at(rng, b.len());
+            b[i] = rng.next() as u8;
+        }
+        2 => {
+            let i = at(rng, b.len() + 1).min(b.len());
+            b.insert(i, rng.next() as u8);
+        }
+        3 if !b.is_empty() => {
+            let i = at(rng, b.len());
+            b.remove(i);
+        }
+        4 if b.len() >= 9 => {
+            let i = 1 + at(rng, b.len() - 8);
+            let v = EDGES[rng.below(EDGES.len() as u64) as usize];
+            b[i..i + 8].copy_from_slice(&v.to_le_bytes());
+        }
+        _ if b.len() >= 5 => {
+            let i = 1 + at(rng, b.len() - 4);
+            let v = EDGES[rng.below(EDGES.len() as u64) as usize] as u32;
+            b[i..i + 4].copy_from_slice(&v.to_le_bytes());
+        }
+        _ => b.push(rng.next() as u8),
     }
 }

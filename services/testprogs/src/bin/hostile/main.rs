@@ -1,31 +1,34 @@
-//! `hostile [check] [seed=N] [random=N] [sample=N] [SERVICE...]`, `hostile hold
-//! SECS` (see [`hold`]): a hostile client of
-//! the resilient services (kv, tally, fs, blk; all of them by default).
+//! `hostile [check] [seed=N] [random=N] [sample=N] [SERVICE...]` and
+//! `hostile hold SECS` (see [`hold`]): a hostile client of the resilient
+//! services (kv, tally, fs, blk; all of them by default).
+//!
 //! Against each it sends, every message on a fresh session: valid requests
-//! truncated at many lengths and with bytes after them or a handle
-//! attached, unknown tags, length and count fields that lie, bools out of
-//! range, strings that are not UTF-8, fields past the contract's limits,
-//! random bytes (N messages, seeded), and well-formed requests the service
-//! must refuse. Then floods: many requests sent at once on one session
-//! (out of turn: the session must be dropped), and many sessions at once;
-//! then a client that sends a request and never reads the answers, while
-//! a well-behaved client must still be served, also beside 300 idle
-//! sessions of one client. Every bad message must get
-//! the contract's error reply or a dropped session; afterwards a
-//! well-behaved exchange on a fresh connection must work. The companion's
-//! `NAME.control` and `NAME.notices` get malformed messages, a controller
-//! that never reads and subscribers that break their protocol.
+//! truncated at many lengths, with bytes after them or a handle attached;
+//! unknown tags; length and count fields that lie; bools out of range;
+//! strings that are not UTF-8; fields past the contract's limits; random
+//! bytes (N messages, seeded); valid requests mutated at random (2N,
+//! seeded); valid requests with random and edge values in their fields
+//! (N); and well-formed requests the service must refuse (see
+//! [`cases`] and [`targets`]). Then (see [`floods`]) many requests at once
+//! on one session (out of turn: the session must be dropped), many
+//! sessions at once, and a client that sends a request and never reads the
+//! answers while a well-behaved client must still be served. The
+//! companion's `NAME.control` and `NAME.notices` get malformed messages, a
+//! controller that never reads and subscribers that break their protocol
+//! (see [`side`]). Every bad message must get the contract's error reply or
+//! a dropped session; afterwards a well-behaved exchange on a fresh
+//! connection must work.
 //!
 //! `sample=N` sends only N of the single-message cases per service, chosen
 //! at random (the soak's short runs).
 //!
 //! With `check`, one client also hoards idle sessions (see
-//! [`floods::hoard`]), and the companions' figures (`NAME.control` Stats) are read
-//! before and after each service: a restart, a divergence or an abandoned
-//! request during the attack fails the run (a crash caused by a client
-//! message is a bug, not a recovery). Without it (the soak, which injects
-//! crashes meanwhile and counts unexplained restarts itself) they are
-//! printed only.
+//! [`floods::hoard`]), and the companions' figures (`NAME.control` Stats)
+//! are read before and after each service: a restart, a divergence or an
+//! abandoned request during the attack fails the run (a crash caused by a
+//! client message is a bug, not a recovery). Without it (the soak, which
+//! injects crashes meanwhile and counts unexplained restarts itself) they
+//! are printed only.
 //!
 //! Prints one line per failure (`hostile: FAIL ...`), per service a line
 //! of figures, then `hostile: cases=N ops=N errors=E` and
@@ -150,7 +153,8 @@ fn hold(seconds: u64) -> i32 {
 /// Everything against one service.
 fn attack<T: Target>(rng: &mut Rng, o: &Options, report: &mut Report) {
     let mut b = Builder::<T::P>::new(T::safe);
-    for seed in T::seeds() {
+    let seeds = T::seeds();
+    for seed in &seeds {
         b.mangle(seed.name, &seed.bytes);
         for &at in &seed.lengths {
             b.lie_u32(seed.name, &seed.bytes, at);
@@ -174,6 +178,12 @@ fn attack<T: Target>(rng: &mut Rng, o: &Options, report: &mut Report) {
         Err(e) => return report.fail(e),
     };
     b.random(rng, o.random, T::LAST_TAG, 300, channel_max);
+    let valid: Vec<Vec<u8>> = seeds.into_iter().map(|s| s.bytes).collect();
+    b.mutate(rng, &valid, o.random * 2);
+    for i in 0..o.random {
+        let bytes = T::random_valid(rng);
+        b.push(format!("random valid request {i}"), bytes);
+    }
     let skipped = b.skipped;
     let mut cases = b.cases;
     if let Some(n) = o.sample {
@@ -196,7 +206,7 @@ fn attack<T: Target>(rng: &mut Rng, o: &Options, report: &mut Report) {
             answered += 1;
         }
     }
-    for f in T::scripts() {
+    for f in T::scripts(rng, o.random) {
         report.fail(f);
     }
     floods::pipelined::<T>(report);

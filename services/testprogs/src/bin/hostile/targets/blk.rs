@@ -10,6 +10,7 @@ use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 use blk::{Reply, Request};
+use testprogs::Rng;
 
 /// blk.
 pub struct Blk;
@@ -84,6 +85,29 @@ impl Target for Blk {
             ("Read of 32 one-sector extents", read(0, (0..32).map(|i| LBA + i).collect(), vec![1; 32]), Some(Expect::Any)),
             ("Read of the same sector 32 times", read(0, vec![LBA; 32], vec![4; 32]), Some(Expect::Any)),
         ]
+    }
+
+    fn random_valid(rng: &mut Rng) -> Vec<u8> {
+        let disk = match rng.below(8) {
+            0 => 1,
+            1 => rng.next() as u8,
+            _ => 0,
+        };
+        let extents = 1 + rng.below(33) as usize;
+        let lbas: Vec<u64> = (0..extents)
+            .map(|_| match rng.below(3) {
+                0 => super::edgy(rng, 2_000_000),
+                _ => LBA + rng.below(100_000),
+            })
+            .collect();
+        let counts: Vec<u32> = (0..extents).map(|_| super::edgy(rng, 8) as u32).collect();
+        encode(match rng.below(6) {
+            0 => Request::Info { disk },
+            1 => Request::Flush { disk },
+            // Writes only of the checkpoint disk (refused) or no disk.
+            2 => Request::Write { disk: disk.max(1), lbas, counts, data: vec![0xa5; 512 * rng.below(4) as usize] },
+            _ => Request::Read { disk, lbas, counts },
+        })
     }
 
     fn cheap() -> Vec<u8> {

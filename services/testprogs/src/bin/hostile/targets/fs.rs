@@ -4,7 +4,7 @@
 //! and past every limit on that handle, close it twice, and open many
 //! handles in one session.
 
-use super::{Seed, Target};
+use super::{edgy, odd_name, text, Seed, Target};
 use crate::probe::{encode, Expect};
 use alloc::format;
 use alloc::string::String;
@@ -12,6 +12,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 use fs::protocol::{Reply, Request};
 use libos::channel::Endpoint;
+use testprogs::Rng;
 
 /// fs.
 pub struct Fs;
@@ -167,6 +168,24 @@ impl Target for Fs {
         ]
     }
 
+    fn random_valid(rng: &mut Rng) -> Vec<u8> {
+        let path = |rng: &mut Rng| format!("/{}", text(rng, 200));
+        let mine = |rng: &mut Rng| format!("/hostile/r/{}", odd_name(rng));
+        let handle = edgy(rng, 8);
+        encode(match rng.below(10) {
+            0 => Request::Stat { path: path(rng) },
+            1 => Request::List { path: path(rng) },
+            2 => Request::Open { path: path(rng), flags: READ | (rng.below(64) as u32 & 32) },
+            3 => Request::Open { path: mine(rng), flags: edgy(rng, 64) as u32 },
+            4 => Request::Read { handle, offset: edgy(rng, 1 << 20), length: edgy(rng, 70_000) as u32 },
+            5 => Request::Write { handle, offset: edgy(rng, 1 << 20), data: vec![7; rng.below(100) as usize] },
+            6 => Request::Truncate { handle, size: edgy(rng, 1 << 20) },
+            7 => Request::Mkdir { path: mine(rng) },
+            8 => Request::Rename { from: mine(rng), to: mine(rng) },
+            _ => Request::Remove { path: mine(rng) },
+        })
+    }
+
     fn cheap() -> Vec<u8> {
         encode(Request::Stat { path: s("/") })
     }
@@ -196,7 +215,7 @@ impl Target for Fs {
         }
     }
 
-    fn scripts() -> Vec<String> {
+    fn scripts(rng: &mut Rng, rounds: u64) -> Vec<String> {
         let mut f = Vec::new();
         let mut c = match client() {
             Ok(c) => c,
@@ -238,6 +257,43 @@ impl Target for Fs {
             }
         }
         // The session ends with the handles open: closing it closes them.
+        random_script(rng, rounds, &mut f);
         f
     }
+}
+
+/// `rounds` random operations with edge values on one file of one session
+/// (offsets and sizes up to a few MiB), and on names under `/hostile/r/`;
+/// every one must be answered.
+fn random_script(rng: &mut Rng, rounds: u64, f: &mut Vec<String>) {
+    const CURRENT: u64 = u64::MAX;
+    let mut c = match client() {
+        Ok(c) => c,
+        Err(e) => return f.push(format!("fs: random script: {e}")),
+    };
+    let _ = c.mkdir(s("/hostile/r"));
+    let mut h = 0;
+    for i in 0..rounds {
+        if i % 16 == 0 {
+            let _ = c.close(h);
+            h = match c.open(s("/hostile/r.bin"), READ | WRITE | CREATE | (rng.below(2) as u32 * 16)) {
+                Ok(Reply::Opened { handle, .. }) => handle,
+                other => return f.push(format!("fs: random script: open: {other:?}")),
+            };
+        }
+        let offset = if rng.chance(200) { CURRENT } else { edgy(rng, 4 << 20).min(4 << 20) };
+        let mine = |rng: &mut Rng| format!("/hostile/r/{}", odd_name(rng));
+        let (what, r) = match rng.below(7) {
+            0 => ("read", c.read(h, offset, edgy(rng, 70_000) as u32)),
+            1 => ("write", c.write(h, offset, vec![rng.next() as u8; rng.below(9000) as usize])),
+            2 => ("truncate", c.truncate(h, edgy(rng, 4 << 20).min(4 << 20))),
+            3 => ("mkdir", c.mkdir(mine(rng))),
+            4 => ("rename", c.rename(mine(rng), mine(rng))),
+            5 => ("remove", c.remove(mine(rng))),
+            _ => ("open", c.open(mine(rng), edgy(rng, 64) as u32)),
+        };
+        judge(f, &format!("random step {i}: {what}"), r, Expect::Any);
+    }
+    let _ = c.truncate(h, 0);
+    let _ = c.close(h);
 }

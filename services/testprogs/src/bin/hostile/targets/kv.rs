@@ -2,13 +2,14 @@
 //! never reads lists 140 keys of 250 bytes, more than a session's ring
 //! holds.
 
-use super::{Seed, Target};
+use super::{edgy, odd_name, text, Seed, Target};
 use crate::probe::{call, connect, encode, recv, Expect};
 use alloc::format;
 use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 use kv::{Reply, Request};
+use testprogs::Rng;
 
 /// kv.
 pub struct Kv;
@@ -124,6 +125,27 @@ impl Target for Kv {
 
     fn cheap() -> Vec<u8> {
         encode(Request::Get { key: key("cheap") })
+    }
+
+    fn random_valid(rng: &mut Rng) -> Vec<u8> {
+        let k = format!("hostile/r/{}", odd_name(rng));
+        let bytes = |rng: &mut Rng| -> Vec<u8> {
+            let n = edgy(rng, 4097).min(4096) as usize;
+            (0..n).map(|_| rng.next() as u8).collect()
+        };
+        encode(match rng.below(5) {
+            0 => Request::Get { key: format!("hostile/r/{}", text(rng, 240)) },
+            1 => Request::Put { key: k, value: bytes(rng) },
+            2 => Request::Delete { key: k },
+            3 => Request::List { prefix: format!("hostile/r/{}", text(rng, 4)) },
+            _ => Request::Cas {
+                key: k,
+                expected_present: rng.chance(500),
+                expected: bytes(rng),
+                new_present: rng.chance(500),
+                new: bytes(rng),
+            },
+        })
     }
 
     fn never_read() -> Result<(Vec<u8>, bool), String> {

@@ -13,6 +13,7 @@ use crate::probe::Expect;
 use alloc::string::String;
 use alloc::vec::Vec;
 use libos::protocol::Protocol;
+use testprogs::Rng;
 
 /// A valid request to mangle.
 pub struct Seed {
@@ -49,8 +50,57 @@ pub trait Target {
     fn never_read() -> Result<(Vec<u8>, bool), String>;
     /// A well-behaved exchange on a fresh connection.
     fn healthy() -> Result<(), String>;
-    /// Sequences of requests on one session, judged inside; the failures.
-    fn scripts() -> Vec<String> {
+    /// A valid request with random and edge values in its fields (sent if
+    /// `safe`; any answer will do).
+    fn random_valid(rng: &mut Rng) -> Vec<u8>;
+    /// Sequences of requests on one session (`rounds` random ones after
+    /// the fixed ones), judged inside; the failures.
+    fn scripts(_rng: &mut Rng, _rounds: u64) -> Vec<String> {
         Vec::new()
     }
+}
+
+/// A number that is often at an edge: 0, 1, a power of two and its
+/// neighbours, the type's largest, or anything below `max`.
+pub fn edgy(rng: &mut Rng, max: u64) -> u64 {
+    match rng.below(6) {
+        0 => 0,
+        1 => 1,
+        2 => {
+            let p = 1u64 << rng.below(64);
+            p.wrapping_add(rng.below(3)).wrapping_sub(1)
+        }
+        3 => u64::MAX - rng.below(3),
+        _ => rng.below(max.max(1)),
+    }
+}
+
+/// A random string: ASCII, path-like pieces, dots, spaces and some
+/// characters beyond ASCII, up to `max` bytes.
+pub fn text(rng: &mut Rng, max: usize) -> String {
+    const PIECES: [&str; 12] = ["a", "Z", "/", ".", "..", " ", "~", "é", "\u{10ffff}", "*", "\u{1}", "0"];
+    let mut s = String::new();
+    let len = rng.below(max as u64 + 1) as usize;
+    while s.len() < len {
+        let p = PIECES[rng.below(PIECES.len() as u64) as usize];
+        if s.len() + p.len() > max {
+            break;
+        }
+        s.push_str(p);
+    }
+    s
+}
+
+/// One of a fixed set of odd names (so that random runs, the soak's
+/// included, create a bounded number of keys and files).
+pub fn odd_name(rng: &mut Rng) -> String {
+    const NAMES: [&str; 10] =
+        ["a", "b c", "\u{e9}t\u{e9}", "..a", "x.y.z", "a~1", "\u{540d}\u{524d}", " lead", "trail ", "MiXeD"];
+    let mut n = String::from(NAMES[rng.below(NAMES.len() as u64) as usize]);
+    if rng.chance(100) {
+        while n.len() < 250 {
+            n.push('n');
+        }
+    }
+    alloc::format!("{}{n}", rng.below(4))
 }

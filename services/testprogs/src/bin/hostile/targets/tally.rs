@@ -1,13 +1,14 @@
 //! tally under attack. Its counters all start with `hostile-`, and it
 //! publishes only under kv keys that start with `hostile/`.
 
-use super::{Seed, Target};
+use super::{edgy, text, Seed, Target};
 use crate::probe::{call, connect, encode, Expect};
 use alloc::format;
 use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 use tally::{Reply, Request};
+use testprogs::Rng;
 
 /// tally.
 pub struct Tally;
@@ -68,6 +69,17 @@ impl Target for Tally {
                 Some(Expect::Any),
             ),
         ]
+    }
+
+    fn random_valid(rng: &mut Rng) -> Vec<u8> {
+        // Few names (tally's table is small and keeps every counter).
+        let name = format!("hostile-r{}", rng.below(4));
+        encode(match rng.below(4) {
+            0 => Request::Add { name, delta: edgy(rng, 1000) as i64 },
+            1 => Request::Get { name: text(rng, 32) },
+            2 => Request::List {},
+            _ => Request::Publish { key: format!("hostile/{}", text(rng, 200)) },
+        })
     }
 
     fn cheap() -> Vec<u8> {
