@@ -6,8 +6,8 @@
 //! anything, and leave the service serving others. Then ordinary clients
 //! (the shell's kv, file and blk commands, tallyload) must still work, and `ps`
 //! must show no restart: no crash is caused by a client's message. The
-//! ordinary clients run while the hostile client holds as many idle
-//! sessions of kv and tally as their companions allow one client.
+//! ordinary clients run while two hostile clients (two identities) hold
+//! as many idle sessions of kv as its companion allows one client.
 
 use kintsugi_tests::soak::ps;
 use kintsugi_tests::{boot, COMMAND_TIMEOUT};
@@ -33,11 +33,17 @@ fn hostile_clients_crash_nothing_and_others_are_still_served() {
     let console = m.console();
     assert!(console.contains("closing it"), "no session was closed for breaking its contract:\n{console}");
 
-    // A client holding as many idle sessions as the companions allow it
-    // (and trying for more) meanwhile.
-    m.sh("run hostile hold 45 &");
+    // A client holding as many idle sessions of kv as its companion allows
+    // one client (and trying for more) meanwhile.
+    // Two of them (two identities): kv then has more sessions than one
+    // wait can name, and its companion must poll them all.
+    m.sh("run hostile hold 45 kv &");
     m.wait_for_line("hostile: holding ", COMMAND_TIMEOUT)
         .unwrap_or_else(|e| panic!("hostile hold: {e}\n{}", m.console()));
+    m.sh("run hostile-b hold 40 kv &");
+    let held = m.wait_for_line("hostile-b: holding ", COMMAND_TIMEOUT);
+    let held = held.unwrap_or_else(|e| panic!("hostile-b hold: {e}\n{}", m.console()));
+    assert!(held.contains("holding 128 kv sessions"), "{held}\n{}", m.console());
 
     // Ordinary clients are served as before.
     // (Lines are matched whole: the hostile client may print meanwhile.)

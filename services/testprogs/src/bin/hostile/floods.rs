@@ -118,7 +118,10 @@ pub fn open_many(service: &str, n: usize) -> Vec<libos::channel::Endpoint> {
     for _ in 0..n {
         match probe::connect(service) {
             Ok(ep) => held.push(ep),
-            Err(_) => break,
+            Err(e) => {
+                libos::println!("hostile: {service}: connection {} of {n}: {e}", held.len() + 1);
+                break;
+            }
         }
     }
     held
