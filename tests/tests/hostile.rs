@@ -7,7 +7,7 @@
 //! (the shell's kv, file and blk commands, tallyload) must still work, and `ps`
 //! must show no restart: no crash is caused by a client's message. The
 //! ordinary clients run while two hostile clients (two identities) hold
-//! as many idle sessions of kv as its companion allows one client.
+//! as many idle sessions of tally as its companion allows one client.
 
 use kintsugi_tests::soak::ps;
 use kintsugi_tests::{boot, COMMAND_TIMEOUT};
@@ -33,19 +33,25 @@ fn hostile_clients_crash_nothing_and_others_are_still_served() {
     let console = m.console();
     assert!(console.contains("closing it"), "no session was closed for breaking its contract:\n{console}");
 
-    // A client holding as many idle sessions of kv as its companion allows
-    // one client (and trying for more) meanwhile.
-    // Two of them (two identities): kv then has more sessions than one
-    // wait can name, and its companion must poll them all.
-    m.sh("run hostile hold 45 kv &");
+    // A client holding as many idle sessions of tally as its companion
+    // allows one client (and trying for more) meanwhile.
+    // Two of them (two identities): tally then has more sessions than one
+    // wait can name, and its companion must poll them all (tally has no
+    // timer that would wake it otherwise).
+    m.sh("run hostile hold 100 tally &");
     m.wait_for_line("hostile: holding ", COMMAND_TIMEOUT)
         .unwrap_or_else(|e| panic!("hostile hold: {e}\n{}", m.console()));
-    m.sh("run hostile-b hold 40 kv &");
+    m.sh("run hostile-b hold 100 tally &");
     let held = m.wait_for_line("hostile-b: holding ", COMMAND_TIMEOUT);
     let held = held.unwrap_or_else(|e| panic!("hostile-b hold: {e}\n{}", m.console()));
-    assert!(held.contains("holding 128 kv sessions"), "{held}\n{}", m.console());
+    assert!(held.contains("and 128 tally sessions"), "{held}\n{}", m.console());
 
-    // Ordinary clients are served as before.
+    // Ordinary clients are served as before, while the sessions are held
+    // (tallyload makes many requests on one session; a companion that did
+    // not poll would leave them unread until the hoarders let go).
+    let tally = m.shq("run tallyload 200 after");
+    assert!(tally.contains("tallyload: ops=200 errors=0"), "{tally}");
+    assert!(!m.console().contains("hostile-b: released"), "tallyload was served only after the hoard ended");
     // (Lines are matched whole: the hostile client may print meanwhile.)
     let has_line = |out: &str, want: &str| out.lines().any(|l| l.trim() == want);
     let put = m.shq("kv put after-hostile yes");
@@ -54,8 +60,6 @@ fn hostile_clients_crash_nothing_and_others_are_still_served() {
     assert!(has_line(&get, "yes"), "{get}");
     let listed = m.shq("kv list hostile/big/");
     assert!(listed.lines().count() >= 140, "kv lists what the hostile client stored:\n{listed}");
-    let tally = m.shq("run tallyload 200 after");
-    assert!(tally.contains("tallyload: ops=200 errors=0"), "{tally}");
     let write = m.shq("write /after-hostile.txt fine");
     assert!(!write.contains("error"), "{write}");
     let cat = m.shq("cat /after-hostile.txt");

@@ -1,5 +1,5 @@
 //! `hostile [check] [seed=N] [random=N] [sample=N] [SERVICE...]` and
-//! `hostile hold SECS [kv]` (see [`hold`]): a hostile client of the resilient
+//! `hostile hold SECS [kv|tally]` (see [`hold`]): a hostile client of the resilient
 //! services (kv, tally, fs, blk; all of them by default).
 //!
 //! Against each it sends, every message on a fresh session: valid requests
@@ -136,17 +136,19 @@ fn main() -> i32 {
     }
 }
 
-/// `hostile hold SECS [kv]`: as many idle sessions of kv and tally (or kv
-/// only) as their companions allow one client (and some past it), held
+/// `hostile hold SECS [kv|tally]`: as many idle sessions of kv and tally
+/// (or only the one named) as their companions allow one client (and some past it), held
 /// for SECS seconds while other programs (the test's shell) must be served
 /// as usual.
 fn hold(seconds: u64) -> i32 {
-    let only_kv = testprogs::arg(2) == Some("kv");
-    let kv = floods::open_many("kv", floods::hoard_size::<targets::kv::Kv>());
-    let tally = if only_kv {
-        Vec::new()
-    } else {
-        floods::open_many("tally", floods::hoard_size::<targets::tally::Tally>())
+    let only = testprogs::arg(2);
+    let kv = match only {
+        Some("tally") => Vec::new(),
+        _ => floods::open_many("kv", floods::hoard_size::<targets::kv::Kv>()),
+    };
+    let tally = match only {
+        Some("kv") => Vec::new(),
+        _ => floods::open_many("tally", floods::hoard_size::<targets::tally::Tally>()),
     };
     libos::time::sleep(Duration::from_millis(300));
     // Give back the connections the companions closed (their rings are
