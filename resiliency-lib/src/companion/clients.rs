@@ -233,8 +233,8 @@ impl<P: crate::Resilient> Clients<P> {
         if self.sessions.iter().any(|s| s.stuck) {
             return Event::Clients;
         }
-        let crowded = 5 + self.controllers.len() + self.sessions.len() + self.subscribers.len()
-            > libos::abi::MAX_WAIT_HANDLES;
+        let crowded =
+            5 + self.controllers.len() + self.sessions.len() + self.subscribers.len() > libos::abi::MAX_WAIT_HANDLES;
         let poll = match (waiting, crowded) {
             (_, true) => Some(CROWD_POLL),
             (true, false) => Some(OUTBOX_RETRY),

@@ -83,7 +83,11 @@ mod tests {
         assert!(!r.hostile && r.fuzz);
         assert_eq!(s.client_ops["hostile"], 900);
         assert_eq!(s.zero.client_errors, 1);
-        scan(&mut r, "fuzz: 20000 random system calls from 1 workers (0 ended by their own calls); the kernel survived", &mut s);
+        scan(
+            &mut r,
+            "fuzz: 20000 random system calls from 1 workers (0 ended by their own calls); the kernel survived",
+            &mut s,
+        );
         assert!(!r.fuzz);
         assert_eq!(s.client_ops["fuzz"], 20_000);
         scan(&mut r, "fuzz: worker 3 made no progress for 30 s after 100 calls (hang)", &mut s);

@@ -89,9 +89,7 @@ pub fn choose(rng: &mut Rng, chaos_on: &[&'static str], companion_kills: bool) -
             Action::BlkProbe { lba, bytes: rng.next_u64().to_le_bytes() }
         }
         91..=95 if companion_kills => Action::KillCompanion { service: rng.pick(&SERVICES) },
-        96 | 97 => {
-            Action::Hostile { seed: rng.below(1 << 32), service: rng.pick(&super::attackers::HOSTILE_TARGETS) }
-        }
+        96 | 97 => Action::Hostile { seed: rng.below(1 << 32), service: rng.pick(&super::attackers::HOSTILE_TARGETS) },
         98 => Action::Fuzz { seed: rng.below(1 << 32) },
         _ => Action::NicProbe,
     }

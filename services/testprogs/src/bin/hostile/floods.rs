@@ -36,10 +36,8 @@ pub fn pipelined<T: Target>(report: &mut Report) {
     }
     let (replies, dropped) = probe::drain::<T::P>(&mut ep, WAIT);
     if !dropped {
-        report.fail(format!(
-            "{}: {sent} requests sent at once: {replies} answered and the session still open",
-            T::NAME
-        ));
+        report
+            .fail(format!("{}: {sent} requests sent at once: {replies} answered and the session still open", T::NAME));
     }
 }
 

@@ -98,4 +98,3 @@ fn bad_subscribers(name: &str, report: &mut Report) {
         }
     }
 }
-

@@ -82,7 +82,11 @@ impl Target for Blk {
             ("Flush of the checkpoint disk", encode(Request::Flush { disk: 1 }), e),
             ("Flush of disk 9", encode(Request::Flush { disk: 9 }), e),
             ("Read of 128 sectors", read(0, vec![LBA], vec![128]), Some(Expect::Any)),
-            ("Read of 32 one-sector extents", read(0, (0..32).map(|i| LBA + i).collect(), vec![1; 32]), Some(Expect::Any)),
+            (
+                "Read of 32 one-sector extents",
+                read(0, (0..32).map(|i| LBA + i).collect(), vec![1; 32]),
+                Some(Expect::Any),
+            ),
             ("Read of the same sector 32 times", read(0, vec![LBA; 32], vec![4; 32]), Some(Expect::Any)),
         ]
     }
@@ -131,4 +135,3 @@ impl Target for Blk {
         }
     }
 }
-

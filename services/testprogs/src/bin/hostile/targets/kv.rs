@@ -52,8 +52,18 @@ impl Target for Kv {
                 lengths: vec![1, 5 + kl],
                 flags: vec![],
             },
-            Seed { name: "Delete", bytes: encode(Request::Delete { key: key("none") }), lengths: vec![1], flags: vec![] },
-            Seed { name: "List", bytes: encode(Request::List { prefix: key("seed") }), lengths: vec![1], flags: vec![] },
+            Seed {
+                name: "Delete",
+                bytes: encode(Request::Delete { key: key("none") }),
+                lengths: vec![1],
+                flags: vec![],
+            },
+            Seed {
+                name: "List",
+                bytes: encode(Request::List { prefix: key("seed") }),
+                lengths: vec![1],
+                flags: vec![],
+            },
             Seed {
                 name: "Cas",
                 bytes: encode(Request::Cas {
