@@ -220,8 +220,9 @@ fn many_clients_never_take_a_service_away() {
 /// One client cannot hold up others: a client that asks for a big `kv
 /// list` and never reads it does not block kv's companion (another session
 /// is served at once), and after 10 s without reading its session is
-/// dropped (its connection ends) with a warning. More sessions than one
-/// wait can watch (300) are all served.
+/// dropped (its connection ends) with a warning. As many sessions as one
+/// client may hold (128) are all served, and one more is refused (more
+/// sessions than one wait can watch, from two clients: the hostile test).
 #[test]
 fn a_client_that_does_not_read_is_dropped_and_others_carry_on() {
     let mut m = boot();
@@ -230,8 +231,11 @@ fn a_client_that_does_not_read_is_dropped_and_others_carry_on() {
     let out = m.shq("run slowreader list");
     assert!(out.contains("slowreader: dropped after"), "{out}\n{}", m.console());
     assert!(m.console().contains("of slowreader has not read its replies for 10 s; dropping it"), "{}", m.console());
-    let out = m.shq("run slowreader sessions 300");
-    assert!(out.contains("slowreader: 300 sessions served"), "{out}\n{}", m.console());
+    let out = m.shq("run slowreader sessions 128");
+    assert!(out.contains("slowreader: 128 sessions served"), "{out}\n{}", m.console());
+    let out = m.shq("run slowreader sessions 129");
+    assert!(!out.contains("sessions served"), "{out}\n{}", m.console());
+    assert!(m.console().contains("slowreader already holds 128 sessions; its new connection is refused"));
     assert_eq!(m.shq("kv get slowreader-other").trim(), "served");
     let figures = m.shq("ps");
     let kv = figures.lines().find(|l| l.starts_with("kv ")).unwrap_or_else(|| panic!("{figures}"));

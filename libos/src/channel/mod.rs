@@ -760,6 +760,7 @@ impl<Tx: Message, Rx: Message> Channel<Tx, Rx> {
             next_seq: 0,
             pending: None,
             taken: 0,
+            fruitless: 0,
         }));
         Ok(ch)
     }
@@ -768,7 +769,16 @@ impl<Tx: Message, Rx: Message> Channel<Tx, Rx> {
     /// name the session, send the unanswered request again and skip the
     /// replies already taken. `Err` if it does not come back.
     fn resume(&mut self) -> Result<(), ChannelError> {
-        let Some(r) = self.resume.as_ref() else { return Err(ChannelError::PeerClosed) };
+        let Some(r) = self.resume.as_mut() else { return Err(ChannelError::PeerClosed) };
+        r.fruitless += 1;
+        if r.fruitless > resume::MAX_FRUITLESS_RESUMES {
+            log::warn!("{}: the service closed the session {} times without answering; giving up", r.name, r.fruitless);
+            return Err(ChannelError::PeerClosed);
+        }
+        let backoff = Duration::from_millis(50 << r.fruitless.saturating_sub(1).min(4));
+        if r.fruitless > 1 {
+            crate::time::sleep(backoff);
+        }
         let name = r.name.clone();
         let (token, taken) = (r.token, r.taken);
         let seq = r.pending.as_ref().map_or(r.next_seq, |(seq, _)| *seq);
@@ -884,6 +894,7 @@ impl<Tx: Message, Rx: Message> Channel<Tx, Rx> {
                 Ok(handles) => {
                     if let Some(r) = self.resume.as_mut() {
                         r.taken += 1;
+                        r.fruitless = 0;
                     }
                     return self.decode_received(handles);
                 }

@@ -60,7 +60,16 @@ pub(super) struct Resume {
     /// still be owed, and how many of them were taken.
     pub pending: Option<(u64, Vec<u8>)>,
     pub taken: usize,
+    /// Resumes in a row after which the server closed the session again
+    /// before answering anything (a server that refuses the session).
+    pub fruitless: u32,
 }
+
+/// Resumes in a row that bring no answer after which the session is
+/// given up: a companion that restarts reconnects in one, while one that
+/// refuses the connection (its client holds too many sessions) would
+/// otherwise be asked again forever.
+pub const MAX_FRUITLESS_RESUMES: u32 = 4;
 
 /// A token no other session is likely to have: the clock, the pid and a
 /// counter, mixed.

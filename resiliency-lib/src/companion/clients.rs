@@ -70,6 +70,9 @@ const OUTBOX_RETRY: Duration = Duration::from_millis(10);
 /// Sessions served at most; connections beyond are refused (closed at
 /// once, said in the log).
 pub const MAX_SESSIONS: usize = 1024;
+/// The most sessions one client (by init's identity) may hold open; a
+/// connection past it is refused, so one client cannot take them all.
+pub const MAX_SESSIONS_PER_CLIENT: usize = 128;
 
 struct Session<P: Protocol> {
     id: u64,
@@ -191,9 +194,16 @@ impl<P: crate::Resilient> Clients<P> {
                 );
                 continue;
             }
+            let client: String = c.client.chars().take(64).collect();
+            if self.sessions.iter().filter(|s| s.client == client).count() >= MAX_SESSIONS_PER_CLIENT {
+                log::warn!(
+                    "{}: {client} already holds {MAX_SESSIONS_PER_CLIENT} sessions; its new connection is refused",
+                    self.name
+                );
+                continue;
+            }
             let id = self.next_session;
             self.next_session += 1;
-            let client = c.client.chars().take(64).collect();
             self.sessions.push(Session {
                 id,
                 client,

@@ -2,7 +2,8 @@
 //! crashes of every kind into every resilient service, a driver killed
 //! with the services above it crashed meanwhile, chaos (a share of
 //! requests crash the service) for a while, `kill vault` while kvcommit's
-//! checkpoints are committing, the memory hog, and the shell's own checked
+//! checkpoints are committing, the memory hog, the hostile client and the
+//! syscall fuzzer (see [`super::attackers`]), and the shell's own checked
 //! calls to blk and nic. Companion kills only with their flag (not yet
 //! survivable on main).
 
@@ -37,6 +38,11 @@ pub enum Action {
     BlkProbe { lba: u64, bytes: [u8; 8] },
     /// The shell asks nic for its status.
     NicProbe,
+    /// `run hostile seed=SEED ... SERVICE &` (if it is not running
+    /// already).
+    Hostile { seed: u64, service: &'static str },
+    /// `run fuzz CALLS SEED &` (if it is not running already).
+    Fuzz { seed: u64 },
 }
 
 /// The chaos percentages per service: high enough for many crashes under
@@ -83,6 +89,8 @@ pub fn choose(rng: &mut Rng, chaos_on: &[&'static str], companion_kills: bool) -
             Action::BlkProbe { lba, bytes: rng.next_u64().to_le_bytes() }
         }
         91..=95 if companion_kills => Action::KillCompanion { service: rng.pick(&SERVICES) },
+        96 | 97 => Action::Hostile { seed: rng.below(1 << 32), service: rng.pick(&super::attackers::HOSTILE_TARGETS) },
+        98 => Action::Fuzz { seed: rng.below(1 << 32) },
         _ => Action::NicProbe,
     }
 }
@@ -130,7 +138,7 @@ mod tests {
             assert!(!matches!(a, Action::KillCompanion { .. }));
             kinds.insert(std::mem::discriminant(&a));
         }
-        assert_eq!(kinds.len(), 8);
+        assert_eq!(kinds.len(), 10);
         assert!((0..2000).any(|_| matches!(choose(&mut rng, &[], true), Action::KillCompanion { .. })));
     }
 }

@@ -6,11 +6,13 @@
 //! `cargo xtask soak` and the `soak` system test run it.
 //!
 //! Modules: [`rng`] the seeded choices, [`inject`] what is done to the
-//! system, [`clients`] the load programs, [`durable`] what must survive a
+//! system, [`clients`] the load programs, [`attackers`] the hostile client
+//! and the syscall fuzzer, [`durable`] what must survive a
 //! power cut, [`ps`] the services' figures, [`stats`] the counts,
 //! [`report`] the progress lines and the final report; this module the
 //! boots and the loop.
 
+pub mod attackers;
 pub mod clients;
 pub mod durable;
 pub mod inject;
@@ -100,6 +102,8 @@ struct Soak<'a> {
     failures_printed: usize,
     /// The last companion line was a replayed reply that differed.
     divergence_burst: bool,
+    /// The hostile client and the fuzzer running in the current boot.
+    attackers: attackers::Running,
 }
 
 /// What a soak found.
@@ -140,6 +144,7 @@ pub fn run(image: &Image, o: &Options) -> Outcome {
         seen: 0,
         failures_printed: 0,
         divergence_burst: false,
+        attackers: attackers::Running::default(),
     };
     eprintln!("soak: seed {} for {} s (--seed {} replays the choices)", o.seed, o.duration.as_secs(), o.seed);
     let mut after_cut = false;
@@ -291,6 +296,7 @@ impl Soak<'_> {
     /// until the next power cut or the end.
     fn one_boot(&mut self, m: &mut Machine, after_cut: bool) -> Result<BootEnd, Trouble> {
         self.kills.clear();
+        self.attackers = attackers::Running::default();
         self.ps_base = ps::parse(&self.sh(m, "ps")?);
         self.ps_now = self.ps_base.clone();
         if after_cut {
@@ -373,6 +379,7 @@ impl Soak<'_> {
         self.seen = next;
         for line in lines.lines() {
             clients::scan(clients, line, &mut self.stats);
+            attackers::scan(&mut self.attackers, line, &mut self.stats);
             self.history.scan(line, &mut self.stats);
             self.scan_system(line);
         }
@@ -509,6 +516,26 @@ impl Soak<'_> {
                     );
                 }
             }
+            Action::Hostile { seed, service } => {
+                if !self.attackers.hostile {
+                    let cmd = attackers::hostile_command(*seed, service);
+                    let out = self.sh(m, &cmd)?;
+                    self.attackers.hostile = out.contains(" started");
+                    if !self.attackers.hostile {
+                        self.stats.fail(|z| &mut z.client_errors, 1, format!("`{cmd}`: {}", out.trim()));
+                    }
+                }
+            }
+            Action::Fuzz { seed } => {
+                if !self.attackers.fuzz {
+                    let cmd = attackers::fuzz_command(*seed);
+                    let out = self.sh(m, &cmd)?;
+                    self.attackers.fuzz = out.contains(" started");
+                    if !self.attackers.fuzz {
+                        self.stats.fail(|z| &mut z.client_errors, 1, format!("`{cmd}`: {}", out.trim()));
+                    }
+                }
+            }
             Action::NicProbe => {
                 let out = self.sh(m, "nic")?;
                 if out.lines().any(|l| l.starts_with("nic: ") && !l.contains(", mac ")) {
@@ -523,6 +550,9 @@ impl Soak<'_> {
     /// count), power off (every service commits a final checkpoint).
     fn wind_down(&mut self, m: &mut Machine, clients: &mut [clients::Client]) -> Result<(), Trouble> {
         self.sh(m, "kill kvcommit")?;
+        // What kvcommit said up to its end (the loop below reads only
+        // while a client still runs; the final check needs every line).
+        self.read_lines(m, clients);
         let deadline = Instant::now() + Duration::from_secs(600);
         while clients.iter().any(|c| c.running) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(500));
@@ -536,6 +566,7 @@ impl Soak<'_> {
             );
         }
         self.read_ps(m)?;
+        self.read_lines(m, clients);
         self.end_boot_figures();
         Ok(())
     }

@@ -1,0 +1,84 @@
+//! Hostile input (issue 11): the `hostile` client sends every resilient
+//! service (kv, tally, fs, blk) and its companion's control and notices
+//! endpoints malformed, out-of-turn, lying, oversized and random messages,
+//! floods, and a client and a controller that never read their answers.
+//! Each must get the contract's error or a dropped session, never crash
+//! anything, and leave the service serving others. Then ordinary clients
+//! (the shell's kv, file and blk commands, tallyload) must still work, and `ps`
+//! must show no restart: no crash is caused by a client's message. The
+//! ordinary clients run while two hostile clients (two identities) hold
+//! as many idle sessions of tally as its companion allows one client.
+
+use kintsugi_tests::soak::ps;
+use kintsugi_tests::{boot, COMMAND_TIMEOUT};
+
+#[test]
+fn hostile_clients_crash_nothing_and_others_are_still_served() {
+    let mut m = boot();
+    let before = ps::parse(&m.shq("ps"));
+    for service in ["kv", "tally", "fs", "blk"] {
+        assert!(before.contains_key(service), "{service} is not in ps:\n{before:?}");
+    }
+    let out = m
+        .command("run hostile check seed=11 random=80", COMMAND_TIMEOUT)
+        .unwrap_or_else(|e| panic!("run hostile: {e}\n{}", m.console()));
+    let failures: Vec<&str> = out.lines().filter(|l| l.contains("hostile: FAIL")).collect();
+    assert!(failures.is_empty(), "hostile input was mishandled:\n{}\n{}", failures.join("\n"), m.console());
+    assert!(out.contains("hostile: verdict OK"), "{out}\n{}", m.console());
+    for service in ["kv", "tally", "fs", "blk"] {
+        let figures = format!("hostile: {service}: restarts ");
+        assert!(out.contains(&figures), "no figures for {service}:\n{out}");
+    }
+    // The companions said why they closed the hostile sessions.
+    let console = m.console();
+    assert!(console.contains("closing it"), "no session was closed for breaking its contract:\n{console}");
+
+    // A client holding as many idle sessions of tally as its companion
+    // allows one client (and trying for more) meanwhile.
+    // Two of them (two identities): tally then has more sessions than one
+    // wait can name, and its companion must poll them all (tally has no
+    // timer that would wake it otherwise).
+    m.sh("run hostile hold 100 tally &");
+    m.wait_for_line("hostile: holding ", COMMAND_TIMEOUT)
+        .unwrap_or_else(|e| panic!("hostile hold: {e}\n{}", m.console()));
+    m.sh("run hostile-b hold 100 tally &");
+    let held = m.wait_for_line("hostile-b: holding ", COMMAND_TIMEOUT);
+    let held = held.unwrap_or_else(|e| panic!("hostile-b hold: {e}\n{}", m.console()));
+    assert!(held.contains("and 128 tally sessions"), "{held}\n{}", m.console());
+
+    // Ordinary clients are served as before, while the sessions are held
+    // (tallyload makes many requests on one session; a companion that did
+    // not poll would leave them unread until the hoarders let go).
+    let tally = m.shq("run tallyload 200 after");
+    assert!(tally.contains("tallyload: ops=200 errors=0"), "{tally}");
+    assert!(!m.console().contains("hostile-b: released"), "tallyload was served only after the hoard ended");
+    // (Lines are matched whole: the hostile client may print meanwhile.)
+    let has_line = |out: &str, want: &str| out.lines().any(|l| l.trim() == want);
+    let put = m.shq("kv put after-hostile yes");
+    assert!(has_line(&put, "ok"), "{put}");
+    let get = m.shq("kv get after-hostile");
+    assert!(has_line(&get, "yes"), "{get}");
+    let listed = m.shq("kv list hostile/big/");
+    assert!(listed.lines().count() >= 140, "kv lists what the hostile client stored:\n{listed}");
+    let write = m.shq("write /after-hostile.txt fine");
+    assert!(!write.contains("error"), "{write}");
+    let cat = m.shq("cat /after-hostile.txt");
+    assert!(has_line(&cat, "fine"), "{cat}");
+    let info = m.shq("blk info data");
+    assert!(info.contains("sectors"), "{info}");
+
+    assert!(
+        m.console().contains("already holds 128 sessions; its new connection is refused"),
+        "the companions limit the sessions of one client:\n{}",
+        m.console()
+    );
+
+    // Nothing crashed: no service restarted.
+    let after = ps::parse(&m.shq("ps"));
+    for (service, was) in &before {
+        let now = after.get(service).unwrap_or_else(|| panic!("{service} is gone from ps:\n{after:?}"));
+        assert_eq!(now.restarts, was.restarts, "{service} restarted during the hostile run\n{}", m.console());
+    }
+    assert!(!m.console().contains("panicked"), "a panic:\n{}", m.console());
+    m.shutdown();
+}
