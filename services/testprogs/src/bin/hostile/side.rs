@@ -31,7 +31,7 @@ pub fn attack<T: Target>(report: &mut Report) {
         ("Crash without its kind", Vec::from([2])),
         ("Chaos cut short", Vec::from([3, 1, 2])),
         ("Crash of kind 0", probe::encode(Ctl::Crash { kind: 0 })),
-        ("Crash of kind 7", probe::encode(Ctl::Crash { kind: 7 })),
+        ("Crash of kind 9", probe::encode(Ctl::Crash { kind: 9 })),
         ("Crash of kind 255", probe::encode(Ctl::Crash { kind: 255 })),
         ("random bytes", Vec::from([0x17, 0xff, 0x00, 0x42, 0x99])),
     ];
