@@ -71,6 +71,29 @@ pub trait Service: Sized {
     }
     /// Crash injection: damage the state so that `check` fails.
     fn chaos_corrupt(&mut self) {}
+    /// Epochs (DESIGN.md 5.3), for a service whose state is mostly on a
+    /// disk it writes (fs): between two checkpoints it holds its writes
+    /// (reading them back from where it holds them), so the disk does not
+    /// move under a replay. At a checkpoint, before `save`: the held
+    /// writes as an encoded `checkpoint-record` redo list (empty: none).
+    /// The companion commits it with the state, then asks for
+    /// [`Service::apply_epoch`].
+    fn take_epoch(&mut self) -> Result<Vec<u8>, String> {
+        Ok(Vec::new())
+    }
+    /// The epoch last taken is committed: write it to the disk, then let
+    /// the held writes go. An error keeps them held (the next epoch carries
+    /// them again).
+    fn apply_epoch(&mut self) -> Result<(), String> {
+        Ok(())
+    }
+    /// Before restoring from a checkpoint: write its epoch (a committed
+    /// redo list that may not have reached the disk, or only partly) to
+    /// the disk. Writing it again is harmless: nothing newer reaches the
+    /// disk before a newer checkpoint commits.
+    fn redo_epoch(_epoch: &[u8]) -> Result<(), String> {
+        Err(String::from("this service keeps no epochs"))
+    }
     /// A client session opened; `client` is who connected, the client's
     /// program as init knows it (its identity: not chosen by the client;
     /// empty when a replay opens a session whose client is gone). A service
@@ -83,6 +106,16 @@ pub trait Service: Sized {
 
 /// The service's link to its companion (None in direct mode).
 static LINK: spin::Mutex<Option<Channel<LinkReply, LinkRequest>>> = spin::Mutex::new(None);
+
+/// Set by [`want_checkpoint`], told to the companion when the request ends.
+static CHECKPOINT_WANTED: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// Ask the companion for a checkpoint after the request being handled (a
+/// service that holds many writes in its epoch wants them committed and
+/// applied). Not an input: a replay asks again, which is harmless.
+pub fn want_checkpoint() {
+    CHECKPOINT_WANTED.store(true, core::sync::atomic::Ordering::Relaxed);
+}
 
 /// Replies collected from a handler.
 struct Collect<R>(Vec<R>);
@@ -253,9 +286,18 @@ fn start<S: Service>(first: LinkRequest) -> Result<S, String> {
             }
             Ok(S::new())
         }
-        LinkRequest::RestoreLogical { memory, len } => {
-            let bytes = Memory(memory).read(len).map_err(|e| format!("checkpoint of {len} bytes: {e}"))?;
-            S::restore(&bytes)
+        LinkRequest::RestoreLogical { memory, len, epoch_len } => {
+            let total = len.checked_add(epoch_len).ok_or("checkpoint length overflows")?;
+            let bytes = Memory(memory).read(total).map_err(|e| format!("checkpoint of {total} bytes: {e}"))?;
+            let (state, epoch) = bytes.split_at(len as usize);
+            if !epoch.is_empty() {
+                S::redo_epoch(epoch).map_err(|e| format!("the committed epoch cannot be written: {e}"))?;
+                log::info!(
+                    "{}: the committed epoch ({epoch_len} bytes) is on the disk",
+                    <S::Protocol as Protocol>::NAME
+                );
+            }
+            S::restore(state)
         }
         LinkRequest::RestoreImage => {
             libos::arena::init(S::ARENA_PAGES, true).map_err(|e| format!("arena: {e}"))?;
@@ -265,10 +307,16 @@ fn start<S: Service>(first: LinkRequest) -> Result<S, String> {
     }
 }
 
-fn save_logical<S: Service>(service: &S) -> LinkReply {
-    let bytes = service.save();
+fn save_logical<S: Service>(service: &mut S) -> LinkReply {
+    let epoch = match service.take_epoch() {
+        Ok(e) => e,
+        Err(e) => return LinkReply::InvariantFailed { message: format!("cannot take the epoch: {e}") },
+    };
+    let mut bytes = service.save();
+    let len = bytes.len() as u64;
+    bytes.extend_from_slice(&epoch);
     match Memory::from_bytes(&bytes) {
-        Ok(m) => LinkReply::Saved { memory: m.0, len: bytes.len() as u64 },
+        Ok(m) => LinkReply::Saved { memory: m.0, len, epoch_len: epoch.len() as u64 },
         Err(e) => LinkReply::InvariantFailed { message: format!("cannot save: {e}") },
     }
 }
@@ -341,6 +389,10 @@ pub fn serve<S: Service>() -> i32 {
                     let _ = checker.on_reply(&reply);
                     send(reply);
                 }
+                if CHECKPOINT_WANTED.swap(false, core::sync::atomic::Ordering::Relaxed) {
+                    let _ = checker.on_reply(&LinkReply::CheckpointWanted);
+                    send(LinkReply::CheckpointWanted);
+                }
                 let done = LinkReply::Done { session, seq };
                 let _ = checker.on_reply(&done);
                 send(done);
@@ -356,7 +408,15 @@ pub fn serve<S: Service>() -> i32 {
                 let answer = match service.check() {
                     Err(message) => LinkReply::InvariantFailed { message },
                     Ok(()) if image => LinkReply::Quiescent,
-                    Ok(()) => save_logical(&service),
+                    Ok(()) => save_logical(&mut service),
+                };
+                let _ = checker.on_reply(&answer);
+                send(answer);
+            }
+            LinkRequest::ApplyEpoch => {
+                let answer = match service.apply_epoch() {
+                    Ok(()) => LinkReply::EpochApplied,
+                    Err(message) => LinkReply::EpochFailed { message },
                 };
                 let _ = checker.on_reply(&answer);
                 send(answer);
@@ -418,7 +478,16 @@ fn serve_direct<S: Service>(name: &str) -> i32 {
                                 break false;
                             }
                             let mut out = Collect(Vec::new());
+                            let checkpoint_after = <S::Protocol as Resilient>::checkpoint_after(&r);
                             service.handle(r, &mut out);
+                            // No checkpoints here: where one would be taken,
+                            // the held writes go straight to the disk.
+                            if CHECKPOINT_WANTED.swap(false, core::sync::atomic::Ordering::Relaxed) || checkpoint_after
+                            {
+                                if let Err(e) = service.take_epoch().and_then(|_| service.apply_epoch()) {
+                                    log::error!("the held writes could not reach the disk: {e}");
+                                }
+                            }
                             for reply in out.0 {
                                 let _ = checker.on_reply(&reply);
                                 let _ = ch.send(reply);

@@ -165,9 +165,11 @@ impl core::fmt::Display for StoreError {
 /// Somewhere to keep checkpoints and the log after the newest.
 pub trait CheckpointStore {
     /// Commit `capture` as checkpoint `generation` (which must exceed the
-    /// newest one's); once this returns Ok the checkpoint must survive
-    /// whatever the store promises to survive, and the log is empty.
-    fn commit(&mut self, generation: u64, capture: Capture, taken_ns: u64) -> Result<(), StoreError>;
+    /// newest one's) with `epoch` (an encoded redo list of the service's
+    /// held disk writes, empty for none), atomically; once this returns Ok
+    /// both must survive whatever the store promises to survive, and the
+    /// log is empty.
+    fn commit(&mut self, generation: u64, capture: Capture, taken_ns: u64, epoch: &[u8]) -> Result<(), StoreError>;
     /// Append `entry` to the log after checkpoint `generation` (the newest
     /// committed one, 0 before the first); once this returns Ok the entry
     /// survives what the checkpoints survive. `LogFull` asks for a
@@ -211,11 +213,12 @@ impl MemoryStore {
 }
 
 impl CheckpointStore for MemoryStore {
-    fn commit(&mut self, generation: u64, capture: Capture, taken_ns: u64) -> Result<(), StoreError> {
+    fn commit(&mut self, generation: u64, capture: Capture, taken_ns: u64, epoch: &[u8]) -> Result<(), StoreError> {
         if self.latest.as_ref().is_some_and(|c| c.generation >= generation) {
             return Err(StoreError::stale("generation does not increase"));
         }
-        self.latest = Some(apply(self.latest.as_ref(), generation, capture, taken_ns)?);
+        let full = apply(self.latest.as_ref(), generation, capture, taken_ns)?;
+        self.latest = Some(Checkpoint { epoch: epoch.to_vec(), ..full });
         Ok(())
     }
 
@@ -254,10 +257,10 @@ mod tests {
     fn keeps_the_newest() {
         let mut s = MemoryStore::new();
         assert!(s.latest().is_none());
-        s.commit(1, Capture::Logical(vec![1]), 0).unwrap();
-        s.commit(2, Capture::Logical(vec![2]), 0).unwrap();
+        s.commit(1, Capture::Logical(vec![1]), 0, &[]).unwrap();
+        s.commit(2, Capture::Logical(vec![2]), 0, &[]).unwrap();
         assert_eq!(s.latest().unwrap().data, [2]);
-        assert!(s.commit(2, Capture::Logical(vec![3]), 0).is_err());
+        assert!(s.commit(2, Capture::Logical(vec![3]), 0, &[]).is_err());
         assert!(!s.durable());
     }
 
@@ -269,7 +272,7 @@ mod tests {
         let l = s.latest().unwrap();
         assert_eq!((l.generation, l.data.len(), l.log.clone()), (0, 0, vec![b"a".to_vec(), b"b".to_vec()]));
         assert_eq!(s.append(1, b"x").unwrap_err().kind(), StoreErrorKind::Stale);
-        s.commit(1, Capture::Logical(vec![1]), 0).unwrap();
+        s.commit(1, Capture::Logical(vec![1]), 0, &[]).unwrap();
         assert!(s.latest().unwrap().log.is_empty(), "a commit starts a new log");
         assert_eq!(s.append(0, b"late").unwrap_err().kind(), StoreErrorKind::Stale);
         s.append(1, b"c").unwrap();
@@ -280,12 +283,12 @@ mod tests {
     #[test]
     fn image_deltas_accumulate() {
         let mut s = MemoryStore::new();
-        s.commit(1, Capture::Image { pages: 3, dirty: vec![(0, vec![1; 4096]), (2, vec![2; 4096])] }, 0).unwrap();
-        s.commit(2, Capture::Image { pages: 3, dirty: vec![(2, vec![3; 4096])] }, 0).unwrap();
+        s.commit(1, Capture::Image { pages: 3, dirty: vec![(0, vec![1; 4096]), (2, vec![2; 4096])] }, 0, &[]).unwrap();
+        s.commit(2, Capture::Image { pages: 3, dirty: vec![(2, vec![3; 4096])] }, 0, &[]).unwrap();
         let d = &s.latest().unwrap().data;
         assert_eq!(d.len(), 3 * 4096);
         assert_eq!((d[0], d[4096], d[8192]), (1, 0, 3));
-        assert!(s.commit(3, Capture::Image { pages: 3, dirty: vec![(3, vec![0; 4096])] }, 0).is_err());
-        assert!(s.commit(4, Capture::Image { pages: 3, dirty: vec![(0, vec![0; 10])] }, 0).is_err());
+        assert!(s.commit(3, Capture::Image { pages: 3, dirty: vec![(3, vec![0; 4096])] }, 0, &[]).is_err());
+        assert!(s.commit(4, Capture::Image { pages: 3, dirty: vec![(0, vec![0; 10])] }, 0, &[]).is_err());
     }
 }

@@ -343,8 +343,8 @@ impl VaultStore {
         }
     }
 
-    /// Commit `capture` with an epoch (an encoded redo list, or empty).
-    pub fn commit_with_epoch(
+    /// [`CheckpointStore::commit`]: the state and the epoch in one record.
+    fn commit_record(
         &mut self,
         generation: u64,
         capture: Capture,
@@ -391,8 +391,8 @@ impl VaultStore {
 }
 
 impl CheckpointStore for VaultStore {
-    fn commit(&mut self, generation: u64, capture: Capture, taken_ns: u64) -> Result<(), StoreError> {
-        self.commit_with_epoch(generation, capture, taken_ns, &[])
+    fn commit(&mut self, generation: u64, capture: Capture, taken_ns: u64, epoch: &[u8]) -> Result<(), StoreError> {
+        self.commit_record(generation, capture, taken_ns, epoch)
     }
 
     fn append(&mut self, generation: u64, entry: &[u8]) -> Result<(), StoreError> {

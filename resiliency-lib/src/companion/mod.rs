@@ -44,6 +44,9 @@ const LOG_LIMIT_BYTES: usize = 16 << 20;
 
 /// How often held replies try the store again when it failed.
 const APPEND_RETRY_NS: u64 = 100_000_000;
+/// How long a service may take to write an epoch to its disk (megabytes
+/// through blk, which may itself be recovering).
+const EPOCH_DEADLINE_NS: u64 = 30_000_000_000;
 
 /// Why the service is considered failed.
 #[derive(Clone, Debug)]
@@ -99,6 +102,8 @@ pub struct Stats {
     pub checkpoint_bytes: u64,
     /// Duration of the last checkpoint.
     pub checkpoint_ns: u64,
+    /// Bytes of epochs written to the service's disk after their commit.
+    pub epoch_bytes: u64,
 }
 
 /// The request being handled.
@@ -176,6 +181,10 @@ pub struct Companion<P: Resilient> {
     /// A damaged checkpoint was committed on purpose: the restores that
     /// fail on it until the fallback are explained.
     poisoned: bool,
+    /// The generation whose epoch is known to be on the disk (0: none
+    /// known, so a start from the newest checkpoint writes its epoch again:
+    /// at boot, a committed epoch may be partly applied).
+    epoch_applied: u64,
     /// Stats shown by `ps`.
     pub stats: Stats,
 }
@@ -275,6 +284,7 @@ impl<P: Resilient> Companion<P> {
             poisoned: false,
             verify_idempotence: false,
             mutate_next_idempotent: false,
+            epoch_applied: 0,
             deadline_ns: service_deadline_ns::<P>(),
             stats: Stats::default(),
         };
@@ -604,6 +614,7 @@ impl<P: Resilient> Companion<P> {
                     self.service()?.send(SvcRequest::InputValue { data: value })?;
                 }
                 SvcReply::Done { session, seq } if (session, seq) == id => return Ok(()),
+                SvcReply::CheckpointWanted => self.checkpoint_soon = true,
                 other => {
                     return Err(Failure::Violation(format!("{} while handling request {id:?}", reply_name(&other))));
                 }
@@ -705,8 +716,13 @@ impl<P: Resilient> Companion<P> {
         let directive = self.roll_chaos(true);
         let chaos = directive.map_or(0, |(p, k)| chaos::encode(p, k));
         self.service()?.send(SvcRequest::Checkpoint { chaos })?;
+        let mut epoch = Vec::new();
         let capture = match self.service()?.recv(service_deadline_ns::<P>())? {
-            SvcReply::Saved { memory, len } => Capture::Logical(read_memory(memory, len)?),
+            SvcReply::Saved { memory, len, epoch_len } => {
+                let mut state = read_memory(memory, len.saturating_add(epoch_len))?;
+                epoch = state.split_off(len as usize);
+                Capture::Logical(state)
+            }
             SvcReply::Quiescent => {
                 let service = self.service()?;
                 Capture::Image { pages: service.arena_pages, dirty: service.dirty_arena_pages()? }
@@ -717,7 +733,7 @@ impl<P: Resilient> Companion<P> {
         let capture = if core::mem::take(&mut self.poison_next) { poisoned(capture) } else { capture };
         let size = capture.len() as u64;
         let image = matches!(capture, Capture::Image { .. });
-        if let Err(e) = self.store.commit(self.generation + 1, capture, t0) {
+        if let Err(e) = self.store.commit(self.generation + 1, capture, t0, &epoch) {
             if image {
                 self.service()?.capture_whole_arena();
             }
@@ -739,8 +755,35 @@ impl<P: Resilient> Companion<P> {
         self.last_checkpoint_ns = libos::time::now_ns();
         self.stats.checkpoints += 1;
         self.stats.checkpoint_bytes = size;
-        self.stats.checkpoint_ns = self.last_checkpoint_ns - t0;
+        if !epoch.is_empty() {
+            self.apply_epoch(epoch.len())?;
+        }
+        self.stats.checkpoint_ns = libos::time::now_ns() - t0;
         Ok(Commit::Done)
+    }
+
+    /// The checkpoint just committed carries an epoch: have the service
+    /// write it to its disk now. Until it says it did, a restart writes it
+    /// again first; a write that fails keeps the epoch held in the service,
+    /// so the next checkpoint's epoch carries it again.
+    fn apply_epoch(&mut self, bytes: usize) -> Result<(), Failure> {
+        self.service()?.send(SvcRequest::ApplyEpoch)?;
+        match self.service()?.recv(EPOCH_DEADLINE_NS.max(service_deadline_ns::<P>()))? {
+            SvcReply::EpochApplied => {
+                self.epoch_applied = self.generation;
+                self.stats.epoch_bytes += bytes as u64;
+                Ok(())
+            }
+            SvcReply::EpochFailed { message } => {
+                log::warn!(
+                    "{}: the epoch of generation {} is not on the disk yet: {message}",
+                    P::NAME,
+                    self.generation
+                );
+                Ok(())
+            }
+            other => Err(Failure::Violation(format!("{} in answer to ApplyEpoch", reply_name(&other)))),
+        }
     }
 
     /// The service's state as it would be captured: the whole arena (image
@@ -751,7 +794,7 @@ impl<P: Resilient> Companion<P> {
         }
         self.service()?.send(SvcRequest::Checkpoint { chaos: 0 })?;
         match self.service()?.recv(service_deadline_ns::<P>())? {
-            SvcReply::Saved { memory, len } => read_memory(memory, len),
+            SvcReply::Saved { memory, len, .. } => read_memory(memory, len),
             SvcReply::Quiescent => Ok(Vec::new()),
             SvcReply::InvariantFailed { message } => Err(Failure::Invariant(message)),
             other => Err(Failure::Violation(format!("{} in answer to Checkpoint", reply_name(&other)))),
@@ -783,8 +826,14 @@ impl<P: Resilient> Companion<P> {
         self.service = None; // kills the old process, if any
         let distillation = P::POLICY.distillation;
         self.restore_failed = true;
-        let within = service_deadline_ns::<P>();
-        self.service = Some(ServiceProcess::start(&self.program, self.store.latest(), distillation, within)?);
+        let latest = self.store.latest();
+        let generation = latest.map_or(0, |c| c.generation);
+        let redo = latest.is_some_and(|c| !c.epoch.is_empty()) && self.epoch_applied != generation;
+        let within = if redo { EPOCH_DEADLINE_NS.max(service_deadline_ns::<P>()) } else { service_deadline_ns::<P>() };
+        self.service = Some(ServiceProcess::start(&self.program, latest, redo, distillation, within)?);
+        if redo {
+            self.epoch_applied = generation;
+        }
         self.restore_failed = false;
         let entries: Vec<Entry> = self.log.entries().to_vec();
         let mut i = 0;
@@ -903,6 +952,16 @@ impl<P: Resilient> Companion<P> {
             "{}: the service cannot restore checkpoint generation {rejected} ({why}; {MAX_ATTEMPTS} times); falling back",
             P::NAME
         );
+        if self.store.latest().is_some_and(|c| !c.epoch.is_empty()) {
+            // Its epoch may be on the disk already: the older record's
+            // epoch is not written again over it (that would put older
+            // blocks over newer ones), and the older state may not match
+            // the disk in every detail.
+            log::error!(
+                "{}: the rejected checkpoint carried an epoch; the disk keeps it, under an older state",
+                P::NAME
+            );
+        }
         if let Err(e) = self.store.reject_latest(&why.to_string()) {
             log::error!("{}: the store could not set the checkpoint aside ({})", P::NAME, e.0);
         }
@@ -932,6 +991,7 @@ impl<P: Resilient> Companion<P> {
             );
         }
         self.generation = generation;
+        self.epoch_applied = generation;
         self.quiet_prefix = prefix.len();
         // The older record's log is in the store; the entries after the
         // rejected record are not (they followed another generation).

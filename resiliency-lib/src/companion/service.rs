@@ -69,10 +69,13 @@ impl ServiceProcess {
         Ok(Some(bytes))
     }
 
-    /// Start `program` and bring it to `Ready`: fresh, or from `checkpoint`.
+    /// Start `program` and bring it to `Ready`: fresh, or from `checkpoint`
+    /// (with `redo_epoch`, after the service wrote the checkpoint's epoch
+    /// to its disk again).
     pub fn start(
         program: &str,
         checkpoint: Option<&Checkpoint>,
+        redo_epoch: bool,
         distillation: Distillation,
         deadline_ns: u64,
     ) -> Result<ServiceProcess, Failure> {
@@ -119,8 +122,12 @@ impl ServiceProcess {
         let first = match checkpoint {
             Some(_) if image.is_some() => Request::RestoreImage,
             Some(cp) if cp.kind == Distillation::Logical => {
-                let memory = Memory::from_bytes(&cp.data).map_err(sys_failure("checkpoint"))?;
-                Request::RestoreLogical { memory: memory.0, len: cp.data.len() as u64 }
+                let epoch: &[u8] = if redo_epoch { &cp.epoch } else { &[] };
+                let mut bytes = Vec::with_capacity(cp.data.len() + epoch.len());
+                bytes.extend_from_slice(&cp.data);
+                bytes.extend_from_slice(epoch);
+                let memory = Memory::from_bytes(&bytes).map_err(sys_failure("checkpoint"))?;
+                Request::RestoreLogical { memory: memory.0, len: cp.data.len() as u64, epoch_len: epoch.len() as u64 }
             }
             _ => Request::Start,
         };

@@ -10,11 +10,15 @@
 //! recorded inputs cannot match. The volume is mounted at the first
 //! request, not at start (the companion protocol allows no calls then).
 //!
-//! TEMPORARY (until the lead's runtime with epochs): the held writes
-//! reach the data disk at each checkpoint from here, just before the
-//! state is handed over. The runtime to come takes the epoch with the
-//! state, commits both to the vault, writes the epoch to the disk, and
-//! then tells the service (`Fs::epoch_applied`); see `flush_epoch`.
+//! Epochs (DESIGN.md 5.3): every write is held in the core's overlay.
+//! At a checkpoint the runtime takes them as the epoch (`take_epoch`),
+//! the companion commits it to the vault with the open-file table, and
+//! only then asks for them to be written (`apply_epoch`: through a blk
+//! session of the service's own, then flushed). A restart from a
+//! checkpoint whose epoch may not be on the disk (at boot, or after a
+//! crash while writing it) writes it again before mounting (`redo_epoch`).
+//! The service asks for a checkpoint when it holds many writes
+//! ([`resiliency_lib::service::want_checkpoint`]).
 #![cfg_attr(target_os = "none", no_std)]
 #![cfg_attr(target_os = "none", no_main)]
 
@@ -25,6 +29,7 @@ mod guest {
     use alloc::format;
     use alloc::string::String;
     use alloc::vec::Vec;
+    use checkpoint_record::epoch::BlockWrite;
     use core::cell::RefCell;
     use fs::protocol::{Fs as FsProtocol, Reply, Request};
     use fs::{code, DiskError, Fs, SectorSource};
@@ -36,8 +41,7 @@ mod guest {
     /// Clean sectors cached (2 MiB).
     const CACHE_SECTORS: usize = 4096;
     /// Held writes past which the service asks its companion for a
-    /// checkpoint (TEMPORARY, like `flush_epoch`: the lead's runtime lets
-    /// a service ask for one).
+    /// checkpoint (which commits and applies them).
     const HELD_LIMIT: u64 = 4 << 20;
 
     /// The data disk through a blk session of our own.
@@ -84,16 +88,37 @@ mod guest {
         Mounted(Fs<BlkDisk>),
     }
 
-    /// The service: the core, mounted at the first request. Interior
-    /// mutability because the runtime's `save` takes `&self` and, for now,
-    /// writes the held blocks (see `flush_epoch`).
+    /// The service: the core, mounted at the first request.
     struct FsService {
         state: RefCell<State>,
-        /// A second session to blk for the temporary epoch writes.
-        writer: RefCell<Option<blk::Disk>>,
-        /// A session to `fs.control` to ask for checkpoints, and whether
-        /// an answer is still to come.
-        asker: Option<(libos::channel::Endpoint, bool)>,
+        /// A second blk session, for writing epochs.
+        writer: Option<blk::Disk>,
+        /// The writes of the epoch last taken, until they are applied.
+        taken: Vec<BlockWrite>,
+    }
+
+    /// Write `writes` to the data disk through `writer` (connected on first
+    /// use, dropped after a failure so the next try connects again), then
+    /// flush.
+    fn write_out(writer: &mut Option<blk::Disk>, writes: &[BlockWrite]) -> Result<(), String> {
+        if writer.is_none() {
+            *writer = Some(blk::Disk::connect(blk::DATA_DISK).map_err(|e| format!("{e}"))?);
+        }
+        let disk = writer.as_mut().ok_or("no blk session")?;
+        let result = writes
+            .iter()
+            .try_for_each(|w| {
+                if w.disk != blk::DATA_DISK {
+                    return Err(blk::DiskError::Session(format!("an epoch write for disk {}", w.disk)));
+                }
+                disk.write(w.lba, &w.data)
+            })
+            .and_then(|_| disk.flush());
+        if let Err(e) = result {
+            *writer = None;
+            return Err(format!("{e}"));
+        }
+        Ok(())
     }
 
     impl FsService {
@@ -111,68 +136,13 @@ mod guest {
             *st = State::Mounted(fs);
             Ok(())
         }
-
-        /// TEMPORARY: write the held blocks to the data disk now (the
-        /// lead's runtime replaces this: the companion commits the epoch
-        /// with the checkpoint, then writes it, then calls
-        /// `Fs::epoch_applied`).
-        fn flush_epoch(&self, fs: &mut Fs<BlkDisk>) -> Result<(), String> {
-            let writes = fs.take_epoch_writes().map_err(|e| e.message)?;
-            if writes.is_empty() {
-                return Ok(());
-            }
-            let mut w = self.writer.borrow_mut();
-            if w.is_none() {
-                *w = Some(blk::Disk::connect(blk::DATA_DISK).map_err(|e| format!("{e}"))?);
-            }
-            let disk = w.as_mut().ok_or("no blk session")?;
-            let result = writes.iter().try_for_each(|x| disk.write(x.lba, &x.data)).and_then(|_| disk.flush());
-            if let Err(e) = result {
-                *w = None;
-                return Err(format!("{e}"));
-            }
-            fs.epoch_applied();
-            Ok(())
-        }
-
-        /// TEMPORARY: ask the companion for a checkpoint (answered after
-        /// the request being handled), so the held writes stay bounded.
-        fn ask_checkpoint(&mut self) {
-            use libos::channel::{HandleList, Message};
-            if let Some((ep, waiting)) = &mut self.asker {
-                if *waiting {
-                    match ep.try_recv_raw() {
-                        Ok(Some(_)) => *waiting = false,
-                        Ok(None) => return,
-                        Err(_) => self.asker = None,
-                    }
-                }
-            }
-            if self.asker.is_none() {
-                match libos::directory::connect("fs.control", false) {
-                    Ok(ep) => self.asker = Some((ep, false)),
-                    Err(e) => {
-                        log::warn!("fs: cannot ask for a checkpoint: {e}");
-                        return;
-                    }
-                }
-            }
-            if let Some((ep, waiting)) = &mut self.asker {
-                let mut w = libos::wire::Writer::new();
-                resiliency_lib::control::Request::Checkpoint.encode(&mut w, &mut HandleList::default());
-                match ep.send_raw(&w.finish(), HandleList::default()) {
-                    Ok(()) => *waiting = true,
-                    Err(_) => self.asker = None,
-                }
-            }
-        }
     }
 
     impl Service for FsService {
         type Protocol = FsProtocol;
 
         fn new() -> Self {
-            FsService { state: RefCell::new(State::Pending(None)), writer: RefCell::new(None), asker: None }
+            FsService { state: RefCell::new(State::Pending(None)), writer: None, taken: Vec::new() }
         }
 
         fn handle(&mut self, request: RequestOf<Self>, out: &mut dyn ReplySink<Reply>) {
@@ -193,7 +163,7 @@ mod guest {
                 held = fs.held_bytes();
             }
             if held > HELD_LIMIT {
-                self.ask_checkpoint();
+                resiliency_lib::service::want_checkpoint();
             }
         }
 
@@ -201,15 +171,35 @@ mod guest {
             let mut st = self.state.borrow_mut();
             match &mut *st {
                 State::Pending(saved) => saved.clone().unwrap_or_default(),
-                State::Mounted(fs) => {
-                    if let Err(e) = self.flush_epoch(fs) {
-                        log::error!(
-                            "fs: the held writes could not reach the data disk: {e} (kept for the next checkpoint)"
-                        );
-                    }
-                    fs.save()
-                }
+                State::Mounted(fs) => fs.save(),
             }
+        }
+
+        fn take_epoch(&mut self) -> Result<Vec<u8>, String> {
+            self.taken.clear();
+            let State::Mounted(fs) = &mut *self.state.borrow_mut() else { return Ok(Vec::new()) };
+            self.taken = fs.take_epoch_writes().map_err(|e| e.message)?;
+            if self.taken.is_empty() {
+                return Ok(Vec::new());
+            }
+            checkpoint_record::epoch::encode(&self.taken).map_err(|e| format!("epoch: {e}"))
+        }
+
+        fn apply_epoch(&mut self) -> Result<(), String> {
+            if self.taken.is_empty() {
+                return Ok(());
+            }
+            write_out(&mut self.writer, &self.taken)?;
+            self.taken = Vec::new();
+            if let State::Mounted(fs) = &mut *self.state.borrow_mut() {
+                fs.epoch_applied();
+            }
+            Ok(())
+        }
+
+        fn redo_epoch(epoch: &[u8]) -> Result<(), String> {
+            let writes = checkpoint_record::epoch::decode(epoch).map_err(|e| format!("{e}"))?;
+            write_out(&mut None, &writes)
         }
 
         fn restore(bytes: &[u8]) -> Result<Self, String> {
@@ -217,7 +207,7 @@ mod guest {
             if let Some(b) = &saved {
                 fs::table::State::decode(b)?.check()?;
             }
-            Ok(FsService { state: RefCell::new(State::Pending(saved)), writer: RefCell::new(None), asker: None })
+            Ok(FsService { state: RefCell::new(State::Pending(saved)), writer: None, taken: Vec::new() })
         }
 
         fn check(&self) -> Result<(), String> {
