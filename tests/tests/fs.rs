@@ -272,14 +272,11 @@ fn fs_survives_chaos_under_load() {
     chaos_under_load("fs-chaos", false);
 }
 
-/// The same with chaos in blk too, hangs included. Ignored on the current
-/// runtime: a blk hang while fs writes its held blocks at a checkpoint (the
-/// temporary in-place write) makes fs look hung too; its restart then
-/// replays on a disk that already moved. The lead's runtime (the companion
-/// commits the epoch to the vault before writing it, and redoes it after a
-/// restart) removes that window.
+/// The same with chaos in blk too, hangs included: a blk hang while fs
+/// writes an epoch makes fs look hung too; its restart writes the
+/// committed epoch again before it mounts, so the replay runs on the disk
+/// its checkpoint belongs to.
 #[test]
-#[ignore = "needs the lead's runtime (epochs committed by the companion before they reach the disk)"]
 fn fs_survives_chaos_in_fs_and_blk_under_load() {
     chaos_under_load("fs-chaos-blk", true);
 }
@@ -324,7 +321,6 @@ fn chaos_under_load(name: &str, blk_chaos: bool) {
 /// ten times; after each, the next boot comes up, a file synced before
 /// the cuts is intact, fs serves, and `fsck.fat -n` is clean.
 #[test]
-#[ignore = "needs the lead's runtime (epochs committed to the vault before they reach the disk, redo at boot)"]
 fn fs_survives_power_cuts() {
     let (dir, disks) = disks::fresh("fs-power").unwrap();
     let cfg = config(&disks);
