@@ -148,13 +148,13 @@ enum Cmd {
         /// Seconds between power cuts, MIN-MAX.
         #[arg(long, default_value = "60-150", value_parser = soak::parse_range)]
         cut_every: (u64, u64),
-        /// Also kill companions (`kill kv-companion`): not yet survivable on main.
+        /// Do not kill companions (`kill kv-companion`, `kill blk-companion`).
         #[arg(long)]
-        companion_kills: bool,
-        /// Cut the power while fsload runs (fs is not yet power-cut safe on
-        /// main; without this fs is brought to rest and synced first).
+        no_companion_kills: bool,
+        /// Do not cut the power while fsload runs (fs is then brought to
+        /// rest and synced before each cut).
         #[arg(long)]
-        fs_power_cuts: bool,
+        no_fs_power_cuts: bool,
         /// Copy the guest's console to stdout.
         #[arg(long)]
         echo: bool,
@@ -326,8 +326,16 @@ fn main() {
                 0
             })
         }),
-        Cmd::Soak { minutes, seed, disks, cut_every, companion_kills, fs_power_cuts, echo } => {
-            soak::run(soak::SoakArgs { minutes, seed, disks, cut_every, companion_kills, fs_power_cuts, echo })
+        Cmd::Soak { minutes, seed, disks, cut_every, no_companion_kills, no_fs_power_cuts, echo } => {
+            soak::run(soak::SoakArgs {
+                minutes,
+                seed,
+                disks,
+                cut_every,
+                companion_kills: !no_companion_kills,
+                fs_power_cuts: !no_fs_power_cuts,
+                echo,
+            })
         }
         Cmd::Bench { only } => bench::run(only.as_deref()).map(|_| 0),
         Cmd::Profile { exec, seconds, hz, top } => {

@@ -19,9 +19,9 @@ pub struct SoakArgs {
     pub disks: Option<PathBuf>,
     /// Seconds between power cuts, `MIN-MAX`.
     pub cut_every: (u64, u64),
-    /// Kill companions too (not yet survivable on main).
+    /// Kill companions too.
     pub companion_kills: bool,
-    /// Cut the power under fs load (fs is not yet power-cut safe on main).
+    /// Cut the power under fs load.
     pub fs_power_cuts: bool,
     /// Copy the guest's console to stdout.
     pub echo: bool,

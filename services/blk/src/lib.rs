@@ -60,9 +60,12 @@ pub fn disk_by_name(name: &str) -> Option<u8> {
     }
 }
 
-/// Connect a client stub to the blk service (waiting for it to register).
+/// Connect a client stub to the blk service (waiting for it to register),
+/// with a session that survives a restart of blk's companion (every blk
+/// request is idempotent, so one sent again is harmless).
 pub fn connect() -> Result<BlkClient, libos::directory::DirError> {
-    libos::directory::connect(SERVICE, true).map(|ep| BlkClient::new(libos::channel::Channel::new(ep)))
+    let ep = libos::directory::connect(SERVICE, true)?;
+    Ok(BlkClient::new(libos::channel::Channel::resumable_over(ep, SERVICE)?))
 }
 
 /// Why a [`Disk`] operation failed.

@@ -124,8 +124,10 @@ pub mod code {
     pub const NO_SPACE: u32 = 507;
 }
 
-/// Connect a client stub to the fs service (waiting for it to register).
+/// Connect a client stub to the fs service (waiting for it to register),
+/// with a session that survives a restart of fs's companion.
 #[cfg(target_os = "none")]
 pub fn connect() -> Result<FsClient, libos::directory::DirError> {
-    libos::directory::connect(SERVICE, true).map(|ep| FsClient::new(libos::channel::Channel::new(ep)))
+    let ep = libos::directory::connect(SERVICE, true)?;
+    Ok(FsClient::new(libos::channel::Channel::resumable_over(ep, SERVICE)?))
 }

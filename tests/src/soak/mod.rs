@@ -43,11 +43,11 @@ pub struct Options {
     pub out_dir: PathBuf,
     /// Seconds between power cuts: a random value in this range.
     pub cut_every: (u64, u64),
-    /// Also kill companions (not yet survivable on main).
+    /// Also kill companions (of the services whose acknowledgements all
+    /// survive it; see [`inject::COMPANION_KILLS`]).
     pub companion_kills: bool,
-    /// Cut the power while fsload runs (the file service is not yet
-    /// power-cut safe on main); without it, fs is brought to rest and
-    /// synced before each cut.
+    /// Cut the power while fsload runs; without it, fs is brought to rest
+    /// and synced before each cut.
     pub fs_power_cuts: bool,
     /// Copy the console to stdout.
     pub echo: bool,

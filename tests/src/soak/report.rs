@@ -57,7 +57,7 @@ pub fn markdown(o: &Outcome, opts: &Options) -> String {
     let _ = writeln!(
         r,
         "Flags: companion kills {}, power cuts under fs load {}.\n",
-        if opts.companion_kills { "on" } else { "off (not yet survivable on main)" },
+        if opts.companion_kills { "on" } else { "off" },
         if opts.fs_power_cuts { "on" } else { "off (fs is brought to rest and synced before each cut)" }
     );
     let _ = writeln!(

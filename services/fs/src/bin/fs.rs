@@ -57,7 +57,10 @@ mod guest {
             let deadline = libos::time::now_ns() + BLK_WAIT_NS;
             let client = loop {
                 match libos::directory::connect(blk::SERVICE, false) {
-                    Ok(ep) => break blk::BlkClient::new(libos::channel::Channel::new(ep)),
+                    Ok(ep) => {
+                        let session = libos::channel::Channel::resumable_over(ep, blk::SERVICE);
+                        break blk::BlkClient::new(session.map_err(|e| format!("blk: {e}"))?);
+                    }
                     Err(e) if libos::time::now_ns() > deadline => return Err(format!("no blk service: {e}")),
                     Err(_) => libos::time::sleep(core::time::Duration::from_millis(50)),
                 }
