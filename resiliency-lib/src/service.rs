@@ -110,6 +110,20 @@ static LINK: spin::Mutex<Option<Channel<LinkReply, LinkRequest>>> = spin::Mutex:
 /// Set by [`want_checkpoint`], told to the companion when the request ends.
 static CHECKPOINT_WANTED: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
 
+/// Bytes of held writes the service said last, and whether that changed
+/// since the companion was told.
+static HELD: spin::Mutex<(u64, bool)> = spin::Mutex::new((0, false));
+
+/// Say how many bytes of disk writes the service holds for its next epoch
+/// (shown by `ps`); the companion is told when the request ends, if the
+/// figure changed.
+pub fn report_held(bytes: u64) {
+    let mut held = HELD.lock();
+    if held.0 != bytes {
+        *held = (bytes, true);
+    }
+}
+
 /// Ask the companion for a checkpoint after the request being handled (a
 /// service that holds many writes in its epoch wants them committed and
 /// applied). Not an input: a replay asks again, which is harmless.
@@ -393,6 +407,14 @@ pub fn serve<S: Service>() -> i32 {
                     let _ = checker.on_reply(&LinkReply::CheckpointWanted);
                     send(LinkReply::CheckpointWanted);
                 }
+                let held = {
+                    let mut h = HELD.lock();
+                    core::mem::replace(&mut h.1, false).then_some(h.0)
+                };
+                if let Some(bytes) = held {
+                    let _ = checker.on_reply(&LinkReply::Held { bytes });
+                    send(LinkReply::Held { bytes });
+                }
                 let done = LinkReply::Done { session, seq };
                 let _ = checker.on_reply(&done);
                 send(done);
@@ -415,7 +437,11 @@ pub fn serve<S: Service>() -> i32 {
             }
             LinkRequest::ApplyEpoch => {
                 let answer = match service.apply_epoch() {
-                    Ok(()) => LinkReply::EpochApplied,
+                    Ok(()) => {
+                        let mut h = HELD.lock();
+                        h.1 = false;
+                        LinkReply::EpochApplied { held: h.0 }
+                    }
                     Err(message) => LinkReply::EpochFailed { message },
                 };
                 let _ = checker.on_reply(&answer);

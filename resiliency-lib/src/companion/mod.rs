@@ -104,6 +104,8 @@ pub struct Stats {
     pub checkpoint_ns: u64,
     /// Bytes of epochs written to the service's disk after their commit.
     pub epoch_bytes: u64,
+    /// Bytes of writes the service holds for its next epoch.
+    pub held_bytes: u64,
 }
 
 /// The request being handled.
@@ -615,6 +617,7 @@ impl<P: Resilient> Companion<P> {
                 }
                 SvcReply::Done { session, seq } if (session, seq) == id => return Ok(()),
                 SvcReply::CheckpointWanted => self.checkpoint_soon = true,
+                SvcReply::Held { bytes } => self.stats.held_bytes = bytes,
                 other => {
                     return Err(Failure::Violation(format!("{} while handling request {id:?}", reply_name(&other))));
                 }
@@ -769,8 +772,9 @@ impl<P: Resilient> Companion<P> {
     fn apply_epoch(&mut self, bytes: usize) -> Result<(), Failure> {
         self.service()?.send(SvcRequest::ApplyEpoch)?;
         match self.service()?.recv(EPOCH_DEADLINE_NS.max(service_deadline_ns::<P>()))? {
-            SvcReply::EpochApplied => {
+            SvcReply::EpochApplied { held } => {
                 self.epoch_applied = self.generation;
+                self.stats.held_bytes = held;
                 self.stats.epoch_bytes += bytes as u64;
                 Ok(())
             }
@@ -1046,6 +1050,7 @@ impl<P: Resilient> Companion<P> {
                 abandoned: self.stats.abandoned,
                 requests: self.stats.requests,
                 checkpoint_bytes: self.stats.checkpoint_bytes,
+                held_bytes: self.stats.held_bytes,
                 chaos_per_mille: self.chaos.as_ref().map_or(0, |(per_mille, _)| *per_mille),
                 durable: self.store.durable(),
             },

@@ -419,13 +419,14 @@ fn print_services() {
             injected,
             chaos_per_mille,
             durable,
+            held_bytes,
             ..
         }) = c.stats()
         {
             if out.is_empty() {
                 let _ = writeln!(
                     out,
-                    "{:<10} {:>5} {:>9} {:>11} {:>5} {:>9} {:>10} {:>6} {:>7} {:>14}",
+                    "{:<10} {:>5} {:>9} {:>11} {:>5} {:>9} {:>10} {:>6} {:>7} {:>14} {:>9}",
                     "SERVICE",
                     "PID",
                     "RESTARTS",
@@ -435,7 +436,8 @@ fn print_services() {
                     "REQUESTS",
                     "CHAOS",
                     "DURABLE",
-                    "LAST RECOVERY"
+                    "LAST RECOVERY",
+                    "HELD"
                 );
             }
             let recovery = if restarts == 0 {
@@ -449,9 +451,15 @@ fn print_services() {
                 alloc::format!("{}.{}%", chaos_per_mille / 10, chaos_per_mille % 10)
             };
             let durable = if durable { "yes" } else { "no" };
+            // Disk writes held for the next epoch (services with epochs).
+            let held = match held_bytes {
+                0 => String::from("-"),
+                b if b < 1 << 20 => alloc::format!("{} KiB", b.div_ceil(1024)),
+                b => alloc::format!("{}.{} MiB", b >> 20, ((b & 0xf_ffff) * 10) >> 20),
+            };
             let _ = writeln!(
                 out,
-                "{name:<10} {pid:>5} {restarts:>9} {checkpoints:>11} {log_len:>5} {injected:>9} {requests:>10} {chaos:>6} {durable:>7} {recovery:>14}"
+                "{name:<10} {pid:>5} {restarts:>9} {checkpoints:>11} {log_len:>5} {injected:>9} {requests:>10} {chaos:>6} {durable:>7} {recovery:>14} {held:>9}"
             );
         }
     }

@@ -165,6 +165,7 @@ mod guest {
                 }
                 held = fs.held_bytes();
             }
+            resiliency_lib::service::report_held(held);
             if held > HELD_LIMIT {
                 resiliency_lib::service::want_checkpoint();
             }
@@ -196,6 +197,7 @@ mod guest {
             self.taken = Vec::new();
             if let State::Mounted(fs) = &mut *self.state.borrow_mut() {
                 fs.epoch_applied();
+                resiliency_lib::service::report_held(fs.held_bytes());
             }
             Ok(())
         }
