@@ -25,6 +25,10 @@ fn the_directory_refuses_what_the_manifest_does_not_grant() {
     assert!(line("register kv").contains("refused: 'authtest' may not register 'kv'"), "{out}");
     assert_eq!(line("register authtest.notices"), "authtest: register authtest.notices: allowed");
     assert!(line("start kv as a companion").contains("refused: 'kv' cannot be started as a companion"), "{out}");
+    assert!(line("start shell").contains("refused: 'authtest' may not start 'shell'"), "{out}");
+    assert_eq!(line("start itself"), "authtest: start itself: allowed");
+    assert!(line("kill kv").contains("refused: 'authtest' may not kill processes"), "{out}");
+    assert!(line("power off").contains("refused: 'authtest' may not power off"), "{out}");
     // The vault files its record under its identity, beside kv's and
     // tally's, and gives it back its own.
     assert!(out.contains("authtest: vault: committed generation 1"), "{out}");
@@ -40,6 +44,10 @@ fn the_directory_refuses_what_the_manifest_does_not_grant() {
     // The shell, the administrator's tool, may reach the control endpoint.
     let crash = m.shq("crash kv");
     assert!(crash.contains("kv: killed by the kernel; recovered in"), "{crash}");
+    // Nothing was killed: kv never restarted but for the crash above.
+    let ps = m.shq("ps");
+    let kv = ps.lines().find(|l| l.starts_with("kv ")).unwrap_or_else(|| panic!("{ps}"));
+    assert_eq!(kv.split_whitespace().nth(2), Some("1"), "{ps}");
     m.shutdown();
 }
 

@@ -17,6 +17,8 @@
 //! args = "--verbose"       # argument string when started at boot
 //! connects = ["kv", "*.control"]  # services it may connect to (see below)
 //! provides = ["fanin-echo"]        # further names it may register
+//! spawns = ["kvload", "spin"]      # other programs it may start
+//! powers = ["kill", "poweroff"]    # what else it may ask init for
 //! resilient = true         # a resilient service, started under its companion
 //! store = "vault"          # where the companion keeps checkpoints: "vault" or "memory"
 //! priority = "service"     # scheduled ahead of ordinary programs ("normal" by default)
@@ -28,9 +30,14 @@
 //! names, or patterns with one `*` standing for any run of characters
 //! (`"*.control"`, `"*"`). Without it a program may connect to nothing.
 //! A program may register its own name, `NAME.control`, `NAME.notices`,
-//! and the names (or patterns) in `provides`. init enforces both in the
-//! directory ([`Program::may_connect`], [`Program::may_register`]); init
-//! itself may do anything.
+//! and the names (or patterns) in `provides`. A program may start
+//! (`Spawn`) more instances of itself and the programs (or patterns) in
+//! `spawns`; a companion its own program. `powers` grants the requests
+//! that reach beyond a program's own processes: `"kill"` (end any process
+//! by name or pid) and `"poweroff"` (power off or reset the machine). init
+//! enforces all of it in the directory ([`Program::may_connect`],
+//! [`Program::may_register`], [`Program::may_spawn`], [`Program::has_power`]);
+//! init itself may do anything.
 //!
 //! # Resilient services
 //!
@@ -77,6 +84,10 @@ pub struct Program {
     pub connects: Vec<String>,
     /// Names (or patterns) it may register beyond its own.
     pub provides: Vec<String>,
+    /// Programs (or patterns) it may start beyond itself.
+    pub spawns: Vec<String>,
+    /// Requests to init beyond its own processes: `kill`, `poweroff`.
+    pub powers: Vec<String>,
     /// A resilient service, started under its companion.
     pub resilient: bool,
     /// Where its companion keeps checkpoints (resilient services only).
@@ -115,6 +126,9 @@ pub struct CompanionLaunch {
     pub args: String,
 }
 
+/// The powers a program can be granted (`powers` in the manifest).
+pub const POWERS: [&str; 2] = ["kill", "poweroff"];
+
 /// Whether `name` matches `pattern`: equal, or, for a pattern with one `*`,
 /// starting with what precedes it and ending with what follows it.
 pub fn name_matches(pattern: &str, name: &str) -> bool {
@@ -138,6 +152,17 @@ impl Program {
             None => false,
         };
         own || self.provides.iter().any(|p| name_matches(p, service))
+    }
+
+    /// Whether this program may start program `program`: itself, or one
+    /// its `spawns` lists.
+    pub fn may_spawn(&self, program: &str) -> bool {
+        program == self.name || self.spawns.iter().any(|p| name_matches(p, program))
+    }
+
+    /// Whether `powers` grants `power` (one of [`POWERS`]).
+    pub fn has_power(&self, power: &str) -> bool {
+        self.powers.iter().any(|p| p == power)
     }
 
     /// How init starts its companion (None unless it is resilient).
@@ -428,6 +453,8 @@ impl Manifest {
                     args: String::new(),
                     connects: Vec::new(),
                     provides: Vec::new(),
+                    spawns: Vec::new(),
+                    powers: Vec::new(),
                     resilient: false,
                     store: Store::Memory,
                     service: false,
@@ -462,6 +489,18 @@ impl Manifest {
                     _ => return Err(wrong("\"service\" or \"normal\"")),
                 },
                 ("priority", _) => return Err(wrong("\"service\" or \"normal\"")),
+                ("powers", Value::List(v)) => {
+                    if let Some(bad) = v.iter().find(|n| !POWERS.contains(&n.as_str())) {
+                        return Err(err(line, format!("unknown power '{bad}' (kill, poweroff)")));
+                    }
+                    p.powers = v
+                }
+                ("spawns", Value::List(v)) => {
+                    if let Some(bad) = v.iter().find(|n| !valid_pattern(n)) {
+                        return Err(err(line, format!("bad program name '{bad}' in 'spawns'")));
+                    }
+                    p.spawns = v
+                }
                 ("connects" | "provides", Value::List(v)) => {
                     if let Some(bad) = v.iter().find(|n| !valid_pattern(n)) {
                         return Err(err(
@@ -486,7 +525,9 @@ impl Manifest {
                 }
                 ("package" | "binary" | "args" | "store", _) => return Err(wrong("a string")),
                 ("start" | "restart" | "resilient", _) => return Err(wrong("true or false")),
-                ("devices" | "connects" | "provides", _) => return Err(wrong("a list of strings")),
+                ("devices" | "connects" | "provides" | "spawns" | "powers", _) => {
+                    return Err(wrong("a list of strings"))
+                }
                 ("memory", _) => return Err(wrong("a number of pages")),
                 (k, _) => return Err(err(line, format!("unknown key '{k}' in [program.{}]", p.name))),
             }
@@ -629,6 +670,25 @@ args = "100 # not a comment"
         }
         assert!(p("fanin").may_register("fanin-echo") && p("fanin").may_connect("fanin-echo"));
         assert!(!p("shell").may_register("kv"), "connects grants no names to register");
+    }
+
+    #[test]
+    fn spawns_and_powers() {
+        let m = Manifest::parse(
+            "[program.shell]\nspawns = [\"*\"]\npowers = [\"kill\", \"poweroff\"]\n\
+             [program.bench]\nspawns = [\"kvload\", \"spin\"]\n\
+             [program.idle]\n",
+        )
+        .unwrap();
+        let p = |n: &str| m.program(n).unwrap();
+        assert!(p("shell").may_spawn("kv") && p("shell").has_power("kill") && p("shell").has_power("poweroff"));
+        assert!(p("bench").may_spawn("bench") && p("bench").may_spawn("kvload") && p("bench").may_spawn("spin"));
+        assert!(!p("bench").may_spawn("shell") && !p("bench").has_power("kill"));
+        assert!(p("idle").may_spawn("idle") && !p("idle").may_spawn("kv") && !p("idle").has_power("poweroff"));
+        let e = Manifest::parse("[program.a]\npowers = [\"reboot\"]").unwrap_err();
+        assert!(e.line == 2 && e.message.contains("unknown power 'reboot'"), "{}", e.message);
+        let e = Manifest::parse("[program.a]\nspawns = \"kv\"").unwrap_err();
+        assert!(e.message.contains("list of strings"), "{}", e.message);
     }
 
     #[test]

@@ -197,11 +197,25 @@ impl Directory {
                         "'{p}' cannot be started as a companion on request: init starts companions from the manifest"
                     ),
                 )),
+                Request::Spawn { program: p, .. } if !entry.is_some_and(|e| e.may_spawn(&p)) => {
+                    log::warn!("refused: '{program}' (pid {pid}) may not start '{p}'");
+                    Some(refuse(
+                        Error::AccessDenied,
+                        format!("'{program}' may not start '{p}' (only itself and its spawns in the manifest)"),
+                    ))
+                }
                 Request::Spawn { program, name, args, suspended, handle_names, handles } => {
                     let handles = handle_names.into_iter().zip(handles).collect();
                     Some(spawn(boot, children, &program, &name, &args, suspended, handles))
                 }
                 Request::List => Some(list(boot)),
+                Request::Kill { target } if !entry.is_some_and(|e| e.has_power("kill")) => {
+                    log::warn!("refused: '{program}' (pid {pid}) may not kill '{target}'");
+                    Some(refuse(
+                        Error::AccessDenied,
+                        format!("'{program}' may not kill processes (no \"kill\" in its powers in the manifest)"),
+                    ))
+                }
                 Request::Kill { target } => Some(kill(boot, &target)),
                 Request::Device { .. } | Request::PciFunctions if companion => Some(refuse(
                     Error::AccessDenied,
@@ -210,6 +224,13 @@ impl Directory {
                 Request::Device { name } => Some(self.device(boot, children, pid, &program, &name)),
                 Request::PciFunctions => Some(self.pci_functions(boot, children, &program)),
                 Request::Services => Some(Reply::Names { names: self.services.keys().cloned().collect() }),
+                Request::PowerOff { .. } if !entry.is_some_and(|e| e.has_power("poweroff")) => {
+                    log::warn!("refused: '{program}' (pid {pid}) may not power off the machine");
+                    Some(refuse(
+                        Error::AccessDenied,
+                        format!("'{program}' may not power off (no \"poweroff\" in its powers in the manifest)"),
+                    ))
+                }
                 Request::PowerOff { reset } => {
                     log::info!("{} by pid {pid}", crate::shutdown::action(reset));
                     match self.shutdown.as_mut() {

@@ -2,7 +2,9 @@
 //! kv and the vault only) and prints what it got, one `authtest: ...` line
 //! each: connecting to kv (allowed), to `kv.control`, `blk` and
 //! `tally.notices` (refused), registering `kv` (refused) and its own
-//! `authtest.notices` (allowed), starting kv as a companion (refused), and
+//! `authtest.notices` (allowed), starting kv as a companion (refused),
+//! starting `shell` (refused: not in its spawns) and itself (allowed: it
+//! ends at once), killing kv and powering off (refused: no powers), and
 //! keeping a record in the vault, which files it under `authtest` whatever
 //! the request says (there is no name in it to say otherwise).
 #![no_std]
@@ -55,6 +57,9 @@ fn vault() -> Result<(), String> {
 }
 
 fn main() -> i32 {
+    if libos::start::args() == "exit" {
+        return 0;
+    }
     report("connect kv", directory::connect("kv", true));
     report("connect kv.control", directory::connect("kv.control", false));
     report("connect blk", directory::connect("blk", false));
@@ -71,6 +76,10 @@ fn main() -> i32 {
             handles: Vec::new(),
         }),
     );
+    report("start shell", directory::run("shell", ""));
+    report("start itself", directory::run("authtest", "exit"));
+    report("kill kv", directory::kill("kv"));
+    report("power off", directory::power_off(false));
     if let Err(e) = vault() {
         println!("authtest: vault: {e}");
         return 1;
