@@ -467,7 +467,8 @@ type DirectSession<S> = (Channel<ReplyOf<S>, RequestOf<S>>, Checker<<S as Servic
 
 /// Serve clients directly under `name`, with no companion.
 fn serve_direct<S: Service>(name: &str) -> i32 {
-    let mut listener = match libos::directory::register(name) {
+    let largest = <S::Protocol as Protocol>::MAX_REQUEST_BYTES.max(<S::Protocol as Protocol>::MAX_REPLY_BYTES);
+    let mut listener = match libos::directory::register_for(name, largest) {
         Ok(l) => l,
         Err(e) => {
             log::error!("cannot register {name}: {e}");

@@ -106,6 +106,9 @@ pub struct Stats {
     pub epoch_bytes: u64,
     /// Bytes of writes the service holds for its next epoch.
     pub held_bytes: u64,
+    /// Bytes handed to the checkpoint store: states (or image pages) and
+    /// epochs committed, log batches appended.
+    pub stored_bytes: u64,
 }
 
 /// The request being handled.
@@ -446,6 +449,7 @@ impl<P: Resilient> Companion<P> {
         let batch = crate::log::encode_batch(&self.log.entries()[start..]);
         match self.store.append(self.generation, &batch) {
             Ok(()) => {
+                self.stats.stored_bytes += batch.len() as u64;
                 if self.durability.failing {
                     log::info!("{}: durable appends work again", P::NAME);
                 }
@@ -758,6 +762,7 @@ impl<P: Resilient> Companion<P> {
         self.last_checkpoint_ns = libos::time::now_ns();
         self.stats.checkpoints += 1;
         self.stats.checkpoint_bytes = size;
+        self.stats.stored_bytes += size + epoch.len() as u64;
         if !epoch.is_empty() {
             self.apply_epoch(epoch.len())?;
         }
@@ -1051,6 +1056,7 @@ impl<P: Resilient> Companion<P> {
                 requests: self.stats.requests,
                 checkpoint_bytes: self.stats.checkpoint_bytes,
                 held_bytes: self.stats.held_bytes,
+                stored_bytes: self.stats.stored_bytes,
                 chaos_per_mille: self.chaos.as_ref().map_or(0, |(per_mille, _)| *per_mille),
                 durable: self.store.durable(),
             },

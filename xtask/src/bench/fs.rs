@@ -15,6 +15,13 @@
 //! FILES small files of 4 KiB created, written and closed (then a sync).
 //! Each guest prints the median over its REPS repetitions; the table shows
 //! the median over [`RUNS`] alternating boots of each system.
+//!
+//! A second table, Kintsugi only, shows what resiliency costs the file
+//! service, each figure beside its reference from the same boot
+//! (`fsbench resiliency`, run after the main figures): recovery with 100
+//! open files beside a cold start, cached reads and a write then sync
+//! through the companion beside a `direct` instance, and the bytes the
+//! companion hands the vault per MiB written.
 
 use super::linux::{self, LinuxQemu};
 use super::{devices, median_of, Figures, MEMORY_MB, RUNS};
@@ -49,6 +56,29 @@ const ROWS: [(&str, &str, &str, f64); 5] = [
     ("fs_rand_read_iops", "random 4 KiB reads in it, one at a time", "reads/s", 0.8),
     ("fs_small_files_s", "1000 files of 4 KiB: create, write, close", "files/s", 0.5),
     ("fs_small_files_synced_s", "the same, until the sync after them returned", "files/s", 0.5),
+];
+
+/// The resiliency figures: name, reference's name (or none), label, unit.
+const COST_ROWS: [(&str, Option<&str>, &str, &str); 4] = [
+    (
+        "fs_recovery_open100_ms",
+        Some("fs_cold_start_ms"),
+        "recovery of fs with 100 open files (kill to the first reply) / cold start of fs (start to the first reply)",
+        "ms",
+    ),
+    (
+        "fs_cached_reads_companion_s",
+        Some("fs_cached_reads_direct_s"),
+        "cached 4 KiB reads, through the companion / straight to the service",
+        "reads/s",
+    ),
+    (
+        "fs_write_companion_mib_s",
+        Some("fs_write_direct_mib_s"),
+        "16 MiB written then synced, through the companion (epochs committed to the vault, then applied) / straight to the service (written at the sync)",
+        "MiB/s",
+    ),
+    ("fs_vault_bytes_per_mib", None, "bytes handed to the vault per MiB written and synced", "bytes"),
 ];
 
 /// Fresh disks in `dir`: the FAT32 data disk and the checkpoint disk.
@@ -89,9 +119,16 @@ fn kintsugi_run(image: &Image, disk_dir: &Path) -> Result<Figures, String> {
     for rep in out.lines().filter(|l| l.contains("fsbench: rep")) {
         eprintln!("bench: Kintsugi {}", rep.trim());
     }
-    let figures = linux::parse_bench_lines(&out)?;
-    m.power_off(Duration::from_secs(60)).map_err(|e| e.to_string())?;
+    let mut figures = linux::parse_bench_lines(&out)?;
     check_figures(&figures, "Kintsugi")?;
+    // After the main figures: its direct instance writes behind fs's back.
+    let line = "run fsbench resiliency";
+    let out = m.command(line, COMMAND_TIMEOUT).map_err(|e| format!("bench: `{line}`: {e}"))?;
+    if let Some(err) = out.lines().find(|l| l.contains("BENCH-ERROR")) {
+        return Err(format!("bench: `{line}`: {err}\n{out}"));
+    }
+    figures.extend(linux::parse_bench_lines(&out)?);
+    m.power_off(Duration::from_secs(60)).map_err(|e| e.to_string())?;
     Ok(figures)
 }
 
@@ -140,6 +177,25 @@ fn table(kintsugi: &[Figures], linux: &[Figures], release: &str) -> String {
     t
 }
 
+/// What resiliency costs the file service (Kintsugi's runs only).
+fn cost_table(kintsugi: &[Figures]) -> String {
+    let mut t = format!(
+        "What resiliency costs the file service: each figure beside its reference from the same boot, median of \
+         {RUNS} boots\n\n| figure | resilient | reference | ratio |\n|---|---:|---:|---:|\n"
+    );
+    for (name, reference, label, unit) in COST_ROWS {
+        let k = median_of(kintsugi, name);
+        let r = reference.and_then(|r| median_of(kintsugi, r));
+        let shown = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.1} {unit}"));
+        let ratio = match (k, r) {
+            (Some(k), Some(r)) if r > 0.0 => format!("{:.2}", k / r),
+            _ => "-".into(),
+        };
+        t.push_str(&format!("| {label} | {} | {} | {ratio} |\n", shown(k), shown(r)));
+    }
+    t
+}
+
 /// Run the file-system benchmarks (alternating Kintsugi and Linux, [`RUNS`]
 /// boots each); the table, also printed.
 pub fn fs_table(image: &Image, work_dir: &Path) -> Result<String, String> {
@@ -157,7 +213,9 @@ pub fn fs_table(image: &Image, work_dir: &Path) -> Result<String, String> {
         linux_runs.push(l);
         release = r;
     }
-    let t = table(&kintsugi, &linux_runs, &release);
+    let mut t = table(&kintsugi, &linux_runs, &release);
+    t.push('\n');
+    t.push_str(&cost_table(&kintsugi));
     println!("{t}");
     Ok(t)
 }

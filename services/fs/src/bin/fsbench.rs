@@ -16,6 +16,22 @@
 //! before the checkpoint it triggers (the held writes reach the disk
 //! then), and `Volume` is answered only after it.
 //!
+//! `fsbench resiliency`: what resiliency costs the file service, each
+//! figure beside its reference measured in the same boot:
+//!
+//! - recovery with 100 open files (a kill through `fs.control`, to the
+//!   first reply served on one of the open handles), beside a cold start
+//!   of fs (a `direct` instance started, to its first reply);
+//! - bytes the companion handed to the vault (states, epochs, log
+//!   appends) per MiB written and synced;
+//! - 4 KiB reads (cached) through the companion, beside the same reads
+//!   straight to a `direct` instance;
+//! - a 16 MiB sequential write then sync through the companion (epochs
+//!   committed to the vault, then applied), beside the same straight to
+//!   the direct instance (written out at the sync, no vault). Last: the
+//!   direct instance writes the disk behind the resilient fs's back, so
+//!   nothing may use the volume after it (the bench powers off).
+//!
 //! Prints the median of each figure over the repetitions as
 //! `BENCH name value` lines (`BENCH-ERROR what` on a failure). The Linux
 //! reference (`linuxbench fs`, xtask/bench/linuxbench.c) does the same on a
@@ -171,6 +187,122 @@ mod guest {
         })
     }
 
+    /// A session with `fs.control`.
+    fn control() -> R<resiliency_lib::control::ControlClient> {
+        libos::directory::connect("fs.control", false)
+            .map(|ep| resiliency_lib::control::ControlClient::new(libos::channel::Channel::new(ep)))
+            .map_err(|e| format!("fs.control: {e}"))
+    }
+
+    /// Bytes the fs companion handed to its store so far.
+    fn stored(ctl: &mut resiliency_lib::control::ControlClient) -> R<u64> {
+        match ctl.stats().map_err(|e| format!("stats: {e}"))? {
+            resiliency_lib::control::Reply::Figures { stored_bytes, .. } => Ok(stored_bytes),
+            r => Err(format!("stats: {r:?}")),
+        }
+    }
+
+    /// A session with service `name` (a direct instance), waiting for it.
+    fn session(name: &str) -> R<Files> {
+        let ep = libos::directory::connect(name, true).map_err(|e| format!("{name}: {e}"))?;
+        Ok(Files(FsClient::new(libos::channel::Channel::new(ep))))
+    }
+
+    /// Start a direct fs instance registered as `name`.
+    fn start_direct(name: &str) -> R<libos::handle::Process> {
+        libos::directory::run("fs", &format!("direct {name}")).map(|(_, p)| p).map_err(|e| format!("start {name}: {e}"))
+    }
+
+    fn ms_since(t0: u64) -> f64 {
+        libos::time::now_ns().saturating_sub(t0) as f64 / 1e6
+    }
+
+    /// `reads` 4 KiB reads at the generator's offsets in the first `pages`
+    /// pages of `BIG`; reads per second.
+    fn random_reads(f: &mut Files, pages: u64, reads: u64) -> R<f64> {
+        let mut rng = Rng::new(SEED);
+        let h = f.open(BIG, flags::READ)?;
+        let t0 = libos::time::now_ns();
+        for _ in 0..reads {
+            f.read(h, rng.below(pages) * PAGE as u64, PAGE)?;
+        }
+        let rate = reads as f64 / seconds_since(t0);
+        f.close(h)?;
+        Ok(rate)
+    }
+
+    /// Write `mib` MiB to `path` in 64 KiB writes, then sync; MiB/s.
+    fn write_file(f: &mut Files, path: &str, mib: u64) -> R<f64> {
+        let data: Vec<u8> = (0..CHUNK).map(|i| (i * 13 % 251) as u8).collect();
+        let t0 = libos::time::now_ns();
+        let h = f.open(path, flags::WRITE | flags::CREATE | flags::TRUNCATE)?;
+        for _ in 0..mib * 16 {
+            f.write(h, CURRENT, data.clone())?;
+        }
+        f.sync()?;
+        f.close(h)?;
+        Ok(mib as f64 / seconds_since(t0))
+    }
+
+    fn resiliency() -> R<()> {
+        const OPEN: usize = 100;
+        const TIMES: usize = 5;
+        const WRITE_MIB: u64 = 16;
+        let mut f = Files(fs::connect().map_err(|e| format!("connect: {e}"))?);
+        let mut ctl = control()?;
+        f.mkdir(DIR)?;
+        f.mkdir("/fsbench/open")?;
+        // The file the reads use (present already after the main bench).
+        write_file(&mut f, BIG, 4)?;
+        let mut handles = Vec::new();
+        for i in 0..OPEN {
+            let h = f.open(&format!("/fsbench/open/f{i:03}"), flags::READ | flags::WRITE | flags::CREATE)?;
+            f.write(h, 0, vec![i as u8; 512])?;
+            handles.push(h);
+        }
+        f.sync()?;
+        let mut recovery = Vec::new();
+        for i in 0..TIMES {
+            let t0 = libos::time::now_ns();
+            ctl.crash(1).map_err(|e| format!("crash fs: {e}"))?;
+            f.read(handles[i * 17 % OPEN], 0, 512)?;
+            recovery.push(ms_since(t0));
+        }
+        let mut cold = Vec::new();
+        for i in 0..TIMES {
+            let name = format!("fs-cold{i}");
+            let t0 = libos::time::now_ns();
+            let p = start_direct(&name)?;
+            let mut d = session(&name)?;
+            match d.0.volume().map_err(|e| format!("{name}: volume: {e}"))? {
+                Reply::VolumeInfo { .. } => cold.push(ms_since(t0)),
+                r => return Err(format!("{name}: volume: {r:?}")),
+            }
+            let _ = p.kill();
+        }
+        println!("BENCH fs_recovery_open100_ms {:.2}", median(recovery));
+        println!("BENCH fs_cold_start_ms {:.2}", median(cold));
+
+        let before = stored(&mut ctl)?;
+        let companion_write = write_file(&mut f, "/fsbench/through-companion.bin", WRITE_MIB)?;
+        let after = stored(&mut ctl)?;
+        println!("BENCH fs_vault_bytes_per_mib {:.0}", (after - before) as f64 / WRITE_MIB as f64);
+
+        let pages = 4 * 1024 * 1024 / PAGE as u64;
+        let companion_reads = random_reads(&mut f, pages, 1000)?;
+        let direct = start_direct("fs-direct")?;
+        let mut d = session("fs-direct")?;
+        let direct_reads = random_reads(&mut d, pages, 1000)?;
+        println!("BENCH fs_cached_reads_companion_s {companion_reads:.1}");
+        println!("BENCH fs_cached_reads_direct_s {direct_reads:.1}");
+        // Last: the direct instance now writes behind the resilient fs.
+        let direct_write = write_file(&mut d, "/fsbench/direct.bin", WRITE_MIB)?;
+        println!("BENCH fs_write_companion_mib_s {companion_write:.2}");
+        println!("BENCH fs_write_direct_mib_s {direct_write:.2}");
+        let _ = direct.kill();
+        Ok(())
+    }
+
     fn median(mut v: Vec<f64>) -> f64 {
         v.sort_by(f64::total_cmp);
         match v.len() {
@@ -208,6 +340,15 @@ mod guest {
 
     pub fn main() -> i32 {
         let a: Vec<&str> = libos::start::args().split_whitespace().collect();
+        if a.first() == Some(&"resiliency") {
+            return match resiliency() {
+                Ok(()) => 0,
+                Err(e) => {
+                    println!("BENCH-ERROR {e}");
+                    1
+                }
+            };
+        }
         let (mib, files, reads, reps) =
             (num(a.first(), 64), num(a.get(1), 1000), num(a.get(2), 1000), num(a.get(3), 3));
         match run(mib.max(1), files, reads, reps.max(1)) {
