@@ -2,8 +2,9 @@
 //! for its interrupt (IRQ 1), decodes scancodes (US layout, Shift, Caps
 //! Lock, Ctrl) into the bytes a terminal sends and adds them to the
 //! console's input, where the shell reads them as if typed on the serial
-//! port. A crash costs at most the keys being decoded: init restarts it
-//! and it sets the controller up again.
+//! port. A crash costs at most the keys being decoded: init restarts it,
+//! it sets the controller up again and types the keys that waited there
+//! meanwhile.
 #![no_std]
 #![no_main]
 
@@ -47,14 +48,16 @@ fn main() -> Result<(), String> {
     let irq = dev("irq:1")?;
     let wake = Event::new().map_err(|e| format!("event: {e}"))?;
     sys::irq_bind(irq, wake.raw(), 1).map_err(|e| format!("irq 1: {e}"))?;
-    if ps2::setup(&mut ctl).is_err() {
+    let mut decoder = KeyDecoder::new();
+    let mut bytes = Vec::new();
+    // Keys typed while no driver ran (a crashed one being restarted) are
+    // waiting in the controller: they are typed now.
+    if ps2::setup(&mut ctl, |scancode| decoder.feed(scancode, &mut bytes)).is_err() {
         log::warn!("no PS/2 controller answers; no keyboard");
         loop {
             let _ = wake.wait(u64::MAX);
         }
     }
-    let mut decoder = KeyDecoder::new();
-    let mut bytes = Vec::new();
     loop {
         ps2::drain(&mut ctl, |scancode| decoder.feed(scancode, &mut bytes));
         for chunk in bytes.chunks(MAX_CONSOLE_INJECT) {
