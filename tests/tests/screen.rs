@@ -4,7 +4,9 @@
 //! pictures by matching every character cell against the console font
 //! rendered on the host (nothing is asked of the guest about its screen).
 
+use console_font::{DEFAULT_FG, ERROR_FG, WARNING_FG};
 use kintsugi_tests::monitor::Monitor;
+use kintsugi_tests::screen::Row;
 use kintsugi_tests::{boot_with, Boot, Display, Image, Machine, QemuConfig, COMMAND_TIMEOUT};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -16,14 +18,23 @@ fn iso() -> PathBuf {
 
 /// Take pictures until the screen's text satisfies `ok`; its lines.
 fn wait_screen(mon: &mut Monitor, what: &str, ok: impl Fn(&[String]) -> bool) -> Vec<String> {
+    wait_rows(mon, what, |rows| ok(&rows.iter().map(|r| r.text.clone()).collect::<Vec<_>>()))
+        .into_iter()
+        .map(|r| r.text)
+        .collect()
+}
+
+/// Take pictures until the screen's rows (text and colours) satisfy `ok`.
+fn wait_rows(mon: &mut Monitor, what: &str, ok: impl Fn(&[Row]) -> bool) -> Vec<Row> {
     let deadline = Instant::now() + COMMAND_TIMEOUT;
     loop {
-        let lines = mon.screendump().expect("screendump").text();
-        if ok(&lines) {
-            return lines;
+        let rows = mon.screendump().expect("screendump").rows();
+        if ok(&rows) {
+            return rows;
         }
         if Instant::now() > deadline {
-            panic!("the screen never showed {what}; it shows:\n{}", lines.join("\n"));
+            let text: Vec<&str> = rows.iter().map(|r| r.text.as_str()).collect();
+            panic!("the screen never showed {what}; it shows:\n{}", text.join("\n"));
         }
         std::thread::sleep(Duration::from_millis(500));
     }
@@ -66,6 +77,13 @@ fn check(boot: Boot, tag: &str) {
             && l.iter().rev().find(|x| !x.is_empty()).is_some_and(|x| x == "kintsugi>")
     });
 
+    // A command typed on the serial console: the screen shows it and its
+    // output too.
+    m.sh("echo \"from the serial port\"");
+    wait_screen(&mut mon, "a command typed on the serial console", |l| {
+        shows_pair(l, "kintsugi> echo \"from the serial port\"", "from the serial port")
+    });
+
     // A command typed on the keyboard runs, and the screen shows it and
     // its output (the serial console shows them too).
     type_until(&mut m, &mut mon, "echo \"Hello, Screen!\"\n", "\nHello, Screen!\n");
@@ -99,19 +117,39 @@ fn check(boot: Boot, tag: &str) {
     let first = find(&lines, "Hello, Screen!", 0).expect("the first output");
     assert!(find(&lines, "Hello, Screen!", first + 1).is_some(), "{}", lines.join("\n"));
 
+    // Warnings are yellow, errors red: a process fault (the kernel's
+    // warning) and a program's panic (its error); ordinary text is grey.
+    mon.type_text("run crashme null\n").unwrap();
+    m.expect("crashme faulted", COMMAND_TIMEOUT).expect("crashme faults");
+    mon.type_text("run crashme panic\n").unwrap();
+    m.expect("crashme panicked", COMMAND_TIMEOUT).expect("crashme panics");
+    wait_rows(&mut mon, "a yellow warning and a red error", |rows| {
+        let warning = rows.iter().find(|r| r.text.starts_with("kernel: warning: process"));
+        let error = rows.iter().find(|r| r.text.starts_with("[crashme] panic:"));
+        let typed = rows.iter().find(|r| r.text == "kintsugi> run crashme null");
+        warning.is_some_and(|r| r.all_in(WARNING_FG))
+            && error.is_some_and(|r| r.all_in(ERROR_FG))
+            && typed.is_some_and(|r| r.all_in(DEFAULT_FG))
+    });
+
     // The screen driver crashes: init restarts it, and it draws the same
-    // console again from the kernel's log.
+    // console again from the kernel's log. The keyboard goes on meanwhile.
     m.sh("kill screen");
+    mon.type_text("echo redrawn\n").unwrap();
+    m.expect("\nredrawn\n", COMMAND_TIMEOUT).expect("typing while the screen driver restarts");
     m.wait_for_text("restarted screen", COMMAND_TIMEOUT).expect("init restarts the screen driver");
-    type_until(&mut m, &mut mon, "echo redrawn\n", "\nredrawn\n");
     wait_screen(&mut mon, "the console after the screen driver's restart", |l| {
         shows_pair(l, "kintsugi> echo cleared", "cleared") && shows_pair(l, "kintsugi> echo redrawn", "redrawn")
     });
 
     // The keyboard driver crashes: init restarts it and typing goes on.
+    // Keys typed at once, while it is gone or starting again, wait in the
+    // keyboard controller: none is lost (at most a key the driver was
+    // decoding when it died could be; it was decoding none here).
     m.sh("kill kbd");
+    mon.type_text("echo typed again\n").unwrap();
+    m.expect("\ntyped again\n", COMMAND_TIMEOUT).expect("the keys typed while the keyboard driver restarted");
     m.wait_for_text("restarted kbd", COMMAND_TIMEOUT).expect("init restarts the keyboard driver");
-    type_until(&mut m, &mut mon, "echo typed again\n", "\ntyped again\n");
     wait_screen(&mut mon, "typing after the keyboard driver's restart", |l| {
         shows_pair(l, "kintsugi> echo typed again", "typed again")
     });
