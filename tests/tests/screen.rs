@@ -4,7 +4,7 @@
 //! pictures by matching every character cell against the console font
 //! rendered on the host (nothing is asked of the guest about its screen).
 
-use console_font::{DEFAULT_FG, ERROR_FG, WARNING_FG};
+use console_font::{DEFAULT_FG, ERROR_FG, PALETTE, PANIC_BG, PANIC_FG, WARNING_FG};
 use kintsugi_tests::monitor::Monitor;
 use kintsugi_tests::screen::Row;
 use kintsugi_tests::{boot_with, Boot, Display, Image, Machine, QemuConfig, COMMAND_TIMEOUT};
@@ -163,15 +163,83 @@ fn screen_and_keyboard_with_bios() {
     check(Boot::IsoBios(iso()), "bios");
 }
 
-#[test]
-fn screen_and_keyboard_with_uefi() {
-    let ovmf = ["/usr/share/ovmf/OVMF.fd", "/usr/share/OVMF/OVMF.fd", "/usr/share/qemu/OVMF.fd"]
+/// The UEFI firmware, if installed.
+fn ovmf() -> Option<PathBuf> {
+    ["/usr/share/ovmf/OVMF.fd", "/usr/share/OVMF/OVMF.fd", "/usr/share/qemu/OVMF.fd"]
         .iter()
         .map(PathBuf::from)
-        .find(|p| p.exists());
-    match ovmf {
+        .find(|p| p.exists())
+}
+
+#[test]
+fn screen_and_keyboard_with_uefi() {
+    match ovmf() {
         Some(fw) => check(Boot::IsoUefi(iso(), fw), "uefi"),
         None => eprintln!("screen_and_keyboard_with_uefi: OVMF is not installed here; UEFI not tested"),
+    }
+}
+
+/// An ISO whose GRUB boots the kernel alone with `kintsugi.panic` on its
+/// command line (it panics on purpose after its boot messages).
+fn panic_iso(tag: &str) -> PathBuf {
+    let image = Image::built().unwrap_or_else(|e| panic!("{e}"));
+    let out = std::env::temp_dir().join(format!("kintsugi-{}-{tag}-panic.iso", std::process::id()));
+    kintsugi_tests::iso::make(&image.kernel, &[], "kintsugi.panic", &out).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A kernel panic on the framebuffer GRUB handed over: the kernel paints
+/// it red and writes the panic in white, with the console's font (read
+/// back from the picture).
+fn panic_on_the_framebuffer(boot: Boot, tag: &str) {
+    let sock = std::env::temp_dir().join(format!("kintsugi-{}-{tag}-fbpanic.monitor", std::process::id()));
+    let _ = std::fs::remove_file(&sock);
+    let image = Image::built().unwrap_or_else(|e| panic!("{e}"));
+    let iso = match &boot {
+        Boot::IsoBios(p) | Boot::IsoUefi(p, _) => p.clone(),
+        Boot::Direct => unreachable!("an ISO boot"),
+    };
+    let cfg = QemuConfig { boot, display: Display::Offscreen, monitor: Some(sock.clone()), ..QemuConfig::default() };
+    let mut m = Machine::boot(&image, &cfg, false).unwrap_or_else(|e| panic!("{e}"));
+    let mut mon = Monitor::connect(&sock, Duration::from_secs(30)).expect("the QEMU monitor");
+    match m.expect("the command line", COMMAND_TIMEOUT) {
+        Err(kintsugi_tests::MachineError::Panic(text)) => {
+            assert!(text.contains("screen: framebuffer 1024x768x32"), "{text}")
+        }
+        other => panic!("expected a kernel panic, got {other:?}"),
+    }
+    let red = PALETTE[PANIC_BG as usize];
+    let deadline = Instant::now() + COMMAND_TIMEOUT;
+    loop {
+        let p = mon.screendump().expect("screendump");
+        let rows = p.rows();
+        let painted = p.pixels.iter().filter(|&&px| px == red).count() > p.pixels.len() * 3 / 4;
+        let said = rows.iter().any(|r| r.text.starts_with("KERNEL PANIC: ") && r.all_in(PANIC_FG))
+            && rows.iter().any(|r| r.text == "asked for by kintsugi.panic on the command line" && r.all_in(PANIC_FG));
+        if painted && said {
+            break;
+        }
+        if Instant::now() > deadline {
+            let text: Vec<&str> = rows.iter().map(|r| r.text.as_str()).collect();
+            panic!("the screen is not a red panic screen (painted red: {painted}); it shows:\n{}", text.join("\n"));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    m.kill();
+    let _ = std::fs::remove_file(&sock);
+    let _ = std::fs::remove_file(sock.with_extension("ppm"));
+    let _ = std::fs::remove_file(iso);
+}
+
+#[test]
+fn a_kernel_panic_on_the_framebuffer_with_bios() {
+    panic_on_the_framebuffer(Boot::IsoBios(panic_iso("bios")), "bios");
+}
+
+#[test]
+fn a_kernel_panic_on_the_framebuffer_with_uefi() {
+    match ovmf() {
+        Some(fw) => panic_on_the_framebuffer(Boot::IsoUefi(panic_iso("uefi"), fw), "uefi"),
+        None => eprintln!("a_kernel_panic_on_the_framebuffer_with_uefi: OVMF is not installed here; UEFI not tested"),
     }
 }
 
@@ -179,7 +247,7 @@ fn screen_and_keyboard_with_uefi() {
 /// (Direct boot, where the BIOS's VGA text mode is the screen; the kernel
 /// panics on purpose when its command line says `kintsugi.panic`.)
 #[test]
-fn a_kernel_panic_turns_the_screen_red() {
+fn a_kernel_panic_turns_the_text_screen_red() {
     let sock = std::env::temp_dir().join(format!("kintsugi-{}-panic.monitor", std::process::id()));
     let _ = std::fs::remove_file(&sock);
     let image = Image::built().unwrap_or_else(|e| panic!("{e}"));
