@@ -9,6 +9,7 @@
 //! Deliberately small: no escape sequences beyond skipping them, no
 //! history. The screen driver (`services/console`) is the real terminal.
 
+use crate::mem::paging::DIRECT_MAP_SPAN;
 use crate::mem::phys_to_virt;
 use console_font::{
     render_cell, Rgb, CELL_H, CELL_W, DEFAULT_BG, DEFAULT_FG, ERROR_FG, PALETTE, PANIC_BG, PANIC_FG, WARNING_FG,
@@ -34,9 +35,10 @@ unsafe impl Send for Screen {}
 
 impl Screen {
     /// The screen described by `info`, if it is one the kernel can draw on
-    /// (reachable through the direct map of the first 4 GiB).
+    /// (reachable through the direct map, which `finish_kernel_tables`
+    /// extended to cover it).
     pub fn new(info: DisplayInfo) -> Option<Screen> {
-        let fits = info.address.checked_add(info.span()).is_some_and(|end| end <= 1 << 32);
+        let fits = info.address.checked_add(info.span()).is_some_and(|end| end <= DIRECT_MAP_SPAN);
         let (cols, rows) = match info.kind {
             DISPLAY_RGB
                 if matches!(info.bpp, 16 | 24 | 32) && info.pitch as u64 >= info.width as u64 * info.bpp as u64 / 8 =>
