@@ -153,6 +153,24 @@ fn check(boot: Boot, tag: &str) {
     wait_screen(&mut mon, "typing after the keyboard driver's restart", |l| {
         shows_pair(l, "kintsugi> echo typed again", "typed again")
     });
+
+    // The screen driver keeps ending: init gives up on it, and the kernel
+    // takes the screen back, writing from its bottom line (in the same
+    // font and colours).
+    for _ in 0..30 {
+        if m.console().contains("not restarting it") {
+            break;
+        }
+        m.sh("kill screen");
+    }
+    assert!(m.console().contains("screen ended"), "init never gave up on the screen driver:\n{}", m.console());
+    mon.type_text("echo kernel draws\n").unwrap();
+    m.expect("\nkernel draws\n", COMMAND_TIMEOUT).expect("typing without a screen driver");
+    wait_rows(&mut mon, "the kernel drawing the console again", |rows| {
+        let text: Vec<String> = rows.iter().map(|r| r.text.clone()).collect();
+        rows.iter().any(|r| r.text.ends_with("not restarting it") && r.all_in(ERROR_FG))
+            && shows_pair(&text, "kintsugi> echo kernel draws", "kernel draws")
+    });
     m.shutdown();
     let _ = std::fs::remove_file(&sock);
     let _ = std::fs::remove_file(sock.with_extension("ppm"));

@@ -30,8 +30,12 @@ pub enum ConsoleOp {
     /// `(out_ptr) -> 0`: write the [`DisplayInfo`] of the screen the boot
     /// loader handed over.
     DisplayInfo = 2,
-    /// `() -> 0`: the caller draws the screen from now on; the kernel stops
-    /// drawing its messages there (a kernel panic still does).
+    /// `(event) -> 0`: the caller draws the screen from now on, as long as
+    /// `event` lives (one of its own: it goes when the caller ends). The
+    /// kernel stops drawing its messages there (a kernel panic still
+    /// does), and takes the screen back, drawing from its bottom line,
+    /// when the event is gone and no one claimed the screen since (a
+    /// screen driver that ended and was not started again).
     DisplayClaim = 3,
     /// `(buf, len) -> 0`: add `len` bytes (at most [`MAX_CONSOLE_INJECT`])
     /// to the console's input, as if typed on the serial port (a keyboard

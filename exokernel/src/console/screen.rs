@@ -34,10 +34,25 @@ pub struct Screen {
 unsafe impl Send for Screen {}
 
 impl Screen {
-    /// The screen described by `info`, if it is one the kernel can draw on
-    /// (reachable through the direct map, which `finish_kernel_tables`
-    /// extended to cover it).
+    /// The screen described by `info`, cleared, if it is one the kernel
+    /// can draw on (reachable through the direct map, which
+    /// `finish_kernel_tables` extended to cover it).
     pub fn new(info: DisplayInfo) -> Option<Screen> {
+        let mut s = Screen::new_uncleared(info)?;
+        s.clear();
+        Some(s)
+    }
+
+    /// The screen described by `info`, left as it is (a screen driver
+    /// drew it): the kernel writes from a fresh line at its bottom.
+    pub fn resume(info: DisplayInfo) -> Option<Screen> {
+        let mut s = Screen::new_uncleared(info)?;
+        s.row = s.rows - 1;
+        s.newline();
+        Some(s)
+    }
+
+    fn new_uncleared(info: DisplayInfo) -> Option<Screen> {
         let fits = info.address.checked_add(info.span()).is_some_and(|end| end <= DIRECT_MAP_SPAN);
         let (cols, rows) = match info.kind {
             DISPLAY_RGB
@@ -51,10 +66,7 @@ impl Screen {
         if !fits || cols == 0 || rows == 0 {
             return None;
         }
-        let mut s =
-            Screen { info, base: phys_to_virt(info.address), cols, rows, col: 0, row: 0, panic: false, escape: 0 };
-        s.clear();
-        Some(s)
+        Some(Screen { info, base: phys_to_virt(info.address), cols, rows, col: 0, row: 0, panic: false, escape: 0 })
     }
 
     fn clear(&mut self) {

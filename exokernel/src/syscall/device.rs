@@ -282,7 +282,8 @@ pub(super) fn console(k: &mut Kernel, pid: Pid, a: [u64; 6]) -> SysResult {
             Ok(Ret::One(0))
         }
         ConsoleOp::DisplayClaim => {
-            crate::console::claim_display();
+            let event = event_arg(k, x)?;
+            crate::console::claim_display(&event);
             Ok(Ret::One(0))
         }
         ConsoleOp::InputInject => {
