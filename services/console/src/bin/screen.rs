@@ -5,7 +5,8 @@
 //! from the kernel and replays the log the kernel keeps, so the screen a
 //! restarted driver draws is the one its predecessor showed; a crash costs
 //! nothing typed. The claim lasts as long as the driver: should it end for
-//! good, the kernel draws its messages there again. Without a display it has nothing to do and waits.
+//! good, the kernel draws its messages there again. Without a display it
+//! has nothing to do and waits.
 #![no_std]
 #![no_main]
 
