@@ -25,7 +25,7 @@ pub fn init(tsc_hz: u64) {
     // The page's one reference is never dropped: it lives as long as the
     // kernel, mapped into every process.
     let Some(pa) = crate::mem::frames::alloc() else {
-        kprintln!("clock: no memory for the clock page; programs will ask the kernel for the time");
+        kprintln!("kernel: warning: clock: no memory for the clock page; programs will ask the kernel for the time");
         return;
     };
     let page = kintsugi_abi::ClockPage {

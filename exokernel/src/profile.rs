@@ -73,7 +73,7 @@ pub fn init(cmdline: &str, platform: &crate::arch::acpi::Platform) {
     let hz = word.strip_prefix("profile=").and_then(|v| v.parse::<u32>().ok()).unwrap_or(DEFAULT_HZ);
     let hz = hz.clamp(100, 20_000);
     let Some(base) = crate::mem::frames::alloc_run(BUFFER_PAGES, false) else {
-        kprintln!("profile: no memory for the sample buffer; profiling is off");
+        kprintln!("kernel: warning: profile: no memory for the sample buffer; profiling is off");
         return;
     };
     let (gsi, _) = platform.isa_gsi(0);

@@ -136,7 +136,7 @@ impl Kernel {
         p.finish(info);
         drop(p);
         if pid == INIT_PID {
-            kprintln!("kernel: init ended ({:?}); nothing is left to run the system. Halting.", info.state);
+            kprintln!("kernel: error: init ended ({:?}); nothing is left to run the system. Halting.", info.state);
             crate::arch::cpu::halt_forever();
         }
     }

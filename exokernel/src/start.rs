@@ -37,7 +37,10 @@ pub extern "C" fn kernel_entry(magic: u32, info: u32) -> ! {
     reserved.extend(bi.modules.iter().map(|m| Region { start: m.start, end: m.end.div_ceil(PAGE_SIZE) * PAGE_SIZE }));
     let pages = frames::init(&bi.ram, &reserved);
     let max_phys = bi.ram.iter().map(|r| r.end).max().unwrap_or(0);
-    paging::finish_kernel_tables(max_phys).expect("memory for the direct map");
+    let d = bi.display;
+    let screen =
+        if d.kind == kintsugi_abi::DISPLAY_NONE { 0..0 } else { d.address..d.address.saturating_add(d.span()) };
+    paging::finish_kernel_tables(max_phys, screen).expect("memory for the direct map");
     RAM.call_once(|| bi.ram.clone());
     crate::console::init_screen(bi.display);
     kprintln!(
@@ -47,7 +50,6 @@ pub extern "C" fn kernel_entry(magic: u32, info: u32) -> ! {
         bi.modules.len(),
         bi.cmdline
     );
-    let d = bi.display;
     match d.kind {
         kintsugi_abi::DISPLAY_RGB => {
             kprintln!("screen: framebuffer {}x{}x{} at {:#x}", d.width, d.height, d.bpp, d.address)

@@ -81,7 +81,7 @@ pub fn dispatch(frame: &mut TrapFrame) {
         SPURIOUS_VECTOR => {}
         0xf0..=0xfe => {} // masked legacy PIC: spurious only
         v => {
-            kprintln!("kernel: unexpected interrupt vector {v:#x}");
+            kprintln!("kernel: warning: unexpected interrupt vector {v:#x}");
             apic::eoi();
         }
     }
@@ -116,7 +116,7 @@ fn user_exception(k: &mut Kernel, frame: &TrapFrame, vector: u64) {
     let addr = if vector == 14 { Cr2::read_raw() } else { 0 };
     let name = k.procs.get(&pid).map(|p| p.shared.name()).unwrap_or("?");
     kprintln!(
-        "kernel: process {pid} ({name}) faulted: {} (vector {vector}, error {:#x}) at ip {:#x}, address {:#x}",
+        "kernel: warning: process {pid} ({name}) faulted: {} (vector {vector}, error {:#x}) at ip {:#x}, address {:#x}",
         EXCEPTION_NAMES[vector as usize],
         frame.error,
         frame.rip,

@@ -362,9 +362,10 @@ pub fn console_display(console: Handle) -> Result<DisplayInfo, Error> {
     Ok(info)
 }
 
-/// Draw the screen from now on (the kernel stops).
-pub fn console_claim_display(console: Handle) -> Result<(), Error> {
-    call(Syscall::Console, [h(console), ConsoleOp::DisplayClaim as u64, 0, 0, 0, 0]).map(|_| ())
+/// Draw the screen from now on (the kernel stops), as long as `event`
+/// (one of this program's) lives.
+pub fn console_claim_display(console: Handle, event: Handle) -> Result<(), Error> {
+    call(Syscall::Console, [h(console), ConsoleOp::DisplayClaim as u64, h(event), 0, 0, 0]).map(|_| ())
 }
 
 /// Add bytes to the console's input, as if typed.

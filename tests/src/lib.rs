@@ -5,6 +5,7 @@
 
 pub mod disks;
 pub mod image;
+pub mod iso;
 pub mod machine;
 pub mod monitor;
 pub mod qemu;

@@ -64,14 +64,43 @@ impl Picture {
     /// The screen's text, one string per row of cells (trailing blanks
     /// dropped). A cell that matches no character reads as `\u{fffd}`.
     pub fn text(&self) -> Vec<String> {
+        self.rows().into_iter().map(|r| r.text).collect()
+    }
+
+    /// The screen's rows of cells: their text (as [`Picture::text`]) and
+    /// the colour each character is drawn in.
+    pub fn rows(&self) -> Vec<Row> {
         let glyphs = Glyphs::new();
         let (cols, rows) = (self.width / CELL_W, self.height / CELL_H);
         (0..rows)
             .map(|row| {
-                let line: String = (0..cols).map(|col| glyphs.read(&self.cell_pixels(col, row))).collect();
-                line.trim_end().to_string()
+                let cells: Vec<(char, Option<u8>)> =
+                    (0..cols).map(|col| glyphs.read(&self.cell_pixels(col, row))).collect();
+                let len = cells.iter().rposition(|(c, _)| *c != ' ').map_or(0, |i| i + 1);
+                Row {
+                    text: cells[..len].iter().map(|(c, _)| *c).collect(),
+                    colours: cells[..len].iter().map(|(_, fg)| *fg).collect(),
+                }
             })
             .collect()
+    }
+}
+
+/// One row of character cells read back from a picture.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Row {
+    /// The characters (trailing blanks dropped).
+    pub text: String,
+    /// For each character, the palette index of its colour (`None` for a
+    /// blank or a cell that matches no character).
+    pub colours: Vec<Option<u8>>,
+}
+
+impl Row {
+    /// Whether every character that is not a blank is drawn in palette
+    /// colour `fg`.
+    pub fn all_in(&self, fg: u8) -> bool {
+        self.text.chars().zip(&self.colours).all(|(c, f)| c == ' ' || *f == Some(fg))
     }
 }
 
@@ -85,24 +114,24 @@ impl Glyphs {
     }
 
     /// The character a cell shows, in any palette colour on any palette
-    /// background.
-    fn read(&self, cell: &[Rgb; CELL_W * CELL_H]) -> char {
+    /// background, and the palette index of that colour.
+    fn read(&self, cell: &[Rgb; CELL_W * CELL_H]) -> (char, Option<u8>) {
         let bgs: Vec<Rgb> = PALETTE.iter().copied().filter(|c| cell.contains(c)).collect();
         if bgs.len() == 1 && cell.iter().all(|p| *p == bgs[0]) {
-            return ' ';
+            return (' ', None);
         }
         let mut want = [(0, 0, 0); CELL_W * CELL_H];
         for &bg in &bgs {
-            for &fg in PALETTE.iter().filter(|c| **c != bg) {
+            for (fg_index, &fg) in PALETTE.iter().enumerate().filter(|(_, c)| **c != bg) {
                 for &c in &self.chars {
                     render_cell(c, fg, bg, &mut want);
                     if want == *cell {
-                        return c;
+                        return (c, Some(fg_index as u8));
                     }
                 }
             }
         }
-        '\u{fffd}'
+        ('\u{fffd}', None)
     }
 }
 
@@ -132,6 +161,10 @@ mod tests {
     fn reads_back_rendered_text() {
         let p = picture_of(&["kintsugi> echo \"hi\"", "lI1|!"], 24);
         assert_eq!(p.text(), ["kintsugi> echo \"hi\"", "lI1|!"]);
+        let rows = p.rows();
+        assert!(rows[0].all_in(11));
+        assert_eq!(rows[1].colours[..2], [Some(0), Some(11)]);
+        assert!(!rows[1].all_in(11));
     }
 
     #[test]

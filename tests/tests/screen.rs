@@ -4,7 +4,9 @@
 //! pictures by matching every character cell against the console font
 //! rendered on the host (nothing is asked of the guest about its screen).
 
+use console_font::{DEFAULT_FG, ERROR_FG, PALETTE, PANIC_BG, PANIC_FG, WARNING_FG};
 use kintsugi_tests::monitor::Monitor;
+use kintsugi_tests::screen::Row;
 use kintsugi_tests::{boot_with, Boot, Display, Image, Machine, QemuConfig, COMMAND_TIMEOUT};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -16,14 +18,23 @@ fn iso() -> PathBuf {
 
 /// Take pictures until the screen's text satisfies `ok`; its lines.
 fn wait_screen(mon: &mut Monitor, what: &str, ok: impl Fn(&[String]) -> bool) -> Vec<String> {
+    wait_rows(mon, what, |rows| ok(&rows.iter().map(|r| r.text.clone()).collect::<Vec<_>>()))
+        .into_iter()
+        .map(|r| r.text)
+        .collect()
+}
+
+/// Take pictures until the screen's rows (text and colours) satisfy `ok`.
+fn wait_rows(mon: &mut Monitor, what: &str, ok: impl Fn(&[Row]) -> bool) -> Vec<Row> {
     let deadline = Instant::now() + COMMAND_TIMEOUT;
     loop {
-        let lines = mon.screendump().expect("screendump").text();
-        if ok(&lines) {
-            return lines;
+        let rows = mon.screendump().expect("screendump").rows();
+        if ok(&rows) {
+            return rows;
         }
         if Instant::now() > deadline {
-            panic!("the screen never showed {what}; it shows:\n{}", lines.join("\n"));
+            let text: Vec<&str> = rows.iter().map(|r| r.text.as_str()).collect();
+            panic!("the screen never showed {what}; it shows:\n{}", text.join("\n"));
         }
         std::thread::sleep(Duration::from_millis(500));
     }
@@ -66,6 +77,13 @@ fn check(boot: Boot, tag: &str) {
             && l.iter().rev().find(|x| !x.is_empty()).is_some_and(|x| x == "kintsugi>")
     });
 
+    // A command typed on the serial console: the screen shows it and its
+    // output too.
+    m.sh("echo \"from the serial port\"");
+    wait_screen(&mut mon, "a command typed on the serial console", |l| {
+        shows_pair(l, "kintsugi> echo \"from the serial port\"", "from the serial port")
+    });
+
     // A command typed on the keyboard runs, and the screen shows it and
     // its output (the serial console shows them too).
     type_until(&mut m, &mut mon, "echo \"Hello, Screen!\"\n", "\nHello, Screen!\n");
@@ -99,21 +117,62 @@ fn check(boot: Boot, tag: &str) {
     let first = find(&lines, "Hello, Screen!", 0).expect("the first output");
     assert!(find(&lines, "Hello, Screen!", first + 1).is_some(), "{}", lines.join("\n"));
 
+    // Warnings are yellow, errors red: a process fault (the kernel's
+    // warning) and a program's panic (its error); ordinary text is grey.
+    mon.type_text("run crashme null\n").unwrap();
+    m.expect("crashme faulted", COMMAND_TIMEOUT).expect("crashme faults");
+    mon.type_text("run crashme panic\n").unwrap();
+    m.expect("crashme panicked", COMMAND_TIMEOUT).expect("crashme panics");
+    wait_rows(&mut mon, "a yellow warning and a red error", |rows| {
+        let warning = rows.iter().find(|r| r.text.starts_with("kernel: warning: process"));
+        let error = rows.iter().find(|r| r.text.starts_with("[crashme] panic:"));
+        let typed = rows.iter().find(|r| r.text == "kintsugi> run crashme null");
+        warning.is_some_and(|r| r.all_in(WARNING_FG))
+            && error.is_some_and(|r| r.all_in(ERROR_FG))
+            && typed.is_some_and(|r| r.all_in(DEFAULT_FG))
+    });
+
     // The screen driver crashes: init restarts it, and it draws the same
-    // console again from the kernel's log.
+    // console again from the kernel's log. The keyboard goes on meanwhile.
     m.sh("kill screen");
+    mon.type_text("echo redrawn\n").unwrap();
+    m.expect("\nredrawn\n", COMMAND_TIMEOUT).expect("typing while the screen driver restarts");
     m.wait_for_text("restarted screen", COMMAND_TIMEOUT).expect("init restarts the screen driver");
-    type_until(&mut m, &mut mon, "echo redrawn\n", "\nredrawn\n");
     wait_screen(&mut mon, "the console after the screen driver's restart", |l| {
         shows_pair(l, "kintsugi> echo cleared", "cleared") && shows_pair(l, "kintsugi> echo redrawn", "redrawn")
     });
 
     // The keyboard driver crashes: init restarts it and typing goes on.
+    // Keys typed at once, while it is gone or starting again, wait in the
+    // keyboard controller: none is lost (at most a key the driver was
+    // decoding when it died could be; it was decoding none here).
     m.sh("kill kbd");
+    mon.type_text("echo typed again\n").unwrap();
+    m.expect("\ntyped again\n", COMMAND_TIMEOUT).expect("the keys typed while the keyboard driver restarted");
     m.wait_for_text("restarted kbd", COMMAND_TIMEOUT).expect("init restarts the keyboard driver");
-    type_until(&mut m, &mut mon, "echo typed again\n", "\ntyped again\n");
-    wait_screen(&mut mon, "typing after the keyboard driver's restart", |l| {
+    // By now the console has more lines than the screen's 48 rows: it
+    // scrolled, the first boot message is gone from the top.
+    wait_screen(&mut mon, "typing after the keyboard driver's restart, scrolled", |l| {
         shows_pair(l, "kintsugi> echo typed again", "typed again")
+            && !l.iter().any(|x| x == "Kintsugi exokernel starting")
+    });
+
+    // The screen driver keeps ending: init gives up on it, and the kernel
+    // takes the screen back, writing from its bottom line (in the same
+    // font and colours).
+    for _ in 0..30 {
+        if m.console().contains("not restarting it") {
+            break;
+        }
+        m.sh("kill screen");
+    }
+    assert!(m.console().contains("screen ended"), "init never gave up on the screen driver:\n{}", m.console());
+    mon.type_text("echo kernel draws\n").unwrap();
+    m.expect("\nkernel draws\n", COMMAND_TIMEOUT).expect("typing without a screen driver");
+    wait_rows(&mut mon, "the kernel drawing the console again", |rows| {
+        let text: Vec<String> = rows.iter().map(|r| r.text.clone()).collect();
+        rows.iter().any(|r| r.text.ends_with("not restarting it") && r.all_in(ERROR_FG))
+            && shows_pair(&text, "kintsugi> echo kernel draws", "kernel draws")
     });
     m.shutdown();
     let _ = std::fs::remove_file(&sock);
@@ -125,15 +184,83 @@ fn screen_and_keyboard_with_bios() {
     check(Boot::IsoBios(iso()), "bios");
 }
 
-#[test]
-fn screen_and_keyboard_with_uefi() {
-    let ovmf = ["/usr/share/ovmf/OVMF.fd", "/usr/share/OVMF/OVMF.fd", "/usr/share/qemu/OVMF.fd"]
+/// The UEFI firmware, if installed.
+fn ovmf() -> Option<PathBuf> {
+    ["/usr/share/ovmf/OVMF.fd", "/usr/share/OVMF/OVMF.fd", "/usr/share/qemu/OVMF.fd"]
         .iter()
         .map(PathBuf::from)
-        .find(|p| p.exists());
-    match ovmf {
+        .find(|p| p.exists())
+}
+
+#[test]
+fn screen_and_keyboard_with_uefi() {
+    match ovmf() {
         Some(fw) => check(Boot::IsoUefi(iso(), fw), "uefi"),
         None => eprintln!("screen_and_keyboard_with_uefi: OVMF is not installed here; UEFI not tested"),
+    }
+}
+
+/// An ISO whose GRUB boots the kernel alone with `kintsugi.panic` on its
+/// command line (it panics on purpose after its boot messages).
+fn panic_iso(tag: &str) -> PathBuf {
+    let image = Image::built().unwrap_or_else(|e| panic!("{e}"));
+    let out = std::env::temp_dir().join(format!("kintsugi-{}-{tag}-panic.iso", std::process::id()));
+    kintsugi_tests::iso::make(&image.kernel, &[], "kintsugi.panic", &out).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A kernel panic on the framebuffer GRUB handed over: the kernel paints
+/// it red and writes the panic in white, with the console's font (read
+/// back from the picture).
+fn panic_on_the_framebuffer(boot: Boot, tag: &str) {
+    let sock = std::env::temp_dir().join(format!("kintsugi-{}-{tag}-fbpanic.monitor", std::process::id()));
+    let _ = std::fs::remove_file(&sock);
+    let image = Image::built().unwrap_or_else(|e| panic!("{e}"));
+    let iso = match &boot {
+        Boot::IsoBios(p) | Boot::IsoUefi(p, _) => p.clone(),
+        Boot::Direct => unreachable!("an ISO boot"),
+    };
+    let cfg = QemuConfig { boot, display: Display::Offscreen, monitor: Some(sock.clone()), ..QemuConfig::default() };
+    let mut m = Machine::boot(&image, &cfg, false).unwrap_or_else(|e| panic!("{e}"));
+    let mut mon = Monitor::connect(&sock, Duration::from_secs(30)).expect("the QEMU monitor");
+    match m.expect("the command line", COMMAND_TIMEOUT) {
+        Err(kintsugi_tests::MachineError::Panic(text)) => {
+            assert!(text.contains("screen: framebuffer 1024x768x32"), "{text}")
+        }
+        other => panic!("expected a kernel panic, got {other:?}"),
+    }
+    let red = PALETTE[PANIC_BG as usize];
+    let deadline = Instant::now() + COMMAND_TIMEOUT;
+    loop {
+        let p = mon.screendump().expect("screendump");
+        let rows = p.rows();
+        let painted = p.pixels.iter().filter(|&&px| px == red).count() > p.pixels.len() * 3 / 4;
+        let said = rows.iter().any(|r| r.text.starts_with("KERNEL PANIC: ") && r.all_in(PANIC_FG))
+            && rows.iter().any(|r| r.text == "asked for by kintsugi.panic on the command line" && r.all_in(PANIC_FG));
+        if painted && said {
+            break;
+        }
+        if Instant::now() > deadline {
+            let text: Vec<&str> = rows.iter().map(|r| r.text.as_str()).collect();
+            panic!("the screen is not a red panic screen (painted red: {painted}); it shows:\n{}", text.join("\n"));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    m.kill();
+    let _ = std::fs::remove_file(&sock);
+    let _ = std::fs::remove_file(sock.with_extension("ppm"));
+    let _ = std::fs::remove_file(iso);
+}
+
+#[test]
+fn a_kernel_panic_on_the_framebuffer_with_bios() {
+    panic_on_the_framebuffer(Boot::IsoBios(panic_iso("bios")), "bios");
+}
+
+#[test]
+fn a_kernel_panic_on_the_framebuffer_with_uefi() {
+    match ovmf() {
+        Some(fw) => panic_on_the_framebuffer(Boot::IsoUefi(panic_iso("uefi"), fw), "uefi"),
+        None => eprintln!("a_kernel_panic_on_the_framebuffer_with_uefi: OVMF is not installed here; UEFI not tested"),
     }
 }
 
@@ -141,7 +268,7 @@ fn screen_and_keyboard_with_uefi() {
 /// (Direct boot, where the BIOS's VGA text mode is the screen; the kernel
 /// panics on purpose when its command line says `kintsugi.panic`.)
 #[test]
-fn a_kernel_panic_turns_the_screen_red() {
+fn a_kernel_panic_turns_the_text_screen_red() {
     let sock = std::env::temp_dir().join(format!("kintsugi-{}-panic.monitor", std::process::id()));
     let _ = std::fs::remove_file(&sock);
     let image = Image::built().unwrap_or_else(|e| panic!("{e}"));

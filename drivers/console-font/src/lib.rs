@@ -43,6 +43,10 @@ pub const DEFAULT_BG: u8 = 0;
 pub const WARNING_FG: u8 = 11;
 /// Colour of errors (bright red).
 pub const ERROR_FG: u8 = 9;
+/// Background of the kernel's panic screen (red).
+pub const PANIC_BG: u8 = 1;
+/// Text of the kernel's panic screen (bright white).
+pub const PANIC_FG: u8 = 15;
 
 /// The character drawn for `c`: itself if the font has it, else the
 /// replacement character.

@@ -60,21 +60,20 @@ fn command(p: &mut impl Ports, cmd: u8) -> Result<(), SetupError> {
 }
 
 /// Set the controller up for the keyboard: both ports off while the
-/// configuration changes, pending bytes dropped, then the keyboard port on
-/// with its interrupt and scancode translation (set 1), the mouse port's
-/// interrupt off, and scanning enabled.
-pub fn setup(p: &mut impl Ports) -> Result<(), SetupError> {
+/// configuration changes, then the keyboard port on with its interrupt and
+/// scancode translation (set 1), the mouse port's interrupt off. A byte
+/// already waiting in the controller goes to `pending` if it is the
+/// keyboard's (a key typed while no driver ran, e.g. while a crashed one
+/// was being restarted: it is typed, not lost); a mouse byte is dropped.
+/// The keyboard then sends the keys it buffered meanwhile: take them
+/// ([`drain`]) before [`enable_scanning`], which empties its buffer.
+pub fn setup(p: &mut impl Ports, mut pending: impl FnMut(u8)) -> Result<(), SetupError> {
     if p.read(STATUS) == 0xff {
         return Err(SetupError::NoController);
     }
     command(p, 0xad)?; // disable the keyboard port
     command(p, 0xa7)?; // disable the mouse port
-    for _ in 0..64 {
-        if p.read(STATUS) & OUTPUT_FULL == 0 {
-            break;
-        }
-        p.read(DATA);
-    }
+    drain(p, &mut pending);
     command(p, 0x20)?; // read the configuration byte
     let config = read_answer(p)?;
     let config = (config | 0x01 | 0x40) & !0x02 & !0x10;
@@ -82,8 +81,14 @@ pub fn setup(p: &mut impl Ports) -> Result<(), SetupError> {
     wait_input_clear(p)?;
     p.write(DATA, config);
     command(p, 0xae)?; // enable the keyboard port
+    Ok(())
+}
+
+/// Tell the keyboard to scan (in case the firmware left it off). It
+/// answers 0xfa, which decoding skips, and empties its own buffer of keys.
+pub fn enable_scanning(p: &mut impl Ports) -> Result<(), SetupError> {
     wait_input_clear(p)?;
-    p.write(DATA, 0xf4); // keyboard: enable scanning (answers 0xfa, which decoding skips)
+    p.write(DATA, 0xf4);
     Ok(())
 }
 
@@ -229,14 +234,19 @@ mod tests {
     #[test]
     fn setup_and_drain() {
         let mut c = FakeController {
-            out: VecDeque::from([(0, 0x99)]),
+            out: VecDeque::from([(0, 0x1f), (FROM_MOUSE, 0x08), (0, 0x9f)]),
             writes: Vec::new(),
             config: 0x12,
             expecting_config: false,
         };
-        setup(&mut c).unwrap();
+        let mut waiting = Vec::new();
+        setup(&mut c, |b| waiting.push(b)).unwrap();
+        assert_eq!(waiting, [0x1f, 0x9f], "keys typed before setup are kept, mouse bytes dropped");
         assert_eq!(c.config, 0x41, "keyboard interrupt and translation on, mouse interrupt and clock off");
         assert!(c.writes.contains(&(STATUS, 0xae)));
+        assert!(!c.writes.contains(&(DATA, 0xf4)), "scanning is enabled after the buffered keys are taken");
+        enable_scanning(&mut c).unwrap();
+        assert_eq!(c.writes.last(), Some(&(DATA, 0xf4)));
         c.out.extend([(0, 0x1e), (FROM_MOUSE, 0x08), (0, 0x9e)]);
         let mut got = Vec::new();
         assert_eq!(drain(&mut c, |b| got.push(b)), 3);
@@ -253,7 +263,7 @@ mod tests {
 
     #[test]
     fn no_controller_is_an_error() {
-        assert_eq!(setup(&mut Absent), Err(SetupError::NoController));
+        assert_eq!(setup(&mut Absent, |_| panic!()), Err(SetupError::NoController));
         assert_eq!(drain(&mut Absent, |_| panic!()), 0);
     }
 }

@@ -30,8 +30,12 @@ pub enum ConsoleOp {
     /// `(out_ptr) -> 0`: write the [`DisplayInfo`] of the screen the boot
     /// loader handed over.
     DisplayInfo = 2,
-    /// `() -> 0`: the caller draws the screen from now on; the kernel stops
-    /// drawing its messages there (a kernel panic still does).
+    /// `(event) -> 0`: the caller draws the screen from now on, as long as
+    /// `event` lives (one of its own: it goes when the caller ends). The
+    /// kernel stops drawing its messages there (a kernel panic still
+    /// does), and takes the screen back, drawing from its bottom line,
+    /// when the event is gone and no one claimed the screen since (a
+    /// screen driver that ended and was not started again).
     DisplayClaim = 3,
     /// `(buf, len) -> 0`: add `len` bytes (at most [`MAX_CONSOLE_INJECT`])
     /// to the console's input, as if typed on the serial port (a keyboard
@@ -92,7 +96,8 @@ pub enum LogLevel {
     Normal = 0,
     /// `[name] warning: ...` or `kernel: warning: ...`.
     Warning = 1,
-    /// `[name] error: ...`, `kernel: error: ...` or a kernel panic.
+    /// `[name] error: ...`, `kernel: error: ...`, `[name] panic: ...` or a
+    /// kernel panic.
     Error = 2,
 }
 
@@ -108,7 +113,7 @@ impl LogLevel {
 
     /// The level of a message from its text: `[NAME] warning: ...` and
     /// `kernel: warning: ...` are warnings, the same with `error:` (and a
-    /// `KERNEL PANIC`) errors.
+    /// `KERNEL PANIC`, and a program's `[NAME] panic: ...`) errors.
     pub fn of_text(text: &[u8]) -> LogLevel {
         let body = if text.first() == Some(&b'[') {
             match text.iter().position(|&b| b == b']') {
@@ -123,7 +128,10 @@ impl LogLevel {
         let body = body.strip_prefix(b" ").unwrap_or(body);
         if body.starts_with(b"warning:") {
             LogLevel::Warning
-        } else if body.starts_with(b"error:") || text.windows(12).any(|w| w == b"KERNEL PANIC") {
+        } else if body.starts_with(b"error:")
+            || body.starts_with(b"panic:")
+            || text.windows(12).any(|w| w == b"KERNEL PANIC")
+        {
             LogLevel::Error
         } else {
             LogLevel::Normal
@@ -187,6 +195,7 @@ mod tests {
         assert_eq!(LogLevel::of_text(b"[vault] error: disk gone\n"), LogLevel::Error);
         assert_eq!(LogLevel::of_text(b"kernel: warning: x"), LogLevel::Warning);
         assert_eq!(LogLevel::of_text(b"\nKERNEL PANIC: oops"), LogLevel::Error);
+        assert_eq!(LogLevel::of_text(b"[kv] panic: at src/x.rs:1:2"), LogLevel::Error);
         assert_eq!(LogLevel::of_text(b"[kv] kv is up"), LogLevel::Normal);
         assert_eq!(LogLevel::of_text(b"echo error: not a log line"), LogLevel::Normal);
         assert_eq!(LogLevel::of_text(b"["), LogLevel::Normal);

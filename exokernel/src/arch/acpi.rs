@@ -87,7 +87,7 @@ pub fn init(root: AcpiRoot) -> &'static Platform {
             }
         };
         let Ok(tables) = tables else {
-            kprintln!("acpi: no tables found, assuming PC defaults");
+            kprintln!("kernel: warning: acpi: no tables found, assuming PC defaults");
             p.ioapics.push(IoApicInfo { address: 0xfec0_0000, gsi_base: 0 });
             return p;
         };

@@ -3,7 +3,8 @@
 //!
 //! - Output: kernel messages and programs' `DebugWrite`s go to the serial
 //!   port, to the screen while the kernel still draws it (until a screen
-//!   driver claims it, see `screen`), and into the **console log**, one
+//!   driver claims it, see `screen`; and again should that driver end for
+//!   good), and into the **console log**, one
 //!   record per write with the writer's pid and name and a level (warning,
 //!   error) read from the text. Holders of the console resource read the
 //!   log (the screen driver draws it; the shell's `log` filters it).
@@ -55,6 +56,8 @@ struct Console {
     watchers: [Option<(Weak<Event>, u64)>; MAX_LOG_WATCHERS],
     display: DisplayInfo,
     screen: Option<screen::Screen>,
+    /// The screen driver's claim: the kernel does not draw while it lives.
+    claim: Option<Weak<Event>>,
 }
 
 // Built in place (the rings are too large for the kernel stack).
@@ -87,6 +90,7 @@ static CONSOLE: Mutex<Console> = Mutex::new(Console {
         reserved: [0; 6],
     },
     screen: None,
+    claim: None,
 });
 
 /// The console, once `init` has set the serial port up.
@@ -131,6 +135,11 @@ impl Console {
 
     /// Show a write: serial, screen, log, watchers.
     fn show(&mut self, pid: u32, name: &[u8], bytes: &[u8]) {
+        if self.claim.as_ref().is_some_and(|w| w.upgrade().is_none()) {
+            // The screen driver ended and no other took its place.
+            self.claim = None;
+            self.screen = screen::Screen::resume(self.display);
+        }
         if let Some(&last) = bytes.last() {
             self.at_line_start = last == b'\n';
         }
@@ -232,6 +241,7 @@ pub fn emergency_print(args: fmt::Arguments) {
     let Some(mut guard) = console() else { return };
     let c = &mut *guard;
     c.hold = None;
+    c.claim = None;
     if c.screen.is_none() {
         c.screen = screen::Screen::new(c.display);
     }
@@ -331,10 +341,12 @@ pub fn display() -> DisplayInfo {
     console().map(|c| c.display).unwrap_or_default()
 }
 
-/// A screen driver draws from now on: the kernel stops drawing.
-pub fn claim_display() {
+/// A screen driver draws from now on, while `event` lives: the kernel
+/// stops drawing (and starts again when the event is gone).
+pub fn claim_display(event: &Arc<Event>) {
     if let Some(mut c) = console() {
         c.screen = None;
+        c.claim = Some(Arc::downgrade(event));
     }
 }
 

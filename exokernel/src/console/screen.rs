@@ -1,27 +1,20 @@
 //! The kernel's own drawing on the screen the boot loader handed over: its
 //! boot messages until a screen driver claims the display, and a kernel
-//! panic always. A framebuffer gets Noto Sans Mono glyphs (the font the
-//! screen driver uses too); VGA text mode gets character cells. Warnings
-//! are yellow, errors red; a panic paints the screen red first.
+//! panic always. A framebuffer gets the cells of `console_font` (Noto Sans
+//! Mono, the console's colours: exactly what the screen driver draws, and
+//! what the tests read back); VGA text mode gets character cells.
+//! Warnings are yellow, errors red; a panic paints the screen red first
+//! and writes in white.
 //!
 //! Deliberately small: no escape sequences beyond skipping them, no
 //! history. The screen driver (`services/console`) is the real terminal.
 
+use crate::mem::paging::DIRECT_MAP_SPAN;
 use crate::mem::phys_to_virt;
+use console_font::{
+    render_cell, Rgb, CELL_H, CELL_W, DEFAULT_BG, DEFAULT_FG, ERROR_FG, PALETTE, PANIC_BG, PANIC_FG, WARNING_FG,
+};
 use kintsugi_abi::{DisplayInfo, LogLevel, DISPLAY_RGB, DISPLAY_TEXT};
-use noto_sans_mono_bitmap::{get_raster, get_raster_width, FontWeight, RasterHeight};
-
-const FONT: RasterHeight = RasterHeight::Size16;
-const CELL_W: usize = get_raster_width(FontWeight::Regular, FONT);
-const CELL_H: usize = FONT.val();
-
-type Rgb = (u8, u8, u8);
-const BLACK: Rgb = (0, 0, 0);
-const GREY: Rgb = (0xcc, 0xcc, 0xcc);
-const YELLOW: Rgb = (0xff, 0xd7, 0x00);
-const RED: Rgb = (0xff, 0x55, 0x55);
-const WHITE: Rgb = (0xff, 0xff, 0xff);
-const PANIC_RED: Rgb = (0x80, 0x00, 0x00);
 
 /// The kernel's view of the screen.
 pub struct Screen {
@@ -31,7 +24,8 @@ pub struct Screen {
     rows: usize,
     col: usize,
     row: usize,
-    bg: Rgb,
+    /// Painted red: a panic.
+    panic: bool,
     /// Inside an escape sequence (skipped).
     escape: u8,
 }
@@ -40,23 +34,39 @@ pub struct Screen {
 unsafe impl Send for Screen {}
 
 impl Screen {
-    /// The screen described by `info`, if it is one the kernel can draw on
-    /// (reachable through the direct map of the first 4 GiB).
+    /// The screen described by `info`, cleared, if it is one the kernel
+    /// can draw on (reachable through the direct map, which
+    /// `finish_kernel_tables` extended to cover it).
     pub fn new(info: DisplayInfo) -> Option<Screen> {
-        let fits = info.address.checked_add(info.span()).is_some_and(|end| end <= 1 << 32);
+        let mut s = Screen::new_uncleared(info)?;
+        s.clear();
+        Some(s)
+    }
+
+    /// The screen described by `info`, left as it is (a screen driver
+    /// drew it): the kernel writes from a fresh line at its bottom.
+    pub fn resume(info: DisplayInfo) -> Option<Screen> {
+        let mut s = Screen::new_uncleared(info)?;
+        s.row = s.rows - 1;
+        s.newline();
+        Some(s)
+    }
+
+    fn new_uncleared(info: DisplayInfo) -> Option<Screen> {
+        let fits = info.address.checked_add(info.span()).is_some_and(|end| end <= DIRECT_MAP_SPAN);
         let (cols, rows) = match info.kind {
-            DISPLAY_RGB if matches!(info.bpp, 16 | 24 | 32) => {
+            DISPLAY_RGB
+                if matches!(info.bpp, 16 | 24 | 32) && info.pitch as u64 >= info.width as u64 * info.bpp as u64 / 8 =>
+            {
                 (info.width as usize / CELL_W, info.height as usize / CELL_H)
             }
-            DISPLAY_TEXT => (info.width as usize, info.height as usize),
+            DISPLAY_TEXT if info.pitch >= info.width * 2 => (info.width as usize, info.height as usize),
             _ => return None,
         };
         if !fits || cols == 0 || rows == 0 {
             return None;
         }
-        let mut s = Screen { info, base: phys_to_virt(info.address), cols, rows, col: 0, row: 0, bg: BLACK, escape: 0 };
-        s.clear();
-        Some(s)
+        Some(Screen { info, base: phys_to_virt(info.address), cols, rows, col: 0, row: 0, panic: false, escape: 0 })
     }
 
     fn clear(&mut self) {
@@ -69,18 +79,18 @@ impl Screen {
 
     /// Paint the screen red and start again at the top (a kernel panic).
     pub fn panic_mode(&mut self) {
-        self.bg = PANIC_RED;
+        self.panic = true;
         self.escape = 0;
         self.clear();
     }
 
-    /// Draw `bytes` in the colour of `level`.
+    /// Draw `bytes` in the colour of `level` (a palette index).
     pub fn write(&mut self, bytes: &[u8], level: LogLevel) {
         let fg = match level {
-            _ if self.bg == PANIC_RED => WHITE,
-            LogLevel::Warning => YELLOW,
-            LogLevel::Error => RED,
-            LogLevel::Normal => GREY,
+            _ if self.panic => PANIC_FG,
+            LogLevel::Warning => WARNING_FG,
+            LogLevel::Error => ERROR_FG,
+            LogLevel::Normal => DEFAULT_FG,
         };
         for &b in bytes {
             if self.escape > 0 {
@@ -110,7 +120,7 @@ impl Screen {
         }
     }
 
-    fn put(&mut self, c: char, fg: Rgb) {
+    fn put(&mut self, c: char, fg: u8) {
         if self.col >= self.cols {
             self.newline();
         }
@@ -141,42 +151,42 @@ impl Screen {
         }
     }
 
+    /// The background's palette index.
+    fn bg(&self) -> u8 {
+        if self.panic {
+            PANIC_BG
+        } else {
+            DEFAULT_BG
+        }
+    }
+
     fn clear_row(&mut self, row: usize) {
         if self.info.kind == DISPLAY_TEXT {
-            let attr = if self.bg == PANIC_RED { 0x4f } else { 0x07 };
+            let attr = vga_colour(self.bg()) << 4 | vga_colour(DEFAULT_FG);
             for col in 0..self.cols {
                 self.text_cell(col, row, b' ', attr);
             }
             return;
         }
+        let bg = PALETTE[self.bg() as usize];
         for y in row * CELL_H..(row + 1) * CELL_H {
             for x in 0..self.cols * CELL_W {
-                self.pixel(x, y, self.bg);
+                self.pixel(x, y, bg);
             }
         }
     }
 
-    fn draw(&mut self, col: usize, row: usize, c: char, fg: Rgb) {
+    fn draw(&mut self, col: usize, row: usize, c: char, fg: u8) {
         if self.info.kind == DISPLAY_TEXT {
-            let attr = match fg {
-                _ if self.bg == PANIC_RED => 0x4f,
-                YELLOW => 0x0e,
-                RED => 0x0c,
-                _ => 0x07,
-            };
+            let attr = vga_colour(self.bg()) << 4 | vga_colour(fg);
             self.text_cell(col, row, c as u8, attr);
             return;
         }
-        let Some(glyph) =
-            get_raster(c, FontWeight::Regular, FONT).or_else(|| get_raster('?', FontWeight::Regular, FONT))
-        else {
-            return;
-        };
-        for (dy, line) in glyph.raster().iter().enumerate().take(CELL_H) {
-            for (dx, &a) in line.iter().enumerate().take(CELL_W) {
-                let mix = |f: u8, b: u8| ((f as u32 * a as u32 + b as u32 * (255 - a as u32)) / 255) as u8;
-                let colour = (mix(fg.0, self.bg.0), mix(fg.1, self.bg.1), mix(fg.2, self.bg.2));
-                self.pixel(col * CELL_W + dx, row * CELL_H + dy, colour);
+        let mut cell = [(0u8, 0u8, 0u8); CELL_W * CELL_H];
+        render_cell(c, PALETTE[fg as usize & 15], PALETTE[self.bg() as usize & 15], &mut cell);
+        for dy in 0..CELL_H {
+            for dx in 0..CELL_W {
+                self.pixel(col * CELL_W + dx, row * CELL_H + dy, cell[dy * CELL_W + dx]);
             }
         }
     }
@@ -201,4 +211,11 @@ impl Screen {
         // framebuffer the boot loader described (pitch * height bytes).
         unsafe { core::ptr::copy_nonoverlapping(value.to_le_bytes().as_ptr(), self.base.add(off), bytes) };
     }
+}
+
+/// The VGA text-mode colour of palette colour `c` (VGA orders them blue,
+/// green, cyan, red, ... where ANSI has red, green, yellow, blue, ...).
+fn vga_colour(c: u8) -> u8 {
+    const ANSI_TO_VGA: [u8; 8] = [0, 4, 2, 6, 1, 5, 3, 7];
+    ANSI_TO_VGA[(c & 7) as usize] | (c & 8)
 }

@@ -301,18 +301,26 @@ impl Drop for AddressSpace {
     }
 }
 
+/// Bytes of physical memory the direct map can cover (one PML4 entry).
+pub const DIRECT_MAP_SPAN: u64 = 512 << 30;
+
 /// Drop the boot identity mapping of low memory (PML4 entry 0) so the lower
 /// half is free for user space, and extend the direct map to cover RAM up to
-/// `max_phys` (the boot tables cover the first 4 GiB).
-pub fn finish_kernel_tables(max_phys: u64) -> Result<(), Error> {
+/// `max_phys` (the boot tables cover the first 4 GiB) and the physical
+/// range `also` (the screen's framebuffer, which some PCs place above
+/// 4 GiB; the kernel draws its messages and panics there), up to
+/// [`DIRECT_MAP_SPAN`].
+pub fn finish_kernel_tables(max_phys: u64, also: core::ops::Range<u64>) -> Result<(), Error> {
+    const GIB: u64 = 1 << 30;
+    let ram = 4..max_phys.div_ceil(GIB).min(512);
+    let extra = (also.start / GIB).max(4)..also.end.div_ceil(GIB).min(512);
     // SAFETY: the kernel PML4 and its direct-map PDPT are valid tables. The
     // kernel runs in the higher half, so dropping the identity map is safe.
     unsafe {
         let k = table(kernel_pml4());
         k[0].set_unused();
         let pdpt = k[256].addr().as_u64();
-        let gib = max_phys.div_ceil(1 << 30).min(512);
-        for g in 4..gib {
+        for g in ram.clone().chain(extra.filter(|g| !ram.contains(g))) {
             let pd = frames::alloc_run(1, true).ok_or(Error::OutOfMemory)?;
             let pdt = table(pd);
             for i in 0..512u64 {

@@ -226,7 +226,7 @@ pub(super) fn power(k: &mut Kernel, pid: Pid, a: [u64; 6]) -> SysResult {
             while crate::clock::now_ns() - start < 500_000_000 {
                 core::hint::spin_loop();
             }
-            kprintln!("kernel: power-off did not take effect; halting");
+            kprintln!("kernel: error: power-off did not take effect; halting");
             crate::arch::cpu::halt_forever()
         }
         1 => {
@@ -282,7 +282,8 @@ pub(super) fn console(k: &mut Kernel, pid: Pid, a: [u64; 6]) -> SysResult {
             Ok(Ret::One(0))
         }
         ConsoleOp::DisplayClaim => {
-            crate::console::claim_display();
+            let event = event_arg(k, x)?;
+            crate::console::claim_display(&event);
             Ok(Ret::One(0))
         }
         ConsoleOp::InputInject => {

@@ -4,7 +4,9 @@
 //! through a terminal (`drivers::console`). At start it claims the display
 //! from the kernel and replays the log the kernel keeps, so the screen a
 //! restarted driver draws is the one its predecessor showed; a crash costs
-//! nothing typed. Without a display it has nothing to do and waits.
+//! nothing typed. The claim lasts as long as the driver: should it end for
+//! good, the kernel draws its messages there again. Without a display it
+//! has nothing to do and waits.
 #![no_std]
 #![no_main]
 
@@ -69,7 +71,7 @@ fn main() -> Result<(), String> {
     }
     let wake = Event::new().map_err(|e| format!("event: {e}"))?;
     sys::console_log_watch(console, wake.raw(), 1).map_err(|e| format!("watch the console: {e}"))?;
-    sys::console_claim_display(console).map_err(|e| format!("claim the display: {e}"))?;
+    sys::console_claim_display(console, wake.raw()).map_err(|e| format!("claim the display: {e}"))?;
     let mut term = Terminal::new(cols, rows);
     let mut reader = LogReader::new(console);
     loop {
