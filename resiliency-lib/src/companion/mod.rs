@@ -659,6 +659,17 @@ impl<P: Resilient> Companion<P> {
                 SvcReply::Release { session, seq } if self.held.is_held((session, seq)) => {
                     self.held.release((session, seq));
                 }
+                // A request held in a state this companion did not see it
+                // hold (its predecessor's, restored from the vault), of a
+                // client that is gone: nobody is owed the answer.
+                SvcReply::Reply { session, seq, .. } | SvcReply::Release { session, seq }
+                    if (session, seq) != id
+                        && session != crate::held::EVENT_SESSION
+                        && !self.clients.is_live(session)
+                        && !self.held.is_held((session, seq)) =>
+                {
+                    log::info!("{}: an answer to request {seq} of session {session}, which is gone: dropped", P::NAME);
+                }
                 SvcReply::Input { kind, data } => {
                     let value = self.input(kind, data, replay)?;
                     self.service()?.send(SvcRequest::InputValue { data: value })?;
