@@ -704,7 +704,7 @@ impl<P: Resilient> Companion<P> {
             self.clients.keep_unclaimed(id, &bytes);
             return Ok(());
         }
-        self.to_client(id.0, bytes);
+        self.send_to_client(id.0, bytes);
         Ok(())
     }
 
@@ -724,14 +724,14 @@ impl<P: Resilient> Companion<P> {
         self.clients.check(id.0, &bytes).map_err(Failure::Violation)?;
         self.held.delivered(id, &bytes);
         if self.clients.is_live(id.0) {
-            self.to_client(id.0, bytes);
+            self.send_to_client(id.0, bytes);
         }
         Ok(())
     }
 
     /// Send a checked reply to its client, behind the replies waiting for
     /// durability if any.
-    fn to_client(&mut self, session: u64, bytes: Vec<u8>) {
+    fn send_to_client(&mut self, session: u64, bytes: Vec<u8>) {
         if self.durability.pending || !self.durability.held.is_empty() {
             self.durability.held.push_back((session, bytes));
         } else {
