@@ -364,17 +364,29 @@ pub fn serve<S: Service>() -> i32 {
                     misbehave(k, Some(&mut service), None);
                 }
             }
-            LinkRequest::Event { seq, kind, data, .. } => {
+            LinkRequest::Event { seq, chaos, kind, data, .. } => {
+                let id = (crate::held::EVENT_SESSION, seq);
+                let directive = chaos::decode(chaos);
+                let at = |p: Point| directive.filter(|(dp, _)| *dp == p).map(|(_, k)| k);
+                if let Some(k) = at(Point::Before) {
+                    misbehave(k, Some(&mut service), Some(id));
+                }
                 crate::held::begin(None);
                 match Event::decode(kind, &data) {
                     Some(event) => service.event(event),
                     None => log::error!("an event of unknown kind {kind} from the companion"),
                 }
                 let (answers, _) = crate::held::end();
+                if let Some(k) = at(Point::Mid) {
+                    misbehave(k, Some(&mut service), Some(id));
+                }
                 send_answers(answers, &mut checker);
-                let done = LinkReply::Done { session: crate::held::EVENT_SESSION, seq };
+                let done = LinkReply::Done { session: id.0, seq };
                 let _ = checker.on_reply(&done);
                 send(done);
+                if let Some(k) = at(Point::After) {
+                    misbehave(k, Some(&mut service), None);
+                }
             }
             LinkRequest::Checkpoint { chaos } => {
                 if let Some((_, k)) = chaos::decode(chaos) {

@@ -287,3 +287,15 @@ fn held_requests_and_ticks_survive_crashes() {
     assert!(f.restarts >= 9 && f.injected == f.restarts, "{f:?}");
     m.shutdown();
 }
+
+/// Held requests and ticks under chaos: random crashes of every kind,
+/// before, during and after requests, ticks and checkpoints, while a wait
+/// and a sleep are held round after round; every answer comes once and
+/// right, every tick is seen once, no divergence (`waitertest chaos`).
+#[test]
+fn held_requests_and_ticks_survive_chaos() {
+    let mut m = boot();
+    let out = m.shq("run waitertest chaos");
+    assert!(out.contains("waitertest: ok"), "{out}\n{}", m.console());
+    m.shutdown();
+}

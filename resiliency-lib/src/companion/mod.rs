@@ -548,16 +548,22 @@ impl<P: Resilient> Companion<P> {
 
     /// Deliver one event the companion originated (logged first, so a
     /// replay delivers it in the same place); it may answer held requests.
+    /// Chaos injects crashes into events as into requests.
     fn handle_event(&mut self, seq: u64, kind: u8, data: Vec<u8>) -> Result<(), Failure> {
         let id = (crate::held::EVENT_SESSION, seq);
+        let directive = self.roll_chaos(false);
         self.deadline_ns = service_deadline_ns::<P>();
-        self.in_flight = Some(InFlight { id, injected: false, rerun: None });
+        self.in_flight = Some(InFlight { id, injected: directive.is_some(), rerun: None });
         self.log.push(Entry::Event { seq, kind, data: data.clone() });
-        self.service()?.send(SvcRequest::Event { seq, replay: false, kind, data })?;
+        let chaos = directive.map_or(0, |(p, k)| chaos::encode(p, k));
+        self.service()?.send(SvcRequest::Event { seq, replay: false, chaos, kind, data })?;
+        if let Some((_, Kind::Kill)) = directive {
+            self.service()?.kill();
+        }
         self.collect(id, false)?;
         self.in_flight = None;
         self.requests_since_checkpoint += 1;
-        if self.count_due() {
+        if matches!(directive, Some((_, Kind::Corrupt))) || self.count_due() {
             self.checkpoint()?;
         }
         Ok(())
@@ -907,7 +913,8 @@ impl<P: Resilient> Companion<P> {
                     self.replay_inputs = recorded_inputs(&entries[i + 1..]);
                     self.in_flight = Some(InFlight { id, injected: false, rerun: None });
                     self.deadline_ns = service_deadline_ns::<P>();
-                    let event = SvcRequest::Event { seq: *seq, replay: true, kind: *kind, data: data.clone() };
+                    let event =
+                        SvcRequest::Event { seq: *seq, replay: true, chaos: 0, kind: *kind, data: data.clone() };
                     self.service()?.send(event)?;
                     // Answers to held requests are theirs to receive,
                     // unless the event is of an older checkpoint's log.

@@ -6,8 +6,15 @@
 //! next reply on its session is that of its next request), the sleep must
 //! last exactly its ticks, the service must have seen every tick its
 //! companion originated exactly once (no gap, no repeat: the replays saw
-//! the same ticks), and the companion must count no divergence. Prints
-//! `waitertest: ok` or what went wrong.
+//! the same ticks), and the companion must count no divergence.
+//!
+//! `waitertest chaos` does the same under chaos instead: the companion
+//! crashes the service at random (every kind, before, during and after
+//! requests, ticks and checkpoints) while, round after round, a wait is
+//! held until a notify and a sleep of 3 ticks is held until its ticks.
+//! Prints `waitertest: ok` or what went wrong.
+// Not service code: the chaos seed comes from the clock.
+#![allow(clippy::disallowed_methods)]
 #![no_std]
 #![no_main]
 
@@ -74,9 +81,79 @@ fn answered_once(s: &mut Session, expected: &Reply, who: &str) -> Result<(), Str
     count(s).map(|_| ()).map_err(|e| format!("{who}, after its answer: {e}"))
 }
 
+/// Wait until `n` requests are held (asking on `s`).
+fn until_held(s: &mut Session, n: u32) -> Result<(), String> {
+    let mut held = 0;
+    for _ in 0..500 {
+        held = count(s)?.4;
+        if held >= n {
+            return Ok(());
+        }
+        libos::time::sleep(Duration::from_millis(20));
+    }
+    Err(format!("{held} requests held, expected {n}"))
+}
+
+/// The end of a test: every tick seen once, nothing left held, no
+/// divergence, at least `restarts` restarts.
+fn figures_are_right(
+    ctl: &mut ControlClient,
+    other: &mut Session,
+    held_before: u32,
+    restarts: u64,
+) -> Result<(), String> {
+    let (ticks, last, gaps, repeats, held_now) = count(other)?;
+    println!("waitertest: {ticks} ticks seen, the last numbered {last}");
+    if gaps != 0 || repeats != 0 || ticks != last {
+        return Err(format!("ticks lost {gaps} times and repeated {repeats} times; {ticks} seen of {last}"));
+    }
+    if held_now != held_before {
+        return Err(format!("{held_now} requests still held, {held_before} before the test"));
+    }
+    match ctl.stats() {
+        Ok(Ctl::Figures { divergences: 0, restarts: r, .. }) if r >= restarts => Ok(()),
+        other => Err(format!("figures: {other:?} (expected no divergence and {restarts} restarts or more)")),
+    }
+}
+
+fn chaos(ctl: &mut ControlClient) -> Result<(), String> {
+    let mut other = connect()?;
+    let (mut waiting, mut sleeper) = (connect()?, connect()?);
+    let held_before = count(&mut other)?.4;
+    let restarts_before = match ctl.stats() {
+        Ok(Ctl::Figures { restarts, .. }) => restarts,
+        other => return Err(format!("figures: {other:?}")),
+    };
+    match ctl.chaos(150, libos::time::now_ns()) {
+        Ok(Ctl::Done { .. }) => {}
+        other => return Err(format!("chaos on: {other:?}")),
+    }
+    for round in 0..25u64 {
+        let key = format!("r{round}");
+        waiting.send(Request::Wait { key: key.clone() }).map_err(|e| format!("wait: {e}"))?;
+        sleeper.send(Request::Sleep { ticks: 3 }).map_err(|e| format!("sleep: {e}"))?;
+        until_held(&mut other, held_before + 2)?;
+        notify(&mut other, &key, round, 1)?;
+        answered_once(&mut waiting, &Reply::Woken { key, value: round }, "the waiter")?;
+        match sleeper.recv_timeout(ANSWER_WITHIN) {
+            Ok(Reply::Slept { from, until }) if until == from + 3 => {}
+            other => return Err(format!("round {round}: the sleeper got {other:?}, expected a sleep of 3 ticks")),
+        }
+        count(&mut sleeper).map_err(|e| format!("the sleeper, after its answer: {e}"))?;
+    }
+    match ctl.chaos(0, 0) {
+        Ok(Ctl::Done { restarts, .. }) => println!("waitertest: {} restarts under chaos", restarts - restarts_before),
+        other => return Err(format!("chaos off: {other:?}")),
+    }
+    figures_are_right(ctl, &mut other, held_before, restarts_before + 1)
+}
+
 fn run() -> Result<(), String> {
     let ep = libos::directory::connect("waiter.control", true).map_err(|e| format!("waiter.control: {e}"))?;
     let mut ctl = ControlClient::new(Channel::new(ep));
+    if libos::start::args().split_whitespace().any(|a| a == "chaos") {
+        return chaos(&mut ctl);
+    }
     let mut other = connect()?;
     let (mut w1, mut w2, mut w3, mut sleeper) = (connect()?, connect()?, connect()?, connect()?);
     let held_before = count(&mut other)?.4;
@@ -86,18 +163,8 @@ fn run() -> Result<(), String> {
     w3.send(Request::Wait { key: key("a") }).map_err(|e| format!("wait: {e}"))?;
     sleeper.send(Request::Sleep { ticks: 60 }).map_err(|e| format!("sleep: {e}"))?;
     // Meanwhile another session is served, until the four are held.
-    let mut held = 0;
-    for _ in 0..200 {
-        held = count(&mut other)?.4;
-        if held >= held_before + 4 {
-            break;
-        }
-        libos::time::sleep(Duration::from_millis(20));
-    }
-    if held < held_before + 4 {
-        return Err(format!("{held} requests held, expected {}", held_before + 4));
-    }
-    let (ticks_at_start, ..) = count(&mut other)?;
+    until_held(&mut other, held_before + 4)?;
+    let (ticks_at_start, .., held) = count(&mut other)?;
     crash(&mut ctl, 1, "killed")?;
     let after = count(&mut other)?;
     if after.4 != held {
@@ -123,18 +190,7 @@ fn run() -> Result<(), String> {
         other => return Err(format!("the sleeper got {other:?}, expected a sleep of 60 ticks")),
     }
     count(&mut sleeper).map_err(|e| format!("the sleeper, after its answer: {e}"))?;
-    let (ticks, last, gaps, repeats, held_now) = count(&mut other)?;
-    println!("waitertest: {ticks} ticks seen, the last numbered {last}");
-    if gaps != 0 || repeats != 0 || ticks != last {
-        return Err(format!("ticks lost {gaps} times and repeated {repeats} times; {ticks} seen of {last}"));
-    }
-    if held_now != held_before {
-        return Err(format!("{held_now} requests still held, {held_before} before the test"));
-    }
-    match ctl.stats() {
-        Ok(Ctl::Figures { divergences: 0, restarts, .. }) if restarts >= 4 => Ok(()),
-        other => Err(format!("figures: {other:?} (expected no divergence and 4 restarts or more)")),
-    }
+    figures_are_right(&mut ctl, &mut other, held_before, 4)
 }
 
 fn main() -> i32 {
