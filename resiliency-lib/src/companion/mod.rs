@@ -605,6 +605,7 @@ impl<P: Resilient> Companion<P> {
         self.in_flight = None;
         if idempotent {
             if self.held.is_held(id) {
+                self.held.release(id);
                 return Err(Failure::Violation(format!("held request {id:?}, which the contract says is idempotent")));
             }
             self.log.forget_delivered(id);
