@@ -581,6 +581,13 @@ impl<P: Resilient> Companion<P> {
         checkpoint_after: bool,
         rerun: bool,
     ) -> Result<(), Failure> {
+        if self.held.is_held(id) {
+            // A resumed client sent again a request the replay of the
+            // durable log held again: it is answered when the service
+            // answers the held one, not applied twice.
+            log::info!("{}: request {} of session {} is held already; it waits for its answer", P::NAME, id.1, id.0);
+            return Ok(());
+        }
         let mut directive = if rerun { None } else { self.roll_chaos(false) };
         if idempotent && !rerun && core::mem::take(&mut self.mutate_next_idempotent) {
             log::info!("{}: chaos: this idempotent request changes the state", P::NAME);
