@@ -7,7 +7,8 @@
 //!   crash injection ([`chaos`]), control and recovery notices;
 //! - [`service`]: the runtime inside a resilient service, with logical
 //!   distillation ([`distill`]) or image distillation (the libos arena),
-//!   and the recorded path for inputs from the outside world;
+//!   and the recorded path for inputs from the outside world; [`held`]:
+//!   requests answered later, and events (timer ticks);
 //! - [`vault_store`]: the persistent checkpoint store, in the vault
 //!   service on the FAT checkpoint disk (a companion uses it when started
 //!   with the argument `store=vault`);
@@ -21,6 +22,7 @@ pub mod chaos;
 pub mod companion;
 pub mod contract;
 pub mod distill;
+pub mod held;
 pub mod log;
 mod protocols;
 pub mod service;

@@ -3,8 +3,9 @@
 //! can be brought to the same state by feeding it the same inputs again.
 //!
 //! Entries are client sessions opening and closing, the requests that may
-//! change state (idempotent ones are not logged), and the inputs the service
-//! asked for while handling them. The log also remembers, per logged
+//! change state (idempotent ones are not logged), the events the companion
+//! originated (timer ticks), and the inputs the service asked for while
+//! handling them. The log also remembers, per logged
 //! request, the replies its client already received (as hashes): a replay
 //! suppresses those and flags a divergence if the replay produced something
 //! else. The log is trimmed when a checkpoint commits.
@@ -28,8 +29,31 @@ pub enum Entry {
         /// The request as the client encoded it.
         bytes: Vec<u8>,
     },
-    /// An input the service asked for while handling the request before it.
+    /// An event the companion originated (`crate::held::Event`): number
+    /// `seq` of session 0 (`crate::held::EVENT_SESSION`).
+    Event {
+        /// Its number.
+        seq: u64,
+        /// Its kind.
+        kind: u8,
+        /// Its data.
+        data: Vec<u8>,
+    },
+    /// An input the service asked for while handling the request or event
+    /// before it.
     Input(Vec<u8>),
+}
+
+impl Entry {
+    /// The id of a request or event entry (an event's session is
+    /// `crate::held::EVENT_SESSION`).
+    pub fn id(&self) -> Option<RequestId> {
+        match self {
+            Entry::Request { session, seq, .. } => Some((*session, *seq)),
+            Entry::Event { seq, .. } => Some((crate::held::EVENT_SESSION, *seq)),
+            _ => None,
+        }
+    }
 }
 
 /// A request's identity.
@@ -57,7 +81,7 @@ impl Log {
     /// Append an entry.
     pub fn push(&mut self, e: Entry) {
         self.bytes += match &e {
-            Entry::Request { bytes, .. } | Entry::Input(bytes) => bytes.len(),
+            Entry::Request { bytes, .. } | Entry::Input(bytes) | Entry::Event { data: bytes, .. } => bytes.len(),
             _ => 0,
         };
         self.entries.push(e);
@@ -88,6 +112,15 @@ impl Log {
         self.entries.iter().filter(|e| matches!(e, Entry::Request { .. })).count()
     }
 
+    /// The largest event number in the log (0: none).
+    pub fn last_event(&self) -> u64 {
+        self.entries
+            .iter()
+            .filter_map(|e| if let Entry::Event { seq, .. } = e { Some(*seq) } else { None })
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Whether request `id` is in the log.
     pub fn contains(&self, id: RequestId) -> bool {
         self.entries.iter().any(|e| matches!(e, Entry::Request { session, seq, .. } if (*session, *seq) == id))
@@ -116,19 +149,17 @@ impl Log {
         self.delivered.remove(&id);
     }
 
-    /// Remove request `id` and the inputs recorded for it (a request that
-    /// cannot be recovered). Returns where it was and how many entries went.
+    /// Remove request (or event) `id` and the inputs recorded for it (a
+    /// request that cannot be recovered). Returns where it was and how many
+    /// entries went.
     pub fn remove_request(&mut self, id: RequestId) -> Option<(usize, usize)> {
-        let pos = self
-            .entries
-            .iter()
-            .position(|e| matches!(e, Entry::Request { session, seq, .. } if (*session, *seq) == id))?;
+        let pos = self.entries.iter().position(|e| e.id() == Some(id))?;
         let mut end = pos + 1;
         while matches!(self.entries.get(end), Some(Entry::Input(_))) {
             end += 1;
         }
         for e in self.entries.drain(pos..end) {
-            if let Entry::Request { bytes, .. } | Entry::Input(bytes) = e {
+            if let Entry::Request { bytes, .. } | Entry::Input(bytes) | Entry::Event { data: bytes, .. } = e {
                 self.bytes -= bytes.len();
             }
         }
@@ -164,6 +195,7 @@ pub fn encode_batch(entries: &[Entry]) -> Vec<u8> {
             Entry::Close(session) => w.u8(2).u64(*session),
             Entry::Request { session, seq, bytes } => w.u8(3).u64(*session).u64(*seq).bytes(bytes),
             Entry::Input(bytes) => w.u8(4).bytes(bytes),
+            Entry::Event { seq, kind, data } => w.u8(5).u64(*seq).u8(*kind).bytes(data),
         };
     }
     w.finish()
@@ -184,6 +216,7 @@ pub fn decode_batch(bytes: &[u8]) -> Result<Vec<Entry>, libos::wire::DecodeError
             2 => Entry::Close(r.u64()?),
             3 => Entry::Request { session: r.u64()?, seq: r.u64()?, bytes: r.bytes_vec(MAX_ENTRY_BYTES)? },
             4 => Entry::Input(r.bytes_vec(MAX_ENTRY_BYTES)?),
+            5 => Entry::Event { seq: r.u64()?, kind: r.u8()?, data: r.bytes_vec(MAX_ENTRY_BYTES)? },
             _ => return Err(libos::wire::DecodeError::Invalid),
         });
     }
@@ -246,6 +279,21 @@ mod tests {
     }
 
     #[test]
+    fn events_are_logged_in_order_and_removed_with_their_inputs() {
+        let mut log = Log::new();
+        log.push(req(1, 0, b"wait"));
+        log.push(Entry::Event { seq: 4, kind: 1, data: vec![0; 16] });
+        log.push(Entry::Input(vec![7; 8]));
+        log.push(req(2, 0, b"notify"));
+        assert_eq!(log.payload_bytes(), 34);
+        assert_eq!(log.last_event(), 4);
+        assert_eq!(log.requests(), 2);
+        assert_eq!(log.remove_request((crate::held::EVENT_SESSION, 4)), Some((1, 2)));
+        assert_eq!(log.entries(), &[req(1, 0, b"wait"), req(2, 0, b"notify")]);
+        assert_eq!(log.last_event(), 0);
+    }
+
+    #[test]
     fn prepended_entries_come_first_and_count() {
         let mut log = Log::new();
         log.push(req(2, 1, b"new"));
@@ -259,7 +307,14 @@ mod tests {
 
     #[test]
     fn batches_round_trip_and_damage_is_an_error() {
-        let entries = vec![Entry::Open(7), req(7, 0, b"put"), Entry::Input(vec![5; 9]), Entry::Close(7)];
+        let entries = vec![
+            Entry::Open(7),
+            req(7, 0, b"put"),
+            Entry::Input(vec![5; 9]),
+            Entry::Event { seq: 3, kind: 1, data: vec![1; 16] },
+            Entry::Input(vec![6; 8]),
+            Entry::Close(7),
+        ];
         let bytes = encode_batch(&entries);
         assert_eq!(decode_batch(&bytes).unwrap(), entries);
         assert!(decode_batch(&bytes[..bytes.len() - 1]).is_err());

@@ -8,13 +8,16 @@
 //! time, answers checkpoint requests when quiescent (after checking its
 //! invariants), and carries out crash injections. Inputs from the outside
 //! world go through [`now_ns`] and [`call`], which ask the companion, so a
-//! replay sees the same values. Started with arguments `direct NAME`, the
+//! replay sees the same values. A request may be held and answered later,
+//! and the companion may send events (timer ticks): see [`crate::held`].
+//! Started with arguments `direct NAME`, the
 //! same service serves clients itself under NAME, without a companion (to
 //! measure what resiliency costs); started with `companion ...` (by init,
 //! from the manifest's `resilient = true`), the program is its own
 //! companion.
 
 use crate::chaos::{self, Kind, Point};
+pub use crate::held::{answer, hold, release, Event, Held};
 use crate::link::{Companion, Reply as LinkReply, Request as LinkRequest};
 use crate::Resilient;
 use alloc::format;
@@ -44,6 +47,9 @@ pub trait Service: Sized {
     type Protocol: Resilient;
     /// Pages of state arena to create before `new` (image distillation).
     const ARENA_PAGES: u64 = 0;
+    /// Interval of the timer ticks the companion sends as events, in
+    /// milliseconds (0: none).
+    const TICK_MS: u64 = 0;
     /// A fresh service.
     fn new() -> Self;
     /// Handle one request; replies go to `out`.
@@ -102,6 +108,10 @@ pub trait Service: Sized {
     fn session_opened(&mut self, _session: u64, _client: &str) {}
     /// A client session closed.
     fn session_closed(&mut self, _session: u64) {}
+    /// An event the companion originated (a timer tick): handled like a
+    /// request, replayed in the same place after a crash; it may answer
+    /// held requests.
+    fn event(&mut self, _event: Event) {}
 }
 
 /// The service's link to its companion (None in direct mode).
@@ -121,6 +131,24 @@ pub fn report_held(bytes: u64) {
     let mut held = HELD.lock();
     if held.0 != bytes {
         *held = (bytes, true);
+    }
+}
+
+/// Tell the companion, at the end of a request or event, what the service
+/// asked for meanwhile: a checkpoint ([`want_checkpoint`]), and the bytes
+/// it holds for its next epoch if that changed ([`report_held`]).
+fn send_wishes(checker: &mut Checker<Companion>) {
+    if CHECKPOINT_WANTED.swap(false, core::sync::atomic::Ordering::Relaxed) {
+        let _ = checker.on_reply(&LinkReply::CheckpointWanted);
+        send(LinkReply::CheckpointWanted);
+    }
+    let changed = {
+        let mut h = HELD.lock();
+        core::mem::replace(&mut h.1, false).then_some(h.0)
+    };
+    if let Some(bytes) = changed {
+        let _ = checker.on_reply(&LinkReply::HeldBytes { bytes });
+        send(LinkReply::HeldBytes { bytes });
     }
 }
 
@@ -342,7 +370,10 @@ pub fn serve<S: Service>() -> i32 {
     match args.next() {
         Some("direct") => return serve_direct::<S>(args.next().unwrap_or(<S::Protocol as Protocol>::NAME)),
         // init starts the program as its own companion (`NAME-companion`).
-        Some("companion") => return crate::companion::run::<S::Protocol>(crate::companion::own_program()),
+        Some("companion") => {
+            let sources = crate::companion::EventSources { tick_ms: S::TICK_MS };
+            return crate::companion::run_with::<S::Protocol>(crate::companion::own_program(), sources);
+        }
         _ => {}
     }
     let handles = (
@@ -391,31 +422,48 @@ pub fn serve<S: Service>() -> i32 {
                     misbehave(k, Some(&mut service), Some((session, seq)));
                 }
                 let mut out = Collect(Vec::new());
+                crate::held::begin(Some((session, seq)));
                 match decode::<RequestOf<S>>(&request) {
                     Ok(r) => service.handle_in_session(session, r, &mut out),
                     Err(e) => log::error!("undecodable request from the companion: {e}"),
                 }
+                let (answers, held) = crate::held::end();
                 if let Some(k) = at(Point::Mid) {
                     misbehave(k, Some(&mut service), Some((session, seq)));
                 }
+                send_answers(answers, &mut checker);
                 for r in out.0 {
                     let reply = LinkReply::Reply { session, seq, reply: encode(r) };
                     let _ = checker.on_reply(&reply);
                     send(reply);
                 }
-                if CHECKPOINT_WANTED.swap(false, core::sync::atomic::Ordering::Relaxed) {
-                    let _ = checker.on_reply(&LinkReply::CheckpointWanted);
-                    send(LinkReply::CheckpointWanted);
+                send_wishes(&mut checker);
+                let done = if held { LinkReply::Held { session, seq } } else { LinkReply::Done { session, seq } };
+                let _ = checker.on_reply(&done);
+                send(done);
+                if let Some(k) = at(Point::After) {
+                    misbehave(k, Some(&mut service), None);
                 }
-                let held = {
-                    let mut h = HELD.lock();
-                    core::mem::replace(&mut h.1, false).then_some(h.0)
-                };
-                if let Some(bytes) = held {
-                    let _ = checker.on_reply(&LinkReply::Held { bytes });
-                    send(LinkReply::Held { bytes });
+            }
+            LinkRequest::Event { seq, chaos, kind, data, .. } => {
+                let id = (crate::held::EVENT_SESSION, seq);
+                let directive = chaos::decode(chaos);
+                let at = |p: Point| directive.filter(|(dp, _)| *dp == p).map(|(_, k)| k);
+                if let Some(k) = at(Point::Before) {
+                    misbehave(k, Some(&mut service), Some(id));
                 }
-                let done = LinkReply::Done { session, seq };
+                crate::held::begin(None);
+                match Event::decode(kind, &data) {
+                    Some(event) => service.event(event),
+                    None => log::error!("an event of unknown kind {kind} from the companion"),
+                }
+                let (answers, _) = crate::held::end();
+                if let Some(k) = at(Point::Mid) {
+                    misbehave(k, Some(&mut service), Some(id));
+                }
+                send_answers(answers, &mut checker);
+                send_wishes(&mut checker);
+                let done = LinkReply::Done { session: id.0, seq };
                 let _ = checker.on_reply(&done);
                 send(done);
                 if let Some(k) = at(Point::After) {
@@ -462,8 +510,38 @@ pub fn serve<S: Service>() -> i32 {
     }
 }
 
-/// A client session in direct mode: its channel and contract checker.
-type DirectSession<S> = (Channel<ReplyOf<S>, RequestOf<S>>, Checker<<S as Service>::Protocol>);
+/// Send the answers to held requests given during a handling.
+fn send_answers(answers: Vec<crate::held::Out>, checker: &mut Checker<Companion>) {
+    for a in answers {
+        let m = match a {
+            crate::held::Out::Reply(to, reply) => LinkReply::Reply { session: to.session, seq: to.seq, reply },
+            crate::held::Out::Release(to) => LinkReply::Release { session: to.session, seq: to.seq },
+        };
+        let _ = checker.on_reply(&m);
+        send(m);
+    }
+}
+
+/// A client session in direct mode: its number, channel, contract checker
+/// and the number of its next request.
+struct DirectSession<S: Service> {
+    id: u64,
+    channel: Channel<ReplyOf<S>, RequestOf<S>>,
+    checker: Checker<<S as Service>::Protocol>,
+    next_seq: u64,
+}
+
+/// Send answers to held requests in direct mode, to their sessions.
+fn direct_answers<S: Service>(sessions: &mut [DirectSession<S>], answers: Vec<crate::held::Out>) {
+    for a in answers {
+        let crate::held::Out::Reply(to, bytes) = a else { continue };
+        let Some(s) = sessions.iter_mut().find(|s| s.id == to.session) else { continue };
+        if let Ok(reply) = decode::<ReplyOf<S>>(&bytes) {
+            let _ = s.checker.on_reply(&reply);
+            let _ = s.channel.send(reply);
+        }
+    }
+}
 
 /// Serve clients directly under `name`, with no companion.
 fn serve_direct<S: Service>(name: &str) -> i32 {
@@ -483,30 +561,38 @@ fn serve_direct<S: Service>(name: &str) -> i32 {
     }
     let mut service = S::new();
     let mut sessions: Vec<DirectSession<S>> = Vec::new();
+    let mut next_id = 1;
+    let tick = (S::TICK_MS > 0).then(|| core::time::Duration::from_millis(S::TICK_MS));
+    let mut ticks = 0;
     loop {
         let ready = {
             let mut items: Vec<&dyn Waitable> = Vec::from([&listener as &dyn Waitable]);
-            items.extend(sessions.iter().map(|(c, _)| c as &dyn Waitable));
-            select(&items, None)
+            items.extend(sessions.iter().map(|s| &s.channel as &dyn Waitable));
+            select(&items, tick)
         };
         match ready {
             Ok(0) => {
                 while let Ok(Some(c)) = listener.try_accept() {
-                    let ep = c.endpoint;
-                    sessions.push((Channel::new(ep), Checker::new()));
+                    let channel = Channel::new(c.endpoint);
+                    sessions.push(DirectSession { id: next_id, channel, checker: Checker::new(), next_seq: 0 });
+                    next_id += 1;
                 }
             }
             Ok(i) => {
-                let (ch, checker) = &mut sessions[i - 1];
+                let mut answers = Vec::new();
+                let s = &mut sessions[i - 1];
                 let keep = loop {
-                    match ch.try_recv() {
+                    match s.channel.try_recv() {
                         Ok(Some(r)) => {
-                            if checker.on_request(&r).is_err() {
+                            if s.checker.on_request(&r).is_err() {
                                 break false;
                             }
                             let mut out = Collect(Vec::new());
+                            crate::held::begin(Some((s.id, s.next_seq)));
+                            s.next_seq += 1;
                             let checkpoint_after = <S::Protocol as Resilient>::checkpoint_after(&r);
-                            service.handle(r, &mut out);
+                            service.handle_in_session(s.id, r, &mut out);
+                            answers.extend(crate::held::end().0);
                             // No checkpoints here: where one would be taken,
                             // the held writes go straight to the disk.
                             if CHECKPOINT_WANTED.swap(false, core::sync::atomic::Ordering::Relaxed) || checkpoint_after
@@ -516,8 +602,8 @@ fn serve_direct<S: Service>(name: &str) -> i32 {
                                 }
                             }
                             for reply in out.0 {
-                                let _ = checker.on_reply(&reply);
-                                let _ = ch.send(reply);
+                                let _ = s.checker.on_reply(&reply);
+                                let _ = s.channel.send(reply);
                             }
                         }
                         Ok(None) => break true,
@@ -525,8 +611,17 @@ fn serve_direct<S: Service>(name: &str) -> i32 {
                     }
                 };
                 if !keep {
-                    sessions.remove(i - 1);
+                    let gone = sessions.remove(i - 1);
+                    service.session_closed(gone.id);
                 }
+                direct_answers(&mut sessions, answers);
+            }
+            // Direct mode has no replay: the clock is read directly.
+            Err(ChannelError::TimedOut) if tick.is_some() => {
+                ticks += 1;
+                crate::held::begin(None);
+                service.event(Event::Tick { number: ticks, now_ns: libos::time::now_ns() });
+                direct_answers(&mut sessions, crate::held::end().0);
             }
             Err(e) => {
                 log::error!("select: {e}");

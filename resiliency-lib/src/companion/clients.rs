@@ -42,6 +42,15 @@ pub enum Work {
         /// A re-run after a crash (its client may have some replies).
         rerun: bool,
     },
+    /// An event the companion originated (`crate::held::Event`).
+    Event {
+        /// Its number (of session `crate::held::EVENT_SESSION`).
+        seq: u64,
+        /// Its kind.
+        kind: u8,
+        /// Its data.
+        data: Vec<u8>,
+    },
 }
 
 /// What woke the companion.

@@ -11,10 +11,16 @@
 //! a new process from the last checkpoint, replays the log (suppressing
 //! replies the clients already have), and carries on; clients only wait.
 //! A request that crashes the service on every attempt is failed with the
-//! contract's error.
+//! contract's error. Requests the service holds are answered later
+//! ([`held`]); events the companion originates (timer ticks, [`events`])
+//! are logged and replayed in order with the requests.
 
 mod clients;
+mod events;
+mod held;
 mod service;
+
+pub use events::EventSources;
 
 use crate::chaos::{self, Kind, Point, Rng};
 use crate::link::{Reply as SvcReply, Request as SvcRequest};
@@ -190,6 +196,10 @@ pub struct Companion<P: Resilient> {
     /// known, so a start from the newest checkpoint writes its epoch again:
     /// at boot, a committed epoch may be partly applied).
     epoch_applied: u64,
+    /// Requests the service held, to be answered later.
+    held: held::HeldRequests,
+    /// The events the companion originates (timer ticks).
+    events: events::Events,
     /// Stats shown by `ps`.
     pub stats: Stats,
 }
@@ -200,8 +210,13 @@ pub struct Companion<P: Resilient> {
 /// Its checkpoints go to the vault when the companion was started with the
 /// argument `store=vault` (and the vault is usable), to memory otherwise.
 pub fn run<P: Resilient>(service: &str) -> i32 {
+    run_with::<P>(service, EventSources::default())
+}
+
+/// [`run`], originating the events `sources` asks for (timer ticks).
+pub fn run_with<P: Resilient>(service: &str, sources: EventSources) -> i32 {
     let store = open_store(P::NAME, libos::start::args());
-    match Companion::<P>::new(service, store) {
+    match Companion::<P>::new_with(service, store, sources) {
         Ok(mut c) => c.serve(),
         Err(e) => {
             log::error!("{e}");
@@ -245,6 +260,11 @@ pub enum Commit {
 impl<P: Resilient> Companion<P> {
     /// Register the names and start the service.
     pub fn new(program: &str, store: Box<dyn CheckpointStore>) -> Result<Self, String> {
+        Self::new_with(program, store, EventSources::default())
+    }
+
+    /// [`Companion::new`], originating the events `sources` asks for.
+    pub fn new_with(program: &str, store: Box<dyn CheckpointStore>, sources: EventSources) -> Result<Self, String> {
         let mut clients = Clients::register(P::NAME)?;
         // A fresh range of session numbers each boot (see
         // `number_sessions_from`): the clock at start, mixed.
@@ -266,6 +286,7 @@ impl<P: Resilient> Companion<P> {
         }
         let recovered = log.requests();
         let appended = log.len();
+        let events = events::Events::new(sources, libos::time::now_ns(), log.last_event() + 1);
         let mut c = Companion {
             program: program.to_string(),
             service: None,
@@ -291,6 +312,8 @@ impl<P: Resilient> Companion<P> {
             mutate_next_idempotent: false,
             epoch_applied: 0,
             deadline_ns: service_deadline_ns::<P>(),
+            held: held::HeldRequests::new(),
+            events,
             stats: Stats::default(),
         };
         if let Err(f) = c.restart() {
@@ -329,7 +352,7 @@ impl<P: Resilient> Companion<P> {
                 Entry::Close(s) => {
                     open.remove(s);
                 }
-                Entry::Input(_) => {}
+                Entry::Input(_) | Entry::Event { .. } => {}
             }
         }
         self.clients.await_resumes(open);
@@ -350,6 +373,9 @@ impl<P: Resilient> Companion<P> {
                 self.wait_for_the_store();
                 continue;
             }
+            if let Some(event) = self.events.due(libos::time::now_ns()) {
+                self.queue.push_back(event);
+            }
             if let Some(work) = self.queue.pop_front() {
                 if let Err(f) = self.do_work(work) {
                     self.recover(f);
@@ -369,6 +395,9 @@ impl<P: Resilient> Companion<P> {
             }
             if let Some(poll) = self.clients.poll_interval() {
                 timeout = Some(timeout.map_or(poll, |t| t.min(poll)));
+            }
+            if let Some(tick) = self.events.timeout(libos::time::now_ns()) {
+                timeout = Some(timeout.map_or(tick, |t| t.min(tick)));
             }
             let Some(service) = self.service.as_ref() else {
                 self.recover(Failure::Broken(String::from("no service")));
@@ -521,6 +550,7 @@ impl<P: Resilient> Companion<P> {
             }
             Work::Close(session) => {
                 self.clients.forget(session);
+                self.held.session_closed(session);
                 self.log.push(Entry::Close(session));
                 self.service()?.send(SvcRequest::Close { session })
             }
@@ -528,7 +558,31 @@ impl<P: Resilient> Companion<P> {
                 self.deadline_ns = deadline_ns;
                 self.handle(id, bytes, idempotent, durable && !idempotent, checkpoint_after, rerun)
             }
+            Work::Event { seq, kind, data } => self.handle_event(seq, kind, data),
         }
+    }
+
+    /// Deliver one event the companion originated (logged first, so a
+    /// replay delivers it in the same place); it may answer held requests.
+    /// Chaos injects crashes into events as into requests.
+    fn handle_event(&mut self, seq: u64, kind: u8, data: Vec<u8>) -> Result<(), Failure> {
+        let id = (crate::held::EVENT_SESSION, seq);
+        let directive = self.roll_chaos(false);
+        self.deadline_ns = service_deadline_ns::<P>();
+        self.in_flight = Some(InFlight { id, injected: directive.is_some(), rerun: None });
+        self.log.push(Entry::Event { seq, kind, data: data.clone() });
+        let chaos = directive.map_or(0, |(p, k)| chaos::encode(p, k));
+        self.service()?.send(SvcRequest::Event { seq, replay: false, chaos, kind, data })?;
+        if let Some((_, Kind::Kill)) = directive {
+            self.service()?.kill();
+        }
+        self.collect(id, false)?;
+        self.in_flight = None;
+        self.requests_since_checkpoint += 1;
+        if matches!(directive, Some((_, Kind::Corrupt))) || self.count_due() {
+            self.checkpoint()?;
+        }
+        Ok(())
     }
 
     /// Deliver one client request and forward its replies. A `rerun` (an
@@ -543,6 +597,13 @@ impl<P: Resilient> Companion<P> {
         checkpoint_after: bool,
         rerun: bool,
     ) -> Result<(), Failure> {
+        if self.held.is_held(id) {
+            // A resumed client sent again a request the replay of the
+            // durable log held again: it is answered when the service
+            // answers the held one, not applied twice.
+            log::info!("{}: request {} of session {} is held already; it waits for its answer", P::NAME, id.1, id.0);
+            return Ok(());
+        }
         let mut directive = if rerun { None } else { self.roll_chaos(false) };
         if idempotent && !rerun && core::mem::take(&mut self.mutate_next_idempotent) {
             log::info!("{}: chaos: this idempotent request changes the state", P::NAME);
@@ -566,6 +627,10 @@ impl<P: Resilient> Companion<P> {
         self.collect(id, rerun)?;
         self.in_flight = None;
         if idempotent {
+            if self.held.is_held(id) {
+                self.held.release(id);
+                return Err(Failure::Violation(format!("held request {id:?}, which the contract says is idempotent")));
+            }
             self.log.forget_delivered(id);
         }
         if let Some(before) = before {
@@ -603,17 +668,37 @@ impl<P: Resilient> Companion<P> {
         self.collect_replies(id, true, true)
     }
 
-    /// Answer the service's input requests for request `id` until `Done`,
-    /// forwarding its replies unless `quiet`.
+    /// Answer the service's input requests for request (or event) `id`
+    /// until `Done` (or `Held`), forwarding its replies unless `quiet`, and
+    /// the answers it gives meanwhile to requests it held.
     fn collect_replies(&mut self, id: RequestId, replay: bool, quiet: bool) -> Result<(), Failure> {
         let mut index = 0;
+        let event = id.0 == crate::held::EVENT_SESSION;
         loop {
             let within = self.deadline_ns;
             match self.service()?.recv(within)? {
-                SvcReply::Reply { session, seq, .. } if quiet && (session, seq) == id => {}
-                SvcReply::Reply { session, seq, reply } if (session, seq) == id => {
+                SvcReply::Reply { session, seq, .. } if quiet && (session, seq) == id && !event => {}
+                SvcReply::Reply { session, seq, reply } if (session, seq) == id && !event => {
                     self.forward(id, index, reply, replay)?;
                     index += 1;
+                }
+                SvcReply::Reply { session, seq, .. } if quiet && self.held.is_held((session, seq)) => {}
+                SvcReply::Reply { session, seq, reply } if self.held.is_held((session, seq)) => {
+                    self.forward_held((session, seq), reply)?;
+                }
+                SvcReply::Release { session, seq } if self.held.is_held((session, seq)) => {
+                    self.held.release((session, seq));
+                }
+                // A request held in a state this companion did not see it
+                // hold (its predecessor's, restored from the vault), of a
+                // client that is gone: nobody is owed the answer.
+                SvcReply::Reply { session, seq, .. } | SvcReply::Release { session, seq }
+                    if (session, seq) != id
+                        && session != crate::held::EVENT_SESSION
+                        && !self.clients.is_live(session)
+                        && !self.held.is_held((session, seq)) =>
+                {
+                    log::info!("{}: an answer to request {seq} of session {session}, which is gone: dropped", P::NAME);
                 }
                 SvcReply::Input { kind, data } => {
                     let value = self.input(kind, data, replay)?;
@@ -621,7 +706,11 @@ impl<P: Resilient> Companion<P> {
                 }
                 SvcReply::Done { session, seq } if (session, seq) == id => return Ok(()),
                 SvcReply::CheckpointWanted => self.checkpoint_soon = true,
-                SvcReply::Held { bytes } => self.stats.held_bytes = bytes,
+                SvcReply::HeldBytes { bytes } => self.stats.held_bytes = bytes,
+                SvcReply::Held { session, seq } if (session, seq) == id && !event => {
+                    self.held.hold(id);
+                    return Ok(());
+                }
                 other => {
                     return Err(Failure::Violation(format!("{} while handling request {id:?}", reply_name(&other))));
                 }
@@ -647,12 +736,39 @@ impl<P: Resilient> Companion<P> {
             self.clients.keep_unclaimed(id, &bytes);
             return Ok(());
         }
-        if self.durability.pending || !self.durability.held.is_empty() {
-            self.durability.held.push_back((id.0, bytes));
-        } else {
-            self.clients.send(id.0, &bytes);
+        self.send_to_client(id.0, bytes);
+        Ok(())
+    }
+
+    /// A reply to held request `id`, given while the service handled
+    /// something else: as [`Companion::forward`], recognising by its index
+    /// among the request's replies one that a replay produced again.
+    fn forward_held(&mut self, id: RequestId, bytes: Vec<u8>) -> Result<(), Failure> {
+        match self.held.produced(id, &bytes) {
+            held::Answer::Same => return Ok(()),
+            held::Answer::Differs => {
+                self.stats.divergences += 1;
+                log::warn!("{}: a replayed reply to held request {id:?} differs from the one delivered", P::NAME);
+                return Ok(());
+            }
+            held::Answer::New => {}
+        }
+        self.clients.check(id.0, &bytes).map_err(Failure::Violation)?;
+        self.held.delivered(id, &bytes);
+        if self.clients.is_live(id.0) {
+            self.send_to_client(id.0, bytes);
         }
         Ok(())
+    }
+
+    /// Send a checked reply to its client, behind the replies waiting for
+    /// durability if any.
+    fn send_to_client(&mut self, session: u64, bytes: Vec<u8>) {
+        if self.durability.pending || !self.durability.held.is_empty() {
+            self.durability.held.push_back((session, bytes));
+        } else {
+            self.clients.send(session, &bytes);
+        }
     }
 
     /// An input the service asked for: recorded ones during a replay, live
@@ -752,6 +868,7 @@ impl<P: Resilient> Companion<P> {
         }
         self.generation = self.store.latest().map_or(self.generation + 1, |c| c.generation);
         self.log.trim();
+        self.held.committed();
         self.quiet_prefix = 0;
         // The checkpoint holds every effect the held replies speak of.
         self.durability.appended = 0;
@@ -844,6 +961,7 @@ impl<P: Resilient> Companion<P> {
             self.epoch_applied = generation;
         }
         self.restore_failed = false;
+        self.held.restarted();
         let entries: Vec<Entry> = self.log.entries().to_vec();
         let mut i = 0;
         while i < entries.len() {
@@ -852,13 +970,26 @@ impl<P: Resilient> Companion<P> {
                     let client = self.clients.identity(*session);
                     self.service()?.send(SvcRequest::Open { session: *session, client })?
                 }
-                Entry::Close(session) => self.service()?.send(SvcRequest::Close { session: *session })?,
+                Entry::Close(session) => {
+                    self.held.session_closed(*session);
+                    self.service()?.send(SvcRequest::Close { session: *session })?
+                }
+                Entry::Event { seq, kind, data } => {
+                    let id = (crate::held::EVENT_SESSION, *seq);
+                    self.replay_inputs = recorded_inputs(&entries[i + 1..]);
+                    self.in_flight = Some(InFlight { id, injected: false, rerun: None });
+                    self.deadline_ns = service_deadline_ns::<P>();
+                    let event =
+                        SvcRequest::Event { seq: *seq, replay: true, chaos: 0, kind: *kind, data: data.clone() };
+                    self.service()?.send(event)?;
+                    // Answers to held requests are theirs to receive,
+                    // unless the event is of an older checkpoint's log.
+                    self.collect_replies(id, true, i < self.quiet_prefix)?;
+                    self.in_flight = None;
+                }
                 Entry::Request { session, seq, bytes } => {
                     let id = (*session, *seq);
-                    self.replay_inputs = entries[i + 1..]
-                        .iter()
-                        .map_while(|e| if let Entry::Input(v) = e { Some(v.clone()) } else { None })
-                        .collect();
+                    self.replay_inputs = recorded_inputs(&entries[i + 1..]);
                     self.in_flight = Some(InFlight { id, injected: false, rerun: None });
                     self.deadline_ns = request_deadline_ns::<P>(bytes);
                     let request = SvcRequest::Deliver {
@@ -915,7 +1046,12 @@ impl<P: Resilient> Companion<P> {
                 }
             }
             match self.restart() {
-                Ok(()) => break,
+                Ok(()) => {
+                    if !self.held.is_empty() {
+                        log::info!("{}: {} held requests carried over the restart", P::NAME, self.held.len());
+                    }
+                    break;
+                }
                 Err(f) => failure = f,
             }
             let restoring = self.store.latest().is_some_and(|c| c.generation > 0);
@@ -1180,6 +1316,12 @@ impl<P: Resilient> Companion<P> {
             Err(f) => f,
         }
     }
+}
+
+/// The inputs recorded at the start of `entries` (those of the request or
+/// event before them).
+fn recorded_inputs(entries: &[Entry]) -> VecDeque<Vec<u8>> {
+    entries.iter().map_while(|e| if let Entry::Input(v) = e { Some(v.clone()) } else { None }).collect()
 }
 
 /// How long `P`'s service may take to start, restore or save.
