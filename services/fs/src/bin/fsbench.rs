@@ -12,9 +12,11 @@
 //!   (create, exclusive), one 4 KiB `Write`, close; then `Sync` (files per
 //!   second until the last close, and until the sync returned).
 //!
-//! "Sync" is `Sync` followed by `Volume`: the companion answers `Sync`
-//! before the checkpoint it triggers (the held writes reach the disk
-//! then), and `Volume` is answered only after it.
+//! "Sync" is `Sync` followed by `Volume`: `Sync` is durable, answered once
+//! the requests before it are in the vault's log, before the checkpoint it
+//! triggers (which commits the epoch and writes it to the disk); `Volume`
+//! is answered only after that checkpoint, so the time includes the disk
+//! writes.
 //!
 //! `fsbench resiliency`: what resiliency costs the file service, each
 //! figure beside its reference measured in the same boot:
@@ -87,9 +89,9 @@ mod guest {
             Self::done("close", self.0.close(h))
         }
         /// `Sync`, then one more request: the companion answers `Sync`
-        /// before the checkpoint it asks for (fs has no durable requests
-        /// yet), and the next request waits for that checkpoint, which
-        /// writes the held blocks to the disk.
+        /// once it is in the vault's log, before the checkpoint it asks
+        /// for, and the next request waits for that checkpoint, which
+        /// commits the epoch and writes it to the disk.
         fn sync(&mut self) -> R<()> {
             Self::done("sync", self.0.sync())?;
             match self.0.volume().map_err(|e| format!("volume: {e}"))? {
