@@ -19,7 +19,14 @@ pub struct Sessions {
 fn blk_session(s: &mut Sessions) -> Option<&mut blk::BlkClient> {
     if s.blk.is_none() {
         match libos::directory::connect_within(blk::SERVICE, crate::SERVICE_PATIENCE) {
-            Ok(ep) => s.blk = Some(blk::BlkClient::new(libos::channel::Channel::new(ep))),
+            // Resumable: the session survives a restart of blk's companion.
+            Ok(ep) => match libos::channel::Channel::resumable_over(ep, blk::SERVICE) {
+                Ok(ch) => s.blk = Some(blk::BlkClient::new(ch)),
+                Err(e) => {
+                    println!("blk: {e}");
+                    return None;
+                }
+            },
             Err(e) => {
                 println!("blk: {e}");
                 return None;
