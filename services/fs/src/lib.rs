@@ -131,3 +131,12 @@ pub fn connect() -> Result<FsClient, libos::directory::DirError> {
     let ep = libos::directory::connect(SERVICE, true)?;
     Ok(FsClient::new(libos::channel::Channel::resumable_over(ep, SERVICE)?))
 }
+
+/// A session with fs's companion (`fs.control`: figures, crashes), for
+/// the test and benchmark programs the manifest grants it.
+#[cfg(target_os = "none")]
+pub fn control() -> Result<resiliency_lib::control::ControlClient, alloc::string::String> {
+    libos::directory::connect("fs.control", false)
+        .map(|ep| resiliency_lib::control::ControlClient::new(libos::channel::Channel::new(ep)))
+        .map_err(|e| alloc::format!("fs.control: {e}"))
+}

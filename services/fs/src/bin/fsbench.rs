@@ -189,13 +189,6 @@ mod guest {
         })
     }
 
-    /// A session with `fs.control`.
-    fn control() -> R<resiliency_lib::control::ControlClient> {
-        libos::directory::connect("fs.control", false)
-            .map(|ep| resiliency_lib::control::ControlClient::new(libos::channel::Channel::new(ep)))
-            .map_err(|e| format!("fs.control: {e}"))
-    }
-
     /// Bytes the fs companion handed to its store so far.
     fn stored(ctl: &mut resiliency_lib::control::ControlClient) -> R<u64> {
         match ctl.stats().map_err(|e| format!("stats: {e}"))? {
@@ -251,7 +244,7 @@ mod guest {
         const TIMES: usize = 5;
         const WRITE_MIB: u64 = 16;
         let mut f = Files(fs::connect().map_err(|e| format!("connect: {e}"))?);
-        let mut ctl = control()?;
+        let mut ctl = fs::control()?;
         f.mkdir(DIR)?;
         f.mkdir("/fsbench/open")?;
         // The file the reads use (present already after the main bench).
@@ -342,18 +335,14 @@ mod guest {
 
     pub fn main() -> i32 {
         let a: Vec<&str> = libos::start::args().split_whitespace().collect();
-        if a.first() == Some(&"resiliency") {
-            return match resiliency() {
-                Ok(()) => 0,
-                Err(e) => {
-                    println!("BENCH-ERROR {e}");
-                    1
-                }
-            };
-        }
-        let (mib, files, reads, reps) =
-            (num(a.first(), 64), num(a.get(1), 1000), num(a.get(2), 1000), num(a.get(3), 3));
-        match run(mib.max(1), files, reads, reps.max(1)) {
+        let result = if a.first() == Some(&"resiliency") {
+            resiliency()
+        } else {
+            let (mib, files, reads, reps) =
+                (num(a.first(), 64), num(a.get(1), 1000), num(a.get(2), 1000), num(a.get(3), 3));
+            run(mib.max(1), files, reads, reps.max(1))
+        };
+        match result {
             Ok(()) => 0,
             Err(e) => {
                 println!("BENCH-ERROR {e}");

@@ -161,19 +161,13 @@ mod guest {
         rep.finish()
     }
 
-    fn control() -> Result<resiliency_lib::control::ControlClient, String> {
-        libos::directory::connect("fs.control", false)
-            .map(|ep| resiliency_lib::control::ControlClient::new(libos::channel::Channel::new(ep)))
-            .map_err(|e| format!("fs.control: {e}"))
-    }
-
     fn part(i: usize) -> Vec<u8> {
         (0..20_000 + i * 777).map(|j| (i * 31 + j * 7) as u8).collect()
     }
 
     fn handles() -> i32 {
         let mut rep = Report(Vec::new());
-        let (Ok(mut f), Ok(mut ctl)) = (connect(), control()) else {
+        let (Ok(mut f), Ok(mut ctl)) = (connect(), fs::control()) else {
             println!("fscheck: cannot connect to fs and fs.control");
             return 1;
         };
