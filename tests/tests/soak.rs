@@ -26,9 +26,7 @@ fn a_short_soak_loses_nothing() {
         disks,
         out_dir: root.clone(),
         cut_every: (40, 60),
-        // Companion kills: `cargo xtask soak` (on by default there); off in
-        // this short run until a shell hang seen once with them is understood.
-        companion_kills: false,
+        companion_kills: true,
         fs_power_cuts: true,
         echo: false,
         pause_ms: (100, 800),

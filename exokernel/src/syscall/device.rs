@@ -84,7 +84,7 @@ pub(super) fn derive(k: &mut Kernel, pid: Pid, a: [u64; 6]) -> SysResult {
         ResourceKind::Msi => (crate::irq::alloc_msi().ok_or(Error::LimitReached)?, 1),
         _ => (base, len),
     };
-    let r = Resource { kind, base, len };
+    let r = Resource::new(kind, base, len);
     Ok(Ret::One(p.handles.insert(KObject::Resource(Arc::new(r)), RESOURCE_RIGHTS)?.raw() as u64))
 }
 

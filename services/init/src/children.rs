@@ -47,6 +47,9 @@ pub struct Child {
     /// Runs its program in the companion role (arguments `companion ...`):
     /// it gets no devices.
     pub companion: bool,
+    /// The pid of the process whose request started it (None: init
+    /// started it itself).
+    pub spawned_by: Option<u32>,
 }
 
 /// How to start a program.
@@ -65,6 +68,8 @@ pub struct Launch<'a> {
     pub restart: bool,
     /// Started from the manifest at boot.
     pub boot: bool,
+    /// The pid of the process that asked for it (None: init's own start).
+    pub spawned_by: Option<u32>,
 }
 
 /// All of init's children.
@@ -140,6 +145,7 @@ impl Children {
             restart: l.restart,
             boot: l.boot,
             companion: kintsugi_manifest::is_companion_args(l.args),
+            spawned_by: l.spawned_by,
         });
         Ok((pid, requester))
     }
@@ -160,6 +166,9 @@ impl Children {
                     report(&child, &info);
                 }
                 ended.push(child.pid);
+                if child.companion {
+                    self.kill_service_of(&child);
+                }
                 if child.restart {
                     self.restart(boot, child);
                 }
@@ -168,6 +177,20 @@ impl Children {
             }
         }
         ended
+    }
+
+    /// A companion ended: end the service process it started too, before a
+    /// new companion starts another. Left alone, the orphan would drive the
+    /// same device as its successor until it noticed its companion was gone
+    /// (a blk service orphaned in the middle of a request, and its device
+    /// state torn down at its end, left the new blk's disk timing out).
+    fn kill_service_of(&mut self, companion: &Child) {
+        for c in self.list.iter().filter(|c| c.spawned_by == Some(companion.pid) && c.program == companion.program) {
+            match c.process.kill() {
+                Ok(()) => log::info!("ended {} (pid {}) with its companion", c.name, c.pid),
+                Err(e) => log::warn!("cannot end {} (pid {}) with its companion: {e}", c.name, c.pid),
+            }
+        }
     }
 
     fn restart(&mut self, boot: &Boot, child: Child) {
@@ -187,6 +210,7 @@ impl Children {
             extra: Vec::new(),
             restart: true,
             boot: true,
+            spawned_by: None,
         };
         match self.spawn(boot, launch) {
             Ok((pid, _)) => log::info!("restarted {} as pid {pid}", child.name),

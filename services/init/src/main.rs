@@ -53,6 +53,7 @@ fn main() -> Result<(), String> {
             extra: Vec::new(),
             restart: p.restart,
             boot: true,
+            spawned_by: None,
         };
         if let Err((_, m)) = children.spawn(&boot, launch) {
             log::error!("{m}");

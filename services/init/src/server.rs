@@ -206,7 +206,7 @@ impl Directory {
                 }
                 Request::Spawn { program, name, args, suspended, handle_names, handles } => {
                     let handles = handle_names.into_iter().zip(handles).collect();
-                    Some(spawn(boot, children, &program, &name, &args, suspended, handles))
+                    Some(spawn(boot, children, pid, (&program, &name, &args), suspended, handles))
                 }
                 Request::List => Some(list(boot)),
                 Request::Kill { target } if !entry.is_some_and(|e| e.has_power("kill")) => {
@@ -533,13 +533,21 @@ fn send(children: &mut Children, pid: u32, reply: Reply) {
 fn spawn(
     boot: &Boot,
     children: &mut Children,
-    program: &str,
-    name: &str,
-    args: &str,
+    requester: u32,
+    (program, name, args): (&str, &str, &str),
     suspended: bool,
     handles: Vec<(String, OwnedHandle)>,
 ) -> Reply {
-    let launch = Launch { program, name, args, suspended, extra: handles, restart: false, boot: false };
+    let launch = Launch {
+        program,
+        name,
+        args,
+        suspended,
+        extra: handles,
+        restart: false,
+        boot: false,
+        spawned_by: Some(requester),
+    };
     match children.spawn(boot, launch) {
         Ok((pid, process)) => Reply::Spawned { pid, process },
         Err((e, m)) => refuse(e, m),
