@@ -111,6 +111,8 @@ pub struct NetState {
     numbers: BTreeMap<u64, u64>,
     /// Held requests by the core's (session, number).
     held: BTreeMap<(u64, u64), Held>,
+    /// The last call to nic failed (said once).
+    nic_failing: bool,
 }
 
 /// The service: its state in the arena.
@@ -191,6 +193,22 @@ impl NetState {
         }
     }
 
+    /// A call to nic failed: said once, not on every tick, until one
+    /// succeeds again.
+    fn nic_trouble(&mut self, what: String) {
+        if !self.nic_failing {
+            log::warn!("{what} (said once until nic answers again)");
+            self.nic_failing = true;
+        }
+    }
+
+    /// A call to nic succeeded.
+    fn nic_ok(&mut self) {
+        if core::mem::take(&mut self.nic_failing) {
+            log::info!("nic answers again");
+        }
+    }
+
     fn see(&mut self, now_ns: u64) {
         self.now_ns = self.now_ns.max(now_ns);
     }
@@ -225,8 +243,8 @@ impl NetState {
             let frames = core::mem::replace(&mut self.outbox, rest);
             match call_nic(nic::Request::Send { frames }) {
                 Ok(nic::Reply::Sent { .. }) => {}
-                Ok(other) => log::warn!("nic send: {other:?}"),
-                Err(e) => log::warn!("nic send: {e}"),
+                Ok(other) => self.nic_trouble(format!("nic send: {other:?}")),
+                Err(e) => self.nic_trouble(format!("nic send: {e}")),
             }
         }
     }
@@ -244,13 +262,16 @@ impl NetState {
         let mut ran = false;
         for _ in 0..BATCHES_PER_TICK {
             let frames = match call_nic(nic::Request::Receive { max: nic::MAX_BATCH as u32, wait_ms: 0 }) {
-                Ok(nic::Reply::Frames { frames }) => frames,
+                Ok(nic::Reply::Frames { frames }) => {
+                    self.nic_ok();
+                    frames
+                }
                 Ok(other) => {
-                    log::warn!("nic receive: {other:?}");
+                    self.nic_trouble(format!("nic receive: {other:?}"));
                     break;
                 }
                 Err(e) => {
-                    log::warn!("nic receive: {e}");
+                    self.nic_trouble(format!("nic receive: {e}"));
                     break;
                 }
             };
@@ -354,6 +375,7 @@ impl Service for NetService {
             outbox: Vec::new(),
             numbers: BTreeMap::new(),
             held: BTreeMap::new(),
+            nic_failing: false,
         };
         match libos::arena::keep_root(TAG, state) {
             Ok(state) => NetService { state },
