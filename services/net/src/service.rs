@@ -63,14 +63,13 @@ use resiliency_lib::service::{self, CallError, Event, Held, RequestOf, Service};
 /// Interval of the timer ticks on which the service takes nic's frames
 /// and fires the core's timer (ms).
 pub const TICK_MS: u64 = 5;
-/// Pages of state arena: the stack with the default configuration (every
-/// socket with full buffers, plus the interface and tables) and room for
-/// the runtime's passing allocations (requests, batches of frames):
-/// [`ARENA_SPARE`] pages beyond what [`arena_pages`] asks for.
-pub const ARENA_PAGES: u64 = 5120;
-/// Pages of arena kept for the runtime's passing allocations.
-const ARENA_SPARE: u64 = 1024;
-/// Bytes of arena besides the socket buffers (interface, tables, queues).
+/// Pages of state arena (16 MiB): the stack with the default
+/// configuration, every socket with full buffers, plus [`ARENA_OVERHEAD`]
+/// for the interface, the tables and the runtime's passing allocations
+/// (requests, batches of frames). Memory counts twice (the arena, and its
+/// copy in the companion's memory store), so it is no larger than that.
+pub const ARENA_PAGES: u64 = 4096;
+/// Bytes of arena besides the socket buffers.
 const ARENA_OVERHEAD: usize = 4 << 20;
 /// Batches of frames taken from nic on one tick, at most.
 const BATCHES_PER_TICK: usize = 8;
@@ -348,11 +347,10 @@ impl Service for NetService {
         // Under a companion the arguments start with `service`.
         let args = args.strip_prefix("service").unwrap_or(args).trim_start();
         let (config, down) = match NetConfig::parse(args) {
-            Ok(c) if arena_pages(&c) + ARENA_SPARE > ARENA_PAGES => {
+            Ok(c) if arena_pages(&c) > ARENA_PAGES => {
                 let e = format!(
-                    "the configuration needs {} pages of state arena, more than the {} net has for it",
-                    arena_pages(&c),
-                    ARENA_PAGES - ARENA_SPARE
+                    "the configuration needs {} pages of state arena, more than the {ARENA_PAGES} net has",
+                    arena_pages(&c)
                 );
                 log::error!("bad configuration: {e}");
                 (None, e)
