@@ -45,6 +45,11 @@
 //! `wait_ms = 0` is answered at once. The idempotent requests (`Status`,
 //! `Sockets`, `LocalAddress`, `PeerAddress`) only read the core
 //! ([`NetCore::query`]): the companion does not log or replay them.
+//! Until the stack is up (nic has told the card's address), requests
+//! other than those wait, held, and go to the stack in order when it
+//! comes up; on a machine without a card they wait for good, as clients
+//! waited for the network before (a web server's `Listen` does not fail
+//! and get restarted in a loop), while `Status` says why it is down.
 //!
 //! Started with `direct net`, the same service runs without a companion
 //! (the runtime's direct mode, its ticks from the real clock).
@@ -71,9 +76,12 @@ pub const TICK_MS: u64 = 5;
 pub const ARENA_PAGES: u64 = 4096;
 /// Bytes of arena besides the socket buffers.
 const ARENA_OVERHEAD: usize = 4 << 20;
+/// Requests waiting for the stack to come up, at most.
+const MAX_WAITING: usize = 256;
 /// Batches of frames taken from nic on one tick, at most.
 const BATCHES_PER_TICK: usize = 8;
-/// While the stack is down for want of a card, ticks between two tries.
+/// While nic cannot be reached or says nothing of its card, ticks between
+/// two tries.
 const PROBE_TICKS: u64 = 1000 / TICK_MS;
 /// Tag of the state at the arena's root.
 const TAG: u64 = 0x6e65_7473_7461_7465; // "netstate"
@@ -90,7 +98,8 @@ pub fn arena_pages(config: &NetConfig) -> u64 {
 /// What the service keeps in the arena.
 pub struct NetState {
     magic: u64,
-    /// The configuration (None: the arguments were refused; `down` says why).
+    /// The configuration (None: the arguments were refused, or there is
+    /// no card; `down` says why).
     config: Option<NetConfig>,
     /// The stack, once the card's address is known.
     core: Option<NetCore>,
@@ -112,6 +121,8 @@ pub struct NetState {
     held: BTreeMap<(u64, u64), Held>,
     /// The last call to nic failed (said once).
     nic_failing: bool,
+    /// Requests that came before the stack was up, waiting for it.
+    waiting: Vec<(Held, u64, Request)>,
 }
 
 /// The service: its state in the arena.
@@ -165,9 +176,16 @@ impl NetState {
                 m.copy_from_slice(&mac);
                 m
             }
+            Ok(nic::Reply::Failed { code: nic::code::NO_DEVICE, .. }) => {
+                // A machine without a card: no card comes later, so nic
+                // is not asked again (each try would be a warning of its).
+                log::warn!("no network card: the network stays down");
+                self.down = String::from("no network card");
+                self.config = None;
+                return;
+            }
             other => {
                 let why = match other {
-                    Ok(nic::Reply::Failed { code: nic::code::NO_DEVICE, .. }) => String::from("no network card"),
                     Ok(r) => format!("nic answered {r:?}"),
                     Err(e) => e,
                 };
@@ -257,6 +275,7 @@ impl NetState {
         if self.core.is_none() {
             return;
         }
+        self.run_waiting();
         self.flush();
         let mut ran = false;
         for _ in 0..BATCHES_PER_TICK {
@@ -307,23 +326,69 @@ impl NetState {
         let now = service::now_ns();
         self.see(now);
         self.start_core(now);
+        if self.core.is_none() {
+            return self.wait_for_core(session, request);
+        }
+        self.run_waiting();
+        match self.feed(session, request) {
+            Ok(reply) => Some(reply),
+            Err(number) => match service::hold() {
+                Some(held) => {
+                    self.held.insert((session, number), held);
+                    None
+                }
+                None => {
+                    Some(Reply::Failed { code: code::UNRECOVERABLE, message: String::from("cannot hold the request") })
+                }
+            },
+        }
+    }
+
+    /// Give the core a request of `session`: its reply, or the number the
+    /// core knows it by while it waits.
+    fn feed(&mut self, session: u64, request: Request) -> Result<Reply, u64> {
         let number = {
             let n = self.numbers.entry(session).or_insert(0);
             *n += 1;
             *n
         };
         let now = self.now_ns;
-        let Some(core) = self.core.as_mut() else { return Some(self.down_reply()) };
+        let Some(core) = self.core.as_mut() else { return Ok(self.down_reply()) };
         let out = core.on_request(session, number, request, now);
-        if let Some(reply) = self.deliver(out, Some((session, number)), true) {
-            return Some(reply);
+        self.deliver(out, Some((session, number)), true).ok_or(number)
+    }
+
+    /// No stack yet (nic has not answered, or there is no card): the
+    /// request waits for it, as a client of the network waited for the
+    /// network to come up before net had a companion (a web server's
+    /// `Listen` on a machine without a card waits, rather than fail and
+    /// be restarted in a loop). Only so many wait; the rest fail.
+    fn wait_for_core(&mut self, session: u64, request: Request) -> Option<Reply> {
+        if self.waiting.len() >= MAX_WAITING {
+            return Some(self.down_reply());
         }
         match service::hold() {
             Some(held) => {
-                self.held.insert((session, number), held);
+                self.waiting.push((held, session, request));
                 None
             }
-            None => Some(Reply::Failed { code: code::UNRECOVERABLE, message: String::from("cannot hold the request") }),
+            None => Some(self.down_reply()),
+        }
+    }
+
+    /// The stack is up: the requests that waited for it go to it, in the
+    /// order they came.
+    fn run_waiting(&mut self) {
+        for (held, session, request) in core::mem::take(&mut self.waiting) {
+            match self.feed(session, request) {
+                Ok(reply) => {
+                    service::answer(held, reply);
+                    service::release(held);
+                }
+                Err(number) => {
+                    self.held.insert((session, number), held);
+                }
+            }
         }
     }
 
@@ -374,6 +439,7 @@ impl Service for NetService {
             numbers: BTreeMap::new(),
             held: BTreeMap::new(),
             nic_failing: false,
+            waiting: Vec::new(),
         };
         match libos::arena::keep_root(TAG, state) {
             Ok(state) => NetService { state },
@@ -405,6 +471,7 @@ impl Service for NetService {
         let s = &mut *self.state;
         s.numbers.remove(&session);
         s.held.retain(|(owner, _), _| *owner != session);
+        s.waiting.retain(|(_, owner, _)| *owner != session);
         let now = s.now_ns;
         if let Some(core) = s.core.as_mut() {
             let out = core.session_closed(session, now);
