@@ -165,6 +165,80 @@ pub fn adopt_root<T: FromBytes>() -> Result<&'static mut T, Error> {
     Ok(unsafe { &mut *(at as *mut T) })
 }
 
+/// A value [`keep_root`] put in the arena: its tag and layout, checked by
+/// [`adopt_kept`], then the value.
+#[repr(C)]
+struct Kept<T> {
+    tag: u64,
+    size: u64,
+    align: u64,
+    value: T,
+}
+
+/// Move `value` into the arena and make it the root, tagged `tag` (a
+/// number the program chooses for the type): the state of an
+/// image-distilled service that is not plain bytes (it holds pointers into
+/// the arena, as smoltcp's structures do). Once per process; fails without
+/// an arena, without room, or a second time.
+pub fn keep_root<T>(tag: u64, value: T) -> Result<&'static mut T, Error> {
+    if ROOT_TAKEN.swap(true, Ordering::AcqRel) {
+        return Err(Error::AlreadyExists);
+    }
+    let layout = Layout::new::<Kept<T>>();
+    let Some(ptr) = alloc(layout) else {
+        ROOT_TAKEN.store(false, Ordering::Release);
+        return Err(Error::OutOfMemory);
+    };
+    let kept = ptr.as_ptr() as *mut Kept<T>;
+    let size = core::mem::size_of::<T>() as u64;
+    let align = core::mem::align_of::<T>() as u64;
+    // SAFETY: a fresh arena allocation of Kept<T>'s size and alignment,
+    // which nothing else references.
+    unsafe { core::ptr::write(kept, Kept { tag, size, align, value }) };
+    set_root(kept as u64);
+    // SAFETY: initialised just above; the arena stays mapped for the life
+    // of the process, and ROOT_TAKEN makes this the only reference.
+    Ok(unsafe { &mut (*kept).value })
+}
+
+/// The value [`keep_root`] left at the root of a restored arena (after
+/// `init(pages, true)`), if the root points at a whole, aligned `Kept<T>`
+/// inside the arena with tag `tag` and `T`'s size and alignment. Once per
+/// process.
+///
+/// This trusts what the arena's design promises (module doc): a restored
+/// arena is a byte copy of an arena of this same program, at the same
+/// address, taken by its supervisor between two of the service's requests
+/// (no reference into it in use), so the value there is the `T` the
+/// program kept, with its pointers into the arena intact. The tag and the
+/// layout catch an arena of another type or program version; the service
+/// checks its own invariants on top.
+pub fn adopt_kept<T>(tag: u64) -> Result<&'static mut T, Error> {
+    let (base, pages) = range().ok_or(Error::NotFound)?;
+    let at = root();
+    let size = core::mem::size_of::<Kept<T>>() as u64;
+    let inside = at >= base + HEADER && at.checked_add(size).is_some_and(|end| end <= base + pages * PAGE_SIZE);
+    if !inside || !at.is_multiple_of(core::mem::align_of::<Kept<T>>() as u64) {
+        return Err(Error::InvalidArgument);
+    }
+    let kept = at as *mut Kept<T>;
+    // SAFETY: a whole, aligned Kept<T> inside the mapped arena (checked
+    // above); its first three fields are plain u64s, valid for any bytes.
+    let (t, s, a) = unsafe { ((*kept).tag, (*kept).size, (*kept).align) };
+    if t != tag || s != core::mem::size_of::<T>() as u64 || a != core::mem::align_of::<T>() as u64 {
+        return Err(Error::InvalidArgument);
+    }
+    if ROOT_TAKEN.swap(true, Ordering::AcqRel) {
+        return Err(Error::AlreadyExists);
+    }
+    // SAFETY: the value is the T keep_root wrote in an arena of this same
+    // program, copied byte for byte at the same address while unused (the
+    // arena's premise, above; tag and layout checked); the arena stays
+    // mapped for the life of the process, and ROOT_TAKEN makes this the
+    // only reference.
+    Ok(unsafe { &mut (*kept).value })
+}
+
 /// The arena's address range, `(base, pages)`, if it exists.
 pub fn range() -> Option<(u64, u64)> {
     ARENA.lock().as_ref().map(|a| (ARENA_BASE, a.pages))

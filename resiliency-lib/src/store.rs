@@ -217,6 +217,29 @@ impl CheckpointStore for MemoryStore {
         if self.latest.as_ref().is_some_and(|c| c.generation >= generation) {
             return Err(StoreError::stale("generation does not increase"));
         }
+        // An image on top of an image of the same size: written in place
+        // (a large arena is not copied whole at every checkpoint), once
+        // every page is known to fit.
+        if let (Capture::Image { pages, dirty }, Some(latest)) = (&capture, self.latest.as_mut()) {
+            let size = (pages * PAGE) as usize;
+            if latest.kind == Distillation::Image && latest.data.len() == size {
+                let fits = |(index, bytes): &(u64, Vec<u8>)| {
+                    bytes.len() == PAGE as usize && index.checked_mul(PAGE).is_some_and(|at| at + PAGE <= size as u64)
+                };
+                if !dirty.iter().all(fits) {
+                    return Err(StoreError::failed("image page outside the arena"));
+                }
+                for (index, bytes) in dirty {
+                    let at = (index * PAGE) as usize;
+                    latest.data[at..at + bytes.len()].copy_from_slice(bytes);
+                }
+                latest.generation = generation;
+                latest.taken_ns = taken_ns;
+                latest.epoch = epoch.to_vec();
+                latest.log.clear();
+                return Ok(());
+            }
+        }
         let full = apply(self.latest.as_ref(), generation, capture, taken_ns)?;
         self.latest = Some(Checkpoint { epoch: epoch.to_vec(), ..full });
         Ok(())
@@ -290,5 +313,15 @@ mod tests {
         assert_eq!((d[0], d[4096], d[8192]), (1, 0, 3));
         assert!(s.commit(3, Capture::Image { pages: 3, dirty: vec![(3, vec![0; 4096])] }, 0, &[]).is_err());
         assert!(s.commit(4, Capture::Image { pages: 3, dirty: vec![(0, vec![0; 10])] }, 0, &[]).is_err());
+        // A refused capture leaves the newest checkpoint whole, even when
+        // its first pages fit.
+        let bad = vec![(1, vec![9; 4096]), (7, vec![9; 4096])];
+        assert!(s.commit(5, Capture::Image { pages: 3, dirty: bad }, 0, &[]).is_err());
+        let l = s.latest().unwrap();
+        assert_eq!((l.generation, l.data[0], l.data[4096], l.data[8192]), (2, 1, 0, 3));
+        s.commit(6, Capture::Image { pages: 3, dirty: vec![(1, vec![4; 4096])] }, 9, b"e").unwrap();
+        let l = s.latest().unwrap();
+        assert_eq!((l.generation, l.taken_ns, l.epoch.as_slice()), (6, 9, &b"e"[..]));
+        assert_eq!((l.data[0], l.data[4096], l.data[8192]), (1, 4, 3));
     }
 }

@@ -91,7 +91,7 @@ impl ServiceProcess {
         let request = SpawnRequest {
             program: program.to_string(),
             name: program.to_string(),
-            args: String::from("service"),
+            args: service_args(libos::start::args()),
             suspended: true,
             handles,
         };
@@ -260,4 +260,28 @@ impl Drop for ServiceProcess {
 /// A reply's message name, for diagnostics.
 pub fn reply_name(r: &Reply) -> &'static str {
     <Companion as libos::protocol::Protocol>::reply_name(r)
+}
+
+/// The service process's arguments: `service`, then the program's own
+/// arguments from the manifest, which init gave the companion after
+/// `companion store=...`.
+fn service_args(companion_args: &str) -> String {
+    let mut args = String::from("service");
+    for word in companion_args.split_whitespace().skip(1).filter(|w| !w.starts_with("store=")) {
+        args.push(' ');
+        args.push_str(word);
+    }
+    args
+}
+
+#[cfg(test)]
+mod tests {
+    use super::service_args;
+
+    #[test]
+    fn the_service_gets_the_programs_own_arguments() {
+        assert_eq!(service_args("companion store=memory ipv4=dhcp ipv6=off"), "service ipv4=dhcp ipv6=off");
+        assert_eq!(service_args("companion store=vault"), "service");
+        assert_eq!(service_args(""), "service");
+    }
 }

@@ -12,7 +12,10 @@
 //! The service's state arena holds every socket's buffers, so its size
 //! follows from these (about `max-sockets` x 2 x the larger buffer, plus
 //! 4 MiB: 16 MiB by default); the defaults keep it small for a 256 MiB
-//! machine.
+//! machine. 16 MiB is also all the service's arena has (it counts twice:
+//! the arena and its checkpoint in the companion's memory), so a
+//! configuration that needs more is refused: smaller buffers or fewer
+//! sockets buy one more of the other.
 
 use alloc::format;
 use alloc::string::String;

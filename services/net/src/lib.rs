@@ -12,7 +12,8 @@
 //!   `now` arguments, so the same inputs give the same outputs (replay);
 //! - [`config`]: how the interface gets its addresses (DHCP or static);
 //! - [`addr`]: addresses as the contract carries them;
-//! - `service` (in the guest only): the program's loop on today's runtime.
+//! - `service` (in the guest only): the core as a resilient service under
+//!   its companion (held requests, frames from nic on timer ticks).
 //!
 //! The crate is `no_std` (it runs in the `net` service) and its logic is
 //! tested on the host (`cargo test -p net`), two cores wired back to back.

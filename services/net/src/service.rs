@@ -1,39 +1,92 @@
-//! The net service on today's runtime.
+//! The net service: [`NetCore`] as a resilient service under its
+//! companion (`resilient = true` in the manifest).
 //!
-//! TEMPORARY (the lead's event-driven runtime replaces this module): the
-//! program serves its clients itself under the name `net`, without a
-//! companion, and runs the stack's events by polling: it takes every
-//! waiting client request, fires the stack's timer when due, and asks
-//! `nic` for frames with a short wait (at most [`POLL_MS`], none while
-//! there is work). The new runtime will deliver requests, frames (replies
-//! to its asynchronous `Receive`) and timer expiries as logged events, so
-//! only this loop goes; [`NetCore`] stays as it is.
+//! **State.** The whole stack lives in the state arena: the service gives
+//! the arena the program's global heap before it builds anything, and
+//! keeps its [`NetState`] (the core, the held requests, frames waiting to
+//! go out, the last time seen) at the arena's root (`libos::arena::keep_root`).
+//! A checkpoint is a copy of the arena's dirty pages (image distillation);
+//! a restart maps the copy back and finds the state again at the root
+//! (`adopt_kept`). The checkpoints stay in the companion's memory
+//! (`store = "memory"`): the state is live TCP connections, which a reboot
+//! ends anyway (the peers reset them, the DHCP lease starts again), so a
+//! copy in the vault could only restore sockets whose peers are gone, and
+//! writing the dirty pages of a 16 MiB arena to the checkpoint disk every
+//! second would cost the stack its throughput.
 //!
-//! What already holds for the new runtime: the whole stack lives in the
-//! state arena (the program gives the arena its global heap before it
-//! builds the stack, and the arena's root points at the [`NetCore`]), so a
-//! byte copy of the arena is a copy of the stack; its time and randomness
-//! are inputs (`now_ns`, the seed).
+//! **Inputs.** Everything the core is fed comes through the companion and
+//! is logged, so a replay after a crash feeds it the same: client requests
+//! (delivered by the companion), the time (`service::now_ns` for a request,
+//! the tick's own time for a tick), and frames: on every timer tick (every
+//! [`TICK_MS`]) the service asks nic for what it received with a recorded
+//! call (`service::call("nic", Receive { wait_ms: 0 })`) and hands the
+//! frames to the core. The core's randomness comes from its seed, drawn
+//! from recorded inputs (the first time and the card's address). Given the
+//! same inputs the core gives the same outputs byte for byte, so a replay
+//! rebuilds the exact TCP sequence numbers and windows the peers know.
+//!
+//! **Frames out.** The core's frames go to nic with a recorded call
+//! (`Send`) in the request or tick that produced them. During a replay a
+//! recorded call is not made again: the companion answers it from its log
+//! (checked in `companion::Companion::input`: a replayed input is taken
+//! from the recorded ones and only a call past them, one the crashed
+//! process never made, reaches nic). So no frame goes out twice because of
+//! a replay, and a frame the crashed process had not sent yet is sent by
+//! the replay. A session's end cannot make calls (the companion does not
+//! answer inputs there), so the frames it produces wait in the state and
+//! go out with the next tick.
+//!
+//! **Waiting requests.** A request the core cannot answer at once
+//! (`Receive`, `Accept`, `Wait`, `Send`, `Connect`... with `wait_ms` > 0)
+//! is held (`service::hold`); the core keeps it under the session and a
+//! number of the service's own, mapped here to its `Held` token, and the
+//! answer goes out when the core produces it (`service::answer` and
+//! `release`), while a later request or tick is handled. A request with
+//! `wait_ms = 0` is answered at once. The idempotent requests (`Status`,
+//! `Sockets`, `LocalAddress`, `PeerAddress`) only read the core
+//! ([`NetCore::query`]): the companion does not log or replay them.
+//! Until the stack is up (nic has told the card's address), requests
+//! other than those wait, held, and go to the stack in order when it
+//! comes up; on a machine without a card they wait for good, as clients
+//! waited for the network before (a web server's `Listen` does not fail
+//! and get restarted in a loop), while `Status` says why it is down.
+//!
+//! Started with `direct net`, the same service runs without a companion
+//! (the runtime's direct mode, its ticks from the real clock).
 
 use crate::protocol::{Net, Reply, Request};
-use crate::{NetConfig, NetCore, Output, SERVICE};
-use alloc::boxed::Box;
+use crate::{code, NetConfig, NetCore, Output};
+use alloc::collections::BTreeMap;
+use alloc::format;
+use alloc::string::String;
 use alloc::vec::Vec;
-use libos::channel::Channel;
-use libos::protocol::{Checker, Protocol};
+use libos::channel::{HandleList, HandleQueue, Message};
+use libos::protocol::ReplySink;
+use libos::wire::{Reader, Writer};
+use resiliency_lib::service::{self, CallError, Event, Held, RequestOf, Service};
 
-/// Longest wait for frames when the stack has nothing to do (ms): how long
-/// a client request may wait for the loop to see it.
-pub const POLL_MS: u32 = 10;
-/// Bytes of arena besides the socket buffers (interface, tables, queues).
+/// Interval of the timer ticks on which the service takes nic's frames
+/// and fires the core's timer (ms).
+pub const TICK_MS: u64 = 5;
+/// Pages of state arena (16 MiB): the stack with the default
+/// configuration, every socket with full buffers, plus [`ARENA_OVERHEAD`]
+/// for the interface, the tables and the runtime's passing allocations
+/// (requests, batches of frames). Memory counts twice (the arena, and its
+/// copy in the companion's memory store), so it is no larger than that.
+pub const ARENA_PAGES: u64 = 4096;
+/// Bytes of arena besides the socket buffers.
 const ARENA_OVERHEAD: usize = 4 << 20;
-
-struct Session {
-    id: u64,
-    channel: Channel<Reply, Request>,
-    checker: Checker<Net>,
-    seq: u64,
-}
+/// Requests waiting for the stack to come up, at most.
+const MAX_WAITING: usize = 256;
+/// Batches of frames taken from nic on one tick, at most.
+const BATCHES_PER_TICK: usize = 8;
+/// While nic cannot be reached or says nothing of its card, ticks between
+/// two tries.
+const PROBE_TICKS: u64 = 1000 / TICK_MS;
+/// Tag of the state at the arena's root.
+const TAG: u64 = 0x6e65_7473_7461_7465; // "netstate"
+/// The state's check value; `chaos_corrupt` changes it.
+const MAGIC: u64 = 0x4b49_4e54_5355_4749;
 
 /// Pages of arena the stack needs for `config`: every socket with full
 /// buffers, plus the rest.
@@ -42,166 +95,417 @@ pub fn arena_pages(config: &NetConfig) -> u64 {
     (bytes as u64).div_ceil(libos::abi::PAGE_SIZE)
 }
 
-fn connect_nic() -> Option<nic::NicClient> {
-    match nic::connect() {
-        Ok(c) => Some(c),
-        Err(e) => {
-            log::error!("cannot reach nic: {e}");
-            None
+/// What the service keeps in the arena.
+pub struct NetState {
+    magic: u64,
+    /// The configuration (None: the arguments were refused, or there is
+    /// no card; `down` says why).
+    config: Option<NetConfig>,
+    /// The stack, once the card's address is known.
+    core: Option<NetCore>,
+    /// Why there is no stack yet.
+    down: String,
+    /// Ticks seen (for the retries of a missing card).
+    ticks: u64,
+    /// The tick of the last try to reach the card.
+    probed_at: Option<u64>,
+    /// The latest time an input carried (ns since boot).
+    now_ns: u64,
+    /// When the core wants its timer.
+    timer_ns: Option<u64>,
+    /// Frames produced where no call could be made (a session's end).
+    outbox: Vec<Vec<u8>>,
+    /// Requests numbered per session, for the core.
+    numbers: BTreeMap<u64, u64>,
+    /// Held requests by the core's (session, number).
+    held: BTreeMap<(u64, u64), Held>,
+    /// The last call to nic failed (said once).
+    nic_failing: bool,
+    /// Requests that came before the stack was up, waiting for it.
+    waiting: Vec<(Held, u64, Request)>,
+}
+
+/// The service: its state in the arena.
+pub struct NetService {
+    state: &'static mut NetState,
+}
+
+fn encode<M: Message>(m: M) -> Vec<u8> {
+    let mut w = Writer::new();
+    m.encode(&mut w, &mut HandleList::default());
+    w.finish()
+}
+
+fn decode_nic(bytes: &[u8]) -> Result<nic::Reply, String> {
+    let mut r = Reader::new(bytes);
+    let m = nic::Reply::decode(&mut r, &mut HandleQueue::new(Vec::new())).map_err(|e| format!("{e}"))?;
+    r.finish().map_err(|e| format!("{e}"))?;
+    Ok(m)
+}
+
+/// Call nic (recorded); its reply.
+fn call_nic(request: nic::Request) -> Result<nic::Reply, String> {
+    match service::call(nic::SERVICE, &encode(request)) {
+        Ok(bytes) => decode_nic(&bytes).map_err(|e| format!("nic's reply does not decode: {e}")),
+        Err(CallError::NoService) => Err(String::from("no nic service")),
+        Err(e) => Err(format!("the call to nic failed ({e:?})")),
+    }
+}
+
+fn is_query(request: &Request) -> bool {
+    matches!(request, Request::Status | Request::Sockets | Request::LocalAddress { .. } | Request::PeerAddress { .. })
+}
+
+impl NetState {
+    /// Make the stack if it is not there yet: ask nic for the card's
+    /// address (a recorded call; only where calls may be made). The seed
+    /// mixes the time and the address, both recorded inputs.
+    fn start_core(&mut self, now_ns: u64) {
+        if self.core.is_some() {
+            return;
+        }
+        let Some(config) = self.config.clone() else { return };
+        if self.probed_at.is_some_and(|t| self.ticks < t + PROBE_TICKS) {
+            return;
+        }
+        let first = self.probed_at.is_none();
+        self.probed_at = Some(self.ticks);
+        let mac = match call_nic(nic::Request::Info) {
+            Ok(nic::Reply::Status { mac, .. }) if mac.len() == 6 => {
+                let mut m = [0u8; 6];
+                m.copy_from_slice(&mac);
+                m
+            }
+            Ok(nic::Reply::Failed { code: nic::code::NO_DEVICE, .. }) => {
+                // A machine without a card: no card comes later, so nic
+                // is not asked again (each try would be a warning of its).
+                log::warn!("no network card: the network stays down");
+                self.down = String::from("no network card");
+                self.config = None;
+                return;
+            }
+            other => {
+                let why = match other {
+                    Ok(r) => format!("nic answered {r:?}"),
+                    Err(e) => e,
+                };
+                if first {
+                    log::warn!("the network stays down for now: {why}");
+                }
+                self.down = why;
+                return;
+            }
+        };
+        let seed = now_ns ^ u64::from_le_bytes([mac[0], mac[1], mac[2], mac[3], mac[4], mac[5], 0x6e, 0x65]);
+        match NetCore::new(config, mac, seed, now_ns) {
+            Ok(core) => {
+                self.core = Some(core);
+                log::info!("the stack is up on the card");
+            }
+            Err(e) => {
+                log::error!("{e}");
+                self.down = e;
+                self.config = None;
+            }
+        }
+    }
+
+    /// A call to nic failed: said once, not on every tick, until one
+    /// succeeds again.
+    fn nic_trouble(&mut self, what: String) {
+        if !self.nic_failing {
+            log::warn!("{what} (said once until nic answers again)");
+            self.nic_failing = true;
+        }
+    }
+
+    /// A call to nic succeeded.
+    fn nic_ok(&mut self) {
+        if core::mem::take(&mut self.nic_failing) {
+            log::info!("nic answers again");
+        }
+    }
+
+    fn see(&mut self, now_ns: u64) {
+        self.now_ns = self.now_ns.max(now_ns);
+    }
+
+    /// Put an output's frames on the wire (or in the outbox where calls
+    /// cannot be made), its answers to held requests out, and note its
+    /// timer. The reply to request `current` (the core's numbering) if the
+    /// output has it.
+    fn deliver(&mut self, out: Output, current: Option<(u64, u64)>, may_call: bool) -> Option<Reply> {
+        self.timer_ns = out.timer_ns;
+        self.outbox.extend(out.frames);
+        if may_call {
+            self.flush();
+        }
+        let mut mine = None;
+        for a in out.replies {
+            if Some((a.session, a.seq)) == current {
+                mine = Some(a.reply);
+            } else if let Some(held) = self.held.remove(&(a.session, a.seq)) {
+                service::answer(held, a.reply);
+                service::release(held);
+            }
+        }
+        mine
+    }
+
+    /// Send the waiting frames to nic, a batch per call. A batch nic
+    /// refuses is lost, as on a wire: TCP sends it again.
+    fn flush(&mut self) {
+        while !self.outbox.is_empty() {
+            let rest = self.outbox.split_off(self.outbox.len().min(nic::MAX_BATCH));
+            let frames = core::mem::replace(&mut self.outbox, rest);
+            match call_nic(nic::Request::Send { frames }) {
+                Ok(nic::Reply::Sent { .. }) => {}
+                Ok(other) => self.nic_trouble(format!("nic send: {other:?}")),
+                Err(e) => self.nic_trouble(format!("nic send: {e}")),
+            }
+        }
+    }
+
+    /// A tick: take what nic received, fire the core's timer if due, send
+    /// what waited.
+    fn tick(&mut self, now_ns: u64) {
+        self.ticks += 1;
+        self.see(now_ns);
+        self.start_core(now_ns);
+        if self.core.is_none() {
+            return;
+        }
+        self.run_waiting();
+        self.flush();
+        let mut ran = false;
+        for _ in 0..BATCHES_PER_TICK {
+            let frames = match call_nic(nic::Request::Receive { max: nic::MAX_BATCH as u32, wait_ms: 0 }) {
+                Ok(nic::Reply::Frames { frames }) => {
+                    self.nic_ok();
+                    frames
+                }
+                Ok(other) => {
+                    self.nic_trouble(format!("nic receive: {other:?}"));
+                    break;
+                }
+                Err(e) => {
+                    self.nic_trouble(format!("nic receive: {e}"));
+                    break;
+                }
+            };
+            if frames.is_empty() {
+                break;
+            }
+            let full = frames.len() >= nic::MAX_BATCH;
+            let now = self.now_ns;
+            let Some(core) = self.core.as_mut() else { return };
+            let out = core.on_frames(frames, now);
+            self.deliver(out, None, true);
+            ran = true;
+            if !full {
+                break;
+            }
+        }
+        // Frames ran the core at this time already, timers included.
+        if !ran && self.timer_ns.is_some_and(|t| t <= self.now_ns) {
+            let now = self.now_ns;
+            let Some(core) = self.core.as_mut() else { return };
+            let out = core.on_timer(now);
+            self.deliver(out, None, true);
+        }
+    }
+
+    /// A client request: its reply now, or None if it was held.
+    fn request(&mut self, session: u64, request: Request) -> Option<Reply> {
+        if is_query(&request) {
+            return Some(match self.core.as_ref() {
+                Some(core) => core.query(session, &request).unwrap_or(Reply::NotReady),
+                None => self.down_reply(),
+            });
+        }
+        let now = service::now_ns();
+        self.see(now);
+        self.start_core(now);
+        if self.core.is_none() {
+            return self.wait_for_core(session, request);
+        }
+        self.run_waiting();
+        match self.feed(session, request) {
+            Ok(reply) => Some(reply),
+            Err(number) => match service::hold() {
+                Some(held) => {
+                    self.held.insert((session, number), held);
+                    None
+                }
+                None => {
+                    Some(Reply::Failed { code: code::UNRECOVERABLE, message: String::from("cannot hold the request") })
+                }
+            },
+        }
+    }
+
+    /// Give the core a request of `session`: its reply, or the number the
+    /// core knows it by while it waits.
+    fn feed(&mut self, session: u64, request: Request) -> Result<Reply, u64> {
+        let number = {
+            let n = self.numbers.entry(session).or_insert(0);
+            *n += 1;
+            *n
+        };
+        let now = self.now_ns;
+        let Some(core) = self.core.as_mut() else { return Ok(self.down_reply()) };
+        let out = core.on_request(session, number, request, now);
+        self.deliver(out, Some((session, number)), true).ok_or(number)
+    }
+
+    /// No stack yet (nic has not answered, or there is no card): the
+    /// request waits for it, as a client of the network waited for the
+    /// network to come up before net had a companion (a web server's
+    /// `Listen` on a machine without a card waits, rather than fail and
+    /// be restarted in a loop). Only so many wait; the rest fail.
+    fn wait_for_core(&mut self, session: u64, request: Request) -> Option<Reply> {
+        if self.waiting.len() >= MAX_WAITING {
+            return Some(self.down_reply());
+        }
+        match service::hold() {
+            Some(held) => {
+                self.waiting.push((held, session, request));
+                None
+            }
+            None => Some(self.down_reply()),
+        }
+    }
+
+    /// The stack is up: the requests that waited for it go to it, in the
+    /// order they came.
+    fn run_waiting(&mut self) {
+        for (held, session, request) in core::mem::take(&mut self.waiting) {
+            match self.feed(session, request) {
+                Ok(reply) => {
+                    service::answer(held, reply);
+                    service::release(held);
+                }
+                Err(number) => {
+                    self.held.insert((session, number), held);
+                }
+            }
+        }
+    }
+
+    fn down_reply(&self) -> Reply {
+        let mut message = format!("the network is down: {}", self.down);
+        message.truncate(200);
+        Reply::Failed { code: code::UNREACHABLE, message }
+    }
+}
+
+impl Service for NetService {
+    type Protocol = Net;
+    const ARENA_PAGES: u64 = ARENA_PAGES;
+    const TICK_MS: u64 = TICK_MS;
+
+    fn new() -> Self {
+        if let Err(e) = libos::arena::hold_global_heap() {
+            panic!("the state arena cannot take the heap: {e}");
+        }
+        let args = libos::start::args();
+        // Under a companion the arguments start with `service`.
+        let args = args.strip_prefix("service").unwrap_or(args).trim_start();
+        let (config, down) = match NetConfig::parse(args) {
+            Ok(c) if arena_pages(&c) > ARENA_PAGES => {
+                let e = format!(
+                    "the configuration needs {} pages of state arena, more than the {ARENA_PAGES} net has",
+                    arena_pages(&c)
+                );
+                log::error!("bad configuration: {e}");
+                (None, e)
+            }
+            Ok(c) => (Some(c), String::from("the card has not answered yet")),
+            Err(e) => {
+                log::error!("bad configuration: {e}");
+                (None, e)
+            }
+        };
+        let state = NetState {
+            magic: MAGIC,
+            config,
+            core: None,
+            down,
+            ticks: 0,
+            probed_at: None,
+            now_ns: 0,
+            timer_ns: None,
+            outbox: Vec::new(),
+            numbers: BTreeMap::new(),
+            held: BTreeMap::new(),
+            nic_failing: false,
+            waiting: Vec::new(),
+        };
+        match libos::arena::keep_root(TAG, state) {
+            Ok(state) => NetService { state },
+            Err(e) => panic!("the state arena cannot hold the stack: {e}"),
+        }
+    }
+
+    fn adopt_arena() -> Result<Self, String> {
+        libos::arena::hold_global_heap().map_err(|e| format!("the state arena cannot take the heap: {e}"))?;
+        let state = libos::arena::adopt_kept::<NetState>(TAG)
+            .map_err(|e| format!("the arena's root is not the stack's state: {e}"))?;
+        let s = NetService { state };
+        s.check()?;
+        Ok(s)
+    }
+
+    fn handle(&mut self, _request: RequestOf<Self>, out: &mut dyn ReplySink<Reply>) {
+        // Every request comes with its session (`handle_in_session`).
+        out.reply(Reply::Failed { code: code::BAD_REQUEST, message: String::from("a request without a session") });
+    }
+
+    fn handle_in_session(&mut self, session: u64, request: RequestOf<Self>, out: &mut dyn ReplySink<Reply>) {
+        if let Some(reply) = self.state.request(session, request) {
+            out.reply(reply);
+        }
+    }
+
+    fn session_closed(&mut self, session: u64) {
+        let s = &mut *self.state;
+        s.numbers.remove(&session);
+        s.held.retain(|(owner, _), _| *owner != session);
+        s.waiting.retain(|(_, owner, _)| *owner != session);
+        let now = s.now_ns;
+        if let Some(core) = s.core.as_mut() {
+            let out = core.session_closed(session, now);
+            s.deliver(out, None, false);
+        }
+    }
+
+    fn event(&mut self, event: Event) {
+        match event {
+            Event::Tick { now_ns, .. } => self.state.tick(now_ns),
+            other => log::warn!("net: an event it does not use: {other:?}"),
+        }
+    }
+
+    fn check(&self) -> Result<(), String> {
+        let s = &*self.state;
+        if s.magic != MAGIC {
+            return Err(String::from("net state damaged: its check value changed"));
+        }
+        match s.core.as_ref() {
+            Some(core) => core.check().map_err(|e| format!("net state damaged: {e}")),
+            None => Ok(()),
+        }
+    }
+
+    fn chaos_corrupt(&mut self) {
+        self.state.magic ^= 1;
+        if let Some(core) = self.state.core.as_mut() {
+            core.chaos_corrupt();
         }
     }
 }
 
 /// Run the service; the exit code.
 pub fn run() -> i32 {
-    let config = match NetConfig::parse(libos::start::args()) {
-        Ok(c) => c,
-        Err(e) => {
-            log::error!("bad configuration: {e}");
-            return 1;
-        }
-    };
-    let Some(mut card) = connect_nic() else { return 1 };
-    let mac = match card.info() {
-        Ok(nic::Reply::Status { mac, .. }) if mac.len() == 6 => {
-            let mut m = [0u8; 6];
-            m.copy_from_slice(&mac);
-            m
-        }
-        other => {
-            // Nothing to run on (a machine without a card): stay, idle, so
-            // init does not restart the program in a loop.
-            log::warn!("no network card ({other:?}); the network stays down");
-            loop {
-                libos::time::sleep(core::time::Duration::from_secs(3600));
-            }
-        }
-    };
-    if let Err(e) = libos::arena::init(arena_pages(&config), false).and_then(|_| libos::arena::hold_global_heap()) {
-        log::error!("no state arena: {e}");
-        return 1;
-    }
-    let now = libos::time::now_ns();
-    let seed = now ^ ((libos::start::pid() as u64) << 32) ^ 0x6e65_7473_7461_636b;
-    let core = match NetCore::new(config, mac, seed, now) {
-        Ok(c) => Box::leak(Box::new(c)),
-        Err(e) => {
-            log::error!("{e}");
-            return 1;
-        }
-    };
-    libos::arena::set_root(core as *mut NetCore as u64);
-    let max = <Net as Protocol>::MAX_REQUEST_BYTES.max(<Net as Protocol>::MAX_REPLY_BYTES);
-    let mut listener = match libos::directory::register_for(SERVICE, max) {
-        Ok(l) => l,
-        Err(e) => {
-            log::error!("cannot register {SERVICE}: {e}");
-            return 1;
-        }
-    };
-    let (_, pages) = libos::arena::range().unwrap_or_default();
-    log::info!(
-        "net is up: the stack lives in the state arena ({} KiB used of {} KiB)",
-        libos::arena::used_bytes() / 1024,
-        pages * libos::abi::PAGE_SIZE / 1024
-    );
-    let mut sessions: Vec<Session> = Vec::new();
-    let mut next_id = 1u64;
-    let mut timer = Some(0u64);
-    loop {
-        let mut busy = false;
-        while let Ok(Some(connection)) = listener.try_accept() {
-            sessions.push(Session {
-                id: next_id,
-                channel: Channel::new(connection.endpoint),
-                checker: Checker::new(),
-                seq: 0,
-            });
-            next_id += 1;
-        }
-        // One request per session per pass, so no session starves the others.
-        let mut i = 0;
-        while i < sessions.len() {
-            let s = &mut sessions[i];
-            let out = match s.channel.try_recv() {
-                Ok(Some(request)) => {
-                    busy = true;
-                    if let Err(v) = s.checker.on_request(&request) {
-                        log::warn!("session {}: {v}", s.id);
-                        let id = s.id;
-                        sessions.remove(i);
-                        Some(core.session_closed(id, libos::time::now_ns()))
-                    } else {
-                        s.seq += 1;
-                        let (id, seq) = (s.id, s.seq);
-                        i += 1;
-                        Some(core.on_request(id, seq, request, libos::time::now_ns()))
-                    }
-                }
-                Ok(None) => {
-                    i += 1;
-                    None
-                }
-                Err(_) => {
-                    let id = s.id;
-                    sessions.remove(i);
-                    Some(core.session_closed(id, libos::time::now_ns()))
-                }
-            };
-            if let Some(out) = out {
-                deliver(out, &mut card, &mut sessions, &mut timer);
-            }
-        }
-        let now = libos::time::now_ns();
-        if timer.is_some_and(|t| t <= now) {
-            let out = core.on_timer(now);
-            deliver(out, &mut card, &mut sessions, &mut timer);
-        }
-        let now = libos::time::now_ns();
-        let wait_ms = match (busy, timer) {
-            (true, _) => 0,
-            (false, Some(t)) => (t.saturating_sub(now) / 1_000_000).min(POLL_MS as u64) as u32,
-            (false, None) => POLL_MS,
-        };
-        match card.receive(nic::MAX_BATCH as u32, wait_ms) {
-            Ok(nic::Reply::Frames { frames }) => {
-                if !frames.is_empty() {
-                    let out = core.on_frames(frames, libos::time::now_ns());
-                    deliver(out, &mut card, &mut sessions, &mut timer);
-                }
-            }
-            Ok(other) => log::warn!("nic receive: {other:?}"),
-            Err(e) => {
-                log::warn!("nic receive: {e}; reconnecting");
-                libos::time::sleep(core::time::Duration::from_millis(100));
-                if let Some(c) = connect_nic() {
-                    card = c;
-                }
-            }
-        }
-    }
-}
-
-/// Put the output's frames on the wire and its replies to their sessions.
-fn deliver(out: Output, card: &mut nic::NicClient, sessions: &mut [Session], timer: &mut Option<u64>) {
-    let mut frames = out.frames;
-    while !frames.is_empty() {
-        let rest = frames.split_off(frames.len().min(nic::MAX_BATCH));
-        match card.send(frames) {
-            Ok(nic::Reply::Sent { .. }) => {}
-            other => log::warn!("nic send: {other:?}"),
-        }
-        frames = rest;
-    }
-    for a in out.replies {
-        let Some(s) = sessions.iter_mut().find(|s| s.id == a.session) else { continue };
-        if let Err(v) = s.checker.on_reply(&a.reply) {
-            log::error!("reply breaks the contract: {v}");
-            continue;
-        }
-        if let Err(e) = s.channel.send(a.reply) {
-            log::warn!("session {}: {e}", s.id);
-        }
-    }
-    *timer = out.timer_ns;
+    service::serve::<NetService>()
 }

@@ -255,6 +255,59 @@ impl NetCore {
         self.in_set
     }
 
+    /// The answer to a request that only reads (`Status`, `Sockets`,
+    /// `LocalAddress`, `PeerAddress`: the contract's idempotent ones),
+    /// without touching the stack: no time passes, no frame goes out, no
+    /// counter moves, so a service that does not replay such requests
+    /// after a crash still ends in the same state. None for other requests.
+    pub fn query(&self, session: u64, request: &Request) -> Option<Reply> {
+        match request {
+            Request::Status => Some(self.status()),
+            Request::Sockets => Some(self.socket_list()),
+            Request::LocalAddress { socket } => Some(self.address(session, *socket, true)),
+            Request::PeerAddress { socket } => Some(self.address(session, *socket, false)),
+            _ => None,
+        }
+    }
+
+    /// Check the core's own bookkeeping: every socket in smoltcp's set is
+    /// counted, and every socket of the table, listening slot, connection
+    /// closing and waiting ping or lookup names a socket in the set.
+    pub fn check(&self) -> Result<(), String> {
+        let count = self.set.iter().count();
+        if count != self.in_set {
+            return Err(format!("{count} sockets in the set, {} counted", self.in_set));
+        }
+        let has = |h: SocketHandle| self.set.iter().any(|(x, _)| x == h);
+        for ((session, id), e) in self.table.iter() {
+            let handles: Vec<SocketHandle> = match e {
+                Entry::Listener { slots, queue, .. } => slots.iter().chain(queue.iter()).copied().collect(),
+                Entry::Tcp(c) => vec![c.handle],
+                Entry::Udp { handle, .. } => vec![*handle],
+            };
+            if let Some(h) = handles.into_iter().find(|h| !has(*h)) {
+                return Err(format!("socket {id} of session {session} names {h}, which is not in the set"));
+            }
+        }
+        if let Some(c) = self.closing.iter().find(|c| !has(c.handle)) {
+            return Err(format!("a closing connection names {}, which is not in the set", c.handle));
+        }
+        for p in &self.pending {
+            if let Op::Ping { icmp: h, .. } | Op::Resolve { dns: h, .. } = &p.op {
+                if !has(*h) {
+                    return Err(format!("request {} of session {} waits on {h}, not in the set", p.seq, p.session));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Damage the bookkeeping so that [`NetCore::check`] fails (crash
+    /// injection).
+    pub fn chaos_corrupt(&mut self) {
+        self.in_set += 1;
+    }
+
     /// A client request, numbered `seq` in `session`.
     pub fn on_request(&mut self, session: u64, seq: u64, request: Request, now_ns: u64) -> Output {
         self.advance(now_ns);
@@ -613,7 +666,7 @@ impl NetCore {
         }
     }
 
-    fn address(&mut self, session: u64, socket: u32, local: bool) -> Reply {
+    fn address(&self, session: u64, socket: u32, local: bool) -> Reply {
         let endpoint = match self.table.get(session, socket) {
             None => return failed(code::NO_SOCKET, format!("no socket {socket}")),
             Some(Entry::Listener { port, .. }) if local => Some((None, *port)),

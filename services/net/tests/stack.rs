@@ -500,3 +500,32 @@ fn names_resolve_through_the_dns_server() {
     assert_eq!(failed_code(r), code::UNREACHABLE);
     assert_eq!(l.a.smoltcp_sockets(), 0, "the DNS sockets are released");
 }
+
+/// The read-only requests a companion does not replay are answered by
+/// `query` without running the stack, the same as through `on_request`;
+/// `check` passes on a stack in use and fails once the bookkeeping is
+/// damaged (what `crash net corrupt` does).
+#[test]
+fn queries_read_only_and_check_finds_damage() {
+    let mut l = pair();
+    let lst = listen(&mut l, Side::B, 1, 80, 4);
+    let c = connect(&mut l, 1, 80);
+    let s = accept(&mut l, 1, lst);
+    for (side, session, request) in [
+        (Side::A, 1, Request::PeerAddress { socket: c }),
+        (Side::A, 1, Request::LocalAddress { socket: c }),
+        (Side::B, 1, Request::LocalAddress { socket: s }),
+        (Side::B, 1, Request::PeerAddress { socket: 99 }),
+        (Side::A, 1, Request::Sockets),
+    ] {
+        let core = if side == Side::A { &l.a } else { &l.b };
+        let quick = core.query(session, &request).expect("a read-only request");
+        assert_eq!(quick, l.call(side, session, request.clone()), "{request:?}");
+    }
+    assert!(matches!(l.a.query(1, &Request::Status), Some(Reply::Interface { sockets: 1, .. })));
+    assert_eq!(l.a.query(1, &Request::Receive { socket: c, max: 10, wait_ms: 0 }), None);
+    assert_eq!(l.a.check(), Ok(()));
+    assert_eq!(l.b.check(), Ok(()));
+    l.b.chaos_corrupt();
+    assert!(l.b.check().is_err());
+}
