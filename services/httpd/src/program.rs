@@ -335,6 +335,9 @@ impl Httpd {
         if !self.server.is_open(socket) {
             return;
         }
+        if abort {
+            log::info!("connection {socket} broken off");
+        }
         let _ = net_call(Request::Close { socket, abort });
         self.server.close(socket);
         self.closed += 1;
