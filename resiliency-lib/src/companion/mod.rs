@@ -200,6 +200,11 @@ pub struct Companion<P: Resilient> {
     held: held::HeldRequests,
     /// The events the companion originates (timer ticks).
     events: events::Events,
+    /// Whether the companion looked at its clients and controllers since
+    /// the last event it delivered: a service whose ticks take longer
+    /// than their interval would otherwise keep it delivering ticks and
+    /// starve them.
+    polled_since_event: bool,
     /// Stats shown by `ps`.
     pub stats: Stats,
 }
@@ -314,6 +319,7 @@ impl<P: Resilient> Companion<P> {
             deadline_ns: service_deadline_ns::<P>(),
             held: held::HeldRequests::new(),
             events,
+            polled_since_event: true,
             stats: Stats::default(),
         };
         if let Err(f) = c.restart() {
@@ -373,8 +379,11 @@ impl<P: Resilient> Companion<P> {
                 self.wait_for_the_store();
                 continue;
             }
-            if let Some(event) = self.events.due(libos::time::now_ns()) {
-                self.queue.push_back(event);
+            if self.polled_since_event {
+                if let Some(event) = self.events.due(libos::time::now_ns()) {
+                    self.queue.push_back(event);
+                    self.polled_since_event = false;
+                }
             }
             if let Some(work) = self.queue.pop_front() {
                 if let Err(f) = self.do_work(work) {
@@ -404,6 +413,7 @@ impl<P: Resilient> Companion<P> {
                 continue;
             };
             let event = self.clients.wait(service.exit_signal(), self.store.waitable(), timeout);
+            self.polled_since_event = true;
             match event {
                 clients::Event::ServiceEnded => {
                     let f = self.service.as_ref().map(|s| s.death()).unwrap_or(Failure::Hung(0));

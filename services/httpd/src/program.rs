@@ -1,25 +1,48 @@
-//! The httpd program on today's runtime: the [`Server`] core over the
-//! `net` service's sockets, one session, non-blocking operations plus one
-//! `Wait` for every connection, so a slow client holds up no one.
+//! The httpd service: the [`Server`] core as a resilient service under its
+//! companion, serving `/www` on the data disk ([`FsFiles`]) over the `net`
+//! service's sockets.
 //!
-//! Its files come from [`site`], an in-memory tree, until the file service
-//! (issue "a resilient file service") provides `/www` from the data disk:
-//! the [`FileSource`] the server reads through stays the same. It is not
-//! yet a resilient service with a companion (the lead's runtime rewrite);
-//! `/status` already shows every resilient service's figures, asked of
-//! their companions (`NAME.control`) once a second.
+//! It never blocks: on each timer tick its companion sends (every
+//! [`Httpd::TICK_MS`]), it asks net with `wait_ms = 0` which of its
+//! sockets are ready (one `Wait` for the listener and every connection),
+//! accepts, receives, feeds the server, and sends what the sockets take,
+//! reading files a chunk at a time. Every call to net and fs goes through
+//! the companion (`resiliency_lib::service::call`), which makes and
+//! records it, on sessions that outlive httpd's process. The whole state
+//! (the listener, each connection with its socket number, its unparsed
+//! input, queued responses with their files and offsets, output not yet
+//! taken by net; the open file handles; the `/status` figures) is saved
+//! as bytes at each checkpoint, so after a crash the companion restores it
+//! and replays the ticks since with their recorded answers: every
+//! connection carries on where it was, and no byte is sent twice.
+//!
+//! If net answers that the sockets are unknown (net started a new session
+//! for the companion: the old one and its sockets are gone), httpd drops
+//! its connections and listens again.
+//!
+//! A missing `/www` is created with the default [`site`](crate::site)
+//! (built in `/www-new`, then renamed); an existing `/www` is served as it
+//! is. `/status` shows the figures of the resilient services named in
+//! [`STATUS_SERVICES`], asked of their companions once a second.
 
-use crate::files::{FileSource, MemoryTree};
+use crate::codec::{Damaged, Dec, Enc};
+use crate::files::{FileSource, FsError};
+use crate::fsfiles::FsFiles;
+use crate::protocol::{dispatch, Httpd as HttpdProtocol, HttpdHandler, Reply as HttpdReply};
 use crate::status::ServiceFigures;
 use crate::{Config, Server};
-use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
-use net::protocol::{NetClient, Reply};
+use libos::channel::{HandleList, HandleQueue, Message};
+use libos::protocol::ReplySink;
+use net::protocol::{Reply, Request};
 use net::{code, ready};
-use resiliency_lib::control::{ControlClient, Reply as ControlReply};
+use resiliency_lib::control::{Reply as ControlReply, Request as ControlRequest};
+use resiliency_lib::service::{self, Event, RequestOf, Service};
 
+/// The port served.
+const PORT: u16 = 80;
 /// Most bytes handed to one `Send`.
 const SEND_MAX: usize = 60 * 1024;
 /// Connections waiting to be accepted.
@@ -27,258 +50,406 @@ const BACKLOG: u16 = 16;
 /// Most connections served at once (one `Wait` names at most 256 sockets,
 /// the listener included); more wait in net's backlog.
 const MAX_CONNECTIONS: usize = 250;
-/// The longest `Wait` (ms), so the figures stay fresh.
-const TICK_MS: u64 = 1000;
-/// The in-memory files' modification time (seconds since 1970): they are
-/// made when the program starts, and the guest has no calendar clock yet.
-const SITE_TIME: u64 = 1_767_225_600; // 2026-01-01
+/// How often the status figures are refreshed (ms).
+const FIGURES_MS: u64 = 1000;
+/// The resilient services whose figures `/status` shows (their companions
+/// are asked through `NAME.control`; absent ones are left out). httpd's
+/// own companion is not asked: it is busy delivering the tick that asks.
+pub const STATUS_SERVICES: [&str; 8] = ["blk", "nic", "net", "vault", "kv", "fs", "tally", "waiter"];
+/// The folder served, and where a missing one is built first.
+const ROOT: &str = "/www";
+const ROOT_NEW: &str = "/www-new";
 
-/// Byte `i` of `/www/files/pattern.bin` (the system tests compute it too).
-pub fn pattern_byte(i: u64) -> u8 {
-    (i.wrapping_mul(31).wrapping_add(i >> 8).wrapping_add(7)) as u8
+/// At the start of the saved state ("HTTPD001").
+const MAGIC: u64 = 0x3130_3044_5054_5448;
+
+/// The service's state.
+pub struct Httpd {
+    server: Server,
+    files: FsFiles,
+    /// `/www` exists.
+    site_ready: bool,
+    /// The listening socket.
+    listener: Option<u32>,
+    /// When the figures were last refreshed (ms).
+    refreshed_ms: Option<u64>,
+    /// Connections opened and closed (the invariant: their difference is
+    /// the server's open connections).
+    opened: u64,
+    closed: u64,
+    /// The last problem logged (each is logged once, not every tick).
+    problem: String,
 }
 
-/// Bytes of `/www/files/pattern.bin`.
-pub const PATTERN_LEN: u64 = 256 * 1024;
-
-/// The site served until the file service lands.
-pub fn site() -> MemoryTree {
-    let mut t = MemoryTree::new();
-    t.add(
-        "/www/index.html",
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Kintsugi</title></head><body>\n\
-         <h1>Kintsugi</h1>\n<p>An exokernel whose services crash and come back without their clients noticing.</p>\n\
-         <ul><li><a href=\"/status.html\">the resilient services, live</a></li><li><a href=\"/files/\">files</a></li></ul>\n\
-         </body></html>\n",
-        SITE_TIME,
-    );
-    t.add("/www/hello.txt", "Hello from Kintsugi.\n", SITE_TIME);
-    t.add("/www/files/notes.txt", "This folder has no index.html, so the server lists it.\n", SITE_TIME);
-    t.add("/www/files/pattern.bin", (0..PATTERN_LEN).map(pattern_byte).collect::<Vec<u8>>(), SITE_TIME);
-    t
+fn encode<M: Message>(m: M) -> Vec<u8> {
+    let mut w = libos::wire::Writer::new();
+    m.encode(&mut w, &mut HandleList::default());
+    w.finish()
 }
 
-struct Figures {
-    sessions: BTreeMap<String, ControlClient>,
+fn decode<M: Message>(bytes: &[u8]) -> Option<M> {
+    let mut r = libos::wire::Reader::new(bytes);
+    let mut q = HandleQueue::new(Vec::new());
+    M::decode(&mut r, &mut q).ok()
 }
 
-impl Figures {
-    /// Every resilient service's figures, from its companion.
-    fn collect(&mut self) -> Vec<ServiceFigures> {
-        let Ok(names) = libos::directory::services() else { return Vec::new() };
-        let mut out = Vec::new();
-        for name in names.iter().filter_map(|n| n.strip_suffix(".control")) {
-            if !self.sessions.contains_key(name) {
-                let Ok(ep) = libos::directory::connect(&format!("{name}.control"), false) else { continue };
-                self.sessions.insert(String::from(name), ControlClient::new(libos::channel::Channel::new(ep)));
-            }
-            let Some(c) = self.sessions.get_mut(name) else { continue };
-            match c.stats() {
-                Ok(ControlReply::Figures {
-                    pid,
-                    restarts,
-                    checkpoints,
-                    log_len,
-                    last_recovery_ns,
-                    requests,
-                    injected,
-                    ..
-                }) => out.push(ServiceFigures {
-                    name: String::from(name),
-                    pid,
-                    restarts,
-                    checkpoints,
-                    log_len,
-                    last_recovery_ns,
-                    requests,
-                    injected,
-                }),
-                _ => {
-                    self.sessions.remove(name);
-                }
+/// Ask net (a recorded call); its reply, or why there is none.
+fn net_call(request: Request) -> Result<Reply, String> {
+    let bytes = service::call(net::SERVICE, &encode(request)).map_err(|e| format!("net did not answer ({e:?})"))?;
+    decode(&bytes).ok_or_else(|| String::from("net's answer does not decode"))
+}
+
+/// The figures of every service in [`STATUS_SERVICES`] that answers.
+fn figures() -> Vec<ServiceFigures> {
+    let ask = encode(ControlRequest::Stats {});
+    let mut out = Vec::new();
+    for name in STATUS_SERVICES {
+        let Ok(bytes) = service::call(&format!("{name}.control"), &ask) else { continue };
+        if let Some(ControlReply::Figures {
+            pid,
+            restarts,
+            checkpoints,
+            log_len,
+            last_recovery_ns,
+            requests,
+            injected,
+            ..
+        }) = decode(&bytes)
+        {
+            out.push(ServiceFigures {
+                name: String::from(name),
+                pid,
+                restarts,
+                checkpoints,
+                log_len,
+                last_recovery_ns,
+                requests,
+                injected,
+            });
+        }
+    }
+    out
+}
+
+impl Httpd {
+    /// Log a problem once (until another one, or none, comes).
+    fn problem(&mut self, what: String) {
+        if self.problem != what {
+            log::warn!("{what}");
+            self.problem = what;
+        }
+    }
+
+    /// `/www` exists, or is made with the default site.
+    fn prepare_site(&mut self) -> Result<(), String> {
+        match self.files.stat(ROOT) {
+            Ok(m) if m.is_dir => return Ok(()),
+            Ok(_) => return Err(format!("{ROOT} on the data disk is a file, not a folder")),
+            Err(FsError::NotFound) => {}
+            Err(FsError::Other(e)) => return Err(format!("{ROOT}: {e}")),
+        }
+        let err = |e: FsError| format!("making the site in {ROOT_NEW}: {e:?}");
+        self.files.mkdir(ROOT_NEW).map_err(err)?;
+        for folder in crate::site::FOLDERS {
+            self.files.mkdir(&format!("{ROOT_NEW}{folder}")).map_err(err)?;
+        }
+        for (path, data) in crate::site::files() {
+            self.files.create(&format!("{ROOT_NEW}{path}"), &data).map_err(err)?;
+        }
+        self.files.rename(ROOT_NEW, ROOT).map_err(err)?;
+        self.files.sync().map_err(err)?;
+        log::info!("{ROOT} was missing on the data disk: made it with the default site");
+        Ok(())
+    }
+
+    fn tick(&mut self, now_ms: u64) {
+        self.files.tick(now_ms);
+        if !self.site_ready {
+            match self.prepare_site() {
+                Ok(()) => self.site_ready = true,
+                Err(e) => return self.problem(e),
             }
         }
-        out
+        let Some(listener) = self.listener.or_else(|| self.listen()) else { return };
+        if self.refreshed_ms.is_none_or(|t| now_ms >= t + FIGURES_MS) {
+            self.server.board.update(now_ms, figures());
+            self.refreshed_ms = Some(now_ms);
+        }
+        self.poll(listener, now_ms);
     }
-}
 
-fn now_ms() -> u64 {
-    libos::time::now_ns() / 1_000_000
-}
-
-fn connect_net() -> NetClient {
-    loop {
-        match net::connect() {
-            Ok(c) => return c,
+    fn listen(&mut self) -> Option<u32> {
+        match net_call(Request::Listen { port: PORT, backlog: BACKLOG }) {
+            Ok(Reply::Socket { socket }) => {
+                log::info!("serving http on port {PORT}");
+                self.problem.clear();
+                self.listener = Some(socket);
+                Some(socket)
+            }
+            Ok(other) => {
+                self.problem(format!("cannot listen on port {PORT}: {other:?}"));
+                None
+            }
             Err(e) => {
-                log::warn!("cannot reach net: {e}; trying again");
-                libos::time::sleep(core::time::Duration::from_secs(1));
+                self.problem(e);
+                None
             }
         }
     }
-}
 
-/// Run the server; the exit code.
-pub fn run() -> i32 {
-    let mut port = 80u16;
-    for word in libos::start::args().split_whitespace() {
-        match word.split_once('=') {
-            Some(("port", p)) => match p.parse() {
-                Ok(p) => port = p,
-                Err(_) => {
-                    log::error!("bad port '{p}'");
-                    return 1;
-                }
-            },
-            _ => {
-                log::error!("unknown argument '{word}' (port=N)");
-                return 1;
-            }
+    /// Net no longer knows the sockets: forget them, listen again.
+    fn sockets_lost(&mut self) {
+        log::warn!("net no longer knows httpd's sockets (a new session): its connections are dropped");
+        let conns: Vec<u32> = self.server.connection_ids().collect();
+        for c in conns {
+            self.server.close(c);
+            self.closed += 1;
         }
+        self.listener = None;
     }
-    let mut fs = site();
-    let mut net = connect_net();
-    let listener = match net.listen(port, BACKLOG) {
-        Ok(Reply::Socket { socket }) => socket,
-        other => {
-            log::error!("cannot listen on port {port}: {other:?}");
-            return 1;
-        }
-    };
-    log::info!("serving http on port {port}");
-    let mut server = Server::new(Config::default());
-    let mut figures = Figures { sessions: BTreeMap::new() };
-    let mut conns: BTreeSet<u32> = BTreeSet::new();
-    let mut refreshed = 0u64;
-    loop {
-        let now = now_ms();
-        if now >= refreshed + TICK_MS {
-            server.board.update(now, figures.collect());
-            refreshed = now;
-        }
+
+    fn poll(&mut self, listener: u32, now_ms: u64) {
+        let conns: Vec<u32> = self.server.connection_ids().collect();
         let mut sockets = Vec::from([listener]);
-        let accepting = if conns.len() < MAX_CONNECTIONS { ready::ACCEPTABLE } else { 0 };
-        let mut interests = Vec::from([accepting]);
+        let mut interests = Vec::from([if conns.len() < MAX_CONNECTIONS { ready::ACCEPTABLE } else { 0 }]);
         for c in &conns {
             let mut i = 0;
-            if server.wants_read(*c) {
+            if self.server.wants_read(*c) {
                 i |= ready::READABLE;
             }
-            if server.wants_write(*c) {
+            if self.server.wants_write(*c) {
                 i |= ready::WRITABLE;
             }
             sockets.push(*c);
             interests.push(i);
         }
-        let timeout = server.next_timer().map_or(TICK_MS, |t| t.saturating_sub(now)).min(TICK_MS) as u32;
-        let events = match net.wait(sockets, interests, timeout) {
+        let events = match net_call(Request::Wait { sockets, interests, timeout_ms: 0 }) {
             Ok(Reply::Events { sockets, events }) => sockets.into_iter().zip(events).collect::<Vec<_>>(),
-            Ok(other) => {
-                log::error!("wait: {other:?}");
-                return 1;
-            }
-            Err(e) => {
-                log::error!("net is gone ({e}); ending (init starts httpd again)");
-                return 1;
-            }
+            Ok(Reply::Failed { code: code::NO_SOCKET, .. }) => return self.sockets_lost(),
+            Ok(other) => return self.problem(format!("wait: {other:?}")),
+            Err(e) => return self.problem(e),
         };
         for (socket, ev) in events {
             if socket == listener {
-                accept_all(&mut net, listener, &mut server, &mut conns);
+                self.accept_all(listener, now_ms);
                 continue;
             }
-            if ev & (ready::READABLE | ready::ENDED) != 0 && !receive(&mut net, socket, &mut server, &mut fs) {
-                drop_conn(&mut net, socket, &mut server, &mut conns, true);
+            if ev & (ready::READABLE | ready::ENDED) != 0 && !self.receive(socket, now_ms) {
+                self.drop_conn(socket, true);
                 continue;
             }
-            if ev & ready::ENDED != 0 && !server.wants_write(socket) {
-                drop_conn(&mut net, socket, &mut server, &mut conns, false);
+            if ev & ready::ENDED != 0 && !self.server.wants_write(socket) {
+                self.drop_conn(socket, false);
             }
         }
         // Send what can go now, on every connection with something to send.
-        let busy: Vec<u32> = conns.iter().copied().filter(|c| server.wants_write(*c)).collect();
+        let busy: Vec<u32> = self.server.connection_ids().filter(|c| self.server.wants_write(*c)).collect();
         for c in busy {
-            if !pump(&mut net, c, &mut server, &mut fs) {
-                drop_conn(&mut net, c, &mut server, &mut conns, true);
+            if !self.pump(c, now_ms) {
+                self.drop_conn(c, true);
             }
         }
-        for c in server.on_timer(now_ms()) {
-            drop_conn(&mut net, c, &mut server, &mut conns, true);
+        for c in self.server.on_timer(now_ms) {
+            self.drop_conn(c, true);
         }
-        let done: Vec<u32> = conns.iter().copied().filter(|c| server.finished(*c)).collect();
+        let done: Vec<u32> = self.server.connection_ids().filter(|c| self.server.finished(*c)).collect();
         for c in done {
-            drop_conn(&mut net, c, &mut server, &mut conns, false);
+            self.drop_conn(c, false);
         }
     }
-}
 
-fn accept_all(net: &mut NetClient, listener: u32, server: &mut Server, conns: &mut BTreeSet<u32>) {
-    while conns.len() < MAX_CONNECTIONS {
-        match net.accept(listener, 0) {
-            Ok(Reply::Accepted { socket, .. }) => {
-                server.open(socket, now_ms());
-                conns.insert(socket);
-            }
-            Ok(Reply::NotReady) => return,
-            other => {
-                log::warn!("accept: {other:?}");
-                return;
+    fn accept_all(&mut self, listener: u32, now_ms: u64) {
+        while self.server.connections() < MAX_CONNECTIONS {
+            match net_call(Request::Accept { socket: listener, wait_ms: 0 }) {
+                Ok(Reply::Accepted { socket, .. }) => {
+                    self.server.open(socket, now_ms);
+                    self.opened += 1;
+                }
+                Ok(Reply::NotReady) => return,
+                Ok(Reply::Failed { code: code::NO_SOCKET, .. }) => return self.sockets_lost(),
+                Ok(other) => return self.problem(format!("accept: {other:?}")),
+                Err(e) => return self.problem(e),
             }
         }
     }
-}
 
-/// Take what arrived on `socket`; false if the connection broke.
-fn receive(net: &mut NetClient, socket: u32, server: &mut Server, fs: &mut dyn FileSource) -> bool {
-    if !server.wants_read(socket) {
-        return true;
-    }
-    match net.receive(socket, 65536, 0) {
-        Ok(Reply::Received { data, end }) => {
-            server.on_data(socket, &data, now_ms(), fs);
-            if end {
-                server.on_end(socket);
-            }
-            true
-        }
-        Ok(Reply::NotReady) => true,
-        Ok(Reply::Failed { code: code::RESET, .. }) => false,
-        other => {
-            log::warn!("receive on {socket}: {other:?}");
-            false
-        }
-    }
-}
-
-/// Send what the server has for `socket` while the socket takes it; false
-/// if the connection broke.
-fn pump(net: &mut NetClient, socket: u32, server: &mut Server, fs: &mut dyn FileSource) -> bool {
-    loop {
-        let out = server.pending(socket, SEND_MAX, fs);
-        if out.is_empty() {
+    /// Take what arrived on `socket`; false if the connection broke.
+    fn receive(&mut self, socket: u32, now_ms: u64) -> bool {
+        if !self.server.wants_read(socket) {
             return true;
         }
-        let len = out.len().min(SEND_MAX);
-        let data = out[..len].to_vec();
-        match net.send(socket, data, 0) {
-            Ok(Reply::Sent { count }) => {
-                server.sent(socket, count as usize, now_ms(), fs);
-                if (count as usize) < len {
+        match net_call(Request::Receive { socket, max: 65536, wait_ms: 0 }) {
+            Ok(Reply::Received { data, end }) => {
+                self.server.on_data(socket, &data, now_ms, &mut self.files);
+                if end {
+                    self.server.on_end(socket);
+                }
+                true
+            }
+            Ok(Reply::NotReady) => true,
+            Ok(Reply::Failed { code: code::RESET, .. }) => false,
+            Ok(other) => {
+                log::warn!("receive on {socket}: {other:?}");
+                false
+            }
+            // Net is gone or restarting: try again on the next tick.
+            Err(e) => {
+                self.problem(e);
+                true
+            }
+        }
+    }
+
+    /// Send what the server has for `socket` while the socket takes it;
+    /// false if the connection broke.
+    fn pump(&mut self, socket: u32, now_ms: u64) -> bool {
+        loop {
+            let out = self.server.pending(socket, SEND_MAX, &mut self.files);
+            if out.is_empty() {
+                return true;
+            }
+            let len = out.len().min(SEND_MAX);
+            let data = out[..len].to_vec();
+            match net_call(Request::Send { socket, data, wait_ms: 0 }) {
+                Ok(Reply::Sent { count }) => {
+                    self.server.sent(socket, count as usize, now_ms, &mut self.files);
+                    if (count as usize) < len {
+                        return true;
+                    }
+                }
+                Ok(Reply::NotReady) => return true,
+                Ok(Reply::Failed { code: code::RESET | code::NOT_CONNECTED, .. }) => return false,
+                Ok(other) => {
+                    log::warn!("send on {socket}: {other:?}");
+                    return false;
+                }
+                Err(e) => {
+                    self.problem(e);
                     return true;
                 }
             }
-            Ok(Reply::NotReady) => return true,
-            Ok(Reply::Failed { code: code::RESET | code::NOT_CONNECTED, .. }) => return false,
-            other => {
-                log::warn!("send on {socket}: {other:?}");
-                return false;
-            }
         }
+    }
+
+    fn drop_conn(&mut self, socket: u32, abort: bool) {
+        if !self.server.is_open(socket) {
+            return;
+        }
+        if abort {
+            log::info!("connection {socket} broken off");
+        }
+        let _ = net_call(Request::Close { socket, abort });
+        self.server.close(socket);
+        self.closed += 1;
+    }
+
+    fn save_to(&self, e: &mut Enc) {
+        e.u64(MAGIC).bool(self.site_ready).opt(self.listener.map(u64::from)).opt(self.refreshed_ms);
+        e.u64(self.opened).u64(self.closed).str(&self.problem);
+        self.files.save(e);
+        self.server.save(e);
+    }
+
+    fn restore_from(d: &mut Dec) -> Result<Httpd, Damaged> {
+        if d.u64()? != MAGIC {
+            return Err(Damaged("not a saved httpd"));
+        }
+        let site_ready = d.bool()?;
+        let listener = match d.opt()? {
+            Some(l) => Some(u32::try_from(l).map_err(|_| Damaged("a socket number is out of range"))?),
+            None => None,
+        };
+        let h = Httpd {
+            site_ready,
+            listener,
+            refreshed_ms: d.opt()?,
+            opened: d.u64()?,
+            closed: d.u64()?,
+            problem: d.str()?,
+            files: FsFiles::restore(d)?,
+            server: Server::restore(Config::default(), d)?,
+        };
+        d.end()?;
+        Ok(h)
     }
 }
 
-fn drop_conn(net: &mut NetClient, socket: u32, server: &mut Server, conns: &mut BTreeSet<u32>, abort: bool) {
-    let _ = net.close(socket, abort);
-    server.close(socket);
-    conns.remove(&socket);
+impl HttpdHandler for Httpd {
+    fn figures(&mut self, out: &mut dyn ReplySink<HttpdReply>) {
+        let c = self.server.counters();
+        out.reply(HttpdReply::Counts {
+            open: self.server.connections() as u32,
+            connections: c.connections,
+            ok: c.ok,
+            client_errors: c.client_errors,
+            server_errors: c.server_errors,
+            file_bytes: c.file_bytes,
+            timed_out: c.timed_out,
+            listening: self.listener.is_some(),
+        });
+    }
+}
+
+impl Service for Httpd {
+    type Protocol = HttpdProtocol;
+    const TICK_MS: u64 = 10;
+
+    fn new() -> Self {
+        Httpd {
+            server: Server::new(Config::default()),
+            files: FsFiles::new(),
+            site_ready: false,
+            listener: None,
+            refreshed_ms: None,
+            opened: 0,
+            closed: 0,
+            problem: String::new(),
+        }
+    }
+
+    fn handle(&mut self, request: RequestOf<Self>, out: &mut dyn ReplySink<HttpdReply>) {
+        dispatch(self, request, out);
+    }
+
+    fn event(&mut self, event: Event) {
+        match event {
+            Event::Tick { now_ns, .. } => self.tick(now_ns / 1_000_000),
+            other => log::warn!("httpd: an event it does not use: {other:?}"),
+        }
+    }
+
+    fn save(&self) -> Vec<u8> {
+        let mut e = Enc::new();
+        self.save_to(&mut e);
+        e.finish()
+    }
+
+    fn restore(bytes: &[u8]) -> Result<Self, String> {
+        Httpd::restore_from(&mut Dec::new(bytes)).map_err(|e| format!("damaged checkpoint: {}", e.0))
+    }
+
+    fn check(&self) -> Result<(), String> {
+        let open = self.opened.wrapping_sub(self.closed);
+        if open != self.server.connections() as u64 {
+            return Err(format!(
+                "httpd state damaged: {} connections opened and {} closed, but {} open",
+                self.opened,
+                self.closed,
+                self.server.connections()
+            ));
+        }
+        if self.files.open_handles() > 16 {
+            return Err(format!("httpd state damaged: {} file handles", self.files.open_handles()));
+        }
+        Ok(())
+    }
+
+    fn chaos_corrupt(&mut self) {
+        self.closed = self.closed.wrapping_add(1);
+    }
+}
+
+/// Run the service (under its companion, as init starts it).
+pub fn run() -> i32 {
+    service::serve::<Httpd>()
 }

@@ -12,6 +12,7 @@
 //! Files are read through a [`FileSource`] a chunk at a time as the
 //! connection drains, so a large download costs one chunk of memory.
 
+use crate::codec::{Damaged, Dec, Enc};
 use crate::files::{FileSource, FsError, Meta};
 use crate::request::{self, Head};
 use crate::response::{self, content_type, error_page};
@@ -139,6 +140,11 @@ impl Server {
                 last_progress: now_ms,
             },
         );
+    }
+
+    /// Whether `conn` is open.
+    pub fn is_open(&self, conn: ConnId) -> bool {
+        self.conns.contains_key(&conn)
     }
 
     /// Forget a connection (the program closed it).
@@ -475,6 +481,99 @@ impl Server {
             .min()
     }
 }
+
+impl Server {
+    /// The whole state (connections, their input, queued responses and
+    /// output, deadlines; the figures), for a checkpoint; the settings are
+    /// not saved (the program gives them again).
+    pub fn save(&self, e: &mut Enc) {
+        e.u64(SAVED_MAGIC);
+        e.u64(self.conns.len() as u64);
+        for (id, c) in &self.conns {
+            e.u64(*id as u64).bytes(&c.input).u64(c.discard).u64(c.queue.len() as u64);
+            for r in &c.queue {
+                e.bool(r.head.is_some()).bytes(r.head.as_deref().unwrap_or(&[]));
+                match &r.body {
+                    Body::Empty => e.u64(0),
+                    Body::Bytes(data, at) => e.u64(1).bytes(data).u64(*at as u64),
+                    Body::File { path, offset, end } => e.u64(2).str(path).u64(*offset).u64(*end),
+                };
+                e.bool(r.close);
+            }
+            e.bytes(&c.out).bool(c.closing).bool(c.broken).opt(c.partial_since);
+            e.u64(c.last_activity).u64(c.last_progress);
+        }
+        let n = &self.counters;
+        e.u64(n.connections).u64(n.ok).u64(n.client_errors).u64(n.server_errors).u64(n.file_bytes).u64(n.timed_out);
+        self.board.save(e);
+    }
+
+    /// A server with `config` from what [`Server::save`] wrote.
+    pub fn restore(config: Config, d: &mut Dec) -> Result<Server, Damaged> {
+        if d.u64()? != SAVED_MAGIC {
+            return Err(Damaged("not a saved web server"));
+        }
+        let mut conns = BTreeMap::new();
+        for _ in 0..d.count(1 << 16)? {
+            let id = d.u32()?;
+            let input = d.bytes()?;
+            let discard = d.u64()?;
+            let mut queue = VecDeque::new();
+            for _ in 0..d.count(1 << 16)? {
+                let has_head = d.bool()?;
+                let head = d.bytes()?;
+                let body = match d.u64()? {
+                    0 => Body::Empty,
+                    1 => {
+                        let data = d.bytes()?;
+                        let at = d.count(data.len())?;
+                        Body::Bytes(data, at)
+                    }
+                    2 => {
+                        let path = d.str()?;
+                        let (offset, end) = (d.u64()?, d.u64()?);
+                        if offset > end {
+                            return Err(Damaged("a file body's offset is past its end"));
+                        }
+                        Body::File { path, offset, end }
+                    }
+                    _ => return Err(Damaged("an unknown kind of body")),
+                };
+                queue.push_back(Response { head: has_head.then_some(head), body, close: d.bool()? });
+            }
+            let c = Conn {
+                input,
+                discard,
+                queue,
+                out: d.bytes()?,
+                closing: d.bool()?,
+                broken: d.bool()?,
+                partial_since: d.opt()?,
+                last_activity: d.u64()?,
+                last_progress: d.u64()?,
+            };
+            conns.insert(id, c);
+        }
+        let counters = Counters {
+            connections: d.u64()?,
+            ok: d.u64()?,
+            client_errors: d.u64()?,
+            server_errors: d.u64()?,
+            file_bytes: d.u64()?,
+            timed_out: d.u64()?,
+        };
+        let board = StatusBoard::restore(d)?;
+        Ok(Server { config, conns, board, counters })
+    }
+
+    /// The connections open.
+    pub fn connection_ids(&self) -> impl Iterator<Item = ConnId> + '_ {
+        self.conns.keys().copied()
+    }
+}
+
+/// At the start of a saved server ("HTTPSV01").
+const SAVED_MAGIC: u64 = 0x3130_5653_5054_5448;
 
 impl Response {
     fn head_only(mut self, head_only: bool) -> Response {

@@ -3,6 +3,7 @@
 //! of recoveries seen, as JSON and as a page that refreshes itself and
 //! plots the recoveries over time.
 
+use crate::codec::{Damaged, Dec, Enc};
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::format;
 use alloc::string::String;
@@ -94,6 +95,50 @@ impl StatusBoard {
         }
         self.figures = figures;
         self.updated_ms = now_ms;
+    }
+
+    /// The figures and the history, for a checkpoint.
+    pub fn save(&self, e: &mut Enc) {
+        e.u64(self.figures.len() as u64);
+        for f in &self.figures {
+            e.str(&f.name).u64(f.pid as u64).u64(f.restarts).u64(f.checkpoints).u64(f.log_len);
+            e.u64(f.last_recovery_ns).u64(f.requests).u64(f.injected);
+        }
+        e.u64(self.restarts.len() as u64);
+        for (name, n) in &self.restarts {
+            e.str(name).u64(*n);
+        }
+        e.u64(self.history.len() as u64);
+        for r in &self.history {
+            e.str(&r.service).u64(r.at_ms).u64(r.recovery_ns);
+        }
+        e.u64(self.updated_ms);
+    }
+
+    /// A board from what [`StatusBoard::save`] wrote.
+    pub fn restore(d: &mut Dec) -> Result<StatusBoard, Damaged> {
+        let mut b = StatusBoard::default();
+        for _ in 0..d.count(1 << 12)? {
+            b.figures.push(ServiceFigures {
+                name: d.str()?,
+                pid: d.u32()?,
+                restarts: d.u64()?,
+                checkpoints: d.u64()?,
+                log_len: d.u64()?,
+                last_recovery_ns: d.u64()?,
+                requests: d.u64()?,
+                injected: d.u64()?,
+            });
+        }
+        for _ in 0..d.count(1 << 12)? {
+            let name = d.str()?;
+            b.restarts.insert(name, d.u64()?);
+        }
+        for _ in 0..d.count(HISTORY)? {
+            b.history.push_back(Recovery { service: d.str()?, at_ms: d.u64()?, recovery_ns: d.u64()? });
+        }
+        b.updated_ms = d.u64()?;
+        Ok(b)
     }
 
     /// The recoveries seen, oldest first.

@@ -1,5 +1,5 @@
-//! The httpd program: the web server over the net service (see the
-//! `httpd` library and `httpd::program`).
+//! The httpd program: the web server as a resilient service under its
+//! companion (see the `httpd` library and `httpd::program`).
 #![cfg_attr(target_os = "none", no_std)]
 #![cfg_attr(target_os = "none", no_main)]
 
