@@ -1,7 +1,6 @@
-//! Where the server's files come from: the [`FileSource`] trait (the file
-//! service will provide it: stat, read at an offset, list a folder) and
-//! [`MemoryTree`], an in-memory tree that serves until the file service
-//! lands and in the tests.
+//! Where the server's files come from: the [`FileSource`] trait (stat,
+//! read at an offset, list a folder; the guest's is `fsfiles`, over the
+//! file service) and [`MemoryTree`], an in-memory tree for the host tests.
 
 use alloc::collections::BTreeMap;
 use alloc::string::{String, ToString};
