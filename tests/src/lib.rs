@@ -8,6 +8,7 @@ pub mod image;
 pub mod iso;
 pub mod machine;
 pub mod monitor;
+pub mod noise;
 pub mod qemu;
 pub mod screen;
 pub mod soak;

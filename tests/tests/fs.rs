@@ -8,6 +8,7 @@
 //!
 //! Each test has its own pair of fresh disks.
 
+use kintsugi_tests::noise::noise;
 use kintsugi_tests::{boot_with, disks, quiet, Machine, QemuConfig};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -22,19 +23,6 @@ fn sha256(data: &[u8]) -> String {
     let out = std::process::Command::new("sha256sum").arg(&p).output().expect("sha256sum");
     let _ = std::fs::remove_file(&p);
     String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap_or("").to_string()
-}
-
-/// Pseudo-random bytes (xorshift), so a binary file has every byte value.
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
 }
 
 fn assert_clean(img: &Path) {

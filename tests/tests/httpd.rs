@@ -6,6 +6,7 @@
 //!
 //! Each test has its own pair of fresh disks.
 
+use kintsugi_tests::noise::noise;
 use kintsugi_tests::qemu::free_port;
 use kintsugi_tests::{boot_with, disks, Machine, NicModel, QemuConfig};
 use sha2::{Digest, Sha256};
@@ -14,19 +15,6 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const STARTUP: Duration = Duration::from_secs(120);
-
-/// Pseudo-random bytes (xorshift), so a file has every byte value.
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
 
 fn sha256(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
