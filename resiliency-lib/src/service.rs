@@ -124,6 +124,28 @@ static CHECKPOINT_WANTED: core::sync::atomic::AtomicBool = core::sync::atomic::A
 /// since the companion was told.
 static HELD: spin::Mutex<(u64, bool)> = spin::Mutex::new((0, false));
 
+/// The interval of timer ticks the service asked for last (ms), and
+/// whether the companion is still to be told. It starts as "to be told",
+/// so a restarted process says its wish to a companion that heard its
+/// predecessor's.
+static TICK_WISH: spin::Mutex<(u64, bool)> = spin::Mutex::new((0, true));
+
+/// Ask for timer ticks every `ms` milliseconds from now on (a service that
+/// is idle asks for fewer, one that is busy for its `TICK_MS` again); the
+/// companion is told when the request or event ends, if the wish changed.
+/// Not an input: a replay asks again, which is harmless.
+pub fn tick_every(ms: u64) {
+    let mut wish = TICK_WISH.lock();
+    if wish.0 != ms {
+        *wish = (ms, true);
+    }
+}
+
+/// The tick interval wished last, for direct mode (0: none wished yet).
+fn tick_wish() -> u64 {
+    TICK_WISH.lock().0
+}
+
 /// Say how many bytes of disk writes the service holds for its next epoch
 /// (shown by `ps`); the companion is told when the request ends, if the
 /// figure changed.
@@ -149,6 +171,14 @@ fn send_wishes(checker: &mut Checker<Companion>) {
     if let Some(bytes) = changed {
         let _ = checker.on_reply(&LinkReply::HeldBytes { bytes });
         send(LinkReply::HeldBytes { bytes });
+    }
+    let tick = {
+        let mut t = TICK_WISH.lock();
+        (core::mem::replace(&mut t.1, false) && t.0 > 0).then_some(t.0)
+    };
+    if let Some(ms) = tick {
+        let _ = checker.on_reply(&LinkReply::TickEvery { ms });
+        send(LinkReply::TickEvery { ms });
     }
 }
 
@@ -562,9 +592,14 @@ fn serve_direct<S: Service>(name: &str) -> i32 {
     let mut service = S::new();
     let mut sessions: Vec<DirectSession<S>> = Vec::new();
     let mut next_id = 1;
-    let tick = (S::TICK_MS > 0).then(|| core::time::Duration::from_millis(S::TICK_MS));
     let mut ticks = 0;
     loop {
+        // The service's wish, once it said one; its `TICK_MS` before.
+        let tick_ms = match tick_wish() {
+            0 => S::TICK_MS,
+            wish => wish,
+        };
+        let tick = (S::TICK_MS > 0).then(|| core::time::Duration::from_millis(tick_ms));
         let ready = {
             let mut items: Vec<&dyn Waitable> = Vec::from([&listener as &dyn Waitable]);
             items.extend(sessions.iter().map(|s| &s.channel as &dyn Waitable));

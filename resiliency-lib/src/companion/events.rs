@@ -53,6 +53,18 @@ impl Events {
         Some(Work::Event { seq, kind, data })
     }
 
+    /// Ticks every `ms` milliseconds from now on, as the service asked
+    /// (bounded to 1 ms .. 10 s). A shorter interval brings the next tick
+    /// nearer; a longer one starts after the tick already due. A service
+    /// that asked for no ticks gets none.
+    pub fn tick_every(&mut self, ms: u64, now_ns: u64) {
+        if self.tick_ns == 0 {
+            return;
+        }
+        self.tick_ns = ms.clamp(1, 10_000) * 1_000_000;
+        self.next_tick_ns = self.next_tick_ns.min(now_ns.saturating_add(self.tick_ns));
+    }
+
     /// How long until the next event is due (None: no timer).
     pub fn timeout(&self, now_ns: u64) -> Option<Duration> {
         (self.tick_ns > 0).then(|| Duration::from_nanos(self.next_tick_ns.saturating_sub(now_ns)))
@@ -62,6 +74,24 @@ impl Events {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_service_sets_the_interval() {
+        let mut e = Events::new(EventSources { tick_ms: 100 }, 0, 1);
+        assert!(e.due(100_000_000).is_some());
+        // Longer: the tick already due (at 200 ms) comes, then every second.
+        e.tick_every(1000, 150_000_000);
+        assert!(e.due(200_000_000).is_some());
+        assert!(e.due(1_100_000_000).is_none());
+        assert!(e.due(1_200_000_000).is_some());
+        // Shorter: the next tick comes at the new interval from now.
+        e.tick_every(5, 1_300_000_000);
+        assert_eq!(e.timeout(1_300_000_000), Some(Duration::from_millis(5)));
+        // No ticks asked for: none are started.
+        let mut none = Events::new(EventSources::default(), 0, 1);
+        none.tick_every(5, 0);
+        assert!(none.due(u64::MAX).is_none());
+    }
 
     fn tick(w: Option<Work>) -> (u64, Event) {
         match w {

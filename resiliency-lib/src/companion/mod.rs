@@ -717,6 +717,7 @@ impl<P: Resilient> Companion<P> {
                 SvcReply::Done { session, seq } if (session, seq) == id => return Ok(()),
                 SvcReply::CheckpointWanted => self.checkpoint_soon = true,
                 SvcReply::HeldBytes { bytes } => self.stats.held_bytes = bytes,
+                SvcReply::TickEvery { ms } => self.events.tick_every(ms, libos::time::now_ns()),
                 SvcReply::Held { session, seq } if (session, seq) == id && !event => {
                     self.held.hold(id);
                     return Ok(());

@@ -3,7 +3,8 @@
 //! service's sockets.
 //!
 //! It never blocks: on each timer tick its companion sends (every
-//! [`Httpd::TICK_MS`]), it asks net with `wait_ms = 0` which of its
+//! [`Httpd::TICK_MS`] while a connection is open, every [`IDLE_TICK_MS`]
+//! while none is), it asks net with `wait_ms = 0` which of its
 //! sockets are ready (one `Wait` for the listener and every connection),
 //! accepts, receives, feeds the server, and sends what the sockets take,
 //! reading files a chunk at a time. Every call to net and fs goes through
@@ -390,6 +391,9 @@ impl HttpdHandler for Httpd {
     }
 }
 
+/// Interval of the ticks while no connection is open (ms).
+const IDLE_TICK_MS: u64 = 100;
+
 impl Service for Httpd {
     type Protocol = HttpdProtocol;
     const TICK_MS: u64 = 10;
@@ -413,7 +417,13 @@ impl Service for Httpd {
 
     fn event(&mut self, event: Event) {
         match event {
-            Event::Tick { now_ns, .. } => self.tick(now_ns / 1_000_000),
+            Event::Tick { now_ns, .. } => {
+                self.tick(now_ns / 1_000_000);
+                // With no connection open, slow ticks: a new one waits at
+                // most IDLE_TICK_MS to be accepted.
+                let idle = self.listener.is_some() && self.server.connections() == 0;
+                service::tick_every(if idle { IDLE_TICK_MS } else { Self::TICK_MS });
+            }
             other => log::warn!("httpd: an event it does not use: {other:?}"),
         }
     }

@@ -18,7 +18,9 @@
 //! is logged, so a replay after a crash feeds it the same: client requests
 //! (delivered by the companion), the time (`service::now_ns` for a request,
 //! the tick's own time for a tick), and frames: on every timer tick (every
-//! [`TICK_MS`]) the service asks nic for what it received with a recorded
+//! [`TICK_MS`] while the stack is busy, every [`IDLE_TICK_MS`] once it has
+//! been quiet for a second; the service tells its companion with
+//! `service::tick_every`) the service asks nic for what it received with a recorded
 //! call (`service::call("nic", Receive { wait_ms: 0 })`) and hands the
 //! frames to the core. The core's randomness comes from its seed, drawn
 //! from recorded inputs (the first time and the card's address). Given the
@@ -80,9 +82,17 @@ const ARENA_OVERHEAD: usize = 4 << 20;
 const MAX_WAITING: usize = 256;
 /// Batches of frames taken from nic on one tick, at most.
 const BATCHES_PER_TICK: usize = 8;
-/// While nic cannot be reached or says nothing of its card, ticks between
-/// two tries.
-const PROBE_TICKS: u64 = 1000 / TICK_MS;
+/// Interval of the ticks while the stack is idle (ms): nothing received,
+/// sent or asked for in [`IDLE_AFTER_NS`], no client waiting. A frame that
+/// arrives then waits for the next tick (at most this long), after which
+/// the ticks are fast again; an idle stack costs the machine a twentieth
+/// of a busy one.
+pub const IDLE_TICK_MS: u64 = 100;
+/// Quiet time after which the stack counts as idle (ns).
+const IDLE_AFTER_NS: u64 = 1_000_000_000;
+/// While nic cannot be reached or says nothing of its card, time between
+/// two tries (ns).
+const PROBE_NS: u64 = 1_000_000_000;
 /// Tag of the state at the arena's root.
 const TAG: u64 = 0x6e65_7473_7461_7465; // "netstate"
 /// The state's check value; `chaos_corrupt` changes it.
@@ -105,10 +115,13 @@ pub struct NetState {
     core: Option<NetCore>,
     /// Why there is no stack yet.
     down: String,
-    /// Ticks seen (for the retries of a missing card).
+    /// Ticks seen.
     ticks: u64,
-    /// The tick of the last try to reach the card.
+    /// The time of the last try to reach the card (ns).
     probed_at: Option<u64>,
+    /// The time of the last frame in or out (ns). A client's request that
+    /// sends nothing (a `Wait` that finds nothing ready) is not activity.
+    active_ns: u64,
     /// The latest time an input carried (ns since boot).
     now_ns: u64,
     /// When the core wants its timer.
@@ -165,11 +178,11 @@ impl NetState {
             return;
         }
         let Some(config) = self.config.clone() else { return };
-        if self.probed_at.is_some_and(|t| self.ticks < t + PROBE_TICKS) {
+        if self.probed_at.is_some_and(|t| now_ns < t.saturating_add(PROBE_NS)) {
             return;
         }
         let first = self.probed_at.is_none();
-        self.probed_at = Some(self.ticks);
+        self.probed_at = Some(now_ns);
         let mac = match call_nic(nic::Request::Info) {
             Ok(nic::Reply::Status { mac, .. }) if mac.len() == 6 => {
                 let mut m = [0u8; 6];
@@ -236,6 +249,9 @@ impl NetState {
     /// output has it.
     fn deliver(&mut self, out: Output, current: Option<(u64, u64)>, may_call: bool) -> Option<Reply> {
         self.timer_ns = out.timer_ns;
+        if !out.frames.is_empty() {
+            self.active_ns = self.now_ns;
+        }
         self.outbox.extend(out.frames);
         if may_call {
             self.flush();
@@ -300,6 +316,7 @@ impl NetState {
             let now = self.now_ns;
             let Some(core) = self.core.as_mut() else { return };
             let out = core.on_frames(frames, now);
+            self.active_ns = now;
             self.deliver(out, None, true);
             ran = true;
             if !full {
@@ -392,6 +409,15 @@ impl NetState {
         }
     }
 
+    /// Ask for fast ticks while the stack is busy or a client waits, slow
+    /// ones while it is idle (said to the companion only when it changes).
+    /// A stack that waits for its card probes it at the slow rate.
+    fn wish_ticks(&self) {
+        let quiet = self.now_ns.saturating_sub(self.active_ns) >= IDLE_AFTER_NS;
+        let idle = quiet && self.held.is_empty() && self.waiting.is_empty() && self.outbox.is_empty();
+        service::tick_every(if idle { IDLE_TICK_MS } else { TICK_MS });
+    }
+
     fn down_reply(&self) -> Reply {
         let mut message = format!("the network is down: {}", self.down);
         message.truncate(200);
@@ -433,6 +459,7 @@ impl Service for NetService {
             down,
             ticks: 0,
             probed_at: None,
+            active_ns: 0,
             now_ns: 0,
             timer_ns: None,
             outbox: Vec::new(),
@@ -465,6 +492,7 @@ impl Service for NetService {
         if let Some(reply) = self.state.request(session, request) {
             out.reply(reply);
         }
+        self.state.wish_ticks();
     }
 
     fn session_closed(&mut self, session: u64) {
@@ -481,7 +509,10 @@ impl Service for NetService {
 
     fn event(&mut self, event: Event) {
         match event {
-            Event::Tick { now_ns, .. } => self.state.tick(now_ns),
+            Event::Tick { now_ns, .. } => {
+                self.state.tick(now_ns);
+                self.state.wish_ticks();
+            }
             other => log::warn!("net: an event it does not use: {other:?}"),
         }
     }
