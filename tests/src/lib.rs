@@ -51,7 +51,9 @@ pub fn boot_with(cfg: &QemuConfig) -> Machine {
     } else {
         cfg.clone()
     };
-    let mut m = Machine::boot(&image, &cfg, false).unwrap_or_else(|e| panic!("{e}"));
+    // KINTSUGI_ECHO=1 copies the console to stdout (with `--nocapture`).
+    let echo = std::env::var("KINTSUGI_ECHO").is_ok_and(|v| v == "1");
+    let mut m = Machine::boot(&image, &cfg, echo).unwrap_or_else(|e| panic!("{e}"));
     if let Some(dir) = scratch {
         m.remove_on_drop(dir);
     }
