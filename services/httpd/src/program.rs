@@ -72,6 +72,9 @@ pub struct Httpd {
     site_ready: bool,
     /// The listening socket.
     listener: Option<u32>,
+    /// After a refused `Listen` (no network yet, or none at all), the time
+    /// of the next try (ms).
+    listen_at_ms: Option<u64>,
     /// When the figures were last refreshed (ms).
     refreshed_ms: Option<u64>,
     /// Connections opened and closed (the invariant: their difference is
@@ -171,7 +174,17 @@ impl Httpd {
                 Err(e) => return self.problem(e),
             }
         }
-        let Some(listener) = self.listener.or_else(|| self.listen()) else { return };
+        let listener = match self.listener {
+            Some(l) => l,
+            None if self.listen_at_ms.is_some_and(|t| now_ms < t) => return,
+            None => match self.listen() {
+                Some(l) => l,
+                None => {
+                    self.listen_at_ms = Some(now_ms + LISTEN_RETRY_MS);
+                    return;
+                }
+            },
+        };
         if self.refreshed_ms.is_none_or(|t| now_ms >= t + FIGURES_MS) {
             self.server.board.update(now_ms, figures());
             self.refreshed_ms = Some(now_ms);
@@ -345,7 +358,8 @@ impl Httpd {
     }
 
     fn save_to(&self, e: &mut Enc) {
-        e.u64(MAGIC).bool(self.site_ready).opt(self.listener.map(u64::from)).opt(self.refreshed_ms);
+        e.u64(MAGIC).bool(self.site_ready).opt(self.listener.map(u64::from)).opt(self.listen_at_ms);
+        e.opt(self.refreshed_ms);
         e.u64(self.opened).u64(self.closed).str(&self.problem);
         self.files.save(e);
         self.server.save(e);
@@ -363,6 +377,7 @@ impl Httpd {
         let h = Httpd {
             site_ready,
             listener,
+            listen_at_ms: d.opt()?,
             refreshed_ms: d.opt()?,
             opened: d.u64()?,
             closed: d.u64()?,
@@ -393,6 +408,8 @@ impl HttpdHandler for Httpd {
 
 /// Interval of the ticks while no connection is open (ms).
 const IDLE_TICK_MS: u64 = 100;
+/// Time between two tries to listen while net refuses (ms).
+const LISTEN_RETRY_MS: u64 = 2000;
 
 impl Service for Httpd {
     type Protocol = HttpdProtocol;
@@ -404,6 +421,7 @@ impl Service for Httpd {
             files: FsFiles::new(),
             site_ready: false,
             listener: None,
+            listen_at_ms: None,
             refreshed_ms: None,
             opened: 0,
             closed: 0,
@@ -421,7 +439,7 @@ impl Service for Httpd {
                 self.tick(now_ns / 1_000_000);
                 // With no connection open, slow ticks: a new one waits at
                 // most IDLE_TICK_MS to be accepted.
-                let idle = self.listener.is_some() && self.server.connections() == 0;
+                let idle = self.server.connections() == 0;
                 service::tick_every(if idle { IDLE_TICK_MS } else { Self::TICK_MS });
             }
             other => log::warn!("httpd: an event it does not use: {other:?}"),

@@ -49,9 +49,12 @@
 //! ([`NetCore::query`]): the companion does not log or replay them.
 //! Until the stack is up (nic has told the card's address), requests
 //! other than those wait, held, and go to the stack in order when it
-//! comes up; on a machine without a card they wait for good, as clients
-//! waited for the network before (a web server's `Listen` does not fail
-//! and get restarted in a loop), while `Status` says why it is down.
+//! comes up, or are answered that the network is down after
+//! [`WAIT_FOR_CARD_NS`]; on a machine without a card they are answered so
+//! at once (`Status` says why). They must not wait for good: a caller
+//! such as httpd makes its calls through its companion, which waits for
+//! the answer and serves nobody else meanwhile (`ps` waited a minute for
+//! httpd's companion on every machine without a card).
 //!
 //! Started with `direct net`, the same service runs without a companion
 //! (the runtime's direct mode, its ticks from the real clock).
@@ -80,6 +83,10 @@ pub const ARENA_PAGES: u64 = 4096;
 const ARENA_OVERHEAD: usize = 4 << 20;
 /// Requests waiting for the stack to come up, at most.
 const MAX_WAITING: usize = 256;
+/// How long a request waits for the stack to come up (ns) before it is
+/// answered that the network is down: a caller whose companion makes the
+/// call waits for the answer, and must not wait for good.
+const WAIT_FOR_CARD_NS: u64 = 10_000_000_000;
 /// Batches of frames taken from nic on one tick, at most.
 const BATCHES_PER_TICK: usize = 8;
 /// Interval of the ticks while the stack is idle (ms): nothing received,
@@ -134,8 +141,9 @@ pub struct NetState {
     held: BTreeMap<(u64, u64), Held>,
     /// The last call to nic failed (said once).
     nic_failing: bool,
-    /// Requests that came before the stack was up, waiting for it.
-    waiting: Vec<(Held, u64, Request)>,
+    /// Requests that came before the stack was up, waiting for it: the
+    /// held request, its session, the request, and when it came (ns).
+    waiting: Vec<(Held, u64, Request, u64)>,
 }
 
 /// The service: its state in the arena.
@@ -289,6 +297,7 @@ impl NetState {
         self.see(now_ns);
         self.start_core(now_ns);
         if self.core.is_none() {
+            self.expire_waiting();
             return;
         }
         self.run_waiting();
@@ -344,6 +353,10 @@ impl NetState {
         self.see(now);
         self.start_core(now);
         if self.core.is_none() {
+            if self.config.is_none() {
+                // No card (or a configuration refused): no stack comes.
+                return Some(self.down_reply());
+            }
             return self.wait_for_core(session, request);
         }
         self.run_waiting();
@@ -375,28 +388,45 @@ impl NetState {
         self.deliver(out, Some((session, number)), true).ok_or(number)
     }
 
-    /// No stack yet (nic has not answered, or there is no card): the
-    /// request waits for it, as a client of the network waited for the
-    /// network to come up before net had a companion (a web server's
-    /// `Listen` on a machine without a card waits, rather than fail and
-    /// be restarted in a loop). Only so many wait; the rest fail.
+    /// No stack yet (nic has not answered yet): the request waits for it,
+    /// for at most [`WAIT_FOR_CARD_NS`], as a client of the network waits
+    /// for the network to come up at boot. Only so many wait; the rest
+    /// fail. (On a machine without a card, requests fail at once: a caller
+    /// whose companion makes the call would wait for nothing, and its
+    /// companion with it.)
     fn wait_for_core(&mut self, session: u64, request: Request) -> Option<Reply> {
         if self.waiting.len() >= MAX_WAITING {
             return Some(self.down_reply());
         }
         match service::hold() {
             Some(held) => {
-                self.waiting.push((held, session, request));
+                self.waiting.push((held, session, request, self.now_ns));
                 None
             }
             None => Some(self.down_reply()),
         }
     }
 
+    /// The requests that waited too long for the stack, or for a card
+    /// that turned out to be missing, are answered that the network is
+    /// down.
+    fn expire_waiting(&mut self) {
+        let now = self.now_ns;
+        let gone = self.config.is_none();
+        let (expired, kept) = core::mem::take(&mut self.waiting)
+            .into_iter()
+            .partition(|(_, _, _, since)| gone || now.saturating_sub(*since) >= WAIT_FOR_CARD_NS);
+        self.waiting = kept;
+        for (held, ..) in expired {
+            service::answer(held, self.down_reply());
+            service::release(held);
+        }
+    }
+
     /// The stack is up: the requests that waited for it go to it, in the
     /// order they came.
     fn run_waiting(&mut self) {
-        for (held, session, request) in core::mem::take(&mut self.waiting) {
+        for (held, session, request, _) in core::mem::take(&mut self.waiting) {
             match self.feed(session, request) {
                 Ok(reply) => {
                     service::answer(held, reply);
@@ -499,7 +529,7 @@ impl Service for NetService {
         let s = &mut *self.state;
         s.numbers.remove(&session);
         s.held.retain(|(owner, _), _| *owner != session);
-        s.waiting.retain(|(_, owner, _)| *owner != session);
+        s.waiting.retain(|(_, owner, ..)| *owner != session);
         let now = s.now_ns;
         if let Some(core) = s.core.as_mut() {
             let out = core.session_closed(session, now);
