@@ -74,24 +74,30 @@ impl Console {
         if which == 1 {
             return (events, true);
         }
-        let bits = self.input.take();
-        if bits & ABOVE_BIT != 0 && self.holding {
-            // Others' messages went above the line: draw it again.
-            let mut line = Vec::new();
-            self.editor.redraw(&mut line);
-            write_out(&line);
-        }
+        let mut typed = Vec::new();
         let mut buf = [0u8; 1024];
-        let mut echo = Vec::new();
         while let Ok(n) = sys::console_read(self.handle, &mut buf) {
             if n == 0 {
                 break;
             }
-            for &b in &buf[..n] {
-                match self.editor.feed(b, &mut echo, &self.completer) {
-                    Event::None => {}
-                    e => events.push(e),
-                }
+            typed.extend_from_slice(&buf[..n]);
+        }
+        // Others' messages went above the line (the kernel cleared it
+        // first), also while the input was read: draw the line again
+        // before its echo goes on. Asked after reading, so that a long
+        // line's echo never continues on a line a message cleared.
+        let bits = self.input.take();
+        if bits & !ABOVE_BIT != 0 {
+            self.input.fired(bits & !ABOVE_BIT);
+        }
+        let mut echo = Vec::new();
+        if bits & ABOVE_BIT != 0 && self.holding {
+            self.editor.redraw(&mut echo);
+        }
+        for &b in &typed {
+            match self.editor.feed(b, &mut echo, &self.completer) {
+                Event::None => {}
+                e => events.push(e),
             }
         }
         write_out(&echo);
