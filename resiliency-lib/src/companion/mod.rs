@@ -1119,9 +1119,12 @@ impl<P: Resilient> Companion<P> {
 
     /// The service failed to restore the newest checkpoint on every
     /// attempt: set it aside, restore the one before it (the store's older
-    /// record and the log after that, replayed quietly) and replay the log
-    /// after the rejected one on top; without an older record, start the
-    /// service fresh. Said loudly either way, and checkpointed at once.
+    /// record and the log after that, replayed quietly: the whole log kept
+    /// in [`Companion::previous_log`] when it follows that record, which
+    /// rebuilds what the rejected one held, else the store's durable part)
+    /// and replay the log after the rejected one on top; without an older
+    /// record, start the service fresh. Said loudly either way, and
+    /// checkpointed at once.
     fn fall_back(&mut self, why: &Failure) {
         let rejected = self.store.latest().map_or(0, |c| c.generation);
         log::error!(
