@@ -176,6 +176,13 @@ impl Log {
         self.bytes = all.bytes;
     }
 
+    /// [`Log::trim`], handing back the entries.
+    pub fn take(&mut self) -> Vec<Entry> {
+        self.delivered.clear();
+        self.bytes = 0;
+        core::mem::take(&mut self.entries)
+    }
+
     /// A checkpoint committed: everything before it is in the checkpoint.
     pub fn trim(&mut self) {
         self.entries.clear();

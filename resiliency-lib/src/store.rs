@@ -1,6 +1,7 @@
 //! Where committed checkpoints are kept: the [`CheckpointStore`] interface,
 //! and [`MemoryStore`], which keeps the newest checkpoint and the log after
-//! it in the companion's own memory (it survives the service's crashes, not
+//! it in the companion's own memory (and, for a logical state, the one
+//! before it, to fall back on; it survives the service's crashes, not
 //! the companion's or the machine's: the vault on the FAT disk, through
 //! [`crate::vault_store::VaultStore`], is the persistent backend).
 //!
@@ -203,6 +204,10 @@ pub trait CheckpointStore {
 #[derive(Default)]
 pub struct MemoryStore {
     latest: Option<Checkpoint>,
+    /// The checkpoint before the newest, with its log, when both are
+    /// logical states (an image arena is written in place, not copied):
+    /// what [`CheckpointStore::reject_latest`] falls back on.
+    previous: Option<Checkpoint>,
 }
 
 impl MemoryStore {
@@ -237,11 +242,14 @@ impl CheckpointStore for MemoryStore {
                 latest.taken_ns = taken_ns;
                 latest.epoch = epoch.to_vec();
                 latest.log.clear();
+                self.previous = None;
                 return Ok(());
             }
         }
         let full = apply(self.latest.as_ref(), generation, capture, taken_ns)?;
-        self.latest = Some(Checkpoint { epoch: epoch.to_vec(), ..full });
+        let logical = full.kind == Distillation::Logical;
+        let before = self.latest.replace(Checkpoint { epoch: epoch.to_vec(), ..full });
+        self.previous = before.filter(|c| logical && c.kind == Distillation::Logical);
         Ok(())
     }
 
@@ -260,9 +268,10 @@ impl CheckpointStore for MemoryStore {
         self.latest.as_ref()
     }
 
-    /// Memory keeps only the newest: nothing is left to fall back on.
+    /// The one before the newest becomes the newest (none is left for an
+    /// image, or before the second commit).
     fn reject_latest(&mut self, _reason: &str) -> Result<(), StoreError> {
-        self.latest = None;
+        self.latest = self.previous.take();
         Ok(())
     }
 
@@ -301,6 +310,30 @@ mod tests {
         s.append(1, b"c").unwrap();
         assert_eq!(s.latest().unwrap().log, [b"c".to_vec()]);
         assert_eq!(s.latest().unwrap().data, [1]);
+    }
+
+    #[test]
+    fn a_rejected_logical_checkpoint_falls_back_on_the_one_before() {
+        let mut s = MemoryStore::new();
+        s.commit(1, Capture::Logical(vec![1]), 0, &[]).unwrap();
+        s.append(1, b"a").unwrap();
+        s.commit(2, Capture::Logical(vec![2]), 0, &[]).unwrap();
+        s.reject_latest("damaged").unwrap();
+        let l = s.latest().unwrap();
+        assert_eq!((l.generation, l.data.clone(), l.log.clone()), (1, vec![1], vec![b"a".to_vec()]));
+        s.append(1, b"b").unwrap();
+        s.commit(2, Capture::Logical(vec![3]), 0, &[]).unwrap();
+        assert_eq!(s.latest().unwrap().data, [3]);
+        // Only one older checkpoint is kept.
+        s.reject_latest("damaged").unwrap();
+        assert_eq!(s.latest().unwrap().log, [b"a".to_vec(), b"b".to_vec()]);
+        s.reject_latest("damaged").unwrap();
+        assert!(s.latest().is_none());
+        // Images are written in place: nothing older to fall back on.
+        s.commit(1, Capture::Image { pages: 1, dirty: vec![(0, vec![1; 4096])] }, 0, &[]).unwrap();
+        s.commit(2, Capture::Image { pages: 1, dirty: vec![(0, vec![2; 4096])] }, 0, &[]).unwrap();
+        s.reject_latest("damaged").unwrap();
+        assert!(s.latest().is_none());
     }
 
     #[test]

@@ -48,6 +48,10 @@ const MAX_HELD_REPLIES: usize = 256;
 /// that keeps failing never makes the companion run out of memory.
 const LOG_LIMIT_BYTES: usize = 16 << 20;
 
+/// Most payload bytes of the log kept after a commit (see
+/// `Companion::previous_log`); a longer one is not kept.
+const PREVIOUS_LOG_LIMIT_BYTES: usize = 4 << 20;
+
 /// How often held replies try the store again when it failed.
 const APPEND_RETRY_NS: u64 = 100_000_000;
 /// How long a service may take to write an epoch to its disk (megabytes
@@ -157,6 +161,17 @@ pub struct Companion<P: Resilient> {
     store: Box<dyn CheckpointStore>,
     generation: u64,
     log: Log,
+    /// The whole log between the checkpoint before the newest (its
+    /// generation, 0: the service's fresh start) and the newest, non-durable
+    /// entries and recorded inputs included: when the newest checkpoint
+    /// cannot be restored, replaying it on the older record (if the store
+    /// kept that) rebuilds the state the newest one held, so nothing is
+    /// lost. The store's own log after the older record holds only the
+    /// durable part of it: the service would come back in a state behind
+    /// what it had done to others (bytes it had sent through net). Kept for
+    /// logical states only (a store keeps no older image in memory), and
+    /// only up to [`PREVIOUS_LOG_LIMIT_BYTES`].
+    previous_log: Option<(u64, Vec<Entry>)>,
     clients: Clients<P>,
     queue: VecDeque<Work>,
     in_flight: Option<InFlight>,
@@ -298,6 +313,7 @@ impl<P: Resilient> Companion<P> {
             store,
             generation,
             log,
+            previous_log: None,
             clients,
             queue: VecDeque::new(),
             in_flight: None,
@@ -877,8 +893,12 @@ impl<P: Resilient> Companion<P> {
             log::warn!("{}: checkpoint not committed ({}); the log is kept", P::NAME, e.0);
             return Ok(Commit::NotCommitted(e.0));
         }
+        let followed = self.generation;
         self.generation = self.store.latest().map_or(self.generation + 1, |c| c.generation);
-        self.log.trim();
+        let keep = P::POLICY.distillation == crate::contract::Distillation::Logical
+            && self.log.payload_bytes() <= PREVIOUS_LOG_LIMIT_BYTES;
+        let entries = self.log.take();
+        self.previous_log = keep.then_some((followed, entries));
         self.held.committed();
         self.quiet_prefix = 0;
         // The checkpoint holds every effect the held replies speak of.
@@ -1099,9 +1119,12 @@ impl<P: Resilient> Companion<P> {
 
     /// The service failed to restore the newest checkpoint on every
     /// attempt: set it aside, restore the one before it (the store's older
-    /// record and the log after that, replayed quietly) and replay the log
-    /// after the rejected one on top; without an older record, start the
-    /// service fresh. Said loudly either way, and checkpointed at once.
+    /// record and the log after that, replayed quietly: the whole log kept
+    /// in [`Companion::previous_log`] when it follows that record, which
+    /// rebuilds what the rejected one held, else the store's durable part)
+    /// and replay the log after the rejected one on top; without an older
+    /// record, start the service fresh. Said loudly either way, and
+    /// checkpointed at once.
     fn fall_back(&mut self, why: &Failure) {
         let rejected = self.store.latest().map_or(0, |c| c.generation);
         log::error!(
@@ -1133,7 +1156,23 @@ impl<P: Resilient> Companion<P> {
                 }
             }
         }
-        if generation == 0 && prefix.is_empty() {
+        // The store's log after the older record is the durable part of
+        // the whole log this companion kept (its first entries): the whole
+        // one, when it has it, loses nothing.
+        let durable = prefix.len();
+        let previous = self.previous_log.take();
+        let whole = match previous {
+            Some((g, whole)) if g == generation && whole.get(..durable) == Some(&prefix[..]) => Some(whole),
+            _ => None,
+        };
+        if let Some(whole) = whole {
+            log::warn!(
+                "{}: restoring generation {generation} and the whole log after it ({} entries): nothing is lost",
+                P::NAME,
+                whole.len()
+            );
+            prefix = whole;
+        } else if generation == 0 && prefix.is_empty() {
             log::error!(
                 "{}: no older checkpoint: the service starts FRESH, and the state before generation {rejected} is lost",
                 P::NAME
@@ -1149,10 +1188,10 @@ impl<P: Resilient> Companion<P> {
         self.generation = generation;
         self.epoch_applied = generation;
         self.quiet_prefix = prefix.len();
-        // The older record's log is in the store; the entries after the
-        // rejected record are not (they followed another generation).
-        self.durability.appended = prefix.len();
-        self.durability.pending |= !self.log.is_empty();
+        // The durable part of the older record's log is in the store; the
+        // rest, and the entries after the rejected record, are not.
+        self.durability.appended = durable;
+        self.durability.pending |= !self.log.is_empty() || prefix.len() > durable;
         self.log.prepend(prefix);
         self.checkpoint_soon = true;
         self.poisoned = false;

@@ -19,7 +19,9 @@
 //!
 //! If net answers that the sockets are unknown (net started a new session
 //! for the companion: the old one and its sockets are gone), httpd drops
-//! its connections and listens again.
+//! its connections and listens again. If httpd starts fresh while net
+//! keeps its old sockets (its state was lost), the port is in use: it
+//! closes the lost sockets and listens again.
 //!
 //! A missing `/www` is created with the default [`site`](crate::site)
 //! (built in `/www-new`, then renamed); an existing `/www` is served as it
@@ -193,8 +195,19 @@ impl Httpd {
     }
 
     fn listen(&mut self) -> Option<u32> {
-        match net_call(Request::Listen { port: PORT, backlog: BACKLOG }) {
+        let mut answer = net_call(Request::Listen { port: PORT, backlog: BACKLOG });
+        let mut reclaimed = 0;
+        if matches!(answer, Ok(Reply::Failed { code: code::IN_USE, .. })) {
+            reclaimed = self.reclaim_port();
+            if reclaimed > 0 {
+                answer = net_call(Request::Listen { port: PORT, backlog: BACKLOG });
+            }
+        }
+        match answer {
             Ok(Reply::Socket { socket }) => {
+                if reclaimed > 0 {
+                    log::warn!("httpd started afresh while net kept its sockets: closed {reclaimed} lost ones");
+                }
                 log::info!("serving http on port {PORT}");
                 self.problem.clear();
                 self.listener = Some(socket);
@@ -209,6 +222,31 @@ impl Httpd {
                 None
             }
         }
+    }
+
+    /// The port is in use, and httpd knows no socket (it starts fresh: its
+    /// state was lost, while net kept the sockets of the companion's
+    /// session, its old listener among them, and connections nobody serves
+    /// any more). If a listener on the port is in the list net gives, close
+    /// every socket of that listener's session by number: in httpd's own
+    /// session, which holds no socket httpd knows, each is a lost one; a
+    /// number it does not hold closes nothing. How many were closed.
+    fn reclaim_port(&mut self) -> usize {
+        if self.server.connections() > 0 {
+            return 0;
+        }
+        let Ok(Reply::SocketList { sessions, sockets, states, local, .. }) = net_call(Request::Sockets {}) else {
+            return 0;
+        };
+        let port = format!(":{PORT}");
+        let held = (0..sessions.len().min(states.len()).min(local.len()))
+            .find(|&i| states[i].starts_with("listen") && local[i].ends_with(&port));
+        let Some(owner) = held.map(|i| sessions[i]) else { return 0 };
+        let lost: Vec<u32> = sessions.iter().zip(&sockets).filter(|(s, _)| **s == owner).map(|(_, n)| *n).collect();
+        for socket in &lost {
+            let _ = net_call(Request::Close { socket: *socket, abort: true });
+        }
+        lost.len()
     }
 
     /// Net no longer knows the sockets: forget them, listen again.
