@@ -74,21 +74,26 @@ impl Console {
         if which == 1 {
             return (events, true);
         }
+        // Read what was typed until no more input came meanwhile; note
+        // whether others' messages went above the line (the kernel cleared
+        // it first), also while the input was read, so that the line is
+        // drawn again before its echo goes on (a long line's echo never
+        // continues on a line a message cleared).
         let mut typed = Vec::new();
         let mut buf = [0u8; 1024];
-        while let Ok(n) = sys::console_read(self.handle, &mut buf) {
-            if n == 0 {
+        let mut bits = 0;
+        loop {
+            while let Ok(n) = sys::console_read(self.handle, &mut buf) {
+                if n == 0 {
+                    break;
+                }
+                typed.extend_from_slice(&buf[..n]);
+            }
+            let now = self.input.take();
+            bits |= now;
+            if now & INPUT_BIT == 0 {
                 break;
             }
-            typed.extend_from_slice(&buf[..n]);
-        }
-        // Others' messages went above the line (the kernel cleared it
-        // first), also while the input was read: draw the line again
-        // before its echo goes on. Asked after reading, so that a long
-        // line's echo never continues on a line a message cleared.
-        let bits = self.input.take();
-        if bits & !ABOVE_BIT != 0 {
-            self.input.fired(bits & !ABOVE_BIT);
         }
         let mut echo = Vec::new();
         if bits & ABOVE_BIT != 0 && self.holding {
