@@ -29,7 +29,7 @@ pub const NOISE_SEED: u64 = 0x50a6;
 /// A download that receives nothing for this long has failed.
 pub const STALL: Duration = Duration::from_secs(90);
 /// One download in this many asks for a byte range.
-const RANGE_EVERY: u64 = 3;
+const RANGE_EVERY: u64 = 2;
 
 /// The file's contents.
 pub fn contents() -> Vec<u8> {
