@@ -267,7 +267,7 @@ impl Soak<'_> {
     fn count_web(&mut self, events: Vec<web::Event>) {
         for e in events {
             match e {
-                web::Event::Ok { range, bytes } => {
+                web::Event::Ok { range, bytes, ms } => {
                     *self.stats.client_ops.entry("http".to_string()).or_default() += 1;
                     *self.stats.client_runs.entry("http".to_string()).or_default() += 1;
                     self.stats.http.bytes += bytes;
@@ -275,6 +275,7 @@ impl Soak<'_> {
                         self.stats.http.ranges += 1;
                     } else {
                         self.stats.http.downloads += 1;
+                        self.stats.http.whole_ms.push(ms);
                     }
                 }
                 web::Event::Cut(what) => {

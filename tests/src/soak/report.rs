@@ -99,11 +99,17 @@ pub fn markdown(o: &Outcome, opts: &Options) -> String {
             r,
             "\nHTTP from the host (httpd over net over nic, through a forwarded port): {} downloads of the whole \
              file and {} byte ranges, {:.1} MiB compared byte for byte; {} downloads cut off by a power cut (not \
-             errors).",
+             errors).{}",
             h.downloads,
             h.ranges,
             h.bytes as f64 / (1 << 20) as f64,
-            h.cut_by_power
+            h.cut_by_power,
+            percentiles(&h.whole_ms).map_or(String::new(), |(m, _, w)| format!(
+                " A whole download took {:.1} s at the median, {:.1} s at worst ({:.2} MiB/s at the median).",
+                m as f64 / 1000.0,
+                w as f64 / 1000.0,
+                super::web::SIZE as f64 / (1 << 20) as f64 / (m.max(1) as f64 / 1000.0)
+            ))
         );
     }
     let _ = writeln!(

@@ -82,6 +82,8 @@ pub struct HttpStats {
     pub ranges: u64,
     /// Body bytes checked.
     pub bytes: u64,
+    /// How long each whole-file download took (ms).
+    pub whole_ms: Vec<u64>,
     /// Downloads a power cut ended (not errors).
     pub cut_by_power: u64,
     /// The last few of them, for the record.

@@ -39,8 +39,9 @@ pub fn contents() -> Vec<u8> {
 /// What one download came to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
-    /// The bytes were right (`range`: a byte range, else the whole file).
-    Ok { range: bool, bytes: u64 },
+    /// The bytes were right (`range`: a byte range, else the whole file),
+    /// in `ms` milliseconds.
+    Ok { range: bool, bytes: u64, ms: u64 },
     /// It failed, and a power cut came while it ran: not an error.
     Cut(String),
     /// It failed or the bytes were wrong, with no power cut to explain it.
@@ -144,9 +145,10 @@ fn client(s: &Shared, seed: u64) {
             let len = 1 + rng.below(256 * 1024) as usize;
             (first, (first + len).min(SIZE) - 1)
         });
+        let started = std::time::Instant::now();
         let result = download(port, range, &data);
         let event = match result {
-            Ok(bytes) => Event::Ok { range: range.is_some(), bytes },
+            Ok(bytes) => Event::Ok { range: range.is_some(), bytes, ms: started.elapsed().as_millis() as u64 },
             Err(what) => {
                 let what = match range {
                     Some((a, b)) => format!("GET /{FILE} bytes {a}-{b} from port {port}: {what}"),
