@@ -110,6 +110,8 @@ struct Soak<'a> {
     web: Option<web::Web>,
     /// The host port forwarded to the guest's port 80 in the current boot.
     port: u16,
+    /// The console kept at the last failed download.
+    web_log: Option<PathBuf>,
 }
 
 /// What a soak found.
@@ -153,6 +155,7 @@ pub fn run(image: &Image, o: &Options) -> Outcome {
         attackers: attackers::Running::default(),
         web: None,
         port: 0,
+        web_log: None,
     };
     if o.machine.nic.is_some() {
         if let Err(e) = put_www(&o.disks[0], &o.out_dir) {
@@ -284,7 +287,13 @@ impl Soak<'_> {
                     self.stats.http.cut_examples.push(what);
                 }
                 web::Event::Error(what) => {
-                    self.stats.fail(|z| &mut z.client_errors, 1, format!("http from the host: {what}"))
+                    let at = report::clock(self.started.elapsed());
+                    let log = self.web_log.as_ref().map_or(String::new(), |l| format!("; console in {}", l.display()));
+                    self.stats.fail(
+                        |z| &mut z.client_errors,
+                        1,
+                        format!("http from the host, boot {} at {at}: {what}{log}", self.stats.boots),
+                    )
                 }
             }
         }
@@ -453,6 +462,13 @@ impl Soak<'_> {
         let (lines, next) = m.lines_since(self.seen);
         self.seen = next;
         if let Some(events) = self.web.as_ref().map(web::Web::events) {
+            if events.iter().any(|e| matches!(e, web::Event::Error(_))) {
+                // The console up to the failure, for its diagnosis.
+                self.failures_saved += 1;
+                let log = self.o.out_dir.join(format!("failure-{}.log", self.failures_saved));
+                let _ = std::fs::write(&log, m.console());
+                self.web_log = Some(log);
+            }
             self.count_web(events);
         }
         for line in lines.lines() {

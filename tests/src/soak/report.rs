@@ -7,7 +7,7 @@ use std::fmt::Write;
 use std::time::Duration;
 
 /// `HH:MM:SS`.
-fn clock(d: Duration) -> String {
+pub(super) fn clock(d: Duration) -> String {
     let s = d.as_secs();
     format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
 }
