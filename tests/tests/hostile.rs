@@ -8,6 +8,8 @@
 //! must show no restart: no crash is caused by a client's message. The
 //! ordinary clients run while two hostile clients (two identities) hold
 //! as many idle sessions of tally as its companion allows one client.
+//! A second test does the same to the network stack and the web server
+//! (net, httpd) on a machine with a network card.
 
 use kintsugi_tests::soak::ps;
 use kintsugi_tests::{boot, boot_with, NicModel, QemuConfig, COMMAND_TIMEOUT};
