@@ -8,9 +8,11 @@
 //! must show no restart: no crash is caused by a client's message. The
 //! ordinary clients run while two hostile clients (two identities) hold
 //! as many idle sessions of tally as its companion allows one client.
+//! A second test does the same to the network stack and the web server
+//! (net, httpd) on a machine with a network card.
 
 use kintsugi_tests::soak::ps;
-use kintsugi_tests::{boot, COMMAND_TIMEOUT};
+use kintsugi_tests::{boot, boot_with, NicModel, QemuConfig, COMMAND_TIMEOUT};
 
 #[test]
 fn hostile_clients_crash_nothing_and_others_are_still_served() {
@@ -74,6 +76,40 @@ fn hostile_clients_crash_nothing_and_others_are_still_served() {
     );
 
     // Nothing crashed: no service restarted.
+    let after = ps::parse(&m.shq("ps"));
+    for (service, was) in &before {
+        let now = after.get(service).unwrap_or_else(|| panic!("{service} is gone from ps:\n{after:?}"));
+        assert_eq!(now.restarts, was.restarts, "{service} restarted during the hostile run\n{}", m.console());
+    }
+    assert!(!m.console().contains("panicked"), "a panic:\n{}", m.console());
+    m.shutdown();
+}
+
+/// The network stack and the web server (with a card, on QEMU's user
+/// network): the same hostile input through their contracts (bad socket
+/// numbers, requests that do not suit the socket, oversized sends, random
+/// bytes), then the web server must still serve and neither may have
+/// restarted.
+#[test]
+fn hostile_clients_crash_neither_net_nor_httpd() {
+    let cfg = QemuConfig { nic: Some(NicModel::Virtio), ..QemuConfig::default() };
+    let mut m = boot_with(&cfg);
+    m.wait_for_text("[httpd] serving http on port 80", COMMAND_TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
+    let before = ps::parse(&m.shq("ps"));
+    for service in ["net", "httpd"] {
+        assert!(before.contains_key(service), "{service} is not in ps:\n{before:?}");
+    }
+    let out = m
+        .command("run hostile check seed=5 random=60 net httpd", COMMAND_TIMEOUT)
+        .unwrap_or_else(|e| panic!("run hostile: {e}\n{}", m.console()));
+    let failures: Vec<&str> = out.lines().filter(|l| l.contains("hostile: FAIL")).collect();
+    assert!(failures.is_empty(), "hostile input was mishandled:\n{}\n{}", failures.join("\n"), m.console());
+    assert!(out.contains("hostile: verdict OK"), "{out}\n{}", m.console());
+    for service in ["net", "httpd"] {
+        assert!(out.contains(&format!("hostile: {service}: restarts ")), "no figures for {service}:\n{out}");
+    }
+    let net = m.shq("net");
+    assert!(net.contains("*:80"), "httpd still listens:\n{net}");
     let after = ps::parse(&m.shq("ps"));
     for (service, was) in &before {
         let now = after.get(service).unwrap_or_else(|| panic!("{service} is gone from ps:\n{after:?}"));

@@ -118,8 +118,23 @@ struct Closing {
     deadline: Instant,
 }
 
+/// The longest `Failed` message the contract carries (`string[256]`).
+const MAX_FAILED_MESSAGE: usize = 256;
+
+/// A `Failed` reply; a message past the contract's limit (it may quote a
+/// client's name or address) is cut at a character boundary, so that the
+/// reply still encodes.
 fn failed(code: u32, message: impl Into<String>) -> Reply {
-    Reply::Failed { code, message: message.into() }
+    let mut message = message.into();
+    if message.len() > MAX_FAILED_MESSAGE {
+        let mut end = MAX_FAILED_MESSAGE - 3;
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        message.truncate(end);
+        message.push_str("...");
+    }
+    Reply::Failed { code, message }
 }
 
 fn micros(now_ns: u64) -> Instant {

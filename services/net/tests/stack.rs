@@ -501,6 +501,43 @@ fn names_resolve_through_the_dns_server() {
     assert_eq!(l.a.smoltcp_sockets(), 0, "the DNS sockets are released");
 }
 
+/// A failure that quotes the client's name keeps within the contract's
+/// 256 bytes of message (a 253-byte name made a reply that did not encode:
+/// the companion counted a broken contract, restarted net three times and
+/// failed the request; found by the hostile client in the soak).
+#[test]
+fn failures_quoting_long_names_fit_the_contract() {
+    let mut cfg = config(IP_A);
+    if let net::Ipv4Mode::Static { dns, .. } = &mut cfg.ipv4 {
+        dns.push(IP_B);
+    }
+    let a = net::NetCore::new(cfg, MAC_A, 1, 0).unwrap();
+    let b = net::NetCore::new(config(IP_B), MAC_B, 2, 0).unwrap();
+    let mut l = Link::new(a, b);
+    let server = socket_of(l.call(Side::B, 1, Request::Bind { port: 53 }));
+    let names = [
+        format!("{l}.{l}.{l}.{}", "n".repeat(61), l = "n".repeat(63)),
+        format!("{}.test", "n".repeat(248)),
+        format!("{}.x", "\u{e9}".repeat(125)),
+        "a..".repeat(84),
+        "\u{10ffff}".repeat(63),
+    ];
+    for name in names {
+        assert!(name.len() <= 253);
+        let seq = l.send(Side::A, 1, Request::Resolve { name: name.clone(), wait_ms: 2000 });
+        l.run_for(20);
+        if !l.replies.contains_key(&(Side::A, 1, seq)) {
+            // A name that could be asked: the server knows no such name.
+            serve_dns(&mut l, server);
+        }
+        assert!(l.run_until(5000, |l| l.replies.contains_key(&(Side::A, 1, seq))));
+        match l.reply(Side::A, 1, seq).unwrap() {
+            Reply::Failed { message, .. } => assert!(message.len() <= 256, "{} bytes: {message}", message.len()),
+            other => panic!("{name}: {other:?}"),
+        }
+    }
+}
+
 /// The read-only requests a companion does not replay are answered by
 /// `query` without running the stack, the same as through `on_request`;
 /// `check` passes on a stack in use and fails once the bookkeeping is

@@ -5,18 +5,25 @@
 //! checkpoints are committing, the memory hog, the hostile client and the
 //! syscall fuzzer (see [`super::attackers`]), and the shell's own checked
 //! calls to blk and nic. Companion kills with their flag (on by default),
-//! of the services in [`COMPANION_KILLS`].
+//! of the services in [`COMPANION_KILLS`]. The network joins it: net (the
+//! stack over nic) and httpd (the web server over net and fs) are crashed
+//! like the others, and together with what is below them (nic with net,
+//! net with httpd, fs with httpd) while the host downloads from httpd
+//! (see [`super::web`]).
 
 use super::rng::Rng;
 
 /// The resilient services the soak crashes.
-pub const SERVICES: [&str; 5] = ["kv", "tally", "blk", "nic", "fs"];
+pub const SERVICES: [&str; 7] = ["kv", "tally", "blk", "nic", "fs", "net", "httpd"];
 /// The services whose companions the soak kills: those whose clients lose
 /// nothing when the companion dies. kv's writes are durable (acknowledged
 /// only once in the vault); blk's state is the device. fs acknowledges a
 /// write before it is durable (only `sync` waits), as a disk does, so a
 /// companion death loses what a power cut would: the soak's fsload checks
-/// every answer and would count it; tally likewise.
+/// every answer and would count it; tally likewise. net and httpd keep
+/// their checkpoints in their companions' memory (`store = "memory"`): a
+/// companion's death is their state's death (every connection reset), as
+/// a power cut would be.
 pub const COMPANION_KILLS: [&str; 2] = ["kv", "blk"];
 /// `crash NAME KIND`: the ways (empty: killed by the kernel).
 pub const KINDS: [&str; 6] = ["", "fault", "hang", "panic", "violation", "corrupt"];
@@ -27,7 +34,8 @@ pub enum Action {
     /// `crash SERVICE KIND`.
     Crash { service: &'static str, kind: &'static str },
     /// `kill DRIVER`, then `crash` each of the services above it while the
-    /// driver restarts.
+    /// driver restarts (blk under fs and kv; nic under net and kv; net
+    /// under httpd; fs under httpd).
     Together { driver: &'static str, above: Vec<(&'static str, &'static str)> },
     /// `chaos SERVICE PERCENT` for a while.
     ChaosOn { service: &'static str, percent: &'static str },
@@ -57,6 +65,8 @@ pub enum Action {
 fn chaos_percent(service: &str) -> &'static str {
     match service {
         "kv" | "tally" => "3",
+        // Every frame and every poll of httpd is a request of net's.
+        "net" => "1",
         _ => "2",
     }
 }
@@ -72,10 +82,14 @@ pub fn choose(rng: &mut Rng, chaos_on: &[&'static str], companion_kills: bool) -
                 1 => vec![("kv", rng.pick(&KINDS))],
                 _ => vec![("fs", rng.pick(&KINDS)), ("kv", rng.pick(&KINDS))],
             };
-            if rng.chance(25) {
-                Action::Together { driver: "nic", above: vec![("kv", rng.pick(&KINDS))] }
-            } else {
-                Action::Together { driver: "blk", above }
+            match rng.below(8) {
+                0 => Action::Together { driver: "nic", above: vec![("net", rng.pick(&KINDS))] },
+                1 => {
+                    Action::Together { driver: "nic", above: vec![("net", rng.pick(&KINDS)), ("kv", rng.pick(&KINDS))] }
+                }
+                2 => Action::Together { driver: "net", above: vec![("httpd", rng.pick(&KINDS))] },
+                3 => Action::Together { driver: "fs", above: vec![("httpd", rng.pick(&KINDS))] },
+                _ => Action::Together { driver: "blk", above },
             }
         }
         60..=71 => {
@@ -147,5 +161,22 @@ mod tests {
         }
         assert_eq!(kinds.len(), 10);
         assert!((0..2000).any(|_| matches!(choose(&mut rng, &[], true), Action::KillCompanion { .. })));
+        let mut drivers = std::collections::BTreeSet::new();
+        let mut crashed = std::collections::BTreeSet::new();
+        for _ in 0..4000 {
+            match choose(&mut rng, &[], true) {
+                Action::Together { driver, above } => {
+                    drivers.insert((driver, above[0].0));
+                }
+                Action::Crash { service, kind } => {
+                    crashed.insert((service, kind));
+                }
+                _ => {}
+            }
+        }
+        for pair in [("blk", "fs"), ("blk", "kv"), ("nic", "net"), ("net", "httpd"), ("fs", "httpd")] {
+            assert!(drivers.contains(&pair), "{pair:?} never crashed together");
+        }
+        assert_eq!(crashed.len(), SERVICES.len() * KINDS.len(), "every kind into every service");
     }
 }

@@ -7,7 +7,8 @@
 //!
 //! Modules: [`rng`] the seeded choices, [`inject`] what is done to the
 //! system, [`clients`] the load programs, [`attackers`] the hostile client
-//! and the syscall fuzzer, [`durable`] what must survive a
+//! and the syscall fuzzer, [`web`] the HTTP downloads from the host
+//! (httpd over net over nic), [`durable`] what must survive a
 //! power cut, [`ps`] the services' figures, [`stats`] the counts,
 //! [`report`] the progress lines and the final report; this module the
 //! boots and the loop.
@@ -20,9 +21,10 @@ pub mod ps;
 pub mod report;
 pub mod rng;
 pub mod stats;
+pub mod web;
 
 use crate::machine::{Machine, MachineError};
-use crate::{disks, quiet, resilient_services, Image, QemuConfig, BOOT_TIMEOUT};
+use crate::{disks, qemu, quiet, resilient_services, Image, QemuConfig, BOOT_TIMEOUT};
 use inject::Action;
 use rng::Rng;
 use stats::Stats;
@@ -104,6 +106,12 @@ struct Soak<'a> {
     divergence_burst: bool,
     /// The hostile client and the fuzzer running in the current boot.
     attackers: attackers::Running,
+    /// The HTTP client on the host (with a network card).
+    web: Option<web::Web>,
+    /// The host port forwarded to the guest's port 80 in the current boot.
+    port: u16,
+    /// The console kept at the last failed download.
+    web_log: Option<PathBuf>,
 }
 
 /// What a soak found.
@@ -145,7 +153,18 @@ pub fn run(image: &Image, o: &Options) -> Outcome {
         failures_printed: 0,
         divergence_burst: false,
         attackers: attackers::Running::default(),
+        web: None,
+        port: 0,
+        web_log: None,
     };
+    if o.machine.nic.is_some() {
+        if let Err(e) = put_www(&o.disks[0], &o.out_dir) {
+            eprintln!("soak: cannot put /www/{} on the data disk: {e}", web::FILE);
+            s.stats.fail(|z| &mut z.client_errors, 1, format!("put /www/{} on the data disk: {e}", web::FILE));
+        } else {
+            s.web = Some(web::Web::start(o.seed));
+        }
+    }
     eprintln!("soak: seed {} for {} s (--seed {} replays the choices)", o.seed, o.duration.as_secs(), o.seed);
     let mut after_cut = false;
     let mut failed_boots = 0;
@@ -153,6 +172,7 @@ pub fn run(image: &Image, o: &Options) -> Outcome {
         let mut m = match s.boot() {
             Ok(m) => m,
             Err(t) => {
+                s.web_cut();
                 s.trouble(t, None);
                 failed_boots += 1;
                 if failed_boots >= 3 {
@@ -168,6 +188,7 @@ pub fn run(image: &Image, o: &Options) -> Outcome {
         s.save_console(&m);
         match end {
             Ok(BootEnd::Cut) => {
+                s.web_cut();
                 m.kill();
                 // What kvcommit said up to the cut.
                 s.read_lines(&m, &mut []);
@@ -180,6 +201,7 @@ pub fn run(image: &Image, o: &Options) -> Outcome {
                 break;
             }
             Err(t) => {
+                s.web_cut();
                 m.kill();
                 s.read_lines(&m, &mut []);
                 s.trouble(t, Some(&m));
@@ -190,6 +212,13 @@ pub fn run(image: &Image, o: &Options) -> Outcome {
                 }
             }
         }
+    }
+    // The thread ends; what it said last is counted.
+    if let Some(w) = s.web.take() {
+        w.cut();
+        let events = w.events();
+        drop(w);
+        s.count_web(events);
     }
     let elapsed = s.started.elapsed();
     let passed = s.stats.zero.all_zero();
@@ -204,18 +233,70 @@ impl Soak<'_> {
     }
 
     fn config(&self) -> QemuConfig {
-        QemuConfig { disks: self.o.disks.clone(), ..self.o.machine.clone() }
+        let mut forwards = self.o.machine.forwards.clone();
+        if self.web.is_some() {
+            forwards.push((self.port, 80));
+        }
+        QemuConfig { disks: self.o.disks.clone(), forwards, ..self.o.machine.clone() }
     }
 
-    /// Boot to the prompt with every resilient service up.
+    /// Boot to the prompt with every resilient service up (and, with the
+    /// HTTP client, an address from DHCP and httpd listening; a fresh host
+    /// port forwarded to it).
     fn boot(&mut self) -> Result<Machine, Trouble> {
         self.stats.boots += 1;
+        self.port = qemu::free_port();
         let mut m = Machine::boot(self.image, &self.config(), self.o.echo).map_err(Trouble::from)?;
         m.wait_prompt(BOOT_TIMEOUT)?;
         for service in resilient_services(self.image) {
             m.wait_for_text(&format!("{service} is up"), BOOT_TIMEOUT)?;
         }
+        if self.web.is_some() {
+            for text in ["[net] dhcp: address ", "[httpd] serving http on port 80"] {
+                m.wait_for_text(text, BOOT_TIMEOUT)?;
+            }
+        }
         Ok(m)
+    }
+
+    /// The power is about to go: the downloads under way were cut off.
+    fn web_cut(&mut self) {
+        if let Some(w) = &self.web {
+            w.cut();
+        }
+    }
+
+    /// Count what the HTTP client found.
+    fn count_web(&mut self, events: Vec<web::Event>) {
+        for e in events {
+            match e {
+                web::Event::Ok { range, bytes, ms } => {
+                    *self.stats.client_ops.entry("http".to_string()).or_default() += 1;
+                    *self.stats.client_runs.entry("http".to_string()).or_default() += 1;
+                    self.stats.http.bytes += bytes;
+                    if range {
+                        self.stats.http.ranges += 1;
+                    } else {
+                        self.stats.http.downloads += 1;
+                        self.stats.http.whole_ms.push(ms);
+                    }
+                }
+                web::Event::Cut(what) => {
+                    self.stats.http.cut_by_power += 1;
+                    self.stats.http.cut_examples.truncate(4);
+                    self.stats.http.cut_examples.push(what);
+                }
+                web::Event::Error(what) => {
+                    let at = report::clock(self.started.elapsed());
+                    let log = self.web_log.as_ref().map_or(String::new(), |l| format!("; console in {}", l.display()));
+                    self.stats.fail(
+                        |z| &mut z.client_errors,
+                        1,
+                        format!("http from the host, boot {} at {at}: {what}{log}", self.stats.boots),
+                    )
+                }
+            }
+        }
     }
 
     /// A shell command; its output without other programs' log lines.
@@ -304,6 +385,9 @@ impl Soak<'_> {
         }
         let cmd = self.history.command();
         self.sh(m, &cmd)?;
+        if let Some(w) = &self.web {
+            w.serve(self.port);
+        }
         let mut clients = clients::all();
         let path = format!("/soak/boot{}.txt", self.stats.boots);
         let text = format!("soak seed {} boot {} synced", self.o.seed, self.stats.boots);
@@ -377,6 +461,16 @@ impl Soak<'_> {
     fn read_lines(&mut self, m: &Machine, clients: &mut [clients::Client]) {
         let (lines, next) = m.lines_since(self.seen);
         self.seen = next;
+        if let Some(events) = self.web.as_ref().map(web::Web::events) {
+            if events.iter().any(|e| matches!(e, web::Event::Error(_))) {
+                // The console up to the failure, for its diagnosis.
+                self.failures_saved += 1;
+                let log = self.o.out_dir.join(format!("failure-{}.log", self.failures_saved));
+                let _ = std::fs::write(&log, m.console());
+                self.web_log = Some(log);
+            }
+            self.count_web(events);
+        }
         for line in lines.lines() {
             clients::scan(clients, line, &mut self.stats);
             attackers::scan(&mut self.attackers, line, &mut self.stats);
@@ -565,6 +659,15 @@ impl Soak<'_> {
                 format!("{} did not finish within 10 minutes of the end", c.name),
             );
         }
+        if let Some(w) = &self.web {
+            if !w.rest(web::STALL + Duration::from_secs(60)) {
+                self.stats.fail(
+                    |z| &mut z.client_errors,
+                    1,
+                    "the HTTP download under way at the end did not finish".to_string(),
+                );
+            }
+        }
         self.read_ps(m)?;
         self.read_lines(m, clients);
         self.end_boot_figures();
@@ -597,6 +700,22 @@ impl Soak<'_> {
 /// other programs' lines may come between a command's own).
 fn has_line(out: &str, prefix: &str) -> bool {
     out.lines().any(|l| l.starts_with(prefix))
+}
+
+/// Put the HTTP client's file in `/www` on the data disk `img` (made in
+/// `scratch` first), unless it is there already.
+fn put_www(img: &Path, scratch: &Path) -> Result<(), String> {
+    let path = format!("/www/{}", web::FILE);
+    let data = web::contents();
+    if disks::read(img, &path).is_ok_and(|have| have == data) {
+        return Ok(());
+    }
+    let src = scratch.join(web::FILE);
+    std::fs::write(&src, &data).map_err(|e| format!("{}: {e}", src.display()))?;
+    disks::mkdirs(img, "/www")?;
+    let put = disks::put(img, &[&src], "/www");
+    let _ = std::fs::remove_file(&src);
+    put
 }
 
 /// Fresh disks for a soak in `dir` (replacing any there).

@@ -7,7 +7,7 @@ use std::fmt::Write;
 use std::time::Duration;
 
 /// `HH:MM:SS`.
-fn clock(d: Duration) -> String {
+pub(super) fn clock(d: Duration) -> String {
     let s = d.as_secs();
     format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
 }
@@ -93,6 +93,25 @@ pub fn markdown(o: &Outcome, opts: &Options) -> String {
     for (name, ops) in &st.client_ops {
         let _ = writeln!(r, "| {name} | {} | {ops} |", st.client_runs.get(name).copied().unwrap_or(0));
     }
+    if st.client_ops.contains_key("http") || st.http.cut_by_power > 0 {
+        let h = &st.http;
+        let _ = writeln!(
+            r,
+            "\nHTTP from the host (httpd over net over nic, through a forwarded port): {} downloads of the whole \
+             file and {} byte ranges, {:.1} MiB compared byte for byte; {} downloads cut off by a power cut (not \
+             errors).{}",
+            h.downloads,
+            h.ranges,
+            h.bytes as f64 / (1 << 20) as f64,
+            h.cut_by_power,
+            percentiles(&h.whole_ms).map_or(String::new(), |(m, _, w)| format!(
+                " A whole download took {:.1} s at the median, {:.1} s at worst ({:.2} MiB/s at the median).",
+                m as f64 / 1000.0,
+                w as f64 / 1000.0,
+                super::web::SIZE as f64 / (1 << 20) as f64 / (m.max(1) as f64 / 1000.0)
+            ))
+        );
+    }
     let _ = writeln!(
         r,
         "\nAfter power cuts: {} kv histories found a committed prefix, {} synced files read back whole.\n",
@@ -162,7 +181,8 @@ pub fn json(o: &Outcome, opts: &Options) -> String {
         "{{\n  \"seed\": {},\n  \"passed\": {},\n  \"elapsed_s\": {},\n  \"requested_s\": {},\n  \"boots\": {},\n  \
          \"power_cuts\": {},\n  \"crashes\": {},\n  \"combined_crashes\": {},\n  \"chaos_periods\": {},\n  \
          \"vault_kills\": {},\n  \"hogs\": {},\n  \"companion_kills\": {},\n  \"fs_power_cuts\": {},\n  \
-         \"prefix_checks\": {},\n  \"synced_checks\": {},\n  \"services\": {{{}}},\n  \"client_ops\": {{{}}},\n  \
+         \"prefix_checks\": {},\n  \"synced_checks\": {},\n  \"http\": {{\"downloads\": {}, \"ranges\": {}, \
+         \"bytes\": {}, \"cut_by_power\": {}}},\n  \"services\": {{{}}},\n  \"client_ops\": {{{}}},\n  \
          \"must_be_zero\": {{{}}},\n  \"failures\": [{}],\n  \"refused\": {}\n}}\n",
         o.seed,
         o.passed,
@@ -179,6 +199,10 @@ pub fn json(o: &Outcome, opts: &Options) -> String {
         opts.fs_power_cuts,
         st.prefix_checks,
         st.synced_checks,
+        st.http.downloads,
+        st.http.ranges,
+        st.http.bytes,
+        st.http.cut_by_power,
         services.join(", "),
         clients.join(", "),
         zero.join(", "),

@@ -73,6 +73,23 @@ impl MustBeZero {
     }
 }
 
+/// What the HTTP client on the host did (see [`super::web`]).
+#[derive(Clone, Debug, Default)]
+pub struct HttpStats {
+    /// Whole-file downloads whose every byte was right.
+    pub downloads: u64,
+    /// Byte ranges (206) whose every byte was right.
+    pub ranges: u64,
+    /// Body bytes checked.
+    pub bytes: u64,
+    /// How long each whole-file download took (ms).
+    pub whole_ms: Vec<u64>,
+    /// Downloads a power cut ended (not errors).
+    pub cut_by_power: u64,
+    /// The last few of them, for the record.
+    pub cut_examples: Vec<String>,
+}
+
 /// Everything the soak counted.
 #[derive(Clone, Debug, Default)]
 pub struct Stats {
@@ -98,6 +115,8 @@ pub struct Stats {
     pub prefix_checks: u64,
     /// Synced files checked after power cuts.
     pub synced_checks: u64,
+    /// The HTTP downloads from the host.
+    pub http: HttpStats,
     /// Injections the system refused (e.g. `crash` while the service was
     /// already restarting): not failures, reported for the record.
     pub refused: Vec<String>,

@@ -6,7 +6,9 @@
 
 pub mod blk;
 pub mod fs;
+pub mod httpd;
 pub mod kv;
+pub mod net;
 pub mod tally;
 
 use crate::probe::Expect;
