@@ -30,6 +30,12 @@ pub const BLOCKED_EXTRA_NS: u64 = 27_000_000_000;
 /// Past the deadline, how often the companion looks whether the service is
 /// blocked, and how many looks in a row finding it running make a hang.
 const LOOK_NS: u64 = 100_000_000;
+/// When the looks start, at the latest: a request with a long deadline
+/// (blk's writes and flushes, 30 s) is found spinning as soon as one with
+/// the default deadline, not at its own deadline. (A spinning blk found
+/// only after 30 s had fs above it, blocked for as long, found hung at the
+/// same moment: a restart nobody injected.)
+const LOOKS_FROM_NS: u64 = 3_000_000_000;
 const SPIN_LOOKS: u32 = 10;
 /// Ring size of the companion channel per direction: room for the largest
 /// message of the companion contract (192 KiB of wrapped request, reply or
@@ -158,9 +164,11 @@ impl ServiceProcess {
     /// The next message from the service, within `within_ns` (its
     /// deadline; more while it is blocked, see [`BLOCKED_EXTRA_NS`]).
     pub fn recv(&mut self, within_ns: u64) -> Result<Reply, Failure> {
-        let deadline = libos::time::now_ns().saturating_add(within_ns);
-        let blocked_deadline = deadline.saturating_add(BLOCKED_EXTRA_NS);
-        let mut deadline = deadline;
+        let start = libos::time::now_ns();
+        let blocked_deadline = start.saturating_add(within_ns).saturating_add(BLOCKED_EXTRA_NS);
+        // The first look; before the request's own deadline only a spin is
+        // a hang (a blocked service has until `blocked_deadline`).
+        let mut deadline = start.saturating_add(within_ns.min(LOOKS_FROM_NS));
         // Looks past the deadline that found the service running in a row.
         let mut running = 0;
         loop {
@@ -180,8 +188,12 @@ impl ServiceProcess {
                 // restarted, one answer at a time) is waiting; running at
                 // every look for a second is a spin.
                 running = if self.blocked() { 0 } else { running + 1 };
-                if now >= blocked_deadline || running >= SPIN_LOOKS {
-                    return Err(Failure::Hung(within_ns / 1_000_000));
+                // Before the request's own deadline, a longer run of looks
+                // (a long request may compute between its waits).
+                let looks = if now < start.saturating_add(within_ns) { 3 * SPIN_LOOKS } else { SPIN_LOOKS };
+                if now >= blocked_deadline || running >= looks {
+                    // Whole seconds without progress.
+                    return Err(Failure::Hung((now - start) / 1_000_000_000 * 1000));
                 }
                 deadline = (now + LOOK_NS).min(blocked_deadline);
             }
