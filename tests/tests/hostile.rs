@@ -11,26 +11,43 @@
 //! A second test does the same to the network stack and the web server
 //! (net, httpd) on a machine with a network card.
 
-use kintsugi_tests::soak::ps;
-use kintsugi_tests::{boot, boot_with, NicModel, QemuConfig, COMMAND_TIMEOUT};
+use kintsugi_tests::soak::ps::{self, Figures};
+use kintsugi_tests::{boot, boot_with, Machine, NicModel, QemuConfig, COMMAND_TIMEOUT};
+use std::collections::BTreeMap;
 
-#[test]
-fn hostile_clients_crash_nothing_and_others_are_still_served() {
-    let mut m = boot();
+/// Run `hostile check ARGS` against `services` and check its verdict and
+/// that it reports each; the services' figures before it.
+fn hostile_check(m: &mut Machine, args: &str, services: &[&str]) -> BTreeMap<String, Figures> {
     let before = ps::parse(&m.shq("ps"));
-    for service in ["kv", "tally", "fs", "blk"] {
-        assert!(before.contains_key(service), "{service} is not in ps:\n{before:?}");
+    for service in services {
+        assert!(before.contains_key(*service), "{service} is not in ps:\n{before:?}");
     }
     let out = m
-        .command("run hostile check seed=11 random=80", COMMAND_TIMEOUT)
+        .command(&format!("run hostile check {args}"), COMMAND_TIMEOUT)
         .unwrap_or_else(|e| panic!("run hostile: {e}\n{}", m.console()));
     let failures: Vec<&str> = out.lines().filter(|l| l.contains("hostile: FAIL")).collect();
     assert!(failures.is_empty(), "hostile input was mishandled:\n{}\n{}", failures.join("\n"), m.console());
     assert!(out.contains("hostile: verdict OK"), "{out}\n{}", m.console());
-    for service in ["kv", "tally", "fs", "blk"] {
-        let figures = format!("hostile: {service}: restarts ");
-        assert!(out.contains(&figures), "no figures for {service}:\n{out}");
+    for service in services {
+        assert!(out.contains(&format!("hostile: {service}: restarts ")), "no figures for {service}:\n{out}");
     }
+    before
+}
+
+/// Nothing crashed: no service restarted since `before`, nothing panicked.
+fn assert_no_restarts(m: &mut Machine, before: &BTreeMap<String, Figures>) {
+    let after = ps::parse(&m.shq("ps"));
+    for (service, was) in before {
+        let now = after.get(service).unwrap_or_else(|| panic!("{service} is gone from ps:\n{after:?}"));
+        assert_eq!(now.restarts, was.restarts, "{service} restarted during the hostile run\n{}", m.console());
+    }
+    assert!(!m.console().contains("panicked"), "a panic:\n{}", m.console());
+}
+
+#[test]
+fn hostile_clients_crash_nothing_and_others_are_still_served() {
+    let mut m = boot();
+    let before = hostile_check(&mut m, "seed=11 random=80", &["kv", "tally", "fs", "blk"]);
     // The companions said why they closed the hostile sessions.
     let console = m.console();
     assert!(console.contains("closing it"), "no session was closed for breaking its contract:\n{console}");
@@ -75,13 +92,7 @@ fn hostile_clients_crash_nothing_and_others_are_still_served() {
         m.console()
     );
 
-    // Nothing crashed: no service restarted.
-    let after = ps::parse(&m.shq("ps"));
-    for (service, was) in &before {
-        let now = after.get(service).unwrap_or_else(|| panic!("{service} is gone from ps:\n{after:?}"));
-        assert_eq!(now.restarts, was.restarts, "{service} restarted during the hostile run\n{}", m.console());
-    }
-    assert!(!m.console().contains("panicked"), "a panic:\n{}", m.console());
+    assert_no_restarts(&mut m, &before);
     m.shutdown();
 }
 
@@ -95,26 +106,9 @@ fn hostile_clients_crash_neither_net_nor_httpd() {
     let cfg = QemuConfig { nic: Some(NicModel::Virtio), ..QemuConfig::default() };
     let mut m = boot_with(&cfg);
     m.wait_for_text("[httpd] serving http on port 80", COMMAND_TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
-    let before = ps::parse(&m.shq("ps"));
-    for service in ["net", "httpd"] {
-        assert!(before.contains_key(service), "{service} is not in ps:\n{before:?}");
-    }
-    let out = m
-        .command("run hostile check seed=5 random=60 net httpd", COMMAND_TIMEOUT)
-        .unwrap_or_else(|e| panic!("run hostile: {e}\n{}", m.console()));
-    let failures: Vec<&str> = out.lines().filter(|l| l.contains("hostile: FAIL")).collect();
-    assert!(failures.is_empty(), "hostile input was mishandled:\n{}\n{}", failures.join("\n"), m.console());
-    assert!(out.contains("hostile: verdict OK"), "{out}\n{}", m.console());
-    for service in ["net", "httpd"] {
-        assert!(out.contains(&format!("hostile: {service}: restarts ")), "no figures for {service}:\n{out}");
-    }
+    let before = hostile_check(&mut m, "seed=5 random=60 net httpd", &["net", "httpd"]);
     let net = m.shq("net");
     assert!(net.contains("*:80"), "httpd still listens:\n{net}");
-    let after = ps::parse(&m.shq("ps"));
-    for (service, was) in &before {
-        let now = after.get(service).unwrap_or_else(|| panic!("{service} is gone from ps:\n{after:?}"));
-        assert_eq!(now.restarts, was.restarts, "{service} restarted during the hostile run\n{}", m.console());
-    }
-    assert!(!m.console().contains("panicked"), "a panic:\n{}", m.console());
+    assert_no_restarts(&mut m, &before);
     m.shutdown();
 }

@@ -468,8 +468,9 @@ fn serve_dns(l: &mut Link<net::NetCore, net::NetCore>, sock: u32) {
     assert!(matches!(l.call(Side::B, 1, Request::SendTo { socket: sock, address, port, data: r }), Reply::Sent { .. }));
 }
 
-#[test]
-fn names_resolve_through_the_dns_server() {
+/// A link where A asks B's address for names, and B's UDP socket on port
+/// 53 (answered with `serve_dns`).
+fn dns_link() -> (Link<net::NetCore, net::NetCore>, u32) {
     let mut cfg = config(IP_A);
     if let net::Ipv4Mode::Static { dns, .. } = &mut cfg.ipv4 {
         dns.push(IP_B);
@@ -478,6 +479,12 @@ fn names_resolve_through_the_dns_server() {
     let b = net::NetCore::new(config(IP_B), MAC_B, 2, 0).unwrap();
     let mut l = Link::new(a, b);
     let server = socket_of(l.call(Side::B, 1, Request::Bind { port: 53 }));
+    (l, server)
+}
+
+#[test]
+fn names_resolve_through_the_dns_server() {
+    let (mut l, server) = dns_link();
     let seq = l.send(Side::A, 1, Request::Resolve { name: "peer.test".into(), wait_ms: 5000 });
     serve_dns(&mut l, server);
     assert!(l.run_until(5000, |l| l.replies.contains_key(&(Side::A, 1, seq))));
@@ -507,14 +514,7 @@ fn names_resolve_through_the_dns_server() {
 /// failed the request; found by the hostile client in the soak).
 #[test]
 fn failures_quoting_long_names_fit_the_contract() {
-    let mut cfg = config(IP_A);
-    if let net::Ipv4Mode::Static { dns, .. } = &mut cfg.ipv4 {
-        dns.push(IP_B);
-    }
-    let a = net::NetCore::new(cfg, MAC_A, 1, 0).unwrap();
-    let b = net::NetCore::new(config(IP_B), MAC_B, 2, 0).unwrap();
-    let mut l = Link::new(a, b);
-    let server = socket_of(l.call(Side::B, 1, Request::Bind { port: 53 }));
+    let (mut l, server) = dns_link();
     let names = [
         format!("{l}.{l}.{l}.{}", "n".repeat(61), l = "n".repeat(63)),
         format!("{}.test", "n".repeat(248)),
