@@ -176,18 +176,13 @@ impl Log {
         self.bytes = all.bytes;
     }
 
-    /// [`Log::trim`], handing back the entries.
+    /// A checkpoint committed: everything before it is in the checkpoint.
+    /// Empties the log and hands back its entries (the companion keeps them
+    /// to fall back on).
     pub fn take(&mut self) -> Vec<Entry> {
         self.delivered.clear();
         self.bytes = 0;
         core::mem::take(&mut self.entries)
-    }
-
-    /// A checkpoint committed: everything before it is in the checkpoint.
-    pub fn trim(&mut self) {
-        self.entries.clear();
-        self.delivered.clear();
-        self.bytes = 0;
     }
 }
 
@@ -253,7 +248,7 @@ mod tests {
         assert_eq!(log.payload_bytes(), 13);
         assert!(log.contains((1, 1)));
         assert!(!log.contains((2, 0)));
-        log.trim();
+        log.take();
         assert!(log.is_empty());
         assert_eq!(log.payload_bytes(), 0);
     }
