@@ -124,11 +124,11 @@ static CHECKPOINT_WANTED: core::sync::atomic::AtomicBool = core::sync::atomic::A
 /// since the companion was told.
 static HELD: spin::Mutex<(u64, bool)> = spin::Mutex::new((0, false));
 
-/// The interval of timer ticks the service asked for last (ms), and
-/// whether the companion is still to be told. It starts as "to be told",
-/// so a restarted process says its wish to a companion that heard its
-/// predecessor's.
-static TICK_WISH: spin::Mutex<(u64, bool)> = spin::Mutex::new((0, true));
+/// The interval of timer ticks the service asked for last (ms; 0: none
+/// yet), and whether the companion is still to be told. Starting at 0,
+/// a restarted process's first wish is always told, so a companion that
+/// heard its predecessor's learns it.
+static TICK_WISH: spin::Mutex<(u64, bool)> = spin::Mutex::new((0, false));
 
 /// Ask for timer ticks every `ms` milliseconds from now on (a service that
 /// is idle asks for fewer, one that is busy for its `TICK_MS` again); the
@@ -174,7 +174,7 @@ fn send_wishes(checker: &mut Checker<Companion>) {
     }
     let tick = {
         let mut t = TICK_WISH.lock();
-        (core::mem::replace(&mut t.1, false) && t.0 > 0).then_some(t.0)
+        core::mem::replace(&mut t.1, false).then_some(t.0)
     };
     if let Some(ms) = tick {
         let _ = checker.on_reply(&LinkReply::TickEvery { ms });

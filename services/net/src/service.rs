@@ -122,8 +122,6 @@ pub struct NetState {
     core: Option<NetCore>,
     /// Why there is no stack yet.
     down: String,
-    /// Ticks seen.
-    ticks: u64,
     /// The time of the last try to reach the card (ns).
     probed_at: Option<u64>,
     /// The time of the last frame in or out (ns). A client's request that
@@ -293,7 +291,6 @@ impl NetState {
     /// A tick: take what nic received, fire the core's timer if due, send
     /// what waited.
     fn tick(&mut self, now_ns: u64) {
-        self.ticks += 1;
         self.see(now_ns);
         self.start_core(now_ns);
         if self.core.is_none() {
@@ -450,7 +447,7 @@ impl NetState {
 
     fn down_reply(&self) -> Reply {
         let mut message = format!("the network is down: {}", self.down);
-        message.truncate(200);
+        crate::stack::cut_at_char(&mut message, 200);
         Reply::Failed { code: code::UNREACHABLE, message }
     }
 }
@@ -487,7 +484,6 @@ impl Service for NetService {
             config,
             core: None,
             down,
-            ticks: 0,
             probed_at: None,
             active_ns: 0,
             now_ns: 0,
