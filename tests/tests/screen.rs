@@ -45,9 +45,18 @@ fn find(lines: &[String], line: &str, from: usize) -> Option<usize> {
     lines.iter().skip(from).position(|l| l == line).map(|i| i + from)
 }
 
-/// Whether `first` is on the screen with `then` right below it.
+/// Whether a line is a service's log line (`[name] ...`), which may land
+/// between a command and its output while the services still start.
+fn is_log_line(line: &str) -> bool {
+    line.starts_with('[') && line.contains("] ")
+}
+
+/// Whether `first` is on the screen with `then` below it, with nothing
+/// but services' log lines between them.
 fn shows_pair(lines: &[String], first: &str, then: &str) -> bool {
-    lines.windows(2).any(|w| w[0] == first && w[1] == then)
+    lines.iter().enumerate().any(|(i, l)| {
+        l == first && lines[i + 1..].iter().find(|x| !is_log_line(x)).is_some_and(|x| x == then)
+    })
 }
 
 /// Type `text` on the keyboard until the serial console shows `expect`
