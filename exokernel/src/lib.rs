@@ -52,6 +52,8 @@ pub mod profile;
 #[cfg(target_os = "none")]
 pub mod sched;
 #[cfg(target_os = "none")]
+mod stall_report;
+#[cfg(target_os = "none")]
 mod start;
 #[cfg(target_os = "none")]
 pub mod syscall;

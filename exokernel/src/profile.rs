@@ -202,7 +202,7 @@ pub fn on_nmi(frame: &TrapFrame) {
 }
 
 /// Walk the kernel's frame-pointer chain, staying inside the kernel stack.
-fn walk_kernel(rip: u64, mut rbp: u64, out: &mut [u64]) -> usize {
+pub(crate) fn walk_kernel(rip: u64, mut rbp: u64, out: &mut [u64]) -> usize {
     extern "C" {
         static kernel_stack_bottom: u8;
     }
@@ -227,8 +227,13 @@ fn walk_kernel(rip: u64, mut rbp: u64, out: &mut [u64]) -> usize {
 }
 
 /// Walk a user frame-pointer chain through the active page tables.
-fn walk_user(rip: u64, mut rbp: u64, out: &mut [u64]) -> usize {
+fn walk_user(rip: u64, rbp: u64, out: &mut [u64]) -> usize {
     let cr3 = x86_64::registers::control::Cr3::read_raw().0.start_address().as_u64();
+    walk_user_in(cr3, rip, rbp, out)
+}
+
+/// Walk a user frame-pointer chain through the page tables rooted at `cr3`.
+pub(crate) fn walk_user_in(cr3: u64, rip: u64, mut rbp: u64, out: &mut [u64]) -> usize {
     out[0] = rip;
     let mut n = 1;
     while n < out.len() && rbp != 0 && rbp.is_multiple_of(8) && kintsugi_abi::is_user_range(rbp, 16) {

@@ -2,7 +2,9 @@
 //! unless the kernel command line enables it; when on, samples carry kernel
 //! and user stacks of the processes that ran, written to the console.
 
+use kintsugi_tests::monitor::Monitor;
 use kintsugi_tests::{boot, boot_with, QemuConfig};
+use std::time::Duration;
 
 #[test]
 fn the_profiler_samples_kernel_and_user_stacks_of_each_process() {
@@ -56,4 +58,35 @@ fn without_the_command_line_switch_there_is_no_profiler() {
     let out = m.sh("run profile start");
     assert!(out.contains("the kernel was not booted with `profile`"), "{out}");
     m.shutdown();
+}
+
+/// An NMI while the profiler is not sampling (QEMU's monitor `nmi`, as the
+/// soak sends at a hang) prints the stall report: where the CPU was, the
+/// free memory, and every process with its state and user stack; the
+/// system carries on.
+#[test]
+fn an_nmi_prints_the_stall_report_and_the_system_carries_on() {
+    let sock = std::env::temp_dir().join(format!("kintsugi-{}-stall.monitor", std::process::id()));
+    let _ = std::fs::remove_file(&sock);
+    let mut m = boot_with(&QemuConfig { monitor: Some(sock.clone()), ..QemuConfig::default() });
+    let mut mon = Monitor::connect(&sock, Duration::from_secs(30)).expect("the QEMU monitor");
+    mon.command("nmi").expect("nmi");
+    let out = m.expect("STALL end", Duration::from_secs(30)).expect("a stall report");
+    let report = &out[out.find("STALL begin").unwrap_or_else(|| panic!("no beginning:\n{out}"))..];
+    assert!(report.contains("STALL memory: ") && report.contains(" pages free"), "{report}");
+    let procs: Vec<&str> = report.lines().filter_map(|l| l.strip_prefix("STALL proc ")).collect();
+    assert!(procs.iter().any(|l| l.starts_with("1 init ")), "init is listed:\n{report}");
+    // Somebody waits (init for its children and requests, at least); the
+    // shell is listed, with its stack, a chain of user addresses.
+    assert!(procs.iter().any(|l| l.contains(" blocked ") && l.contains(" waits on ")), "{report}");
+    eprintln!("{report}");
+    let lines: Vec<&str> = report.lines().collect();
+    let at = lines.iter().position(|l| l.starts_with("STALL proc ") && l.contains(" shell ")).unwrap();
+    let stack = lines[at + 1].strip_prefix("STALL   user stack:").unwrap_or_else(|| panic!("{report}"));
+    let frames: Vec<u64> =
+        stack.split_whitespace().filter_map(|a| u64::from_str_radix(a.trim_start_matches("0x"), 16).ok()).collect();
+    assert!(frames.len() >= 3 && frames.iter().all(|&a| a > 0 && a < 1 << 47), "the shell's stack: {stack}");
+    assert_eq!(m.sh("echo still here").trim(), "still here");
+    m.shutdown();
+    let _ = std::fs::remove_file(&sock);
 }

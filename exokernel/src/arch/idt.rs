@@ -95,9 +95,14 @@ idle_loop:
 
 extern "C" fn trap_dispatch_entry(frame: &mut TrapFrame) {
     // An NMI can arrive anywhere, even inside the kernel: it must not take
-    // the kernel lock. The only NMIs are the profiler's samples.
+    // the kernel lock. While the profiler samples, NMIs are its samples;
+    // otherwise one asks for the stall report.
     if frame.vector == 2 {
-        crate::profile::on_nmi(frame);
+        if crate::profile::running() {
+            crate::profile::on_nmi(frame);
+        } else {
+            crate::stall_report::on_nmi(frame);
+        }
         return;
     }
     crate::trap::dispatch(frame);

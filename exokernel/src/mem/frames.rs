@@ -153,3 +153,9 @@ pub fn overlaps_ram(start: u64, end: u64, ram: &[Region]) -> bool {
 pub fn stats() -> (u64, u64) {
     FRAMES.lock().as_ref().map(|f| (f.total, f.free)).unwrap_or((0, 0))
 }
+
+/// (total, free) pages, unless the allocator's lock is held (for the stall
+/// report, which must not wait).
+pub fn try_stats() -> Option<(u64, u64)> {
+    FRAMES.try_lock().map(|f| f.as_ref().map(|f| (f.total, f.free)).unwrap_or((0, 0)))
+}

@@ -45,6 +45,12 @@ impl Event {
         core::mem::take(&mut self.state.lock().bits)
     }
 
+    /// The word, unless its lock is held (for the stall report, which must
+    /// not wait).
+    pub fn peek_bits(&self) -> Option<u64> {
+        self.state.try_lock().map(|s| s.bits)
+    }
+
     /// Whether any bit is set.
     pub fn is_set(&self) -> bool {
         self.state.lock().bits != 0
