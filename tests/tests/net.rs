@@ -99,6 +99,8 @@ fn check_http_basics(port: u16) {
     let (ok, status) = curl(&[&url("/status")]);
     let status = String::from_utf8_lossy(&status);
     assert!(ok && status.contains("\"services\":[") && status.contains("\"name\":\"nic\""), "{status}");
+    // httpd's own figures too, which its companion answers itself.
+    assert!(status.contains("\"name\":\"httpd\""), "{status}");
 }
 
 /// A small HTTP server on the host for the guest's `http get`: one

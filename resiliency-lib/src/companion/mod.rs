@@ -808,6 +808,7 @@ impl<P: Resilient> Companion<P> {
         }
         let value = match kind {
             crate::service::INPUT_TIME => libos::time::now_ns().to_le_bytes().to_vec(),
+            crate::service::INPUT_CALL if own_control::<P>(&data).is_some() => self.own_figures(&data),
             crate::service::INPUT_CALL => self.clients.outbound_call(&data),
             crate::service::INPUT_CALL_NEXT => self.clients.outbound_next(&data),
             _ => return Err(Failure::Violation(format!("unknown input kind {kind}"))),
@@ -817,6 +818,27 @@ impl<P: Resilient> Companion<P> {
             self.log.push(Entry::Input(value.clone()));
         }
         Ok(value)
+    }
+
+    /// The service's call to its own companion's control channel
+    /// (`NAME.control`), which the companion is too busy delivering the
+    /// service's request to serve: answered here, for `Stats` only (a
+    /// service's figures, e.g. for httpd's `/status`; status byte as for
+    /// [`Clients::outbound_call`], 3 for any other control request).
+    fn own_figures(&mut self, data: &[u8]) -> Vec<u8> {
+        use libos::channel::{HandleList, HandleQueue, Message};
+        let Some(request) = own_control::<P>(data) else { return Vec::from([1]) };
+        let mut handles = HandleQueue::new(Vec::new());
+        match crate::control::Request::decode(&mut libos::wire::Reader::new(request), &mut handles) {
+            Ok(crate::control::Request::Stats) => {
+                let mut w = libos::wire::Writer::new();
+                self.control(crate::control::Request::Stats).encode(&mut w, &mut HandleList::default());
+                let mut out = Vec::from([0u8]);
+                out.extend_from_slice(&w.finish());
+                out
+            }
+            _ => Vec::from([3]),
+        }
     }
 
     fn count_due(&self) -> bool {
@@ -1370,6 +1392,16 @@ impl<P: Resilient> Companion<P> {
 
 /// The inputs recorded at the start of `entries` (those of the request or
 /// event before them).
+/// The request bytes of a service's call (`data`: the callee's name, u32
+/// length + bytes, then the request) when the callee is the service's own
+/// control channel.
+fn own_control<P: Resilient>(data: &[u8]) -> Option<&[u8]> {
+    let mut r = libos::wire::Reader::new(data);
+    let name = r.string(64).ok()?;
+    let own = name.strip_suffix(".control").is_some_and(|n| n == P::NAME);
+    own.then(|| r.rest())
+}
+
 fn recorded_inputs(entries: &[Entry]) -> VecDeque<Vec<u8>> {
     entries.iter().map_while(|e| if let Entry::Input(v) = e { Some(v.clone()) } else { None }).collect()
 }

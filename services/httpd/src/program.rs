@@ -57,8 +57,9 @@ const MAX_CONNECTIONS: usize = 250;
 const FIGURES_MS: u64 = 1000;
 /// The resilient services whose figures `/status` shows (their companions
 /// are asked through `NAME.control`; absent ones are left out). httpd's
-/// own companion is not asked: it is busy delivering the tick that asks.
-pub const STATUS_SERVICES: [&str; 8] = ["blk", "nic", "net", "vault", "kv", "fs", "tally", "waiter"];
+/// own companion answers httpd's own call itself: it is busy delivering
+/// the tick that asks.
+pub const STATUS_SERVICES: [&str; 9] = ["blk", "nic", "net", "httpd", "vault", "kv", "fs", "tally", "waiter"];
 /// The folder served, and where a missing one is built first.
 const ROOT: &str = "/www";
 const ROOT_NEW: &str = "/www-new";
