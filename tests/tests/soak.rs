@@ -31,6 +31,7 @@ fn a_short_soak_loses_nothing() {
         fs_power_cuts: true,
         echo: false,
         pause_ms: (100, 800),
+        steady_chaos: false,
         machine: QemuConfig { nic: Some(NicModel::Virtio), disk_bus: DiskBus::Virtio, ..QemuConfig::default() },
     };
     let outcome = soak::run(&image, &o);

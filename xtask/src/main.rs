@@ -158,6 +158,14 @@ enum Cmd {
         /// Copy the guest's console to stdout.
         #[arg(long)]
         echo: bool,
+        /// Milliseconds between two injections, MIN-MAX.
+        #[arg(long, default_value = "100-1200", value_parser = soak::parse_range)]
+        pause_ms: (u64, u64),
+        /// Keep chaos on in kv, tally, blk, fs and nic all the time (periods
+        /// of chaos then come and go on net and httpd): the crash rate of a
+        /// long campaign.
+        #[arg(long)]
+        steady_chaos: bool,
     },
     /// Run the benchmarks beside a Linux guest under the same QEMU settings.
     Bench {
@@ -326,17 +334,27 @@ fn main() {
                 0
             })
         }),
-        Cmd::Soak { minutes, seed, disks, cut_every, no_companion_kills, no_fs_power_cuts, echo } => {
-            soak::run(soak::SoakArgs {
-                minutes,
-                seed,
-                disks,
-                cut_every,
-                companion_kills: !no_companion_kills,
-                fs_power_cuts: !no_fs_power_cuts,
-                echo,
-            })
-        }
+        Cmd::Soak {
+            minutes,
+            seed,
+            disks,
+            cut_every,
+            no_companion_kills,
+            no_fs_power_cuts,
+            echo,
+            pause_ms,
+            steady_chaos,
+        } => soak::run(soak::SoakArgs {
+            minutes,
+            seed,
+            disks,
+            cut_every,
+            companion_kills: !no_companion_kills,
+            fs_power_cuts: !no_fs_power_cuts,
+            echo,
+            pause_ms,
+            steady_chaos,
+        }),
         Cmd::Bench { only } => bench::run(only.as_deref()).map(|_| 0),
         Cmd::Profile { exec, seconds, hz, top } => {
             profile::run(profile::ProfileOptions { exec, seconds, hz, top }).map(|_| 0)

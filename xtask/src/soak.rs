@@ -25,12 +25,16 @@ pub struct SoakArgs {
     pub fs_power_cuts: bool,
     /// Copy the guest's console to stdout.
     pub echo: bool,
+    /// Milliseconds between injections, `MIN-MAX`.
+    pub pause_ms: (u64, u64),
+    /// Keep chaos on in the busiest services all the time.
+    pub steady_chaos: bool,
 }
 
-/// Parse `MIN-MAX` seconds.
+/// Parse `MIN-MAX` (seconds or milliseconds).
 pub fn parse_range(text: &str) -> Result<(u64, u64), String> {
     let (a, b) = text.split_once('-').ok_or_else(|| format!("'{text}' is not MIN-MAX"))?;
-    let n = |s: &str| s.trim().parse::<u64>().map_err(|_| format!("'{s}' is not a number of seconds"));
+    let n = |s: &str| s.trim().parse::<u64>().map_err(|_| format!("'{s}' is not a whole number"));
     let (a, b) = (n(a)?, n(b)?);
     if a == 0 || a > b {
         return Err(format!("'{text}': need 0 < MIN <= MAX"));
@@ -61,7 +65,8 @@ pub fn run(a: SoakArgs) -> Result<i32, String> {
         companion_kills: a.companion_kills,
         fs_power_cuts: a.fs_power_cuts,
         echo: a.echo,
-        pause_ms: (100, 1200),
+        pause_ms: a.pause_ms,
+        steady_chaos: a.steady_chaos,
         machine: QemuConfig { nic: Some(NicModel::Virtio), disk_bus: DiskBus::Virtio, ..QemuConfig::default() },
     };
     let outcome = soak::run(&image, &o);

@@ -60,9 +60,14 @@ pub enum Action {
     Fuzz { seed: u64 },
 }
 
+/// The services whose chaos stays on all the time with steady chaos (see
+/// `Options::steady_chaos`): those whose clients keep them busy; the
+/// periods of chaos then come and go on net and httpd.
+pub const STEADY_CHAOS: [&str; 5] = ["kv", "tally", "blk", "fs", "nic"];
+
 /// The chaos percentages per service: high enough for many crashes under
 /// the clients' load, low enough that the load makes progress.
-fn chaos_percent(service: &str) -> &'static str {
+pub fn chaos_percent(service: &str) -> &'static str {
     match service {
         "kv" | "tally" => "3",
         // Every frame and every poll of httpd is a request of net's.
@@ -71,8 +76,9 @@ fn chaos_percent(service: &str) -> &'static str {
     }
 }
 
-/// Choose the next injection. `chaos_on` are the services with chaos on.
-pub fn choose(rng: &mut Rng, chaos_on: &[&'static str], companion_kills: bool) -> Action {
+/// Choose the next injection. `chaos_on` are the services with chaos on
+/// that may be turned off, `steady` those whose chaos stays on.
+pub fn choose(rng: &mut Rng, chaos_on: &[&'static str], steady: &[&str], companion_kills: bool) -> Action {
     let roll = rng.below(100);
     match roll {
         0..=44 => Action::Crash { service: rng.pick(&SERVICES), kind: rng.pick(&KINDS) },
@@ -98,7 +104,10 @@ pub fn choose(rng: &mut Rng, chaos_on: &[&'static str], companion_kills: bool) -
                 Action::ChaosOff { service: rng.pick(&off) }
             } else {
                 let candidates: Vec<&'static str> =
-                    SERVICES.iter().copied().filter(|s| !chaos_on.contains(s)).collect();
+                    SERVICES.iter().copied().filter(|s| !chaos_on.contains(s) && !steady.contains(s)).collect();
+                if candidates.is_empty() {
+                    return Action::NicProbe;
+                }
                 let service = rng.pick(&candidates);
                 Action::ChaosOn { service, percent: chaos_percent(service) }
             }
@@ -155,16 +164,16 @@ mod tests {
         let mut rng = Rng::new(1);
         let mut kinds = std::collections::HashSet::new();
         for _ in 0..2000 {
-            let a = choose(&mut rng, &["kv"], false);
+            let a = choose(&mut rng, &["kv"], &[], false);
             assert!(!matches!(a, Action::KillCompanion { .. }));
             kinds.insert(std::mem::discriminant(&a));
         }
         assert_eq!(kinds.len(), 10);
-        assert!((0..2000).any(|_| matches!(choose(&mut rng, &[], true), Action::KillCompanion { .. })));
+        assert!((0..2000).any(|_| matches!(choose(&mut rng, &[], &[], true), Action::KillCompanion { .. })));
         let mut drivers = std::collections::BTreeSet::new();
         let mut crashed = std::collections::BTreeSet::new();
         for _ in 0..4000 {
-            match choose(&mut rng, &[], true) {
+            match choose(&mut rng, &[], &[], true) {
                 Action::Together { driver, above } => {
                     drivers.insert((driver, above[0].0));
                 }
@@ -178,5 +187,17 @@ mod tests {
             assert!(drivers.contains(&pair), "{pair:?} never crashed together");
         }
         assert_eq!(crashed.len(), SERVICES.len() * KINDS.len(), "every kind into every service");
+    }
+
+    #[test]
+    fn steady_chaos_is_never_turned_on_or_off_by_the_periods() {
+        let mut rng = Rng::new(3);
+        for _ in 0..2000 {
+            match choose(&mut rng, &["net"], &STEADY_CHAOS, true) {
+                Action::ChaosOn { service, .. } => assert_eq!(service, "httpd"),
+                Action::ChaosOff { service } => assert_eq!(service, "net"),
+                _ => {}
+            }
+        }
     }
 }

@@ -56,6 +56,10 @@ pub struct Options {
     pub echo: bool,
     /// Milliseconds between injections: a random value in this range.
     pub pause_ms: (u64, u64),
+    /// Keep chaos on in [`inject::STEADY_CHAOS`] from the start of every
+    /// boot, not only for periods (the rate of crashes a run of an hour
+    /// needs for ten thousand).
+    pub steady_chaos: bool,
     /// The machine (its disks are replaced by `disks`).
     pub machine: QemuConfig,
 }
@@ -439,11 +443,18 @@ impl Soak<'_> {
         let mut progress_at = Instant::now() + Duration::from_secs(15);
         self.seen = 0;
         let mut chaos_on: Vec<&'static str> = Vec::new();
+        let steady: &[&str] = if self.o.steady_chaos { &inject::STEADY_CHAOS } else { &[] };
+        for service in steady {
+            let out = self.sh(m, &format!("chaos {service} {}", inject::chaos_percent(service)))?;
+            if !out.contains("chaos on") {
+                self.stats.refused.push(format!("steady chaos {service}: {}", out.trim()));
+            }
+        }
         let mut draining = false;
         loop {
             self.read_lines(m, &mut clients);
             if self.time_up() {
-                for service in chaos_on.drain(..) {
+                for service in chaos_on.drain(..).chain(steady.iter().copied()) {
                     self.sh(m, &format!("chaos {service} 0"))?;
                 }
                 self.wind_down(m, &mut clients)?;
@@ -476,7 +487,7 @@ impl Soak<'_> {
                 self.end_boot_figures();
                 return Ok(BootEnd::Cut);
             }
-            let action = inject::choose(&mut self.rng, &chaos_on, self.o.companion_kills);
+            let action = inject::choose(&mut self.rng, &chaos_on, steady, self.o.companion_kills);
             self.perform(m, &action, &mut chaos_on)?;
             if Instant::now() >= progress_at {
                 self.read_ps(m)?;
