@@ -76,6 +76,17 @@ pub fn chaos_percent(service: &str) -> &'static str {
     }
 }
 
+/// The chaos percentages of steady chaos: twice those of a period, since
+/// a crash the companion injects is never counted against the request
+/// (its rerun has no chaos), so clients see only delay.
+pub fn steady_percent(service: &str) -> &'static str {
+    match service {
+        "kv" | "tally" => "6",
+        "net" => "2",
+        _ => "4",
+    }
+}
+
 /// Choose the next injection. `chaos_on` are the services with chaos on
 /// that may be turned off, `steady` those whose chaos stays on.
 pub fn choose(rng: &mut Rng, chaos_on: &[&'static str], steady: &[&str], companion_kills: bool) -> Action {

@@ -445,7 +445,7 @@ impl Soak<'_> {
         let mut chaos_on: Vec<&'static str> = Vec::new();
         let steady: &[&str] = if self.o.steady_chaos { &inject::STEADY_CHAOS } else { &[] };
         for service in steady {
-            let out = self.sh(m, &format!("chaos {service} {}", inject::chaos_percent(service)))?;
+            let out = self.sh(m, &format!("chaos {service} {}", inject::steady_percent(service)))?;
             if !out.contains("chaos on") {
                 self.stats.refused.push(format!("steady chaos {service}: {}", out.trim()));
             }
