@@ -16,9 +16,11 @@
 //! of its model) in kv itself. The driver then checks the final contents:
 //! every client's keys against its model's hash, the counters against the
 //! increments. It prints `kvload: clients=C ops=N errors=E`, the first
-//! mismatches, and `kvload: ops_per_s=R window_ms=W via=companion|direct`:
-//! the operations of all clients over the time from the first client's
-//! first operation to the last client's last (the clients are spawned
+//! mismatches, and `kvload: ops_per_s=R requests_per_s=Q window_ms=W
+//! via=companion|direct`: the operations (and the kv requests they took: an
+//! increment's compare-and-swap loop takes more under contention) of all
+//! clients over the time from the first client's first operation to the
+//! last client's last (the clients are spawned
 //! suspended and started together; connecting and the final checks are
 //! outside the window).
 // Not service code (a load generator, a client outside the service: its clock is not replayed state).
@@ -121,12 +123,15 @@ fn client(run: u64, id: u64, ops: u64, direct: Option<&str>) -> i32 {
     let mut model: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     let mut check = Checker { errors: 0, mismatches: Vec::new() };
     let mut increments = 0u64;
+    // Requests sent (an increment is a get and a compare-and-swap per try).
+    let mut requests = 0u64;
     let own = |n: u64| format!("r{run}/c{id}/k{n:02}");
     let start_ns = libos::time::now_ns();
     for op in 0..ops {
         let key = own(rng.below(OWN_KEYS));
         let value: Vec<u8> = (0..rng.below(64)).map(|_| b'a' + rng.below(26) as u8).collect();
         let roll = rng.below(100);
+        requests += 1;
         let result: Result<(), String> = (|| {
             match roll {
                 0..=29 => match kv.put(key.clone(), value.clone()).map_err(|e| e.to_string())? {
@@ -190,8 +195,10 @@ fn client(run: u64, id: u64, ops: u64, direct: Option<&str>) -> i32 {
                 }
                 _ => {
                     let counter = format!("r{run}/shared/{}", rng.below(SHARED_COUNTERS));
-                    increment(&mut kv, &counter).map_err(|e| format!("op {op}: increment {counter}: {e}"))?;
+                    let tries =
+                        increment(&mut kv, &counter).map_err(|e| format!("op {op}: increment {counter}: {e}"))?;
                     increments += 1;
+                    requests += 2 * tries - 1;
                 }
             }
             Ok(())
@@ -203,7 +210,7 @@ fn client(run: u64, id: u64, ops: u64, direct: Option<&str>) -> i32 {
     let end_ns = libos::time::now_ns();
     // The report, stored in kv for the driver.
     let mut report = format!(
-        "errors={} increments={increments} hash={:x} keys={} start={start_ns} end={end_ns}",
+        "errors={} increments={increments} hash={:x} keys={} start={start_ns} end={end_ns} requests={requests}",
         check.errors,
         model_hash(&model),
         model.len()
@@ -221,9 +228,10 @@ fn client(run: u64, id: u64, ops: u64, direct: Option<&str>) -> i32 {
     0
 }
 
-/// Add one to a decimal counter with a compare-and-swap loop.
-fn increment(kv: &mut KvClient, key: &str) -> Result<(), String> {
-    for _ in 0..1000 {
+/// Add one to a decimal counter with a compare-and-swap loop; the tries it
+/// took.
+fn increment(kv: &mut KvClient, key: &str) -> Result<u64, String> {
+    for tries in 1..=1000 {
         let current = value_of(&kv.get(key.to_string()).map_err(|e| e.to_string())?).ok_or("get gave no Value")?;
         let n: u64 = match &current {
             Some(v) => core::str::from_utf8(v).ok().and_then(|s| s.parse().ok()).ok_or("counter is not a number")?,
@@ -235,7 +243,7 @@ fn increment(kv: &mut KvClient, key: &str) -> Result<(), String> {
         };
         let next = format!("{}", n + 1).into_bytes();
         match kv.cas(key.to_string(), present, expected, true, next).map_err(|e| e.to_string())? {
-            Reply::Swapped { ok: true, .. } => return Ok(()),
+            Reply::Swapped { ok: true, .. } => return Ok(tries),
             Reply::Swapped { ok: false, .. } => continue,
             r => return Err(format!("cas gave {r:?}")),
         }
@@ -363,6 +371,7 @@ fn driver(clients: u64, ops: u64, direct: bool) -> i32 {
         }
     };
     let mut increments = 0;
+    let mut requests = 0u64;
     let (mut first_start, mut last_end) = (u64::MAX, 0);
     for id in 0..clients {
         let report = kv.get(format!("r{run}/report/c{id}")).ok().as_ref().and_then(value_of).flatten();
@@ -378,6 +387,7 @@ fn driver(clients: u64, ops: u64, direct: bool) -> i32 {
             }
         }
         increments += field(&report, "increments").unwrap_or(0);
+        requests += field(&report, "requests").unwrap_or(0);
         if let (Some(start), Some(end)) = (field(&report, "start"), field(&report, "end")) {
             first_start = first_start.min(start);
             last_end = last_end.max(end);
@@ -420,9 +430,11 @@ fn driver(clients: u64, ops: u64, direct: bool) -> i32 {
     }
     if last_end > first_start {
         let window = last_end - first_start;
+        let per_s = |n: u64| n as u128 * 1_000_000_000 / window as u128;
         println!(
-            "kvload: ops_per_s={} window_ms={} via={}",
-            (each * clients) as u128 * 1_000_000_000 / window as u128,
+            "kvload: ops_per_s={} requests_per_s={} window_ms={} via={}",
+            per_s(each * clients),
+            per_s(requests),
             window / 1_000_000,
             if direct { "direct" } else { "companion" }
         );
