@@ -39,6 +39,16 @@ fn kv_from_the_shell() {
     assert_eq!(m.shq("kv del other").trim(), "deleted");
     assert_eq!(m.shq("kv get other").trim(), "kv: no key 'other'");
     assert_eq!(m.shq("kv del other").trim(), "kv: no key 'other'");
+    // `kvload --direct`: the same checked load straight to a kv of its own,
+    // none of it in the companion's kv, and that kv stopped when done.
+    let kvs = |m: &mut Machine| m.shq("ps").lines().filter(|l| l.trim_end().ends_with(" kv")).count();
+    let before = kvs(&mut m);
+    let out = m.shq("run kvload --direct 4 400");
+    assert!(out.contains("kvload: clients=4 ops=400 errors=0"), "{out}");
+    assert!(out.contains(" via=direct"), "{out}");
+    let list = m.shq("kv list");
+    assert!(list.contains("greeting") && !list.contains("/c0/") && !list.contains("/shared/"), "{list}");
+    assert_eq!(kvs(&mut m), before, "{}", m.shq("ps"));
     m.shutdown();
 }
 

@@ -11,6 +11,7 @@ pub mod debian;
 pub mod devices;
 pub mod fs;
 pub mod kmods;
+pub mod kvload;
 pub mod linux;
 
 use crate::{assemble, tools};
@@ -147,19 +148,23 @@ fn verdict(ratio: f64, goal: f64) -> &'static str {
 }
 
 /// Run the benchmarks and print the table; with `only`, just that part
-/// (`kernel`, `resiliency`, `devices`, `vault` or `fs`), written to `target/bench/results-PART.md`.
+/// (`kernel`, `resiliency`, `kvload`, `devices`, `vault` or `fs`), written to `target/bench/results-PART.md`.
 pub fn run(only: Option<&str>) -> Result<(), String> {
     tools::ensure(&[&tools::QEMU])?;
     let image = assemble::build()?;
     let work_dir = kintsugi_tests::image::workspace_root().join("target/bench/linux");
+    let kvload_plot = kintsugi_tests::image::workspace_root().join("target/bench/kvload.svg");
     if let Some(part) = only {
         let table = match part {
             "kernel" => kernel_table(&image, &work_dir)?,
             "devices" => devices::devices_table(&image, &work_dir)?,
             "vault" => vault_table(&image)?,
             "resiliency" => resiliency_table(&image)?,
+            "kvload" => kvload::kvload_table(&image, &kvload_plot)?,
             "fs" => fs::fs_table(&image, &work_dir)?,
-            other => return Err(format!("bench: no part {other:?} (parts: kernel, resiliency, devices, vault, fs)")),
+            other => {
+                return Err(format!("bench: no part {other:?} (parts: kernel, resiliency, kvload, devices, vault, fs)"))
+            }
         };
         let out = kintsugi_tests::image::workspace_root().join(format!("target/bench/results-{part}.md"));
         if let Some(dir) = out.parent() {
@@ -172,6 +177,8 @@ pub fn run(only: Option<&str>) -> Result<(), String> {
     let mut table = kernel_table(&image, &work_dir)?;
     table.push('\n');
     table.push_str(&resiliency_table(&image)?);
+    table.push('\n');
+    table.push_str(&kvload::kvload_table(&image, &kvload_plot)?);
     table.push('\n');
     table.push_str(&vault_table(&image)?);
     table.push('\n');

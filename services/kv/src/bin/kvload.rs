@@ -1,6 +1,12 @@
-//! `kvload CLIENTS OPS`: load on the kv service from CLIENTS separate client
-//! processes running OPS mixed operations in total, each checking every
-//! answer against its own model.
+//! `kvload [--direct] CLIENTS OPS`: load on the kv service from CLIENTS
+//! separate client processes running OPS mixed operations in total, each
+//! checking every answer against its own model.
+//!
+//! With `--direct` the driver first starts a second kv process alone
+//! (`kv direct kv-direct-RUN`, the same service code without a companion,
+//! as `resbench` does) and the clients talk straight to it; the operations
+//! and checks are the same, so the two modes' throughputs compare the
+//! companion's cost. The driver stops that kv when done.
 //!
 //! Each client owns a set of keys (puts, gets, deletes, lists, compare-and-
 //! swaps, checked exactly) and increments shared counters with
@@ -9,8 +15,14 @@
 //! done, a client stores a report (its error count, its increments, a hash
 //! of its model) in kv itself. The driver then checks the final contents:
 //! every client's keys against its model's hash, the counters against the
-//! increments. It prints `kvload: clients=C ops=N errors=E` and the first
-//! mismatches.
+//! increments. It prints `kvload: clients=C ops=N errors=E`, the first
+//! mismatches, and `kvload: ops_per_s=R requests_per_s=Q window_ms=W
+//! via=companion|direct`: the operations (and the kv requests they took: an
+//! increment's compare-and-swap loop takes more under contention) of all
+//! clients over the time from the first client's first operation to the
+//! last client's last (the clients are spawned
+//! suspended and started together; connecting and the final checks are
+//! outside the window).
 // Not service code (a load generator, a client outside the service: its clock is not replayed state).
 #![allow(clippy::disallowed_methods)]
 #![no_std]
@@ -23,7 +35,8 @@ use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use kv::{KvClient, Reply};
-use libos::handle::Event;
+use libos::channel::Channel;
+use libos::handle::{Event, Process};
 use libos::println;
 use libos::rand::Rng;
 
@@ -42,10 +55,26 @@ fn num(s: Option<&&str>, default: u64) -> u64 {
 }
 
 fn main() -> i32 {
-    let a = args();
+    let mut a = args();
     match a.first().copied() {
-        Some("client") => client(num(a.get(1), 0), num(a.get(2), 0), num(a.get(3), 100)),
-        _ => driver(num(a.first(), 4).max(1), num(a.get(1), 1000)),
+        // `client RUN ID OPS [DIRECT-NAME]`
+        Some("client") => client(num(a.get(1), 0), num(a.get(2), 0), num(a.get(3), 100), a.get(4).copied()),
+        Some("--direct") => {
+            a.remove(0);
+            driver(num(a.first(), 4).max(1), num(a.get(1), 1000), true)
+        }
+        _ => driver(num(a.first(), 4).max(1), num(a.get(1), 1000), false),
+    }
+}
+
+/// A session with kv: through its companion (resumable across a restart of
+/// the companion), or straight to the kv process registered as `direct`.
+fn connect(direct: Option<&str>) -> Result<KvClient, String> {
+    match direct {
+        None => kv::connect().map_err(|e| e.to_string()),
+        Some(name) => libos::directory::connect(name, true)
+            .map(|ep| KvClient::new(Channel::new(ep)))
+            .map_err(|e| format!("{name}: {e}")),
     }
 }
 
@@ -82,8 +111,8 @@ fn value_of(reply: &Reply) -> Option<Option<Vec<u8>>> {
     }
 }
 
-fn client(run: u64, id: u64, ops: u64) -> i32 {
-    let mut kv = match kv::connect() {
+fn client(run: u64, id: u64, ops: u64, direct: Option<&str>) -> i32 {
+    let mut kv = match connect(direct) {
         Ok(c) => c,
         Err(e) => {
             println!("kvload client {id}: {e}");
@@ -94,11 +123,15 @@ fn client(run: u64, id: u64, ops: u64) -> i32 {
     let mut model: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     let mut check = Checker { errors: 0, mismatches: Vec::new() };
     let mut increments = 0u64;
+    // Requests sent (an increment is a get and a compare-and-swap per try).
+    let mut requests = 0u64;
     let own = |n: u64| format!("r{run}/c{id}/k{n:02}");
+    let start_ns = libos::time::now_ns();
     for op in 0..ops {
         let key = own(rng.below(OWN_KEYS));
         let value: Vec<u8> = (0..rng.below(64)).map(|_| b'a' + rng.below(26) as u8).collect();
         let roll = rng.below(100);
+        requests += 1;
         let result: Result<(), String> = (|| {
             match roll {
                 0..=29 => match kv.put(key.clone(), value.clone()).map_err(|e| e.to_string())? {
@@ -162,8 +195,10 @@ fn client(run: u64, id: u64, ops: u64) -> i32 {
                 }
                 _ => {
                     let counter = format!("r{run}/shared/{}", rng.below(SHARED_COUNTERS));
-                    increment(&mut kv, &counter).map_err(|e| format!("op {op}: increment {counter}: {e}"))?;
+                    let tries =
+                        increment(&mut kv, &counter).map_err(|e| format!("op {op}: increment {counter}: {e}"))?;
                     increments += 1;
+                    requests += 2 * tries - 1;
                 }
             }
             Ok(())
@@ -172,9 +207,14 @@ fn client(run: u64, id: u64, ops: u64) -> i32 {
             check.fail(m);
         }
     }
+    let end_ns = libos::time::now_ns();
     // The report, stored in kv for the driver.
-    let mut report =
-        format!("errors={} increments={increments} hash={:x} keys={}", check.errors, model_hash(&model), model.len());
+    let mut report = format!(
+        "errors={} increments={increments} hash={:x} keys={} start={start_ns} end={end_ns} requests={requests}",
+        check.errors,
+        model_hash(&model),
+        model.len()
+    );
     for m in &check.mismatches {
         report.push('\n');
         report.push_str(m);
@@ -188,9 +228,10 @@ fn client(run: u64, id: u64, ops: u64) -> i32 {
     0
 }
 
-/// Add one to a decimal counter with a compare-and-swap loop.
-fn increment(kv: &mut KvClient, key: &str) -> Result<(), String> {
-    for _ in 0..1000 {
+/// Add one to a decimal counter with a compare-and-swap loop; the tries it
+/// took.
+fn increment(kv: &mut KvClient, key: &str) -> Result<u64, String> {
+    for tries in 1..=1000 {
         let current = value_of(&kv.get(key.to_string()).map_err(|e| e.to_string())?).ok_or("get gave no Value")?;
         let n: u64 = match &current {
             Some(v) => core::str::from_utf8(v).ok().and_then(|s| s.parse().ok()).ok_or("counter is not a number")?,
@@ -202,7 +243,7 @@ fn increment(kv: &mut KvClient, key: &str) -> Result<(), String> {
         };
         let next = format!("{}", n + 1).into_bytes();
         match kv.cas(key.to_string(), present, expected, true, next).map_err(|e| e.to_string())? {
-            Reply::Swapped { ok: true, .. } => return Ok(()),
+            Reply::Swapped { ok: true, .. } => return Ok(tries),
             Reply::Swapped { ok: false, .. } => continue,
             r => return Err(format!("cas gave {r:?}")),
         }
@@ -221,22 +262,66 @@ fn field(report: &str, name: &str) -> Option<u64> {
     })
 }
 
-fn driver(clients: u64, ops: u64) -> i32 {
-    let run = libos::time::now_ns() % 1_000_000_000;
-    let each = ops / clients;
-    let mut check = Checker { errors: 0, mismatches: Vec::new() };
-    let done = Event::new().expect("event");
+/// The kv process a `--direct` run started; stopped when dropped.
+struct DirectKv(Process);
+
+impl Drop for DirectKv {
+    fn drop(&mut self) {
+        let ended = Event::new();
+        if let Ok(e) = &ended {
+            let _ = self.0.watch(e, 1);
+        }
+        let _ = self.0.kill();
+        if let Ok(e) = ended {
+            let _ = e.wait(5_000_000_000);
+        }
+    }
+}
+
+/// Start a kv alone registered as `name`, and a session with it.
+fn start_direct(name: &str) -> Result<(DirectKv, KvClient), String> {
+    let (_, p) = libos::directory::run("kv", &format!("direct {name}")).map_err(|e| format!("cannot start kv: {e}"))?;
+    let direct = DirectKv(p);
+    let ep = libos::directory::connect_within(name, core::time::Duration::from_secs(30))
+        .map_err(|e| format!("{name} did not come up: {e}"))?;
+    Ok((direct, KvClient::new(Channel::new(ep))))
+}
+
+/// Start the clients together (spawned suspended, then started), wait for
+/// them all to end; a failure for each that did not exit with 0.
+fn run_clients(run: u64, clients: u64, each: u64, direct: Option<&str>, check: &mut Checker) -> Result<(), String> {
+    let done = Event::new().map_err(|e| format!("event: {e:?}"))?;
     let mut procs = Vec::new();
     for id in 0..clients {
-        match libos::directory::run("kvload", &format!("client {run} {id} {each}")) {
+        let mut args = format!("client {run} {id} {each}");
+        if let Some(name) = direct {
+            args.push(' ');
+            args.push_str(name);
+        }
+        let request = libos::directory::SpawnRequest {
+            program: String::from("kvload"),
+            name: String::new(),
+            args,
+            suspended: true,
+            handles: Vec::new(),
+        };
+        match libos::directory::spawn(request) {
             Ok((_, p)) => {
                 let _ = p.watch(&done, 1);
                 procs.push(p);
             }
             Err(e) => {
-                println!("kvload: cannot start client {id}: {e}");
-                return 1;
+                for p in &procs {
+                    let _ = p.kill();
+                }
+                return Err(format!("cannot start client {id}: {e}"));
             }
+        }
+    }
+    for (id, p) in procs.iter().enumerate() {
+        if let Err(e) = p.start() {
+            check.fail(format!("client {id} could not be started: {e:?}"));
+            let _ = p.kill();
         }
     }
     for (id, p) in procs.iter().enumerate() {
@@ -253,7 +338,32 @@ fn driver(clients: u64, ops: u64) -> i32 {
             check.fail(format!("client {id} {how}"));
         }
     }
-    let mut kv = match kv::connect() {
+    Ok(())
+}
+
+fn driver(clients: u64, ops: u64, direct: bool) -> i32 {
+    let run = libos::time::now_ns() % 1_000_000_000;
+    let each = ops / clients;
+    let mut check = Checker { errors: 0, mismatches: Vec::new() };
+    // `--direct`: a kv of our own, up before the clients start.
+    let direct_name = direct.then(|| format!("kv-direct-{run}"));
+    let (_direct_kv, early) = match &direct_name {
+        Some(name) => match start_direct(name) {
+            Ok((p, c)) => (Some(p), Some(c)),
+            Err(e) => {
+                println!("kvload: {e}");
+                return 1;
+            }
+        },
+        None => (None, None),
+    };
+    if let Err(e) = run_clients(run, clients, each, direct_name.as_deref(), &mut check) {
+        println!("kvload: {e}");
+        return 1;
+    }
+    // Through the companion the driver connects only now (a session that
+    // idled through the run would be one more to resume after a restart).
+    let mut kv = match early.map_or_else(|| connect(None), Ok) {
         Ok(c) => c,
         Err(e) => {
             println!("kvload: {e}");
@@ -261,6 +371,8 @@ fn driver(clients: u64, ops: u64) -> i32 {
         }
     };
     let mut increments = 0;
+    let mut requests = 0u64;
+    let (mut first_start, mut last_end) = (u64::MAX, 0);
     for id in 0..clients {
         let report = kv.get(format!("r{run}/report/c{id}")).ok().as_ref().and_then(value_of).flatten();
         let Some(report) = report.and_then(|r| String::from_utf8(r).ok()) else {
@@ -275,6 +387,11 @@ fn driver(clients: u64, ops: u64) -> i32 {
             }
         }
         increments += field(&report, "increments").unwrap_or(0);
+        requests += field(&report, "requests").unwrap_or(0);
+        if let (Some(start), Some(end)) = (field(&report, "start"), field(&report, "end")) {
+            first_start = first_start.min(start);
+            last_end = last_end.max(end);
+        }
         // The client's keys in kv must be exactly its model.
         let prefix = format!("r{run}/c{id}/");
         let mut contents = BTreeMap::new();
@@ -310,6 +427,17 @@ fn driver(clients: u64, ops: u64) -> i32 {
     println!("kvload: clients={clients} ops={} errors={}", each * clients, check.errors);
     for m in &check.mismatches {
         println!("kvload: mismatch: {m}");
+    }
+    if last_end > first_start {
+        let window = last_end - first_start;
+        let per_s = |n: u64| n as u128 * 1_000_000_000 / window as u128;
+        println!(
+            "kvload: ops_per_s={} requests_per_s={} window_ms={} via={}",
+            per_s(each * clients),
+            per_s(requests),
+            window / 1_000_000,
+            if direct { "direct" } else { "companion" }
+        );
     }
     if check.errors == 0 {
         0
