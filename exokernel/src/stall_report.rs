@@ -11,13 +11,20 @@
 //! held. So the report goes straight to the serial port, past the console's
 //! lock and log (at worst its bytes interleave with a line being written),
 //! and everything behind a lock is read only if the lock is free: on one CPU
-//! a held lock means the NMI interrupted its holder, and the report says so
-//! instead of waiting for it.
+//! a held lock means the NMI interrupted its holder. When it is the kernel
+//! lock, the process table comes at the next kernel entry instead (trap
+//! dispatch asks [`take_pending`]); a kernel stuck with the lock held never
+//! gets there, and the CPU's place and kernel stack, printed at once, are
+//! then what the report has to say.
 
 use crate::arch::trapframe::TrapFrame;
 use crate::process::RunState;
+use crate::sched::Kernel;
 use core::fmt::{self, Write};
-use core::sync::atomic::Ordering;
+use core::sync::atomic::{AtomicBool, Ordering};
+
+/// A process table is owed to the next kernel entry.
+static PENDING: AtomicBool = AtomicBool::new(false);
 use uart_16550::SerialPort;
 
 /// Deepest user stack printed per process.
@@ -66,10 +73,35 @@ fn report(out: &mut RawSerial, frame: &TrapFrame) -> fmt::Result {
         None => writeln!(out, "STALL memory: the frame allocator's lock is held")?,
     }
     let Some(guard) = crate::sched::KERNEL.try_lock() else {
-        writeln!(out, "STALL the kernel lock is held: the NMI interrupted the kernel at its work")?;
-        return writeln!(out, "STALL end");
+        writeln!(out, "STALL the kernel lock is held: the processes follow at the next kernel entry")?;
+        PENDING.store(true, Ordering::Release);
+        return Ok(());
     };
     let Some(kernel) = guard.as_ref() else { return writeln!(out, "STALL end") };
+    processes(out, kernel, frame, mode, current)
+}
+
+/// Whether a process table is owed (cleared by asking); trap dispatch then
+/// calls [`deferred`] with the kernel it holds.
+pub fn take_pending() -> bool {
+    PENDING.swap(false, Ordering::AcqRel)
+}
+
+/// The process table owed since an NMI found the kernel lock held, at a
+/// kernel entry (`frame`: the registers of the entry).
+pub fn deferred(kernel: &Kernel, frame: &TrapFrame) {
+    // SAFETY: as in `on_nmi`.
+    let mut out = RawSerial(unsafe { SerialPort::new(crate::console::PORTS.start) });
+    let current = crate::sched::CURRENT_PID.load(Ordering::Relaxed);
+    let mode = if frame.from_user() { "user" } else { "idle" };
+    let _ = writeln!(out, "STALL processes at the next kernel entry ({mode}, pid {current}):")
+        .and_then(|_| processes(&mut out, kernel, frame, mode, current));
+}
+
+/// Every process (`frame` and `mode`: where the CPU is, for the process
+/// `current` on it), then the end line.
+fn processes(out: &mut RawSerial, kernel: &Kernel, frame: &TrapFrame, mode: &str, current: u32) -> fmt::Result {
+    let now = crate::clock::now_ns();
     for (pid, p) in kernel.procs.iter() {
         let state = match p.run {
             RunState::Suspended => "suspended",

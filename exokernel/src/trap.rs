@@ -55,6 +55,9 @@ pub fn dispatch(frame: &mut TrapFrame) {
         None => panic!("kernel entered while already in the kernel (vector {:#x}, rip {:#x})", frame.vector, frame.rip),
     };
     let Some(k) = guard.as_mut() else { panic!("trap before the kernel was initialised") };
+    if crate::stall_report::take_pending() {
+        crate::stall_report::deferred(k, frame);
+    }
     let from_user = frame.from_user();
     // Whose registers are live in `frame` (None when the CPU was idle).
     let entered = if from_user { k.current() } else { None };
