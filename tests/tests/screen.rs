@@ -54,9 +54,10 @@ fn is_log_line(line: &str) -> bool {
 /// Whether `first` is on the screen with `then` below it, with nothing
 /// but services' log lines between them.
 fn shows_pair(lines: &[String], first: &str, then: &str) -> bool {
-    lines.iter().enumerate().any(|(i, l)| {
-        l == first && lines[i + 1..].iter().find(|x| !is_log_line(x)).is_some_and(|x| x == then)
-    })
+    lines
+        .iter()
+        .enumerate()
+        .any(|(i, l)| l == first && lines[i + 1..].iter().find(|x| !is_log_line(x)).is_some_and(|x| x == then))
 }
 
 /// Type `text` on the keyboard until the serial console shows `expect`

@@ -161,7 +161,7 @@ enum Cmd {
     },
     /// Run the benchmarks beside a Linux guest under the same QEMU settings.
     Bench {
-        /// Run only this part: kernel (with scheduling), resiliency, devices, vault or fs.
+        /// Run only this part: kernel (with scheduling), resiliency, devices, vault, fs or http.
         #[arg(long)]
         only: Option<String>,
     },

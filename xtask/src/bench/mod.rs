@@ -10,6 +10,7 @@ pub mod cpio;
 pub mod debian;
 pub mod devices;
 pub mod fs;
+pub mod http;
 pub mod kmods;
 pub mod linux;
 
@@ -147,7 +148,7 @@ fn verdict(ratio: f64, goal: f64) -> &'static str {
 }
 
 /// Run the benchmarks and print the table; with `only`, just that part
-/// (`kernel`, `resiliency`, `devices`, `vault` or `fs`), written to `target/bench/results-PART.md`.
+/// (`kernel`, `resiliency`, `devices`, `vault`, `fs` or `http`), written to `target/bench/results-PART.md`.
 pub fn run(only: Option<&str>) -> Result<(), String> {
     tools::ensure(&[&tools::QEMU])?;
     let image = assemble::build()?;
@@ -159,7 +160,10 @@ pub fn run(only: Option<&str>) -> Result<(), String> {
             "vault" => vault_table(&image)?,
             "resiliency" => resiliency_table(&image)?,
             "fs" => fs::fs_table(&image, &work_dir)?,
-            other => return Err(format!("bench: no part {other:?} (parts: kernel, resiliency, devices, vault, fs)")),
+            "http" => http::http_table(&image, &work_dir)?,
+            other => {
+                return Err(format!("bench: no part {other:?} (parts: kernel, resiliency, devices, vault, fs, http)"))
+            }
         };
         let out = kintsugi_tests::image::workspace_root().join(format!("target/bench/results-{part}.md"));
         if let Some(dir) = out.parent() {
@@ -178,6 +182,8 @@ pub fn run(only: Option<&str>) -> Result<(), String> {
     table.push_str(&devices::devices_table(&image, &work_dir)?);
     table.push('\n');
     table.push_str(&fs::fs_table(&image, &work_dir)?);
+    table.push('\n');
+    table.push_str(&http::http_table(&image, &work_dir)?);
     let out = kintsugi_tests::image::workspace_root().join("target/bench/results.md");
     if let Some(dir) = out.parent() {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
