@@ -50,7 +50,7 @@ const RTT_ROUNDS: usize = 40;
 /// ICMP echoes in the guest.
 const PINGS: u32 = 6;
 /// Time between two crashes of net during the download.
-const CRASH_EVERY: Duration = Duration::from_secs(5);
+const CRASH_EVERY: Duration = Duration::from_secs(4);
 /// The crash kinds, in turn (`crash net KIND`; empty: killed by the kernel).
 const CRASH_KINDS: [&str; 6] = ["fault", "panic", "", "violation", "corrupt", "hang"];
 /// Width of a bin of the throughput plot (seconds).
@@ -526,7 +526,10 @@ fn bins(samples: &[(f64, u64)], width: f64) -> Vec<f64> {
         bytes[i] += total - before;
         before = total;
     }
-    bytes.iter().map(|&b| b as f64 / (1 << 20) as f64 / width).collect()
+    // The last bin ends with the last byte: its rate is over its own length.
+    let last = end - (n - 1) as f64 * width;
+    let span = |i: usize| if i + 1 == n && last > 0.0 { last } else { width };
+    bytes.iter().enumerate().map(|(i, &b)| b as f64 / (1 << 20) as f64 / span(i)).collect()
 }
 
 /// The longest time (ms) without a byte in `[from, from + window]`.
@@ -801,11 +804,12 @@ mod tests {
     #[test]
     fn bins_and_stalls_follow_the_samples() {
         let mib = 1u64 << 20;
-        // 1 MiB in the first half second, nothing for 1.2 s, then 2 MiB.
-        let samples = [(0.1, mib / 2), (0.4, mib), (1.6, 2 * mib), (1.9, 3 * mib)];
-        assert_eq!(bins(&samples, 0.5), [2.0, 0.0, 0.0, 4.0]);
+        // 1 MiB in the first half second, nothing for 1.2 s, then 2 MiB,
+        // the last 1 MiB in a last bin of 0.25 s.
+        let samples = [(0.1, mib / 2), (0.4, mib), (1.6, 2 * mib), (1.75, 3 * mib)];
+        assert_eq!(bins(&samples, 0.5), [2.0, 0.0, 0.0, 8.0]);
         assert!((longest_stall_ms(&samples, 0.3, 10.0) - 1200.0).abs() < 1e-6);
-        assert!((longest_stall_ms(&samples, 1.7, 10.0) - 200.0).abs() < 1e-6);
+        assert!((longest_stall_ms(&samples, 1.7, 10.0) - 50.0).abs() < 1e-6);
         assert!(bins(&[], 0.5).is_empty());
     }
 

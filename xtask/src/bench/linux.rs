@@ -3,7 +3,9 @@
 //! `xtask/bench/linuxbench.c`, a static `true`, requested kernel modules and
 //! an `/init` script), booted under the same QEMU settings as Kintsugi. The
 //! guest prints `BENCH <name> <ns>` lines on its serial console; this module
-//! times the boot, collects the lines and returns the figures.
+//! times the boot, collects the lines and returns the figures. For servers
+//! the host measures from outside (busybox httpd), [`start_guest`] boots
+//! the guest with a script of its own instead and leaves it running.
 
 use super::cpio::CpioWriter;
 use super::debian::{self, GuestParts};
