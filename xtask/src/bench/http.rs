@@ -52,7 +52,7 @@ const PINGS: u32 = 6;
 /// Time between two crashes of net during the download.
 const CRASH_EVERY: Duration = Duration::from_secs(4);
 /// The crash kinds, in turn (`crash net KIND`; empty: killed by the kernel).
-const CRASH_KINDS: [&str; 6] = ["fault", "panic", "", "violation", "corrupt", "hang"];
+const CRASH_KINDS: [&str; 6] = ["fault", "hang", "panic", "", "violation", "corrupt"];
 /// Width of a bin of the throughput plot (seconds).
 const BIN_SECS: f64 = 0.5;
 /// Where the plot goes (under the workspace).
@@ -682,7 +682,7 @@ fn table(k: &Figures, l: &Figures, release: &str, c: &CrashRun, plot: &str) -> S
             ));
         }
         if let Some(e) = get(f, "wrk_errors").filter(|e| *e > 0.0) {
-            notes.push(format!("wrk counted {e:.0} errors (socket errors and non-2xx answers) against {who}"));
+            notes.push(format!("wrk's errors against {who} (socket errors and non-2xx answers): {e:.0}"));
         }
     }
     for n in notes {
