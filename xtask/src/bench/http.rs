@@ -717,20 +717,22 @@ fn table(k: &Figures, l: &Figures, release: &str, c: &CrashRun, plot: &str) -> S
         ratio(under, without)
     ));
     t.push_str(
-        "\n| crash | at | kind | recovery (guest) | longest stall of the download in the 10 s after (host) | throughput in the 2 s after |\n\
+        "\n| crash | at | kind | recovery (guest) | longest stall of the download until the next crash (host) | throughput in the 2 s after |\n\
          |---:|---:|---|---:|---:|---:|\n",
     );
     let s = &c.download.samples;
     for (i, cr) in c.crashes.iter().enumerate() {
         let bytes_at = |t: f64| s.iter().take_while(|(st, _)| *st <= t).last().map_or(0, |(_, b)| *b);
         let after = (bytes_at(cr.at + 2.0) - bytes_at(cr.at)) as f64 / (1 << 20) as f64 / 2.0;
+        // Until the next crash (or for 10 s after the last one).
+        let window = c.crashes.get(i + 1).map_or(10.0, |next| next.at - cr.at);
         t.push_str(&format!(
             "| {} | {:.1} s | {} | {} | {:.0} ms | {after:.2} MiB/s |\n",
             i + 1,
             cr.at,
             if cr.kind.is_empty() { "kill" } else { cr.kind },
             shown(cr.recovery_ms, "ms", 1),
-            longest_stall_ms(s, cr.at, 10.0)
+            longest_stall_ms(s, cr.at, window)
         ));
     }
     t
