@@ -532,11 +532,16 @@ fn bins(samples: &[(f64, u64)], width: f64) -> Vec<f64> {
     bytes.iter().enumerate().map(|(i, &b)| b as f64 / (1 << 20) as f64 / span(i)).collect()
 }
 
-/// The longest time (ms) without a byte in `[from, from + window]`.
+/// The longest time (ms) without a byte that began in `[from, from +
+/// window]` (a gap may end after the window: a stall that lasts to the
+/// next crash and beyond counts whole).
 fn longest_stall_ms(samples: &[(f64, u64)], from: f64, window: f64) -> f64 {
     let mut last = from;
     let mut worst: f64 = 0.0;
-    for &(t, _) in samples.iter().filter(|(t, _)| *t > from && *t <= from + window) {
+    for &(t, _) in samples.iter().filter(|(t, _)| *t > from) {
+        if last > from + window {
+            break;
+        }
         worst = worst.max(t - last);
         last = t;
     }
@@ -812,6 +817,10 @@ mod tests {
         assert_eq!(bins(&samples, 0.5), [2.0, 0.0, 0.0, 8.0]);
         assert!((longest_stall_ms(&samples, 0.3, 10.0) - 1200.0).abs() < 1e-6);
         assert!((longest_stall_ms(&samples, 1.7, 10.0) - 50.0).abs() < 1e-6);
+        // No byte in the window: the stall runs to the next byte after it.
+        assert!((longest_stall_ms(&samples, 0.5, 0.5) - 1100.0).abs() < 1e-6);
+        // A gap that begins after the window is not this crash's.
+        assert!((longest_stall_ms(&samples, 0.0, 0.2) - 300.0).abs() < 1e-6);
         assert!(bins(&[], 0.5).is_empty());
     }
 
