@@ -169,7 +169,7 @@ enum Cmd {
     },
     /// Run the benchmarks beside a Linux guest under the same QEMU settings.
     Bench {
-        /// Run only this part: kernel (with scheduling), resiliency, kvload, devices, vault or fs.
+        /// Run only this part: kernel (with scheduling), resiliency, kvload, devices, vault, fs or http.
         #[arg(long)]
         only: Option<String>,
     },

@@ -338,10 +338,16 @@ impl<P: Resilient> Companion<P> {
             polled_since_event: true,
             stats: Stats::default(),
         };
+        // For a service kept in memory (net, say) the first start is a
+        // cold start: nothing to restore, no log to replay. Its time is
+        // logged for `cargo xtask bench` to put beside the recovery times
+        // `crash` prints.
+        let t0 = libos::time::now_ns();
         if let Err(f) = c.restart() {
             log::warn!("{}: first start failed: {f}", P::NAME);
             c.recover(f);
         }
+        let first_start_ns = libos::time::now_ns() - t0;
         if appended > 0 {
             c.await_resumes();
             log::info!("{}: replayed {recovered} requests from the durable log", P::NAME);
@@ -349,7 +355,13 @@ impl<P: Resilient> Companion<P> {
                 c.recover(f);
             }
         }
-        log::info!("{} is up (service pid {})", P::NAME, c.pid());
+        log::info!(
+            "{} is up (service pid {}, first start in {}.{:03} ms)",
+            P::NAME,
+            c.pid(),
+            first_start_ns / 1_000_000,
+            (first_start_ns / 1000) % 1000
+        );
         Ok(c)
     }
 

@@ -3,7 +3,9 @@
 //! `xtask/bench/linuxbench.c`, a static `true`, requested kernel modules and
 //! an `/init` script), booted under the same QEMU settings as Kintsugi. The
 //! guest prints `BENCH <name> <ns>` lines on its serial console; this module
-//! times the boot, collects the lines and returns the figures.
+//! times the boot, collects the lines and returns the figures. For servers
+//! the host measures from outside (busybox httpd), [`start_guest`] boots
+//! the guest with a script of its own instead and leaves it running.
 
 use super::cpio::CpioWriter;
 use super::debian::{self, GuestParts};
@@ -36,8 +38,10 @@ const GUEST_ERROR_MARKERS: [&str; 2] = ["LINUXBENCH-ERROR", "BENCH-ERROR"];
 /// Prefix of a figure line printed by `linuxbench`.
 const BENCH_PREFIX: &str = "BENCH ";
 
-/// Busybox applets `/init` calls by name (symlinks in `/bin`).
-const BUSYBOX_APPLETS: [&str; 7] = ["sh", "mount", "insmod", "poweroff", "ls", "uname", "cat"];
+/// Busybox applets `/init` calls by name (symlinks in `/bin`); the last
+/// ones are for the scripts of [`start_guest`] (a web server).
+const BUSYBOX_APPLETS: [&str; 13] =
+    ["sh", "mount", "insmod", "poweroff", "ls", "uname", "cat", "httpd", "ifconfig", "route", "ping", "mkdir", "sleep"];
 /// Where modules go in the initramfs.
 const GUEST_MODULE_DIR: &str = "lib/modules";
 
@@ -124,10 +128,99 @@ fn boot_guest(
     let parts = debian::ensure_guest_parts(work_dir)?;
     let modules = kmods::modules_to_load(&parts.modules_dir, include_modules)?;
     let build_dir = work_dir.join("build");
-    let initramfs = write_initramfs(&build_dir, &parts, &modules, args)?;
+    let initramfs = write_initramfs(&build_dir, &parts, &modules, &init_script(&modules, args))?;
     eprintln!("bench: booting Linux {} (TCG, {} MiB)", parts.kernel_release, q.memory_mb);
     let run = boot(&parts.vmlinuz, &initramfs, q)?;
     Ok((run, parts.kernel_release))
+}
+
+/// A Linux guest left running (a server the host talks to), its console
+/// read as it arrives; QEMU is killed when it is dropped.
+pub struct RunningGuest {
+    child: Child,
+    console: Receiver<ConsoleLine>,
+    lines: Vec<ConsoleLine>,
+    /// The guest kernel's release.
+    pub kernel_release: String,
+}
+
+impl RunningGuest {
+    /// Wait for a console line containing `text`; the line. A line with a
+    /// guest error marker, QEMU's exit or the timeout is an error.
+    pub fn wait_for(&mut self, text: &str, timeout: Duration) -> Result<String, String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.console.recv_timeout(left) {
+                Ok(line) => {
+                    let l = line.1.clone();
+                    self.lines.push(line);
+                    if GUEST_ERROR_MARKERS.iter().any(|m| l.contains(m)) {
+                        return Err(format!("bench: the Linux guest reported an error: {l}\n{}", self.tail()));
+                    }
+                    if l.contains(text) {
+                        return Ok(l);
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(format!("bench: the Linux guest stopped before {text:?}:\n{}", self.tail()))
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    return Err(format!("bench: no {text:?} from the Linux guest in {timeout:?}:\n{}", self.tail()))
+                }
+            }
+        }
+    }
+
+    fn tail(&self) -> String {
+        console_tail(&self.lines)
+    }
+
+    /// Kill QEMU; the whole console.
+    pub fn stop(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        while let Ok(line) = self.console.recv_timeout(Duration::from_millis(200)) {
+            self.lines.push(line);
+        }
+        self.lines.iter().map(|(_, l)| format!("{l}\n")).collect()
+    }
+}
+
+impl Drop for RunningGuest {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Boot the reference guest with `include_modules` loaded and `script`
+/// (shell, run by `/init` after the mounts and modules, instead of
+/// `linuxbench`) and leave it running.
+pub fn start_guest(
+    work_dir: &Path,
+    q: &LinuxQemu,
+    include_modules: &[&str],
+    script: &str,
+) -> Result<RunningGuest, String> {
+    let parts = debian::ensure_guest_parts(work_dir)?;
+    let modules = kmods::modules_to_load(&parts.modules_dir, include_modules)?;
+    let build_dir = work_dir.join("build");
+    let init = format!("{}{script}\npoweroff -f\n", init_prelude(&modules));
+    let initramfs = write_initramfs(&build_dir, &parts, &modules, &init)?;
+    eprintln!("bench: booting Linux {} (TCG, {} MiB), left running", parts.kernel_release, q.memory_mb);
+    crate::tools::ensure(&[&crate::tools::QEMU])?;
+    let mut cmd = qemu_command(&parts.vmlinuz, &initramfs, q);
+    let start = Instant::now();
+    let mut child = cmd.spawn().map_err(|e| format!("bench: cannot start {cmd:?}: {e}"))?;
+    let Some(stdout) = child.stdout.take() else {
+        let _ = child.kill();
+        return Err("bench: QEMU's output pipe is missing".into());
+    };
+    // QEMU's error output is not read: it says little, and a full pipe
+    // would only block QEMU after 64 KiB of it.
+    let console = spawn_line_reader(stdout, start);
+    Ok(RunningGuest { child, console, lines: Vec::new(), kernel_release: parts.kernel_release })
 }
 
 // ---- Guest programs and initramfs -------------------------------------------
@@ -162,6 +255,15 @@ fn compile_static(build_dir: &Path, name: &str, source: &str) -> Result<Vec<u8>,
 /// The `/init` script: print the marker, mount, load modules, run
 /// `linuxbench ARGS`, power off.
 fn init_script(modules: &[KernelModule], args: &[&str]) -> String {
+    let mut s = init_prelude(modules);
+    s.push_str(&format!("/bin/linuxbench {}\necho \"{DONE_MARKER} status $?\"\n", args.join(" ")));
+    s.push_str("poweroff -f\n");
+    s
+}
+
+/// The start of every `/init`: print the marker, mount, load modules, say
+/// which kernel and disks there are.
+fn init_prelude(modules: &[KernelModule]) -> String {
     let mut s = format!("#!/bin/sh\necho {INIT_MARKER}\nexport PATH=/bin\n");
     s.push_str("mount -t proc proc /proc\nmount -t sysfs sysfs /sys\nmount -t devtmpfs devtmpfs /dev\n");
     for m in modules {
@@ -172,17 +274,15 @@ fn init_script(modules: &[KernelModule], args: &[&str]) -> String {
     }
     s.push_str("echo \"LINUXBENCH-INFO kernel $(uname -r)\"\n");
     s.push_str("echo \"LINUXBENCH-INFO block devices: $(ls /sys/block)\"\n");
-    s.push_str(&format!("/bin/linuxbench {}\necho \"{DONE_MARKER} status $?\"\n", args.join(" ")));
-    s.push_str("poweroff -f\n");
     s
 }
 
-/// Build the initramfs in `build_dir` and return its path.
+/// Build the initramfs in `build_dir` with `init` as `/init` and return its path.
 fn write_initramfs(
     build_dir: &Path,
     parts: &GuestParts,
     modules: &[KernelModule],
-    args: &[&str],
+    init: &str,
 ) -> Result<PathBuf, String> {
     std::fs::create_dir_all(build_dir).map_err(|e| format!("bench: cannot create {}: {e}", build_dir.display()))?;
     let linuxbench = compile_static(build_dir, "linuxbench", LINUXBENCH_SOURCE)?;
@@ -205,7 +305,7 @@ fn write_initramfs(
     for m in modules {
         w.file(&format!("{GUEST_MODULE_DIR}/{}.ko", m.name), 0o644, &m.ko)?;
     }
-    w.file("init", 0o755, init_script(modules, args).as_bytes())?;
+    w.file("init", 0o755, init.as_bytes())?;
 
     let path = build_dir.join("initramfs.cpio");
     let tmp = build_dir.join(format!("initramfs.cpio.tmp-{}", std::process::id()));

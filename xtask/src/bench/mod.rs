@@ -10,6 +10,7 @@ pub mod cpio;
 pub mod debian;
 pub mod devices;
 pub mod fs;
+pub mod http;
 pub mod kmods;
 pub mod kvload;
 pub mod linux;
@@ -148,7 +149,8 @@ fn verdict(ratio: f64, goal: f64) -> &'static str {
 }
 
 /// Run the benchmarks and print the table; with `only`, just that part
-/// (`kernel`, `resiliency`, `kvload`, `devices`, `vault` or `fs`), written to `target/bench/results-PART.md`.
+/// (`kernel`, `resiliency`, `kvload`, `devices`, `vault`, `fs` or `http`), written to
+/// `target/bench/results-PART.md`.
 pub fn run(only: Option<&str>) -> Result<(), String> {
     tools::ensure(&[&tools::QEMU])?;
     let image = assemble::build()?;
@@ -162,8 +164,11 @@ pub fn run(only: Option<&str>) -> Result<(), String> {
             "resiliency" => resiliency_table(&image)?,
             "kvload" => kvload::kvload_table(&image, &kvload_plot)?,
             "fs" => fs::fs_table(&image, &work_dir)?,
+            "http" => http::http_table(&image, &work_dir)?,
             other => {
-                return Err(format!("bench: no part {other:?} (parts: kernel, resiliency, kvload, devices, vault, fs)"))
+                return Err(format!(
+                    "bench: no part {other:?} (parts: kernel, resiliency, kvload, devices, vault, fs, http)"
+                ))
             }
         };
         let out = kintsugi_tests::image::workspace_root().join(format!("target/bench/results-{part}.md"));
@@ -185,6 +190,8 @@ pub fn run(only: Option<&str>) -> Result<(), String> {
     table.push_str(&devices::devices_table(&image, &work_dir)?);
     table.push('\n');
     table.push_str(&fs::fs_table(&image, &work_dir)?);
+    table.push('\n');
+    table.push_str(&http::http_table(&image, &work_dir)?);
     let out = kintsugi_tests::image::workspace_root().join("target/bench/results.md");
     if let Some(dir) = out.parent() {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
