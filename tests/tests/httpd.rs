@@ -133,8 +133,8 @@ const STACK: [&str; 5] = ["nic", "net", "fs", "blk", "httpd"];
 
 /// Issue 9: a 64 MiB file the host put on the data disk is downloaded on
 /// one connection, without a retry, while nic, net, fs, blk and httpd are
-/// each crashed in every way (seven times each, interleaved across the
-/// services): the body is whole and its SHA-256 the host's, and `ps`
+/// each crashed in every way, twice (14 times each, interleaved across
+/// the services): the body is whole and its SHA-256 the host's, and `ps`
 /// counts every restart. A crash of nic loses the frames in flight (TCP
 /// sends them again), of fs or blk it costs delay, of net or httpd
 /// nothing: their state comes back whole. After `poison` each falls back
@@ -159,8 +159,10 @@ fn httpd_download_survives_crashes_of_every_kind() {
     };
     let start = Instant::now();
     std::thread::sleep(Duration::from_secs(2));
-    for kind in KINDS {
-        for service in STACK {
+    // Twice each way, from the card up and then from the server down.
+    let rounds = [STACK, [STACK[4], STACK[3], STACK[2], STACK[1], STACK[0]]];
+    for order in rounds {
+        for (kind, service) in KINDS.iter().flat_map(|k| order.iter().map(move |s| (k, s))) {
             let cmd = format!("crash {service} {kind}");
             let cmd = cmd.trim_end();
             assert!(!download.is_finished(), "the download ended before `{cmd}`: make it larger or slower");
@@ -196,7 +198,7 @@ fn httpd_download_survives_crashes_of_every_kind() {
     let rest = (SIZE - rest_from) as f64 / (1 << 20) as f64;
     eprintln!(
         "{} crashes in {:.1} s; the last {rest:.1} MiB at full speed in {secs:.1} s ({:.2} MiB/s)",
-        KINDS.len() * STACK.len(),
+        KINDS.len() * STACK.len() * rounds.len(),
         rest_start.duration_since(start).as_secs_f64(),
         rest / secs
     );
@@ -205,7 +207,7 @@ fn httpd_download_survives_crashes_of_every_kind() {
     drop(body);
     for (service, before) in STACK.iter().zip(before) {
         let after = restarts(&mut m, service);
-        let crashes = KINDS.len() as u64;
+        let crashes = (KINDS.len() * rounds.len()) as u64;
         assert!(after >= before + crashes, "ps counts {} restarts of {service} for {crashes} crashes", after - before);
     }
     let console = m.console();
@@ -303,7 +305,10 @@ fn curl_range(port: u16) -> (bool, Vec<u8>) {
 /// `httpd` (a share of their requests and events, every kind): every
 /// answer is complete and byte for byte the host's file. Each connection
 /// asks twice (keep-alive, then `Connection: close`), so answers follow
-/// one another on a connection across the crashes too.
+/// one another on a connection across the crashes too. They come faster
+/// than httpd accepts (its backlog is 16): net drops the SYNs it has no
+/// listening slot for, and the peer sends them again, where smoltcp
+/// alone would answer with a reset.
 #[test]
 fn httpd_serves_50_connections_under_chaos_in_net_and_httpd() {
     const SIZES: [usize; 5] = [1 << 10, 10_000 + 7, 100 << 10, 500_000 + 3, 2 << 20];
@@ -315,7 +320,7 @@ fn httpd_serves_50_connections_under_chaos_in_net_and_httpd() {
     put_www(&dir, &disks[0], &named);
     let (mut m, port) = boot_web(&disks);
     let before = [restarts(&mut m, "net"), restarts(&mut m, "httpd")];
-    for cmd in ["chaos net 0.5", "chaos httpd 2"] {
+    for cmd in ["chaos net 0.5", "chaos httpd 10"] {
         let said = m.shq(cmd);
         assert!(said.contains("chaos on"), "{cmd}: {said}");
     }
@@ -324,13 +329,21 @@ fn httpd_serves_50_connections_under_chaos_in_net_and_httpd() {
     let clients: Vec<_> = (0..CONNECTIONS)
         .map(|i| {
             let files = files.clone();
+            // 20 ms apart: all 50 are open within a second, together in
+            // the guest for seconds, but not in one burst at QEMU's user
+            // network, which (with the guest busy under chaos) reset a few
+            // host connections of such a burst, 1 to 4 of 50 in a run,
+            // before it sent the guest any frame of them (a capture of the
+            // guest's network, `-object filter-dump`, held none).
+            std::thread::sleep(Duration::from_millis(20));
             std::thread::spawn(move || -> Result<usize, String> {
-                let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(|e| format!("connect: {e}"))?;
+                let at = |e: String| format!("{e} ({:.1} s in)", start.elapsed().as_secs_f64());
+                let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(|e| at(format!("connect: {e}")))?;
                 s.set_read_timeout(Some(Duration::from_secs(300))).map_err(|e| format!("timeout: {e}"))?;
                 let mut bytes = 0;
                 for (k, close) in [(i % SIZES.len(), false), ((i / SIZES.len()) % SIZES.len(), true)] {
                     let (name, want) = &files[k];
-                    let body = fetch(&mut s, &format!("/{name}"), close).map_err(|e| format!("{name}: {e}"))?;
+                    let body = fetch(&mut s, &format!("/{name}"), close).map_err(|e| at(format!("{name}: {e}")))?;
                     if body.len() != want.len() || body != *want {
                         return Err(format!("{name}: {} bytes of {} differ", body.len(), want.len()));
                     }
