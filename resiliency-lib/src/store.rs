@@ -205,9 +205,29 @@ pub trait CheckpointStore {
 pub struct MemoryStore {
     latest: Option<Checkpoint>,
     /// The checkpoint before the newest, with its log, when both are
-    /// logical states (an image arena is written in place, not copied):
-    /// what [`CheckpointStore::reject_latest`] falls back on.
+    /// logical states: what [`CheckpointStore::reject_latest`] falls back
+    /// on.
     previous: Option<Checkpoint>,
+    /// When the newest is an image written in place over the one before:
+    /// what it wrote over, for [`CheckpointStore::reject_latest`] to put
+    /// back (the image's counterpart of `previous`).
+    undo: Option<Undo>,
+}
+
+/// What an image checkpoint written in place over the one before it
+/// replaced: that record's generation, time, epoch and log, and the old
+/// bytes of every page it wrote. An arena of 16 MiB (net's) is not copied
+/// whole at every checkpoint, only the pages that changed, and so a
+/// checkpoint that cannot be restored (`crash net poison`) still has one
+/// before it to fall back on, as a logical state has, instead of the
+/// service starting fresh and every connection it held being lost.
+struct Undo {
+    generation: u64,
+    taken_ns: u64,
+    epoch: Vec<u8>,
+    log: Vec<Vec<u8>>,
+    /// `(page index, old bytes)`, in the order they were written.
+    pages: Vec<(u64, Vec<u8>)>,
 }
 
 impl MemoryStore {
@@ -234,14 +254,19 @@ impl CheckpointStore for MemoryStore {
                 if !dirty.iter().all(fits) {
                     return Err(StoreError::failed("image page outside the arena"));
                 }
+                let mut pages = Vec::with_capacity(dirty.len());
                 for (index, bytes) in dirty {
                     let at = (index * PAGE) as usize;
+                    pages.push((*index, latest.data[at..at + bytes.len()].to_vec()));
                     latest.data[at..at + bytes.len()].copy_from_slice(bytes);
                 }
-                latest.generation = generation;
-                latest.taken_ns = taken_ns;
-                latest.epoch = epoch.to_vec();
-                latest.log.clear();
+                self.undo = Some(Undo {
+                    generation: core::mem::replace(&mut latest.generation, generation),
+                    taken_ns: core::mem::replace(&mut latest.taken_ns, taken_ns),
+                    epoch: core::mem::replace(&mut latest.epoch, epoch.to_vec()),
+                    log: core::mem::take(&mut latest.log),
+                    pages,
+                });
                 self.previous = None;
                 return Ok(());
             }
@@ -250,6 +275,7 @@ impl CheckpointStore for MemoryStore {
         let logical = full.kind == Distillation::Logical;
         let before = self.latest.replace(Checkpoint { epoch: epoch.to_vec(), ..full });
         self.previous = before.filter(|c| logical && c.kind == Distillation::Logical);
+        self.undo = None;
         Ok(())
     }
 
@@ -268,10 +294,23 @@ impl CheckpointStore for MemoryStore {
         self.latest.as_ref()
     }
 
-    /// The one before the newest becomes the newest (none is left for an
-    /// image, or before the second commit).
+    /// The one before the newest becomes the newest (an image's pages are
+    /// put back as they were; none is left before the second commit, or
+    /// after two rejections in a row).
     fn reject_latest(&mut self, _reason: &str) -> Result<(), StoreError> {
-        self.latest = self.previous.take();
+        match (self.undo.take(), self.latest.as_mut()) {
+            (Some(undo), Some(latest)) => {
+                for (index, bytes) in undo.pages.into_iter().rev() {
+                    let at = (index * PAGE) as usize;
+                    latest.data[at..at + bytes.len()].copy_from_slice(&bytes);
+                }
+                latest.generation = undo.generation;
+                latest.taken_ns = undo.taken_ns;
+                latest.epoch = undo.epoch;
+                latest.log = undo.log;
+            }
+            _ => self.latest = self.previous.take(),
+        }
         Ok(())
     }
 
@@ -329,9 +368,22 @@ mod tests {
         assert_eq!(s.latest().unwrap().log, [b"a".to_vec(), b"b".to_vec()]);
         s.reject_latest("damaged").unwrap();
         assert!(s.latest().is_none());
-        // Images are written in place: nothing older to fall back on.
-        s.commit(1, Capture::Image { pages: 1, dirty: vec![(0, vec![1; 4096])] }, 0, &[]).unwrap();
-        s.commit(2, Capture::Image { pages: 1, dirty: vec![(0, vec![2; 4096])] }, 0, &[]).unwrap();
+    }
+
+    #[test]
+    fn a_rejected_image_falls_back_on_the_one_before() {
+        let mut s = MemoryStore::new();
+        let page = |b: u8| vec![b; 4096];
+        s.commit(1, Capture::Image { pages: 2, dirty: vec![(0, page(1)), (1, page(1))] }, 10, &[]).unwrap();
+        s.append(1, b"a").unwrap();
+        s.commit(2, Capture::Image { pages: 2, dirty: vec![(1, page(2)), (1, page(3))] }, 20, &[]).unwrap();
+        s.append(2, b"b").unwrap();
+        s.reject_latest("damaged").unwrap();
+        let l = s.latest().unwrap();
+        assert_eq!((l.generation, l.taken_ns, l.log.clone()), (1, 10, vec![b"a".to_vec()]));
+        assert!(l.data.iter().all(|&b| b == 1), "the pages the rejected image wrote are put back");
+        s.append(1, b"c").unwrap();
+        // Only one older checkpoint is kept.
         s.reject_latest("damaged").unwrap();
         assert!(s.latest().is_none());
     }

@@ -169,8 +169,8 @@ pub struct Companion<P: Resilient> {
     /// lost. The store's own log after the older record holds only the
     /// durable part of it: the service would come back in a state behind
     /// what it had done to others (bytes it had sent through net). Kept for
-    /// logical states only (a store keeps no older image in memory), and
-    /// only up to [`PREVIOUS_LOG_LIMIT_BYTES`].
+    /// images too (net's: the memory store puts back the pages a rejected
+    /// image wrote over), only up to [`PREVIOUS_LOG_LIMIT_BYTES`].
     previous_log: Option<(u64, Vec<Entry>)>,
     clients: Clients<P>,
     queue: VecDeque<Work>,
@@ -929,8 +929,7 @@ impl<P: Resilient> Companion<P> {
         }
         let followed = self.generation;
         self.generation = self.store.latest().map_or(self.generation + 1, |c| c.generation);
-        let keep = P::POLICY.distillation == crate::contract::Distillation::Logical
-            && self.log.payload_bytes() <= PREVIOUS_LOG_LIMIT_BYTES;
+        let keep = self.log.payload_bytes() <= PREVIOUS_LOG_LIMIT_BYTES;
         let entries = self.log.take();
         self.previous_log = keep.then_some((followed, entries));
         self.held.committed();

@@ -45,6 +45,9 @@ pub enum DropReason {
     Fragment,
     /// More frames than the stack holds at once.
     Overflow,
+    /// A connection request (TCP SYN) to a port whose listener has no free
+    /// slot: its backlog is full of connections not yet accepted.
+    Backlog,
 }
 
 /// Frame counters.
@@ -59,7 +62,7 @@ pub struct FrameCounters {
     /// Their bytes.
     pub bytes_out: u64,
     /// Received frames dropped, by reason (indexed as [`DropReason`]).
-    pub dropped: [u64; 7],
+    pub dropped: [u64; 8],
     /// TCP segments that carried sequence space already sent once.
     pub retransmissions: u64,
 }
@@ -181,6 +184,13 @@ impl FrameDevice {
         }
     }
 
+    /// Count a frame received and dropped for `reason` before the checks.
+    pub fn refuse(&mut self, frame: &[u8], reason: DropReason) {
+        self.counters.frames_in += 1;
+        self.counters.bytes_in += frame.len() as u64;
+        self.counters.dropped[reason as usize] += 1;
+    }
+
     /// Take the frames produced so far.
     pub fn take_tx(&mut self) -> Vec<Vec<u8>> {
         core::mem::take(&mut self.tx)
@@ -227,6 +237,29 @@ pub fn check(frame: &[u8], mac: EthernetAddress) -> Result<(), DropReason> {
         }
         _ => Err(DropReason::Protocol),
     }
+}
+
+/// The destination port of `frame` if it is a TCP connection request
+/// (SYN without ACK) over IPv4 or IPv6 (without extension headers);
+/// nothing for any other frame, or one too short to say.
+pub fn syn_port(frame: &[u8]) -> Option<u16> {
+    let eth = EthernetFrame::new_checked(frame).ok()?;
+    let (proto, payload) = match eth.ethertype() {
+        EthernetProtocol::Ipv4 => {
+            let ip = Ipv4Packet::new_checked(eth.payload()).ok()?;
+            (ip.next_header(), ip.payload())
+        }
+        EthernetProtocol::Ipv6 => {
+            let ip = Ipv6Packet::new_checked(eth.payload()).ok()?;
+            (ip.next_header(), ip.payload())
+        }
+        _ => return None,
+    };
+    if proto != IpProtocol::Tcp {
+        return None;
+    }
+    let tcp = TcpPacket::new_checked(payload).ok()?;
+    (tcp.syn() && !tcp.ack()).then(|| tcp.dst_port())
 }
 
 fn check_transport(proto: IpProtocol, payload: &[u8], src: IpAddress, dst: IpAddress) -> Result<(), DropReason> {
@@ -326,5 +359,28 @@ mod tests {
         assert_eq!(check(&f, mac), Err(DropReason::Protocol));
         f[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
         assert_eq!(check(&f, mac), Err(DropReason::Malformed));
+    }
+
+    #[test]
+    fn connection_requests_are_told_apart() {
+        // Ethernet, IPv4 (20 bytes, TCP), TCP (20 bytes) to port 80.
+        let mut f = vec![0u8; 14 + 40];
+        f[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
+        f[14] = 0x45;
+        f[16..18].copy_from_slice(&40u16.to_be_bytes());
+        f[14 + 8] = 64;
+        f[14 + 9] = 6;
+        f[34..36].copy_from_slice(&40000u16.to_be_bytes());
+        f[36..38].copy_from_slice(&80u16.to_be_bytes());
+        f[34 + 12] = 0x50;
+        f[34 + 13] = 0x02; // SYN
+        assert_eq!(syn_port(&f), Some(80));
+        f[34 + 13] = 0x12; // SYN and ACK: an answer, not a request
+        assert_eq!(syn_port(&f), None);
+        f[34 + 13] = 0x10;
+        assert_eq!(syn_port(&f), None);
+        f[14 + 9] = 17; // UDP
+        assert_eq!(syn_port(&f), None);
+        assert_eq!(syn_port(&f[..30]), None);
     }
 }

@@ -340,13 +340,44 @@ impl NetCore {
         self.run()
     }
 
-    /// Frames from the wire.
+    /// Frames from the wire. A connection request (SYN) to a listening
+    /// port with no free slot left (its backlog full of connections its
+    /// client has not accepted yet) is dropped, as Linux drops it when its
+    /// accept queue is full, and not left to smoltcp, which would answer
+    /// with a reset for want of a listening socket: the peer sends its SYN
+    /// again a moment later, by when the client may have accepted some,
+    /// so a burst of more connections than the backlog (50 at once to
+    /// httpd, whose backlog is 16) waits instead of being refused. Each
+    /// SYN in the batch takes one slot (a retransmitted SYN of a
+    /// connection already under way is counted too: at worst a fresh one
+    /// waits for its own retransmission).
     pub fn on_frames(&mut self, frames: Vec<Vec<u8>>, now_ns: u64) -> Output {
         self.advance(now_ns);
+        let mut free = self.free_listen_slots();
         for f in frames {
+            if let Some(n) = crate::device::syn_port(&f).and_then(|port| free.get_mut(&port)) {
+                if *n == 0 {
+                    self.device.refuse(&f, DropReason::Backlog);
+                    continue;
+                }
+                *n -= 1;
+            }
             self.device.deliver(f, self.mac);
         }
         self.run()
+    }
+
+    /// For each port listened on, its listeners' slots still listening.
+    fn free_listen_slots(&self) -> alloc::collections::BTreeMap<u16, usize> {
+        let mut free = alloc::collections::BTreeMap::new();
+        for (_, e) in self.table.iter() {
+            if let Entry::Listener { port, slots, .. } = e {
+                let listening =
+                    slots.iter().filter(|h| self.set.get::<tcp::Socket>(**h).state() == tcp::State::Listen).count();
+                *free.entry(*port).or_insert(0) += listening;
+            }
+        }
+        free
     }
 
     /// The timer asked for fired (or any time: harmless).
