@@ -447,8 +447,6 @@ impl HttpdHandler for Httpd {
 
 /// Interval of the ticks while no connection is open (ms).
 const IDLE_TICK_MS: u64 = 100;
-/// Interval of the ticks while a response is being sent (ms).
-const SENDING_TICK_MS: u64 = 2;
 /// Time between two tries to listen while net refuses (ms).
 const LISTEN_RETRY_MS: u64 = 2000;
 
@@ -479,17 +477,9 @@ impl Service for Httpd {
             Event::Tick { now_ns, .. } => {
                 self.tick(now_ns / 1_000_000);
                 // With no connection open, slow ticks: a new one waits at
-                // most IDLE_TICK_MS to be accepted. While a response is
-                // being sent, fast ones: each tick refills net's send
-                // buffer once, so the tick bounds a download's speed.
-                let ms = if self.server.connections() == 0 {
-                    IDLE_TICK_MS
-                } else if self.server.connection_ids().any(|c| self.server.wants_write(c)) {
-                    SENDING_TICK_MS
-                } else {
-                    Self::TICK_MS
-                };
-                service::tick_every(ms);
+                // most IDLE_TICK_MS to be accepted.
+                let idle = self.server.connections() == 0;
+                service::tick_every(if idle { IDLE_TICK_MS } else { Self::TICK_MS });
             }
             other => log::warn!("httpd: an event it does not use: {other:?}"),
         }
