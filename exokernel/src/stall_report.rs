@@ -22,10 +22,10 @@ use crate::process::RunState;
 use crate::sched::Kernel;
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicBool, Ordering};
+use uart_16550::SerialPort;
 
 /// A process table is owed to the next kernel entry.
 static PENDING: AtomicBool = AtomicBool::new(false);
-use uart_16550::SerialPort;
 
 /// Deepest user stack printed per process.
 const MAX_FRAMES: usize = 12;
@@ -42,14 +42,19 @@ impl Write for RawSerial {
     }
 }
 
+impl RawSerial {
+    fn com1() -> RawSerial {
+        // SAFETY: COM1 is the kernel's own serial port, already set up by
+        // the console; this only writes bytes to its data register after
+        // polling its status register, which cannot disturb another writer
+        // beyond interleaving bytes.
+        RawSerial(unsafe { SerialPort::new(crate::console::PORTS.start) })
+    }
+}
+
 /// Print the report (called from the NMI handler).
 pub fn on_nmi(frame: &TrapFrame) {
-    // SAFETY: COM1 is the kernel's own serial port, already set up by the
-    // console; this only writes bytes to its data register after polling
-    // its status register, which cannot disturb another writer beyond
-    // interleaving bytes.
-    let mut out = RawSerial(unsafe { SerialPort::new(crate::console::PORTS.start) });
-    let _ = report(&mut out, frame);
+    let _ = report(&mut RawSerial::com1(), frame);
 }
 
 fn report(out: &mut RawSerial, frame: &TrapFrame) -> fmt::Result {
@@ -90,8 +95,7 @@ pub fn take_pending() -> bool {
 /// The process table owed since an NMI found the kernel lock held, at a
 /// kernel entry (`frame`: the registers of the entry).
 pub fn deferred(kernel: &Kernel, frame: &TrapFrame) {
-    // SAFETY: as in `on_nmi`.
-    let mut out = RawSerial(unsafe { SerialPort::new(crate::console::PORTS.start) });
+    let mut out = RawSerial::com1();
     let current = crate::sched::CURRENT_PID.load(Ordering::Relaxed);
     let mode = if frame.from_user() { "user" } else { "idle" };
     let _ = writeln!(out, "STALL processes at the next kernel entry ({mode}, pid {current}):")

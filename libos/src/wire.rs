@@ -199,10 +199,29 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// The longest prefix of `s` of at most `max` bytes that ends at a
+/// character boundary: a string cut to a contract's maximum length
+/// (`String::truncate` and slicing panic inside a character).
+pub fn char_prefix(s: &str, max: usize) -> &str {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn prefixes_end_at_character_boundaries() {
+        assert_eq!(char_prefix("héllo", 2), "h");
+        assert_eq!(char_prefix("héllo", 3), "hé");
+        assert_eq!(char_prefix("héllo", 99), "héllo");
+        assert_eq!(char_prefix("€", 2), "");
+    }
 
     #[test]
     fn round_trip() {

@@ -820,8 +820,10 @@ impl<P: Resilient> Companion<P> {
         }
         let value = match kind {
             crate::service::INPUT_TIME => libos::time::now_ns().to_le_bytes().to_vec(),
-            crate::service::INPUT_CALL if own_control::<P>(&data).is_some() => self.own_figures(&data),
-            crate::service::INPUT_CALL => self.clients.outbound_call(&data),
+            crate::service::INPUT_CALL => match own_control::<P>(&data) {
+                Some(request) => self.own_figures(request),
+                None => self.clients.outbound_call(&data),
+            },
             crate::service::INPUT_CALL_NEXT => self.clients.outbound_next(&data),
             _ => return Err(Failure::Violation(format!("unknown input kind {kind}"))),
         };
@@ -833,13 +835,13 @@ impl<P: Resilient> Companion<P> {
     }
 
     /// The service's call to its own companion's control channel
-    /// (`NAME.control`), which the companion is too busy delivering the
-    /// service's request to serve: answered here, for `Stats` only (a
-    /// service's figures, e.g. for httpd's `/status`; status byte as for
-    /// [`Clients::outbound_call`], 3 for any other control request).
-    fn own_figures(&mut self, data: &[u8]) -> Vec<u8> {
+    /// (`NAME.control`; `request`: the control request's bytes), which the
+    /// companion is too busy delivering the service's request to serve:
+    /// answered here, for `Stats` only (a service's figures, e.g. for
+    /// httpd's `/status`; status byte as for [`Clients::outbound_call`], 3
+    /// for any other control request).
+    fn own_figures(&mut self, request: &[u8]) -> Vec<u8> {
         use libos::channel::{HandleList, HandleQueue, Message};
-        let Some(request) = own_control::<P>(data) else { return Vec::from([1]) };
         let mut handles = HandleQueue::new(Vec::new());
         match crate::control::Request::decode(&mut libos::wire::Reader::new(request), &mut handles) {
             Ok(crate::control::Request::Stats) => {
@@ -1401,8 +1403,6 @@ impl<P: Resilient> Companion<P> {
     }
 }
 
-/// The inputs recorded at the start of `entries` (those of the request or
-/// event before them).
 /// The request bytes of a service's call (`data`: the callee's name, u32
 /// length + bytes, then the request) when the callee is the service's own
 /// control channel.
@@ -1413,6 +1413,8 @@ fn own_control<P: Resilient>(data: &[u8]) -> Option<&[u8]> {
     own.then(|| r.rest())
 }
 
+/// The inputs recorded at the start of `entries` (those of the request or
+/// event before them).
 fn recorded_inputs(entries: &[Entry]) -> VecDeque<Vec<u8>> {
     entries.iter().map_while(|e| if let Entry::Input(v) = e { Some(v.clone()) } else { None }).collect()
 }

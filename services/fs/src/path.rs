@@ -115,9 +115,5 @@ pub fn show(path: &str) -> String {
     if path.len() <= 200 {
         return String::from(path);
     }
-    let mut end = 200;
-    while !path.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}...", &path[..end])
+    format!("{}...", libos::wire::char_prefix(path, 200))
 }

@@ -446,9 +446,8 @@ impl NetState {
     }
 
     fn down_reply(&self) -> Reply {
-        let mut message = format!("the network is down: {}", self.down);
-        crate::stack::cut_at_char(&mut message, 200);
-        Reply::Failed { code: code::UNREACHABLE, message }
+        let message = format!("the network is down: {}", self.down);
+        Reply::Failed { code: code::UNREACHABLE, message: libos::wire::char_prefix(&message, 200).into() }
     }
 }
 

@@ -127,22 +127,11 @@ const MAX_FAILED_MESSAGE: usize = 256;
 fn failed(code: u32, message: impl Into<String>) -> Reply {
     let mut message = message.into();
     if message.len() > MAX_FAILED_MESSAGE {
-        cut_at_char(&mut message, MAX_FAILED_MESSAGE - 3);
+        let end = libos::wire::char_prefix(&message, MAX_FAILED_MESSAGE - 3).len();
+        message.truncate(end);
         message.push_str("...");
     }
     Reply::Failed { code, message }
-}
-
-/// Cut `text` to at most `max` bytes, at a character boundary
-/// (`String::truncate` panics inside a character).
-pub(crate) fn cut_at_char(text: &mut String, max: usize) {
-    if text.len() > max {
-        let mut end = max;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        text.truncate(end);
-    }
 }
 
 fn micros(now_ns: u64) -> Instant {

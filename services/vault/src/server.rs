@@ -184,11 +184,7 @@ impl Backend {
 /// `s` cut to at most `max` bytes, at a character boundary (the contract's
 /// strings have a maximum length).
 fn clip(s: &str, max: usize) -> String {
-    let mut end = s.len().min(max);
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    s[..end].to_string()
+    libos::wire::char_prefix(s, max).to_string()
 }
 
 fn failed(e: VaultError) -> Reply {
