@@ -7,6 +7,7 @@
 //! an error carrying the console.
 
 use crate::image::Image;
+use crate::monitor::Monitor;
 use crate::qemu::QemuConfig;
 use std::io::{Read, Write};
 use std::process::{Child, ChildStdin, ExitStatus, Stdio};
@@ -123,12 +124,31 @@ pub struct Machine {
     /// The last line typed with Enter, and the cursor when typing began:
     /// the next wait for a prompt first waits for its echo.
     entered: Option<(String, usize)>,
+    /// QEMU's monitor socket, for the stall report at a timeout, and
+    /// whether this machine made it (removed when the machine is dropped).
+    monitor: Option<(std::path::PathBuf, bool)>,
+    /// A stall report is being taken (its own wait must not take another).
+    reporting: bool,
 }
 
 impl Machine {
     /// Start QEMU for `image` with `cfg`. If `echo`, the console is also
     /// copied to this process's stdout as it arrives.
     pub fn boot(image: &Image, cfg: &QemuConfig, echo: bool) -> Result<Machine, MachineError> {
+        // Every machine but an interactive one gets a monitor socket, so a
+        // wait that times out can ask the kernel what it is stuck on.
+        let mut cfg = cfg.clone();
+        let monitor = match (&cfg.monitor, cfg.interactive) {
+            (_, true) => None,
+            (Some(path), false) => Some((path.clone(), false)),
+            (None, false) => {
+                static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+                let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let path = std::env::temp_dir().join(format!("kintsugi-{}-{n}.monitor", std::process::id()));
+                cfg.monitor = Some(path.clone());
+                Some((path, true))
+            }
+        };
         let mut cmd = cfg.command(image);
         cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = cmd.spawn().map_err(|e| MachineError::Start(format!("{}: {e}", crate::qemu::QEMU)))?;
@@ -184,7 +204,18 @@ impl Machine {
             }
         });
         let stdin = child.stdin.take();
-        Ok(Machine { child, stdin, console, cursor: 0, started, scratch: None, typing: None, entered: None })
+        Ok(Machine {
+            child,
+            stdin,
+            console,
+            cursor: 0,
+            started,
+            scratch: None,
+            typing: None,
+            entered: None,
+            monitor,
+            reporting: false,
+        })
     }
 
     /// Everything printed so far.
@@ -252,7 +283,8 @@ impl Machine {
             }
             let now = Instant::now();
             if now >= deadline {
-                return Err(MachineError::Timeout { waiting_for: pattern.to_string(), console: c.text.clone() });
+                drop(c);
+                return Err(self.timed_out(pattern));
             }
             c = cv.wait_timeout(c, deadline - now).unwrap().0;
         }
@@ -276,7 +308,8 @@ impl Machine {
             }
             let now = Instant::now();
             if now >= deadline {
-                return Err(MachineError::Timeout { waiting_for: text.to_string(), console: c.text.clone() });
+                drop(c);
+                return Err(self.timed_out(text));
             }
             c = cv.wait_timeout(c, deadline - now).unwrap().0;
         }
@@ -302,7 +335,8 @@ impl Machine {
             }
             let now = Instant::now();
             if now >= deadline {
-                return Err(MachineError::Timeout { waiting_for: prefix.to_string(), console: c.text.clone() });
+                drop(c);
+                return Err(self.timed_out(prefix));
             }
             c = cv.wait_timeout(c, deadline - now).unwrap().0;
         }
@@ -357,7 +391,8 @@ impl Machine {
             }
             let now = Instant::now();
             if now >= deadline {
-                return Err(MachineError::Timeout { waiting_for: pattern, console: c.text.clone() });
+                drop(c);
+                return Err(self.timed_out(&pattern));
             }
             c = cv.wait_timeout(c, deadline - now).unwrap().0;
         }
@@ -409,7 +444,7 @@ impl Machine {
                 return Err(MachineError::Panic(self.console()));
             }
             if Instant::now() >= deadline {
-                return Err(MachineError::Timeout { waiting_for: "QEMU to exit".into(), console: self.console() });
+                return Err(self.timed_out("QEMU to exit"));
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -419,6 +454,46 @@ impl Machine {
     pub fn power_off(&mut self, timeout: Duration) -> Result<(), MachineError> {
         self.send("poweroff\r");
         self.wait_exit(timeout).map(|_| ())
+    }
+
+    /// A wait for `waiting_for` timed out: take a stall report (see
+    /// [`Machine::stall_report`]) so the error's console says what the
+    /// kernel and every process were doing.
+    fn timed_out(&mut self, waiting_for: &str) -> MachineError {
+        if !self.reporting {
+            self.reporting = true;
+            if let Err(e) = self.stall_report() {
+                eprintln!("no stall report: {e}");
+            }
+            self.reporting = false;
+        }
+        MachineError::Timeout { waiting_for: waiting_for.to_string(), console: self.console() }
+    }
+
+    /// An NMI through QEMU's monitor: the kernel prints its stall report
+    /// (where the CPU is, what every process waits for; see
+    /// `exokernel/src/stall_report.rs`) into the console, and carries on.
+    /// Waits up to 10 s for the report's end. Fails when the machine has no
+    /// monitor, or a test holds its only connection.
+    pub fn stall_report(&mut self) -> Result<(), String> {
+        let Some((path, _)) = self.monitor.clone() else { return Err("the machine has no monitor".into()) };
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return Err("QEMU has exited".into());
+        }
+        let from = self.console().len();
+        let mut mon = Monitor::connect(&path, Duration::from_secs(5)).map_err(|e| format!("monitor: {e}"))?;
+        mon.command("nmi").map_err(|e| format!("monitor nmi: {e}"))?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let (lock, cv) = &*self.console;
+        let mut c = lock.lock().unwrap();
+        while !c.text.get(from..).is_some_and(|t| t.contains("STALL end")) {
+            let now = Instant::now();
+            if now >= deadline || c.closed {
+                return Err("the kernel printed no stall report within 10 s of the NMI".into());
+            }
+            c = cv.wait_timeout(c, deadline - now).unwrap().0;
+        }
+        Ok(())
     }
 
     /// Remove `dir` (the machine's own disks) once the machine is dropped.
@@ -496,6 +571,10 @@ impl Drop for Machine {
         }
         if let Some(dir) = self.scratch.take() {
             let _ = std::fs::remove_dir_all(dir);
+        }
+        if let Some((path, true)) = self.monitor.take() {
+            let _ = std::fs::remove_file(&path);
+            let _ = std::fs::remove_file(path.with_extension("ppm"));
         }
     }
 }

@@ -286,7 +286,9 @@ fn chaos_under_load(name: &str, blk_chaos: bool) {
             assert!(out.contains("recovered in"), "crash blk {how}: {out}");
         }
     }
-    let result = m.wait_for_line("fsload: clients=4 ops=20000 errors=", Duration::from_secs(3600)).unwrap();
+    let result = m
+        .wait_for_line("fsload: clients=4 ops=20000 errors=", Duration::from_secs(900))
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(result, "fsload: clients=4 ops=20000 errors=0", "{}", m.console());
     run(&mut m, "chaos fs 0");
     run(&mut m, "chaos blk 0");

@@ -24,7 +24,6 @@ pub mod stats;
 pub mod web;
 
 use crate::machine::{Machine, MachineError};
-use crate::monitor::Monitor;
 use crate::{disks, qemu, quiet, resilient_services, Image, QemuConfig, BOOT_TIMEOUT};
 use inject::Action;
 use rng::Rng;
@@ -207,9 +206,6 @@ pub fn run(image: &Image, o: &Options) -> Outcome {
             }
             Err(t) => {
                 s.web_cut();
-                if matches!(t, Trouble::Hang(_)) {
-                    s.stall_report(&mut m);
-                }
                 m.kill();
                 s.read_lines(&m, &mut []);
                 s.trouble(t, Some(&m));
@@ -245,34 +241,7 @@ impl Soak<'_> {
         if self.web.is_some() {
             forwards.push((self.port, 80));
         }
-        QemuConfig {
-            disks: self.o.disks.clone(),
-            forwards,
-            monitor: Some(self.monitor_socket()),
-            ..self.o.machine.clone()
-        }
-    }
-
-    /// The QEMU monitor's socket of this soak's machines.
-    fn monitor_socket(&self) -> PathBuf {
-        std::env::temp_dir().join(format!("kintsugi-soak-{}.monitor", std::process::id()))
-    }
-
-    /// At a hang: an NMI through QEMU's monitor, so the kernel prints its
-    /// stall report (where the CPU is, what every process waits for; see
-    /// `exokernel/src/stall_report.rs`) into the console the failure log
-    /// keeps; waits a few seconds for it.
-    fn stall_report(&self, m: &mut Machine) {
-        let sent =
-            Monitor::connect(&self.monitor_socket(), Duration::from_secs(5)).and_then(|mut mon| mon.command("nmi"));
-        match sent {
-            Ok(_) => {
-                if m.wait_for_text("STALL end", Duration::from_secs(10)).is_err() {
-                    eprintln!("soak: the kernel printed no stall report within 10 s of the NMI");
-                }
-            }
-            Err(e) => eprintln!("soak: no NMI for a stall report: {e}"),
-        }
+        QemuConfig { disks: self.o.disks.clone(), forwards, ..self.o.machine.clone() }
     }
 
     /// Boot to the prompt with every resilient service up (and, with the
