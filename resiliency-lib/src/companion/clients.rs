@@ -54,6 +54,7 @@ pub enum Work {
 }
 
 /// What woke the companion.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Event {
     /// The service process ended.
     ServiceEnded,
@@ -109,6 +110,14 @@ struct Session<P: Protocol> {
 /// wait for their clients to resume them before they are closed.
 const RESUME_GRACE_NS: u64 = 15_000_000_000;
 
+/// A connection to `NAME.control`, and a request read from it that must
+/// wait until the service's request in flight is done (see
+/// [`Clients::next_control`]).
+struct Controller {
+    channel: Channel<control::Reply, control::Request>,
+    stashed: Option<control::Request>,
+}
+
 /// Everything on the client side of a companion.
 pub struct Clients<P: Protocol> {
     name: String,
@@ -117,7 +126,7 @@ pub struct Clients<P: Protocol> {
     notices: Listener,
     sessions: Vec<Session<P>>,
     next_session: u64,
-    controllers: Vec<Channel<control::Reply, control::Request>>,
+    controllers: Vec<Controller>,
     subscribers: Vec<(bool, Channel<notices::Reply, notices::Request>)>,
     outbound: BTreeMap<String, Channel<Opaque, Opaque>>,
     /// Sessions dropped for not reading, for the service to be told.
@@ -171,7 +180,7 @@ impl<P: crate::Resilient> Clients<P> {
             items.push(s);
         }
         let control_from = items.len();
-        items.extend(self.controllers.iter().map(|c| c as &dyn Waitable));
+        items.extend(self.controllers.iter().map(|c| &c.channel as &dyn Waitable));
         let clients_from = items.len();
         items.extend(self.sessions.iter().map(|s| &s.endpoint as &dyn Waitable));
         items.extend(self.subscribers.iter().map(|(_, s)| s as &dyn Waitable));
@@ -378,7 +387,7 @@ impl<P: crate::Resilient> Clients<P> {
     /// Accept waiting controllers (`NAME.control` connections).
     pub fn accept_control(&mut self) {
         while let Ok(Some(c)) = self.control.try_accept() {
-            self.controllers.push(Channel::new(c.endpoint));
+            self.controllers.push(Controller { channel: Channel::new(c.endpoint), stashed: None });
         }
     }
 
@@ -481,7 +490,7 @@ impl<P: crate::Resilient> Clients<P> {
     /// (back-pressure: the log is full).
     pub fn wait_without_requests(&self, exit: &Signal, timeout: Option<Duration>) -> Event {
         let mut items: Vec<&dyn Waitable> = Vec::from([exit as &dyn Waitable, &self.control]);
-        items.extend(self.controllers.iter().map(|c| c as &dyn Waitable));
+        items.extend(self.controllers.iter().map(|c| &c.channel as &dyn Waitable));
         items.truncate(libos::abi::MAX_WAIT_HANDLES);
         match select(&items, timeout) {
             Ok(0) => Event::ServiceEnded,
@@ -503,11 +512,25 @@ impl<P: crate::Resilient> Clients<P> {
     }
 
     /// The next waiting control request and which controller sent it.
-    pub fn next_control(&mut self) -> Option<(usize, control::Request)> {
+    pub fn next_control(&mut self, only_stats: bool) -> Option<(usize, control::Request)> {
+        let allowed = |r: &control::Request| !only_stats || matches!(r, control::Request::Stats);
         let mut i = 0;
         while i < self.controllers.len() {
-            match self.controllers[i].try_recv() {
-                Ok(Some(r)) => return Some((i, r)),
+            let c = &mut self.controllers[i];
+            if let Some(r) = c.stashed.take() {
+                if allowed(&r) {
+                    return Some((i, r));
+                }
+                c.stashed = Some(r);
+                i += 1;
+                continue;
+            }
+            match c.channel.try_recv() {
+                Ok(Some(r)) if allowed(&r) => return Some((i, r)),
+                Ok(Some(r)) => {
+                    c.stashed = Some(r);
+                    i += 1;
+                }
                 Ok(None) => i += 1,
                 Err(_) => {
                     self.controllers.swap_remove(i);
@@ -517,11 +540,16 @@ impl<P: crate::Resilient> Clients<P> {
         None
     }
 
+    /// Whether a control request waits for the request in flight to end.
+    pub fn control_stashed(&self) -> bool {
+        self.controllers.iter().any(|c| c.stashed.is_some())
+    }
+
     /// Answer controller `index` (one that does not read its answers is
     /// dropped rather than waited for).
     pub fn answer_control(&mut self, index: usize, reply: control::Reply) {
         if let Some(c) = self.controllers.get_mut(index) {
-            if !matches!(c.try_send(reply), Ok(true)) {
+            if !matches!(c.channel.try_send(reply), Ok(true)) {
                 log::warn!("{}: a controller does not read its answers; dropping it", self.name);
                 self.controllers.swap_remove(index);
             }
@@ -544,16 +572,19 @@ impl<P: crate::Resilient> Clients<P> {
         });
     }
 
-    /// Perform one of the service's calls to another service: `data` is the
-    /// service name (u32 length + bytes) then the request bytes; the answer
-    /// is a status byte (0 ok, 1 malformed, 2 no such service, 3 failed, 4
-    /// timed out: the callee may have applied it) then the reply bytes. A
-    /// callee behind a companion is called over a resumable session (a
-    /// restart of its companion costs only delay); the connection is kept
-    /// for the next call and for [`Clients::outbound_next`].
-    pub fn outbound_call(&mut self, data: &[u8]) -> Vec<u8> {
+    /// Start one of the service's calls to another service: `data` is the
+    /// service name (u32 length + bytes) then the request bytes. Returns
+    /// the callee's name, whose answer [`Clients::outbound_poll`] takes,
+    /// or at once the answer of a call that failed. An answer is a status
+    /// byte (0 ok, 1 malformed, 2 no such service, 3 failed, 4 timed out:
+    /// the callee may have applied it, 5 no such call) then the reply
+    /// bytes. A callee behind a companion is called over a resumable
+    /// session (a restart of its companion costs only delay); the
+    /// connection is kept for the next call and for
+    /// [`Clients::outbound_next`].
+    pub fn outbound_call(&mut self, data: &[u8]) -> Result<String, Vec<u8>> {
         let mut r = Reader::new(data);
-        let (Ok(name), request) = (r.string(64), r.rest()) else { return Vec::from([1]) };
+        let (Ok(name), request) = (r.string(64), r.rest()) else { return Err(Vec::from([1])) };
         if !self.outbound.contains_key(&name) {
             let resilient = directory::services().is_ok_and(|names| names.contains(&format!("{name}.control")));
             let channel = match directory::connect(&name, false) {
@@ -565,46 +596,72 @@ impl<P: crate::Resilient> Clients<P> {
                 Ok(ch) => {
                     self.outbound.insert(name.clone(), ch);
                 }
-                Err(()) => return Vec::from([2]),
+                Err(()) => return Err(Vec::from([2])),
             }
         }
-        let Some(ch) = self.outbound.get_mut(&name) else { return Vec::from([2]) };
+        let Some(ch) = self.outbound.get_mut(&name) else { return Err(Vec::from([2])) };
         if ch.send(Opaque(request.to_vec())).is_err() {
             self.outbound.remove(&name);
-            return Vec::from([3]);
+            return Err(Vec::from([3]));
         }
-        self.outbound_next_of(&name)
+        Ok(name)
     }
 
-    /// The next reply of the answer to the last call to the service named
-    /// in `data` (status byte as for [`Clients::outbound_call`]; 5: no such
-    /// call).
-    pub fn outbound_next(&mut self, data: &[u8]) -> Vec<u8> {
-        let Ok(name) = Reader::new(data).string(64) else { return Vec::from([1]) };
+    /// Wait for the next reply of the answer to the last call to the
+    /// service named in `data`: the name, as [`Clients::outbound_call`].
+    pub fn outbound_next(&mut self, data: &[u8]) -> Result<String, Vec<u8>> {
+        let Ok(name) = Reader::new(data).string(64) else { return Err(Vec::from([1])) };
         if !self.outbound.contains_key(&name) {
-            return Vec::from([5]);
+            return Err(Vec::from([5]));
         }
-        self.outbound_next_of(&name)
+        Ok(name)
     }
 
-    fn outbound_next_of(&mut self, name: &str) -> Vec<u8> {
-        /// How long a call waits for the callee's answer: a resilient
-        /// callee answers once the request is done, which may take a
-        /// recovery or the vault coming back.
-        const OUTBOUND_CALL_WAIT: Duration = Duration::from_secs(60);
-        let Some(ch) = self.outbound.get_mut(name) else { return Vec::from([5]) };
-        match ch.recv_timeout(OUTBOUND_CALL_WAIT) {
+    /// The answer of the call to `name` if it is there (or the call failed).
+    pub fn outbound_poll(&mut self, name: &str) -> Option<Vec<u8>> {
+        let Some(ch) = self.outbound.get_mut(name) else { return Some(Vec::from([5])) };
+        // A zero wait rather than `try_recv`: a resumable channel resumes
+        // its session (the callee's companion restarted) in a receive.
+        match ch.recv_timeout(Duration::ZERO) {
             Ok(Opaque(bytes)) => {
                 let mut out = Vec::from([0u8]);
                 out.extend_from_slice(&bytes);
-                out
+                Some(out)
             }
-            Err(e) => {
+            Err(ChannelError::TimedOut) => None,
+            Err(_) => {
                 // Later replies would answer the wrong call: a new
                 // connection for the next one.
                 self.outbound.remove(name);
-                Vec::from([if matches!(e, ChannelError::TimedOut) { 4 } else { 3 }])
+                Some(Vec::from([3]))
             }
+        }
+    }
+
+    /// The call to `name` waited too long: its answer, if it comes, would
+    /// answer the wrong call, so the connection goes.
+    pub fn outbound_abandon(&mut self, name: &str) -> Vec<u8> {
+        self.outbound.remove(name);
+        Vec::from([4])
+    }
+
+    /// Wait while the service waits for the answer of its call to `name`:
+    /// for that answer, and for clients and controllers, which the
+    /// companion serves meanwhile as far as it can without the service.
+    pub fn wait_during_call(&self, name: &str, timeout: Duration) -> Event {
+        let mut items: Vec<&dyn Waitable> = Vec::new();
+        if let Some(ch) = self.outbound.get(name) {
+            items.push(ch);
+        }
+        let call_items = items.len();
+        items.extend([&self.public as &dyn Waitable, &self.control]);
+        items.extend(self.controllers.iter().map(|c| &c.channel as &dyn Waitable));
+        items.extend(self.sessions.iter().map(|s| &s.endpoint as &dyn Waitable));
+        items.truncate(libos::abi::MAX_WAIT_HANDLES);
+        match select(&items, Some(timeout)) {
+            Ok(i) if i < call_items => Event::Timeout,
+            Ok(_) => Event::Clients,
+            Err(_) => Event::Timeout,
         }
     }
 }

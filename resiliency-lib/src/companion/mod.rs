@@ -413,6 +413,9 @@ impl<P: Resilient> Companion<P> {
                     self.polled_since_event = false;
                 }
             }
+            if self.clients.control_stashed() {
+                self.serve_control();
+            }
             if let Some(work) = self.queue.pop_front() {
                 if let Err(f) = self.do_work(work) {
                     self.recover(f);
@@ -822,9 +825,15 @@ impl<P: Resilient> Companion<P> {
             crate::service::INPUT_TIME => libos::time::now_ns().to_le_bytes().to_vec(),
             crate::service::INPUT_CALL => match own_control::<P>(&data) {
                 Some(request) => self.own_figures(request),
-                None => self.clients.outbound_call(&data),
+                None => match self.clients.outbound_call(&data) {
+                    Ok(callee) => self.await_call(&callee),
+                    Err(answer) => answer,
+                },
             },
-            crate::service::INPUT_CALL_NEXT => self.clients.outbound_next(&data),
+            crate::service::INPUT_CALL_NEXT => match self.clients.outbound_next(&data) {
+                Ok(callee) => self.await_call(&callee),
+                Err(answer) => answer,
+            },
             _ => return Err(Failure::Violation(format!("unknown input kind {kind}"))),
         };
         let logged = self.in_flight.as_ref().is_some_and(|f| f.rerun.is_none());
@@ -832,6 +841,40 @@ impl<P: Resilient> Companion<P> {
             self.log.push(Entry::Input(value.clone()));
         }
         Ok(value)
+    }
+
+    /// Wait for the answer of the service's call to `callee` (status byte
+    /// as for [`Clients::outbound_call`]), up to a minute: a resilient
+    /// callee answers once the request is done, which may take its
+    /// recovery or the vault coming back. Meanwhile the companion is not
+    /// deaf: it accepts connections and reads requests (queued behind the
+    /// one in flight; one that breaks the contract closes its session at
+    /// once), and answers `Stats` (`ps`); other control requests wait for
+    /// the request in flight to end.
+    fn await_call(&mut self, callee: &str) -> Vec<u8> {
+        /// How long a call waits for the callee's answer.
+        const OUTBOUND_CALL_WAIT_NS: u64 = 60_000_000_000;
+        /// How often the companion looks at everything while it waits.
+        const LOOK_EVERY: core::time::Duration = core::time::Duration::from_millis(100);
+        let deadline = libos::time::now_ns().saturating_add(OUTBOUND_CALL_WAIT_NS);
+        loop {
+            if let Some(answer) = self.clients.outbound_poll(callee) {
+                return answer;
+            }
+            let now = libos::time::now_ns();
+            if now >= deadline {
+                return self.clients.outbound_abandon(callee);
+            }
+            let wait = core::time::Duration::from_nanos(deadline - now).min(LOOK_EVERY);
+            if self.clients.wait_during_call(callee, wait) == clients::Event::Clients {
+                let mut work = self.clients.collect(&mut self.log);
+                self.queue.append(&mut work);
+                while let Some((index, request)) = self.clients.next_control(true) {
+                    let reply = self.control(request);
+                    self.clients.answer_control(index, reply);
+                }
+            }
+        }
     }
 
     /// The service's call to its own companion's control channel
@@ -1254,7 +1297,7 @@ impl<P: Resilient> Companion<P> {
     }
 
     fn serve_control(&mut self) {
-        while let Some((index, request)) = self.clients.next_control() {
+        while let Some((index, request)) = self.clients.next_control(false) {
             let reply = self.control(request);
             self.clients.answer_control(index, reply);
         }
