@@ -108,6 +108,13 @@ pub trait Service: Sized {
     fn session_opened(&mut self, _session: u64, _client: &str) {}
     /// A client session closed.
     fn session_closed(&mut self, _session: u64) {}
+    /// The client sessions the state holds something for (open files,
+    /// say): after a restore from a checkpoint of an earlier boot, the
+    /// companion closes those whose clients are gone with the boot. A
+    /// service that keeps nothing per session answers none.
+    fn sessions(&self) -> Vec<u64> {
+        Vec::new()
+    }
     /// An event the companion originated (a timer tick): handled like a
     /// request, replayed in the same place after a crash; it may answer
     /// held requests.
@@ -522,6 +529,14 @@ pub fn serve<S: Service>() -> i32 {
                     }
                     Err(message) => LinkReply::EpochFailed { message },
                 };
+                let _ = checker.on_reply(&answer);
+                send(answer);
+            }
+            LinkRequest::Sessions => {
+                // At most as many as the reply holds (8192); the rest are
+                // found at the next restore from an earlier boot.
+                let sessions: Vec<u8> = service.sessions().iter().take(8192).flat_map(|s| s.to_le_bytes()).collect();
+                let answer = LinkReply::SessionList { sessions };
                 let _ = checker.on_reply(&answer);
                 send(answer);
             }

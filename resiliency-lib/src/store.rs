@@ -189,6 +189,12 @@ pub trait CheckpointStore {
     /// Whether commits and appends reach persistent storage now (false for
     /// a store in memory, and for the vault while it cannot be used).
     fn durable(&self) -> bool;
+    /// Whether [`CheckpointStore::latest`] was taken in an earlier boot of
+    /// the machine: every client session its state holds is gone, except
+    /// those the log after it opened in this boot.
+    fn restored_from_earlier_boot(&self) -> bool {
+        false
+    }
     /// Something the companion waits on beside its clients: ready when the
     /// store needs [`CheckpointStore::attend`] (a store that talks to a
     /// service: its connection broke).

@@ -112,15 +112,29 @@ fn refused(code: u32, message: &str) -> StoreError {
     }
 }
 
-/// What `Latest` (or `Reject`) answered: the newest record with its log, if
-/// any, and the note about a damaged slot.
-fn fetch(session: &mut Session, request: Request) -> Result<(Option<Checkpoint>, String, u8, u64), StoreError> {
+/// What `Latest` (or `Reject`) answered.
+struct Fetched {
+    /// The newest record with its log, if any.
+    latest: Option<Checkpoint>,
+    /// Why it is not the newest written (a damaged slot), or empty.
+    note: String,
+    /// Its slot (255 for none).
+    slot: u8,
+    /// The boot it was taken in.
+    boot: u64,
+    /// The boot the machine is in now.
+    this_boot: u64,
+}
+
+/// Ask the vault for the newest record of the session's service.
+fn fetch(session: &mut Session, request: Request) -> Result<Fetched, StoreError> {
     match session.call(request)? {
         Reply::Record {
             generation,
             kind,
             taken_ns,
             boot,
+            this_boot,
             state,
             len,
             epoch,
@@ -138,7 +152,7 @@ fn fetch(session: &mut Session, request: Request) -> Result<(Option<Checkpoint>,
                 None => return Err(StoreError::failed(String::from("the vault announced log entries but sent none"))),
             };
             if generation == 0 {
-                return Ok((Some(Checkpoint::log_only(entries)), note, slot, boot));
+                return Ok(Fetched { latest: Some(Checkpoint::log_only(entries)), note, slot, boot, this_boot });
             }
             let kind = match kind {
                 1 => Distillation::Logical,
@@ -150,9 +164,10 @@ fn fetch(session: &mut Session, request: Request) -> Result<(Option<Checkpoint>,
                 Some(h) => read_memory(h, epoch_len)?,
                 None => Vec::new(),
             };
-            Ok((Some(Checkpoint { generation, kind, data, taken_ns, epoch, log: entries }), note, slot, boot))
+            let latest = Some(Checkpoint { generation, kind, data, taken_ns, epoch, log: entries });
+            Ok(Fetched { latest, note, slot, boot, this_boot })
         }
-        Reply::NotFound => Ok((None, String::new(), 255, 0)),
+        Reply::NotFound => Ok(Fetched { latest: None, note: String::new(), slot: 255, boot: 0, this_boot: 0 }),
         Reply::Failed { code, message } => Err(refused(code, &message)),
         _ => Err(StoreError::failed(String::from("the vault answered Latest or Reject with something else"))),
     }
@@ -174,6 +189,8 @@ pub struct VaultStore {
     /// whose answer was lost landed (see the module doc). Cleared by the
     /// next commit.
     vault_differs: Option<u64>,
+    /// `latest` is a checkpoint taken in an earlier boot of the machine.
+    earlier_boot: bool,
     /// When to try an unavailable vault again, and the pause after that.
     next_try_ns: u64,
     pause: Duration,
@@ -193,6 +210,7 @@ impl VaultStore {
             unavailable: None,
             synced: false,
             vault_differs: None,
+            earlier_boot: false,
             next_try_ns: 0,
             pause: RETRY_FIRST,
         };
@@ -221,7 +239,7 @@ impl VaultStore {
 
     /// Fetch the newest record and its log over `session` and take them.
     fn sync(&mut self, session: &mut Session) -> Result<(), StoreError> {
-        let (latest, note, slot, boot) = fetch(session, Request::Latest)?;
+        let Fetched { latest, note, slot, boot, this_boot } = fetch(session, Request::Latest)?;
         let service = &self.service;
         let first = !self.synced && self.unavailable.is_none();
         match &latest {
@@ -259,6 +277,7 @@ impl VaultStore {
             );
         }
         self.vault_differs = None;
+        self.earlier_boot = latest.as_ref().is_some_and(|c| c.generation > 0) && boot < this_boot;
         self.latest = latest;
         self.note = note;
         self.synced = true;
@@ -377,6 +396,7 @@ impl VaultStore {
         match reply {
             Some(Reply::Committed { generation, .. }) => {
                 self.vault_differs = None;
+                self.earlier_boot = false;
                 self.latest = Some(Checkpoint { generation, epoch: epoch.to_vec(), log: Vec::new(), ..full });
                 self.note.clear();
                 Ok(())
@@ -446,8 +466,9 @@ impl CheckpointStore for VaultStore {
         let reason: String = reason.chars().take(200).collect();
         let answer = self.session(RECONNECT_WAIT).and_then(|s| fetch(s, Request::Reject { generation, reason }));
         match answer {
-            Ok((latest, note, slot, _)) => {
+            Ok(Fetched { latest, note, slot, boot, this_boot }) => {
                 let older = latest.as_ref().map_or(0, |c| c.generation);
+                self.earlier_boot = older > 0 && boot < this_boot;
                 log::warn!(
                     "{}: the vault set generation {generation} aside; restoring generation {older} (slot {slot})",
                     self.service
@@ -462,6 +483,10 @@ impl CheckpointStore for VaultStore {
                 Err(e)
             }
         }
+    }
+
+    fn restored_from_earlier_boot(&self) -> bool {
+        self.earlier_boot
     }
 
     fn durable(&self) -> bool {

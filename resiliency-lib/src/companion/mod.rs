@@ -348,6 +348,9 @@ impl<P: Resilient> Companion<P> {
             c.recover(f);
         }
         let first_start_ns = libos::time::now_ns() - t0;
+        if c.store.restored_from_earlier_boot() {
+            c.close_sessions_of_earlier_boots();
+        }
         if appended > 0 {
             c.await_resumes();
             log::info!("{}: replayed {recovered} requests from the durable log", P::NAME);
@@ -365,16 +368,44 @@ impl<P: Resilient> Companion<P> {
         Ok(c)
     }
 
-    /// The service's pid (0 if none).
-    pub fn pid(&self) -> u32 {
-        self.service.as_ref().map_or(0, |s| s.pid)
+    /// The checkpoint restored was taken in an earlier boot: the sessions
+    /// its state holds (open files, say) belong to clients the power cut or
+    /// reboot ended, except those the log after it opened in this boot
+    /// (which wait for their clients to resume them, see
+    /// [`Companion::await_resumes`]). Close the others, as logged closes,
+    /// so they do not pile up from boot to boot.
+    fn close_sessions_of_earlier_boots(&mut self) {
+        let in_log = self.log_sessions();
+        let held = match self.service_sessions() {
+            Ok(s) => s,
+            Err(f) => {
+                log::warn!("{}: cannot ask the service for its sessions: {f}", P::NAME);
+                self.recover(f);
+                return;
+            }
+        };
+        let gone: Vec<u64> = held.into_iter().filter(|s| !in_log.contains(s)).collect();
+        if gone.is_empty() {
+            return;
+        }
+        log::info!("{}: closing {} sessions of an earlier boot that the checkpoint holds", P::NAME, gone.len());
+        self.queue.extend(gone.into_iter().map(Work::Close));
     }
 
-    /// Sessions the durable log opened (in an earlier incarnation of this
-    /// companion, or an earlier boot) and never closed: their clients may
-    /// resume them (a companion restart) or be gone (a power cut); they
-    /// wait a while, then the service is told they closed.
-    fn await_resumes(&mut self) {
+    /// The sessions the service's state holds, as it says.
+    fn service_sessions(&mut self) -> Result<Vec<u64>, Failure> {
+        self.service()?.send(SvcRequest::Sessions)?;
+        match self.service()?.recv(service_deadline_ns::<P>())? {
+            SvcReply::SessionList { sessions } => {
+                Ok(sessions.chunks_exact(8).map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8]))).collect())
+            }
+            other => Err(Failure::Violation(format!("{} in answer to Sessions", reply_name(&other)))),
+        }
+    }
+
+    /// The sessions the log mentions (opened, or sending requests) and
+    /// does not close.
+    fn log_sessions(&self) -> alloc::collections::BTreeSet<u64> {
         let mut open = alloc::collections::BTreeSet::new();
         for e in self.log.entries() {
             match e {
@@ -389,6 +420,20 @@ impl<P: Resilient> Companion<P> {
                 Entry::Input(_) | Entry::Event { .. } => {}
             }
         }
+        open
+    }
+
+    /// The service's pid (0 if none).
+    pub fn pid(&self) -> u32 {
+        self.service.as_ref().map_or(0, |s| s.pid)
+    }
+
+    /// Sessions the durable log opened (in an earlier incarnation of this
+    /// companion, or an earlier boot) and never closed: their clients may
+    /// resume them (a companion restart) or be gone (a power cut); they
+    /// wait a while, then the service is told they closed.
+    fn await_resumes(&mut self) {
+        let open = self.log_sessions();
         self.clients.await_resumes(open);
     }
 

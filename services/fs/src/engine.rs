@@ -360,11 +360,14 @@ impl<D: SectorSource> Fs<D> {
         self.blocks.borrow_mut().epoch_applied();
     }
 
+    /// The client sessions with files open.
+    pub fn sessions(&self) -> Vec<u64> {
+        self.state.sessions.keys().copied().collect()
+    }
+
     /// A client session closed: its handles close.
     pub fn session_closed(&mut self, session: u64) {
-        if let Some(files) = self.state.sessions.remove(&session) {
-            self.state.open_count = self.state.open_count.saturating_sub(files.len() as u64);
-        }
+        self.state.close_session(session);
     }
 
     /// Answer one request of `session`.

@@ -105,6 +105,17 @@ impl State {
         self.sessions.values_mut().flat_map(|files| files.values_mut())
     }
 
+    /// Close every file of `session`; whether it had any.
+    pub fn close_session(&mut self, session: u64) -> bool {
+        match self.sessions.remove(&session) {
+            Some(files) => {
+                self.open_count = self.open_count.saturating_sub(files.len() as u64);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Check the table's own consistency.
     pub fn check(&self) -> Result<(), String> {
         let n: u64 = self.sessions.values().map(|f| f.len() as u64).sum();

@@ -294,6 +294,7 @@ fn commit(
 }
 
 fn latest(vault: &mut Vault<BlkDisk>, service: &str) -> Result<Reply, VaultError> {
+    let this_boot = vault.boot();
     let Some(l) = vault.latest(service)? else { return Ok(Reply::NotFound) };
     let (log, log_len) = if l.log.is_empty() {
         (Vec::new(), 0)
@@ -309,6 +310,7 @@ fn latest(vault: &mut Vault<BlkDisk>, service: &str) -> Result<Reply, VaultError
             kind: 0,
             taken_ns: 0,
             boot: 0,
+            this_boot,
             state: memory_with(&[])?,
             len: 0,
             epoch: Vec::new(),
@@ -327,6 +329,7 @@ fn latest(vault: &mut Vault<BlkDisk>, service: &str) -> Result<Reply, VaultError
         kind: h.kind as u8,
         taken_ns: h.taken_ns,
         boot: h.boot,
+        this_boot,
         state: memory_with(&r.state)?,
         len: h.state_len,
         epoch,

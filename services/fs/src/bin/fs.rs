@@ -231,8 +231,28 @@ mod guest {
         }
 
         fn session_closed(&mut self, session: u64) {
-            if let State::Mounted(fs) = &mut *self.state.borrow_mut() {
-                fs.session_closed(session);
+            match &mut *self.state.borrow_mut() {
+                State::Mounted(fs) => fs.session_closed(session),
+                // Not mounted yet: the session's handles leave the saved
+                // table, which the mount restores.
+                State::Pending(Some(saved)) => {
+                    if let Ok(mut table) = fs::table::State::decode(saved) {
+                        if table.close_session(session) {
+                            *saved = table.encode();
+                        }
+                    }
+                }
+                State::Pending(None) => {}
+            }
+        }
+
+        fn sessions(&self) -> Vec<u64> {
+            match &*self.state.borrow() {
+                State::Mounted(fs) => fs.sessions(),
+                State::Pending(Some(saved)) => {
+                    fs::table::State::decode(saved).map(|t| t.sessions.keys().copied().collect()).unwrap_or_default()
+                }
+                State::Pending(None) => Vec::new(),
             }
         }
     }
