@@ -15,6 +15,13 @@
 //! cache never goes stale. Held and cached sectors live in a
 //! [`SectorPool`] (no heap allocation per sector).
 //!
+//! A request is atomic over the held writes: between
+//! [`Blocks::begin_request`] and [`Blocks::end_request`] the layer keeps,
+//! for every sector the request writes, what was held before (a journal),
+//! and [`Blocks::undo_request`] puts it back, so a request that fails
+//! half-way (a disk error in the middle of a cluster allocation, say)
+//! leaves no half-done change to be committed with the next epoch.
+//!
 //! [`FatIo`] is the byte stream fatfs mounts: a position over a shared
 //! [`Blocks`].
 
@@ -93,6 +100,9 @@ pub struct Blocks<D: SectorSource> {
     version: u64,
     /// The counter when the last epoch was taken.
     taken: Option<u64>,
+    /// While a request runs: for each sector it wrote, what was held before
+    /// (its copy and version), or None if nothing was.
+    journal: Option<BTreeMap<u64, Option<Held>>>,
     /// Disk reads made (for tests and figures).
     pub disk_reads: u64,
 }
@@ -110,6 +120,7 @@ impl<D: SectorSource> Blocks<D> {
             clean_limit: cache_sectors.max(2 * MAX_RUN),
             version: 0,
             taken: None,
+            journal: None,
             disk_reads: 0,
         }
     }
@@ -144,6 +155,60 @@ impl<D: SectorSource> Blocks<D> {
     /// The disk underneath.
     pub fn disk(&mut self) -> &mut D {
         &mut self.disk
+    }
+
+    /// A request starts: journal what it writes (see the module doc).
+    pub fn begin_request(&mut self) {
+        self.end_request();
+        self.journal = Some(BTreeMap::new());
+    }
+
+    /// The request succeeded: its writes stay held.
+    pub fn end_request(&mut self) {
+        if let Some(journal) = self.journal.take() {
+            for held in journal.into_values().flatten() {
+                self.pool.free(held.data);
+            }
+        }
+    }
+
+    /// Whether the request in hand wrote anything.
+    pub fn request_wrote(&self) -> bool {
+        self.journal.as_ref().is_some_and(|j| !j.is_empty())
+    }
+
+    /// The request failed: put back what every sector it wrote held before
+    /// (a sector that was not held is read from the disk again).
+    pub fn undo_request(&mut self) {
+        let Some(journal) = self.journal.take() else { return };
+        self.version += 1;
+        for (lba, before) in journal {
+            if let Some(now) = self.held.remove(&lba) {
+                self.pool.free(now.data);
+            }
+            if let Some(before) = before {
+                self.held.insert(lba, before);
+            }
+        }
+    }
+
+    /// Sector `lba` is about to be written: journal what it holds now, the
+    /// first time in a request.
+    fn journal(&mut self, lba: u64) {
+        if self.journal.as_ref().is_none_or(|j| j.contains_key(&lba)) {
+            return;
+        }
+        let before = match self.held.get(&lba) {
+            Some(h) => {
+                let mut copy = [0u8; SECTOR];
+                copy.copy_from_slice(self.pool.get(&h.data));
+                Some(Held { data: self.pool.alloc(&copy), version: h.version })
+            }
+            None => None,
+        };
+        if let Some(journal) = self.journal.as_mut() {
+            journal.insert(lba, before);
+        }
     }
 
     fn check_range(&self, lba: u64, count: u64) -> Result<(), DiskError> {
@@ -258,6 +323,7 @@ impl<D: SectorSource> Blocks<D> {
         self.check_range(lba, (data.len() / SECTOR) as u64)?;
         for (i, s) in data.chunks(SECTOR).enumerate() {
             let at = lba + i as u64;
+            self.journal(at);
             self.version += 1;
             if let Some(old) = self.clean.remove(&at) {
                 self.pool.free(old);
@@ -314,6 +380,7 @@ impl<D: SectorSource> Blocks<D> {
             } else {
                 let take = left.min(SECTOR - off);
                 self.check_range(lba, 1)?;
+                self.journal(lba);
                 if let Some(h) = self.held.get_mut(&lba) {
                     self.version += 1;
                     self.pool.get_mut(&h.data)[off..off + take].copy_from_slice(&data[done..done + take]);
@@ -368,6 +435,7 @@ impl<D: SectorSource> Blocks<D> {
     /// Forget every held write (they are lost: only for a service that is
     /// about to start over from the disk).
     pub fn drop_held(&mut self) {
+        self.end_request();
         self.version += 1;
         for (_, h) in core::mem::take(&mut self.held) {
             self.pool.free(h.data);

@@ -235,6 +235,9 @@ pub struct Fs<D: SectorSource> {
     state: State,
     /// Where the clusters of the file read last are (see [`ClusterMap`]).
     map: RefCell<Option<ClusterMap>>,
+    /// A request was undone and fatfs not mounted again since: the boot
+    /// sector's dirty flag and the free count are to be set by hand.
+    counts_stale: bool,
 }
 
 impl<D: SectorSource> Fs<D> {
@@ -252,7 +255,7 @@ impl<D: SectorSource> Fs<D> {
         let mount =
             Mount { volume_id: fat.volume_id(), sectors: blocks.borrow().sectors(), cluster: fat.cluster_size() };
         let state = State { mount, next_handle: 1, ..State::default() };
-        Ok(Fs { blocks, fat: Some(fat), geometry, clock, state, map: RefCell::new(None) })
+        Ok(Fs { blocks, fat: Some(fat), geometry, clock, state, map: RefCell::new(None), counts_stale: false })
     }
 
     /// Mount `disk` and take the open files from `saved` (what [`Fs::save`]
@@ -348,9 +351,18 @@ impl<D: SectorSource> Fs<D> {
         if self.blocks.borrow().held_sectors() == 0 {
             return Ok(Vec::new());
         }
+        self.remount()?;
         if let Some(fat) = self.fat.take() {
+            // The free count goes into the epoch: count it if fatfs does
+            // not know it (after a remount of a volume marked dirty).
+            if let Err(e) = fat.stats() {
+                self.fat = Some(fat);
+                return Err(fat_error("/", e));
+            }
             fat.unmount().map_err(|e| fat_error("/", e))?;
         }
+        crate::volume_flags::clear_dirty_flag(&mut self.blocks.borrow_mut())
+            .map_err(|e| FsError::new(code::IO, format!("the boot sector: {e}")))?;
         self.fat = Some(mount_fat(&self.blocks, &self.clock)?);
         Ok(self.blocks.borrow_mut().take_writes())
     }
@@ -370,9 +382,65 @@ impl<D: SectorSource> Fs<D> {
         self.state.close_session(session);
     }
 
-    /// Answer one request of `session`.
+    /// Answer one request of `session`. A request that fails has no effect
+    /// on the volume: what it wrote before it failed (a cluster allocated,
+    /// a directory entry half made) is undone.
     pub fn handle(&mut self, session: u64, request: Request) -> Vec<Reply> {
-        let result = match request {
+        if self.fat.is_none() {
+            // A remount after an undone request failed: try again.
+            let _ = self.remount();
+        }
+        self.blocks.borrow_mut().begin_request();
+        match self.answer(session, request) {
+            Ok(replies) => {
+                self.blocks.borrow_mut().end_request();
+                replies
+            }
+            Err(e) => {
+                self.undo_request();
+                vec![Reply::Failed { code: e.code, message: e.message }]
+            }
+        }
+    }
+
+    /// Undo the writes of the request in hand, and have fatfs see the
+    /// volume again as it is now (its free count and flags in memory
+    /// followed the undone writes).
+    fn undo_request(&mut self) {
+        if !self.blocks.borrow().request_wrote() {
+            self.blocks.borrow_mut().end_request();
+            return;
+        }
+        // fatfs writes its flags and free count when it is dropped: those
+        // writes are the request's too, and go with them.
+        drop(self.fat.take());
+        self.blocks.borrow_mut().undo_request();
+        self.counts_stale = true;
+        *self.map.borrow_mut() = None;
+        if let Err(e) = self.remount() {
+            log::warn!("fs: mounting again after undoing a failed request: {e}");
+        }
+    }
+
+    /// Mount fatfs again after an undone request, if it is not mounted;
+    /// the first time, with the dirty flag cleared and the free count
+    /// marked unknown (see [`crate::volume_flags`]).
+    fn remount(&mut self) -> Result<()> {
+        if self.fat.is_some() {
+            return Ok(());
+        }
+        if self.counts_stale {
+            crate::volume_flags::mark_clean_with_unknown_free_count(&mut self.blocks.borrow_mut())
+                .map_err(|e| FsError::new(code::IO, format!("the boot sector: {e}")))?;
+            self.counts_stale = false;
+        }
+        self.fat = Some(mount_fat(&self.blocks, &self.clock)?);
+        Ok(())
+    }
+
+    /// The replies to one request, or why it failed.
+    fn answer(&mut self, session: u64, request: Request) -> Result<Vec<Reply>> {
+        match request {
             Request::Open { path, flags } => self.open(session, &path, flags).map(|r| vec![r]),
             Request::Read { handle, offset, length } => self.read(session, handle, offset, length).map(|r| vec![r]),
             Request::Write { handle, offset, data } => self.write(session, handle, offset, &data).map(|r| vec![r]),
@@ -385,8 +453,7 @@ impl<D: SectorSource> Fs<D> {
             Request::Rename { from, to } => self.rename(&from, &to).map(|_| vec![Reply::Done]),
             Request::Sync => Ok(vec![Reply::Done]),
             Request::Volume => self.volume().map(|r| vec![r]),
-        };
-        result.unwrap_or_else(|e| vec![Reply::Failed { code: e.code, message: e.message }])
+        }
     }
 
     fn fat(&self) -> Result<&Fat<D>> {

@@ -38,6 +38,7 @@ pub mod path;
 pub mod pool;
 pub mod table;
 pub mod time;
+pub mod volume_flags;
 
 #[cfg(test)]
 mod tests;

@@ -18,6 +18,8 @@ pub struct MemDisk {
     pub bytes: Rc<RefCell<Vec<u8>>>,
     /// Fail every read from now on (a dying disk).
     pub fail: Rc<RefCell<bool>>,
+    /// Reads that succeed before every later one fails (None: no limit).
+    pub reads_left: Rc<RefCell<Option<u64>>>,
 }
 
 impl MemDisk {
@@ -28,7 +30,11 @@ impl MemDisk {
 
     /// A disk holding `bytes` (a whole number of sectors).
     pub fn from_bytes(bytes: Vec<u8>) -> MemDisk {
-        MemDisk { bytes: Rc::new(RefCell::new(bytes)), fail: Rc::new(RefCell::new(false)) }
+        MemDisk {
+            bytes: Rc::new(RefCell::new(bytes)),
+            fail: Rc::new(RefCell::new(false)),
+            reads_left: Rc::new(RefCell::new(None)),
+        }
     }
 
     /// A copy of the bytes.
@@ -45,6 +51,12 @@ impl SectorSource for MemDisk {
     fn read(&mut self, lba: u64, buf: &mut [u8]) -> Result<(), DiskError> {
         if *self.fail.borrow() {
             return Err(DiskError(String::from("injected read error")));
+        }
+        if let Some(left) = self.reads_left.borrow_mut().as_mut() {
+            if *left == 0 {
+                return Err(DiskError(String::from("injected read error")));
+            }
+            *left -= 1;
         }
         let bytes = self.bytes.borrow();
         let at = (lba as usize).checked_mul(SECTOR).filter(|a| a + buf.len() <= bytes.len());

@@ -2,7 +2,7 @@
 //! disk and a large directory.
 
 use super::{fsck, image, T};
-use crate::memdisk::MemDisk;
+use crate::memdisk::{apply_epoch, MemDisk};
 use crate::protocol::{Reply, Request};
 use crate::{code, flags, kind, Fs, CURRENT};
 
@@ -489,6 +489,62 @@ fn disk_errors_are_replies() {
             other => panic!("{r:?}: {other:?}"),
         }
     }
+}
+
+/// A request that a disk error stops half-way leaves nothing half-done:
+/// with the disk failing from its k-th read on, for every k that lands
+/// inside the sequence, each request either takes effect whole or fails
+/// with no effect, so the epoch taken afterwards gives an `fsck.fat`-clean
+/// volume (no lost clusters, right free count) holding what succeeded.
+#[test]
+fn a_request_a_disk_error_stops_leaves_nothing_half_done() {
+    let mut base = T::new(34);
+    base.put("/old.bin", &vec![3u8; 200_000]);
+    base.ok(1, Request::Mkdir { path: "/d".into() });
+    base.commit();
+    let base = base.disk.snapshot();
+    let chunk = vec![0x5au8; 65536];
+    let mut failures_seen = 0;
+    for k in 0..400u64 {
+        let disk = MemDisk::from_bytes(base.clone());
+        let mut fs = Fs::mount_with_cache(disk.clone(), 256).unwrap();
+        *disk.reads_left.borrow_mut() = Some(k);
+        let mut failed = 0;
+        let mut handle = None;
+        let mut step = |fs: &mut Fs<MemDisk>, r: Request| {
+            let replies = fs.handle(1, r);
+            if let [Reply::Failed { code: code::IO, .. }] = &replies[..] {
+                failed += 1;
+            }
+            replies
+        };
+        if let [Reply::Opened { handle: h, .. }] = &step(&mut fs, open_req("/d/new.bin", NEW))[..] {
+            handle = Some(*h);
+        }
+        for _ in 0..4 {
+            if let Some(h) = handle {
+                step(&mut fs, Request::Write { handle: h, offset: CURRENT, data: chunk.clone() });
+            }
+        }
+        step(&mut fs, Request::Mkdir { path: "/d/e".into() });
+        step(&mut fs, Request::Rename { from: "/old.bin".into(), to: "/d/e/moved.bin".into() });
+        step(&mut fs, Request::Remove { path: "/d/e/moved.bin".into() });
+        if let Some(h) = handle {
+            step(&mut fs, Request::Truncate { handle: h, size: 1000 });
+        }
+        *disk.reads_left.borrow_mut() = None;
+        if failed == 0 {
+            break;
+        }
+        failures_seen += 1;
+        let epoch = fs.take_epoch().unwrap();
+        apply_epoch(&mut disk.bytes.borrow_mut(), 0, &epoch).unwrap();
+        fs.epoch_applied();
+        if let Err(report) = fsck(&disk.snapshot()) {
+            panic!("disk failing from read {k}: {failed} requests failed and the volume is damaged:\n{report}");
+        }
+    }
+    assert!(failures_seen > 5, "the injected errors hit only {failures_seen} sequences");
 }
 
 #[test]
