@@ -76,14 +76,14 @@ pub fn chaos_percent(service: &str) -> &'static str {
     }
 }
 
-/// The chaos percentages of steady chaos: twice those of a period, since
-/// a crash the companion injects is never counted against the request
-/// (its rerun has no chaos), so clients see only delay.
+/// The chaos percentages of steady chaos: two to three times those of a
+/// period, since a crash the companion injects is never counted against
+/// the request (its rerun has no chaos), so clients see only delay.
 pub fn steady_percent(service: &str) -> &'static str {
     match service {
-        "kv" | "tally" => "6",
+        "kv" | "tally" => "8",
         "net" => "2",
-        _ => "4",
+        _ => "5",
     }
 }
 
