@@ -22,6 +22,7 @@ use crate::protocol::{Reply, Request};
 use crate::table::{Mount, OpenFile, State};
 use crate::time::{self, Clock};
 use crate::{code, flags, kind, CURRENT, MAX_FILE_SIZE, MAX_TRANSFER};
+use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::rc::Rc;
 use alloc::string::{String, ToString};
@@ -29,6 +30,10 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::cell::RefCell;
 use fatfs::{Read as _, Seek as _, SeekFrom, Write as _};
+
+/// At most this many handles' entry places are remembered (see
+/// `Fs::entry_at`); past it the memory starts again.
+const MAX_REMEMBERED_ENTRIES: usize = 4096;
 
 type Fat<D> = fatfs::FileSystem<FatIo<D>, Clock, fatfs::LossyOemCpConverter>;
 type Dir<'a, D> = fatfs::Dir<'a, FatIo<D>, Clock, fatfs::LossyOemCpConverter>;
@@ -235,6 +240,13 @@ pub struct Fs<D: SectorSource> {
     state: State,
     /// Where the clusters of the file read last are (see [`ClusterMap`]).
     map: RefCell<Option<ClusterMap>>,
+    /// Where each open handle's directory entry lies on the volume, with
+    /// its short name, so a read or write finds its file without scanning
+    /// the folders on its path (see [`Fs::file_of`]). Only a shortcut:
+    /// every use checks the entry, anything else walks the path, and it is
+    /// emptied whenever entries can move (remove, rename, an undone
+    /// request), so it is not part of the saved state.
+    entry_at: RefCell<BTreeMap<u64, (u64, [u8; 11])>>,
     /// A request was undone and fatfs not mounted again since: the boot
     /// sector's dirty flag and the free count are to be set by hand.
     counts_stale: bool,
@@ -255,7 +267,16 @@ impl<D: SectorSource> Fs<D> {
         let mount =
             Mount { volume_id: fat.volume_id(), sectors: blocks.borrow().sectors(), cluster: fat.cluster_size() };
         let state = State { mount, next_handle: 1, ..State::default() };
-        Ok(Fs { blocks, fat: Some(fat), geometry, clock, state, map: RefCell::new(None), counts_stale: false })
+        Ok(Fs {
+            blocks,
+            fat: Some(fat),
+            geometry,
+            clock,
+            state,
+            map: RefCell::new(None),
+            entry_at: RefCell::new(BTreeMap::new()),
+            counts_stale: false,
+        })
     }
 
     /// Mount `disk` and take the open files from `saved` (what [`Fs::save`]
@@ -417,6 +438,7 @@ impl<D: SectorSource> Fs<D> {
         self.blocks.borrow_mut().undo_request();
         self.counts_stale = true;
         *self.map.borrow_mut() = None;
+        self.entry_at.borrow_mut().clear();
         if let Err(e) = self.remount() {
             log::warn!("fs: mounting again after undoing a failed request: {e}");
         }
@@ -516,25 +538,44 @@ impl<D: SectorSource> Fs<D> {
         let shown = path::join(&parts);
         let dir = dir_of(fat, &parent.entry);
         let mut canonical = parent.canonical.clone();
-        let (mut file, created) = match find(&dir, name, &shown)? {
-            Some(e) if e.is_dir() => {
+        // With CREATE, one scan of the folder finds the entry or makes it
+        // (fatfs's lookup also picks the short name); names fatfs cannot
+        // make (see `creatable`) take the plain lookup and fail below.
+        let mut made = None;
+        let found = if fl & flags::CREATE != 0 && creatable(name, &shown).is_ok() {
+            let (e, created) = dir.find_or_create_file(name).map_err(|e| fat_error(&shown, e))?;
+            if created {
+                made = Some((e.to_file(), (e.position(), e.short_name_raw())));
+                None
+            } else {
+                Some(e)
+            }
+        } else {
+            find(&dir, name, &shown)?
+        };
+        let (mut file, created, place) = match (made, found) {
+            (Some((f, place)), _) => {
+                canonical.push(name.clone());
+                (f, true, Some(place))
+            }
+            (None, Some(e)) if e.is_dir() => {
                 return Err(FsError::new(code::IS_DIR, format!("{}: is a directory", path::show(&shown))))
             }
-            Some(_) if fl & flags::EXCLUSIVE != 0 => {
+            (None, Some(_)) if fl & flags::EXCLUSIVE != 0 => {
                 return Err(FsError::new(code::EXISTS, format!("{}: already exists", path::show(&shown))))
             }
-            Some(e) => {
+            (None, Some(e)) => {
                 canonical.push(e.file_name());
-                (e.to_file(), false)
+                (e.to_file(), false, Some((e.position(), e.short_name_raw())))
             }
-            None if fl & flags::CREATE == 0 => {
+            (None, None) if fl & flags::CREATE == 0 => {
                 return Err(FsError::new(code::NOT_FOUND, format!("{}: no such file or directory", path::show(&shown))))
             }
-            None => {
+            (None, None) => {
                 creatable(name, &shown)?;
                 let f = dir.create_file(name).map_err(|e| fat_error(&shown, e))?;
                 canonical.push(name.clone());
-                (f, true)
+                (f, true, None)
             }
         };
         if fl & flags::TRUNCATE != 0 && file.size().unwrap_or(0) > 0 {
@@ -545,6 +586,9 @@ impl<D: SectorSource> Fs<D> {
         drop((file, dir, parent));
         let handle = self.state.next_handle;
         self.state.next_handle += 1;
+        if let Some(place) = place {
+            self.remember_place(handle, place);
+        }
         self.state.open_count += 1;
         self.note_cluster(&canonical, first_cluster);
         let entry = OpenFile { path: canonical, first_cluster, position: 0, mode: fl };
@@ -552,8 +596,22 @@ impl<D: SectorSource> Fs<D> {
         Ok(Reply::Opened { handle, size, created })
     }
 
-    /// The file of an open handle, checked against the table.
-    fn file_of<'a>(fat: &'a Fat<D>, geometry: &Geometry, handle: u64, f: &OpenFile) -> Result<File<'a, D>> {
+    /// The file of an open handle, checked against the table: through
+    /// the entry's place remembered in `entry_at` when the entry there is
+    /// still a file of the same short name (unique in its folder) and the
+    /// same first cluster, else by walking its path, which is the answer
+    /// either way.
+    fn file_of<'a>(&self, fat: &'a Fat<D>, geometry: &Geometry, handle: u64, f: &OpenFile) -> Result<File<'a, D>> {
+        let remembered = self.entry_at.borrow().get(&handle).copied();
+        if let Some((pos, name)) = remembered {
+            if let Ok(Some((mut file, at))) = fat.file_at(pos) {
+                let cluster = first_cluster_of(&mut file, geometry);
+                if at == name && !(f.first_cluster != 0 && cluster != 0 && cluster != f.first_cluster) {
+                    return Ok(file);
+                }
+            }
+            self.entry_at.borrow_mut().remove(&handle);
+        }
         let shown = path::join(&f.path);
         let found = walk(fat, &f.path).map_err(|e| {
             FsError::new(
@@ -575,7 +633,17 @@ impl<D: SectorSource> Fs<D> {
                 format!("handle {handle}: {} was replaced by another file", path::show(&shown)),
             ));
         }
+        self.remember_place(handle, (e.position(), e.short_name_raw()));
         Ok(file)
+    }
+
+    /// Remember where `handle`'s entry lies (see `entry_at`).
+    fn remember_place(&self, handle: u64, place: (u64, [u8; 11])) {
+        let mut places = self.entry_at.borrow_mut();
+        if places.len() >= MAX_REMEMBERED_ENTRIES {
+            places.clear();
+        }
+        places.insert(handle, place);
     }
 
     fn read(&mut self, session: u64, handle: u64, offset: u64, length: u32) -> Result<Reply> {
@@ -595,7 +663,7 @@ impl<D: SectorSource> Fs<D> {
         let offset = if offset == CURRENT { f.position } else { offset };
         let shown = path::join(&f.path);
         let fat = self.fat()?;
-        let mut file = Self::file_of(fat, &self.geometry, handle, &f)?;
+        let mut file = self.file_of(fat, &self.geometry, handle, &f)?;
         let size = file.size().unwrap_or(0) as u64;
         let n = size.saturating_sub(offset).min(length as u64) as usize;
         let mut data = vec![0u8; n];
@@ -735,7 +803,7 @@ impl<D: SectorSource> Fs<D> {
         // One walk to the file serves the size, the space check and the
         // write (each walk scans the directories on the path).
         let fat = self.fat()?;
-        let mut file = Self::file_of(fat, &geometry, handle, &f)?;
+        let mut file = self.file_of(fat, &geometry, handle, &f)?;
         let size = file.size().unwrap_or(0) as u64;
         let offset = if f.mode & flags::APPEND != 0 {
             size
@@ -784,14 +852,14 @@ impl<D: SectorSource> Fs<D> {
         let geometry = self.geometry;
         let size = {
             let fat = self.fat()?;
-            let file = Self::file_of(fat, &geometry, handle, &f)?;
+            let file = self.file_of(fat, &geometry, handle, &f)?;
             file.size().unwrap_or(0) as u64
         };
         if new_size > size {
             self.check_space(&shown, size, new_size)?;
         }
         let fat = self.fat()?;
-        let mut file = Self::file_of(fat, &geometry, handle, &f)?;
+        let mut file = self.file_of(fat, &geometry, handle, &f)?;
         if new_size < size {
             file.seek(SeekFrom::Start(new_size)).and_then(|_| file.truncate()).map_err(|e| fat_error(&shown, e))?;
         } else if new_size > size {
@@ -804,6 +872,7 @@ impl<D: SectorSource> Fs<D> {
     }
 
     fn close(&mut self, session: u64, handle: u64) -> Result<()> {
+        self.entry_at.borrow_mut().remove(&handle);
         let files = self.state.sessions.get_mut(&session);
         match files.and_then(|f| f.remove(&handle)) {
             Some(_) => {
@@ -886,6 +955,9 @@ impl<D: SectorSource> Fs<D> {
     }
 
     fn remove(&mut self, p: &str) -> Result<()> {
+        // A freed entry can be taken by another file: the remembered
+        // places go.
+        self.entry_at.borrow_mut().clear();
         let parts = Self::parts(p)?;
         if parts.is_empty() {
             return Err(FsError::new(code::BUSY, String::from("/: the root directory cannot be removed")));
@@ -901,6 +973,8 @@ impl<D: SectorSource> Fs<D> {
     }
 
     fn rename(&mut self, from: &str, to: &str) -> Result<()> {
+        // Entries move: the remembered places go.
+        self.entry_at.borrow_mut().clear();
         let src = Self::parts(from)?;
         let dst = Self::parts(to)?;
         if src.is_empty() {

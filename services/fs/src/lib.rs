@@ -22,8 +22,10 @@
 //!   tests and tools);
 //! - [`protocol`]: the code companion-gen generates from `fs.contract`.
 //!
-//! fatfs is the `fatfs` crate the project names (package `starry-fatfs`);
-//! what this crate adds by hand is what fatfs does not do: the held-write
+//! fatfs is the `fatfs` crate the project names (package `starry-fatfs`,
+//! carried in `vendor/starry-fatfs` with small patches that make folder
+//! scans cheap and let a handle find its entry without one; its
+//! PATCHES.md); what this crate adds by hand is what fatfs does not do: the held-write
 //! overlay, per-session handles, all-or-nothing writes, fixing `..` when a
 //! directory moves, and error messages for clients.
 #![cfg_attr(not(test), no_std)]

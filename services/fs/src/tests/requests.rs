@@ -299,6 +299,41 @@ fn rename_everything() {
     fsck(&t.committed_copy()).unwrap();
 }
 
+/// Reads and writes find a handle's file through the place of its entry
+/// (`Fs::file_of`): the place must still lead to the right file after the
+/// file is renamed, a new file takes its old name, and its neighbours are
+/// removed and replaced.
+#[test]
+fn handles_find_their_files_among_renames_and_new_neighbours() {
+    let mut t = T::new(40);
+    t.ok(1, Request::Mkdir { path: "/d".into() });
+    for i in 0..50 {
+        t.put(&format!("/d/neighbour {i}"), b"n");
+    }
+    t.put("/d/f", b"first");
+    let h = t.open(1, "/d/f", RW);
+    assert_eq!(t.read(1, h, 0, 100), b"first");
+    t.ok(1, Request::Rename { from: "/d/f".into(), to: "/d/g".into() });
+    t.put("/d/f", b"other");
+    t.write(1, h, CURRENT, b"+");
+    assert_eq!(t.get("/d/g"), b"first+");
+    assert_eq!(t.get("/d/f"), b"other");
+    for i in 0..50 {
+        t.ok(1, Request::Remove { path: format!("/d/neighbour {i}") });
+    }
+    for i in 0..60 {
+        t.put(&format!("/d/new {i}"), b"m");
+    }
+    t.write(1, h, CURRENT, b"!");
+    assert_eq!(t.read(1, h, 0, 100), b"first+!");
+    t.ok(1, Request::Truncate { handle: h, size: 0 });
+    t.write(1, h, 0, b"again");
+    assert_eq!(t.get("/d/g"), b"again");
+    assert_eq!(t.get("/d/f"), b"other");
+    t.ok(1, Request::Close { handle: h });
+    fsck(&t.committed_copy()).unwrap();
+}
+
 #[test]
 fn names_case_and_unicode() {
     let mut t = T::new(40);
