@@ -505,6 +505,13 @@ impl Machine {
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // What QEMU wrote before it died is still in the pipe: let the
+        // reader thread take it all, so that `console()` after a cut says
+        // everything the guest printed (a power-cut test bounds what kv may
+        // hold by the last op the console shows as sent).
+        let (lock, cv) = &*self.console;
+        let c = lock.lock().unwrap();
+        let _ = cv.wait_timeout_while(c, Duration::from_secs(5), |c| !c.closed);
     }
 }
 
