@@ -27,9 +27,9 @@ use std::time::{Duration, Instant};
 /// end: tcpsend's own calls time out sooner and say so).
 pub const STALL: Duration = Duration::from_secs(90);
 /// The length of a stream to the host: a value in this range.
-pub const BYTES: (u64, u64) = (64 * 1024, 1536 * 1024);
+pub const BYTES: (u64, u64) = (32 * 1024, 6 * 1024 * 1024);
 /// The length of what the host sends back: a value in this range.
-pub const BACK: (u64, u64) = (0, 128 * 1024);
+pub const BACK: (u64, u64) = (0, 512 * 1024);
 
 /// Byte `i` of what tcpsend sends (as `net::stream_byte`).
 pub fn stream_byte(i: u64) -> u8 {
