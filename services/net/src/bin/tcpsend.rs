@@ -45,7 +45,11 @@ fn main() -> i32 {
         }
     };
     let started = libos::time::now_ns();
-    let socket = match client.connect(address.clone(), port, 10_000) {
+    // As long as a send may wait: a connect may have to outlast a hang of
+    // nic (4 s to notice, then a restart) and TCP's backoff of the SYN
+    // (again after 1, 3, 7, 15 s), which 10 s did not (RELIABILITY.md,
+    // finding 13).
+    let socket = match client.connect(address.clone(), port, 30_000) {
         Ok(Reply::Opened { socket, .. }) => socket,
         other => {
             println!("tcpsend: connect to {}: {other:?}", net::addr::show_endpoint(&address, port));
