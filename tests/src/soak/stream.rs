@@ -177,7 +177,8 @@ impl Stream {
         match summary_counts(summary) {
             Some((sent, back)) if sent == o.e.total && back == o.e.back => o.console_ok = true,
             _ => {
-                let what = format!("stream {} ({} bytes from {}, {} back): {summary}", id, o.e.total, o.e.first, o.e.back);
+                let what =
+                    format!("stream {} ({} bytes from {}, {} back): {summary}", id, o.e.total, o.e.first, o.e.back);
                 if !o.failed {
                     o.failed = true;
                     self.done.push(Event::Error(what));
@@ -212,7 +213,8 @@ impl Stream {
 
     /// Streams whose two ends agree are finished.
     fn settle(&mut self) {
-        let finished: Vec<u64> = self.open.iter().filter(|(_, o)| o.sink_ok && o.console_ok).map(|(id, _)| *id).collect();
+        let finished: Vec<u64> =
+            self.open.iter().filter(|(_, o)| o.sink_ok && o.console_ok).map(|(id, _)| *id).collect();
         for id in finished {
             if let Some(o) = self.open.remove(&id) {
                 if !o.failed {
