@@ -2,7 +2,8 @@
 //! service loaded by checking clients and crashed at random (hundreds of
 //! crashes with chaos), with a few power cuts; nothing acknowledged may be
 //! lost, no client may see a wrong answer (the host's HTTP downloads from
-//! httpd over net over nic included), the disks stay clean. It runs
+//! httpd over net over nic and the guest's TCP streams to the host
+//! included), the disks stay clean. It runs
 //! seed 7 (which found fs restarted as hung behind a hung blk, see
 //! RELIABILITY.md) unless `KINTSUGI_SOAK_SEED` names another;
 //! `KINTSUGI_SOAK_MINUTES` changes the length. The machine's timing still
@@ -42,5 +43,6 @@ fn a_short_soak_loses_nothing() {
     assert!(outcome.stats.prefix_checks >= 2, "{report}");
     let downloads = outcome.stats.http.downloads + outcome.stats.http.ranges;
     assert!(downloads >= 1, "no HTTP download from the host was checked:\n{report}");
+    assert!(outcome.stats.tcp.streams >= 1, "no whole TCP stream to the host was checked:\n{report}");
     let _ = std::fs::remove_dir_all(&root);
 }

@@ -96,6 +96,12 @@ pub fn stream_byte(i: u64) -> u8 {
     (x >> 29) as u8
 }
 
+/// Byte `i` of the stream a peer sends back to `tcpsend` when asked to
+/// (`tcpsend ... FIRST BACK`): the complement of [`stream_byte`].
+pub fn back_byte(i: u64) -> u8 {
+    !stream_byte(i)
+}
+
 /// Connect a client stub to the net service (waiting for it to register).
 pub fn connect() -> Result<NetClient, libos::directory::DirError> {
     libos::directory::connect(SERVICE, true).map(|ep| NetClient::new(libos::channel::Channel::new(ep)))

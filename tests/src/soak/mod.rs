@@ -8,7 +8,8 @@
 //! Modules: [`rng`] the seeded choices, [`inject`] what is done to the
 //! system, [`clients`] the load programs, [`attackers`] the hostile client
 //! and the syscall fuzzer, [`web`] the HTTP downloads from the host
-//! (httpd over net over nic), [`durable`] what must survive a
+//! (httpd over net over nic), [`stream`] the TCP streams from the
+//! guest's tcpsend to a sink on the host, [`durable`] what must survive a
 //! power cut, [`ps`] the services' figures, [`stats`] the counts,
 //! [`report`] the progress lines and the final report; this module the
 //! boots and the loop.
@@ -21,6 +22,7 @@ pub mod ps;
 pub mod report;
 pub mod rng;
 pub mod stats;
+pub mod stream;
 pub mod web;
 
 use crate::machine::{Machine, MachineError};
@@ -116,6 +118,8 @@ struct Soak<'a> {
     port: u16,
     /// The console kept at the last failed download.
     web_log: Option<PathBuf>,
+    /// The TCP sink on the host (with a network card).
+    stream: Option<stream::Stream>,
 }
 
 /// What a soak found.
@@ -160,6 +164,7 @@ pub fn run(image: &Image, o: &Options) -> Outcome {
         web: None,
         port: 0,
         web_log: None,
+        stream: None,
     };
     if o.machine.nic.is_some() {
         if let Err(e) = put_www(&o.disks[0], &o.out_dir) {
@@ -167,6 +172,10 @@ pub fn run(image: &Image, o: &Options) -> Outcome {
             s.stats.fail(|z| &mut z.client_errors, 1, format!("put /www/{} on the data disk: {e}", web::FILE));
         } else {
             s.web = Some(web::Web::start(o.seed));
+        }
+        match stream::Stream::start(o.seed) {
+            Ok(t) => s.stream = Some(t),
+            Err(e) => s.stats.fail(|z| &mut z.client_errors, 1, e),
         }
     }
     eprintln!("soak: seed {} for {} s (--seed {} replays the choices)", o.seed, o.duration.as_secs(), o.seed);
@@ -224,6 +233,11 @@ pub fn run(image: &Image, o: &Options) -> Outcome {
         drop(w);
         s.count_web(events);
     }
+    if let Some(mut t) = s.stream.take() {
+        t.cut();
+        let events = t.events();
+        s.count_stream(events, None);
+    }
     let elapsed = s.started.elapsed();
     let passed = s.stats.zero.all_zero();
     let outcome = Outcome { stats: s.stats, seed: o.seed, elapsed, passed };
@@ -268,6 +282,25 @@ impl Soak<'_> {
         if let Some(w) = &self.web {
             w.cut();
         }
+        if let Some(t) = &mut self.stream {
+            t.cut();
+        }
+    }
+
+    /// Count what the TCP streams came to (`m`: the console to keep for
+    /// an error).
+    fn count_stream(&mut self, events: Vec<stream::Event>, m: Option<&Machine>) {
+        let log = match m {
+            Some(m) if events.iter().any(|e| matches!(e, stream::Event::Error(_))) => {
+                self.failures_saved += 1;
+                let log = self.o.out_dir.join(format!("failure-{}.log", self.failures_saved));
+                let _ = std::fs::write(&log, m.console());
+                format!("; console in {}", log.display())
+            }
+            _ => String::new(),
+        };
+        let at = format!("boot {} at {}", self.stats.boots, report::clock(self.started.elapsed()));
+        stream::count(&mut self.stats, events, &at, &log);
     }
 
     /// Count what the HTTP client found.
@@ -444,6 +477,7 @@ impl Soak<'_> {
                     self.stats.fail(|z| &mut z.client_errors, 1, format!("`{cmd}`: {}", out.trim()));
                 }
             }
+            self.start_stream(m)?;
             let fs_busy = clients.iter().any(|c| c.name == "fsload" && c.running);
             if draining && (self.o.fs_power_cuts || !fs_busy) {
                 if !self.o.fs_power_cuts {
@@ -483,10 +517,16 @@ impl Soak<'_> {
             self.count_web(events);
         }
         for line in lines.lines() {
+            if let Some(t) = &mut self.stream {
+                t.scan(line);
+            }
             clients::scan(clients, line, &mut self.stats);
             attackers::scan(&mut self.attackers, line, &mut self.stats);
             self.history.scan(line, &mut self.stats);
             self.scan_system(line);
+        }
+        if let Some(events) = self.stream.as_mut().map(stream::Stream::events) {
+            self.count_stream(events, Some(m));
         }
     }
 
@@ -651,6 +691,21 @@ impl Soak<'_> {
         Ok(())
     }
 
+    /// Start the next TCP stream to the host unless one runs.
+    fn start_stream(&mut self, m: &mut Machine) -> Result<(), Trouble> {
+        let Some(cmd) = self.stream.as_mut().filter(|t| !t.running()).map(stream::Stream::command) else {
+            return Ok(());
+        };
+        let out = self.sh(m, &cmd)?;
+        if !out.contains(" started") {
+            if let Some(t) = &mut self.stream {
+                t.not_started();
+            }
+            self.stats.fail(|z| &mut z.client_errors, 1, format!("`{cmd}`: {}", out.trim()));
+        }
+        Ok(())
+    }
+
     /// The end: stop kvcommit, let the clients finish (their final checks
     /// count), power off (every service commits a final checkpoint).
     fn wind_down(&mut self, m: &mut Machine, clients: &mut [clients::Client]) -> Result<(), Trouble> {
@@ -659,9 +714,17 @@ impl Soak<'_> {
         // while a client still runs; the final check needs every line).
         self.read_lines(m, clients);
         let deadline = Instant::now() + Duration::from_secs(600);
-        while clients.iter().any(|c| c.running) && Instant::now() < deadline {
+        let streaming = |s: &Self| s.stream.as_ref().is_some_and(stream::Stream::running);
+        while (clients.iter().any(|c| c.running) || streaming(self)) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(500));
             self.read_lines(m, clients);
+        }
+        if streaming(self) {
+            self.stats.fail(
+                |z| &mut z.client_errors,
+                1,
+                "the tcpsend under way at the end did not finish within 10 minutes".to_string(),
+            );
         }
         for c in clients.iter().filter(|c| c.running) {
             self.stats.fail(

@@ -32,6 +32,15 @@ pub(super) fn progress(s: &mut Soak) {
         st.vault_kills,
         failures
     );
+    if st.tcp.streams + st.tcp.cut_by_power > 0 {
+        eprintln!(
+            "soak {} | tcp streams {} ({:.1} MiB checked) | cut by power {}",
+            clock(s.started.elapsed()),
+            st.tcp.streams,
+            (st.tcp.bytes + st.tcp.back_bytes) as f64 / (1 << 20) as f64,
+            st.tcp.cut_by_power
+        );
+    }
 }
 
 fn ms(ns: u64) -> String {
@@ -112,6 +121,24 @@ pub fn markdown(o: &Outcome, opts: &Options) -> String {
             ))
         );
     }
+    if st.client_ops.contains_key("tcpsend") || st.tcp.cut_by_power > 0 {
+        let t = &st.tcp;
+        let _ = writeln!(
+            r,
+            "\nTCP from the guest to the host (tcpsend over net over nic, to a sink on the host): {} streams \
+             finished, {:.1} MiB to the host and {:.1} MiB back compared byte for byte; {} streams cut off by a \
+             power cut (not errors).{}",
+            t.streams,
+            t.bytes as f64 / (1 << 20) as f64,
+            t.back_bytes as f64 / (1 << 20) as f64,
+            t.cut_by_power,
+            percentiles(&t.ms).map_or(String::new(), |(m, _, w)| format!(
+                " A stream took {:.1} s at the median, {:.1} s at worst.",
+                m as f64 / 1000.0,
+                w as f64 / 1000.0
+            ))
+        );
+    }
     let _ = writeln!(
         r,
         "\nAfter power cuts: {} kv histories found a committed prefix, {} synced files read back whole.\n",
@@ -182,7 +209,8 @@ pub fn json(o: &Outcome, opts: &Options) -> String {
          \"power_cuts\": {},\n  \"crashes\": {},\n  \"combined_crashes\": {},\n  \"chaos_periods\": {},\n  \
          \"vault_kills\": {},\n  \"hogs\": {},\n  \"companion_kills\": {},\n  \"fs_power_cuts\": {},\n  \
          \"prefix_checks\": {},\n  \"synced_checks\": {},\n  \"http\": {{\"downloads\": {}, \"ranges\": {}, \
-         \"bytes\": {}, \"cut_by_power\": {}}},\n  \"services\": {{{}}},\n  \"client_ops\": {{{}}},\n  \
+         \"bytes\": {}, \"cut_by_power\": {}}},\n  \"tcp\": {{\"streams\": {}, \"bytes\": {}, \
+         \"back_bytes\": {}, \"cut_by_power\": {}}},\n  \"services\": {{{}}},\n  \"client_ops\": {{{}}},\n  \
          \"must_be_zero\": {{{}}},\n  \"failures\": [{}],\n  \"refused\": {}\n}}\n",
         o.seed,
         o.passed,
@@ -203,6 +231,10 @@ pub fn json(o: &Outcome, opts: &Options) -> String {
         st.http.ranges,
         st.http.bytes,
         st.http.cut_by_power,
+        st.tcp.streams,
+        st.tcp.bytes,
+        st.tcp.back_bytes,
+        st.tcp.cut_by_power,
         services.join(", "),
         clients.join(", "),
         zero.join(", "),

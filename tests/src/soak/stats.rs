@@ -90,6 +90,24 @@ pub struct HttpStats {
     pub cut_examples: Vec<String>,
 }
 
+/// What the TCP streams from the guest's tcpsend to the host's sink did
+/// (see [`super::stream`]).
+#[derive(Clone, Debug, Default)]
+pub struct TcpStats {
+    /// Streams whose every byte both ways was right.
+    pub streams: u64,
+    /// Bytes the sink checked (of finished streams).
+    pub bytes: u64,
+    /// Bytes sent back and checked by tcpsend (of finished streams).
+    pub back_bytes: u64,
+    /// How long each finished stream took (ms).
+    pub ms: Vec<u64>,
+    /// Streams a power cut ended (not errors).
+    pub cut_by_power: u64,
+    /// The last few of them, for the record.
+    pub cut_examples: Vec<String>,
+}
+
 /// Everything the soak counted.
 #[derive(Clone, Debug, Default)]
 pub struct Stats {
@@ -117,6 +135,8 @@ pub struct Stats {
     pub synced_checks: u64,
     /// The HTTP downloads from the host.
     pub http: HttpStats,
+    /// The TCP streams to the host.
+    pub tcp: TcpStats,
     /// Injections the system refused (e.g. `crash` while the service was
     /// already restarting): not failures, reported for the record.
     pub refused: Vec<String>,
