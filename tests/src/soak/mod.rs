@@ -110,6 +110,8 @@ struct Soak<'a> {
     divergence_burst: bool,
     /// The hostile client and the fuzzer running in the current boot.
     attackers: attackers::Running,
+    /// When the last fuzzer run was started.
+    fuzz_at: Option<Instant>,
     /// The HTTP client on the host (with a network card).
     web: Option<web::Web>,
     /// The host port forwarded to the guest's port 80 in the current boot.
@@ -157,6 +159,7 @@ pub fn run(image: &Image, o: &Options) -> Outcome {
         failures_printed: 0,
         divergence_burst: false,
         attackers: attackers::Running::default(),
+        fuzz_at: None,
         web: None,
         port: 0,
         web_log: None,
@@ -444,6 +447,19 @@ impl Soak<'_> {
                     self.stats.fail(|z| &mut z.client_errors, 1, format!("`{cmd}`: {}", out.trim()));
                 }
             }
+            // The syscall fuzzer runs again as soon as it ended (and its
+            // pause passed), except while the boot is brought to its cut:
+            // a run cut off counts none of its calls.
+            let fuzz_due = self.fuzz_at.is_none_or(|t| t.elapsed() >= attackers::FUZZ_EVERY);
+            if !draining && !self.attackers.fuzz && fuzz_due {
+                let cmd = attackers::fuzz_command(self.rng.below(1 << 32));
+                let out = self.sh(m, &cmd)?;
+                self.attackers.fuzz = out.contains(" started");
+                self.fuzz_at = Some(Instant::now());
+                if !self.attackers.fuzz {
+                    self.stats.fail(|z| &mut z.client_errors, 1, format!("`{cmd}`: {}", out.trim()));
+                }
+            }
             let fs_busy = clients.iter().any(|c| c.name == "fsload" && c.running);
             if draining && (self.o.fs_power_cuts || !fs_busy) {
                 if !self.o.fs_power_cuts {
@@ -627,16 +643,6 @@ impl Soak<'_> {
                     let out = self.sh(m, &cmd)?;
                     self.attackers.hostile = out.contains(" started");
                     if !self.attackers.hostile {
-                        self.stats.fail(|z| &mut z.client_errors, 1, format!("`{cmd}`: {}", out.trim()));
-                    }
-                }
-            }
-            Action::Fuzz { seed } => {
-                if !self.attackers.fuzz {
-                    let cmd = attackers::fuzz_command(*seed);
-                    let out = self.sh(m, &cmd)?;
-                    self.attackers.fuzz = out.contains(" started");
-                    if !self.attackers.fuzz {
                         self.stats.fail(|z| &mut z.client_errors, 1, format!("`{cmd}`: {}", out.trim()));
                     }
                 }

@@ -23,12 +23,13 @@ pub(super) fn progress(s: &mut Soak) {
     let crashes: Vec<String> = st.services.iter().map(|(n, v)| format!("{n} {}", v.crashes())).collect();
     let failures: u64 = st.zero.named().iter().map(|(_, n)| n).sum();
     eprintln!(
-        "soak {} | crashes {} ({}) | power cuts {} | client ops {} | vault kills {} | failures {}",
+        "soak {} | crashes {} ({}) | power cuts {} | client ops {} | fuzz calls {} | vault kills {} | failures {}",
         clock(s.started.elapsed()),
         st.total_crashes(),
         crashes.join(", "),
         st.power_cuts,
-        st.total_ops(),
+        st.total_ops() - st.fuzz_calls(),
+        st.fuzz_calls(),
         st.vault_kills,
         failures
     );
@@ -88,6 +89,16 @@ pub fn markdown(o: &Outcome, opts: &Options) -> String {
         st.chaos_periods,
         st.vault_kills,
         st.hogs
+    );
+    let _ = writeln!(
+        r,
+        "Syscall fuzzer: {} system calls in {} finished runs of {} workers at once (a run a power cut ended \
+         counts none); fuzzer leaks {}, fuzzer hangs {}.\n",
+        st.fuzz_calls(),
+        st.client_runs.get("fuzz").copied().unwrap_or(0),
+        super::attackers::FUZZ_WORKERS,
+        st.zero.fuzz_leaks,
+        st.zero.fuzz_hangs
     );
     let _ = writeln!(r, "| client | runs finished | operations checked |\n|---|---:|---:|");
     for (name, ops) in &st.client_ops {
@@ -181,7 +192,7 @@ pub fn json(o: &Outcome, opts: &Options) -> String {
         "{{\n  \"seed\": {},\n  \"passed\": {},\n  \"elapsed_s\": {},\n  \"requested_s\": {},\n  \"boots\": {},\n  \
          \"power_cuts\": {},\n  \"crashes\": {},\n  \"combined_crashes\": {},\n  \"chaos_periods\": {},\n  \
          \"vault_kills\": {},\n  \"hogs\": {},\n  \"companion_kills\": {},\n  \"fs_power_cuts\": {},\n  \
-         \"prefix_checks\": {},\n  \"synced_checks\": {},\n  \"http\": {{\"downloads\": {}, \"ranges\": {}, \
+         \"prefix_checks\": {},\n  \"synced_checks\": {},\n  \"fuzz_calls\": {},\n  \"http\": {{\"downloads\": {}, \"ranges\": {}, \
          \"bytes\": {}, \"cut_by_power\": {}}},\n  \"services\": {{{}}},\n  \"client_ops\": {{{}}},\n  \
          \"must_be_zero\": {{{}}},\n  \"failures\": [{}],\n  \"refused\": {}\n}}\n",
         o.seed,
@@ -199,6 +210,7 @@ pub fn json(o: &Outcome, opts: &Options) -> String {
         opts.fs_power_cuts,
         st.prefix_checks,
         st.synced_checks,
+        st.fuzz_calls(),
         st.http.downloads,
         st.http.ranges,
         st.http.bytes,

@@ -51,11 +51,17 @@ pub struct MustBeZero {
     pub fsck_complaints: u64,
     /// The whole system stopped answering (a shell command or a boot timed out).
     pub hangs: u64,
+    /// Syscall fuzzer runs after which kernel memory in use did not come
+    /// back to its level before the run.
+    pub fuzz_leaks: u64,
+    /// Fuzzer workers that made no progress for 30 s (a call that never
+    /// returned).
+    pub fuzz_hangs: u64,
 }
 
 impl MustBeZero {
     /// The counts with their names, in report order.
-    pub fn named(&self) -> [(&'static str, u64); 7] {
+    pub fn named(&self) -> [(&'static str, u64); 9] {
         [
             ("client errors", self.client_errors),
             ("acknowledged writes lost", self.lost_writes),
@@ -64,6 +70,8 @@ impl MustBeZero {
             ("kernel panics", self.kernel_panics),
             ("fsck.fat complaints", self.fsck_complaints),
             ("whole-system hangs", self.hangs),
+            ("fuzzer leaks", self.fuzz_leaks),
+            ("fuzzer hangs", self.fuzz_hangs),
         ]
     }
 
@@ -169,6 +177,11 @@ impl Stats {
     /// Crashes injected into every service.
     pub fn total_crashes(&self) -> u64 {
         self.services.values().map(ServiceStats::crashes).sum()
+    }
+
+    /// System calls the fuzzer made in its finished runs.
+    pub fn fuzz_calls(&self) -> u64 {
+        self.client_ops.get("fuzz").copied().unwrap_or(0)
     }
 
     /// Client operations in all.
