@@ -691,6 +691,32 @@ impl Soak<'_> {
         Ok(())
     }
 
+    /// The fuzzer run whose leak check counts, in the final boot: once the
+    /// memory in use has stopped moving (the services take their first
+    /// checkpoints a while after a boot), nothing else runs.
+    fn final_fuzz(&mut self, m: &mut Machine) -> Result<(), Trouble> {
+        let used = |out: &str| out.lines().find_map(|l| l.strip_prefix("memory: ")?.split_whitespace().next()?.parse::<u64>().ok());
+        let mut last = (None, 0);
+        for _ in 0..60 {
+            let now = used(&self.sh(m, "mem")?);
+            last = if now.is_some() && now == last.0 { (now, last.1 + 1) } else { (now, 0) };
+            if last.1 >= 2 {
+                break;
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        }
+        let cmd = attackers::final_fuzz_command(self.rng.below(1 << 32));
+        let out = quiet(&m.command(&cmd, Duration::from_secs(600))?);
+        let mut running = attackers::Running { fuzz: true, ..attackers::Running::default() };
+        for line in out.lines() {
+            attackers::scan(&mut running, line, &mut self.stats);
+        }
+        if running.fuzz {
+            self.stats.fail(|z| &mut z.client_errors, 1, format!("`{cmd}` printed no summary: {}", out.trim()));
+        }
+        Ok(())
+    }
+
     /// Power off, check the disks, boot once more to check what the final
     /// checkpoints kept, and power off again.
     fn finish(&mut self, mut m: Machine) {
@@ -703,6 +729,7 @@ impl Soak<'_> {
         let check = (|| -> Result<(), Trouble> {
             let mut m = self.boot()?;
             self.check_durable(&mut m)?;
+            self.final_fuzz(&mut m)?;
             m.power_off(crate::COMMAND_TIMEOUT)?;
             Ok(())
         })();
