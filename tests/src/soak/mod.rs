@@ -710,6 +710,9 @@ impl Soak<'_> {
         let mut running = attackers::Running { fuzz: true, ..attackers::Running::default() };
         for line in out.lines() {
             attackers::scan(&mut running, line, &mut self.stats);
+            if line.contains("fuzz: ") && line.contains(" random system calls from ") {
+                self.stats.fuzz_final = Some(line.trim().to_string());
+            }
         }
         if running.fuzz {
             self.stats.fail(|z| &mut z.client_errors, 1, format!("`{cmd}` printed no summary: {}", out.trim()));

@@ -93,13 +93,16 @@ pub fn markdown(o: &Outcome, opts: &Options) -> String {
     let _ = writeln!(
         r,
         "Syscall fuzzer: {} system calls in {} finished runs of {} workers at once (a run a power cut ended \
-         counts none); fuzzer leaks {}, fuzzer hangs {}.\n",
+         counts none; the final boot's run included); fuzzer leaks {}, fuzzer hangs {}.\n",
         st.fuzz_calls(),
         st.client_runs.get("fuzz").copied().unwrap_or(0),
         super::attackers::FUZZ_WORKERS,
         st.zero.fuzz_leaks,
         st.zero.fuzz_hangs
     );
+    if let Some(line) = &st.fuzz_final {
+        let _ = writeln!(r, "The final boot's fuzzer run (nothing else running; its leak check counts): `{line}`\n");
+    }
     let _ = writeln!(r, "| client | runs finished | operations checked |\n|---|---:|---:|");
     for (name, ops) in &st.client_ops {
         let _ = writeln!(r, "| {name} | {} | {ops} |", st.client_runs.get(name).copied().unwrap_or(0));

@@ -128,6 +128,9 @@ pub struct Stats {
     /// Injections the system refused (e.g. `crash` while the service was
     /// already restarting): not failures, reported for the record.
     pub refused: Vec<String>,
+    /// The summary line of the fuzzer run in the final boot (the one
+    /// whose leak check counts).
+    pub fuzz_final: Option<String>,
     /// The counts that must be zero.
     pub zero: MustBeZero,
     /// What each non-zero count was about.
