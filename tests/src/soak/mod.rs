@@ -695,7 +695,9 @@ impl Soak<'_> {
     /// memory in use has stopped moving (the services take their first
     /// checkpoints a while after a boot), nothing else runs.
     fn final_fuzz(&mut self, m: &mut Machine) -> Result<(), Trouble> {
-        let used = |out: &str| out.lines().find_map(|l| l.strip_prefix("memory: ")?.split_whitespace().next()?.parse::<u64>().ok());
+        let used = |out: &str| {
+            out.lines().find_map(|l| l.strip_prefix("memory: ")?.split_whitespace().next()?.parse::<u64>().ok())
+        };
         let mut last = (None, 0);
         for _ in 0..60 {
             let now = used(&self.sh(m, "mem")?);

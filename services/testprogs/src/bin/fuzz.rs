@@ -59,8 +59,8 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use libos::abi::{
-    Error, Handle, MapFlags, MemFlags, ProcessState, Rights, Syscall, SystemInfo, CLOCK_PAGE_ADDR,
-    DEFAULT_STACK_PAGES, PAGE_SIZE, STACK_TOP, START_INFO_ADDR, USER_BASE, USER_END,
+    Error, Handle, MapFlags, MemFlags, ProcessState, Rights, Syscall, SystemInfo, CLOCK_PAGE_ADDR, DEFAULT_STACK_PAGES,
+    PAGE_SIZE, STACK_TOP, START_INFO_ADDR, USER_BASE, USER_END,
 };
 use libos::directory::{self, SpawnRequest};
 use libos::handle::{Event, Memory, OwnedHandle, Process};
