@@ -14,8 +14,8 @@ use super::clients::field;
 use super::stats::Stats;
 
 /// System calls per fuzzer run: about a second on an idle machine under
-/// TCG (150,000 to 600,000 calls a second), 10 to 30 s in a boot of the
-/// soak (10,000 to 26,000), within the shortest boots of a soak with
+/// TCG (150,000 to 600,000 calls a second), 1 to 25 s in a boot of the
+/// soak (8,000 to 160,000), within the shortest boots of a soak with
 /// frequent power cuts (a run cut off counts none of its calls).
 pub const FUZZ_CALLS: u64 = 200_000;
 /// System calls of the fuzzer run in the soak's final boot, on a quiet
