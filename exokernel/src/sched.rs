@@ -36,7 +36,8 @@ pub struct Kernel {
     run_queue: RunQueue,
     next_pid: Pid,
     sleepers: BTreeSet<(u64, Pid)>,
-    /// Scratch list of woken pids (kept to reuse its capacity).
+    /// Scratch list of woken pids (kept to reuse its capacity; reserved
+    /// for every process at once at boot, like the wake list it swaps with).
     woken: Vec<Pid>,
 }
 
@@ -57,7 +58,7 @@ impl Kernel {
             run_queue: RunQueue::new(),
             next_pid: 1,
             sleepers: BTreeSet::new(),
-            woken: Vec::new(),
+            woken: Vec::with_capacity(kintsugi_abi::MAX_PROCESSES),
         }
     }
 

@@ -81,6 +81,7 @@ pub extern "C" fn kernel_entry(magic: u32, info: u32) -> ! {
     );
 
     let mut kernel = Kernel::new();
+    crate::object::reserve_wake_list(kintsugi_abi::MAX_PROCESSES);
     let init = bi.modules.iter().find(|m| m.name == "init").expect("a boot module named 'init'");
     let image = Arc::new(MemoryObject::pinned(init.start, (init.end - init.start).div_ceil(PAGE_SIZE)));
     let image_bytes = &image.contiguous_bytes().expect("modules are contiguous")[..(init.end - init.start) as usize];

@@ -169,6 +169,25 @@ pub fn listing(img: &Path, path: &str, recursive: bool) -> Result<String, String
     mtools("mdir", img, &args).map(|o| String::from_utf8_lossy(&o).into_owned())
 }
 
+/// A copy of `img` at `copy` with `writes` (whole sectors at their LBAs)
+/// written over it: the disk as a boot leaves it once it has applied a
+/// redo list again.
+pub fn copy_with_writes(
+    img: &Path,
+    copy: &Path,
+    writes: &[checkpoint_record::epoch::BlockWrite],
+) -> Result<(), String> {
+    use std::io::{Seek, SeekFrom, Write};
+    std::fs::copy(img, copy).map_err(|e| format!("{} -> {}: {e}", img.display(), copy.display()))?;
+    let mut f = std::fs::OpenOptions::new().write(true).open(copy).map_err(|e| format!("{}: {e}", copy.display()))?;
+    for w in writes {
+        f.seek(SeekFrom::Start(w.lba * 512))
+            .and_then(|_| f.write_all(&w.data))
+            .map_err(|e| format!("{}: sector {}: {e}", copy.display(), w.lba))?;
+    }
+    Ok(())
+}
+
 /// `fsck.fat -n` on `img`: Ok if it finds nothing to fix, else its output.
 pub fn fsck(img: &Path) -> Result<(), String> {
     let out = Command::new("fsck.fat")

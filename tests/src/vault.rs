@@ -140,6 +140,21 @@ pub fn read_slots(image: &Path) -> Result<Vec<Slot>, String> {
     Ok(slots)
 }
 
+/// The redo list of `service`'s current record (its newest valid one) on
+/// the checkpoint image `image`, for disk `disk` (0: the data disk): what
+/// the next boot writes again before the service mounts its disk. Empty
+/// when the service has no record or its record no epoch.
+pub fn current_epoch(image: &Path, service: &str, disk: u8) -> Result<Vec<record::epoch::BlockWrite>, String> {
+    let Some(pool) = read_pool(image)? else { return Ok(Vec::new()) };
+    let Some(t) = table(&pool) else { return Ok(Vec::new()) };
+    let Some(a) = t.services.iter().find(|a| a.service == service) else { return Ok(Vec::new()) };
+    let newest =
+        a.slots.iter().filter_map(|r| record::decode(region(&pool, *r)).ok()).max_by_key(|rec| rec.header.generation);
+    let Some(rec) = newest else { return Ok(Vec::new()) };
+    let writes = rec.writes().map_err(|e| format!("{service}'s current record: {e}"))?;
+    Ok(writes.into_iter().filter(|w| w.disk == disk).collect())
+}
+
 /// A size in bytes, short.
 fn size(n: u64) -> String {
     if n >= 10 * 1024 * 1024 {

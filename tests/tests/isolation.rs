@@ -52,14 +52,38 @@ fn garbage_syscall_arguments_get_error_codes() {
     m.shutdown();
 }
 
+/// `N pages + M heap bytes` after `key` in the fuzzer's summary line.
+fn in_use_after(line: &str, key: &str) -> (u64, u64) {
+    let rest = &line[line.find(key).unwrap_or_else(|| panic!("no '{key}' in {line}")) + key.len()..];
+    let words: Vec<&str> = rest.split_whitespace().collect();
+    let num = |i: usize| -> u64 {
+        words[i].trim_end_matches(',').parse().unwrap_or_else(|_| panic!("bad figure after '{key}' in {line}"))
+    };
+    assert_eq!((words[1], words[4]), ("pages", "heap"), "{line}");
+    (num(0), num(3))
+}
+
 #[test]
-fn a_hundred_thousand_random_syscalls_do_not_hurt_the_kernel() {
+fn a_hundred_thousand_random_syscalls_from_three_workers_leave_nothing_behind() {
     let mut m = boot();
-    let out = m.sh("run fuzz 100000 7");
-    let line = out.lines().find(|l| l.starts_with("fuzz: ")).unwrap_or_else(|| panic!("{out}"));
+    // Let the services take their first checkpoints, so that the memory
+    // the fuzzer measures moves only with its own workers.
+    settled_used_kib(&mut m);
+    let out = m.sh("run fuzz 100000 7 3");
+    let line = out.lines().find(|l| l.starts_with("fuzz: ") && l.contains(" random system calls from "));
+    let line = line.unwrap_or_else(|| panic!("{out}"));
     assert!(line.contains("the kernel survived"), "{out}");
     let calls: u64 = line["fuzz: ".len()..].split_whitespace().next().unwrap().parse().unwrap();
     assert!(calls >= 100_000, "{line}");
+    // Several workers, three at a time (each makes at most 25,000 calls).
+    let workers: u64 = line.split(" from ").nth(1).and_then(|w| w.split_whitespace().next()).unwrap().parse().unwrap();
+    assert!(workers >= 4 && line.contains("3 at a time"), "{line}");
+    // Kernel memory in use came back to its level before the run.
+    let before = in_use_after(line, "in use before ");
+    let after = in_use_after(line, ", after ");
+    assert!(before.0 > 0 && before.1 > 0, "{line}");
+    assert!(after.0 <= before.0 && after.1 <= before.1, "kernel memory leaked: {line}");
+    assert!(!out.contains("leak") && out.contains("fuzz exited with code 0"), "{out}");
     // The system still works afterwards.
     let out = m.sh("run fanin 2 200");
     assert!(out.contains("every reply right"), "{out}");

@@ -206,8 +206,8 @@ pub enum Syscall {
     /// `(root, action) -> never returns on success`: power the machine off
     /// (`action` 0) or reset it (`action` 1). Needs the root resource.
     SystemPower = 48,
-    /// `(out_ptr) -> 0`: write a [`SystemInfo`] (memory, processes, uptime)
-    /// to `out_ptr`. Errors: `BadAddress`.
+    /// `(out_ptr) -> 0`: write a [`SystemInfo`] (memory, processes, uptime,
+    /// kernel heap in use) to `out_ptr`. Errors: `BadAddress`.
     SystemInfo = 49,
     /// `(pci, function, offset, width) -> value`: read the configuration
     /// space of a PCI function inside the resource's range (`offset` below

@@ -442,6 +442,13 @@ pub struct SystemInfo {
     pub uptime_ns: u64,
     /// Timer ticks per second.
     pub tick_hz: u64,
+    /// Bytes of the kernel's own heap in use (process records, handle
+    /// tables, kernel objects; rounded up to the allocator's block sizes).
+    /// With `total_pages - free_pages` it is the kernel memory in use that
+    /// the syscall fuzzer checks returns to its level after a run.
+    pub kernel_heap_used: u64,
+    /// Size of the kernel heap in bytes.
+    pub kernel_heap_size: u64,
 }
 
 /// The name of a CPU exception vector, for fault reports.

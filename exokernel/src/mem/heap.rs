@@ -5,13 +5,14 @@
 
 use buddy_system_allocator::LockedHeap;
 
-const HEAP_SIZE: usize = 24 * 1024 * 1024;
+/// Size of the heap in bytes.
+pub const SIZE: usize = 24 * 1024 * 1024;
 
 #[repr(align(4096))]
 #[allow(dead_code)] // only its address is used
-struct HeapSpace([u8; HEAP_SIZE]);
+struct HeapSpace([u8; SIZE]);
 
-static mut HEAP_SPACE: HeapSpace = HeapSpace([0; HEAP_SIZE]);
+static mut HEAP_SPACE: HeapSpace = HeapSpace([0; SIZE]);
 
 #[global_allocator]
 static HEAP: LockedHeap<32> = LockedHeap::empty();
@@ -22,11 +23,11 @@ pub fn init() {
     // allocator then owns exclusively.
     unsafe {
         let start = core::ptr::addr_of_mut!(HEAP_SPACE) as usize;
-        HEAP.lock().init(start, HEAP_SIZE);
+        HEAP.lock().init(start, SIZE);
     }
 }
 
-/// Bytes of heap in use, for diagnostics.
+/// Bytes of heap in use, for diagnostics and `SystemInfo`.
 pub fn used() -> usize {
     HEAP.lock().stats_alloc_actual()
 }
@@ -38,5 +39,5 @@ const RESERVE: usize = 4 * 1024 * 1024;
 
 /// Whether a user request may still create kernel objects.
 pub fn has_headroom() -> bool {
-    used() + RESERVE < HEAP_SIZE
+    used() + RESERVE < SIZE
 }

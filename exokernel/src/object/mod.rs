@@ -9,7 +9,7 @@ mod link;
 mod memory;
 mod resource;
 
-pub use event::{take_wakeups, wakeups_pending, Event};
+pub use event::{reserve_wake_list, take_wakeups, wakeups_pending, Event};
 pub use link::{LinkEnd, LinkSide};
 pub use memory::{Account, MemoryObject};
 pub use resource::Resource;

@@ -247,6 +247,8 @@ pub(super) fn system_info(k: &mut Kernel, pid: Pid, a: [u64; 6]) -> SysResult {
         processes: k.count() as u64,
         uptime_ns: crate::clock::now_ns(),
         tick_hz: crate::clock::TICK_HZ,
+        kernel_heap_used: crate::mem::heap::used() as u64,
+        kernel_heap_size: crate::mem::heap::SIZE as u64,
     };
     user::write_struct(&caller(k, pid)?.space, a[0], &info)?;
     Ok(Ret::One(0))

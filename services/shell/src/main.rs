@@ -205,9 +205,11 @@ fn execute(console: &mut Console, cmd: Command) {
         Command::Chaos { service, per_mille } => chaos(&service, per_mille),
         Command::Mem => match sys::system_info() {
             Ok(i) => println!(
-                "memory: {} KiB used of {} KiB; {} processes; up {}.{:03} s",
+                "memory: {} KiB used of {} KiB; kernel heap {} KiB used of {} KiB; {} processes; up {}.{:03} s",
                 (i.total_pages - i.free_pages) * 4,
                 i.total_pages * 4,
+                i.kernel_heap_used / 1024,
+                i.kernel_heap_size / 1024,
                 i.processes,
                 i.uptime_ns / 1_000_000_000,
                 (i.uptime_ns / 1_000_000) % 1000

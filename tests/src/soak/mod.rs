@@ -112,6 +112,8 @@ struct Soak<'a> {
     divergence_burst: bool,
     /// The hostile client and the fuzzer running in the current boot.
     attackers: attackers::Running,
+    /// When the last fuzzer run was started.
+    fuzz_at: Option<Instant>,
     /// The HTTP client on the host (with a network card).
     web: Option<web::Web>,
     /// The host port forwarded to the guest's port 80 in the current boot.
@@ -161,6 +163,7 @@ pub fn run(image: &Image, o: &Options) -> Outcome {
         failures_printed: 0,
         divergence_burst: false,
         attackers: attackers::Running::default(),
+        fuzz_at: None,
         web: None,
         port: 0,
         web_log: None,
@@ -372,9 +375,28 @@ impl Soak<'_> {
     }
 
     /// `fsck.fat -n` on both disks.
+    /// The data disk (the first) may be caught by a cut while fs's
+    /// companion writes a committed epoch to it (DESIGN.md 5.3): it then
+    /// holds the committed state plus a redo list the next boot applies
+    /// again before fs mounts, which is all the design promises. So when
+    /// the data disk is not clean, the check is repeated on a copy with
+    /// fs's current redo list (read from the checkpoint disk) written over
+    /// it, as the boot will; only a copy that is still not clean counts.
     fn fsck(&mut self, when: &str) {
-        for disk in self.o.disks.clone() {
-            if let Err(text) = disks::fsck(&disk) {
+        let all = self.o.disks.clone();
+        for (i, disk) in all.iter().enumerate() {
+            let mut result = disks::fsck(disk);
+            if let (Err(text), 0, Some(checkpoint)) = (&result, i, all.get(1)) {
+                match self.fsck_after_redo(disk, checkpoint) {
+                    Ok(()) => {
+                        self.stats.cuts_mid_epoch += 1;
+                        eprintln!("soak: the data disk {when} is half-way through an epoch; clean with its redo list");
+                        result = Ok(());
+                    }
+                    Err(why) => result = Err(format!("{text}\n(and with fs's redo list applied: {why})")),
+                }
+            }
+            if let Err(text) = result {
                 let first: Vec<&str> = text.lines().take(6).collect();
                 self.stats.fail(
                     |z| &mut z.fsck_complaints,
@@ -383,6 +405,19 @@ impl Soak<'_> {
                 );
             }
         }
+    }
+
+    /// `fsck.fat -n` on a copy of the data disk `data` with fs's current
+    /// redo list on `checkpoint` written over it.
+    fn fsck_after_redo(&self, data: &Path, checkpoint: &Path) -> Result<(), String> {
+        let writes = crate::vault::current_epoch(checkpoint, "fs", 0)?;
+        if writes.is_empty() {
+            return Err(String::from("fs has no redo list"));
+        }
+        let copy = data.with_extension("redo-check.img");
+        let result = disks::copy_with_writes(data, &copy, &writes).and_then(|()| disks::fsck(&copy));
+        let _ = std::fs::remove_file(&copy);
+        result
     }
 
     /// After a cut: kv holds a prefix of kvcommit's history, the synced
@@ -478,6 +513,19 @@ impl Soak<'_> {
                 }
             }
             self.start_stream(m)?;
+            // The syscall fuzzer runs again as soon as it ended (and its
+            // pause passed), except while the boot is brought to its cut:
+            // a run cut off counts none of its calls.
+            let fuzz_due = self.fuzz_at.is_none_or(|t| t.elapsed() >= attackers::FUZZ_EVERY);
+            if !draining && !self.attackers.fuzz && fuzz_due {
+                let cmd = attackers::fuzz_command(self.rng.below(1 << 32));
+                let out = self.sh(m, &cmd)?;
+                self.attackers.fuzz = out.contains(" started");
+                self.fuzz_at = Some(Instant::now());
+                if !self.attackers.fuzz {
+                    self.stats.fail(|z| &mut z.client_errors, 1, format!("`{cmd}`: {}", out.trim()));
+                }
+            }
             let fs_busy = clients.iter().any(|c| c.name == "fsload" && c.running);
             if draining && (self.o.fs_power_cuts || !fs_busy) {
                 if !self.o.fs_power_cuts {
@@ -671,16 +719,6 @@ impl Soak<'_> {
                     }
                 }
             }
-            Action::Fuzz { seed } => {
-                if !self.attackers.fuzz {
-                    let cmd = attackers::fuzz_command(*seed);
-                    let out = self.sh(m, &cmd)?;
-                    self.attackers.fuzz = out.contains(" started");
-                    if !self.attackers.fuzz {
-                        self.stats.fail(|z| &mut z.client_errors, 1, format!("`{cmd}`: {}", out.trim()));
-                    }
-                }
-            }
             Action::NicProbe => {
                 let out = self.sh(m, "nic")?;
                 if out.lines().any(|l| l.starts_with("nic: ") && !l.contains(", mac ")) {
@@ -748,6 +786,37 @@ impl Soak<'_> {
         Ok(())
     }
 
+    /// The fuzzer run whose leak check counts, in the final boot: once the
+    /// memory in use has stopped moving (the services take their first
+    /// checkpoints a while after a boot), nothing else runs.
+    fn final_fuzz(&mut self, m: &mut Machine) -> Result<(), Trouble> {
+        let used = |out: &str| {
+            out.lines().find_map(|l| l.strip_prefix("memory: ")?.split_whitespace().next()?.parse::<u64>().ok())
+        };
+        let mut last = (None, 0);
+        for _ in 0..60 {
+            let now = used(&self.sh(m, "mem")?);
+            last = if now.is_some() && now == last.0 { (now, last.1 + 1) } else { (now, 0) };
+            if last.1 >= 2 {
+                break;
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        }
+        let cmd = attackers::final_fuzz_command(self.rng.below(1 << 32));
+        let out = quiet(&m.command(&cmd, Duration::from_secs(600))?);
+        let mut running = attackers::Running { fuzz: true, ..attackers::Running::default() };
+        for line in out.lines() {
+            attackers::scan(&mut running, line, &mut self.stats);
+            if line.contains("fuzz: ") && line.contains(" random system calls from ") {
+                self.stats.fuzz_final = Some(line.trim().to_string());
+            }
+        }
+        if running.fuzz {
+            self.stats.fail(|z| &mut z.client_errors, 1, format!("`{cmd}` printed no summary: {}", out.trim()));
+        }
+        Ok(())
+    }
+
     /// Power off, check the disks, boot once more to check what the final
     /// checkpoints kept, and power off again.
     fn finish(&mut self, mut m: Machine) {
@@ -760,6 +829,7 @@ impl Soak<'_> {
         let check = (|| -> Result<(), Trouble> {
             let mut m = self.boot()?;
             self.check_durable(&mut m)?;
+            self.final_fuzz(&mut m)?;
             m.power_off(crate::COMMAND_TIMEOUT)?;
             Ok(())
         })();

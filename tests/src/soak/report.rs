@@ -23,12 +23,13 @@ pub(super) fn progress(s: &mut Soak) {
     let crashes: Vec<String> = st.services.iter().map(|(n, v)| format!("{n} {}", v.crashes())).collect();
     let failures: u64 = st.zero.named().iter().map(|(_, n)| n).sum();
     eprintln!(
-        "soak {} | crashes {} ({}) | power cuts {} | client ops {} | vault kills {} | failures {}",
+        "soak {} | crashes {} ({}) | power cuts {} | client ops {} | fuzz calls {} | vault kills {} | failures {}",
         clock(s.started.elapsed()),
         st.total_crashes(),
         crashes.join(", "),
         st.power_cuts,
-        st.total_ops(),
+        st.total_ops() - st.fuzz_calls(),
+        st.fuzz_calls(),
         st.vault_kills,
         failures
     );
@@ -98,6 +99,19 @@ pub fn markdown(o: &Outcome, opts: &Options) -> String {
         st.vault_kills,
         st.hogs
     );
+    let _ = writeln!(
+        r,
+        "Syscall fuzzer: {} system calls in {} finished runs of {} workers at once (a run a power cut ended \
+         counts none; the final boot's run included); fuzzer leaks {}, fuzzer hangs {}.\n",
+        st.fuzz_calls(),
+        st.client_runs.get("fuzz").copied().unwrap_or(0),
+        super::attackers::FUZZ_WORKERS,
+        st.zero.fuzz_leaks,
+        st.zero.fuzz_hangs
+    );
+    if let Some(line) = &st.fuzz_final {
+        let _ = writeln!(r, "The final boot's fuzzer run (nothing else running; its leak check counts): `{line}`\n");
+    }
     let _ = writeln!(r, "| client | runs finished | operations checked |\n|---|---:|---:|");
     for (name, ops) in &st.client_ops {
         let _ = writeln!(r, "| {name} | {} | {ops} |", st.client_runs.get(name).copied().unwrap_or(0));
@@ -141,8 +155,10 @@ pub fn markdown(o: &Outcome, opts: &Options) -> String {
     }
     let _ = writeln!(
         r,
-        "\nAfter power cuts: {} kv histories found a committed prefix, {} synced files read back whole.\n",
-        st.prefix_checks, st.synced_checks
+        "\nAfter power cuts: {} kv histories found a committed prefix, {} synced files read back whole; \
+         {} cuts came while fs's committed epoch was being written to the data disk (clean with the redo list \
+         the next boot applies again).\n",
+        st.prefix_checks, st.synced_checks, st.cuts_mid_epoch
     );
     let _ = writeln!(r, "| must be zero | count |\n|---|---:|");
     for (name, n) in st.zero.named() {
@@ -208,7 +224,7 @@ pub fn json(o: &Outcome, opts: &Options) -> String {
         "{{\n  \"seed\": {},\n  \"passed\": {},\n  \"elapsed_s\": {},\n  \"requested_s\": {},\n  \"boots\": {},\n  \
          \"power_cuts\": {},\n  \"crashes\": {},\n  \"combined_crashes\": {},\n  \"chaos_periods\": {},\n  \
          \"vault_kills\": {},\n  \"hogs\": {},\n  \"companion_kills\": {},\n  \"fs_power_cuts\": {},\n  \
-         \"prefix_checks\": {},\n  \"synced_checks\": {},\n  \"http\": {{\"downloads\": {}, \"ranges\": {}, \
+         \"prefix_checks\": {},\n  \"synced_checks\": {},\n  \"cuts_mid_epoch\": {},\n  \"fuzz_calls\": {},\n  \"http\": {{\"downloads\": {}, \"ranges\": {}, \
          \"bytes\": {}, \"cut_by_power\": {}}},\n  \"tcp\": {{\"streams\": {}, \"bytes\": {}, \
          \"back_bytes\": {}, \"cut_by_power\": {}}},\n  \"services\": {{{}}},\n  \"client_ops\": {{{}}},\n  \
          \"must_be_zero\": {{{}}},\n  \"failures\": [{}],\n  \"refused\": {}\n}}\n",
@@ -227,6 +243,8 @@ pub fn json(o: &Outcome, opts: &Options) -> String {
         opts.fs_power_cuts,
         st.prefix_checks,
         st.synced_checks,
+        st.cuts_mid_epoch,
+        st.fuzz_calls(),
         st.http.downloads,
         st.http.ranges,
         st.http.bytes,

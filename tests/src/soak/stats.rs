@@ -51,11 +51,17 @@ pub struct MustBeZero {
     pub fsck_complaints: u64,
     /// The whole system stopped answering (a shell command or a boot timed out).
     pub hangs: u64,
+    /// Syscall fuzzer runs after which kernel memory in use did not come
+    /// back to its level before the run.
+    pub fuzz_leaks: u64,
+    /// Fuzzer workers that made no progress for 30 s (a call that never
+    /// returned).
+    pub fuzz_hangs: u64,
 }
 
 impl MustBeZero {
     /// The counts with their names, in report order.
-    pub fn named(&self) -> [(&'static str, u64); 7] {
+    pub fn named(&self) -> [(&'static str, u64); 9] {
         [
             ("client errors", self.client_errors),
             ("acknowledged writes lost", self.lost_writes),
@@ -64,6 +70,8 @@ impl MustBeZero {
             ("kernel panics", self.kernel_panics),
             ("fsck.fat complaints", self.fsck_complaints),
             ("whole-system hangs", self.hangs),
+            ("fuzzer leaks", self.fuzz_leaks),
+            ("fuzzer hangs", self.fuzz_hangs),
         ]
     }
 
@@ -133,6 +141,10 @@ pub struct Stats {
     pub prefix_checks: u64,
     /// Synced files checked after power cuts.
     pub synced_checks: u64,
+    /// Power cuts that came while a committed epoch was being written to
+    /// the data disk: `fsck.fat` found it half-written, and clean once the
+    /// redo list the next boot applies again was written over a copy.
+    pub cuts_mid_epoch: u64,
     /// The HTTP downloads from the host.
     pub http: HttpStats,
     /// The TCP streams to the host.
@@ -140,6 +152,9 @@ pub struct Stats {
     /// Injections the system refused (e.g. `crash` while the service was
     /// already restarting): not failures, reported for the record.
     pub refused: Vec<String>,
+    /// The summary line of the fuzzer run in the final boot (the one
+    /// whose leak check counts).
+    pub fuzz_final: Option<String>,
     /// The counts that must be zero.
     pub zero: MustBeZero,
     /// What each non-zero count was about.
@@ -189,6 +204,11 @@ impl Stats {
     /// Crashes injected into every service.
     pub fn total_crashes(&self) -> u64 {
         self.services.values().map(ServiceStats::crashes).sum()
+    }
+
+    /// System calls the fuzzer made in its finished runs.
+    pub fn fuzz_calls(&self) -> u64 {
+        self.client_ops.get("fuzz").copied().unwrap_or(0)
     }
 
     /// Client operations in all.
