@@ -5,7 +5,10 @@
 //! one with the next seed, and the calls a worker did not make (it ended
 //! itself by a call, unmapping its own stack, say) go to its successor,
 //! until the total is reached. The kernel must neither panic nor hang (a
-//! worker that makes no progress for 30 s counts as a hang) nor leak.
+//! worker blocked for 30 s without progress counts as a hang, since every
+//! wait it asks is bounded; one that runs for 30 s without a call spins in
+//! memory its own calls scribbled on, and is killed and counted as ended by
+//! its own calls, unless the kill does not end it) nor leak.
 //!
 //! # What the workers share
 //! One page, mapped by every worker: a call counter per slot (bumped after
@@ -319,8 +322,29 @@ fn round(total: u64, per_worker: u64, seed: u64, slots: usize) -> Result<Round, 
             } else if count != w.last {
                 w.last = count;
                 w.last_change = now;
+            } else if now - w.last_change > HANG_NS && info.state() == ProcessState::Runnable {
+                // Running its own code without making calls: a worker whose
+                // calls scribbled over its own memory (a loop in a heap it
+                // broke, say) spins. That is the worker's doing, not the
+                // kernel's; the kernel's part is that a kill still ends it.
+                let _ = w.process.kill();
+                let ended_by_kill = (0..50).any(|_| {
+                    let _ = ended.wait(100_000_000);
+                    w.process.info().unwrap_or_default().state().is_ended()
+                });
+                if !ended_by_kill {
+                    println!("fuzz: worker {} spun for 30 s and a kill did not end it (hang)", w.number);
+                    return Err(1);
+                }
+                r.calls += count;
+                assigned -= w.budget - count;
+                r.died += 1;
+                *s = None;
             } else if now - w.last_change > HANG_NS {
-                println!("fuzz: worker {} made no progress for 30 s after {count} calls (hang)", w.number);
+                println!(
+                    "fuzz: worker {} made no progress for 30 s after {count} calls, blocked in the kernel though every wait it asks is bounded (hang)",
+                    w.number
+                );
                 for w in running.iter().flatten() {
                     let _ = w.process.kill();
                 }
@@ -507,7 +531,9 @@ fn worker(seed: u64, slot: usize, budget: u64) -> i32 {
         }
         count.fetch_add(1, Ordering::Relaxed);
     }
-    0
+    // Straight out: the calls may have scribbled over this process's heap
+    // and statics, which the destructors of a return would walk.
+    sys::exit(0)
 }
 
 /// Remember a handle number that was valid a moment ago (a few dozen).
