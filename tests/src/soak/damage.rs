@@ -140,11 +140,9 @@ fn harm_bytes(record: &mut [u8], harm: Harm, rng: &mut Rng) -> bool {
         Harm::Flip { bytes } => {
             for _ in 0..bytes {
                 // A quarter of the flips in the header, the rest anywhere.
-                let at = if rng.chance(25) {
-                    rng.below(record::HEADER_LEN as u64)
-                } else {
-                    rng.below(record.len() as u64)
-                } as usize;
+                let at =
+                    if rng.chance(25) { rng.below(record::HEADER_LEN as u64) } else { rng.below(record.len() as u64) }
+                        as usize;
                 record[at] ^= 1 + rng.below(255) as u8;
             }
         }
@@ -168,11 +166,8 @@ pub fn inject(img: &Path, slots: &[Slot], rng: &mut Rng, kv_max: u64) -> Result<
     let Ok(h) = &s.record else { return Ok(None) };
     let Some(other) = slots.iter().find(|o| o.service == s.service && o.slot != s.slot) else { return Ok(None) };
     let Ok(other_h) = &other.record else { return Ok(None) };
-    let mut file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(img)
-        .map_err(|e| format!("{}: {e}", img.display()))?;
+    let mut file =
+        std::fs::OpenOptions::new().read(true).write(true).open(img).map_err(|e| format!("{}: {e}", img.display()))?;
     let mut image = Vec::new();
     file.read_to_end(&mut image).map_err(|e| format!("{}: {e}", img.display()))?;
     let at = locate(&image, h)?;
@@ -322,7 +317,8 @@ mod tests {
     fn a_damage_breaks_the_chosen_record_and_nothing_else() {
         let path = std::env::temp_dir().join(format!("soak-damage-{}.img", std::process::id()));
         let meta = |g| Meta { service: "kv", generation: g, taken_ns: 1, boot: 1, kind: Kind::Logical };
-        let (new, old) = (record::encode(&meta(7), &[7; 900], b"").unwrap(), record::encode(&meta(6), &[6; 900], b"").unwrap());
+        let (new, old) =
+            (record::encode(&meta(7), &[7; 900], b"").unwrap(), record::encode(&meta(6), &[6; 900], b"").unwrap());
         let mut image = vec![0xa5u8; 32 * 512];
         image[2 * 512..2 * 512 + new.len()].copy_from_slice(&new);
         image[16 * 512..16 * 512 + old.len()].copy_from_slice(&old);

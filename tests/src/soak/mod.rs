@@ -9,9 +9,10 @@
 //! system, [`clients`] the load programs, [`attackers`] the hostile client
 //! and the syscall fuzzer, [`web`] the HTTP downloads from the host
 //! (httpd over net over nic), [`durable`] what must survive a
-//! power cut, [`damage`] the damage to checkpoint slots between boots, [`ps`] the services' figures, [`stats`] the counts,
-//! [`report`] the progress lines and the final report; this module the
-//! boots and the loop.
+//! power cut, [`damage`] the damage to checkpoint records between boots,
+//! [`ps`] the services' figures, [`stats`] the counts, [`report`] the
+//! progress lines and the final report; this module the boots and the
+//! loop.
 
 pub mod attackers;
 pub mod clients;
@@ -423,7 +424,12 @@ impl Soak<'_> {
     fn check_commit_after_damage(&mut self) {
         let Some(d) = self.damage_commit.take() else { return };
         let newest = crate::vault::read_slots(&self.o.disks[1]).map(|slots| {
-            slots.iter().filter(|s| s.service == d.service).filter_map(|s| s.record.as_ref().ok()).map(|h| h.generation).max()
+            slots
+                .iter()
+                .filter(|s| s.service == d.service)
+                .filter_map(|s| s.record.as_ref().ok())
+                .map(|h| h.generation)
+                .max()
         });
         match newest {
             Ok(Some(g)) if g > d.expected => self.stats.damage.commits_after += 1,
