@@ -33,6 +33,9 @@ fn a_short_soak_loses_nothing() {
         echo: false,
         pause_ms: (100, 800),
         steady_chaos: false,
+        // A damaged checkpoint record after every cut: the short run has
+        // about three.
+        damage_every: 1,
         machine: QemuConfig { nic: Some(NicModel::Virtio), disk_bus: DiskBus::Virtio, ..QemuConfig::default() },
     };
     let outcome = soak::run(&image, &o);
@@ -41,6 +44,7 @@ fn a_short_soak_loses_nothing() {
     assert!(outcome.stats.power_cuts >= 2, "only {} power cuts:\n{report}", outcome.stats.power_cuts);
     assert!(outcome.stats.total_crashes() >= 100, "only {} crashes:\n{report}", outcome.stats.total_crashes());
     assert!(outcome.stats.prefix_checks >= 2, "{report}");
+    assert!(outcome.stats.damage.total() >= 1, "no checkpoint record was damaged:\n{report}");
     let downloads = outcome.stats.http.downloads + outcome.stats.http.ranges;
     assert!(downloads >= 1, "no HTTP download from the host was checked:\n{report}");
     assert!(outcome.stats.tcp.streams >= 1, "no whole TCP stream to the host was checked:\n{report}");

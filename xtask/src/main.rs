@@ -166,6 +166,11 @@ enum Cmd {
         /// long campaign.
         #[arg(long)]
         steady_chaos: bool,
+        /// After one power cut in N on average, damage a checkpoint record
+        /// on the checkpoint disk (bytes flipped or the record cut short);
+        /// 0: never.
+        #[arg(long, default_value_t = 3)]
+        damage_every: u64,
     },
     /// Run the benchmarks beside a Linux guest under the same QEMU settings.
     Bench {
@@ -344,6 +349,7 @@ fn main() {
             echo,
             pause_ms,
             steady_chaos,
+            damage_every,
         } => soak::run(soak::SoakArgs {
             minutes,
             seed,
@@ -354,6 +360,7 @@ fn main() {
             echo,
             pause_ms,
             steady_chaos,
+            damage_every,
         }),
         Cmd::Bench { only } => bench::run(only.as_deref()).map(|_| 0),
         Cmd::Profile { exec, seconds, hz, top } => {

@@ -29,6 +29,9 @@ pub struct SoakArgs {
     pub pause_ms: (u64, u64),
     /// Keep chaos on in the busiest services all the time.
     pub steady_chaos: bool,
+    /// One power cut in this many (on average) is followed by damage to a
+    /// checkpoint record (0: never).
+    pub damage_every: u64,
 }
 
 /// Parse `MIN-MAX` (seconds or milliseconds).
@@ -67,6 +70,7 @@ pub fn run(a: SoakArgs) -> Result<i32, String> {
         echo: a.echo,
         pause_ms: a.pause_ms,
         steady_chaos: a.steady_chaos,
+        damage_every: a.damage_every,
         machine: QemuConfig { nic: Some(NicModel::Virtio), disk_bus: DiskBus::Virtio, ..QemuConfig::default() },
     };
     let outcome = soak::run(&image, &o);

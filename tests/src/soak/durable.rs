@@ -24,6 +24,11 @@ pub struct History {
     pub committed: u64,
     /// Ops sent in this boot (at most this many are applied).
     pub sent: u64,
+    /// kv's newest record was damaged before this boot (see
+    /// [`super::damage`]): the fewest ops kv may hold now, what the older
+    /// record held (0 when its state did not say). Acknowledged ops
+    /// between that and the committed ones are lost by design.
+    pub floor: Option<u64>,
 }
 
 impl History {
@@ -55,6 +60,16 @@ impl History {
         let contents = parse_dump(dump);
         let from = self.committed.max(self.applied);
         let restored = (from..=self.sent).rev().find(|&k| history(k) == contents);
+        let floor = self.floor.take();
+        let by_damage = floor.and_then(|f| (f..from).rev().find(|&k| history(k) == contents));
+        if let (None, Some(k)) = (restored, by_damage) {
+            stats.prefix_checks += 1;
+            stats.damage.lost_ops += from - k;
+            self.applied = k;
+            self.committed = k;
+            self.sent = k;
+            return;
+        }
         match restored {
             Some(k) => {
                 stats.prefix_checks += 1;
@@ -130,7 +145,7 @@ mod tests {
 
     #[test]
     fn a_cut_within_the_window_moves_on_and_one_before_it_is_a_loss() {
-        let mut h = History { applied: 0, committed: 8, sent: 12 };
+        let mut h = History { applied: 0, committed: 8, sent: 12, floor: None };
         let mut s = Stats::default();
         let dump = |k: u64| {
             history(k)
@@ -149,5 +164,16 @@ mod tests {
         h.check_after_cut(&dump(12), &mut s);
         assert_eq!(s.zero.lost_writes, 4);
         assert_eq!(h.applied, 12);
+        // After a damaged newest record of kv: back to the older record's
+        // ops is lost by design, further back is a loss.
+        let mut h = History { applied: 12, committed: 20, sent: 24, floor: Some(14) };
+        h.check_after_cut(&dump(16), &mut s);
+        assert_eq!((h.applied, s.damage.lost_ops, s.zero.lost_writes), (16, 4, 4));
+        assert_eq!(h.floor, None, "for one boot only");
+        h.committed = 20;
+        h.sent = 24;
+        h.floor = Some(18);
+        h.check_after_cut(&dump(17), &mut s);
+        assert_eq!((s.damage.lost_ops, s.zero.lost_writes), (4, 7));
     }
 }

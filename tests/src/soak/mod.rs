@@ -10,12 +10,14 @@
 //! and the syscall fuzzer, [`web`] the HTTP downloads from the host
 //! (httpd over net over nic), [`stream`] the TCP streams from the
 //! guest's tcpsend to a sink on the host, [`durable`] what must survive a
-//! power cut, [`ps`] the services' figures, [`stats`] the counts,
-//! [`report`] the progress lines and the final report; this module the
-//! boots and the loop.
+//! power cut, [`damage`] the damage to checkpoint records between boots,
+//! [`ps`] the services' figures, [`stats`] the counts, [`report`] the
+//! progress lines and the final report; this module the boots and the
+//! loop.
 
 pub mod attackers;
 pub mod clients;
+pub mod damage;
 pub mod durable;
 pub mod inject;
 pub mod ps;
@@ -61,6 +63,9 @@ pub struct Options {
     /// boot, not only for periods (the rate of crashes a run of an hour
     /// needs for ten thousand).
     pub steady_chaos: bool,
+    /// On average one power cut in this many is followed by damage to a
+    /// checkpoint record on the checkpoint disk ([`damage`]; 0: never).
+    pub damage_every: u64,
     /// The machine (its disks are replaced by `disks`).
     pub machine: QemuConfig,
 }
@@ -122,6 +127,13 @@ struct Soak<'a> {
     web_log: Option<PathBuf>,
     /// The TCP sink on the host (with a network card).
     stream: Option<stream::Stream>,
+    /// The choices of [`damage`] (a generator of their own, so that the
+    /// other choices of a seed stay as they were).
+    damage_rng: Rng,
+    /// A damage done, to be checked at the next boot; then at the next
+    /// cut (the service committed again).
+    damage_boot: Option<damage::Damage>,
+    damage_commit: Option<damage::Damage>,
 }
 
 /// What a soak found.
@@ -168,6 +180,9 @@ pub fn run(image: &Image, o: &Options) -> Outcome {
         port: 0,
         web_log: None,
         stream: None,
+        damage_rng: Rng::new(o.seed ^ 0x5107_da3a_9e00_0011),
+        damage_boot: None,
+        damage_commit: None,
     };
     if o.machine.nic.is_some() {
         if let Err(e) = put_www(&o.disks[0], &o.out_dir) {
@@ -190,6 +205,8 @@ pub fn run(image: &Image, o: &Options) -> Outcome {
             Err(t) => {
                 s.web_cut();
                 s.trouble(t, None);
+                // What the damage led to cannot be told from a failed boot.
+                s.damage_boot = None;
                 failed_boots += 1;
                 if failed_boots >= 3 {
                     eprintln!("soak: three boots in a row failed; stopping");
@@ -210,6 +227,8 @@ pub fn run(image: &Image, o: &Options) -> Outcome {
                 s.read_lines(&m, &mut []);
                 s.stats.power_cuts += 1;
                 s.fsck("after power cut");
+                s.check_commit_after_damage();
+                s.damage_slot();
                 after_cut = true;
             }
             Ok(BootEnd::Done) => {
@@ -222,6 +241,7 @@ pub fn run(image: &Image, o: &Options) -> Outcome {
                 s.read_lines(&m, &mut []);
                 s.trouble(t, Some(&m));
                 s.fsck("after a failure");
+                s.damage_commit = None;
                 after_cut = true;
                 if s.time_up() {
                     break;
@@ -420,6 +440,75 @@ impl Soak<'_> {
         result
     }
 
+    /// Now and then (see [`Options::damage_every`]) damage a checkpoint
+    /// record on the checkpoint disk, for the next boot to check.
+    fn damage_slot(&mut self) {
+        if self.o.damage_every == 0 || self.damage_rng.below(self.o.damage_every) != 0 {
+            return;
+        }
+        let img = self.o.disks[1].clone();
+        let done = crate::vault::read_slots(&img)
+            .and_then(|slots| damage::inject(&img, &slots, &mut self.damage_rng, self.history.sent));
+        match done {
+            Ok(Some(d)) => {
+                let st = &mut self.stats.damage;
+                match d.harm {
+                    damage::Harm::Flip { .. } => st.flips += 1,
+                    damage::Harm::Truncate { .. } => st.truncations += 1,
+                }
+                *st.per_service.entry(d.service.clone()).or_default() += 1;
+                st.newest += u64::from(d.newest);
+                st.silent += u64::from(d.silent);
+                st.done.push(format!("before boot {}: {}", self.stats.boots + 1, d.describe()));
+                eprintln!("soak: damaged the checkpoint disk: {}", d.describe());
+                self.damage_boot = Some(d);
+            }
+            Ok(None) => self.stats.refused.push("damage: no checkpoint record to damage".to_string()),
+            Err(e) => self.stats.refused.push(format!("damage: {e}")),
+        }
+    }
+
+    /// The boot after a damage: the vault reported it, the service
+    /// restored the other slot's record and is up; kv's history may go
+    /// back as far as the older record.
+    fn check_boot_after_damage(&mut self, m: &Machine) {
+        let Some(d) = self.damage_boot.take() else { return };
+        let seen = damage::seen(&m.console(), &d);
+        let st = &mut self.stats.damage;
+        st.reported += u64::from(seen.vault_reported);
+        st.fallbacks += u64::from(d.newest && seen.restored == Some(d.expected));
+        let wrong = damage::judge(&d, &seen).or_else(|| {
+            (!self.ps_base.contains_key(&d.service)).then(|| format!("{}: {} is not in ps", d.describe(), d.service))
+        });
+        if let Some(what) = wrong {
+            self.stats.fail(|z| &mut z.damage_missed, 1, what);
+        }
+        self.history.floor = d.kv_floor;
+        self.damage_commit = Some(d);
+    }
+
+    /// The cut after the boot after a damage: the service committed again
+    /// (a newer generation than the one it restored).
+    fn check_commit_after_damage(&mut self) {
+        let Some(d) = self.damage_commit.take() else { return };
+        let newest = crate::vault::read_slots(&self.o.disks[1]).map(|slots| {
+            slots
+                .iter()
+                .filter(|s| s.service == d.service)
+                .filter_map(|s| s.record.as_ref().ok())
+                .map(|h| h.generation)
+                .max()
+        });
+        match newest {
+            Ok(Some(g)) if g > d.expected => self.stats.damage.commits_after += 1,
+            other => self.stats.fail(
+                |z| &mut z.damage_missed,
+                1,
+                format!("{}: no commit of {} after it (newest on the disk: {other:?})", d.describe(), d.service),
+            ),
+        }
+    }
+
     /// After a cut: kv holds a prefix of kvcommit's history, the synced
     /// files read back whole.
     fn check_durable(&mut self, m: &mut Machine) -> Result<(), Trouble> {
@@ -452,6 +541,7 @@ impl Soak<'_> {
         self.attackers = attackers::Running::default();
         self.ps_base = ps::parse(&self.sh(m, "ps")?);
         self.ps_now = self.ps_base.clone();
+        self.check_boot_after_damage(m);
         if after_cut {
             self.check_durable(m)?;
         }
@@ -826,6 +916,7 @@ impl Soak<'_> {
         }
         drop(m);
         self.fsck("after the final power-off");
+        self.check_commit_after_damage();
         let check = (|| -> Result<(), Trouble> {
             let mut m = self.boot()?;
             self.check_durable(&mut m)?;

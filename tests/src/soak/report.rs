@@ -23,7 +23,7 @@ pub(super) fn progress(s: &mut Soak) {
     let crashes: Vec<String> = st.services.iter().map(|(n, v)| format!("{n} {}", v.crashes())).collect();
     let failures: u64 = st.zero.named().iter().map(|(_, n)| n).sum();
     eprintln!(
-        "soak {} | crashes {} ({}) | power cuts {} | client ops {} | fuzz calls {} | vault kills {} | failures {}",
+        "soak {} | crashes {} ({}) | power cuts {} | client ops {} | fuzz calls {} | vault kills {}{} | failures {}",
         clock(s.started.elapsed()),
         st.total_crashes(),
         crashes.join(", "),
@@ -31,6 +31,7 @@ pub(super) fn progress(s: &mut Soak) {
         st.total_ops() - st.fuzz_calls(),
         st.fuzz_calls(),
         st.vault_kills,
+        st.damage.progress(),
         failures
     );
     if st.tcp.streams + st.tcp.cut_by_power > 0 {
@@ -160,6 +161,7 @@ pub fn markdown(o: &Outcome, opts: &Options) -> String {
          the next boot applies again).\n",
         st.prefix_checks, st.synced_checks, st.cuts_mid_epoch
     );
+    damage_markdown(&mut r, st);
     let _ = writeln!(r, "| must be zero | count |\n|---|---:|");
     for (name, n) in st.zero.named() {
         let _ = writeln!(r, "| {name} | {n} |");
@@ -177,6 +179,55 @@ pub fn markdown(o: &Outcome, opts: &Options) -> String {
         }
     }
     r
+}
+
+/// The damages to the checkpoint disk, if any were done.
+fn damage_markdown(r: &mut String, st: &Stats) {
+    let d = &st.damage;
+    if d.total() == 0 {
+        return;
+    }
+    let per: Vec<String> = d.per_service.iter().map(|(n, c)| format!("{n} {c}")).collect();
+    let _ = writeln!(
+        r,
+        "Checkpoint disk damaged between boots: {} records ({} with bytes flipped, {} cut short; {}), {} of them a \
+         service's newest; the vault reported {}, {} zeroed whole read as never written; {} fallbacks to the older \
+         record; the service committed again after {}; {} acknowledged kvcommit ops lost with a damaged record (by \
+         design, not failures).\n",
+        d.total(),
+        d.flips,
+        d.truncations,
+        per.join(", "),
+        d.newest,
+        d.reported,
+        d.silent,
+        d.fallbacks,
+        d.commits_after,
+        d.lost_ops
+    );
+    for line in &d.done {
+        let _ = writeln!(r, "- {line}");
+    }
+    let _ = writeln!(r);
+}
+
+/// The damages as a JSON object.
+fn damage_json(st: &Stats) -> String {
+    let d = &st.damage;
+    let per: Vec<String> = d.per_service.iter().map(|(n, c)| format!("{}: {c}", json_str(n))).collect();
+    format!(
+        "{{\"flips\": {}, \"truncations\": {}, \"per_service\": {{{}}}, \"newest\": {}, \"reported\": {}, \
+         \"silent\": {}, \"fallbacks\": {}, \"commits_after\": {}, \"lost_ops\": {}}}",
+        d.flips,
+        d.truncations,
+        per.join(", "),
+        d.newest,
+        d.reported,
+        d.silent,
+        d.fallbacks,
+        d.commits_after,
+        d.lost_ops
+    )
 }
 
 /// `s` as a JSON string.
@@ -227,7 +278,7 @@ pub fn json(o: &Outcome, opts: &Options) -> String {
          \"prefix_checks\": {},\n  \"synced_checks\": {},\n  \"cuts_mid_epoch\": {},\n  \"fuzz_calls\": {},\n  \"http\": {{\"downloads\": {}, \"ranges\": {}, \
          \"bytes\": {}, \"cut_by_power\": {}}},\n  \"tcp\": {{\"streams\": {}, \"bytes\": {}, \
          \"back_bytes\": {}, \"cut_by_power\": {}}},\n  \"services\": {{{}}},\n  \"client_ops\": {{{}}},\n  \
-         \"must_be_zero\": {{{}}},\n  \"failures\": [{}],\n  \"refused\": {}\n}}\n",
+         \"must_be_zero\": {{{}}},\n  \"failures\": [{}],\n  \"refused\": {},\n  \"damage\": {}\n}}\n",
         o.seed,
         o.passed,
         o.elapsed.as_secs(),
@@ -257,7 +308,8 @@ pub fn json(o: &Outcome, opts: &Options) -> String {
         clients.join(", "),
         zero.join(", "),
         failures.join(", "),
-        st.refused.len()
+        st.refused.len(),
+        damage_json(st)
     )
 }
 

@@ -57,11 +57,14 @@ pub struct MustBeZero {
     /// Fuzzer workers that made no progress for 30 s (a call that never
     /// returned).
     pub fuzz_hangs: u64,
+    /// Damages of the checkpoint disk not reported, a damaged record
+    /// restored, another than the other slot's restored, or no commit after.
+    pub damage_missed: u64,
 }
 
 impl MustBeZero {
     /// The counts with their names, in report order.
-    pub fn named(&self) -> [(&'static str, u64); 9] {
+    pub fn named(&self) -> [(&'static str, u64); 10] {
         [
             ("client errors", self.client_errors),
             ("acknowledged writes lost", self.lost_writes),
@@ -72,6 +75,7 @@ impl MustBeZero {
             ("whole-system hangs", self.hangs),
             ("fuzzer leaks", self.fuzz_leaks),
             ("fuzzer hangs", self.fuzz_hangs),
+            ("checkpoint damages missed", self.damage_missed),
         ]
     }
 
@@ -116,6 +120,49 @@ pub struct TcpStats {
     pub cut_examples: Vec<String>,
 }
 
+/// The damages done to the checkpoint disk between boots (see
+/// [`super::damage`]).
+#[derive(Clone, Debug, Default)]
+pub struct DamageStats {
+    /// Records with bytes flipped.
+    pub flips: u64,
+    /// Records cut short.
+    pub truncations: u64,
+    /// Damages per service.
+    pub per_service: BTreeMap<String, u64>,
+    /// Of them, the service's newest record.
+    pub newest: u64,
+    /// Restores of the older record after the newest was damaged.
+    pub fallbacks: u64,
+    /// Damages the vault reported.
+    pub reported: u64,
+    /// Records zeroed whole, which read as a slot never written (not
+    /// reported unless the log shows a newer generation).
+    pub silent: u64,
+    /// Services that committed again after a damage, in the next boot.
+    pub commits_after: u64,
+    /// kvcommit's acknowledged ops lost with a damaged newest record (by
+    /// design: not a failure).
+    pub lost_ops: u64,
+    /// Each damage, said.
+    pub done: Vec<String>,
+}
+
+impl DamageStats {
+    /// Damages in all.
+    pub fn total(&self) -> u64 {
+        self.flips + self.truncations
+    }
+
+    /// The progress line's part (empty before the first damage).
+    pub fn progress(&self) -> String {
+        if self.total() == 0 {
+            return String::new();
+        }
+        format!(" | slot damages {} (fallbacks {}, ops lost {})", self.total(), self.fallbacks, self.lost_ops)
+    }
+}
+
 /// Everything the soak counted.
 #[derive(Clone, Debug, Default)]
 pub struct Stats {
@@ -149,6 +196,8 @@ pub struct Stats {
     pub http: HttpStats,
     /// The TCP streams to the host.
     pub tcp: TcpStats,
+    /// The damages to the checkpoint disk.
+    pub damage: DamageStats,
     /// Injections the system refused (e.g. `crash` while the service was
     /// already restarting): not failures, reported for the record.
     pub refused: Vec<String>,

@@ -211,6 +211,12 @@ pub struct Slots {
     /// still turn out valid after a restart, so appends to the older
     /// generation's log are refused until a commit succeeds.
     commit_in_doubt: bool,
+    /// The generation of entries found at the start of the log region
+    /// when it is newer than every valid record (0: none): a record that
+    /// was committed, then lost (a damaged slot whose header says nothing,
+    /// or one zeroed). The next commit must be newer still, or those
+    /// entries would read as its log.
+    log_floor: u64,
 }
 
 impl Slots {
@@ -238,7 +244,8 @@ impl Slots {
         }
     }
 
-    /// The newest generation any slot's header claims.
+    /// The newest generation any slot's header claims, or the log's
+    /// entries follow ([`Slots::log_floor`]).
     fn newest_generation(&self) -> u64 {
         self.slots
             .iter()
@@ -249,6 +256,7 @@ impl Slots {
             })
             .max()
             .unwrap_or(0)
+            .max(self.log_floor)
     }
 
     /// Why the current record may not be the newest one written: a
@@ -260,6 +268,11 @@ impl Slots {
             SlotState::Damaged { error, generation } if generation.is_none_or(|g| g > used_gen) => {
                 Some(format!("slot {other} damaged ({error}); restored generation {used_gen} from slot {used}"))
             }
+            _ if self.log_floor > used_gen => Some(format!(
+                "the log follows generation {}, newer than any valid record (a record lost); restored generation \
+                 {used_gen} from slot {used}",
+                self.log_floor
+            )),
             _ => None,
         }
     }
@@ -392,6 +405,7 @@ impl<D: SectorDisk> Vault<D> {
                 ],
                 log: Log { region: a.log, generation: 0, entries: 0, end: 0, data_bytes: 0 },
                 commit_in_doubt: false,
+                log_floor: 0,
             };
             for s in &mut slots.slots {
                 s.state = v.read_state(s.region);
@@ -400,7 +414,13 @@ impl<D: SectorDisk> Vault<D> {
                 }
             }
             let generation = slots.committed();
-            slots.log = v.scan_log(a.log, generation)?;
+            let (log, stop) = v.scan_log(a.log, generation)?;
+            slots.log = log;
+            if let reqlog::End::OtherGeneration(g) = stop {
+                if g > generation {
+                    slots.log_floor = g;
+                }
+            }
             v.report(&a.service, &slots);
             v.services.insert(a.service, slots);
         }
@@ -450,8 +470,17 @@ impl<D: SectorDisk> Vault<D> {
         Ok(())
     }
 
-    /// Log what a service's slots hold when one is damaged.
+    /// Log what a service's slots hold when one is damaged, or when its
+    /// log follows a record no slot holds.
     fn report(&self, service: &str, slots: &Slots) {
+        if slots.log_floor > slots.committed() {
+            log::warn!(
+                "{service}: the log follows generation {}, newer than any valid record (generation {}): a record \
+                 was lost; the next commit is newer",
+                slots.log_floor,
+                slots.committed()
+            );
+        }
         for (i, s) in slots.slots.iter().enumerate() {
             let SlotState::Damaged { error, .. } = &s.state else { continue };
             match slots.current() {
@@ -553,16 +582,18 @@ impl<D: SectorDisk> Vault<D> {
         }
     }
 
-    /// The entries of `generation` in a log region, read as far as they go.
-    fn scan_log(&mut self, region: Region, generation: u64) -> Result<Log, VaultError> {
+    /// The entries of `generation` in a log region, read as far as they
+    /// go, and why they end.
+    fn scan_log(&mut self, region: Region, generation: u64) -> Result<(Log, reqlog::End), VaultError> {
         let (_, scan) = self.read_log(region, generation, region.sectors)?;
-        Ok(Log {
+        let log = Log {
             region,
             generation,
             entries: scan.entries.len() as u64,
             end: scan.end as u64,
             data_bytes: scan.data_bytes(),
-        })
+        };
+        Ok((log, scan.stop))
     }
 
     /// Read a log region from its start (in growing pieces, up to `limit`
@@ -604,6 +635,7 @@ impl<D: SectorDisk> Vault<D> {
                 slots: [Slot { region: s0, state: SlotState::Empty }, Slot { region: s1, state: SlotState::Empty }],
                 log: Log { region: log, generation: 0, entries: 0, end: 0, data_bytes: 0 },
                 commit_in_doubt: false,
+                log_floor: 0,
             },
         );
         log::info!("{service}: slots of {} KiB and a log of {} KiB in the pool", s0.bytes() / 1024, log.bytes() / 1024);

@@ -239,6 +239,45 @@ fn a_damaged_older_slot_changes_nothing() {
     assert_eq!(latest(&mut v, "kv").unwrap(), (4, state(4, 600), 1, String::new()));
 }
 
+/// A newest record lost whole (its slot zeroed, or its header damaged so
+/// that its generation is unknown) after entries were appended to its
+/// log: the vault says so, falls back, and the next commit takes a newer
+/// generation than those entries, which would otherwise read as its log
+/// (found by the soak's damage of slots; the stale entries were replayed
+/// on the new record after the next restart).
+#[test]
+fn a_lost_newest_record_does_not_give_its_log_to_the_next_commit() {
+    for (what, zeroed) in [("zeroed", 0..4 * SECTOR), ("header", 20..21)] {
+        let mut v = open(formatted());
+        v.commit("kv", Kind::Logical, 1, &state(1, 1000), &[]).unwrap();
+        v.append("kv", 1, b"put a").unwrap();
+        let c2 = v.commit("kv", Kind::Logical, 2, &state(2, 1000), &[]).unwrap();
+        assert_eq!((c2.generation, c2.slot), (2, 1));
+        v.append("kv", 2, b"put b").unwrap();
+        v.append("kv", 2, b"put c").unwrap();
+        let at = slot_lba(&v, "kv", 1) as usize * SECTOR;
+        let mut disk = v.into_disk();
+        for b in &mut disk.bytes[at + zeroed.start..at + zeroed.end] {
+            *b = if what == "zeroed" { 0 } else { *b ^ 0x40 };
+        }
+        let mut v = open(disk);
+        let (generation, data, slot, note) = latest(&mut v, "kv").unwrap();
+        assert_eq!((generation, data, slot), (1, state(1, 1000), 0), "{what}");
+        assert!(!note.is_empty(), "{what}: the fallback is said");
+        if what == "zeroed" {
+            assert!(note.starts_with("the log follows generation 2, newer than any valid record"), "{note}");
+        }
+        assert!(log_of(&mut v, "kv").is_empty(), "{what}: generation 2's entries are not generation 1's");
+        let c = v.commit("kv", Kind::Logical, 3, b"after", &[]).unwrap();
+        assert_eq!((c.generation, c.slot), (3, 1), "{what}: newer than the lost record's log");
+        // Cut before any append: the new record comes back alone.
+        let mut v = open(v.into_disk());
+        let l = v.latest("kv").unwrap().unwrap();
+        assert_eq!((l.generation(), l.note.as_str()), (3, ""), "{what}");
+        assert!(l.log.is_empty(), "{what}: the lost record's entries replayed on the new one: {:?}", l.log);
+    }
+}
+
 #[test]
 fn both_slots_damaged_means_no_checkpoint() {
     let mut v = open(formatted());
