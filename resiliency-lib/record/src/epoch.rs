@@ -28,7 +28,10 @@ pub struct BlockWrite {
 /// too large for the format.
 pub fn encode(writes: &[BlockWrite]) -> Result<Vec<u8>, RecordError> {
     let count = u32::try_from(writes.len()).map_err(|_| RecordError::BadEpoch("too many writes"))?;
-    let mut out = Vec::new();
+    // Sized once: an epoch is megabytes, and growing by doubling copied it
+    // about twice over (a fifth of fs's copying in a sequential write).
+    let size = writes.iter().fold(4usize, |n, w| n.saturating_add(13).saturating_add(w.data.len()));
+    let mut out = Vec::with_capacity(size);
     out.extend_from_slice(&count.to_le_bytes());
     for w in writes {
         if w.data.is_empty() || !w.data.len().is_multiple_of(SECTOR) {

@@ -247,6 +247,15 @@ pub struct Fs<D: SectorSource> {
     /// emptied whenever entries can move (remove, rename, an undone
     /// request), so it is not part of the saved state.
     entry_at: RefCell<BTreeMap<u64, (u64, [u8; 11])>>,
+    /// Where each handle's last write ended: the offset, the file's
+    /// cluster holding the byte before it, and the file's first cluster,
+    /// so that a write that goes on from there (a sequential write) starts
+    /// without fatfs walking the file's cluster chain from its start
+    /// (`File::seek_known`). A file's chain before a given offset changes
+    /// only when the file is cut short or goes, so it is emptied on every
+    /// truncate, truncating open, remove, rename and undone request. Not
+    /// part of the saved state.
+    write_ends: RefCell<BTreeMap<u64, (u64, u32, u32)>>,
     /// A request was undone and fatfs not mounted again since: the boot
     /// sector's dirty flag and the free count are to be set by hand.
     counts_stale: bool,
@@ -275,6 +284,7 @@ impl<D: SectorSource> Fs<D> {
             state,
             map: RefCell::new(None),
             entry_at: RefCell::new(BTreeMap::new()),
+            write_ends: RefCell::new(BTreeMap::new()),
             counts_stale: false,
         })
     }
@@ -439,6 +449,7 @@ impl<D: SectorSource> Fs<D> {
         self.counts_stale = true;
         *self.map.borrow_mut() = None;
         self.entry_at.borrow_mut().clear();
+        self.write_ends.borrow_mut().clear();
         if let Err(e) = self.remount() {
             log::warn!("fs: mounting again after undoing a failed request: {e}");
         }
@@ -579,6 +590,7 @@ impl<D: SectorSource> Fs<D> {
             }
         };
         if fl & flags::TRUNCATE != 0 && file.size().unwrap_or(0) > 0 {
+            self.write_ends.borrow_mut().clear();
             file.truncate().map_err(|e| fat_error(&shown, e))?;
         }
         let size = file.size().unwrap_or(0) as u64;
@@ -756,9 +768,21 @@ impl<D: SectorSource> Fs<D> {
 
     /// Write `data` at `offset` of `file` (zeros over any gap); on an
     /// error, cut the file back to `old_size`.
-    fn write_at(file: &mut File<'_, D>, shown: &str, old_size: u64, offset: u64, data: &[u8]) -> Result<()> {
+    /// Write `data` at `offset` of `file` (zeros first from its end if
+    /// `offset` is past it); `known`: the file's cluster holding the byte
+    /// before `offset`, when the caller knows it (see `write_ends`).
+    fn write_at(
+        file: &mut File<'_, D>,
+        shown: &str,
+        old_size: u64,
+        offset: u64,
+        data: &[u8],
+        known: Option<u32>,
+    ) -> Result<()> {
         let attempt = |file: &mut File<'_, D>| -> core::result::Result<(), FatError> {
-            if offset > old_size {
+            if let (Some(cluster), Ok(at)) = (known.filter(|_| offset <= old_size), u32::try_from(offset)) {
+                file.seek_known(at, cluster);
+            } else if offset > old_size {
                 file.seek(SeekFrom::End(0))?;
                 let zeros = [0u8; 4096];
                 let mut left = offset - old_size;
@@ -821,9 +845,29 @@ impl<D: SectorSource> Fs<D> {
         }
         if !data.is_empty() {
             self.check_space(&shown, size, end)?;
-            Self::write_at(&mut file, &shown, size, offset, data)?;
+            let known = self
+                .write_ends
+                .borrow()
+                .get(&handle)
+                .filter(|&&(at, _, first)| at == offset && first == f.first_cluster && first != 0)
+                .map(|&(_, cluster, _)| cluster);
+            Self::write_at(&mut file, &shown, size, offset, data, known)?;
+            let (at, last) = file.position_cluster();
             let cluster = first_cluster_of(&mut file, &geometry);
             drop(file);
+            let mut ends = self.write_ends.borrow_mut();
+            match last {
+                Some(last) if u64::from(at) == end && cluster != 0 => {
+                    if ends.len() >= MAX_REMEMBERED_ENTRIES {
+                        ends.clear();
+                    }
+                    ends.insert(handle, (end, last, cluster));
+                }
+                _ => {
+                    ends.remove(&handle);
+                }
+            }
+            drop(ends);
             self.note_cluster(&f.path, cluster);
             f.first_cluster = cluster;
         } else {
@@ -858,12 +902,14 @@ impl<D: SectorSource> Fs<D> {
         if new_size > size {
             self.check_space(&shown, size, new_size)?;
         }
+        // A chain cut short: where writes ended may be gone.
+        self.write_ends.borrow_mut().clear();
         let fat = self.fat()?;
         let mut file = self.file_of(fat, &geometry, handle, &f)?;
         if new_size < size {
             file.seek(SeekFrom::Start(new_size)).and_then(|_| file.truncate()).map_err(|e| fat_error(&shown, e))?;
         } else if new_size > size {
-            Self::write_at(&mut file, &shown, size, new_size, &[])?;
+            Self::write_at(&mut file, &shown, size, new_size, &[], None)?;
         }
         let cluster = first_cluster_of(&mut file, &geometry);
         drop(file);
@@ -873,6 +919,7 @@ impl<D: SectorSource> Fs<D> {
 
     fn close(&mut self, session: u64, handle: u64) -> Result<()> {
         self.entry_at.borrow_mut().remove(&handle);
+        self.write_ends.borrow_mut().remove(&handle);
         let files = self.state.sessions.get_mut(&session);
         match files.and_then(|f| f.remove(&handle)) {
             Some(_) => {
@@ -958,6 +1005,7 @@ impl<D: SectorSource> Fs<D> {
         // A freed entry can be taken by another file: the remembered
         // places go.
         self.entry_at.borrow_mut().clear();
+        self.write_ends.borrow_mut().clear();
         let parts = Self::parts(p)?;
         if parts.is_empty() {
             return Err(FsError::new(code::BUSY, String::from("/: the root directory cannot be removed")));
@@ -975,6 +1023,7 @@ impl<D: SectorSource> Fs<D> {
     fn rename(&mut self, from: &str, to: &str) -> Result<()> {
         // Entries move: the remembered places go.
         self.entry_at.borrow_mut().clear();
+        self.write_ends.borrow_mut().clear();
         let src = Self::parts(from)?;
         let dst = Self::parts(to)?;
         if src.is_empty() {

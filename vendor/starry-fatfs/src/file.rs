@@ -50,6 +50,24 @@ impl<'a, IO: ReadWriteSeek, TP, OCC> File<'a, IO, TP, OCC> {
         }
     }
 
+    /// Kintsugi patch: move to byte `offset` without walking the cluster
+    /// chain, for a caller that knows the file's cluster holding byte
+    /// `offset - 1` (what [`File::position_cluster`] said after an earlier
+    /// read or write ended at `offset`, in a chain that has not been cut
+    /// since). A wrong `cluster` sends reads and writes to the wrong place:
+    /// the caller must be sure. `offset` 0 needs no cluster.
+    pub fn seek_known(&mut self, offset: u32, cluster: u32) {
+        self.offset = offset;
+        self.current_cluster = if offset == 0 { None } else { Some(cluster) };
+    }
+
+    /// Kintsugi patch: the position, and the file's cluster holding the
+    /// byte before it (`None` at 0), for a later [`File::seek_known`].
+    #[must_use]
+    pub fn position_cluster(&self) -> (u32, Option<u32>) {
+        (self.offset, self.current_cluster)
+    }
+
     /// Truncate file in current position.
     ///
     /// # Errors

@@ -148,6 +148,70 @@ fn large_transfers() {
     assert_eq!(other.get("/BIG.BIN"), data);
 }
 
+/// Sequential writes go on from where the handle's last write ended
+/// without fatfs walking the chain (`Fs::write_ends`): the right bytes
+/// must land with two handles interleaved (two files growing cluster by
+/// cluster, so their chains interleave), after a truncate through the
+/// other handle, after a write past the end and after a checkpoint.
+#[test]
+fn sequential_writes_land_right_across_handles_truncates_and_epochs() {
+    let mut t = T::new(40);
+    let a = t.open(1, "/a.bin", NEW);
+    let b = t.open(1, "/b.bin", NEW);
+    let a2 = t.open(2, "/a.bin", RW);
+    let mut model_a: Vec<u8> = Vec::new();
+    let mut model_b: Vec<u8> = Vec::new();
+    // Where a's own writes go on (its position).
+    let mut pos_a = 0usize;
+    let chunk = |i: usize, n: usize| -> Vec<u8> { (0..n).map(|j| ((i * 31 + j * 7) % 251) as u8).collect() };
+    for i in 0..40 {
+        let d = chunk(i, 3000 + i * 101);
+        t.write(1, a, CURRENT, &d);
+        if model_a.len() < pos_a + d.len() {
+            model_a.resize(pos_a + d.len(), 0);
+        }
+        model_a[pos_a..pos_a + d.len()].copy_from_slice(&d);
+        pos_a += d.len();
+        let e = chunk(i + 1000, 5000);
+        t.write(1, b, CURRENT, &e);
+        model_b.extend_from_slice(&e);
+        if i == 12 {
+            // The other handle cuts the file short, b takes the clusters
+            // that freed, and the other handle makes the file longer than
+            // before again (in new clusters): a's next write, at its old
+            // end, must go to the new clusters, not the ones b holds now.
+            t.ok(2, Request::Truncate { handle: a2, size: 5000 });
+            model_a.truncate(5000);
+            let e = chunk(i + 3000, 40_000);
+            t.write(1, b, CURRENT, &e);
+            model_b.extend_from_slice(&e);
+            let d = chunk(i + 4000, 60_000);
+            t.write(2, a2, 5000, &d);
+            model_a.extend_from_slice(&d);
+        }
+        if i == 20 {
+            // A write past the end, then on from there.
+            let d = chunk(i + 2000, 700);
+            let at = model_a.len() as u64 + 4096;
+            t.write(1, a, at, &d);
+            model_a.resize(at as usize, 0);
+            model_a.extend_from_slice(&d);
+            pos_a = model_a.len();
+        }
+        if i == 30 {
+            let _ = t.committed_copy();
+        }
+    }
+    assert_eq!(t.read(1, a, 0, 65536).len(), 65536.min(model_a.len()));
+    assert_eq!(t.get("/a.bin"), model_a);
+    assert_eq!(t.get("/b.bin"), model_b);
+    for h in [a, b] {
+        t.ok(1, Request::Close { handle: h });
+    }
+    t.ok(2, Request::Close { handle: a2 });
+    fsck(&t.committed_copy()).unwrap();
+}
+
 #[test]
 fn reads_of_fragmented_files_follow_every_change() {
     // Two files written a cluster (512 bytes here) at a time in turn, so
