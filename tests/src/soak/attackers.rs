@@ -16,7 +16,8 @@ use super::stats::Stats;
 /// System calls per fuzzer run: about a second on an idle machine under
 /// TCG (150,000 to 600,000 calls a second), 1 to 25 s in a boot of the
 /// soak (8,000 to 160,000), within the shortest boots of a soak with
-/// frequent power cuts (a run cut off counts none of its calls).
+/// frequent power cuts (a run cut off counts the calls it last said it
+/// had made, `fuzz: N calls so far`, every 2 s).
 pub const FUZZ_CALLS: u64 = 200_000;
 /// System calls of the fuzzer run in the soak's final boot, on a quiet
 /// system (only the services, at rest): the run whose leak check counts.
@@ -44,6 +45,22 @@ pub struct Running {
     pub hostile: bool,
     /// `fuzz` runs.
     pub fuzz: bool,
+    /// Calls the running fuzzer run said it had made (`fuzz: N calls so
+    /// far`): what a power cut that ends the run leaves counted.
+    pub fuzz_so_far: u64,
+}
+
+impl Running {
+    /// The boot ends (a power cut, a failure): the calls of a fuzzer run
+    /// it cut off, as far as the run said, are counted apart from whole
+    /// runs (they were made; the run's summary never came).
+    pub fn cut(&mut self, stats: &mut Stats) {
+        if self.fuzz && self.fuzz_so_far > 0 {
+            *stats.client_ops.entry("fuzz".to_string()).or_default() += self.fuzz_so_far;
+            stats.fuzz_calls_cut_off += self.fuzz_so_far;
+        }
+        *self = Running::default();
+    }
 }
 
 /// The shell command that starts the hostile client against `service` in
@@ -83,8 +100,11 @@ pub fn scan(running: &mut Running, line: &str, stats: &mut Stats) {
     }
     if let Some(at) = line.find("fuzz: ") {
         let rest = &line[at + 6..];
-        if rest.contains(" random system calls from ") {
+        if let Some(n) = rest.strip_suffix(" calls so far").and_then(|n| n.trim().parse().ok()) {
+            running.fuzz_so_far = n;
+        } else if rest.contains(" random system calls from ") {
             running.fuzz = false;
+            running.fuzz_so_far = 0;
             let calls = rest.split_whitespace().next().and_then(|n| n.parse().ok()).unwrap_or(0);
             *stats.client_ops.entry("fuzz".to_string()).or_default() += calls;
             *stats.client_runs.entry("fuzz".to_string()).or_default() += 1;
@@ -107,7 +127,7 @@ mod tests {
 
     #[test]
     fn summaries_and_failures_are_counted() {
-        let mut r = Running { hostile: true, fuzz: true };
+        let mut r = Running { hostile: true, fuzz: true, fuzz_so_far: 0 };
         let mut s = Stats::default();
         scan(&mut r, "hostile: FAIL kv: Get truncated to 3 of 14 bytes: Silent, wanted Rejected", &mut s);
         scan(&mut r, "hostile: cases=900 ops=900 errors=1", &mut s);
@@ -125,6 +145,14 @@ mod tests {
         assert_eq!(s.client_ops["fuzz"], 200_000);
         assert_eq!(s.fuzz_calls(), 200_000);
         assert_eq!(s.zero.client_errors, 1);
+        // A run a power cut ends counts what it last said.
+        r.fuzz = true;
+        scan(&mut r, "fuzz: 41000 calls so far", &mut s);
+        scan(&mut r, "fuzz: 83000 calls so far", &mut s);
+        r.cut(&mut s);
+        assert_eq!(s.fuzz_calls(), 283_000);
+        assert_eq!(s.fuzz_calls_cut_off, 83_000);
+        assert_eq!(r, Running::default());
         r.fuzz = true;
         scan(&mut r, "fuzz: worker 3 made no progress for 30 s after 100 calls (hang)", &mut s);
         assert!(!r.fuzz);
@@ -147,6 +175,6 @@ mod tests {
              judged: other programs ran); the kernel survived",
             &mut s,
         );
-        assert_eq!((s.fuzz_calls(), s.zero.fuzz_leaks), (200_100, 1));
+        assert_eq!((s.fuzz_calls(), s.zero.fuzz_leaks), (283_100, 1));
     }
 }

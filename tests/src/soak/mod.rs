@@ -225,6 +225,7 @@ pub fn run(image: &Image, o: &Options) -> Outcome {
                 m.kill();
                 // What kvcommit said up to the cut.
                 s.read_lines(&m, &mut []);
+                s.attackers.cut(&mut s.stats);
                 s.stats.power_cuts += 1;
                 s.fsck("after power cut");
                 s.check_commit_after_damage();
@@ -239,6 +240,7 @@ pub fn run(image: &Image, o: &Options) -> Outcome {
                 s.web_cut();
                 m.kill();
                 s.read_lines(&m, &mut []);
+                s.attackers.cut(&mut s.stats);
                 s.trouble(t, Some(&m));
                 s.fsck("after a failure");
                 s.damage_commit = None;

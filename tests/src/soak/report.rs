@@ -102,11 +102,13 @@ pub fn markdown(o: &Outcome, opts: &Options) -> String {
     );
     let _ = writeln!(
         r,
-        "Syscall fuzzer: {} system calls in {} finished runs of {} workers at once (a run a power cut ended \
-         counts none; the final boot's run included); fuzzer leaks {}, fuzzer hangs {}.\n",
+        "Syscall fuzzer: {} system calls from runs of {} workers at once: {} finished runs (the final boot's \
+         included) and {} calls of runs a power cut ended (as far as each had said); fuzzer leaks {}, fuzzer \
+         hangs {}.\n",
         st.fuzz_calls(),
-        st.client_runs.get("fuzz").copied().unwrap_or(0),
         super::attackers::FUZZ_WORKERS,
+        st.client_runs.get("fuzz").copied().unwrap_or(0),
+        st.fuzz_calls_cut_off,
         st.zero.fuzz_leaks,
         st.zero.fuzz_hangs
     );

@@ -188,6 +188,9 @@ pub struct Stats {
     pub prefix_checks: u64,
     /// Synced files checked after power cuts.
     pub synced_checks: u64,
+    /// Of the fuzzer's calls, those of runs a power cut (or a failure)
+    /// ended, as far as each run had said (counted in `client_ops` too).
+    pub fuzz_calls_cut_off: u64,
     /// Power cuts that came while a committed epoch was being written to
     /// the data disk: `fsck.fat` found it half-written, and clean once the
     /// redo list the next boot applies again was written over a copy.

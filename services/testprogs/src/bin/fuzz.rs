@@ -152,7 +152,7 @@ fn driver(total: u64, seed: u64, workers: u64, busy: bool) -> i32 {
     let mut before = InUse::now();
     for n in 0..WARM_UP_ROUNDS {
         let calls = WARM_UP_CALLS * 2 * workers as u64;
-        if let Err(code) = round(calls, WARM_UP_CALLS, (seed ^ 0x5eed_0000_0000).wrapping_add(n), workers) {
+        if let Err(code) = round(calls, WARM_UP_CALLS, (seed ^ 0x5eed_0000_0000).wrapping_add(n), workers, false) {
             return code;
         }
         let now = settled(before, WARM_UP_SETTLE_NS);
@@ -167,7 +167,7 @@ fn driver(total: u64, seed: u64, workers: u64, busy: bool) -> i32 {
         return 1;
     };
     let start = libos::time::now_ns();
-    let r = match round(total, CALLS_PER_WORKER, seed, workers) {
+    let r = match round(total, CALLS_PER_WORKER, seed, workers, false) {
         Ok(r) => r,
         Err(code) => return code,
     };
@@ -196,7 +196,7 @@ fn driver(total: u64, seed: u64, workers: u64, busy: bool) -> i32 {
 fn busy_driver(total: u64, seed: u64, workers: usize) -> i32 {
     let before = InUse::now();
     let start = libos::time::now_ns();
-    let r = match round(total, CALLS_PER_WORKER, seed, workers) {
+    let r = match round(total, CALLS_PER_WORKER, seed, workers, true) {
         Ok(r) => r,
         Err(code) => return code,
     };
@@ -242,7 +242,14 @@ fn settled(base: Option<InUse>, patience: u64) -> Option<InUse> {
 
 /// Run workers of at most `per_worker` calls, `slots` at a time, until
 /// `total` calls are made.
-fn round(total: u64, per_worker: u64, seed: u64, slots: usize) -> Result<Round, i32> {
+/// Every this many ns a `busy` run says how many calls it has made (see
+/// [`round`]).
+const PROGRESS_EVERY_NS: u64 = 2_000_000_000;
+
+/// One run of `total` calls from `slots` workers at once. With `progress`,
+/// a line `fuzz: N calls so far` every [`PROGRESS_EVERY_NS`]: a run that a
+/// power cut ends in the soak still made those calls.
+fn round(total: u64, per_worker: u64, seed: u64, slots: usize, progress: bool) -> Result<Round, i32> {
     let shared = Memory::alloc(1, MemFlags::empty()).map_err(|e| {
         println!("fuzz: no memory for the shared page: {e}");
         1
@@ -269,6 +276,7 @@ fn round(total: u64, per_worker: u64, seed: u64, slots: usize) -> Result<Round, 
     let mut r = Round { calls: 0, workers: 0, died: 0 };
     // Calls given to workers, less what ended workers did not make.
     let mut assigned = 0u64;
+    let mut last_progress = libos::time::now_ns();
     loop {
         for (i, s) in running.iter_mut().enumerate() {
             if s.is_some() || assigned >= total {
@@ -306,6 +314,16 @@ fn round(total: u64, per_worker: u64, seed: u64, slots: usize) -> Result<Round, 
         }
         let _ = ended.wait(200_000_000);
         let now = libos::time::now_ns();
+        if progress && now - last_progress >= PROGRESS_EVERY_NS {
+            last_progress = now;
+            let so_far: u64 = r.calls
+                + running
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, s)| s.as_ref().map(|w| counters[i].load(Ordering::Relaxed).min(w.budget)))
+                    .sum::<u64>();
+            println!("fuzz: {so_far} calls so far");
+        }
         for (i, s) in running.iter_mut().enumerate() {
             let Some(w) = s else { continue };
             let info = w.process.info().unwrap_or_default();
