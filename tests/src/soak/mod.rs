@@ -606,8 +606,8 @@ impl Soak<'_> {
             }
             self.start_stream(m)?;
             // The syscall fuzzer runs again as soon as it ended (and its
-            // pause passed), except while the boot is brought to its cut:
-            // a run cut off counts none of its calls.
+            // pause passed), except while the boot is brought to its cut
+            // (a run cut off counts only the calls it last said it made).
             let fuzz_due = self.fuzz_at.is_none_or(|t| t.elapsed() >= attackers::FUZZ_EVERY);
             if !draining && !self.attackers.fuzz && fuzz_due {
                 let cmd = attackers::fuzz_command(self.rng.below(1 << 32));
