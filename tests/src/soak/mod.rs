@@ -106,6 +106,8 @@ struct Soak<'a> {
     failures_saved: u32,
     /// The last `ps` of the current boot, and the one at its start.
     ps_now: BTreeMap<String, ps::Figures>,
+    /// `ps_now` as the last boot ended (for the checks at the cut).
+    ps_last_boot: BTreeMap<String, ps::Figures>,
     ps_base: BTreeMap<String, ps::Figures>,
     /// Kills of service processes in the current boot.
     kills: BTreeMap<String, u64>,
@@ -169,6 +171,7 @@ pub fn run(image: &Image, o: &Options) -> Outcome {
         started: Instant::now(),
         failures_saved: 0,
         ps_now: BTreeMap::new(),
+        ps_last_boot: BTreeMap::new(),
         ps_base: BTreeMap::new(),
         kills: BTreeMap::new(),
         seen: 0,
@@ -490,7 +493,8 @@ impl Soak<'_> {
     }
 
     /// The cut after the boot after a damage: the service committed again
-    /// (a newer generation than the one it restored).
+    /// (a newer generation than the one it restored), if `ps` showed it
+    /// taking a checkpoint in that boot.
     fn check_commit_after_damage(&mut self) {
         let Some(d) = self.damage_commit.take() else { return };
         let newest = crate::vault::read_slots(&self.o.disks[1]).map(|slots| {
@@ -501,8 +505,17 @@ impl Soak<'_> {
                 .map(|h| h.generation)
                 .max()
         });
+        // ps's checkpoints of the service in that boot (its last reading):
+        // a service that took none (a short boot between two cuts) has
+        // nothing newer to show, which is no failure of the vault.
+        let took = self.ps_last_boot.get(&d.service).map_or(0, |f| f.checkpoints);
         match newest {
             Ok(Some(g)) if g > d.expected => self.stats.damage.commits_after += 1,
+            Ok(_) if took == 0 => self.stats.refused.push(format!(
+                "{}: not checked for a commit after it: {} took no checkpoint in the boot after it",
+                d.describe(),
+                d.service
+            )),
             other => self.stats.fail(
                 |z| &mut z.damage_missed,
                 1,
@@ -711,6 +724,7 @@ impl Soak<'_> {
         let (base, now, kills) =
             (std::mem::take(&mut self.ps_base), std::mem::take(&mut self.ps_now), std::mem::take(&mut self.kills));
         self.stats.add_figures(&base, &now, &kills);
+        self.ps_last_boot = now;
     }
 
     /// The stats with the current boot's figures so far (for progress).
