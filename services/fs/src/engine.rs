@@ -448,8 +448,7 @@ impl<D: SectorSource> Fs<D> {
         self.blocks.borrow_mut().undo_request();
         self.counts_stale = true;
         *self.map.borrow_mut() = None;
-        self.entry_at.borrow_mut().clear();
-        self.write_ends.borrow_mut().clear();
+        self.forget_places();
         if let Err(e) = self.remount() {
             log::warn!("fs: mounting again after undoing a failed request: {e}");
         }
@@ -647,6 +646,13 @@ impl<D: SectorSource> Fs<D> {
         }
         self.remember_place(handle, (e.position(), e.short_name_raw()));
         Ok(file)
+    }
+
+    /// Forget every remembered entry place and write end (`entry_at`,
+    /// `write_ends`): entries may move or chains change.
+    fn forget_places(&self) {
+        self.entry_at.borrow_mut().clear();
+        self.write_ends.borrow_mut().clear();
     }
 
     /// Remember where `handle`'s entry lies (see `entry_at`).
@@ -1004,8 +1010,7 @@ impl<D: SectorSource> Fs<D> {
     fn remove(&mut self, p: &str) -> Result<()> {
         // A freed entry can be taken by another file: the remembered
         // places go.
-        self.entry_at.borrow_mut().clear();
-        self.write_ends.borrow_mut().clear();
+        self.forget_places();
         let parts = Self::parts(p)?;
         if parts.is_empty() {
             return Err(FsError::new(code::BUSY, String::from("/: the root directory cannot be removed")));
@@ -1022,8 +1027,7 @@ impl<D: SectorSource> Fs<D> {
 
     fn rename(&mut self, from: &str, to: &str) -> Result<()> {
         // Entries move: the remembered places go.
-        self.entry_at.borrow_mut().clear();
-        self.write_ends.borrow_mut().clear();
+        self.forget_places();
         let src = Self::parts(from)?;
         let dst = Self::parts(to)?;
         if src.is_empty() {

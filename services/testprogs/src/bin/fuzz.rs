@@ -354,10 +354,8 @@ fn round(total: u64, per_worker: u64, seed: u64, slots: usize, progress: bool) -
                     println!("fuzz: worker {} spun for 30 s and a kill did not end it (hang)", w.number);
                     return Err(1);
                 }
-                r.calls += count;
-                assigned -= w.budget - count;
-                r.died += 1;
-                *s = None;
+                // The next pass counts it as ended (killed: by its own
+                // calls), as any worker that ends.
             } else if now - w.last_change > HANG_NS {
                 println!(
                     "fuzz: worker {} made no progress for 30 s after {count} calls, blocked in the kernel though every wait it asks is bounded (hang)",
