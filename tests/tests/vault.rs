@@ -261,6 +261,56 @@ fn wait_count(m: &mut Machine, text: &str, n: usize, timeout: Duration) {
     }
 }
 
+/// The boot numbers the vault's `checkpoint disk:` lines give, in order.
+fn vault_boots(console: &str) -> Vec<u64> {
+    console
+        .lines()
+        .filter(|l| l.contains("[vault] checkpoint disk:"))
+        .filter_map(|l| l.split("; boot ").nth(1)?.split(';').next()?.trim().parse().ok())
+        .collect()
+}
+
+/// RELIABILITY finding 16: `kill vault`, then `kill fs-companion`, while a
+/// client holds a file open that fs's newest checkpoint records and the
+/// log after it does not mention (the client is idle). The restarted
+/// vault keeps this boot's number (it took one more at every restart), so
+/// the restarted companion does not take its checkpoint for one of an
+/// earlier boot and close the client's session: the handle still works.
+#[test]
+fn a_restart_of_the_vault_keeps_the_boot_and_its_sessions() {
+    let (dir, disks) = disks::fresh("vault-restart-sessions").unwrap();
+    let cfg = config(&disks, DiskBus::Virtio);
+    let mut m = boot_with(&cfg);
+    m.sh("run fscheck hold 40 &");
+    m.wait_for_text("fscheck: holding", Duration::from_secs(120)).unwrap();
+    for round in 1..=2 {
+        m.sh("kill vault");
+        wait_count(&mut m, "[vault] checkpoint disk:", round + 1, Duration::from_secs(60));
+        m.sh("kill fs-companion");
+        wait_count(&mut m, "restarted fs-companion", round, Duration::from_secs(60));
+        wait_count(&mut m, "[fs-companion] fs is up", round + 1, Duration::from_secs(60));
+    }
+    let restarted_at = m.console().rfind("restarted fs-companion").unwrap_or(0);
+    m.wait_for_text("fscheck: ok", Duration::from_secs(120))
+        .unwrap_or_else(|e| panic!("{e}: the held handle failed:\n{}", m.console()));
+    let console = m.console();
+    assert!(
+        console.find("fscheck: ok").is_some_and(|at| at > restarted_at),
+        "the client used its handle before the restarts were over; hold it longer:\n{console}"
+    );
+    assert!(!console.contains("sessions of an earlier boot"), "{console}");
+    let boots = vault_boots(&console);
+    assert!(boots.len() == 3 && boots.iter().all(|b| *b == boots[0]), "one boot number: {boots:?}\n{console}");
+    m.power_off(Duration::from_secs(120)).unwrap();
+    // The next machine boot is the next number.
+    let m = boot_with(&cfg);
+    let next = vault_boots(&m.console());
+    assert_eq!(next, [boots[0] + 1], "{}", m.console());
+    m.shutdown();
+    assert_fsck_clean(&disks[1]);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 /// A service's first commit makes its slots; `kill vault` in the middle of
 /// a large one, a reboot, and the checkpoint disk is clean for
 /// `fsck.fat -n` (an older vault created slot files through the FAT there

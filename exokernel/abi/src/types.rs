@@ -449,6 +449,9 @@ pub struct SystemInfo {
     pub kernel_heap_used: u64,
     /// Size of the kernel heap in bytes.
     pub kernel_heap_size: u64,
+    /// This machine boot's identity: differs from one boot to the next,
+    /// the same for the whole boot, never 0.
+    pub boot_id: u64,
 }
 
 /// The name of a CPU exception vector, for fault reports.

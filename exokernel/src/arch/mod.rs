@@ -7,5 +7,6 @@ pub mod cpu;
 pub mod gdt;
 pub mod idt;
 pub mod pit;
+pub mod rtc;
 pub mod syscall_entry;
 pub mod trapframe;

@@ -249,6 +249,7 @@ pub(super) fn system_info(k: &mut Kernel, pid: Pid, a: [u64; 6]) -> SysResult {
         tick_hz: crate::clock::TICK_HZ,
         kernel_heap_used: crate::mem::heap::used() as u64,
         kernel_heap_size: crate::mem::heap::SIZE as u64,
+        boot_id: crate::clock::boot_id(),
     };
     user::write_struct(&caller(k, pid)?.space, a[0], &info)?;
     Ok(Ret::One(0))

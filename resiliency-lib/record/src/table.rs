@@ -11,19 +11,26 @@
 //! Regions are counted in pool sectors (512 bytes) from the start of the
 //! pool file.
 //!
-//! # Layout of a table copy (version 1, little-endian)
+//! # Layout of a table copy (version 2, little-endian)
 //!
 //! | offset | size | field |
 //! |---:|---:|---|
 //! | 0 | 8 | magic `KNTSGTAB` |
-//! | 8 | 2 | format version (1) |
+//! | 8 | 2 | format version (2) |
 //! | 10 | 2 | flags (0) |
 //! | 12 | 4 | number of services N (at most [`MAX_SERVICES`]) |
 //! | 16 | 8 | table generation (one more with every table written) |
 //! | 24 | 8 | pool size in sectors |
-//! | 32 | 4 | CRC-32 of bytes 0..40 + 128 N, this field taken as zero |
+//! | 32 | 4 | CRC-32 of bytes 0..56 + 128 N, this field taken as zero |
 //! | 36 | 4 | zero |
-//! | 40 | 128 N | the services, sorted by name |
+//! | 40 | 8 | the boot number the vault gave the machine boot below |
+//! | 48 | 8 | that machine boot's identity (the kernel's `boot_id`; 0: unknown) |
+//! | 56 | 128 N | the services, sorted by name |
+//!
+//! The boot number is kept here so that it moves once per machine boot,
+//! not at every restart of the vault's process: a vault that opens the
+//! disk within the boot the table names takes that boot's number again.
+//! Version 1 (still read) had no boot fields and its services at offset 40.
 //!
 //! One service (128 bytes): name length (1 byte, 1 to 64), 7 zero bytes,
 //! the name (64 bytes, zero-padded), then three regions as `start: u64,
@@ -39,14 +46,16 @@ use core::fmt;
 
 /// The first eight bytes of a table copy.
 pub const MAGIC: [u8; 8] = *b"KNTSGTAB";
-/// The format version this crate writes and reads.
-pub const VERSION: u16 = 1;
+/// The format version this crate writes (it reads 1 as well).
+pub const VERSION: u16 = 2;
 /// Sectors of one table copy.
 pub const TABLE_SECTORS: u64 = 64;
 /// Bytes per pool sector.
 pub const SECTOR: usize = 512;
 /// Bytes of the table header.
-pub const HEADER_LEN: usize = 40;
+pub const HEADER_LEN: usize = 56;
+/// Bytes of a version 1 table's header.
+const HEADER_LEN_V1: usize = 40;
 /// Bytes per service.
 pub const ENTRY_LEN: usize = 128;
 /// Most services one table holds.
@@ -100,6 +109,10 @@ pub struct Table {
     pub generation: u64,
     /// The pool's size in sectors.
     pub pool_sectors: u64,
+    /// The boot number of the machine boot `boot_id` names (0: none yet).
+    pub boot: u64,
+    /// The machine boot the vault last numbered (0: unknown).
+    pub boot_id: u64,
     /// The services, sorted by name.
     pub services: Vec<Allotment>,
 }
@@ -215,6 +228,8 @@ impl Table {
         b[12..16].copy_from_slice(&(self.services.len() as u32).to_le_bytes());
         b[16..24].copy_from_slice(&self.generation.to_le_bytes());
         b[24..32].copy_from_slice(&self.pool_sectors.to_le_bytes());
+        b[40..48].copy_from_slice(&self.boot.to_le_bytes());
+        b[48..56].copy_from_slice(&self.boot_id.to_le_bytes());
         for (i, a) in self.services.iter().enumerate() {
             let e = &mut b[HEADER_LEN + i * ENTRY_LEN..HEADER_LEN + (i + 1) * ENTRY_LEN];
             e[0] = a.service.len() as u8;
@@ -242,14 +257,16 @@ impl Table {
             return Err(TableError::BadMagic);
         }
         let version = u16::from_le_bytes([b[8], b[9]]);
-        if version != VERSION {
-            return Err(TableError::UnsupportedVersion(version));
-        }
+        let header_len = match version {
+            1 => HEADER_LEN_V1,
+            VERSION => HEADER_LEN,
+            _ => return Err(TableError::UnsupportedVersion(version)),
+        };
         let count = u32_at(b, 12) as usize;
         if count > MAX_SERVICES {
             return Err(TableError::BadField("number of services"));
         }
-        let used = HEADER_LEN + count * ENTRY_LEN;
+        let used = header_len + count * ENTRY_LEN;
         let (stored, computed) = (u32_at(b, 32), checksum(b, used));
         if stored != computed {
             return Err(TableError::Checksum { stored, computed });
@@ -259,7 +276,7 @@ impl Table {
         }
         let mut services = Vec::with_capacity(count);
         for i in 0..count {
-            let e = &b[HEADER_LEN + i * ENTRY_LEN..HEADER_LEN + (i + 1) * ENTRY_LEN];
+            let e = &b[header_len + i * ENTRY_LEN..header_len + (i + 1) * ENTRY_LEN];
             let len = e[0] as usize;
             if len == 0 || len > MAX_NAME {
                 return Err(TableError::BadField("service name length"));
@@ -269,7 +286,8 @@ impl Table {
             let region = |j: usize| Region { start: u64_at(e, 72 + 16 * j), sectors: u64_at(e, 80 + 16 * j) };
             services.push(Allotment { service, slots: [region(0), region(1)], log: region(2) });
         }
-        let t = Table { generation: u64_at(b, 16), pool_sectors: u64_at(b, 24), services };
+        let (boot, boot_id) = if version == 1 { (0, 0) } else { (u64_at(b, 40), u64_at(b, 48)) };
+        let t = Table { generation: u64_at(b, 16), pool_sectors: u64_at(b, 24), boot, boot_id, services };
         t.check()?;
         Ok(t)
     }
@@ -346,6 +364,8 @@ mod tests {
         Table {
             generation: 7,
             pool_sectors: 10_000,
+            boot: 12,
+            boot_id: 0x1234_5678_9abc_def0,
             services: vec![
                 Allotment { service: "kv".to_string(), slots: [r(128, 100), r(228, 100)], log: r(328, 50) },
                 Allotment { service: "tally".to_string(), slots: [r(400, 8), r(500, 8)], log: r(9000, 1000) },
@@ -361,6 +381,27 @@ mod tests {
         assert_eq!(Table::decode(&b).unwrap(), t);
         assert_eq!(Table::decode(&vec![0; b.len()]), Err(TableError::Empty));
         assert_eq!(Table::decode(&b[..100]), Err(TableError::Truncated));
+    }
+
+    #[test]
+    fn version_1_tables_are_read_without_boot_fields() {
+        let t = sample();
+        let v2 = t.encode().unwrap();
+        // The same table as version 1 wrote it: services at 40, no boot fields.
+        let mut v1 = vec![0u8; v2.len()];
+        v1[..32].copy_from_slice(&v2[..32]);
+        v1[8..10].copy_from_slice(&1u16.to_le_bytes());
+        v1[40..40 + 2 * ENTRY_LEN].copy_from_slice(&v2[HEADER_LEN..HEADER_LEN + 2 * ENTRY_LEN]);
+        let mut h = crc32fast::Hasher::new();
+        h.update(&v1[..32]);
+        h.update(&[0; 4]);
+        h.update(&v1[36..40 + 2 * ENTRY_LEN]);
+        v1[32..36].copy_from_slice(&h.finalize().to_le_bytes());
+        let read = Table::decode(&v1).unwrap();
+        assert_eq!(read, Table { boot: 0, boot_id: 0, ..t });
+        let mut v3 = v2.clone();
+        v3[8] = 3;
+        assert_eq!(Table::decode(&v3), Err(TableError::UnsupportedVersion(3)));
     }
 
     #[test]
@@ -408,7 +449,7 @@ mod tests {
         let also = [Region { start: 384, sectors: 16 }, Region { start: 520, sectors: 10 }];
         assert_eq!(t.find_free_avoiding(16, 8, &also), Some(Region { start: 408, sectors: 16 }));
         assert_eq!(t.find_free_avoiding(100, 8, &also), Some(Region { start: 536, sectors: 100 }));
-        let empty = Table { generation: 1, pool_sectors: 1000, services: Vec::new() };
+        let empty = Table { generation: 1, pool_sectors: 1000, services: Vec::new(), ..Table::default() };
         assert_eq!(empty.find_free(872, 8), Some(Region { start: 128, sectors: 872 }));
         assert_eq!(empty.find_free(873, 8), None);
         assert_eq!(empty.free_sectors(), 872);

@@ -123,7 +123,14 @@ enum Backend {
 
 fn open_backend(wait_ns: u64) -> Result<Box<Vault<BlkDisk>>, String> {
     let (disk, g) = connect_disk(wait_ns)?;
-    match Vault::open(disk, libos::time::now_ns) {
+    let boot_id = match libos::sys::system_info() {
+        Ok(i) => i.boot_id,
+        Err(e) => {
+            log::warn!("no boot identity from the kernel ({e:?}); every open of the disk counts as a new boot");
+            0
+        }
+    };
+    match Vault::open_in_boot(disk, libos::time::now_ns, boot_id) {
         Ok(v) => {
             let list = v.list();
             log::info!(

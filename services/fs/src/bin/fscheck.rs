@@ -12,6 +12,13 @@
 //!   corrupt state) through `fs.control`; every part goes through the same
 //!   handle at its position; then the whole file is read back through it.
 //!
+//! - `hold SECONDS`: a file is opened and written, fs takes a checkpoint
+//!   (so the open handle is in the checkpoint and nowhere in the log after
+//!   it), the client says `fscheck: holding` and sends nothing for
+//!   SECONDS, while the test restarts the vault and then fs's companion;
+//!   then it writes and reads through the same handle. Its session must
+//!   not be taken for one of an earlier boot (RELIABILITY finding 16).
+//!
 //! Each prints `fscheck: ok` or one line per failure and `fscheck: N
 //! failures`.
 #![cfg_attr(target_os = "none", no_std)]
@@ -225,12 +232,52 @@ mod guest {
         rep.finish()
     }
 
+    fn hold(seconds: u64) -> i32 {
+        let mut rep = Report(Vec::new());
+        let (Ok(mut f), Ok(mut ctl)) = (connect(), fs::control()) else {
+            println!("fscheck: cannot connect to fs and fs.control");
+            return 1;
+        };
+        let _ = f.mkdir("/fscheck".into());
+        let path = "/fscheck/held.bin".to_string();
+        let Some(h) = opened(f.open(path.clone(), flags::READ | flags::WRITE | flags::CREATE | flags::TRUNCATE)) else {
+            println!("fscheck: cannot create {path}");
+            return 1;
+        };
+        if !matches!(f.write(h, CURRENT, b"before|".to_vec()), Ok(Reply::Written { .. })) {
+            println!("fscheck: cannot write {path}");
+            return 1;
+        }
+        match ctl.checkpoint() {
+            Ok(resiliency_lib::control::Reply::Checkpointed { .. }) => {}
+            other => rep.0.push(format!("checkpoint: {other:?}")),
+        }
+        println!("fscheck: holding {path} open for {seconds} s");
+        libos::time::sleep(core::time::Duration::from_secs(seconds));
+        match f.write(h, CURRENT, b"after".to_vec()) {
+            Ok(Reply::Written { offset, .. }) => {
+                rep.expect("write after holding", offset == 7, format!("written at {offset}, not 7"))
+            }
+            other => rep.0.push(format!("write after holding: {other:?}")),
+        }
+        match f.read(h, 0, 100) {
+            Ok(Reply::Data { data, .. }) => {
+                rep.expect("read after holding", data == b"before|after", format!("{data:?}"))
+            }
+            other => rep.0.push(format!("read after holding: {other:?}")),
+        }
+        let _ = f.close(h);
+        rep.finish()
+    }
+
     pub fn main() -> i32 {
-        match libos::start::args().split_whitespace().next() {
-            Some("errors") => errors(),
-            Some("handles") => handles(),
+        let a: Vec<&str> = libos::start::args().split_whitespace().collect();
+        match a.as_slice() {
+            ["errors"] => errors(),
+            ["handles"] => handles(),
+            ["hold", s] if s.parse::<u64>().is_ok() => hold(s.parse().unwrap_or(0)),
             _ => {
-                println!("usage: fscheck errors|handles");
+                println!("usage: fscheck errors|handles|hold SECONDS");
                 2
             }
         }

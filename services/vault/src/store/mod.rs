@@ -358,9 +358,24 @@ pub struct Vault<D: SectorDisk> {
 }
 
 impl<D: SectorDisk> Vault<D> {
-    /// Open the vault on `disk` (see the module documentation). `clock`
-    /// gives ns since boot.
+    /// Open the vault on `disk` (see the module documentation) as the
+    /// first vault of a new machine boot whose identity is unknown: the
+    /// boot number is one more than any on the disk. `clock` gives ns
+    /// since boot.
     pub fn open(disk: D, clock: fn() -> u64) -> Result<Vault<D>, VaultError> {
+        Vault::open_in_boot(disk, clock, 0)
+    }
+
+    /// Open the vault on `disk` in the machine boot `boot_id` (the
+    /// kernel's boot identity; 0 for unknown). If the pool table says the
+    /// vault already numbered this machine boot (its process restarted, or
+    /// it opened the disk again after blk's companion restarted), the boot
+    /// number is that one again; otherwise it is one more than any boot
+    /// the disk knows of, and is written to the table before the vault
+    /// serves anyone. So every record a machine boot writes carries one
+    /// boot number, and a companion can tell sessions of this boot from
+    /// those of a boot a power cut ended (RELIABILITY finding 16).
+    pub fn open_in_boot(disk: D, clock: fn() -> u64, boot_id: u64) -> Result<Vault<D>, VaultError> {
         let mut cache = BlockCache::new(disk, CACHE_SECTORS);
         if cache.disk.sectors() < 128 {
             return Err(VaultError::NoDisk(String::from("the checkpoint disk is too small")));
@@ -386,7 +401,7 @@ impl<D: SectorDisk> Vault<D> {
         let mut v = Vault {
             cache,
             boot: 1,
-            table: Table { generation: 0, pool_sectors: pool.sectors(), services: Vec::new() },
+            table: Table { generation: 0, pool_sectors: pool.sectors(), ..Table::default() },
             table_copy: 1,
             pool,
             services: BTreeMap::new(),
@@ -424,9 +439,20 @@ impl<D: SectorDisk> Vault<D> {
             v.report(&a.service, &slots);
             v.services.insert(a.service, slots);
         }
-        v.boot = newest_boot + 1;
+        v.boot = newest_boot.max(v.table.boot) + 1;
         if let Err(e) = legacy::import(&mut v) {
             log::warn!("old slot files left unread: {e}");
+        }
+        if boot_id != 0 {
+            if v.table.boot_id == boot_id && v.table.boot != 0 {
+                log::info!("the vault opened the disk again within boot {}", v.table.boot);
+                v.boot = v.table.boot;
+            } else {
+                let mut t = v.table.clone();
+                t.boot = v.boot;
+                t.boot_id = boot_id;
+                v.write_table(t)?;
+            }
         }
         Ok(v)
     }

@@ -105,6 +105,39 @@ fn commits_alternate_and_survive_reopening() {
 }
 
 #[test]
+fn the_boot_number_moves_once_per_machine_boot_not_per_vault_restart() {
+    let open_in = |disk: MemDisk, boot_id: u64| {
+        Vault::open_in_boot(disk, clock, boot_id).unwrap_or_else(|e| panic!("the vault does not open: {e}"))
+    };
+    // Machine boot A: the vault opens, commits, and restarts twice.
+    let mut v = open_in(formatted(), 0xa);
+    assert_eq!(v.boot(), 1);
+    v.commit("fs", Kind::Logical, 1, b"open files", &[]).unwrap();
+    let v = open_in(v.into_disk(), 0xa);
+    assert_eq!(v.boot(), 1, "a restart of the vault's process within the boot");
+    let mut v = open_in(v.into_disk(), 0xa);
+    assert_eq!(v.boot(), 1, "and again (before, each restart said one more)");
+    assert_eq!(v.latest("fs").unwrap().unwrap().record.unwrap().header.boot, 1);
+    v.commit("fs", Kind::Logical, 2, b"more", &[]).unwrap();
+    // Machine boot B, after a cut: a new number, kept over its restarts.
+    let v = open_in(v.into_disk(), 0xb);
+    assert_eq!(v.boot(), 2);
+    let v = open_in(v.into_disk(), 0xb);
+    assert_eq!(v.boot(), 2);
+    // Machine boot C, in which no record is written before the vault
+    // restarts: the table alone carries the number.
+    let v = open_in(v.into_disk(), 0xc);
+    assert_eq!(v.boot(), 3);
+    let v = open_in(v.into_disk(), 0xc);
+    assert_eq!(v.boot(), 3);
+    // An unknown identity is a new boot every time, after every boot known.
+    let v = open(v.into_disk());
+    assert_eq!(v.boot(), 4);
+    let mut disk = v.into_disk();
+    assert!(clean(&mut disk));
+}
+
+#[test]
 fn services_are_independent_and_listed() {
     let mut v = open(formatted());
     v.commit("kv", Kind::Logical, 1, b"kv state", &[]).unwrap();
