@@ -124,9 +124,22 @@ impl Memory {
     pub fn read(&self, len: u64) -> Result<Vec<u8>, Error> {
         let map = self.map(MapFlags::empty())?;
         let len = usize::try_from(len).map_err(|_| Error::InvalidArgument)?;
-        let mut out = vec![0u8; len];
-        map.copy_out(0, &mut out)?;
-        Ok(out)
+        map.copy_out_vec(0, len)
+    }
+
+    /// Copy out the first `len` bytes as two buffers, split at `at` (a
+    /// state and the epoch after it, say), each byte copied once: reading
+    /// the whole and splitting the Vec would copy the tail twice.
+    pub fn read_split(&self, at: u64, len: u64) -> Result<(Vec<u8>, Vec<u8>), Error> {
+        if at > len {
+            return Err(Error::InvalidArgument);
+        }
+        let map = self.map(MapFlags::empty())?;
+        let (at, len) = (
+            usize::try_from(at).map_err(|_| Error::InvalidArgument)?,
+            usize::try_from(len).map_err(|_| Error::InvalidArgument)?,
+        );
+        Ok((map.copy_out_vec(0, at)?, map.copy_out_vec(at, len - at)?))
     }
 
     /// The raw handle.
@@ -196,6 +209,23 @@ impl Mapping {
         // valid whatever another process writes meanwhile.
         unsafe { volatile_copy(src, buf.as_mut_ptr(), buf.len()) };
         Ok(())
+    }
+
+    /// `len` bytes from `offset` as a new Vec, each byte read once (and the
+    /// Vec not zeroed first: for the MiBs of an epoch that was a memset as
+    /// long as the copy). [`Error::InvalidArgument`] if the range leaves
+    /// the mapping, checked before anything is allocated.
+    pub fn copy_out_vec(&self, offset: usize, len: usize) -> Result<Vec<u8>, Error> {
+        let src = self.range(offset, len)?;
+        let mut out: Vec<u8> = Vec::with_capacity(len);
+        // SAFETY: `src..src + len` is inside the mapping (checked above),
+        // which stays mapped while `self` lives; `out` has room for `len`
+        // bytes, which the copy writes every one of before `set_len`.
+        unsafe {
+            volatile_copy(src, out.as_mut_ptr(), len);
+            out.set_len(len);
+        }
+        Ok(out)
     }
 
     /// Copy `bytes` to `offset`, writing each byte once.

@@ -42,6 +42,12 @@ impl Writer {
         Writer { buf: Vec::new() }
     }
 
+    /// An empty message with room for `bytes` bytes (so a large one is
+    /// not copied again as it grows).
+    pub fn with_capacity(bytes: usize) -> Writer {
+        Writer { buf: Vec::with_capacity(bytes) }
+    }
+
     /// A byte.
     pub fn u8(&mut self, v: u8) -> &mut Self {
         self.buf.push(v);

@@ -67,9 +67,24 @@ pub struct Log {
     bytes: usize,
 }
 
-/// A cheap hash of a reply's bytes (FNV-1a), to recognise a replayed reply.
+/// A cheap hash of a reply's bytes, to recognise a replayed reply. It
+/// takes eight bytes per step (a multiply and a rotate each), then mixes
+/// the result: a byte-at-a-time FNV-1a over every 64 KiB read reply was a
+/// tenth of fs's and blk's companions' time. Kept only in memory, so it
+/// may change between builds.
 pub fn reply_hash(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ *b as u64).wrapping_mul(0x0100_0000_01b3))
+    let mut h = 0xcbf2_9ce4_8422_2325u64 ^ bytes.len() as u64;
+    let mut words = bytes.chunks_exact(8);
+    for w in &mut words {
+        let w = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+        h = (h ^ w).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(29);
+    }
+    for b in words.remainder() {
+        h = (h ^ *b as u64).wrapping_mul(0x0100_0000_01b3);
+    }
+    h ^= h >> 32;
+    h = h.wrapping_mul(0xd6e8_feb8_6659_fd93);
+    h ^ (h >> 32)
 }
 
 impl Log {
@@ -189,7 +204,16 @@ impl Log {
 /// Encode `entries` as one batch for the checkpoint store's log (what a
 /// durable request's reply waits for).
 pub fn encode_batch(entries: &[Entry]) -> Vec<u8> {
-    let mut w = libos::wire::Writer::new();
+    let size = 4 + entries
+        .iter()
+        .map(|e| match e {
+            Entry::Open(_) | Entry::Close(_) => 9,
+            Entry::Request { bytes, .. } => 21 + bytes.len(),
+            Entry::Input(bytes) => 5 + bytes.len(),
+            Entry::Event { data, .. } => 14 + data.len(),
+        })
+        .sum::<usize>();
+    let mut w = libos::wire::Writer::with_capacity(size);
     w.u32(entries.len() as u32);
     for e in entries {
         match e {
@@ -318,6 +342,7 @@ mod tests {
             Entry::Close(7),
         ];
         let bytes = encode_batch(&entries);
+        assert_eq!(bytes.len(), bytes.capacity(), "sized once, never grown");
         assert_eq!(decode_batch(&bytes).unwrap(), entries);
         assert!(decode_batch(&bytes[..bytes.len() - 1]).is_err());
         let mut bad = bytes.clone();
@@ -328,6 +353,18 @@ mod tests {
 
     #[test]
     fn hash_tells_replies_apart() {
+        // A change of any one bit, in the words and in the tail, and of
+        // the length alone.
+        let base: Vec<u8> = (0..37u8).collect();
+        for i in 0..base.len() {
+            for bit in 0..8 {
+                let mut d = base.clone();
+                d[i] ^= 1 << bit;
+                assert_ne!(reply_hash(&d), reply_hash(&base), "byte {i} bit {bit}");
+            }
+        }
+        assert_ne!(reply_hash(&[0; 8]), reply_hash(&[0; 16]));
+        assert_ne!(reply_hash(&[]), reply_hash(&[0]));
         assert_ne!(reply_hash(b"a"), reply_hash(b"b"));
         assert_eq!(reply_hash(b""), reply_hash(b""));
     }

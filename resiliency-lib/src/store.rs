@@ -169,8 +169,9 @@ pub trait CheckpointStore {
     /// newest one's) with `epoch` (an encoded redo list of the service's
     /// held disk writes, empty for none), atomically; once this returns Ok
     /// both must survive whatever the store promises to survive, and the
-    /// log is empty.
-    fn commit(&mut self, generation: u64, capture: Capture, taken_ns: u64, epoch: &[u8]) -> Result<(), StoreError>;
+    /// log is empty. The epoch is handed over (the store keeps it as the
+    /// newest checkpoint's without copying it).
+    fn commit(&mut self, generation: u64, capture: Capture, taken_ns: u64, epoch: Vec<u8>) -> Result<(), StoreError>;
     /// Append `entry` to the log after checkpoint `generation` (the newest
     /// committed one, 0 before the first); once this returns Ok the entry
     /// survives what the checkpoints survive. `LogFull` asks for a
@@ -244,7 +245,7 @@ impl MemoryStore {
 }
 
 impl CheckpointStore for MemoryStore {
-    fn commit(&mut self, generation: u64, capture: Capture, taken_ns: u64, epoch: &[u8]) -> Result<(), StoreError> {
+    fn commit(&mut self, generation: u64, capture: Capture, taken_ns: u64, epoch: Vec<u8>) -> Result<(), StoreError> {
         if self.latest.as_ref().is_some_and(|c| c.generation >= generation) {
             return Err(StoreError::stale("generation does not increase"));
         }
@@ -269,7 +270,7 @@ impl CheckpointStore for MemoryStore {
                 self.undo = Some(Undo {
                     generation: core::mem::replace(&mut latest.generation, generation),
                     taken_ns: core::mem::replace(&mut latest.taken_ns, taken_ns),
-                    epoch: core::mem::replace(&mut latest.epoch, epoch.to_vec()),
+                    epoch: core::mem::replace(&mut latest.epoch, epoch),
                     log: core::mem::take(&mut latest.log),
                     pages,
                 });
@@ -279,7 +280,7 @@ impl CheckpointStore for MemoryStore {
         }
         let full = apply(self.latest.as_ref(), generation, capture, taken_ns)?;
         let logical = full.kind == Distillation::Logical;
-        let before = self.latest.replace(Checkpoint { epoch: epoch.to_vec(), ..full });
+        let before = self.latest.replace(Checkpoint { epoch, ..full });
         self.previous = before.filter(|c| logical && c.kind == Distillation::Logical);
         self.undo = None;
         Ok(())
@@ -334,10 +335,10 @@ mod tests {
     fn keeps_the_newest() {
         let mut s = MemoryStore::new();
         assert!(s.latest().is_none());
-        s.commit(1, Capture::Logical(vec![1]), 0, &[]).unwrap();
-        s.commit(2, Capture::Logical(vec![2]), 0, &[]).unwrap();
+        s.commit(1, Capture::Logical(vec![1]), 0, Vec::new()).unwrap();
+        s.commit(2, Capture::Logical(vec![2]), 0, Vec::new()).unwrap();
         assert_eq!(s.latest().unwrap().data, [2]);
-        assert!(s.commit(2, Capture::Logical(vec![3]), 0, &[]).is_err());
+        assert!(s.commit(2, Capture::Logical(vec![3]), 0, Vec::new()).is_err());
         assert!(!s.durable());
     }
 
@@ -349,7 +350,7 @@ mod tests {
         let l = s.latest().unwrap();
         assert_eq!((l.generation, l.data.len(), l.log.clone()), (0, 0, vec![b"a".to_vec(), b"b".to_vec()]));
         assert_eq!(s.append(1, b"x").unwrap_err().kind(), StoreErrorKind::Stale);
-        s.commit(1, Capture::Logical(vec![1]), 0, &[]).unwrap();
+        s.commit(1, Capture::Logical(vec![1]), 0, Vec::new()).unwrap();
         assert!(s.latest().unwrap().log.is_empty(), "a commit starts a new log");
         assert_eq!(s.append(0, b"late").unwrap_err().kind(), StoreErrorKind::Stale);
         s.append(1, b"c").unwrap();
@@ -360,14 +361,14 @@ mod tests {
     #[test]
     fn a_rejected_logical_checkpoint_falls_back_on_the_one_before() {
         let mut s = MemoryStore::new();
-        s.commit(1, Capture::Logical(vec![1]), 0, &[]).unwrap();
+        s.commit(1, Capture::Logical(vec![1]), 0, Vec::new()).unwrap();
         s.append(1, b"a").unwrap();
-        s.commit(2, Capture::Logical(vec![2]), 0, &[]).unwrap();
+        s.commit(2, Capture::Logical(vec![2]), 0, Vec::new()).unwrap();
         s.reject_latest("damaged").unwrap();
         let l = s.latest().unwrap();
         assert_eq!((l.generation, l.data.clone(), l.log.clone()), (1, vec![1], vec![b"a".to_vec()]));
         s.append(1, b"b").unwrap();
-        s.commit(2, Capture::Logical(vec![3]), 0, &[]).unwrap();
+        s.commit(2, Capture::Logical(vec![3]), 0, Vec::new()).unwrap();
         assert_eq!(s.latest().unwrap().data, [3]);
         // Only one older checkpoint is kept.
         s.reject_latest("damaged").unwrap();
@@ -380,9 +381,9 @@ mod tests {
     fn a_rejected_image_falls_back_on_the_one_before() {
         let mut s = MemoryStore::new();
         let page = |b: u8| vec![b; 4096];
-        s.commit(1, Capture::Image { pages: 2, dirty: vec![(0, page(1)), (1, page(1))] }, 10, &[]).unwrap();
+        s.commit(1, Capture::Image { pages: 2, dirty: vec![(0, page(1)), (1, page(1))] }, 10, Vec::new()).unwrap();
         s.append(1, b"a").unwrap();
-        s.commit(2, Capture::Image { pages: 2, dirty: vec![(1, page(2)), (1, page(3))] }, 20, &[]).unwrap();
+        s.commit(2, Capture::Image { pages: 2, dirty: vec![(1, page(2)), (1, page(3))] }, 20, Vec::new()).unwrap();
         s.append(2, b"b").unwrap();
         s.reject_latest("damaged").unwrap();
         let l = s.latest().unwrap();
@@ -397,20 +398,20 @@ mod tests {
     #[test]
     fn image_deltas_accumulate() {
         let mut s = MemoryStore::new();
-        s.commit(1, Capture::Image { pages: 3, dirty: vec![(0, vec![1; 4096]), (2, vec![2; 4096])] }, 0, &[]).unwrap();
-        s.commit(2, Capture::Image { pages: 3, dirty: vec![(2, vec![3; 4096])] }, 0, &[]).unwrap();
+        s.commit(1, Capture::Image { pages: 3, dirty: vec![(0, vec![1; 4096]), (2, vec![2; 4096])] }, 0, Vec::new()).unwrap();
+        s.commit(2, Capture::Image { pages: 3, dirty: vec![(2, vec![3; 4096])] }, 0, Vec::new()).unwrap();
         let d = &s.latest().unwrap().data;
         assert_eq!(d.len(), 3 * 4096);
         assert_eq!((d[0], d[4096], d[8192]), (1, 0, 3));
-        assert!(s.commit(3, Capture::Image { pages: 3, dirty: vec![(3, vec![0; 4096])] }, 0, &[]).is_err());
-        assert!(s.commit(4, Capture::Image { pages: 3, dirty: vec![(0, vec![0; 10])] }, 0, &[]).is_err());
+        assert!(s.commit(3, Capture::Image { pages: 3, dirty: vec![(3, vec![0; 4096])] }, 0, Vec::new()).is_err());
+        assert!(s.commit(4, Capture::Image { pages: 3, dirty: vec![(0, vec![0; 10])] }, 0, Vec::new()).is_err());
         // A refused capture leaves the newest checkpoint whole, even when
         // its first pages fit.
         let bad = vec![(1, vec![9; 4096]), (7, vec![9; 4096])];
-        assert!(s.commit(5, Capture::Image { pages: 3, dirty: bad }, 0, &[]).is_err());
+        assert!(s.commit(5, Capture::Image { pages: 3, dirty: bad }, 0, Vec::new()).is_err());
         let l = s.latest().unwrap();
         assert_eq!((l.generation, l.data[0], l.data[4096], l.data[8192]), (2, 1, 0, 3));
-        s.commit(6, Capture::Image { pages: 3, dirty: vec![(1, vec![4; 4096])] }, 9, b"e").unwrap();
+        s.commit(6, Capture::Image { pages: 3, dirty: vec![(1, vec![4; 4096])] }, 9, b"e".to_vec()).unwrap();
         let l = s.latest().unwrap();
         assert_eq!((l.generation, l.taken_ns, l.epoch.as_slice()), (6, 9, &b"e"[..]));
         assert_eq!((l.data[0], l.data[4096], l.data[8192]), (1, 4, 3));

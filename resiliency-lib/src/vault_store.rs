@@ -368,7 +368,7 @@ impl VaultStore {
         generation: u64,
         capture: Capture,
         taken_ns: u64,
-        epoch: &[u8],
+        epoch: Vec<u8>,
     ) -> Result<(), StoreError> {
         let newest = self.latest.as_ref().map_or(0, |c| c.generation);
         if generation <= newest {
@@ -380,7 +380,7 @@ impl VaultStore {
         let kind = if full.kind == Distillation::Image { 2 } else { 1 };
         let request = |_: &Self| {
             let (epoch_handles, epoch_len) =
-                if epoch.is_empty() { (Vec::new(), 0) } else { (vec![memory_with(epoch)?], epoch.len() as u64) };
+                if epoch.is_empty() { (Vec::new(), 0) } else { (vec![memory_with(&epoch)?], epoch.len() as u64) };
             Ok(Request::Commit {
                 kind,
                 taken_ns: full.taken_ns,
@@ -397,7 +397,7 @@ impl VaultStore {
             Some(Reply::Committed { generation, .. }) => {
                 self.vault_differs = None;
                 self.earlier_boot = false;
-                self.latest = Some(Checkpoint { generation, epoch: epoch.to_vec(), log: Vec::new(), ..full });
+                self.latest = Some(Checkpoint { generation, epoch, log: Vec::new(), ..full });
                 self.note.clear();
                 Ok(())
             }
@@ -411,7 +411,7 @@ impl VaultStore {
 }
 
 impl CheckpointStore for VaultStore {
-    fn commit(&mut self, generation: u64, capture: Capture, taken_ns: u64, epoch: &[u8]) -> Result<(), StoreError> {
+    fn commit(&mut self, generation: u64, capture: Capture, taken_ns: u64, epoch: Vec<u8>) -> Result<(), StoreError> {
         self.commit_record(generation, capture, taken_ns, epoch)
     }
 

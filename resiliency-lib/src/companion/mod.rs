@@ -993,8 +993,8 @@ impl<P: Resilient> Companion<P> {
         let mut epoch = Vec::new();
         let capture = match self.service()?.recv(service_deadline_ns::<P>())? {
             SvcReply::Saved { memory, len, epoch_len } => {
-                let mut state = read_memory(memory, len.saturating_add(epoch_len))?;
-                epoch = state.split_off(len as usize);
+                let (state, held) = read_memory_split(memory, len, len.saturating_add(epoch_len))?;
+                epoch = held;
                 Capture::Logical(state)
             }
             SvcReply::Quiescent => {
@@ -1007,7 +1007,8 @@ impl<P: Resilient> Companion<P> {
         let capture = if core::mem::take(&mut self.poison_next) { poisoned(capture) } else { capture };
         let size = capture.len() as u64;
         let image = matches!(capture, Capture::Image { .. });
-        if let Err(e) = self.store.commit(self.generation + 1, capture, t0, &epoch) {
+        let epoch_len = epoch.len();
+        if let Err(e) = self.store.commit(self.generation + 1, capture, t0, epoch) {
             if image {
                 self.service()?.capture_whole_arena();
             }
@@ -1033,9 +1034,9 @@ impl<P: Resilient> Companion<P> {
         self.last_checkpoint_ns = libos::time::now_ns();
         self.stats.checkpoints += 1;
         self.stats.checkpoint_bytes = size;
-        self.stats.stored_bytes += size + epoch.len() as u64;
-        if !epoch.is_empty() {
-            self.apply_epoch(epoch.len())?;
+        self.stats.stored_bytes += size + epoch_len as u64;
+        if epoch_len > 0 {
+            self.apply_epoch(epoch_len)?;
         }
         self.stats.checkpoint_ns = libos::time::now_ns() - t0;
         Ok(Commit::Done)
@@ -1531,12 +1532,21 @@ fn poisoned(capture: Capture) -> Capture {
 
 /// Copy `len` bytes out of a memory object the service handed over.
 fn read_memory(memory: libos::handle::OwnedHandle, len: u64) -> Result<Vec<u8>, Failure> {
-    libos::handle::Memory(memory).read(len).map_err(|e| match e {
+    libos::handle::Memory(memory).read(len).map_err(|e| memory_failure(e, len))
+}
+
+/// The first `len` bytes of `memory` as two buffers split at `at`.
+fn read_memory_split(memory: libos::handle::OwnedHandle, at: u64, len: u64) -> Result<(Vec<u8>, Vec<u8>), Failure> {
+    libos::handle::Memory(memory).read_split(at, len).map_err(|e| memory_failure(e, len))
+}
+
+fn memory_failure(e: libos::abi::Error, len: u64) -> Failure {
+    match e {
         libos::abi::Error::InvalidArgument => {
             Failure::Violation(format!("checkpoint of {len} bytes in a smaller object"))
         }
         e => Failure::Broken(format!("checkpoint memory: {e}")),
-    })
+    }
 }
 
 impl From<ChannelError> for Failure {

@@ -37,10 +37,17 @@ impl Resolver {
         }
     }
 
+    /// The symbols of the program a process named `name` runs: the ELF of
+    /// that name, or for a companion (`fs-companion`), which runs its
+    /// service's program in the companion role, the service's ELF (`fs`).
     fn program(&mut self, name: &str) -> Option<&Symbols> {
         if !self.programs.contains_key(name) {
-            let path = self.image_dir.join(name);
-            let symbols = (!name.is_empty() && path.is_file()).then(|| Symbols::load(&path).ok()).flatten();
+            let elf = [Some(name), name.strip_suffix("-companion")]
+                .into_iter()
+                .flatten()
+                .map(|n| self.image_dir.join(n))
+                .find(|p| !name.is_empty() && p.is_file());
+            let symbols = elf.and_then(|path| Symbols::load(&path).ok());
             self.programs.insert(name.to_string(), symbols);
         }
         self.programs.get(name).and_then(|s| s.as_ref())
