@@ -712,6 +712,10 @@ pub fn select_waking(
 pub struct Channel<Tx: Message, Rx: Message> {
     ep: Endpoint,
     tx: Vec<u8>,
+    /// Bytes of the last message sent: the next encode starts with room
+    /// for as many, so a stream of large messages is not copied again and
+    /// again as its buffer grows (the buffer itself is still let go).
+    last_tx_len: usize,
     rx: Vec<u8>,
     /// For a channel opened with [`Channel::resumable`]: what carries its
     /// session over a restart of the server.
@@ -735,7 +739,7 @@ fn trim(buf: &mut Vec<u8>) {
 impl<Tx: Message, Rx: Message> Channel<Tx, Rx> {
     /// Type an endpoint.
     pub fn new(ep: Endpoint) -> Self {
-        Channel { ep, tx: Vec::new(), rx: Vec::new(), resume: None, _types: PhantomData }
+        Channel { ep, tx: Vec::new(), last_tx_len: 0, rx: Vec::new(), resume: None, _types: PhantomData }
     }
 
     /// Connect to the resilient service `name` (waiting for it to
@@ -816,10 +820,14 @@ impl<Tx: Message, Rx: Message> Channel<Tx, Rx> {
 
     /// Encode `m` into the send buffer; its handles.
     fn encode(&mut self, m: Tx) -> HandleList {
-        let mut w = Writer::reuse(core::mem::take(&mut self.tx));
+        let mut buf = core::mem::take(&mut self.tx);
+        buf.clear();
+        buf.reserve(self.last_tx_len);
+        let mut w = Writer::reuse(buf);
         let mut handles = HandleList::default();
         m.encode(&mut w, &mut handles);
         self.tx = w.finish();
+        self.last_tx_len = self.tx.len();
         handles
     }
 
@@ -829,11 +837,23 @@ impl<Tx: Message, Rx: Message> Channel<Tx, Rx> {
         if let Some(r) = self.resume.as_mut() {
             // A new request: the previous one is answered. One that
             // carries handles cannot be sent again, so it is not kept.
-            r.pending = handles.handles.is_empty().then(|| (r.next_seq, self.tx.clone()));
+            // The kept bytes are the send buffer itself, swapped with the
+            // previous request's (not a copy of a 64 KiB write each time).
+            let spare = r.pending.take().map(|(_, mut b)| {
+                b.clear();
+                b
+            });
+            if handles.handles.is_empty() {
+                r.pending = Some((r.next_seq, core::mem::replace(&mut self.tx, spare.unwrap_or_default())));
+            }
             r.taken = 0;
             r.next_seq += 1;
         }
-        let mut sent = self.ep.send_raw(&self.tx, handles);
+        let bytes = match self.resume.as_ref().and_then(|r| r.pending.as_ref()) {
+            Some((_, kept)) if handles.handles.is_empty() => kept,
+            _ => &self.tx,
+        };
+        let mut sent = self.ep.send_raw(bytes, handles);
         if matches!(sent, Err(ChannelError::PeerClosed)) && self.resume.as_ref().is_some_and(|r| r.pending.is_some()) {
             // resume() sends the pending request again.
             sent = self.resume();

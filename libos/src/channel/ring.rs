@@ -233,10 +233,14 @@ impl Rings {
                 return Err(RingError::Corrupt);
             }
             out.clear();
-            out.resize(len as usize, 0);
-            // SAFETY: at + HEADER + len <= cap (checked against need).
+            out.reserve(len as usize);
+            // SAFETY: at + HEADER + len <= cap (checked against need), so
+            // the source is inside the ring; `out` has room for `len`
+            // bytes (reserved, not zeroed first: a memset as long as the
+            // copy), every one of which the copy writes before `set_len`.
             unsafe {
                 core::ptr::copy_nonoverlapping(self.data(d).add(at as usize + HEADER), out.as_mut_ptr(), len as usize);
+                out.set_len(len as usize);
             }
             self.rx_tail = self.rx_tail.wrapping_add(need as u32);
             self.dir(d).tail.store(self.rx_tail, Ordering::Release);
