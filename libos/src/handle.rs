@@ -2,7 +2,6 @@
 //! wrappers for each kind of kernel object.
 
 use crate::sys;
-use alloc::vec;
 use alloc::vec::Vec;
 use kintsugi_abi::{Error, Handle, MapFlags, MemFlags, ProcessInfo, Rights, PAGE_SIZE};
 
@@ -314,6 +313,7 @@ impl Process {
 #[cfg(test)]
 mod tests {
     use super::volatile_copy;
+    use alloc::vec;
 
     #[test]
     fn volatile_copy_any_alignment_and_length() {

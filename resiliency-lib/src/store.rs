@@ -398,7 +398,8 @@ mod tests {
     #[test]
     fn image_deltas_accumulate() {
         let mut s = MemoryStore::new();
-        s.commit(1, Capture::Image { pages: 3, dirty: vec![(0, vec![1; 4096]), (2, vec![2; 4096])] }, 0, Vec::new()).unwrap();
+        s.commit(1, Capture::Image { pages: 3, dirty: vec![(0, vec![1; 4096]), (2, vec![2; 4096])] }, 0, Vec::new())
+            .unwrap();
         s.commit(2, Capture::Image { pages: 3, dirty: vec![(2, vec![3; 4096])] }, 0, Vec::new()).unwrap();
         let d = &s.latest().unwrap().data;
         assert_eq!(d.len(), 3 * 4096);
