@@ -14,6 +14,15 @@
 //! held at the checkpoint lives on in the service's state, and its answers
 //! after the checkpoint are replayed from there. Entries are dropped at the
 //! first commit after their release (or their session's close).
+//!
+//! A restore that falls back to an older checkpoint and loses what the
+//! rejected one held beyond its log may leave the service knowing nothing
+//! of a held request whose client still waits (RELIABILITY finding 18: a
+//! `Wait` httpd had made of net, never answered, until httpd's call timed
+//! out a minute later and its connections were dropped). After such a
+//! fall-back the requests the replay did not hold again are *abandoned*
+//! ([`HeldRequests::abandon_unseen`]): their clients get the contract's
+//! error, and an answer the service may still give one later is dropped.
 
 use crate::log::{reply_hash, RequestId};
 use alloc::collections::BTreeMap;
@@ -43,6 +52,10 @@ struct Entry {
     committed: usize,
     /// Its last reply was given, or its session closed.
     released: bool,
+    /// Held again, or answered, since the last (re)start.
+    seen: bool,
+    /// Given up after a lossy fall-back: answers to it are dropped.
+    abandoned: bool,
 }
 
 /// The requests held by the service.
@@ -60,7 +73,11 @@ impl HeldRequests {
     /// The service held request `id` (again, in a replay: what its client
     /// received is kept).
     pub fn hold(&mut self, id: RequestId) {
-        self.entries.entry(id).or_default().released = false;
+        let e = self.entries.entry(id).or_default();
+        e.seen = true;
+        if !e.abandoned {
+            e.released = false;
+        }
     }
 
     /// Whether `id` is held and may be answered.
@@ -82,6 +99,7 @@ impl HeldRequests {
     /// client already has it (a replay) or it is new.
     pub fn produced(&mut self, id: RequestId, reply: &[u8]) -> Answer {
         let Some(e) = self.entries.get_mut(&id) else { return Answer::New };
+        e.seen = true;
         let index = e.produced;
         e.produced += 1;
         match e.delivered.get(index) {
@@ -108,7 +126,30 @@ impl HeldRequests {
 
     /// Session `session` closed: its held requests are owed nothing more.
     pub fn session_closed(&mut self, session: u64) {
-        self.entries.range_mut((session, 0)..=(session, u64::MAX)).for_each(|(_, e)| e.released = true);
+        self.entries.range_mut((session, 0)..=(session, u64::MAX)).for_each(|(_, e)| {
+            e.released = true;
+            e.abandoned = false;
+        });
+    }
+
+    /// After a fall-back that lost state: give up every request still
+    /// held that the replay neither held again nor answered (the restored
+    /// state may not know it). They count as released, and as abandoned
+    /// until their session closes. Their ids, for their clients to be
+    /// told.
+    pub fn abandon_unseen(&mut self) -> Vec<RequestId> {
+        let mut gone = Vec::new();
+        for (id, e) in self.entries.iter_mut().filter(|(_, e)| !e.released && !e.seen) {
+            e.released = true;
+            e.abandoned = true;
+            gone.push(*id);
+        }
+        gone
+    }
+
+    /// Whether `id` was abandoned (an answer to it is dropped).
+    pub fn is_abandoned(&self, id: RequestId) -> bool {
+        self.entries.get(&id).is_some_and(|e| e.abandoned)
     }
 
     /// A new service process starts from the newest checkpoint: the replay
@@ -117,14 +158,15 @@ impl HeldRequests {
     pub fn restarted(&mut self) {
         for e in self.entries.values_mut() {
             e.produced = e.committed;
-            e.released = false;
+            e.released = e.abandoned;
+            e.seen = false;
         }
     }
 
     /// A checkpoint committed: released requests are done for good; the
     /// others' replies so far are in the checkpoint's state.
     pub fn committed(&mut self) {
-        self.entries.retain(|_, e| !e.released);
+        self.entries.retain(|_, e| !e.released || e.abandoned);
         self.entries.values_mut().for_each(|e| e.committed = e.produced);
     }
 }
@@ -167,6 +209,34 @@ mod tests {
         t.restarted();
         assert!(t.is_held((1, 0)));
         assert_eq!(t.produced((1, 0), b"b"), Answer::Same);
+    }
+
+    #[test]
+    fn a_lossy_fall_back_abandons_what_the_replay_did_not_hold_again() {
+        let mut t = HeldRequests::new();
+        t.hold((1, 0)); // held before the rejected checkpoint
+        t.hold((2, 0)); // held after it: in the log, replayed
+        t.hold((3, 0)); // answered once, still held
+        assert_eq!(t.produced((3, 0), b"a"), Answer::New);
+        t.delivered((3, 0), b"a");
+        t.committed();
+        t.restarted();
+        t.hold((2, 0));
+        assert_eq!(t.produced((3, 0), b"b"), Answer::New, "a reply after the checkpoint's");
+        assert_eq!(t.abandon_unseen(), [(1, 0)]);
+        assert!(!t.is_held((1, 0)) && t.is_abandoned((1, 0)));
+        assert!(t.is_held((2, 0)) && t.is_held((3, 0)));
+        // Abandoned stays abandoned over commits, restarts and holds, until
+        // its session closes.
+        t.committed();
+        t.restarted();
+        t.hold((1, 0));
+        assert!(!t.is_held((1, 0)) && t.is_abandoned((1, 0)));
+        assert_eq!(t.abandon_unseen(), [(2, 0), (3, 0)], "not seen since this restart");
+        t.session_closed(1);
+        assert!(!t.is_abandoned((1, 0)));
+        t.committed();
+        assert!(!t.is_abandoned((1, 0)) && !t.is_held((1, 0)));
     }
 
     #[test]

@@ -52,6 +52,14 @@ const LOG_LIMIT_BYTES: usize = 16 << 20;
 /// `Companion::previous_log`); a longer one is not kept.
 const PREVIOUS_LOG_LIMIT_BYTES: usize = 4 << 20;
 
+/// Log payload bytes at which a checkpoint is due whatever the contract's
+/// policy says: well under [`PREVIOUS_LOG_LIMIT_BYTES`], so the log between
+/// two checkpoints is always kept, and a fall-back from a checkpoint the
+/// service cannot restore loses nothing. (net's log carries the data it
+/// sends; at 6 MiB/s its once-a-second checkpoint left more than 4 MiB
+/// between two, and a fall-back then lost state: RELIABILITY finding 18.)
+const LOG_BYTES_CHECKPOINT: usize = 3 << 20;
+
 /// How often held replies try the store again when it failed.
 const APPEND_RETRY_NS: u64 = 100_000_000;
 /// How long a service may take to write an epoch to its disk (megabytes
@@ -207,6 +215,10 @@ pub struct Companion<P: Resilient> {
     /// A damaged checkpoint was committed on purpose: the restores that
     /// fail on it until the fallback are explained.
     poisoned: bool,
+    /// A fall-back lost what the rejected checkpoint held beyond the log:
+    /// once the service is back, held requests the replay did not hold
+    /// again are given up (see `held`).
+    lossy_fall_back: bool,
     /// The generation whose epoch is known to be on the disk (0: none
     /// known, so a start from the newest checkpoint writes its epoch again:
     /// at boot, a committed epoch may be partly applied).
@@ -329,6 +341,7 @@ impl<P: Resilient> Companion<P> {
             checkpoint_soon: false,
             poison_next: false,
             poisoned: false,
+            lossy_fall_back: false,
             verify_idempotence: false,
             mutate_next_idempotent: false,
             epoch_applied: 0,
@@ -775,6 +788,14 @@ impl<P: Resilient> Companion<P> {
                 SvcReply::Release { session, seq } if self.held.is_held((session, seq)) => {
                     self.held.release((session, seq));
                 }
+                // A request given up after a fall-back that lost state (its
+                // client has the contract's error): an answer the restored
+                // state still gives it is owed to nobody.
+                SvcReply::Reply { session, seq, .. } | SvcReply::Release { session, seq }
+                    if (session, seq) != id && self.held.is_abandoned((session, seq)) =>
+                {
+                    log::info!("{}: an answer to abandoned request {seq} of session {session}: dropped", P::NAME);
+                }
                 // A request held in a state this companion did not see it
                 // hold (its predecessor's, restored from the vault), of a
                 // client that is gone: nobody is owed the answer.
@@ -951,7 +972,8 @@ impl<P: Resilient> Companion<P> {
         let timed = P::POLICY
             .every_ms
             .is_some_and(|ms| libos::time::now_ns().saturating_sub(self.last_checkpoint_ns) >= ms as u64 * 1_000_000);
-        self.checkpoint_soon || (!self.log.is_empty() && (timed || self.count_due()))
+        let long = self.log.payload_bytes() >= LOG_BYTES_CHECKPOINT;
+        self.checkpoint_soon || (!self.log.is_empty() && (timed || long || self.count_due()))
     }
 
     /// Capture the service's state and commit it; trim the log. A commit
@@ -1202,6 +1224,9 @@ impl<P: Resilient> Companion<P> {
             }
             match self.restart() {
                 Ok(()) => {
+                    if core::mem::take(&mut self.lossy_fall_back) {
+                        self.abandon_unseen_held();
+                    }
                     if !self.held.is_empty() {
                         log::info!("{}: {} held requests carried over the restart", P::NAME, self.held.len());
                     }
@@ -1297,11 +1322,13 @@ impl<P: Resilient> Companion<P> {
             );
             prefix = whole;
         } else if generation == 0 && prefix.is_empty() {
+            self.lossy_fall_back = true;
             log::error!(
                 "{}: no older checkpoint: the service starts FRESH, and the state before generation {rejected} is lost",
                 P::NAME
             );
         } else {
+            self.lossy_fall_back = true;
             log::error!(
                 "{}: restoring generation {generation} and the {} log entries after it; what generation {rejected} \
                  held beyond them is lost",
@@ -1319,6 +1346,24 @@ impl<P: Resilient> Companion<P> {
         self.log.prepend(prefix);
         self.checkpoint_soon = true;
         self.poisoned = false;
+    }
+
+    /// After a fall-back that lost state: the held requests the replay did
+    /// not hold again may be unknown to the restored service, and their
+    /// clients would wait for good. Each gets the contract's error now.
+    fn abandon_unseen_held(&mut self) {
+        let gone = self.held.abandon_unseen();
+        if gone.is_empty() {
+            return;
+        }
+        log::error!(
+            "{}: {} held requests the restored state may not know are failed with the contract's error",
+            P::NAME,
+            gone.len()
+        );
+        for (session, _) in gone {
+            self.clients.fail_request(session, P::unrecoverable());
+        }
     }
 
     /// Give up on a request that crashes the service every time.

@@ -53,6 +53,11 @@ const BACKLOG: u16 = 16;
 /// Most connections served at once (one `Wait` names at most 256 sockets,
 /// the listener included); more wait in net's backlog.
 const MAX_CONNECTIONS: usize = 250;
+/// Rounds of waiting on net and sending after a tick's first, at most
+/// (see `Httpd::tick`).
+const BURST_ROUNDS: usize = 32;
+/// How long one of those rounds waits for a socket to be ready (ms).
+const BURST_WAIT_MS: u32 = 5;
 /// How often the status figures are refreshed (ms).
 const FIGURES_MS: u64 = 1000;
 /// The resilient services whose figures `/status` shows (their companions
@@ -192,7 +197,23 @@ impl Httpd {
             self.server.board.update(now_ms, figures());
             self.refreshed_ms = Some(now_ms);
         }
-        self.poll(listener, now_ms);
+        self.poll(listener, now_ms, 0);
+        // While some connection has output net has not taken, wait on net
+        // (for room, and for anything else: new connections, requests) and
+        // go on, for a bounded number of rounds: a tick then moves as much
+        // as net drains, not one socket send buffer per tick (which held a
+        // download to 32 KiB per 10 ms tick). The rounds are counted, not
+        // timed, so a replay makes the same calls; a round in which nothing
+        // became ready ends the burst, so a slow reader holds the tick up
+        // for one wait at most.
+        for _ in 0..BURST_ROUNDS {
+            if self.listener != Some(listener) || !self.server.connection_ids().any(|c| self.server.wants_write(c)) {
+                break;
+            }
+            if !self.poll(listener, now_ms, BURST_WAIT_MS) {
+                break;
+            }
+        }
     }
 
     fn listen(&mut self) -> Option<u32> {
@@ -261,7 +282,10 @@ impl Httpd {
         self.listener = None;
     }
 
-    fn poll(&mut self, listener: u32, now_ms: u64) {
+    /// One round: ask net which sockets are ready (waiting up to
+    /// `wait_ms` for one), accept, receive, send what can go, drop what is
+    /// done. Whether any socket was ready.
+    fn poll(&mut self, listener: u32, now_ms: u64, wait_ms: u32) -> bool {
         let conns: Vec<u32> = self.server.connection_ids().collect();
         let mut sockets = Vec::from([listener]);
         let mut interests = Vec::from([if conns.len() < MAX_CONNECTIONS { ready::ACCEPTABLE } else { 0 }]);
@@ -276,12 +300,22 @@ impl Httpd {
             sockets.push(*c);
             interests.push(i);
         }
-        let events = match net_call(Request::Wait { sockets, interests, timeout_ms: 0 }) {
+        let events = match net_call(Request::Wait { sockets, interests, timeout_ms: wait_ms }) {
             Ok(Reply::Events { sockets, events }) => sockets.into_iter().zip(events).collect::<Vec<_>>(),
-            Ok(Reply::Failed { code: code::NO_SOCKET, .. }) => return self.sockets_lost(),
-            Ok(other) => return self.problem(format!("wait: {other:?}")),
-            Err(e) => return self.problem(e),
+            Ok(Reply::Failed { code: code::NO_SOCKET, .. }) => {
+                self.sockets_lost();
+                return false;
+            }
+            Ok(other) => {
+                self.problem(format!("wait: {other:?}"));
+                return false;
+            }
+            Err(e) => {
+                self.problem(e);
+                return false;
+            }
         };
+        let any = !events.is_empty();
         for (socket, ev) in events {
             if socket == listener {
                 self.accept_all(listener, now_ms);
@@ -309,6 +343,7 @@ impl Httpd {
         for c in done {
             self.drop_conn(c, false);
         }
+        any
     }
 
     fn accept_all(&mut self, listener: u32, now_ms: u64) {
