@@ -2,12 +2,16 @@
 //! companion, serving `/www` on the data disk ([`FsFiles`]) over the `net`
 //! service's sockets.
 //!
-//! It never blocks: on each timer tick its companion sends (every
+//! It is driven by timer ticks: on each tick its companion sends (every
 //! [`Httpd::TICK_MS`] while a connection is open, every [`IDLE_TICK_MS`]
-//! while none is), it asks net with `wait_ms = 0` which of its
+//! while none is), it asks net with `timeout_ms = 0` which of its
 //! sockets are ready (one `Wait` for the listener and every connection),
 //! accepts, receives, feeds the server, and sends what the sockets take,
-//! reading files a chunk at a time. Every call to net and fs goes through
+//! reading files a chunk at a time. While output is left that net did
+//! not take, it waits on net (a `Wait` of [`BURST_WAIT_MS`], which net
+//! holds and answers as soon as a socket is ready) and goes on, for at
+//! most [`BURST_ROUNDS`] rounds or until a round finds nothing ready: a
+//! download is not held to one socket send buffer per tick. Every call to net and fs goes through
 //! the companion (`resiliency_lib::service::call`), which makes and
 //! records it, on sessions that outlive httpd's process. The whole state
 //! (the listener, each connection with its socket number, its unparsed
