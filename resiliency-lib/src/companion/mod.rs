@@ -219,6 +219,10 @@ pub struct Companion<P: Resilient> {
     /// once the service is back, held requests the replay did not hold
     /// again are given up (see `held`).
     lossy_fall_back: bool,
+    /// The last commit failed (the store is away): the log's length alone
+    /// does not make a checkpoint due then, or every request would capture
+    /// the state again for a store that cannot take it.
+    last_commit_failed: bool,
     /// The generation whose epoch is known to be on the disk (0: none
     /// known, so a start from the newest checkpoint writes its epoch again:
     /// at boot, a committed epoch may be partly applied).
@@ -342,6 +346,7 @@ impl<P: Resilient> Companion<P> {
             poison_next: false,
             poisoned: false,
             lossy_fall_back: false,
+            last_commit_failed: false,
             verify_idempotence: false,
             mutate_next_idempotent: false,
             epoch_applied: 0,
@@ -972,7 +977,7 @@ impl<P: Resilient> Companion<P> {
         let timed = P::POLICY
             .every_ms
             .is_some_and(|ms| libos::time::now_ns().saturating_sub(self.last_checkpoint_ns) >= ms as u64 * 1_000_000);
-        let long = self.log.payload_bytes() >= LOG_BYTES_CHECKPOINT;
+        let long = !self.last_commit_failed && self.log.payload_bytes() >= LOG_BYTES_CHECKPOINT;
         self.checkpoint_soon || (!self.log.is_empty() && (timed || long || self.count_due()))
     }
 
@@ -1037,9 +1042,11 @@ impl<P: Resilient> Companion<P> {
             // Try again at the next checkpoint point, not at once.
             self.requests_since_checkpoint = 0;
             self.last_checkpoint_ns = libos::time::now_ns();
+            self.last_commit_failed = true;
             log::warn!("{}: checkpoint not committed ({}); the log is kept", P::NAME, e.0);
             return Ok(Commit::NotCommitted(e.0));
         }
+        self.last_commit_failed = false;
         let followed = self.generation;
         self.generation = self.store.latest().map_or(self.generation + 1, |c| c.generation);
         let keep = self.log.payload_bytes() <= PREVIOUS_LOG_LIMIT_BYTES;
