@@ -211,11 +211,19 @@ fn httpd_download_survives_crashes_of_every_kind() {
         assert!(after >= before + crashes, "ps counts {} restarts of {service} for {crashes} crashes", after - before);
     }
     let console = m.console();
+    // Both fall-backs of each service (one per round) lost nothing: the
+    // log between its two newest checkpoints was kept (RELIABILITY
+    // finding 18), and none started fresh.
     for service in STACK {
         let lines: Vec<&str> = console.lines().filter(|l| l.contains(&format!("{service}: "))).collect();
-        let restored = lines.iter().any(|l| l.contains("restoring generation") && l.contains("nothing is lost"));
-        let fresh = lines.iter().any(|l| l.contains("starts FRESH"));
-        assert!(restored && !fresh, "{service}'s fallback after `poison` lost state:\n{}", lines.join("\n"));
+        let restored =
+            lines.iter().filter(|l| l.contains("restoring generation") && l.contains("nothing is lost")).count();
+        let lossy = lines.iter().any(|l| l.contains("held beyond them is lost") || l.contains("starts FRESH"));
+        assert!(
+            restored >= rounds.len() && !lossy,
+            "{service}'s fallbacks after `poison` lost state:\n{}",
+            lines.join("\n")
+        );
     }
     // Still serving.
     let (ok, part) = curl_range(port);
