@@ -849,10 +849,8 @@ impl<Tx: Message, Rx: Message> Channel<Tx, Rx> {
             r.taken = 0;
             r.next_seq += 1;
         }
-        let bytes = match self.resume.as_ref().and_then(|r| r.pending.as_ref()) {
-            Some((_, kept)) if handles.handles.is_empty() => kept,
-            _ => &self.tx,
-        };
+        // Kept bytes exist only for a request without handles.
+        let bytes = self.resume.as_ref().and_then(|r| r.pending.as_ref()).map_or(&self.tx, |(_, kept)| kept);
         let mut sent = self.ep.send_raw(bytes, handles);
         if matches!(sent, Err(ChannelError::PeerClosed)) && self.resume.as_ref().is_some_and(|r| r.pending.is_some()) {
             // resume() sends the pending request again.

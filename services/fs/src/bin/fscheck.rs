@@ -172,18 +172,26 @@ mod guest {
         (0..20_000 + i * 777).map(|j| (i * 31 + j * 7) as u8).collect()
     }
 
-    fn handles() -> i32 {
-        let mut rep = Report(Vec::new());
-        let (Ok(mut f), Ok(mut ctl)) = (connect(), fs::control()) else {
+    /// Connect to fs and fs.control, and create (or empty) `path` in
+    /// `/fscheck` for reading and writing: the clients, and the file's
+    /// handle. None, said why, if any of it fails.
+    fn connect_and_create(path: &str) -> Option<(FsClient, resiliency_lib::control::ControlClient, u64)> {
+        let (Ok(mut f), Ok(ctl)) = (connect(), fs::control()) else {
             println!("fscheck: cannot connect to fs and fs.control");
-            return 1;
+            return None;
         };
         let _ = f.mkdir("/fscheck".into());
-        let path = "/fscheck/across crashes.bin".to_string();
-        let Some(h) = opened(f.open(path.clone(), flags::READ | flags::WRITE | flags::CREATE | flags::TRUNCATE)) else {
+        let Some(h) = opened(f.open(path.into(), flags::READ | flags::WRITE | flags::CREATE | flags::TRUNCATE)) else {
             println!("fscheck: cannot create {path}");
-            return 1;
+            return None;
         };
+        Some((f, ctl, h))
+    }
+
+    fn handles() -> i32 {
+        let mut rep = Report(Vec::new());
+        let path = "/fscheck/across crashes.bin".to_string();
+        let Some((mut f, mut ctl, h)) = connect_and_create(&path) else { return 1 };
         let Some(r) = opened(f.open(path.clone(), flags::READ)) else {
             println!("fscheck: cannot open {path} again");
             return 1;
@@ -234,16 +242,8 @@ mod guest {
 
     fn hold(seconds: u64) -> i32 {
         let mut rep = Report(Vec::new());
-        let (Ok(mut f), Ok(mut ctl)) = (connect(), fs::control()) else {
-            println!("fscheck: cannot connect to fs and fs.control");
-            return 1;
-        };
-        let _ = f.mkdir("/fscheck".into());
-        let path = "/fscheck/held.bin".to_string();
-        let Some(h) = opened(f.open(path.clone(), flags::READ | flags::WRITE | flags::CREATE | flags::TRUNCATE)) else {
-            println!("fscheck: cannot create {path}");
-            return 1;
-        };
+        let path = "/fscheck/held.bin";
+        let Some((mut f, mut ctl, h)) = connect_and_create(path) else { return 1 };
         if !matches!(f.write(h, CURRENT, b"before|".to_vec()), Ok(Reply::Written { .. })) {
             println!("fscheck: cannot write {path}");
             return 1;
