@@ -25,6 +25,7 @@ extern crate alloc;
 pub mod elf;
 pub mod handle;
 pub mod logring;
+pub mod mapped;
 pub mod regions;
 pub mod runqueue;
 

@@ -12,6 +12,7 @@
 use crate::arch::trapframe::TrapFrame;
 use crate::elf::{self, LoadPlan};
 use crate::handle::HandleTable;
+use crate::mapped::MappedObjects;
 use crate::mem::paging::{AddressSpace, PageAccess};
 use crate::mem::phys_to_virt;
 use crate::object::{Account, Event, KObject, MemoryObject};
@@ -236,6 +237,8 @@ pub struct Process {
     /// to the process and are freed with it.
     #[allow(dead_code)]
     own_memory: Vec<Arc<MemoryObject>>,
+    /// The memory objects mapped with `mem_map`, held while mapped.
+    pub mapped: MappedObjects<Arc<MemoryObject>>,
     /// The page tables (dropped last: see `Drop`).
     pub space: AddressSpace,
 }
@@ -361,6 +364,7 @@ pub fn create(bp: Blueprint) -> Result<Process, Error> {
         cpu_ticks: 0,
         wait: None,
         own_memory,
+        mapped: MappedObjects::default(),
         space,
     })
 }

@@ -174,6 +174,15 @@ fn resource_hogs_hit_limits_and_leave_nothing_behind() {
     // Everything the hog held came back.
     let after = settled_used_kib(&mut m);
     assert_eq!(before, after, "memory used before and after the hog");
+    // The heap is held to the same limit (8 MiB in the manifest): its
+    // memory stays charged while mapped, though the allocator closed the
+    // handles (it was not, and a heap could take the whole machine).
+    let out = m.sh("run hog heap");
+    let line = out.lines().find(|l| l.starts_with("hog: ")).unwrap_or_else(|| panic!("{out}"));
+    let kib: u64 = line["hog: ".len()..].split(' ').next().and_then(|n| n.parse().ok()).unwrap_or(0);
+    assert!(line.ends_with("KiB of heap then OutOfMemory"), "{line}");
+    assert!((1024..=8192).contains(&kib), "{line}");
+    assert_eq!(settled_used_kib(&mut m), before, "memory used before and after the heap hog");
     let out = m.sh("run pingpong 50");
     assert!(out.contains("50 round trips OK"), "{out}");
     m.shutdown();

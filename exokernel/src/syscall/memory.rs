@@ -58,8 +58,12 @@ pub(super) fn map(k: &mut Kernel, pid: Pid, a: [u64; 6]) -> SysResult {
     }
     let t = target(k, pid, proc_h, Rights::MAP)?;
     let access = PageAccess { write: flags.contains(MapFlags::WRITE), execute: flags.contains(MapFlags::EXECUTE) };
-    let space = &mut k.procs.get_mut(&t).ok_or(Error::ProcessDead)?.space;
-    space.map_range(va, pages, access, false, |i| memory.frame(first + i).unwrap_or(0))?;
+    let process = k.procs.get_mut(&t).ok_or(Error::ProcessDead)?;
+    process.mapped.reserve()?;
+    process.space.map_range(va, pages, access, false, |i| memory.frame(first + i).unwrap_or(0))?;
+    // The mapping holds the object: its frames stay charged to the account
+    // that allocated them until the last of these pages is unmapped.
+    process.mapped.add(va, pages, memory);
     Ok(Ret::One(0))
 }
 
@@ -68,9 +72,16 @@ pub(super) fn unmap(k: &mut Kernel, pid: Pid, a: [u64; 6]) -> SysResult {
     let [proc_h, va, pages, ..] = a;
     user_pages(va, pages)?;
     let t = target(k, pid, proc_h, Rights::MAP)?;
-    let space = &mut k.procs.get_mut(&t).ok_or(Error::ProcessDead)?.space;
-    let removed = (0..pages).filter(|i| space.unmap(va + i * PAGE_SIZE)).count();
-    Ok(Ret::One(removed as u64))
+    let process = k.procs.get_mut(&t).ok_or(Error::ProcessDead)?;
+    let mut removed = 0;
+    for i in 0..pages {
+        let page = va + i * PAGE_SIZE;
+        if process.space.unmap(page) {
+            process.mapped.unmapped(page);
+            removed += 1;
+        }
+    }
+    Ok(Ret::One(removed))
 }
 
 /// `(memory, page_index) -> physical address`

@@ -10,8 +10,10 @@
 //! reading files a chunk at a time. While output is left that net did
 //! not take, it waits on net (a `Wait` of [`BURST_WAIT_MS`], which net
 //! holds and answers as soon as a socket is ready) and goes on, for at
-//! most [`BURST_ROUNDS`] rounds or until a round finds nothing ready: a
-//! download is not held to one socket send buffer per tick. Every call to net and fs goes through
+//! most [`BURST_ROUNDS`] rounds, until a round finds nothing ready, or
+//! until the tick has handed net [`TICK_BYTES`] (what one tick records
+//! must stay small): a download is not held to one socket send buffer per
+//! tick. Every call to net and fs goes through
 //! the companion (`resiliency_lib::service::call`), which makes and
 //! records it, on sessions that outlive httpd's process. The whole state
 //! (the listener, each connection with its socket number, its unparsed
@@ -62,6 +64,14 @@ const MAX_CONNECTIONS: usize = 250;
 const BURST_ROUNDS: usize = 32;
 /// How long one of those rounds waits for a socket to be ready (ms).
 const BURST_WAIT_MS: u32 = 5;
+/// Most bytes one tick hands to net. Every file chunk a tick reads is
+/// recorded in the companion's log until the tick ends (a checkpoint
+/// comes only between ticks), so a tick is bounded by bytes, not only by
+/// rounds: 50 connections draining 60 KiB a round for 33 rounds recorded
+/// about 100 MiB in one tick, and the companion ran out of memory
+/// replaying it after a crash. Well under the companion's 3 MiB log
+/// threshold, so a checkpoint follows within a tick or two.
+const TICK_BYTES: usize = 1 << 20;
 /// How often the status figures are refreshed (ms).
 const FIGURES_MS: u64 = 1000;
 /// The resilient services whose figures `/status` shows (their companions
@@ -95,6 +105,9 @@ pub struct Httpd {
     closed: u64,
     /// The last problem logged (each is logged once, not every tick).
     problem: String,
+    /// Bytes handed to net in this tick (see [`TICK_BYTES`]); a tick
+    /// starts at 0 and checkpoints fall between ticks, so it is not saved.
+    tick_bytes: usize,
 }
 
 fn encode<M: Message>(m: M) -> Vec<u8> {
@@ -179,6 +192,7 @@ impl Httpd {
     }
 
     fn tick(&mut self, now_ms: u64) {
+        self.tick_bytes = 0;
         self.files.tick(now_ms);
         if !self.site_ready {
             match self.prepare_site() {
@@ -211,7 +225,10 @@ impl Httpd {
         // became ready ends the burst, so a slow reader holds the tick up
         // for one wait at most.
         for _ in 0..BURST_ROUNDS {
-            if self.listener != Some(listener) || !self.server.connection_ids().any(|c| self.server.wants_write(c)) {
+            if self.listener != Some(listener)
+                || self.tick_bytes >= TICK_BYTES
+                || !self.server.connection_ids().any(|c| self.server.wants_write(c))
+            {
                 break;
             }
             if !self.poll(listener, now_ms, BURST_WAIT_MS) {
@@ -333,8 +350,16 @@ impl Httpd {
                 self.drop_conn(socket, false);
             }
         }
-        // Send what can go now, on every connection with something to send.
-        let busy: Vec<u32> = self.server.connection_ids().filter(|c| self.server.wants_write(*c)).collect();
+        // Send what can go now, on every connection with something to
+        // send, until the tick's bytes are spent. Which connection goes
+        // first turns with the tick's time (a recorded input, so a replay
+        // makes the same calls): the budget does not always go to the
+        // same few.
+        let mut busy: Vec<u32> = self.server.connection_ids().filter(|c| self.server.wants_write(*c)).collect();
+        if !busy.is_empty() {
+            let first = (now_ms / Self::TICK_MS) as usize % busy.len();
+            busy.rotate_left(first);
+        }
         for c in busy {
             if !self.pump(c, now_ms) {
                 self.drop_conn(c, true);
@@ -396,6 +421,9 @@ impl Httpd {
     /// false if the connection broke.
     fn pump(&mut self, socket: u32, now_ms: u64) -> bool {
         loop {
+            if self.tick_bytes >= TICK_BYTES {
+                return true;
+            }
             let out = self.server.pending(socket, SEND_MAX, &mut self.files);
             if out.is_empty() {
                 return true;
@@ -404,6 +432,7 @@ impl Httpd {
             let data = out[..len].to_vec();
             match net_call(Request::Send { socket, data, wait_ms: 0 }) {
                 Ok(Reply::Sent { count }) => {
+                    self.tick_bytes += count as usize;
                     self.server.sent(socket, count as usize, now_ms, &mut self.files);
                     if (count as usize) < len {
                         return true;
@@ -460,6 +489,7 @@ impl Httpd {
             opened: d.u64()?,
             closed: d.u64()?,
             problem: d.str()?,
+            tick_bytes: 0,
             files: FsFiles::restore(d)?,
             server: Server::restore(Config::default(), d)?,
         };
@@ -504,6 +534,7 @@ impl Service for Httpd {
             opened: 0,
             closed: 0,
             problem: String::new(),
+            tick_bytes: 0,
         }
     }
 

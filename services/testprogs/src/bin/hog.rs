@@ -3,6 +3,10 @@
 //! page mapped at thousands of far-apart addresses) and memory (allocate
 //! until the page limit). Each must stop with an error code, charged to
 //! this program, while the rest of the system keeps working.
+//!
+//! `hog heap` grows the heap instead (the allocator maps memory objects
+//! and closes their handles): it must stop at the page limit too, with an
+//! allocation the heap refuses.
 #![no_std]
 #![no_main]
 
@@ -14,6 +18,9 @@ use libos::{println, sys};
 libos::main!(main);
 
 fn main() -> i32 {
+    if testprogs::arg(0) == Some("heap") {
+        return heap();
+    }
     // Connect to the directory first: its handles must survive the flood.
     let _ = libos::directory::list();
     let mut made = alloc::vec::Vec::new();
@@ -63,5 +70,30 @@ fn main() -> i32 {
         "hog: {events} events then {events_stop:?}; {watches} watches then {watch_stop:?}; \
          {maps} far mappings then {map_stop:?}; {pages} more pages then {alloc_stop:?}"
     );
+    0
+}
+
+/// Chunks the heap phase allocates, and where it stops if no limit stops it.
+const HEAP_CHUNK: usize = 256 * 1024;
+const HEAP_GIVE_UP: usize = 256 << 20;
+
+/// Grow the heap a chunk at a time (each written, so its pages are real)
+/// until the heap refuses; print how far it got.
+fn heap() -> i32 {
+    let mut chunks: alloc::vec::Vec<alloc::vec::Vec<u8>> = alloc::vec::Vec::new();
+    let mut bytes = 0;
+    let stop = loop {
+        if bytes >= HEAP_GIVE_UP {
+            break "no limit";
+        }
+        let mut chunk = alloc::vec::Vec::new();
+        if chunk.try_reserve_exact(HEAP_CHUNK).is_err() || chunks.try_reserve(1).is_err() {
+            break "OutOfMemory";
+        }
+        chunk.resize(HEAP_CHUNK, 0x5a);
+        bytes += HEAP_CHUNK;
+        chunks.push(chunk);
+    };
+    println!("hog: {} KiB of heap then {stop}", bytes / 1024);
     0
 }
