@@ -192,6 +192,10 @@ enum Cmd {
         /// Functions listed per program.
         #[arg(long, default_value_t = 12)]
         top: usize,
+        /// Put a file of MIB MiB in /www on the data disk and, after the
+        /// commands, download it from the host through httpd while sampling.
+        #[arg(long, value_name = "MIB")]
+        download: Option<u64>,
     },
     /// Show what the vault holds on the checkpoint disk image.
     Vault {
@@ -363,8 +367,8 @@ fn main() {
             damage_every,
         }),
         Cmd::Bench { only } => bench::run(only.as_deref()).map(|_| 0),
-        Cmd::Profile { exec, seconds, hz, top } => {
-            profile::run(profile::ProfileOptions { exec, seconds, hz, top }).map(|_| 0)
+        Cmd::Profile { exec, seconds, hz, top, download } => {
+            profile::run(profile::ProfileOptions { exec, seconds, hz, top, download }).map(|_| 0)
         }
         Cmd::Vault { command } => match command {
             VaultCmd::Ls { disks } => vault::ls(disks).map(|_| 0),

@@ -11,7 +11,7 @@
 //! (`store = "memory"`): the state is live TCP connections, which a reboot
 //! ends anyway (the peers reset them, the DHCP lease starts again), so a
 //! copy in the vault could only restore sockets whose peers are gone, and
-//! writing the dirty pages of a 16 MiB arena to the checkpoint disk every
+//! writing the dirty pages of a 20 MiB arena to the checkpoint disk every
 //! second would cost the stack its throughput.
 //!
 //! **Inputs.** Everything the core is fed comes through the companion and
@@ -73,12 +73,13 @@ use resiliency_lib::service::{self, CallError, Event, Held, RequestOf, Service};
 /// Interval of the timer ticks on which the service takes nic's frames
 /// and fires the core's timer (ms).
 pub const TICK_MS: u64 = 5;
-/// Pages of state arena (16 MiB): the stack with the default
-/// configuration, every socket with full buffers, plus [`ARENA_OVERHEAD`]
+/// Pages of state arena (20 MiB): the stack with the default
+/// configuration (96 sockets of 32 KiB to receive and 128 KiB to send),
+/// every socket with full buffers, plus [`ARENA_OVERHEAD`]
 /// for the interface, the tables and the runtime's passing allocations
 /// (requests, batches of frames). Memory counts twice (the arena, and its
 /// copy in the companion's memory store), so it is no larger than that.
-pub const ARENA_PAGES: u64 = 4096;
+pub const ARENA_PAGES: u64 = 5120;
 /// Bytes of arena besides the socket buffers.
 const ARENA_OVERHEAD: usize = 4 << 20;
 /// Requests waiting for the stack to come up, at most.
@@ -108,7 +109,8 @@ const MAGIC: u64 = 0x4b49_4e54_5355_4749;
 /// Pages of arena the stack needs for `config`: every socket with full
 /// buffers, plus the rest.
 pub fn arena_pages(config: &NetConfig) -> u64 {
-    let bytes = config.max_sockets * 2 * config.tcp_buffer.max(config.udp_buffer) + ARENA_OVERHEAD;
+    let per_socket = (config.tcp_buffer + config.tcp_send_buffer).max(2 * config.udp_buffer);
+    let bytes = config.max_sockets * per_socket + ARENA_OVERHEAD;
     (bytes as u64).div_ceil(libos::abi::PAGE_SIZE)
 }
 
@@ -219,6 +221,12 @@ impl NetState {
         match NetCore::new(config, mac, seed, now_ns) {
             Ok(core) => {
                 self.core = Some(core);
+                // The core's timer is due at once: DHCP and the IPv6
+                // router solicitation start now. (The stack used to wait
+                // for its first frame or client request: on QEMU's quiet
+                // user network it took no address until httpd listened,
+                // or until a peer's first SYN, which it could not answer.)
+                self.timer_ns = Some(now_ns);
                 log::info!("the stack is up on the card");
             }
             Err(e) => {

@@ -514,8 +514,8 @@ impl NetCore {
     }
 
     fn new_tcp(&self) -> tcp::Socket<'static> {
-        let n = self.config.tcp_buffer;
-        let mut s = tcp::Socket::new(tcp::SocketBuffer::new(vec![0; n]), tcp::SocketBuffer::new(vec![0; n]));
+        let (rx, tx) = (self.config.tcp_buffer, self.config.tcp_send_buffer);
+        let mut s = tcp::Socket::new(tcp::SocketBuffer::new(vec![0; rx]), tcp::SocketBuffer::new(vec![0; tx]));
         s.set_nagle_enabled(false);
         s
     }

@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use net::protocol::{Reply, Request};
-use net::{code, ready, WAIT_FOREVER};
+use net::{code, ready, NetCore, WAIT_FOREVER};
 
 fn listen(l: &mut Link<net::NetCore, net::NetCore>, side: Side, session: u64, port: u16, backlog: u16) -> u32 {
     socket_of(l.call(side, session, Request::Listen { port, backlog }))
@@ -565,4 +565,113 @@ fn queries_read_only_and_check_finds_damage() {
     assert_eq!(l.b.check(), Ok(()));
     l.b.chaos_corrupt();
     assert!(l.b.check().is_err());
+}
+
+/// An Ethernet frame from A to B holding a TCP segment from port 40000
+/// to 80 with `syn` set (and nothing else).
+fn syn_frame() -> Vec<u8> {
+    use smoltcp::phy::ChecksumCapabilities;
+    use smoltcp::wire::*;
+    let (src, dst) = (Ipv4Address::from(IP_A), Ipv4Address::from(IP_B));
+    let tcp = TcpRepr {
+        src_port: 40000,
+        dst_port: 80,
+        control: TcpControl::Syn,
+        seq_number: TcpSeqNumber(1000),
+        ack_number: None,
+        window_len: 64240,
+        window_scale: None,
+        max_seg_size: Some(1460),
+        sack_permitted: false,
+        sack_ranges: [None, None, None],
+        timestamp: None,
+        payload: &[],
+    };
+    let ip = Ipv4Repr {
+        src_addr: src,
+        dst_addr: dst,
+        next_header: IpProtocol::Tcp,
+        payload_len: tcp.buffer_len(),
+        hop_limit: 64,
+    };
+    let eth = EthernetRepr {
+        src_addr: EthernetAddress(MAC_A),
+        dst_addr: EthernetAddress(MAC_B),
+        ethertype: EthernetProtocol::Ipv4,
+    };
+    let mut buf = vec![0u8; eth.buffer_len() + ip.buffer_len() + tcp.buffer_len()];
+    let mut f = EthernetFrame::new_unchecked(&mut buf[..]);
+    eth.emit(&mut f);
+    let caps = ChecksumCapabilities::default();
+    let mut p = Ipv4Packet::new_unchecked(f.payload_mut());
+    ip.emit(&mut p, &caps);
+    let mut t = TcpPacket::new_unchecked(p.payload_mut());
+    tcp.emit(&mut t, &IpAddress::Ipv4(src), &IpAddress::Ipv4(dst), &caps);
+    buf
+}
+
+/// A's answer to an ARP request for A's address.
+fn arp_reply_from_a() -> Vec<u8> {
+    use smoltcp::wire::*;
+    let arp = ArpRepr::EthernetIpv4 {
+        operation: ArpOperation::Reply,
+        source_hardware_addr: EthernetAddress(MAC_A),
+        source_protocol_addr: Ipv4Address::from(IP_A),
+        target_hardware_addr: EthernetAddress(MAC_B),
+        target_protocol_addr: Ipv4Address::from(IP_B),
+    };
+    let eth = EthernetRepr {
+        src_addr: EthernetAddress(MAC_A),
+        dst_addr: EthernetAddress(MAC_B),
+        ethertype: EthernetProtocol::Arp,
+    };
+    let mut buf = vec![0u8; eth.buffer_len() + arp.buffer_len()];
+    let mut f = EthernetFrame::new_unchecked(&mut buf[..]);
+    eth.emit(&mut f);
+    arp.emit(&mut ArpPacket::new_unchecked(f.payload_mut()));
+    buf
+}
+
+/// The TCP flags of the TCP segments among `frames`.
+fn tcp_flags(frames: &[Vec<u8>]) -> Vec<(bool, bool)> {
+    use smoltcp::wire::*;
+    frames
+        .iter()
+        .filter_map(|f| {
+            let eth = EthernetFrame::new_checked(&f[..]).ok()?;
+            let ip = Ipv4Packet::new_checked(eth.payload()).ok()?;
+            let tcp = TcpPacket::new_checked(ip.payload()).ok()?;
+            Some((tcp.syn(), tcp.ack()))
+        })
+        .collect()
+}
+
+fn is_arp_request(f: &[u8]) -> bool {
+    f.len() >= 22 && f[12..14] == [0x08, 0x06] && f[20..22] == [0, 1]
+}
+
+/// A SYN from a peer whose hardware address the stack does not know yet
+/// (QEMU's user network never asks for the guest's before it forwards a
+/// connection): the stack asks who has it, and answers the SYN as soon as
+/// the reply comes, not when the peer sends its SYN again seconds later.
+#[test]
+fn a_syn_from_an_unresolved_peer_is_answered_once_arp_resolves_it() {
+    let mut cfg = config(IP_B);
+    cfg.ipv4 = net::Ipv4Mode::Static { address: IP_B, prefix: 24, gateway: Some(IP_A), dns: vec![] };
+    let mut b = NetCore::new(cfg, MAC_B, 2, 0).unwrap();
+    let _ = b.on_timer(0);
+    let out = b.on_request(1, 1, Request::Listen { port: 80, backlog: 16 }, 100_000_000);
+    assert!(matches!(out.replies.first().map(|r| &r.reply), Some(Reply::Socket { .. })), "{:?}", out.replies);
+    let out = b.on_frames(vec![syn_frame()], 910_000_000);
+    assert!(out.frames.iter().any(|f| is_arp_request(f)), "no ARP request after the SYN: {:?}", out.frames);
+    assert!(tcp_flags(&out.frames).is_empty(), "a segment went out before the peer was known");
+    let out = b.on_frames(vec![arp_reply_from_a()], 915_000_000);
+    let mut flags = tcp_flags(&out.frames);
+    // Or at the stack's next timer, without any frame from the peer.
+    if flags.is_empty() {
+        if let Some(t) = out.timer_ns.filter(|t| *t <= 925_000_000) {
+            flags = tcp_flags(&b.on_timer(t).frames);
+        }
+    }
+    assert_eq!(flags, [(true, true)], "no SYN-ACK within 10 ms of the ARP reply");
 }

@@ -1,5 +1,8 @@
-//! `cargo xtask profile [--exec 'CMDS'] [--seconds N] [--hz HZ]`: where the
-//! CPU goes, by program and function, kernel and user mode.
+//! `cargo xtask profile [--exec 'CMDS'] [--seconds N] [--hz HZ] [--download MIB]`:
+//! where the CPU goes, by program and function, kernel and user mode.
+//! `--download MIB` profiles the web path: a file of MIB MiB is put in
+//! `/www` on the data disk, and after the commands the host downloads it
+//! through a forwarded port (httpd, fs, blk, net and nic at work).
 //!
 //! How it works (the choices, for whoever reads the numbers):
 //! - The kernel is booted with `profile=HZ` on its command line, which makes
@@ -44,6 +47,8 @@ pub struct ProfileOptions {
     pub hz: u32,
     /// Functions listed per program.
     pub top: usize,
+    /// MiB of a file the host downloads through httpd while sampling.
+    pub download: Option<u64>,
 }
 
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(900);
@@ -56,9 +61,14 @@ pub fn run(o: ProfileOptions) -> Result<(), String> {
     let disk_dir = out_dir.join("disks");
     let _ = std::fs::remove_dir_all(&disk_dir);
     let disks = kintsugi_tests::disks::ensure(&disk_dir)?;
+    let port = kintsugi_tests::qemu::free_port();
+    if let Some(mib) = o.download {
+        put_download(&disk_dir, &disks[0], mib)?;
+    }
     let cfg = QemuConfig {
         disks,
         nic: Some(NicModel::Virtio),
+        forwards: vec![(port, 80)],
         cmdline: format!("profile={}", o.hz),
         ..QemuConfig::default()
     };
@@ -68,6 +78,11 @@ pub fn run(o: ProfileOptions) -> Result<(), String> {
         m.wait_prompt(Duration::from_secs(120)).map_err(|e| e.to_string())?;
         for service in kintsugi_tests::resilient_services(&image) {
             m.wait_for_text(&format!("{service} is up"), Duration::from_secs(120)).map_err(|e| e.to_string())?;
+        }
+        if o.download.is_some() {
+            // A SYN before httpd listens is refused, and QEMU's user
+            // network tries again only seconds later.
+            m.wait_for_text("[httpd] serving http on port 80", Duration::from_secs(120)).map_err(|e| e.to_string())?;
         }
         let started = m.command("run profile start", COMMAND_TIMEOUT).map_err(|e| e.to_string())?;
         if !started.contains("profile: sampling at") {
@@ -80,7 +95,17 @@ pub fn run(o: ProfileOptions) -> Result<(), String> {
             let out = m.command(c, COMMAND_TIMEOUT).map_err(|e| e.to_string())?;
             print!("{out}");
         }
-        let seconds = o.seconds.unwrap_or(if commands.is_empty() { 10 } else { 0 });
+        if let Some(mib) = o.download {
+            eprintln!("xtask: downloading /{DOWNLOAD_NAME} ({mib} MiB) from the host");
+            // A GET of the front page first: ARP and the first
+            // connection's costs stay out of the download's figure.
+            let _ = download_path(port, "/", None);
+            let t0 = std::time::Instant::now();
+            let got = download(port, mib << 20)?;
+            let secs = t0.elapsed().as_secs_f64();
+            println!("download: {got} bytes in {secs:.2} s ({:.2} MiB/s)", got as f64 / (1 << 20) as f64 / secs);
+        }
+        let seconds = o.seconds.unwrap_or(if commands.is_empty() && o.download.is_none() { 10 } else { 0 });
         if seconds > 0 {
             eprintln!("xtask: sampling {seconds} s more");
             std::thread::sleep(Duration::from_secs(seconds));
@@ -114,4 +139,38 @@ pub fn run(o: ProfileOptions) -> Result<(), String> {
         out_dir.display()
     );
     Ok(())
+}
+
+/// The file `--download` puts in `/www`.
+const DOWNLOAD_NAME: &str = "profile.bin";
+
+/// Put `/www/profile.bin` of `mib` MiB on the data disk image `img`.
+fn put_download(dir: &std::path::Path, img: &std::path::Path, mib: u64) -> Result<(), String> {
+    let src = dir.join(DOWNLOAD_NAME);
+    let data = kintsugi_tests::noise::noise((mib << 20) as usize, 7);
+    std::fs::write(&src, data).map_err(|e| format!("{}: {e}", src.display()))?;
+    kintsugi_tests::disks::mkdirs(img, "/www")?;
+    kintsugi_tests::disks::put(img, &[&src], "/www")
+}
+
+/// GET the file through the forwarded `port`; the body's length, which
+/// must be `want`.
+fn download(port: u16, want: u64) -> Result<u64, String> {
+    download_path(port, &format!("/{DOWNLOAD_NAME}"), Some(want))
+}
+
+/// GET `path`; the body's length, which must be `want` if given.
+fn download_path(port: u16, path: &str, want: Option<u64>) -> Result<u64, String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| format!("connect: {e}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(120))).map_err(|e| e.to_string())?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: kintsugi\r\nConnection: close\r\n\r\n")
+        .map_err(|e| format!("send: {e}"))?;
+    let mut all = Vec::new();
+    s.read_to_end(&mut all).map_err(|e| format!("reading the answer: {e}"))?;
+    let body = all.windows(4).position(|w| w == b"\r\n\r\n").map_or(0, |at| all.len() - at - 4) as u64;
+    if let Some(want) = want.filter(|w| *w != body) {
+        return Err(format!("{path}: {body} bytes of {want}"));
+    }
+    Ok(body)
 }
