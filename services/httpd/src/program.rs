@@ -4,16 +4,17 @@
 //!
 //! It is driven by timer ticks: on each tick its companion sends (every
 //! [`Httpd::TICK_MS`] while a connection is open, every [`IDLE_TICK_MS`]
-//! while none is), it asks net with `timeout_ms = 0` which of its
-//! sockets are ready (one `Wait` for the listener and every connection),
+//! while none is), it asks net which of its sockets are ready (one `Wait`
+//! for the listener and every connection, which net holds for up to a
+//! tick interval and answers as soon as one is ready),
 //! accepts, receives, feeds the server, and sends what the sockets take,
-//! reading files a chunk at a time. While output is left that net did
-//! not take, it waits on net (a `Wait` of [`BURST_WAIT_MS`], which net
-//! holds and answers as soon as a socket is ready) and goes on, for at
-//! most [`BURST_ROUNDS`] rounds, until a round finds nothing ready, or
-//! until the tick has handed net [`TICK_BYTES`] (what one tick records
-//! must stay small): a download is not held to one socket send buffer per
-//! tick. Every call to net and fs goes through
+//! reading files a chunk at a time. Then it waits on net again and goes
+//! on (a `Wait` of [`BURST_WAIT_MS`] while output is left that net did not
+//! take, else of a tick), for at most [`BURST_ROUNDS`] rounds, until a
+//! round finds nothing ready, or until the tick has handed net
+//! [`TICK_BYTES`] (what one tick records must stay small): a download is
+//! not held to one socket send buffer per tick, nor a kept-alive
+//! connection to one request. Every call to net and fs goes through
 //! the companion (`resiliency_lib::service::call`), which makes and
 //! records it, on sessions that outlive httpd's process. The whole state
 //! (the listener, each connection with its socket number, its unparsed
@@ -215,25 +216,28 @@ impl Httpd {
             self.server.board.update(now_ms, figures());
             self.refreshed_ms = Some(now_ms);
         }
-        self.poll(listener, now_ms, 0);
-        // While some connection has output net has not taken, wait on net
-        // (for room, and for anything else: new connections, requests) and
-        // go on, for a bounded number of rounds: a tick then moves as much
-        // as net drains, not one socket send buffer per tick (which held a
-        // download to 32 KiB per 10 ms tick). The rounds are counted, not
-        // timed, so a replay makes the same calls; a round in which nothing
-        // became ready ends the burst, so a slow reader holds the tick up
+        // Every round waits on net (net holds the `Wait` and answers as
+        // soon as a socket is ready): httpd spends its time waiting there
+        // rather than between ticks, so a new connection or a request is
+        // taken within a tick of net's, not at httpd's next tick (up to
+        // 100 ms while idle). The first round waits about a tick. Rounds
+        // go on while each finds something ready, for a bounded number of
+        // rounds and bytes: a tick then moves as much as net drains (not
+        // one socket send buffer per tick, which held a download to 32 KiB
+        // per 10 ms tick), and a kept-alive connection's next request is
+        // taken in the same tick. While output waits for room a round
+        // waits [`BURST_WAIT_MS`], else a tick. The rounds are counted,
+        // not timed, so a replay makes the same calls; a round in which
+        // nothing became ready ends the tick, so a slow reader holds it up
         // for one wait at most.
+        let first_wait = if self.server.connections() == 0 { IDLE_TICK_MS } else { Self::TICK_MS };
+        let mut ready = self.poll(listener, now_ms, first_wait as u32);
         for _ in 0..BURST_ROUNDS {
-            if self.listener != Some(listener)
-                || self.tick_bytes >= TICK_BYTES
-                || !self.server.connection_ids().any(|c| self.server.wants_write(c))
-            {
+            if !ready || self.listener != Some(listener) || self.tick_bytes >= TICK_BYTES {
                 break;
             }
-            if !self.poll(listener, now_ms, BURST_WAIT_MS) {
-                break;
-            }
+            let writing = self.server.connection_ids().any(|c| self.server.wants_write(c));
+            ready = self.poll(listener, now_ms, if writing { BURST_WAIT_MS } else { Self::TICK_MS as u32 });
         }
     }
 
