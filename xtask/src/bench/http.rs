@@ -50,7 +50,7 @@ const RTT_ROUNDS: usize = 40;
 /// ICMP echoes in the guest.
 const PINGS: u32 = 6;
 /// Time between two crashes of net during the download.
-const CRASH_EVERY: Duration = Duration::from_secs(4);
+const CRASH_EVERY: Duration = Duration::from_secs(2);
 /// The crash kinds, in turn (`crash net KIND`; empty: killed by the kernel).
 const CRASH_KINDS: [&str; 6] = ["fault", "hang", "panic", "", "violation", "corrupt"];
 /// Width of a bin of the throughput plot (seconds).
