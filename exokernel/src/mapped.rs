@@ -67,7 +67,9 @@ impl<T> MappedObjects<T> {
         if va >= r.va + r.pages * PAGE_SIZE {
             return;
         }
-        r.mapped -= 1;
+        // Saturating: a page mapped into the range's hole by other means
+        // (`map_child`) may be counted against it too.
+        r.mapped = r.mapped.saturating_sub(1);
         if r.mapped == 0 {
             self.ranges.remove(i);
         }
