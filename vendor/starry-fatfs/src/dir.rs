@@ -133,9 +133,19 @@ impl<'a, IO: ReadWriteSeek, TP: TimeProvider, OCC: OemCpConverter> Dir<'a, IO, T
         &self,
         name: &str,
         is_dir: Option<bool>,
+        short_name_gen: Option<&mut ShortNameGenerator>,
+    ) -> Result<DirEntry<'a, IO, TP, OCC>, Error<IO::Error>> {
+        Self::find_in(&mut self.iter(), name, is_dir, short_name_gen)
+    }
+
+    /// [`Dir::find_entry`] over `iter` (Kintsugi patch: which may note room).
+    fn find_in(
+        iter: &mut DirIter<'a, IO, TP, OCC>,
+        name: &str,
+        is_dir: Option<bool>,
         mut short_name_gen: Option<&mut ShortNameGenerator>,
     ) -> Result<DirEntry<'a, IO, TP, OCC>, Error<IO::Error>> {
-        for r in self.iter() {
+        for r in iter {
             let e = r?;
             // compare name ignoring case
             if e.eq_name(name) {
@@ -174,21 +184,36 @@ impl<'a, IO: ReadWriteSeek, TP: TimeProvider, OCC: OemCpConverter> Dir<'a, IO, T
         name: &str,
         is_dir: Option<bool>,
     ) -> Result<DirEntryOrShortName<'a, IO, TP, OCC>, Error<IO::Error>> {
+        self.check_for_existence_with_room(name, is_dir, None).map(|(r, _)| r)
+    }
+
+    /// Kintsugi patch: [`Dir::check_for_existence`], which also notes in
+    /// `room` (when given) where a run of its entries fits.
+    #[allow(clippy::type_complexity)]
+    fn check_for_existence_with_room(
+        &self,
+        name: &str,
+        is_dir: Option<bool>,
+        room: Option<FreeRun>,
+    ) -> Result<(DirEntryOrShortName<'a, IO, TP, OCC>, Option<u64>), Error<IO::Error>> {
         let mut short_name_gen = ShortNameGenerator::new(name);
         loop {
             // find matching entry
-            let r = self.find_entry(name, is_dir, Some(&mut short_name_gen));
+            let mut iter = self.iter();
+            iter.room = room.clone();
+            let r = Self::find_in(&mut iter, name, is_dir, Some(&mut short_name_gen));
+            let found_room = iter.room.as_ref().and_then(FreeRun::position);
             match r {
                 // file not found - continue with short name generation
                 Err(Error::NotFound) => {}
                 // unexpected error - return it
                 Err(err) => return Err(err),
                 // directory already exists - return it
-                Ok(e) => return Ok(DirEntryOrShortName::DirEntry(e)),
+                Ok(e) => return Ok((DirEntryOrShortName::DirEntry(e), None)),
             };
             // try to generate short name
             if let Ok(name) = short_name_gen.generate() {
-                return Ok(DirEntryOrShortName::ShortName(name));
+                return Ok((DirEntryOrShortName::ShortName(name), found_room));
             }
             // there were too many collisions in short name generation
             // try different checksum in the next iteration
@@ -298,12 +323,18 @@ impl<'a, IO: ReadWriteSeek, TP: TimeProvider, OCC: OemCpConverter> Dir<'a, IO, T
     /// directory.
     pub fn find_or_create_file(&self, name: &str) -> Result<(DirEntry<'a, IO, TP, OCC>, bool), Error<IO::Error>> {
         trace!("Dir::find_or_create_file {}", name);
-        match self.check_for_existence(name, None)? {
-            DirEntryOrShortName::ShortName(short_name) => {
+        // Kintsugi patch: the lookup's scan also finds where the new
+        // entries go (what `find_free_entries` would find: nothing is
+        // written in between), so a create scans the folder once.
+        validate_long_name(name)?;
+        let lfn_utf16 = Self::encode_lfn_utf16(name);
+        let room = FreeRun::new(Self::entries_for(&lfn_utf16));
+        match self.check_for_existence_with_room(name, None, Some(room))? {
+            (DirEntryOrShortName::ShortName(short_name), room) => {
                 let sfn_entry = self.create_sfn_entry(short_name, FileAttributes::from_bits_truncate(0), None);
-                Ok((self.write_entry(name, sfn_entry)?, true))
+                Ok((self.write_entry_at(lfn_utf16, sfn_entry, room)?, true))
             }
-            DirEntryOrShortName::DirEntry(e) => Ok((e, false)),
+            (DirEntryOrShortName::DirEntry(e), _) => Ok((e, false)),
         }
     }
 
@@ -579,6 +610,51 @@ impl<'a, IO: ReadWriteSeek, TP: TimeProvider, OCC: OemCpConverter> Dir<'a, IO, T
         Ok((stream, start_pos))
     }
 
+    /// Kintsugi patch: how many entries `name` takes (its long-name
+    /// entries and the short one).
+    fn entries_for(lfn_utf16: &LfnBuffer) -> u32 {
+        LfnEntriesGenerator::new(lfn_utf16.as_ucs2_units(), 0).len() as u32 + 1
+    }
+
+    /// Kintsugi patch: [`Dir::write_entry`] for a name that is not `.` or
+    /// `..` (already validated, `lfn_utf16` its UTF-16), at `room` (the
+    /// byte offset in the folder a scan found for its entries) if known.
+    fn write_entry_at(
+        &self,
+        lfn_utf16: LfnBuffer,
+        raw_entry: DirFileEntryData,
+        room: Option<u64>,
+    ) -> Result<DirEntry<'a, IO, TP, OCC>, Error<IO::Error>> {
+        let lfn_chsum = lfn_checksum(raw_entry.name());
+        let lfn_iter = LfnEntriesGenerator::new(lfn_utf16.as_ucs2_units(), lfn_chsum);
+        let mut stream = match room {
+            Some(pos) => {
+                let mut stream = self.stream.clone();
+                stream.seek(io::SeekFrom::Start(pos))?;
+                stream
+            }
+            None => self.find_free_entries(lfn_iter.len() as u32 + 1)?,
+        };
+        let start_pos = stream.seek(io::SeekFrom::Current(0))?;
+        for lfn_entry in lfn_iter {
+            lfn_entry.serialize(&mut stream)?;
+        }
+        raw_entry.serialize(&mut stream)?;
+        let end_pos = stream.seek(io::SeekFrom::Current(0))?;
+        let end_abs_pos = stream.abs_pos().unwrap();
+        let start_abs_pos = end_abs_pos - u64::from(DIR_ENTRY_SIZE);
+        let short_name = ShortName::new(raw_entry.name());
+        Ok(DirEntry {
+            data: raw_entry,
+            short_name,
+            #[cfg(feature = "lfn")]
+            lfn_utf16,
+            fs: self.fs,
+            entry_pos: start_abs_pos,
+            offset_range: (start_pos, end_pos),
+        })
+    }
+
     fn write_entry(
         &self,
         name: &str,
@@ -640,6 +716,55 @@ pub struct DirIter<'a, IO: ReadWriteSeek, TP, OCC> {
     fs: &'a FileSystem<IO, TP, OCC>,
     skip_volume: bool,
     err: bool,
+    /// Kintsugi patch: where a run of free entries lies, noted while
+    /// iterating (see [`FreeRun`]).
+    room: Option<FreeRun>,
+}
+
+/// Kintsugi patch: follows the raw entries a [`DirIter`] reads and finds
+/// the first place `wanted` entries fit, exactly as `Dir::find_free_entries`
+/// would: the first run of that many deleted entries, or the end of the
+/// folder (with the deleted entries right before it).
+#[derive(Clone, Debug)]
+pub(crate) struct FreeRun {
+    wanted: u32,
+    first_free: u32,
+    num_free: u32,
+    found: Option<u32>,
+}
+
+impl FreeRun {
+    pub(crate) fn new(wanted: u32) -> Self {
+        FreeRun { wanted, first_free: 0, num_free: 0, found: None }
+    }
+
+    /// Entry number `i` of the folder is `raw`.
+    fn see(&mut self, i: u32, raw: &DirEntryData) {
+        if self.found.is_some() {
+            return;
+        }
+        if raw.is_end() {
+            if self.num_free == 0 {
+                self.first_free = i;
+            }
+            self.found = Some(self.first_free);
+        } else if raw.is_deleted() {
+            if self.num_free == 0 {
+                self.first_free = i;
+            }
+            self.num_free += 1;
+            if self.num_free == self.wanted {
+                self.found = Some(self.first_free);
+            }
+        } else {
+            self.num_free = 0;
+        }
+    }
+
+    /// The byte offset of the place found, if the scan got that far.
+    fn position(&self) -> Option<u64> {
+        self.found.map(|i| u64::from(i * DIR_ENTRY_SIZE))
+    }
 }
 
 impl<'a, IO: ReadWriteSeek, TP, OCC> DirIter<'a, IO, TP, OCC> {
@@ -649,6 +774,7 @@ impl<'a, IO: ReadWriteSeek, TP, OCC> DirIter<'a, IO, TP, OCC> {
             fs,
             skip_volume,
             err: false,
+            room: None,
         }
     }
 }
@@ -672,6 +798,9 @@ impl<'a, IO: ReadWriteSeek, TP: TimeProvider, OCC> DirIter<'a, IO, TP, OCC> {
         let mut begin_offset = offset;
         loop {
             let raw_entry = DirEntryData::deserialize(&mut self.stream)?;
+            if let Some(room) = self.room.as_mut() {
+                room.see((offset / u64::from(DIR_ENTRY_SIZE)) as u32, &raw_entry);
+            }
             offset += u64::from(DIR_ENTRY_SIZE);
             // Check if this is end of dir
             if raw_entry.is_end() {
@@ -727,6 +856,7 @@ impl<IO: ReadWriteSeek, TP, OCC> Clone for DirIter<'_, IO, TP, OCC> {
             fs: self.fs,
             err: self.err,
             skip_volume: self.skip_volume,
+            room: self.room.clone(),
         }
     }
 }

@@ -686,3 +686,51 @@ fn reads_files_mtools_wrote() {
     let _ = std::fs::remove_file(&p);
     let _ = std::fs::remove_file(&src);
 }
+
+/// Creates put their entries where fatfs's own free-slot search would
+/// (the vendored patch finds the place in the lookup's scan): the first
+/// run of deleted entries long enough for the name (its long-name entries
+/// and the short one), else the end. A listing shows the new names in
+/// those places, and fsck is clean.
+#[test]
+fn creates_fill_the_first_hole_that_fits() {
+    let mut t = T::new(40);
+    t.ok(1, Request::Mkdir { path: "/d".into() });
+    // Ten files of one long-name entry each (two entries with the short
+    // one): "file-0" .. "file-9".
+    for i in 0..10 {
+        t.put(&format!("/d/file-{i}"), b"x");
+    }
+    // Holes: two entries where file-2 was, four where file-5 and file-6
+    // were.
+    for name in ["file-2", "file-5", "file-6"] {
+        t.ok(1, Request::Remove { path: format!("/d/{name}") });
+    }
+    // A name of 14 characters takes two long-name entries and the short
+    // one: three entries, so it skips the two-entry hole and takes the
+    // start of the four-entry one; a short name then fits the first hole;
+    // the next three-entry name fits nowhere before the end.
+    for name in ["a-longer-name1", "s1", "a-longer-name2"] {
+        t.put(&format!("/d/{name}"), name.as_bytes());
+    }
+    let mut names = t.ls("/d");
+    names.retain(|n| n != "." && n != "..");
+    let want = [
+        "file-0",
+        "file-1",
+        "s1",
+        "file-3",
+        "file-4",
+        "a-longer-name1",
+        "file-7",
+        "file-8",
+        "file-9",
+        "a-longer-name2",
+    ];
+    assert_eq!(names, want);
+    for name in ["a-longer-name1", "s1", "a-longer-name2", "file-9"] {
+        let want: &[u8] = if name.starts_with("file") { b"x" } else { name.as_bytes() };
+        assert_eq!(t.get(&format!("/d/{name}")), want, "{name}");
+    }
+    fsck(&t.committed_copy()).unwrap();
+}
