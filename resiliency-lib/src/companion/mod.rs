@@ -801,6 +801,15 @@ impl<P: Resilient> Companion<P> {
                 {
                     log::info!("{}: an answer to abandoned request {seq} of session {session}: dropped", P::NAME);
                 }
+                // Replaying an older checkpoint's log after a fall-back: an
+                // answer to a request the table no longer has (it was
+                // released before the newest commit, which let it go) went
+                // to its client when the log was made. Held requests are
+                // always there now (httpd keeps a `Wait` in net), and a
+                // poisoned checkpoint of net broke the contract on every
+                // such answer, a restart storm.
+                SvcReply::Reply { session, seq, .. } | SvcReply::Release { session, seq }
+                    if quiet && (session, seq) != id && !self.held.is_held((session, seq)) => {}
                 // A request held in a state this companion did not see it
                 // hold (its predecessor's, restored from the vault), of a
                 // client that is gone: nobody is owed the answer.
