@@ -786,7 +786,14 @@ impl<P: Resilient> Companion<P> {
                     self.forward(id, index, reply, replay)?;
                     index += 1;
                 }
-                SvcReply::Reply { session, seq, .. } if quiet && self.held.is_held((session, seq)) => {}
+                // Replaying an older checkpoint's log after a fall-back: an
+                // answer to another request (held then, whether or not the
+                // table still has it) went to its client when the log was
+                // made. (A table entry goes at the first commit after its
+                // release; with httpd's `Wait` always held in net, a
+                // poisoned net checkpoint broke the contract on every such
+                // answer the table had let go, a restart storm.)
+                SvcReply::Reply { session, seq, .. } if quiet && (session, seq) != id => {}
                 SvcReply::Reply { session, seq, reply } if self.held.is_held((session, seq)) => {
                     self.forward_held((session, seq), reply)?;
                 }
@@ -801,15 +808,8 @@ impl<P: Resilient> Companion<P> {
                 {
                     log::info!("{}: an answer to abandoned request {seq} of session {session}: dropped", P::NAME);
                 }
-                // Replaying an older checkpoint's log after a fall-back: an
-                // answer to a request the table no longer has (it was
-                // released before the newest commit, which let it go) went
-                // to its client when the log was made. Held requests are
-                // always there now (httpd keeps a `Wait` in net), and a
-                // poisoned checkpoint of net broke the contract on every
-                // such answer, a restart storm.
-                SvcReply::Reply { session, seq, .. } | SvcReply::Release { session, seq }
-                    if quiet && (session, seq) != id && !self.held.is_held((session, seq)) => {}
+                // Its release, in that older log, when the table let it go.
+                SvcReply::Release { session, seq } if quiet && (session, seq) != id => {}
                 // A request held in a state this companion did not see it
                 // hold (its predecessor's, restored from the vault), of a
                 // client that is gone: nobody is owed the answer.

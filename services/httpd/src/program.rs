@@ -192,6 +192,18 @@ impl Httpd {
         Ok(())
     }
 
+    /// The interval between ticks (ms), which is also how long a tick's
+    /// first wait on net lasts: [`IDLE_TICK_MS`] with no connection open
+    /// (a new one is accepted as soon as net sees it, since httpd waits on
+    /// the listener in net), else [`Httpd::TICK_MS`].
+    fn tick_interval_ms(&self) -> u64 {
+        if self.server.connections() == 0 {
+            IDLE_TICK_MS
+        } else {
+            Self::TICK_MS
+        }
+    }
+
     fn tick(&mut self, now_ms: u64) {
         self.tick_bytes = 0;
         self.files.tick(now_ms);
@@ -230,8 +242,7 @@ impl Httpd {
         // not timed, so a replay makes the same calls; a round in which
         // nothing became ready ends the tick, so a slow reader holds it up
         // for one wait at most.
-        let first_wait = if self.server.connections() == 0 { IDLE_TICK_MS } else { Self::TICK_MS };
-        let mut ready = self.poll(listener, now_ms, first_wait as u32);
+        let mut ready = self.poll(listener, now_ms, self.tick_interval_ms() as u32);
         for _ in 0..BURST_ROUNDS {
             if !ready || self.listener != Some(listener) || self.tick_bytes >= TICK_BYTES {
                 break;
@@ -550,10 +561,7 @@ impl Service for Httpd {
         match event {
             Event::Tick { now_ns, .. } => {
                 self.tick(now_ns / 1_000_000);
-                // With no connection open, slow ticks: a new one waits at
-                // most IDLE_TICK_MS to be accepted.
-                let idle = self.server.connections() == 0;
-                service::tick_every(if idle { IDLE_TICK_MS } else { Self::TICK_MS });
+                service::tick_every(self.tick_interval_ms());
             }
             other => log::warn!("httpd: an event it does not use: {other:?}"),
         }
