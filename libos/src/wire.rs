@@ -115,12 +115,25 @@ impl Writer {
 /// Reads fields from untrusted bytes.
 pub struct Reader<'a> {
     buf: &'a [u8],
+    /// Whether [`Reader::bytes_vec`] skips what it checked (see
+    /// [`Reader::checking`]).
+    skip_bulk: bool,
 }
 
 impl<'a> Reader<'a> {
     /// Read from `buf`.
     pub fn new(buf: &'a [u8]) -> Reader<'a> {
-        Reader { buf }
+        Reader { buf, skip_bulk: false }
+    }
+
+    /// Read from `buf` only to check it: [`Reader::bytes_vec`] checks each
+    /// byte string's length as always but skips its bytes and returns it
+    /// empty. For a decode whose result is looked at for its kind and not
+    /// its data: the companion checking a message against the protocol,
+    /// which would otherwise copy every 64 KiB payload once more just to
+    /// drop it.
+    pub fn checking(buf: &'a [u8]) -> Reader<'a> {
+        Reader { buf, skip_bulk: true }
     }
 
     fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
@@ -179,9 +192,11 @@ impl<'a> Reader<'a> {
         self.take(n)
     }
 
-    /// A length-prefixed byte string, copied.
+    /// A length-prefixed byte string, copied (checked and left empty by a
+    /// [`Reader::checking`]).
     pub fn bytes_vec(&mut self, max: usize) -> Result<Vec<u8>, DecodeError> {
-        Ok(self.bytes(max)?.to_vec())
+        let b = self.bytes(max)?;
+        Ok(if self.skip_bulk { Vec::new() } else { b.to_vec() })
     }
 
     /// A length-prefixed UTF-8 string of at most `max` bytes.
@@ -220,6 +235,22 @@ pub fn char_prefix(s: &str, max: usize) -> &str {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_checking_reader_checks_byte_strings_and_skips_them() {
+        let mut w = Writer::new();
+        w.bytes(&[7; 100]).u32(42);
+        let msg = w.finish();
+        let mut r = Reader::checking(&msg);
+        assert_eq!(r.bytes_vec(100), Ok(Vec::new()));
+        assert_eq!(r.u32(), Ok(42));
+        assert_eq!(r.finish(), Ok(()));
+        // Lengths are checked as when copying: over the maximum, or past
+        // the end of the message.
+        assert_eq!(Reader::checking(&msg).bytes_vec(99), Err(DecodeError::Invalid));
+        assert_eq!(Reader::checking(&msg[..50]).bytes_vec(100), Err(DecodeError::Truncated));
+        assert_eq!(Reader::new(&msg).bytes_vec(100), Ok(alloc::vec![7; 100]));
+    }
 
     #[test]
     fn prefixes_end_at_character_boundaries() {

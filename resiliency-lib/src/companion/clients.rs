@@ -141,9 +141,13 @@ pub struct Clients<P: Protocol> {
     unclaimed: BTreeMap<u64, (u64, Vec<Vec<u8>>)>,
 }
 
+/// Decode a client's request or the service's reply to check it against
+/// the protocol and classify it (idempotent, durable, its deadline): its
+/// byte strings are checked and skipped, not copied (the message goes on
+/// as the bytes it came in).
 pub(super) fn decode<M: Message>(bytes: &[u8]) -> Result<M, String> {
     let mut q = HandleQueue::new(Vec::new());
-    let mut r = Reader::new(bytes);
+    let mut r = Reader::checking(bytes);
     let m = M::decode(&mut r, &mut q).map_err(|e| format!("{e}"))?;
     r.finish().map_err(|e| format!("{e}"))?;
     Ok(m)
