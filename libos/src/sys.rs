@@ -374,6 +374,15 @@ pub fn console_inject(console: Handle, bytes: &[u8]) -> Result<(), Error> {
         .map(|_| ())
 }
 
+/// Write the echo of what was typed on the line this program holds
+/// (`console_output_above`), after `redraw` if others' output cleared the
+/// line since this program last wrote: one unit, so no output can come
+/// between the check and the echo. Whether the redraw was written.
+pub fn console_echo(console: Handle, echo: &[u8], redraw: &[u8]) -> Result<bool, Error> {
+    let args = [echo.as_ptr() as u64, echo.len() as u64, redraw.as_ptr() as u64, redraw.len() as u64];
+    call(Syscall::Console, [h(console), ConsoleOp::Echo as u64, args[0], args[1], args[2], args[3]]).map(|v| v != 0)
+}
+
 /// Have others' console output go above the line this program is typing
 /// (signalling `event` with `bits` after it, to draw the line again), or
 /// with `None` stop.

@@ -123,6 +123,23 @@ fn messages_do_not_land_in_the_typed_line() {
 }
 
 #[test]
+fn an_echo_after_others_output_redraws_the_line_first() {
+    let mut m = boot();
+    // Between the shell's look at its events and its echo, others' output
+    // may clear the line; the echo must then come after the line drawn
+    // again, in one unit (CI once saw `run crashme readkernel` shown as
+    // `adkernel`, and the test waited for its echo in vain). `echotest`
+    // makes that order happen every time.
+    let out = m.sh("run echotest");
+    assert!(out.contains("echotest: ok"), "{out}");
+    let lines = m.screen_lines();
+    let message = lines.iter().position(|l| l == "echotest: a message from another program");
+    let message = message.unwrap_or_else(|| panic!("{lines:#?}"));
+    assert!(lines[message + 1..].iter().any(|l| l == "echotest> abcdefghi"), "{lines:#?}");
+    m.shutdown();
+}
+
+#[test]
 fn lines_typed_ahead_are_kept() {
     let mut m = boot();
     // Two lines at once: both run, in order (the second reads what the

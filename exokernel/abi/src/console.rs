@@ -49,13 +49,25 @@ pub enum ConsoleOp {
     /// output, ends it with a line feed if it did not, and sets `bits` on
     /// `event`, so the caller draws its prompt and line again below.
     OutputAbove = 5,
+    /// `(echo, echo_len, redraw, redraw_len) -> 0 or 1`: the holder of the
+    /// line ([`ConsoleOp::OutputAbove`]) writes the echo of what was typed
+    /// (at most [`MAX_DEBUG_WRITE`](crate::MAX_DEBUG_WRITE) bytes). If
+    /// others' output cleared its line since it last wrote, the console
+    /// first writes `redraw` (the prompt and the line as they were before
+    /// this echo, starting with `CR ESC [ K`; at most as many bytes), in the
+    /// same unit, and returns 1. Checking for a cleared line and then
+    /// writing in two calls would leave a gap in which output can clear
+    /// the line and the echo go on after it alone.
+    Echo = 6,
 }
 
 impl ConsoleOp {
     /// The operation with this number.
     pub fn from_u64(v: u64) -> Option<ConsoleOp> {
         use ConsoleOp::*;
-        [LogRead, LogWatch, DisplayInfo, DisplayClaim, InputInject, OutputAbove].into_iter().find(|o| *o as u64 == v)
+        [LogRead, LogWatch, DisplayInfo, DisplayClaim, InputInject, OutputAbove, Echo]
+            .into_iter()
+            .find(|o| *o as u64 == v)
     }
 }
 
@@ -208,7 +220,7 @@ mod tests {
                 assert_eq!(op as u64, n);
             }
         }
-        assert_eq!(ConsoleOp::from_u64(6), None);
+        assert_eq!(ConsoleOp::from_u64(7), None);
         assert_eq!(core::mem::size_of::<LogRecordHeader>(), 16);
         assert_eq!(core::mem::size_of::<DisplayInfo>(), 40);
     }

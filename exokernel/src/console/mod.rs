@@ -39,6 +39,9 @@ struct Hold {
     name_len: usize,
     event: Weak<Event>,
     bits: u64,
+    /// Others' output went over the holder's line since the holder last
+    /// wrote (see [`echo`]).
+    line_lost: bool,
 }
 
 struct Console {
@@ -175,9 +178,16 @@ impl Console {
             _ => None,
         };
         let Some((event, bits, holder, holder_name, len)) = holder else {
+            if let Some(h) = self.hold.as_mut().filter(|h| h.pid == pid && !bytes.is_empty()) {
+                // The holder wrote: what is on its row is its own again.
+                h.line_lost = false;
+            }
             self.show(pid, name, bytes);
             return;
         };
+        if let Some(h) = self.hold.as_mut() {
+            h.line_lost = true;
+        }
         if !self.at_line_start {
             self.show(holder, &holder_name[..len], b"\r\x1b[K");
             self.at_line_start = true;
@@ -356,12 +366,31 @@ pub fn claim_display(event: &Arc<Event>) {
 pub fn output_above(pid: u32, name: &str, holder: Option<(&Arc<Event>, u64)>) {
     let Some(mut c) = console() else { return };
     c.hold = holder.map(|(event, bits)| {
-        let mut h =
-            Hold { pid, name: [0; kintsugi_abi::MAX_LOG_NAME], name_len: 0, event: Arc::downgrade(event), bits };
+        let mut h = Hold {
+            pid,
+            name: [0; kintsugi_abi::MAX_LOG_NAME],
+            name_len: 0,
+            event: Arc::downgrade(event),
+            bits,
+            line_lost: false,
+        };
         h.name_len = name.len().min(h.name.len());
         h.name[..h.name_len].copy_from_slice(&name.as_bytes()[..h.name_len]);
         h
     });
+}
+
+/// The echo of what `pid` (named `name`) typed, after `redraw` if others'
+/// output cleared its line since it last wrote (`ConsoleOp::Echo`); one
+/// unit under the console's lock. Whether the redraw went first.
+pub fn echo(pid: u32, name: &str, echo: &[u8], redraw: &[u8]) -> bool {
+    let Some(mut c) = console() else { return false };
+    let lost = c.hold.as_ref().is_some_and(|h| h.pid == pid && h.line_lost) && !redraw.is_empty();
+    if lost {
+        c.emit(pid, name.as_bytes(), redraw);
+    }
+    c.emit(pid, name.as_bytes(), echo);
+    lost
 }
 
 /// Print to the console.

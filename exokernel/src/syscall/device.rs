@@ -260,7 +260,7 @@ pub(super) fn console(k: &mut Kernel, pid: Pid, a: [u64; 6]) -> SysResult {
     use kintsugi_abi::{ConsoleOp, MAX_CONSOLE_INJECT, MAX_LOG_RECORD};
     resource(k, pid, a[0], ResourceKind::Console)?;
     let op = ConsoleOp::from_u64(a[1]).ok_or(Error::InvalidArgument)?;
-    let [_, _, x, y, z, _] = a;
+    let [_, _, x, y, z, w] = a;
     let event_arg = |k: &Kernel, raw: u64| -> Result<Arc<crate::object::Event>, Error> {
         let (event, _) = get(caller(k, pid)?, raw, Rights::WAIT, Some(ObjectKind::Event))?;
         Ok(event.event()?.clone())
@@ -303,6 +303,12 @@ pub(super) fn console(k: &mut Kernel, pid: Pid, a: [u64; 6]) -> SysResult {
                 crate::console::output_above(pid, name, Some((&event, y)));
             }
             Ok(Ret::One(0))
+        }
+        ConsoleOp::Echo => {
+            let p = caller(k, pid)?;
+            let echo = user::read_vec(&p.space, x, y, kintsugi_abi::MAX_DEBUG_WRITE)?;
+            let redraw = user::read_vec(&p.space, z, w, kintsugi_abi::MAX_DEBUG_WRITE)?;
+            Ok(Ret::One(u64::from(crate::console::echo(pid, p.shared.name(), &echo, &redraw))))
         }
     }
 }

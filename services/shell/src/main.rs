@@ -96,8 +96,14 @@ impl Console {
             }
         }
         let mut echo = Vec::new();
+        // The line as it stands before these keystrokes, for the console
+        // to draw first should others' output clear it before the echo
+        // is shown (see `echo_out`).
+        let mut redraw = Vec::new();
         if bits & ABOVE_BIT != 0 && self.holding {
             self.editor.redraw(&mut echo);
+        } else if self.holding {
+            self.editor.redraw(&mut redraw);
         }
         for &b in &typed {
             match self.editor.feed(b, &mut echo, &self.completer) {
@@ -105,8 +111,27 @@ impl Console {
                 e => events.push(e),
             }
         }
-        write_out(&echo);
+        self.echo_out(&echo, &redraw);
         (events, false)
+    }
+
+    /// Show the echo of keystrokes. Between the shell's look at its event
+    /// bits and its write, others' output may clear the line (the console
+    /// shows it above); the echo alone would then go on a fresh row
+    /// without the prompt and the start of the line, and an entered line
+    /// show only its last keystrokes (CI: `run crashme readkernel` showed
+    /// as `adkernel`). So the console writes `redraw` first in that case,
+    /// in the same unit as the echo (`ConsoleOp::Echo`).
+    fn echo_out(&self, echo: &[u8], redraw: &[u8]) {
+        if echo.is_empty() {
+            return;
+        }
+        let (first, rest) = echo.split_at(echo.len().min(WRITE_CHUNK));
+        let redraw = if redraw.len() <= WRITE_CHUNK { redraw } else { &[] };
+        if sys::console_echo(self.handle, first, redraw).is_err() {
+            write_out(first);
+        }
+        write_out(rest);
     }
 
     /// Have others' output go above the line while one is typed (or not).
