@@ -75,12 +75,18 @@ pub fn chaos_percent(service: &str) -> &'static str {
     }
 }
 
-/// The chaos percentages of steady chaos: two to three times those of a
+/// The chaos percentages of steady chaos: several times those of a
 /// period, since a crash the companion injects is never counted against
-/// the request (its rerun has no chaos), so clients see only delay.
+/// the request (its rerun has no chaos), so clients see only delay. The
+/// services that recover in a few milliseconds (kv, tally, nic) take the
+/// most; blk (half a second: the card is set up again) and fs (its
+/// mount) less. (Until 2026-12-07 kv and tally had 8 and the rest 5: a
+/// 60-minute run then injected 5,907 crashes, 59 % of issue 11's target,
+/// bound by the requests the clients get served, not by the CPU.)
 pub fn steady_percent(service: &str) -> &'static str {
     match service {
-        "kv" | "tally" => "8",
+        "kv" | "tally" => "20",
+        "nic" => "15",
         "net" => "2",
         _ => "5",
     }
