@@ -31,7 +31,7 @@ use crate::machine::{Machine, MachineError};
 use crate::{disks, qemu, quiet, resilient_services, Image, QemuConfig, BOOT_TIMEOUT};
 use inject::Action;
 use rng::Rng;
-use stats::Stats;
+use stats::{Phase, Stats};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -136,6 +136,8 @@ struct Soak<'a> {
     /// cut (the service committed again).
     damage_boot: Option<damage::Damage>,
     damage_commit: Option<damage::Damage>,
+    /// When the current [`Phase`] began.
+    phase_began: Instant,
 }
 
 /// What a soak found.
@@ -186,6 +188,7 @@ pub fn run(image: &Image, o: &Options) -> Outcome {
         damage_rng: Rng::new(o.seed ^ 0x5107_da3a_9e00_0011),
         damage_boot: None,
         damage_commit: None,
+        phase_began: Instant::now(),
     };
     if o.machine.nic.is_some() {
         if let Err(e) = put_www(&o.disks[0], &o.out_dir) {
@@ -203,7 +206,9 @@ pub fn run(image: &Image, o: &Options) -> Outcome {
     let mut after_cut = false;
     let mut failed_boots = 0;
     loop {
-        let mut m = match s.boot() {
+        let booted = s.boot();
+        s.lap(Phase::Booting);
+        let mut m = match booted {
             Ok(m) => m,
             Err(t) => {
                 s.web_cut();
@@ -233,10 +238,12 @@ pub fn run(image: &Image, o: &Options) -> Outcome {
                 s.fsck("after power cut");
                 s.check_commit_after_damage();
                 s.damage_slot();
+                s.lap(Phase::BetweenBoots);
                 after_cut = true;
             }
             Ok(BootEnd::Done) => {
                 s.finish(m);
+                s.lap(Phase::Ending);
                 break;
             }
             Err(t) => {
@@ -247,6 +254,7 @@ pub fn run(image: &Image, o: &Options) -> Outcome {
                 s.trouble(t, Some(&m));
                 s.fsck("after a failure");
                 s.damage_commit = None;
+                s.lap(Phase::BetweenBoots);
                 after_cut = true;
                 if s.time_up() {
                     break;
@@ -274,6 +282,13 @@ pub fn run(image: &Image, o: &Options) -> Outcome {
 }
 
 impl Soak<'_> {
+    /// The time since the last lap goes to `phase`.
+    fn lap(&mut self, phase: Phase) {
+        let now = Instant::now();
+        self.stats.phases.add(phase, now.duration_since(self.phase_began).as_millis() as u64);
+        self.phase_began = now;
+    }
+
     fn time_up(&self) -> bool {
         self.started.elapsed() >= self.o.duration
     }
@@ -593,17 +608,20 @@ impl Soak<'_> {
             }
         }
         let mut draining = false;
+        self.lap(Phase::Checking);
         loop {
             self.read_lines(m, &mut clients);
             if self.time_up() {
+                self.lap(if draining { Phase::Draining } else { Phase::Injecting });
                 for service in chaos_on.drain(..).chain(steady.iter().copied()) {
                     self.sh(m, &format!("chaos {service} 0"))?;
                 }
                 self.wind_down(m, &mut clients)?;
                 return Ok(BootEnd::Done);
             }
-            if Instant::now() >= cut_at {
+            if !draining && Instant::now() >= cut_at {
                 draining = true;
+                self.lap(Phase::Injecting);
             }
             for c in clients.iter_mut().filter(|c| !c.running) {
                 if draining && c.name == "fsload" && !self.o.fs_power_cuts {
@@ -641,6 +659,7 @@ impl Soak<'_> {
                 }
                 self.read_ps(m)?;
                 self.end_boot_figures();
+                self.lap(Phase::Draining);
                 return Ok(BootEnd::Cut);
             }
             let action = inject::choose(&mut self.rng, &chaos_on, steady, self.o.companion_kills);

@@ -71,6 +71,7 @@ pub fn markdown(o: &Outcome, opts: &Options) -> String {
         if opts.companion_kills { "on" } else { "off" },
         if opts.fs_power_cuts { "on" } else { "off (fs is brought to rest and synced before each cut)" }
     );
+    let _ = writeln!(r, "Where the time went: {}.\n", st.phases.describe(st.boots));
     let _ = writeln!(
         r,
         "| service | crashes injected | of them kills | restarts | recovery median / p99 / worst (ms, from `crash`) | requests served | checkpoints |"
@@ -273,13 +274,14 @@ pub fn json(o: &Outcome, opts: &Options) -> String {
     let clients: Vec<String> = st.client_ops.iter().map(|(n, v)| format!("{}: {v}", json_str(n))).collect();
     let zero: Vec<String> = st.zero.named().iter().map(|(n, v)| format!("{}: {v}", json_str(n))).collect();
     let failures: Vec<String> = st.failures.iter().map(|f| json_str(f)).collect();
+    let phases: Vec<String> = st.phases.named().iter().map(|(n, ms)| format!("{}: {ms}", json_str(n))).collect();
     format!(
         "{{\n  \"seed\": {},\n  \"passed\": {},\n  \"elapsed_s\": {},\n  \"requested_s\": {},\n  \"boots\": {},\n  \
          \"power_cuts\": {},\n  \"crashes\": {},\n  \"combined_crashes\": {},\n  \"chaos_periods\": {},\n  \
          \"vault_kills\": {},\n  \"hogs\": {},\n  \"companion_kills\": {},\n  \"fs_power_cuts\": {},\n  \
          \"prefix_checks\": {},\n  \"synced_checks\": {},\n  \"cuts_mid_epoch\": {},\n  \"fuzz_calls\": {},\n  \"http\": {{\"downloads\": {}, \"ranges\": {}, \
          \"bytes\": {}, \"cut_by_power\": {}}},\n  \"tcp\": {{\"streams\": {}, \"bytes\": {}, \
-         \"back_bytes\": {}, \"cut_by_power\": {}}},\n  \"services\": {{{}}},\n  \"client_ops\": {{{}}},\n  \
+         \"back_bytes\": {}, \"cut_by_power\": {}}},\n  \"phases_ms\": {{{}}},\n  \"services\": {{{}}},\n  \"client_ops\": {{{}}},\n  \
          \"must_be_zero\": {{{}}},\n  \"failures\": [{}],\n  \"refused\": {},\n  \"damage\": {}\n}}\n",
         o.seed,
         o.passed,
@@ -306,6 +308,7 @@ pub fn json(o: &Outcome, opts: &Options) -> String {
         st.tcp.bytes,
         st.tcp.back_bytes,
         st.tcp.cut_by_power,
+        phases.join(", "),
         services.join(", "),
         clients.join(", "),
         zero.join(", "),

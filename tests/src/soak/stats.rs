@@ -163,6 +163,76 @@ impl DamageStats {
     }
 }
 
+/// Where a boot's wall-clock time goes, in the order a boot goes through
+/// it: a soak of an hour makes as many power cuts as its boots are short.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Phase {
+    /// From QEMU's start to the prompt with every service up.
+    Booting,
+    /// The checks after a cut and the boot's setup (kvcommit, the synced
+    /// file, steady chaos).
+    Checking,
+    /// The loop of injections with the clients running.
+    Injecting,
+    /// From the cut's time to the cut (fsload brought to rest, `ps`).
+    Draining,
+    /// Between QEMU's kill and the next boot: `fsck.fat`, slot damage.
+    BetweenBoots,
+    /// The end: clients finish, power off, the final boot's checks.
+    Ending,
+}
+
+impl Phase {
+    /// Every phase, in report order.
+    pub const ALL: [Phase; 6] =
+        [Phase::Booting, Phase::Checking, Phase::Injecting, Phase::Draining, Phase::BetweenBoots, Phase::Ending];
+
+    /// What the phase is, in a few words.
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Booting => "booting",
+            Phase::Checking => "checks and setup",
+            Phase::Injecting => "injecting",
+            Phase::Draining => "bringing to the cut",
+            Phase::BetweenBoots => "between boots (fsck, damage)",
+            Phase::Ending => "the end (final checks)",
+        }
+    }
+}
+
+/// Wall-clock time per [`Phase`], summed over the boots.
+#[derive(Clone, Debug, Default)]
+pub struct PhaseTimes {
+    /// Milliseconds per phase.
+    pub ms: BTreeMap<Phase, u64>,
+}
+
+impl PhaseTimes {
+    /// Add `ms` to `phase`.
+    pub fn add(&mut self, phase: Phase, ms: u64) {
+        *self.ms.entry(phase).or_default() += ms;
+    }
+
+    /// Every phase with its time, in report order.
+    pub fn named(&self) -> Vec<(&'static str, u64)> {
+        Phase::ALL.iter().map(|p| (p.name(), self.ms.get(p).copied().unwrap_or(0))).collect()
+    }
+
+    /// `booting 12 s (21 %), ...`, with the mean per boot of `boots`.
+    pub fn describe(&self, boots: u64) -> String {
+        let total: u64 = self.ms.values().sum::<u64>().max(1);
+        let per = boots.max(1);
+        self.named()
+            .iter()
+            .filter(|(_, ms)| *ms > 0)
+            .map(|(name, ms)| {
+                format!("{name} {:.1} s per boot ({} %)", *ms as f64 / 1000.0 / per as f64, ms * 100 / total)
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 /// Everything the soak counted.
 #[derive(Clone, Debug, Default)]
 pub struct Stats {
@@ -201,6 +271,8 @@ pub struct Stats {
     pub tcp: TcpStats,
     /// The damages to the checkpoint disk.
     pub damage: DamageStats,
+    /// Where the wall-clock time went.
+    pub phases: PhaseTimes,
     /// Injections the system refused (e.g. `crash` while the service was
     /// already restarting): not failures, reported for the record.
     pub refused: Vec<String>,
@@ -291,6 +363,17 @@ mod tests {
         assert_eq!(percentiles(&[5]), Some((5, 5, 5)));
         let v: Vec<u64> = (1..=100).collect();
         assert_eq!(percentiles(&v), Some((50, 99, 100)));
+    }
+
+    #[test]
+    fn phase_times_say_their_share() {
+        let mut t = PhaseTimes::default();
+        t.add(Phase::Injecting, 3000);
+        t.add(Phase::Booting, 1000);
+        assert_eq!(
+            t.describe(2),
+            "booting 0.5 s per boot (25 %), injecting 1.5 s per boot (75 %)"
+        );
     }
 
     #[test]
