@@ -36,6 +36,9 @@ fn a_short_soak_loses_nothing() {
         // A damaged checkpoint record after every cut: the short run has
         // about three.
         damage_every: 1,
+        // A run of about 3 s on an idle machine (a long soak makes ten
+        // million calls).
+        final_fuzz_calls: 1_000_000,
         machine: QemuConfig { nic: Some(NicModel::Virtio), disk_bus: DiskBus::Virtio, ..QemuConfig::default() },
     };
     let outcome = soak::run(&image, &o);

@@ -171,6 +171,10 @@ enum Cmd {
         /// 0: never.
         #[arg(long, default_value_t = 3)]
         damage_every: u64,
+        /// System calls of the fuzzer run in the final boot (nothing else
+        /// running; its kernel-memory leak check counts).
+        #[arg(long, default_value_t = kintsugi_tests::soak::attackers::FINAL_FUZZ_CALLS)]
+        final_fuzz: u64,
     },
     /// Run the benchmarks beside a Linux guest under the same QEMU settings.
     Bench {
@@ -354,6 +358,7 @@ fn main() {
             pause_ms,
             steady_chaos,
             damage_every,
+            final_fuzz,
         } => soak::run(soak::SoakArgs {
             minutes,
             seed,
@@ -365,6 +370,7 @@ fn main() {
             pause_ms,
             steady_chaos,
             damage_every,
+            final_fuzz,
         }),
         Cmd::Bench { only } => bench::run(only.as_deref()).map(|_| 0),
         Cmd::Profile { exec, seconds, hz, top, download } => {

@@ -32,6 +32,8 @@ pub struct SoakArgs {
     /// One power cut in this many (on average) is followed by damage to a
     /// checkpoint record (0: never).
     pub damage_every: u64,
+    /// System calls of the fuzzer run in the final boot.
+    pub final_fuzz: u64,
 }
 
 /// Parse `MIN-MAX` (seconds or milliseconds).
@@ -71,6 +73,7 @@ pub fn run(a: SoakArgs) -> Result<i32, String> {
         pause_ms: a.pause_ms,
         steady_chaos: a.steady_chaos,
         damage_every: a.damage_every,
+        final_fuzz_calls: a.final_fuzz,
         machine: QemuConfig { nic: Some(NicModel::Virtio), disk_bus: DiskBus::Virtio, ..QemuConfig::default() },
     };
     let outcome = soak::run(&image, &o);

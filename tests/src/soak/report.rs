@@ -72,6 +72,17 @@ pub fn markdown(o: &Outcome, opts: &Options) -> String {
         if opts.fs_power_cuts { "on" } else { "off (fs is brought to rest and synced before each cut)" }
     );
     let _ = writeln!(r, "Where the time went: {}.\n", st.phases.describe(st.boots));
+    let costliest: Vec<String> = st
+        .commands
+        .costliest(8)
+        .iter()
+        .map(|(kind, n, total, worst)| {
+            format!("`{kind}` {n} in {:.1} s (worst {:.1} s)", *total as f64 / 1e3, *worst as f64 / 1e3)
+        })
+        .collect();
+    if !costliest.is_empty() {
+        let _ = writeln!(r, "The shell commands that took the most time: {}.\n", costliest.join(", "));
+    }
     let _ = writeln!(
         r,
         "| service | crashes injected | of them kills | restarts | recovery median / p99 / worst (ms, from `crash`) | requests served | checkpoints |"

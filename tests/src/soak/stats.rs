@@ -233,6 +233,39 @@ impl PhaseTimes {
     }
 }
 
+/// How long the soak's shell commands took, by their first word (and the
+/// second for `run`, `crash`, `chaos` and `kill`): the loop injects only
+/// as fast as the loaded system answers.
+#[derive(Clone, Debug, Default)]
+pub struct CommandTimes {
+    /// Per kind: commands and milliseconds in all, and the slowest.
+    pub kinds: BTreeMap<String, (u64, u64, u64)>,
+}
+
+impl CommandTimes {
+    /// Add one command `line` that took `took`.
+    pub fn add(&mut self, line: &str, took: std::time::Duration) {
+        let mut words = line.split_whitespace();
+        let first = words.next().unwrap_or("");
+        let kind = match (first, words.next()) {
+            ("run" | "crash" | "chaos" | "kill", Some(second)) => format!("{first} {second}"),
+            _ => first.to_string(),
+        };
+        let ms = took.as_millis() as u64;
+        let e = self.kinds.entry(kind).or_default();
+        *e = (e.0 + 1, e.1 + ms, e.2.max(ms));
+    }
+
+    /// The kinds that took most time in all, at most `n`, as
+    /// `(kind, commands, total ms, slowest ms)`.
+    pub fn costliest(&self, n: usize) -> Vec<(String, u64, u64, u64)> {
+        let mut v: Vec<_> = self.kinds.iter().map(|(k, &(c, t, w))| (k.clone(), c, t, w)).collect();
+        v.sort_by(|a, b| b.2.cmp(&a.2));
+        v.truncate(n);
+        v
+    }
+}
+
 /// Everything the soak counted.
 #[derive(Clone, Debug, Default)]
 pub struct Stats {
@@ -273,6 +306,8 @@ pub struct Stats {
     pub damage: DamageStats,
     /// Where the wall-clock time went.
     pub phases: PhaseTimes,
+    /// How long the shell commands took.
+    pub commands: CommandTimes,
     /// Injections the system refused (e.g. `crash` while the service was
     /// already restarting): not failures, reported for the record.
     pub refused: Vec<String>,
@@ -370,10 +405,17 @@ mod tests {
         let mut t = PhaseTimes::default();
         t.add(Phase::Injecting, 3000);
         t.add(Phase::Booting, 1000);
-        assert_eq!(
-            t.describe(2),
-            "booting 0.5 s per boot (25 %), injecting 1.5 s per boot (75 %)"
-        );
+        assert_eq!(t.describe(2), "booting 0.5 s per boot (25 %), injecting 1.5 s per boot (75 %)");
+    }
+
+    #[test]
+    fn command_times_group_by_kind() {
+        let mut t = CommandTimes::default();
+        t.add("crash kv hang", std::time::Duration::from_millis(3000));
+        t.add("crash kv", std::time::Duration::from_millis(10));
+        t.add("ps", std::time::Duration::from_millis(200));
+        t.add("run kvload 2 400 &", std::time::Duration::from_millis(50));
+        assert_eq!(t.costliest(2), vec![("crash kv".to_string(), 2, 3010, 3000), ("ps".to_string(), 1, 200, 200)]);
     }
 
     #[test]
