@@ -515,9 +515,10 @@ impl<P: crate::Resilient> Clients<P> {
         }
     }
 
-    /// The next waiting control request and which controller sent it.
-    pub fn next_control(&mut self, only_stats: bool) -> Option<(usize, control::Request)> {
-        let allowed = |r: &control::Request| !only_stats || matches!(r, control::Request::Stats);
+    /// The next waiting control request of a kind `allowed` lets through,
+    /// and which controller sent it (a controller's request of another
+    /// kind is stashed until a later call allows it).
+    pub fn next_control(&mut self, allowed: impl Fn(&control::Request) -> bool) -> Option<(usize, control::Request)> {
         let mut i = 0;
         while i < self.controllers.len() {
             let c = &mut self.controllers[i];
@@ -553,9 +554,16 @@ impl<P: crate::Resilient> Clients<P> {
     /// dropped rather than waited for).
     pub fn answer_control(&mut self, index: usize, reply: control::Reply) {
         if let Some(c) = self.controllers.get_mut(index) {
-            if !matches!(c.channel.try_send(reply), Ok(true)) {
-                log::warn!("{}: a controller does not read its answers; dropping it", self.name);
-                self.controllers.swap_remove(index);
+            match c.channel.try_send(reply) {
+                Ok(true) => {}
+                // It stopped waiting (`ps` gives up on a busy companion).
+                Err(ChannelError::PeerClosed) => {
+                    self.controllers.swap_remove(index);
+                }
+                _ => {
+                    log::warn!("{}: a controller does not read its answers; dropping it", self.name);
+                    self.controllers.swap_remove(index);
+                }
             }
         }
     }

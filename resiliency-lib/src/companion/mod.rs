@@ -929,8 +929,10 @@ impl<P: Resilient> Companion<P> {
     /// recovery or the vault coming back. Meanwhile the companion is not
     /// deaf: it accepts connections and reads requests (queued behind the
     /// one in flight; one that breaks the contract closes its session at
-    /// once), and answers `Stats` (`ps`); other control requests wait for
-    /// the request in flight to end.
+    /// once), and answers `Stats` (`ps`) and `Chaos` (a new rate; `chaos
+    /// httpd 2` waited for a whole tick of httpd's reads, up to a minute
+    /// in the soak); other control requests wait for the request in flight
+    /// to end.
     fn await_call(&mut self, callee: &str) -> Vec<u8> {
         /// How long a call waits for the callee's answer.
         const OUTBOUND_CALL_WAIT_NS: u64 = 60_000_000_000;
@@ -949,7 +951,15 @@ impl<P: Resilient> Companion<P> {
             if self.clients.wait_during_call(callee, wait) == clients::Event::Clients {
                 let mut work = self.clients.collect(&mut self.log);
                 self.queue.append(&mut work);
-                while let Some((index, request)) = self.clients.next_control(true) {
+                // Figures, and a new chaos rate (it takes effect at the
+                // next roll and touches nothing in flight) unless an
+                // injection is still to show, which needs a checkpoint.
+                let pending = self.injection_pending;
+                let now = |r: &crate::control::Request| {
+                    use crate::control::Request;
+                    matches!(r, Request::Stats) || (!pending && matches!(r, Request::Chaos { .. }))
+                };
+                while let Some((index, request)) = self.clients.next_control(now) {
                     let reply = self.control(request);
                     self.clients.answer_control(index, reply);
                 }
@@ -1404,7 +1414,7 @@ impl<P: Resilient> Companion<P> {
     }
 
     fn serve_control(&mut self) {
-        while let Some((index, request)) = self.clients.next_control(false) {
+        while let Some((index, request)) = self.clients.next_control(|_| true) {
             let reply = self.control(request);
             self.clients.answer_control(index, reply);
         }

@@ -440,13 +440,34 @@ fn print_kv_other(reply: kv::Reply) {
     }
 }
 
+/// How long `ps` waits for the companions' figures. A companion answers
+/// between two pieces of its work: in the middle of a recovery (a replay
+/// through a restarting disk driver) or of a commit it may take seconds.
+const FIGURES_PATIENCE: core::time::Duration = core::time::Duration::from_secs(10);
+
 /// The figures of every resilient service (those with a `NAME.control`).
+/// Every companion is asked first and the answers read after, so `ps`
+/// waits for the slowest companion, not for the sum of them all; one that
+/// has not answered within [`FIGURES_PATIENCE`] gets a line saying so.
 fn print_services() {
-    use resiliency_lib::control::Reply;
+    use resiliency_lib::control::{Reply, Request};
     let Ok(names) = directory::services() else { return };
-    let mut out = String::new();
+    let mut asked = Vec::new();
     for name in names.iter().filter_map(|n| n.strip_suffix(".control")) {
         let Ok(mut c) = control(name) else { continue };
+        if c.channel_mut().send(Request::Stats).is_ok() {
+            asked.push((name, c));
+        }
+    }
+    let deadline = libos::time::now_ns().saturating_add(FIGURES_PATIENCE.as_nanos() as u64);
+    let mut out = String::new();
+    let mut silent = Vec::new();
+    for (name, mut c) in asked {
+        let left = core::time::Duration::from_nanos(deadline.saturating_sub(libos::time::now_ns()).max(1));
+        let answer = c.channel_mut().recv_timeout(left);
+        if matches!(answer, Err(libos::channel::ChannelError::TimedOut)) {
+            silent.push(name);
+        }
         if let Ok(Reply::Figures {
             pid,
             restarts,
@@ -459,7 +480,7 @@ fn print_services() {
             durable,
             held_bytes,
             ..
-        }) = c.stats()
+        }) = answer
         {
             if out.is_empty() {
                 let _ = writeln!(
@@ -500,6 +521,9 @@ fn print_services() {
                 "{name:<10} {pid:>5} {restarts:>9} {checkpoints:>11} {log_len:>5} {injected:>9} {requests:>10} {chaos:>6} {durable:>7} {recovery:>14} {held:>9}"
             );
         }
+    }
+    for name in silent {
+        let _ = writeln!(out, "{name:<10} busy: no figures within {} s", FIGURES_PATIENCE.as_secs());
     }
     print!("{out}");
 }

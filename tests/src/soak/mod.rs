@@ -736,11 +736,11 @@ impl Soak<'_> {
         }
     }
 
+    /// Read `ps`; a service too busy to give its figures in time keeps
+    /// those of the reading before.
     fn read_ps(&mut self, m: &mut Machine) -> Result<(), Trouble> {
         let now = ps::parse(&self.sh(m, "ps")?);
-        if !now.is_empty() {
-            self.ps_now = now;
-        }
+        self.ps_now.extend(now);
         Ok(())
     }
 
