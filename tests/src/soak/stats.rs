@@ -260,7 +260,7 @@ impl CommandTimes {
     /// `(kind, commands, total ms, slowest ms)`.
     pub fn costliest(&self, n: usize) -> Vec<(String, u64, u64, u64)> {
         let mut v: Vec<_> = self.kinds.iter().map(|(k, &(c, t, w))| (k.clone(), c, t, w)).collect();
-        v.sort_by(|a, b| b.2.cmp(&a.2));
+        v.sort_by_key(|k| std::cmp::Reverse(k.2));
         v.truncate(n);
         v
     }
