@@ -1,7 +1,7 @@
 //! `hostile [check] [seed=N] [random=N] [sample=N] [SERVICE...]` and
 //! `hostile hold SECS [kv|tally]` (see [`hold`]): a hostile client of the resilient
-//! services (kv, tally, fs, blk by default; net and httpd when named: they
-//! need a network card).
+//! services (kv, tally, fs, blk by default; net, httpd and nic when named:
+//! they need a network card).
 //!
 //! Against each it sends, every message on a fresh session: valid requests
 //! truncated at many lengths, with bytes after them or a handle attached;
@@ -127,6 +127,7 @@ fn main() -> i32 {
             "blk" => attack::<targets::blk::Blk>(&mut rng, &o, &mut report),
             "net" => attack::<targets::net::Net>(&mut rng, &o, &mut report),
             "httpd" => attack::<targets::httpd::Httpd>(&mut rng, &o, &mut report),
+            "nic" => attack::<targets::nic::Nic>(&mut rng, &o, &mut report),
             other => report.fail(format!("{other}: not a service this client knows")),
         }
         let after = figures::read(name);

@@ -9,6 +9,7 @@ pub mod fs;
 pub mod httpd;
 pub mod kv;
 pub mod net;
+pub mod nic;
 pub mod tally;
 
 use crate::probe::Expect;
