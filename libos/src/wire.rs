@@ -17,6 +17,8 @@ pub enum DecodeError {
     Trailing,
     /// The message needs more handles than arrived with it.
     MissingHandle,
+    /// More handles arrived with the message than it names.
+    ExtraHandles,
 }
 
 impl core::fmt::Display for DecodeError {
@@ -26,6 +28,7 @@ impl core::fmt::Display for DecodeError {
             DecodeError::Invalid => "invalid message",
             DecodeError::Trailing => "trailing bytes in message",
             DecodeError::MissingHandle => "message lacks a handle",
+            DecodeError::ExtraHandles => "handles the message does not name came with it",
         })
     }
 }

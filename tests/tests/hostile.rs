@@ -8,8 +8,9 @@
 //! must show no restart: no crash is caused by a client's message. The
 //! ordinary clients run while two hostile clients (two identities) hold
 //! as many idle sessions of tally as its companion allows one client.
-//! A second test does the same to the network stack and the web server
-//! (net, httpd) on a machine with a network card.
+//! A second test does the same to the network stack, the web server and
+//! the card's driver (net, httpd, nic) on a machine with a network card,
+//! a third to the vault, which is under no companion.
 
 use kintsugi_tests::soak::ps::{self, Figures};
 use kintsugi_tests::{boot, boot_with, Machine, NicModel, QemuConfig, COMMAND_TIMEOUT};
@@ -111,5 +112,31 @@ fn hostile_clients_crash_neither_net_nor_httpd() {
     let net = m.shq("net");
     assert!(net.contains("*:80"), "httpd still listens:\n{net}");
     assert_no_restarts(&mut m, &before);
+    m.shutdown();
+}
+
+/// The vault, which every companion's checkpoints go through, under the
+/// same attack (its own contract: reads of the attacker's own records,
+/// commits and appends whose memory handles are missing, lying lengths,
+/// floods, a client that never reads): its process must not change (init
+/// would restart it after a crash), and the companions must still commit
+/// through it (a durable `kv put` is answered only once the vault has it).
+#[test]
+fn hostile_clients_crash_not_the_vault() {
+    let mut m = boot();
+    let put = m.shq("kv put before-hostile 1");
+    assert!(put.lines().any(|l| l.trim() == "ok"), "{put}");
+    let out = m
+        .command("run hostile check seed=3 random=60 vault", COMMAND_TIMEOUT)
+        .unwrap_or_else(|e| panic!("run hostile: {e}\n{}", m.console()));
+    let failures: Vec<&str> = out.lines().filter(|l| l.contains("hostile: FAIL")).collect();
+    assert!(failures.is_empty(), "hostile input was mishandled:\n{}\n{}", failures.join("\n"), m.console());
+    assert!(out.contains("hostile: verdict OK"), "{out}\n{}", m.console());
+    assert!(out.contains("hostile: vault: restarts "), "no figures for the vault:\n{out}");
+    let put = m.shq("kv put after-hostile 2");
+    assert!(put.lines().any(|l| l.trim() == "ok"), "kv commits through the vault after the attack: {put}");
+    let console = m.console();
+    assert!(!console.contains("[init] restarted vault"), "the vault restarted:\n{console}");
+    assert!(!console.contains("panicked"), "a panic:\n{console}");
     m.shutdown();
 }

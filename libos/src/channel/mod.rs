@@ -886,6 +886,11 @@ impl<Tx: Message, Rx: Message> Channel<Tx, Rx> {
         let mut r = Reader::new(bytes);
         let m = Rx::decode(&mut r, &mut q)?;
         r.finish()?;
+        // Handles it does not name would be dropped unseen (a hostile
+        // sender's, or a peer that does not speak this protocol).
+        if !q.is_empty() {
+            return Err(ChannelError::Decode(DecodeError::ExtraHandles));
+        }
         Ok(m)
     }
 

@@ -12,6 +12,15 @@
 //! Each session acts for the client init says connected (its program's
 //! identity); requests name no service. Appends that arrive together, from
 //! any sessions, are written together and flushed once (group commit).
+//!
+//! A client is served one request at a time, as the contract says: one
+//! that sends its next request before reading the answer, that does not
+//! read its answers (its ring is full), or whose message does not decode
+//! (or carries handles it does not name) loses its session, and a client
+//! may hold at most [`SESSIONS_PER_CLIENT`] sessions and all clients
+//! [`MAX_SESSIONS`], so that no client holds up the companions' commits.
+//! (The hostile client found all three holes: 64 requests at once were
+//! answered, 300 sessions made the vault's wait fail and init restart it.)
 
 use crate::disk::{DiskError, SectorDisk};
 use crate::store::{valid_service_name, Vault, VaultError, MAX_ENTRY};
@@ -35,6 +44,12 @@ const BLK_WAIT_NS: u64 = 5_000_000_000;
 /// How long the vault waits for blk to come back when its session broke
 /// (init restarts a blk companion that died).
 const BLK_RECONNECT_NS: u64 = 60_000_000_000;
+/// Sessions one client may hold: a companion holds one, a test program a
+/// few (the hostile client's flood, 24 at once, is served).
+const SESSIONS_PER_CLIENT: usize = 32;
+/// Sessions in all: well under what one wait can name (256, the listener
+/// included).
+const MAX_SESSIONS: usize = 200;
 /// Reconnections one disk operation may make.
 const RECONNECTS: u32 = 3;
 /// The first and the longest pause before trying an unusable disk again.
@@ -363,10 +378,19 @@ impl Session {
         let request = match self.channel.try_recv() {
             Ok(Some(r)) => r,
             Ok(None) => return Ok(None),
-            Err(_) => return Err(()),
+            Err(libos::channel::ChannelError::PeerClosed) => return Err(()),
+            Err(e) => {
+                log::warn!("{} sent a message the vault cannot take ({e}); its session is closed", self.client);
+                return Err(());
+            }
         };
         if let Err(v) = self.checker.on_request(&request) {
             log::warn!("{} broke the vault contract ({}); its session is closed", self.client, v.message);
+            return Err(());
+        }
+        // The next request already waiting: sent before this one's answer.
+        if self.channel.endpoint().is_ready() && !self.channel.endpoint().peer_closed() {
+            log::warn!("{} sent a request before reading its answer; its session is closed", self.client);
             return Err(());
         }
         Ok(Some(request))
@@ -374,6 +398,13 @@ impl Session {
 
     /// Send replies; false when the session is over.
     fn answer(&mut self, replies: Vec<Reply>) -> bool {
+        // Never wait for a client to make room, or the others would wait:
+        // one that left an earlier answer unread loses its session. (The
+        // answers to one request, a few entries, fit in an empty ring.)
+        if self.channel.endpoint().unread_sent().map_or(true, |n| n > 0) {
+            log::warn!("{} does not read its answers; its session is closed", self.client);
+            return false;
+        }
         for reply in replies {
             if self.checker.on_reply(&reply).is_err() || self.channel.send(reply).is_err() {
                 return false;
@@ -468,6 +499,8 @@ pub fn run() -> i32 {
     };
     let mut backend = Backend::start();
     let mut sessions: Vec<Session> = Vec::new();
+    // Connections refused for the limits.
+    let mut refused: u64 = 0;
     loop {
         let ready = {
             let mut items: Vec<&dyn Waitable> = vec![&listener as &dyn Waitable];
@@ -477,6 +510,19 @@ pub fn run() -> i32 {
         match ready {
             Ok(0) => {
                 while let Ok(Some(c)) = listener.try_accept() {
+                    let held = sessions.iter().filter(|s| s.client == c.client).count();
+                    if held >= SESSIONS_PER_CLIENT || sessions.len() >= MAX_SESSIONS {
+                        refused += 1;
+                        // Once, then every 64th: a flood must not flood the console.
+                        if refused % 64 == 1 {
+                            log::warn!(
+                                "{} holds {held} sessions ({} in all); its new connection is refused ({refused} so far)",
+                                c.client,
+                                sessions.len()
+                            );
+                        }
+                        continue;
+                    }
                     sessions.push(Session {
                         channel: Channel::new(c.endpoint),
                         checker: Checker::new(),

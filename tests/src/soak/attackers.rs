@@ -39,7 +39,7 @@ pub const HOSTILE_RANDOM: u64 = 15;
 /// ends well within a boot of the short soak).
 pub const HOSTILE_SAMPLE: u64 = 50;
 /// The services the hostile client attacks, one per run.
-pub const HOSTILE_TARGETS: [&str; 7] = ["kv", "tally", "fs", "blk", "net", "httpd", "nic"];
+pub const HOSTILE_TARGETS: [&str; 8] = ["kv", "tally", "fs", "blk", "net", "httpd", "nic", "vault"];
 
 /// Which of them run in the current boot.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -1,7 +1,7 @@
 //! `hostile [check] [seed=N] [random=N] [sample=N] [SERVICE...]` and
 //! `hostile hold SECS [kv|tally]` (see [`hold`]): a hostile client of the resilient
 //! services (kv, tally, fs, blk by default; net, httpd and nic when named:
-//! they need a network card).
+//! they need a network card) and of the vault (when named).
 //!
 //! Against each it sends, every message on a fresh session: valid requests
 //! truncated at many lengths, with bytes after them or a handle attached;
@@ -128,6 +128,7 @@ fn main() -> i32 {
             "net" => attack::<targets::net::Net>(&mut rng, &o, &mut report),
             "httpd" => attack::<targets::httpd::Httpd>(&mut rng, &o, &mut report),
             "nic" => attack::<targets::nic::Nic>(&mut rng, &o, &mut report),
+            "vault" => attack::<targets::vault::Vault>(&mut rng, &o, &mut report),
             other => report.fail(format!("{other}: not a service this client knows")),
         }
         let after = figures::read(name);
@@ -238,7 +239,9 @@ fn attack<T: Target>(rng: &mut Rng, o: &Options, report: &mut Report) {
         // memory the soak's other clients need.
         floods::hoard::<T>(report);
     }
-    side::attack::<T>(report);
+    if T::RESILIENT {
+        side::attack::<T>(report);
+    }
     if let Err(e) = T::healthy() {
         report.fail(format!("{}: a well-behaved client after the attack: {e}", T::NAME));
     }

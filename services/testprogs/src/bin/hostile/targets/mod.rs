@@ -11,6 +11,7 @@ pub mod kv;
 pub mod net;
 pub mod nic;
 pub mod tally;
+pub mod vault;
 
 use crate::probe::Expect;
 use alloc::string::String;
@@ -38,6 +39,10 @@ pub trait Target {
     const NAME: &'static str;
     /// The highest request tag.
     const LAST_TAG: u8;
+    /// Whether it runs under a companion (whose `NAME.control` and
+    /// `NAME.notices` are attacked too, and whose figures must not move);
+    /// the vault does not (its process must not change).
+    const RESILIENT: bool = true;
     /// Whether a request (that decodes) leaves other clients' data alone.
     fn safe(request: &<Self::P as Protocol>::Request) -> bool;
     /// Valid requests to mangle.
