@@ -14,8 +14,10 @@
 
 use super::rng::Rng;
 
-/// The resilient services the soak crashes.
-pub const SERVICES: [&str; 7] = ["kv", "tally", "blk", "nic", "fs", "net", "httpd"];
+/// The resilient services the soak crashes (waiter, the test service of
+/// held requests and timer events, included: every crash of it replays
+/// the ticks its companion originated).
+pub const SERVICES: [&str; 8] = ["kv", "tally", "blk", "nic", "fs", "net", "httpd", "waiter"];
 /// The services whose companions the soak kills: those whose clients lose
 /// nothing when the companion dies. kv's writes are durable (acknowledged
 /// only once in the vault); blk's state is the device. fs acknowledges a
