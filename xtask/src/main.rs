@@ -162,7 +162,7 @@ enum Cmd {
         #[arg(long, default_value = "100-1200", value_parser = soak::parse_range)]
         pause_ms: (u64, u64),
         /// Keep chaos on in kv, tally, blk, fs and nic all the time (periods
-        /// of chaos then come and go on net and httpd): the crash rate of a
+        /// of chaos then come and go on net, httpd and waiter): the crash rate of a
         /// long campaign.
         #[arg(long)]
         steady_chaos: bool,
