@@ -78,6 +78,23 @@ pub const REQUEST_KINDS: [Kind; 7] =
     [Kind::Fault, Kind::Panic, Kind::Hang, Kind::Exit, Kind::Violation, Kind::Corrupt, Kind::Kill];
 /// The points within a request.
 pub const REQUEST_POINTS: [Point; 3] = [Point::Before, Point::Mid, Point::After];
+/// Where a request-time injection of `kind`, rolled at `point`, strikes:
+/// a corruption strikes after the replies. The invariant check that finds
+/// a corrupted state runs at the checkpoint the companion takes right
+/// after the request; a state corrupted before or during the request
+/// could answer the client wrongly first. (The soak, seed 2034: fs's
+/// state corrupted before a read made it answer httpd that the data disk
+/// could not be mounted, and the download broke; the replay after the
+/// failed check answered differently, a divergence.) A service's own bug
+/// that corrupts its state before a reply is beyond what the companion
+/// can see; a chaos injection models a corruption its checks can catch.
+pub fn point_for(point: Point, kind: Kind) -> Point {
+    match kind {
+        Kind::Corrupt => Point::After,
+        _ => point,
+    }
+}
+
 /// The kinds that can strike during a checkpoint.
 pub const CHECKPOINT_KINDS: [Kind; 4] = [Kind::Fault, Kind::Panic, Kind::Hang, Kind::Corrupt];
 
@@ -86,6 +103,14 @@ pub use libos::rand::Rng;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn corruptions_strike_after_the_replies() {
+        for p in REQUEST_POINTS {
+            assert_eq!(point_for(p, Kind::Corrupt), Point::After);
+            assert_eq!(point_for(p, Kind::Fault), p);
+        }
+    }
 
     #[test]
     fn directives_round_trip() {

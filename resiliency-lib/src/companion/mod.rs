@@ -1142,7 +1142,9 @@ impl<P: Resilient> Companion<P> {
         let d = if at_checkpoint {
             (Point::Checkpoint, rng.pick(&chaos::CHECKPOINT_KINDS))
         } else {
-            (rng.pick(&chaos::REQUEST_POINTS), rng.pick(&chaos::REQUEST_KINDS))
+            let point = rng.pick(&chaos::REQUEST_POINTS);
+            let kind = rng.pick(&chaos::REQUEST_KINDS);
+            (chaos::point_for(point, kind), kind)
         };
         self.stats.injected += 1;
         self.injection_pending = true;
