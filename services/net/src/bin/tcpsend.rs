@@ -18,6 +18,17 @@ extern crate alloc;
 #[cfg(target_os = "none")]
 libos::main!(main);
 
+/// How long a connect, a send or a receive may wait (ms). A connect may
+/// have to outlast a hang of nic (4 s to notice, then a restart) and TCP's
+/// backoff of the SYN (again after 1, 3, 7, 15, 31 s), which 10 s did not
+/// (RELIABILITY.md, finding 13); 30 s (five SYNs) was not enough either
+/// with nic crashed about once a second by the soak's steady chaos
+/// (finding 19): 75 s takes the sixth. The data's retransmissions back off
+/// the same way: a receive that waited 30 s while nic was crashed 120
+/// times under one stream ended it (finding 30).
+#[cfg(target_os = "none")]
+const PATIENCE_MS: u32 = 75_000;
+
 #[cfg(target_os = "none")]
 #[allow(clippy::disallowed_methods)] // a client timing itself, not service state: no replay
 fn main() -> i32 {
@@ -45,12 +56,7 @@ fn main() -> i32 {
         }
     };
     let started = libos::time::now_ns();
-    // A connect may have to outlast a hang of nic (4 s to notice, then a
-    // restart) and TCP's backoff of the SYN (again after 1, 3, 7, 15, 31
-    // s), which 10 s did not (RELIABILITY.md, finding 13); 30 s (five
-    // SYNs) was not enough either with nic crashed about once a second by
-    // the soak's steady chaos (finding 19): 75 s takes the sixth.
-    let socket = match client.connect(address.clone(), port, 75_000) {
+    let socket = match client.connect(address.clone(), port, PATIENCE_MS) {
         Ok(Reply::Opened { socket, .. }) => socket,
         other => {
             println!("tcpsend: connect to {}: {other:?}", net::addr::show_endpoint(&address, port));
@@ -61,7 +67,7 @@ fn main() -> i32 {
     while sent < total {
         let n = (total - sent).min(32 * 1024);
         let data: Vec<u8> = (sent..sent + n).map(|i| net::stream_byte(first.wrapping_add(i))).collect();
-        match client.send(socket, data, 30_000) {
+        match client.send(socket, data, PATIENCE_MS) {
             Ok(Reply::Sent { count }) => sent += count as u64,
             other => {
                 println!("tcpsend: send after {sent} bytes: {other:?}");
@@ -74,7 +80,7 @@ fn main() -> i32 {
     // check what it sends back).
     let mut received = 0u64;
     loop {
-        match client.receive(socket, 32 * 1024, 30_000) {
+        match client.receive(socket, 32 * 1024, PATIENCE_MS) {
             Ok(Reply::Received { data, end }) => {
                 if let Some(back) = back {
                     for (k, b) in data.iter().enumerate() {
