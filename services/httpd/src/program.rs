@@ -357,12 +357,14 @@ impl Httpd {
                 self.accept_all(listener, now_ms);
                 continue;
             }
-            if ev & (ready::READABLE | ready::ENDED) != 0 && !self.receive(socket, now_ms) {
-                self.drop_conn(socket, true);
-                continue;
+            if ev & (ready::READABLE | ready::ENDED) != 0 {
+                if let Err(why) = self.receive(socket, now_ms) {
+                    self.drop_conn(socket, Some(why));
+                    continue;
+                }
             }
             if ev & ready::ENDED != 0 && !self.server.wants_write(socket) {
-                self.drop_conn(socket, false);
+                self.drop_conn(socket, None);
             }
         }
         // Send what can go now, on every connection with something to
@@ -376,16 +378,17 @@ impl Httpd {
             busy.rotate_left(first);
         }
         for c in busy {
-            if !self.pump(c, now_ms) {
-                self.drop_conn(c, true);
+            if let Err(why) = self.pump(c, now_ms) {
+                self.drop_conn(c, Some(why));
             }
         }
         for c in self.server.on_timer(now_ms) {
-            self.drop_conn(c, true);
+            let why = format!("nothing sent for {} s", self.server.send_timeout_ms() / 1000);
+            self.drop_conn(c, Some(why));
         }
         let done: Vec<u32> = self.server.connection_ids().filter(|c| self.server.finished(*c)).collect();
         for c in done {
-            self.drop_conn(c, false);
+            self.drop_conn(c, None);
         }
         any
     }
@@ -405,10 +408,10 @@ impl Httpd {
         }
     }
 
-    /// Take what arrived on `socket`; false if the connection broke.
-    fn receive(&mut self, socket: u32, now_ms: u64) -> bool {
+    /// Take what arrived on `socket`; why not if the connection broke.
+    fn receive(&mut self, socket: u32, now_ms: u64) -> Result<(), String> {
         if !self.server.wants_read(socket) {
-            return true;
+            return Ok(());
         }
         match net_call(Request::Receive { socket, max: 65536, wait_ms: 0 }) {
             Ok(Reply::Received { data, end }) => {
@@ -416,32 +419,28 @@ impl Httpd {
                 if end {
                     self.server.on_end(socket);
                 }
-                true
+                Ok(())
             }
-            Ok(Reply::NotReady) => true,
-            Ok(Reply::Failed { code: code::RESET, .. }) => false,
-            Ok(other) => {
-                log::warn!("receive on {socket}: {other:?}");
-                false
-            }
+            Ok(Reply::NotReady) => Ok(()),
+            Ok(other) => Err(format!("net answered a receive with {other:?}")),
             // Net is gone or restarting: try again on the next tick.
             Err(e) => {
                 self.problem(e);
-                true
+                Ok(())
             }
         }
     }
 
     /// Send what the server has for `socket` while the socket takes it;
-    /// false if the connection broke.
-    fn pump(&mut self, socket: u32, now_ms: u64) -> bool {
+    /// why not if the connection broke.
+    fn pump(&mut self, socket: u32, now_ms: u64) -> Result<(), String> {
         loop {
             if self.tick_bytes >= TICK_BYTES {
-                return true;
+                return Ok(());
             }
             let out = self.server.pending(socket, SEND_MAX, &mut self.files);
             if out.is_empty() {
-                return true;
+                return Ok(());
             }
             let len = out.len().min(SEND_MAX);
             let data = out[..len].to_vec();
@@ -450,29 +449,28 @@ impl Httpd {
                     self.tick_bytes += count as usize;
                     self.server.sent(socket, count as usize, now_ms, &mut self.files);
                     if (count as usize) < len {
-                        return true;
+                        return Ok(());
                     }
                 }
-                Ok(Reply::NotReady) => return true,
-                Ok(Reply::Failed { code: code::RESET | code::NOT_CONNECTED, .. }) => return false,
-                Ok(other) => {
-                    log::warn!("send on {socket}: {other:?}");
-                    return false;
-                }
+                Ok(Reply::NotReady) => return Ok(()),
+                Ok(other) => return Err(format!("net answered a send with {other:?}")),
                 Err(e) => {
                     self.problem(e);
-                    return true;
+                    return Ok(());
                 }
             }
         }
     }
 
-    fn drop_conn(&mut self, socket: u32, abort: bool) {
+    /// Close `socket`: gracefully, or broken off (a reset) for `broken`'s
+    /// reason, which the console gets.
+    fn drop_conn(&mut self, socket: u32, broken: Option<String>) {
         if !self.server.is_open(socket) {
             return;
         }
-        if abort {
-            log::info!("connection {socket} broken off");
+        let abort = broken.is_some();
+        if let Some(why) = broken {
+            log::warn!("connection {socket} broken off: {why}");
         }
         let _ = net_call(Request::Close { socket, abort });
         self.server.close(socket);

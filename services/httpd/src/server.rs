@@ -113,6 +113,12 @@ impl Server {
         Server { config, conns: BTreeMap::new(), board: StatusBoard::default(), counters: Counters::default() }
     }
 
+    /// How long a connection with something to send may go without
+    /// sending any of it before [`Server::on_timer`] breaks it off (ms).
+    pub fn send_timeout_ms(&self) -> u64 {
+        self.config.send_timeout_ms
+    }
+
     /// The counters.
     pub fn counters(&self) -> &Counters {
         &self.counters

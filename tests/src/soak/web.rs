@@ -150,9 +150,10 @@ fn client(s: &Shared, seed: u64) {
         let event = match result {
             Ok(bytes) => Event::Ok { range: range.is_some(), bytes, ms: started.elapsed().as_millis() as u64 },
             Err(what) => {
+                let secs = started.elapsed().as_secs_f64();
                 let what = match range {
-                    Some((a, b)) => format!("GET /{FILE} bytes {a}-{b} from port {port}: {what}"),
-                    None => format!("GET /{FILE} from port {port}: {what}"),
+                    Some((a, b)) => format!("GET /{FILE} bytes {a}-{b} from port {port}: {what} ({secs:.1} s in)"),
+                    None => format!("GET /{FILE} from port {port}: {what} ({secs:.1} s in)"),
                 };
                 if s.generation.load(Ordering::SeqCst) != generation {
                     Event::Cut(what)
