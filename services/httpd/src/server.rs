@@ -7,7 +7,11 @@
 //! [`Config::request_timeout_ms`], an idle keep-alive connection closed
 //! after [`Config::idle_timeout_ms`], a client that stops reading dropped
 //! after [`Config::send_timeout_ms`]. Each connection is handled on its
-//! own, so a slow or silent client holds up no one.
+//! own, so a slow or silent client holds up no one. The deadlines count
+//! the time the server was there to see: a gap between two `on_timer`
+//! calls longer than [`Config::absence_ms`] (the program's tick held up
+//! behind a stalled net or fs, or its own recovery) counts as that much,
+//! so a client is not dropped for the server's own absence.
 //!
 //! Files are read through a [`FileSource`] a chunk at a time as the
 //! connection drains, so a large download costs one chunk of memory.
@@ -44,6 +48,9 @@ pub struct Config {
     pub idle_timeout_ms: u64,
     /// How long a client may take no bytes while a response waits.
     pub send_timeout_ms: u64,
+    /// The most time between two `on_timer` calls that counts towards
+    /// the deadlines: beyond it, the server was away, not its clients.
+    pub absence_ms: u64,
 }
 
 impl Default for Config {
@@ -53,6 +60,7 @@ impl Default for Config {
             request_timeout_ms: 10_000,
             idle_timeout_ms: 60_000,
             send_timeout_ms: 60_000,
+            absence_ms: 1000,
         }
     }
 }
@@ -105,12 +113,20 @@ pub struct Server {
     /// The figures `/status` shows (the program updates them).
     pub board: StatusBoard,
     counters: Counters,
+    /// The time of the last `on_timer` call.
+    last_look_ms: Option<u64>,
 }
 
 impl Server {
     /// A server with `config`.
     pub fn new(config: Config) -> Server {
-        Server { config, conns: BTreeMap::new(), board: StatusBoard::default(), counters: Counters::default() }
+        Server {
+            config,
+            conns: BTreeMap::new(),
+            board: StatusBoard::default(),
+            counters: Counters::default(),
+            last_look_ms: None,
+        }
     }
 
     /// How long a connection with something to send may go without
@@ -441,8 +457,10 @@ impl Server {
 
     /// Deadlines: half-sent requests get 408 and the connection closes,
     /// idle connections close; the connections to drop at once (their
-    /// client stopped taking bytes) are returned.
+    /// client stopped taking bytes) are returned. Time beyond
+    /// [`Config::absence_ms`] since the last call does not count.
     pub fn on_timer(&mut self, now_ms: u64) -> Vec<ConnId> {
+        self.discount_absence(now_ms);
         let mut drop = Vec::new();
         let mut late = Vec::new();
         for (id, c) in self.conns.iter_mut() {
@@ -466,6 +484,32 @@ impl Server {
             self.push(id, error(408, "the request did not arrive in time", true));
         }
         drop
+    }
+
+    /// Move every deadline on by the time since the last look beyond
+    /// [`Config::absence_ms`] (the server was away: a tick held up for a
+    /// minute behind a net that was being crashed over and over broke a
+    /// download off for "not reading", RELIABILITY finding 31). Only
+    /// times from before the last look move, and never past now.
+    fn discount_absence(&mut self, now_ms: u64) {
+        let last = self.last_look_ms.replace(now_ms);
+        let Some(last) = last else { return };
+        let away = now_ms.saturating_sub(last).saturating_sub(self.config.absence_ms);
+        if away == 0 {
+            return;
+        }
+        let shift = |t: &mut u64| {
+            if *t <= last {
+                *t = t.saturating_add(away).min(now_ms);
+            }
+        };
+        for c in self.conns.values_mut() {
+            shift(&mut c.last_progress);
+            shift(&mut c.last_activity);
+            if let Some(t) = c.partial_since.as_mut() {
+                shift(t);
+            }
+        }
     }
 
     /// When `on_timer` has something to do next (ms).
@@ -511,6 +555,7 @@ impl Server {
         }
         let n = &self.counters;
         e.u64(n.connections).u64(n.ok).u64(n.client_errors).u64(n.server_errors).u64(n.file_bytes).u64(n.timed_out);
+        e.opt(self.last_look_ms);
         self.board.save(e);
     }
 
@@ -568,8 +613,9 @@ impl Server {
             file_bytes: d.u64()?,
             timed_out: d.u64()?,
         };
+        let last_look_ms = d.opt()?;
         let board = StatusBoard::restore(d)?;
-        Ok(Server { config, conns, board, counters })
+        Ok(Server { config, conns, board, counters, last_look_ms })
     }
 
     /// The connections open.
