@@ -22,9 +22,10 @@ pub const MIN_FRAME: usize = 14;
 pub const MAX_FRAME: usize = 1514;
 /// Most frames in one request or reply.
 pub const MAX_BATCH: usize = 32;
-/// Longest `Receive` wait the service honours (ms): the companion takes a
-/// longer silence for a hang.
-pub const MAX_WAIT_MS: u32 = 1000;
+/// Longest the service waits on the card in one request (ms): for frames
+/// in a `Receive`, for room in the transmit ring in a `Send`. The
+/// companion takes a second's silence for a hang (`nic.contract`).
+pub const MAX_WAIT_MS: u32 = 200;
 
 /// `Failed` codes (see `nic.contract`).
 pub mod code {

@@ -87,7 +87,7 @@ impl NicService {
         }
         let card = self.card()?;
         let mut sent = 0;
-        let deadline = libos::time::now_ns() + 1_000_000_000;
+        let deadline = libos::time::now_ns() + MAX_WAIT_MS as u64 * 1_000_000;
         while sent < frames.len() {
             let batch: Vec<&[u8]> = frames[sent..].iter().map(|f| f.as_slice()).collect();
             let n = card.send(&batch).map_err(device_failure)?;
@@ -97,7 +97,7 @@ impl NicService {
                 if libos::time::now_ns() > deadline {
                     return Err(failed(
                         code::DEVICE,
-                        format!("the card took {sent} of {} frames in 1 s", frames.len()),
+                        format!("the card took {sent} of {} frames in {MAX_WAIT_MS} ms", frames.len()),
                     ));
                 }
                 card.wait(1_000_000);

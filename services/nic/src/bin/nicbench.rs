@@ -31,7 +31,7 @@ const TX_ETHERTYPE: u16 = nic::ECHO_ETHERTYPE;
 /// How long a silence ends the receive phase (ns).
 const SILENCE_NS: u64 = 5_000_000_000;
 /// Longest wait of one `Receive` (ms).
-const WAIT_MS: u32 = 1000;
+const WAIT_MS: u32 = nic::MAX_WAIT_MS;
 
 fn fail(what: &str, reply: impl core::fmt::Debug) -> i32 {
     println!("BENCH-ERROR nicbench {what}: {reply:?}");
