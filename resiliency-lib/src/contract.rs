@@ -30,9 +30,10 @@ pub struct Policy {
 pub trait Resilient: Protocol {
     /// The checkpoint policy.
     const POLICY: Policy;
-    /// How long the service may take to answer a request, restore or save
+    /// How long the service may take to answer a request or an event
     /// before it counts as hung (`deadline N ms;` in the contract). A
-    /// service blocked waiting for an event gets more (see the companion).
+    /// service blocked waiting for an event gets more (see the companion);
+    /// starting, restoring and saving get at least 3 s whatever this says.
     const DEADLINE_MS: u32 = 3000;
     /// `request`'s own deadline (`deadline A, B N ms;`), or the service's.
     fn deadline_ms(_request: &Self::Request) -> u32 {

@@ -413,7 +413,7 @@ impl<P: Resilient> Companion<P> {
     /// The sessions the service's state holds, as it says.
     fn service_sessions(&mut self) -> Result<Vec<u64>, Failure> {
         self.service()?.send(SvcRequest::Sessions)?;
-        match self.service()?.recv(service_deadline_ns::<P>())? {
+        match self.service()?.recv(lifecycle_deadline_ns::<P>())? {
             SvcReply::SessionList { sessions } => {
                 Ok(sessions.chunks_exact(8).map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8]))).collect())
             }
@@ -1037,7 +1037,7 @@ impl<P: Resilient> Companion<P> {
         let chaos = directive.map_or(0, |(p, k)| chaos::encode(p, k));
         self.service()?.send(SvcRequest::Checkpoint { chaos })?;
         let mut epoch = Vec::new();
-        let capture = match self.service()?.recv(service_deadline_ns::<P>())? {
+        let capture = match self.service()?.recv(lifecycle_deadline_ns::<P>())? {
             SvcReply::Saved { memory, len, epoch_len } => {
                 let (state, held) = read_memory_split(memory, len, len.saturating_add(epoch_len))?;
                 epoch = held;
@@ -1096,7 +1096,7 @@ impl<P: Resilient> Companion<P> {
     /// so the next checkpoint's epoch carries it again.
     fn apply_epoch(&mut self, bytes: usize) -> Result<(), Failure> {
         self.service()?.send(SvcRequest::ApplyEpoch)?;
-        match self.service()?.recv(EPOCH_DEADLINE_NS.max(service_deadline_ns::<P>()))? {
+        match self.service()?.recv(EPOCH_DEADLINE_NS.max(lifecycle_deadline_ns::<P>()))? {
             SvcReply::EpochApplied { held } => {
                 self.epoch_applied = self.generation;
                 self.stats.held_bytes = held;
@@ -1122,7 +1122,7 @@ impl<P: Resilient> Companion<P> {
             return Ok(arena);
         }
         self.service()?.send(SvcRequest::Checkpoint { chaos: 0 })?;
-        match self.service()?.recv(service_deadline_ns::<P>())? {
+        match self.service()?.recv(lifecycle_deadline_ns::<P>())? {
             SvcReply::Saved { memory, len, .. } => read_memory(memory, len),
             SvcReply::Quiescent => Ok(Vec::new()),
             SvcReply::InvariantFailed { message } => Err(Failure::Invariant(message)),
@@ -1160,7 +1160,8 @@ impl<P: Resilient> Companion<P> {
         let latest = self.store.latest();
         let generation = latest.map_or(0, |c| c.generation);
         let redo = latest.is_some_and(|c| !c.epoch.is_empty()) && self.epoch_applied != generation;
-        let within = if redo { EPOCH_DEADLINE_NS.max(service_deadline_ns::<P>()) } else { service_deadline_ns::<P>() };
+        let within =
+            if redo { EPOCH_DEADLINE_NS.max(lifecycle_deadline_ns::<P>()) } else { lifecycle_deadline_ns::<P>() };
         self.service = Some(ServiceProcess::start(&self.program, latest, redo, distillation, within)?);
         if redo {
             self.epoch_applied = generation;
@@ -1581,9 +1582,23 @@ fn recorded_inputs(entries: &[Entry]) -> VecDeque<Vec<u8>> {
     entries.iter().map_while(|e| if let Entry::Input(v) = e { Some(v.clone()) } else { None }).collect()
 }
 
-/// How long `P`'s service may take to start, restore or save.
+/// How long `P`'s service may go without progress while it owes an
+/// answer to an event, or after a crash injection, before it counts as
+/// hung (the contract's `deadline N ms;`).
 fn service_deadline_ns<P: Resilient>() -> u64 {
     P::DEADLINE_MS as u64 * 1_000_000
+}
+
+/// The least time a service process gets to start, restore, save or list
+/// its sessions, whatever its contract's deadline: that is the process's
+/// own work (loading, copying its state), which a deadline meant for
+/// requests (nic's second, RELIABILITY finding 32) must not cut short.
+const LIFECYCLE_DEADLINE_NS: u64 = 3_000_000_000;
+
+/// How long `P`'s service may take to start, restore, save or list its
+/// sessions.
+fn lifecycle_deadline_ns<P: Resilient>() -> u64 {
+    service_deadline_ns::<P>().max(LIFECYCLE_DEADLINE_NS)
 }
 
 /// How long `P`'s service may take over the logged request `bytes`.

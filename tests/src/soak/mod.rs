@@ -364,8 +364,9 @@ impl Soak<'_> {
                         self.stats.http.whole_ms.push(ms);
                     }
                 }
-                web::Event::Cut(what) => {
+                web::Event::Cut { what, bytes } => {
                     self.stats.http.cut_by_power += 1;
+                    self.stats.http.cut_bytes += bytes;
                     self.stats.http.cut_examples.truncate(4);
                     self.stats.http.cut_examples.push(what);
                 }

@@ -137,11 +137,12 @@ pub fn markdown(o: &Outcome, opts: &Options) -> String {
             r,
             "\nHTTP from the host (httpd over net over nic, through a forwarded port): {} downloads of the whole \
              file and {} byte ranges, {:.1} MiB compared byte for byte; {} downloads cut off by a power cut (not \
-             errors).{}",
+             errors; the {:.1} MiB they had before the cut compared too).{}",
             h.downloads,
             h.ranges,
             h.bytes as f64 / (1 << 20) as f64,
             h.cut_by_power,
+            h.cut_bytes as f64 / (1 << 20) as f64,
             percentiles(&h.whole_ms).map_or(String::new(), |(m, _, w)| format!(
                 " A whole download took {:.1} s at the median, {:.1} s at worst ({:.2} MiB/s at the median).",
                 m as f64 / 1000.0,
@@ -291,7 +292,7 @@ pub fn json(o: &Outcome, opts: &Options) -> String {
          \"power_cuts\": {},\n  \"crashes\": {},\n  \"combined_crashes\": {},\n  \"chaos_periods\": {},\n  \
          \"vault_kills\": {},\n  \"hogs\": {},\n  \"companion_kills\": {},\n  \"fs_power_cuts\": {},\n  \
          \"prefix_checks\": {},\n  \"synced_checks\": {},\n  \"cuts_mid_epoch\": {},\n  \"fuzz_calls\": {},\n  \"http\": {{\"downloads\": {}, \"ranges\": {}, \
-         \"bytes\": {}, \"cut_by_power\": {}}},\n  \"tcp\": {{\"streams\": {}, \"bytes\": {}, \
+         \"bytes\": {}, \"cut_by_power\": {}, \"cut_bytes\": {}}},\n  \"tcp\": {{\"streams\": {}, \"bytes\": {}, \
          \"back_bytes\": {}, \"cut_by_power\": {}}},\n  \"phases_ms\": {{{}}},\n  \"services\": {{{}}},\n  \"client_ops\": {{{}}},\n  \
          \"must_be_zero\": {{{}}},\n  \"failures\": [{}],\n  \"refused\": {},\n  \"damage\": {}\n}}\n",
         o.seed,
@@ -315,6 +316,7 @@ pub fn json(o: &Outcome, opts: &Options) -> String {
         st.http.ranges,
         st.http.bytes,
         st.http.cut_by_power,
+        st.http.cut_bytes,
         st.tcp.streams,
         st.tcp.bytes,
         st.tcp.back_bytes,

@@ -98,6 +98,8 @@ pub struct HttpStats {
     pub whole_ms: Vec<u64>,
     /// Downloads a power cut ended (not errors).
     pub cut_by_power: u64,
+    /// Body bytes of those checked, up to the cut.
+    pub cut_bytes: u64,
     /// The last few of them, for the record.
     pub cut_examples: Vec<String>,
 }

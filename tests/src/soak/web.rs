@@ -8,7 +8,9 @@
 //! of a boot for a hang or a panic, counted on their own) came while it
 //! ran: the soak moves the boot generation on before it kills QEMU, and
 //! a failed download that started in an older generation is counted as
-//! cut off by the power, not as an error. A download that stops for
+//! cut off by the power, not as an error; what it received before the
+//! cut is still judged (status, length, every body byte so far), and a
+//! wrong byte is an error, cut or not. A download that stops for
 //! [`STALL`] without a byte fails.
 
 use super::rng::Rng;
@@ -42,8 +44,9 @@ pub enum Event {
     /// The bytes were right (`range`: a byte range, else the whole file),
     /// in `ms` milliseconds.
     Ok { range: bool, bytes: u64, ms: u64 },
-    /// It failed, and a power cut came while it ran: not an error.
-    Cut(String),
+    /// It failed, and a power cut came while it ran: not an error; the
+    /// `bytes` of body it received first were right.
+    Cut { what: String, bytes: u64 },
     /// It failed or the bytes were wrong, with no power cut to explain it.
     Error(String),
 }
@@ -146,7 +149,8 @@ fn client(s: &Shared, seed: u64) {
             (first, (first + len).min(SIZE) - 1)
         });
         let started = std::time::Instant::now();
-        let result = download(port, range, &data);
+        let mut got = Vec::with_capacity(data.len() + 1024);
+        let result = download(port, range, &data, &mut got);
         let event = match result {
             Ok(bytes) => Event::Ok { range: range.is_some(), bytes, ms: started.elapsed().as_millis() as u64 },
             Err(what) => {
@@ -156,7 +160,10 @@ fn client(s: &Shared, seed: u64) {
                     None => format!("GET /{FILE} from port {port}: {what} ({secs:.1} s in)"),
                 };
                 if s.generation.load(Ordering::SeqCst) != generation {
-                    Event::Cut(what)
+                    match check_prefix(&got, range, &data) {
+                        Ok(bytes) => Event::Cut { what, bytes },
+                        Err(wrong) => Event::Error(format!("{what}, and before the cut: {wrong}")),
+                    }
                 } else {
                     Event::Error(what)
                 }
@@ -169,9 +176,9 @@ fn client(s: &Shared, seed: u64) {
     }
 }
 
-/// One request on a fresh connection (`Connection: close`); the body's
-/// length if every byte is right.
-fn download(port: u16, range: Option<(usize, usize)>, data: &[u8]) -> Result<u64, String> {
+/// One request on a fresh connection (`Connection: close`), the answer
+/// read into `got`; the body's length if every byte is right.
+fn download(port: u16, range: Option<(usize, usize)>, data: &[u8], got: &mut Vec<u8>) -> Result<u64, String> {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let mut c = TcpStream::connect_timeout(&addr, Duration::from_secs(30)).map_err(|e| format!("connect: {e}"))?;
     c.set_read_timeout(Some(STALL)).map_err(|e| e.to_string())?;
@@ -179,7 +186,6 @@ fn download(port: u16, range: Option<(usize, usize)>, data: &[u8]) -> Result<u64
     let extra = range.map_or(String::new(), |(a, b)| format!("Range: bytes={a}-{b}\r\n"));
     let request = format!("GET /{FILE} HTTP/1.1\r\nHost: soak\r\n{extra}Connection: close\r\n\r\n");
     c.write_all(request.as_bytes()).map_err(|e| format!("send the request: {e}"))?;
-    let mut got = Vec::with_capacity(data.len() + 1024);
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         match c.read(&mut buf) {
@@ -192,11 +198,47 @@ fn download(port: u16, range: Option<(usize, usize)>, data: &[u8]) -> Result<u64
             Err(e) => return Err(format!("{e} after {} bytes", got.len())),
         }
     }
-    check(&got, range, data)
+    check(got, range, data)
 }
 
 /// Judge a whole response: status, `Content-Length` and every body byte.
 pub fn check(response: &[u8], range: Option<(usize, usize)>, data: &[u8]) -> Result<u64, String> {
+    let (body, want) = judge_head(response, range, data)?;
+    if body.len() != want.len() {
+        return Err(format!("{} of {} body bytes", body.len(), want.len()));
+    }
+    same_bytes(body, want)
+}
+
+/// Judge the part of a response that came before a cut: if its head is
+/// whole, the status, `Content-Length` and every body byte so far; the
+/// body bytes judged.
+pub fn check_prefix(response: &[u8], range: Option<(usize, usize)>, data: &[u8]) -> Result<u64, String> {
+    if !response.windows(4).any(|w| w == b"\r\n\r\n") {
+        return Ok(0);
+    }
+    let (body, want) = judge_head(response, range, data)?;
+    if body.len() > want.len() {
+        return Err(format!("{} body bytes of {}", body.len(), want.len()));
+    }
+    same_bytes(body, &want[..body.len()])
+}
+
+/// Every byte of `body` is `want`'s: its length.
+fn same_bytes(body: &[u8], want: &[u8]) -> Result<u64, String> {
+    if let Some(i) = body.iter().zip(want).position(|(a, b)| a != b) {
+        return Err(format!("body byte {i} is {:#04x}, not {:#04x}", body[i], want[i]));
+    }
+    Ok(body.len() as u64)
+}
+
+/// A response's head judged (status and `Content-Length`): its body so
+/// far and the body wanted.
+fn judge_head<'a>(
+    response: &'a [u8],
+    range: Option<(usize, usize)>,
+    data: &'a [u8],
+) -> Result<(&'a [u8], &'a [u8]), String> {
     let Some(end) = response.windows(4).position(|w| w == b"\r\n\r\n") else {
         return Err(format!("no complete head in {} bytes", response.len()));
     };
@@ -217,13 +259,7 @@ pub fn check(response: &[u8], range: Option<(usize, usize)>, data: &[u8]) -> Res
     if length != Some(want.len()) {
         return Err(format!("Content-Length {length:?}, wanted {}", want.len()));
     }
-    if body.len() != want.len() {
-        return Err(format!("{} of {} body bytes", body.len(), want.len()));
-    }
-    if let Some(i) = body.iter().zip(want).position(|(a, b)| a != b) {
-        return Err(format!("body byte {i} is {:#04x}, not {:#04x}", body[i], want[i]));
-    }
-    Ok(body.len() as u64)
+    Ok((body, want))
 }
 
 #[cfg(test)]
@@ -251,5 +287,23 @@ mod tests {
         short.truncate(short.len() - 3);
         assert!(check(&short, None, &data).unwrap_err().contains("97 of 100"));
         assert!(check(b"HTTP/1.1 200 OK\r\n", None, &data).is_err());
+    }
+
+    #[test]
+    fn what_came_before_a_cut_is_judged_too() {
+        let data: Vec<u8> = (0..100u8).collect();
+        let mut cut = response("HTTP/1.1 200 OK", &data);
+        cut.truncate(cut.len() - 40);
+        assert_eq!(check_prefix(&cut, None, &data), Ok(60));
+        assert_eq!(check_prefix(b"HTTP/1.1 200 OK\r\nContent-Le", None, &data), Ok(0));
+        assert_eq!(check_prefix(b"", None, &data), Ok(0));
+        let mut wrong = cut.clone();
+        let at = wrong.len() - 5;
+        wrong[at] ^= 1;
+        assert!(check_prefix(&wrong, None, &data).unwrap_err().contains("byte 55"));
+        let mut ranged = response("HTTP/1.1 206 Partial Content", &data[10..=49]);
+        ranged.truncate(ranged.len() - 10);
+        assert_eq!(check_prefix(&ranged, Some((10, 49)), &data), Ok(30));
+        assert!(check_prefix(&response("HTTP/1.1 404 Not Found", b"no"), None, &data).is_err());
     }
 }
