@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 const STARTUP: Duration = Duration::from_secs(120);
@@ -145,19 +146,9 @@ const STACK: [&str; 5] = ["nic", "net", "fs", "blk", "httpd"];
 #[test]
 fn httpd_download_survives_crashes_of_every_kind() {
     const SIZE: usize = 64 << 20;
-    let (dir, disks) = disks::fresh("httpd-crashes").unwrap();
-    let data = noise(SIZE, 5);
-    let want = sha256(&data);
-    put_www(&dir, &disks[0], &[("big.bin", &data)]);
-    drop(data);
-    let (mut m, port) = boot_web(&disks);
+    let (mut m, port, dir, want) = boot_with_big_file("httpd-crashes", SIZE, 5);
     let before: Vec<u64> = STACK.iter().map(|s| restarts(&mut m, s)).collect();
-    let got = Arc::new(AtomicUsize::new(0));
-    let rate = Arc::new(AtomicUsize::new(SLOW_RATE));
-    let download = {
-        let (got, rate) = (got.clone(), rate.clone());
-        std::thread::spawn(move || paced_get(port, "/big.bin", &rate, &got))
-    };
+    let (download, got, rate) = start_paced_get(port, SLOW_RATE);
     let start = Instant::now();
     std::thread::sleep(Duration::from_secs(2));
     // Twice each way, from the card up and then from the server down.
@@ -237,6 +228,34 @@ fn httpd_download_survives_crashes_of_every_kind() {
 fn tail(console: &str, n: usize) -> String {
     let lines: Vec<&str> = console.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// Fresh disks (named after `name`) whose `/www/big.bin` is `size` bytes
+/// of noise from `seed`, booted: the machine, its forwarded port, the
+/// disks' folder and the file's SHA-256.
+fn boot_with_big_file(name: &str, size: usize, seed: u64) -> (Machine, u16, PathBuf, String) {
+    let (dir, disks) = disks::fresh(name).unwrap();
+    let data = noise(size, seed);
+    let want = sha256(&data);
+    put_www(&dir, &disks[0], &[("big.bin", &data)]);
+    drop(data);
+    let (m, port) = boot_web(&disks);
+    (m, port, dir, want)
+}
+
+/// A paced download on its thread: the thread, the body bytes so far, and
+/// its pace (bytes a second), which the test may change.
+type PacedGet = (JoinHandle<Result<Vec<u8>, String>>, Arc<AtomicUsize>, Arc<AtomicUsize>);
+
+/// Start a [`paced_get`] of `/big.bin` at `pace` bytes a second.
+fn start_paced_get(port: u16, pace: usize) -> PacedGet {
+    let got = Arc::new(AtomicUsize::new(0));
+    let rate = Arc::new(AtomicUsize::new(pace));
+    let download = {
+        let (got, rate) = (got.clone(), rate.clone());
+        std::thread::spawn(move || paced_get(port, "/big.bin", &rate, &got))
+    };
+    (download, got, rate)
 }
 
 /// The pace of the download while the crashes go on (bytes a second).
@@ -462,18 +481,8 @@ fn fetch(s: &mut TcpStream, path: &str, close: bool) -> Result<Vec<u8>, String> 
 fn httpd_download_survives_a_kill_of_net_then_a_corruption_of_httpd() {
     const SIZE: usize = 16 << 20;
     const ROUNDS: usize = 8;
-    let (dir, disks) = disks::fresh("httpd-finding31").unwrap();
-    let data = noise(SIZE, 31);
-    let want = sha256(&data);
-    put_www(&dir, &disks[0], &[("big.bin", &data)]);
-    drop(data);
-    let (mut m, port) = boot_web(&disks);
-    let got = Arc::new(AtomicUsize::new(0));
-    let rate = Arc::new(AtomicUsize::new(SLOW_RATE / 2));
-    let download = {
-        let (got, rate) = (got.clone(), rate.clone());
-        std::thread::spawn(move || paced_get(port, "/big.bin", &rate, &got))
-    };
+    let (mut m, port, dir, want) = boot_with_big_file("httpd-finding31", SIZE, 31);
+    let (download, got, rate) = start_paced_get(port, SLOW_RATE / 2);
     std::thread::sleep(Duration::from_secs(2));
     m.shq("chaos nic 15");
     m.shq("chaos net 1");
