@@ -243,32 +243,17 @@ impl Mapping {
     }
 }
 
-/// Copy `len` bytes from `src` to `dst` with volatile accesses, eight
-/// bytes at a time where both are aligned alike.
+/// Copy `len` bytes from `src` to `dst`, reading each byte once
+/// ([`crate::memcpy::copy_bytes`]).
 ///
 /// # Safety
 /// `src` must be valid for reads and `dst` for writes of `len` bytes, and
 /// the two ranges must not overlap.
 unsafe fn volatile_copy(src: *const u8, dst: *mut u8, len: usize) {
-    let mut i = 0;
-    let word = core::mem::size_of::<u64>();
-    if (src as usize) % word == (dst as usize) % word {
-        while i < len && !(src as usize + i).is_multiple_of(word) {
-            // SAFETY: i < len, within both ranges (the caller's promise).
-            unsafe { dst.add(i).write_volatile(src.add(i).read_volatile()) };
-            i += 1;
-        }
-        while i + word <= len {
-            // SAFETY: within both ranges, and both addresses are 8-aligned.
-            unsafe { (dst.add(i) as *mut u64).write_volatile((src.add(i) as *const u64).read_volatile()) };
-            i += word;
-        }
-    }
-    while i < len {
-        // SAFETY: i < len, within both ranges.
-        unsafe { dst.add(i).write_volatile(src.add(i).read_volatile()) };
-        i += 1;
-    }
+    // SAFETY: the caller's promise; `copy_bytes` reads each byte once (it is
+    // assembly) and avoids the emulator's TLB collisions a word loop between
+    // a mapping and the heap often hit (see `crate::memcpy`).
+    unsafe { crate::memcpy::copy_bytes(dst, src, len) };
 }
 
 impl Drop for Mapping {

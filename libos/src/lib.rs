@@ -5,7 +5,8 @@
 //! wrappers ([`sys`]) and owning handles ([`handle`]), the heap and the
 //! state arena at a fixed address ([`arena`]), address-space layout
 //! ([`vm`]), logging and printing ([`logger`]), time ([`time`]), channels
-//! and `select` ([`channel`]) with their byte encoding ([`wire`]), protocol
+//! and `select` ([`channel`]) with their byte encoding ([`wire`]), the
+//! `memcpy` every copy ends in ([`memcpy`]), protocol
 //! state machines for contracts ([`protocol`]), and
 //! naming and supervision through init ([`directory`]).
 //!
@@ -23,6 +24,7 @@ pub mod console;
 pub mod directory;
 pub mod handle;
 pub mod logger;
+pub mod memcpy;
 pub mod protocol;
 pub mod rand;
 pub mod start;

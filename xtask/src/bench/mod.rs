@@ -139,6 +139,10 @@ const SCHED_ROWS: &[(&str, &str, &str, f64)] = &[
     ("kvload 1000 ops with fifty `spin` running / alone", "kvload_ns_50", "kvload_ns_0", 3.0),
 ];
 
+/// Copy figures: (label, figure, reference, goal for the ratio).
+const COPY_ROWS: &[(&str, &str, &str, f64)] =
+    &[("64 KiB copy, colliding / not", "copy_colliding_64k_ns", "copy_heap_64k_ns", 3.0)];
+
 /// "met" or "NOT met" for a ratio against a goal of at most `goal`.
 fn verdict(ratio: f64, goal: f64) -> &'static str {
     if ratio <= goal {
@@ -247,6 +251,23 @@ fn kernel_table(image: &Image, work_dir: &std::path::Path) -> Result<String, Str
             "| {label} | {} | {} | {ratio:.2} | at most {goal:.1}: {} |\n",
             ms(kv),
             ms(rv),
+            verdict(ratio, *goal)
+        ));
+    }
+    table.push_str(
+        "\nCopies (Kintsugi, same runs): `bench copy` times 64 KiB copies from the heap into another heap buffer \
+         and into a mapping whose pages fall on the same entries of QEMU's software TLB (see `libos::memcpy`)\n\n\
+         | figure | colliding | not colliding (reference) | ratio | goal |\n|---|---:|---:|---:|---|\n",
+    );
+    for (label, k, reference, goal) in COPY_ROWS {
+        let (Some(kv), Some(rv)) = (median_of(&kintsugi, k), median_of(&kintsugi, reference)) else {
+            return Err(format!("bench: figure {k}/{reference} missing"));
+        };
+        let ratio = kv / rv;
+        table.push_str(&format!(
+            "| {label} | {} | {} | {ratio:.2} | at most {goal:.1}: {} |\n",
+            us(kv),
+            us(rv),
             verdict(ratio, *goal)
         ));
     }

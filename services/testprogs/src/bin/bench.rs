@@ -11,6 +11,9 @@
 //! companion, for profiling a round trip (`cargo xtask profile --exec 'run
 //! bench kv'`); prints the median and the mean round trip.
 //!
+//! `bench copy [N]`: what a 64 KiB copy costs when its two sides collide
+//! in the emulator's software TLB, beside one that does not.
+//!
 //! `bench sched [OPS]`: how CPU-bound programs slow the services down. The
 //! time `kvload 1 OPS` (default 1000) takes alone, with one `spin` running
 //! and with fifty, three runs each (the runs alone before and after the
@@ -50,6 +53,7 @@ fn main() -> i32 {
             sys::yield_now();
         },
         Some("spawn") => spawn_and_reap(testprogs::arg_u64(1, 1000)),
+        Some("copy") => copies(testprogs::arg_u64(1, 200)),
         _ => run(),
     }
 }
@@ -70,6 +74,9 @@ fn echo() -> i32 {
 fn run() -> i32 {
     null_syscall();
     if channel_round_trips(2000) != 0 {
+        return 1;
+    }
+    if copies(200) != 0 {
         return 1;
     }
     spawn_and_reap(200)
@@ -237,5 +244,46 @@ fn yields(n: u64) -> i32 {
     }
     println!("BENCH yield_switch_ns {}", (libos::time::now_ns() - t0) / n.max(1) / 2);
     let _ = other.kill();
+    0
+}
+
+/// `bench copy [N]`: the median time of a 64 KiB copy from the heap into
+/// another heap buffer (the reference) and into a mapping placed so that
+/// its pages fall on the same entries of the emulator's software TLB as the
+/// source's (see `libos::memcpy`); prints `copy_heap_64k_ns` and
+/// `copy_colliding_64k_ns`.
+fn copies(n: u64) -> i32 {
+    const LEN: usize = 65536;
+    let src: Vec<u8> = (0..LEN as u32).map(|i| i as u8).collect();
+    let mut heap = alloc::vec![0u8; LEN];
+    // A mapping whose pages fall on the same TLB entries as the source's
+    // (page numbers equal modulo 64, the smallest TLB QEMU uses): inside a
+    // reserved range of 64 pages more than needed, at the page congruent
+    // with the source's first.
+    let pages = (LEN / 4096) as u64;
+    let Ok(memory) = libos::handle::Memory::alloc(pages, MemFlags::empty()) else { return 1 };
+    let Ok(range) = libos::vm::reserve(pages + 64) else { return 1 };
+    let want = (src.as_ptr() as u64 >> 12) % 64;
+    let va = range + ((want + 64 - (range >> 12) % 64) % 64) * 4096;
+    if sys::mem_map(libos::abi::Handle::SELF, memory.raw(), 0, va, pages, libos::abi::MapFlags::WRITE).is_err() {
+        println!("bench: cannot map the colliding buffer");
+        return 1;
+    }
+    let time = |dst: *mut u8| {
+        let mut v = Vec::with_capacity(n as usize);
+        for _ in 0..n {
+            let t0 = libos::time::now_ns();
+            // SAFETY: both buffers hold LEN bytes and do not overlap.
+            unsafe { core::ptr::copy_nonoverlapping(src.as_ptr(), dst, LEN) };
+            v.push(libos::time::now_ns() - t0);
+        }
+        median(&mut v)
+    };
+    println!("BENCH copy_heap_64k_ns {}", time(heap.as_mut_ptr()));
+    println!("BENCH copy_colliding_64k_ns {}", time(va as *mut u8));
+    core::hint::black_box(&mut heap);
+    // SAFETY: nothing refers to the mapping any more.
+    let _ = unsafe { sys::mem_unmap(libos::abi::Handle::SELF, va, pages) };
+    libos::vm::release(range, pages + 64);
     0
 }
