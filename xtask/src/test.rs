@@ -24,6 +24,7 @@ pub const HOST_CRATES: &[&str] = &[
     "shell",
     "net",
     "net-crashtest",
+    "nic",
     "httpd",
     "xtask",
 ];

@@ -12,6 +12,8 @@ pub mod protocol {
     include!(concat!(env!("OUT_DIR"), "/nic.rs"));
 }
 
+pub mod sorter;
+
 pub use protocol::{Nic, NicClient, Reply, Request};
 
 /// The name the nic companion registers.
@@ -43,6 +45,11 @@ pub mod code {
 pub fn connect() -> Result<NicClient, libos::directory::DirError> {
     libos::directory::connect(SERVICE, true).map(|ep| NicClient::new(libos::channel::Channel::new(ep)))
 }
+
+/// The EtherTypes the network stack (`net`, a plain `Receive`r) speaks:
+/// IPv4, ARP and IPv6. No session may claim them with `ReceiveType`, so
+/// no client can take the stack's frames away from it.
+pub const STACK_ETHERTYPES: [u16; 3] = [0x0800, 0x0806, 0x86dd];
 
 /// The EtherType of frames the host sends the NIC tests' echo program.
 pub const TEST_ETHERTYPE: u16 = 0x88b5;

@@ -242,37 +242,38 @@ fn kernel_table(image: &Image, work_dir: &std::path::Path) -> Result<String, Str
          CPU-bound `spin` and with fifty; medians of 3 timings per boot, then of the {RUNS} boots\n\n\
          | figure | with spinners | alone (reference) | ratio | goal |\n|---|---:|---:|---:|---|\n"
     ));
-    for (label, k, reference, goal) in SCHED_ROWS {
-        let (Some(kv), Some(rv)) = (median_of(&kintsugi, k), median_of(&kintsugi, reference)) else {
-            return Err(format!("bench: figure {k}/{reference} missing"));
-        };
-        let ratio = kv / rv;
-        table.push_str(&format!(
-            "| {label} | {} | {} | {ratio:.2} | at most {goal:.1}: {} |\n",
-            ms(kv),
-            ms(rv),
-            verdict(ratio, *goal)
-        ));
-    }
+    ratio_rows(&mut table, &kintsugi, SCHED_ROWS, ms)?;
     table.push_str(
         "\nCopies (Kintsugi, same runs): `bench copy` times 64 KiB copies from the heap into another heap buffer \
          and into a mapping whose pages fall on the same entries of QEMU's software TLB (see `libos::memcpy`)\n\n\
          | figure | colliding | not colliding (reference) | ratio | goal |\n|---|---:|---:|---:|---|\n",
     );
-    for (label, k, reference, goal) in COPY_ROWS {
-        let (Some(kv), Some(rv)) = (median_of(&kintsugi, k), median_of(&kintsugi, reference)) else {
+    ratio_rows(&mut table, &kintsugi, COPY_ROWS, us)?;
+    println!("\n{table}");
+    Ok(table)
+}
+
+/// Rows of Kintsugi figures beside a reference from the same runs: (label,
+/// figure, reference, goal for the ratio at most), values shown by `show`.
+fn ratio_rows(
+    table: &mut String,
+    runs: &[Figures],
+    rows: &[(&str, &str, &str, f64)],
+    show: fn(f64) -> String,
+) -> Result<(), String> {
+    for (label, k, reference, goal) in rows {
+        let (Some(kv), Some(rv)) = (median_of(runs, k), median_of(runs, reference)) else {
             return Err(format!("bench: figure {k}/{reference} missing"));
         };
         let ratio = kv / rv;
         table.push_str(&format!(
             "| {label} | {} | {} | {ratio:.2} | at most {goal:.1}: {} |\n",
-            us(kv),
-            us(rv),
+            show(kv),
+            show(rv),
             verdict(ratio, *goal)
         ));
     }
-    println!("\n{table}");
-    Ok(table)
+    Ok(())
 }
 
 fn ms(ns: f64) -> String {

@@ -1,6 +1,8 @@
 //! The nic service: the machine's network card, through the drivers
 //! (virtio-net or e1000), as the `nic` contract: raw Ethernet frames in
 //! batches. Its state is only its counters; the network outlives it.
+//! Frames of an EtherType a session asked for are kept for that session
+//! ([`nic::sorter`]).
 #![no_std]
 #![no_main]
 
@@ -14,7 +16,8 @@ use drivers::block::DeviceError;
 use drivers::net::NetDevice;
 use libos::protocol::ReplySink;
 use nic::protocol::{dispatch, Nic, NicHandler, Reply};
-use nic::{code, MAX_BATCH, MAX_FRAME, MAX_WAIT_MS, MIN_FRAME};
+use nic::sorter::{Sorter, Want};
+use nic::{code, MAX_BATCH, MAX_FRAME, MAX_WAIT_MS, MIN_FRAME, STACK_ETHERTYPES};
 use resiliency_lib::distill::{from_bytes, to_bytes};
 use resiliency_lib::service::{serve, RequestOf, Service};
 
@@ -33,6 +36,11 @@ resiliency_lib::distill!(Counters { requests, frames_sent, frames_received, byte
 struct NicService {
     counters: Counters,
     card: Option<Box<dyn NetDevice>>,
+    /// Frames kept for the sessions that asked for their EtherType (not
+    /// checkpointed: frames in flight, lost in a crash as on a wire).
+    sorter: Sorter,
+    /// The session of the request in hand.
+    session: u64,
 }
 
 fn open_card() -> Option<Box<dyn NetDevice>> {
@@ -110,27 +118,35 @@ impl NicService {
 
     // As in `send_frames`: the clock bounds a wait on the card.
     #[allow(clippy::disallowed_methods)]
-    fn receive_frames(&mut self, max: u32, wait_ms: u32) -> Result<Reply, Reply> {
+    fn receive_frames(&mut self, want: Want, max: u32, wait_ms: u32) -> Result<Reply, Reply> {
         let max = (max as usize).min(MAX_BATCH);
-        let card = self.card()?;
+        let session = self.session;
+        if let Want::Type(t) = want {
+            self.sorter.claim(session, t);
+        }
         let deadline = libos::time::now_ns() + wait_ms.min(MAX_WAIT_MS) as u64 * 1_000_000;
-        let mut frames = Vec::new();
-        loop {
-            frames.extend(card.receive(max - frames.len()).map_err(device_failure)?);
+        let mut frames = self.sorter.take(want, max);
+        let card = self.card.as_mut().ok_or_else(|| failed(code::NO_DEVICE, String::from("no network card")))?;
+        while frames.is_empty() && max > 0 {
+            let mut fresh = card.receive(max - frames.len()).map_err(device_failure)?;
+            let none = fresh.is_empty();
+            // Never trust the device: a frame of an impossible size is dropped.
+            fresh.retain(|f| {
+                let ok = (MIN_FRAME..=MAX_FRAME).contains(&f.len());
+                if !ok {
+                    log::warn!("dropping a received frame of {} bytes", f.len());
+                }
+                ok
+            });
+            frames.extend(self.sorter.sort(session, want, fresh));
             let now = libos::time::now_ns();
-            if !frames.is_empty() || max == 0 || now >= deadline {
+            if !frames.is_empty() || now >= deadline {
                 break;
             }
-            card.wait(deadline - now);
-        }
-        // Never trust the device: a frame of an impossible size is dropped.
-        frames.retain(|f| {
-            let ok = (MIN_FRAME..=MAX_FRAME).contains(&f.len());
-            if !ok {
-                log::warn!("dropping a received frame of {} bytes", f.len());
+            if none {
+                card.wait(deadline - now);
             }
-            ok
-        });
+        }
         self.counters.frames_received += frames.len() as u64;
         self.counters.bytes_received += frames.iter().map(|f| f.len() as u64).sum::<u64>();
         Ok(Reply::Frames { frames })
@@ -167,7 +183,18 @@ impl NicHandler for NicService {
     }
 
     fn receive(&mut self, max: u32, wait_ms: u32, out: &mut dyn ReplySink<Reply>) {
-        let result = self.receive_frames(max, wait_ms);
+        let result = self.receive_frames(Want::Unclaimed, max, wait_ms);
+        self.answer(result, out);
+    }
+
+    fn receive_type(&mut self, ethertype: u32, max: u32, wait_ms: u32, out: &mut dyn ReplySink<Reply>) {
+        let result = match u16::try_from(ethertype) {
+            Ok(t) if STACK_ETHERTYPES.contains(&t) => {
+                Err(failed(code::BAD_FRAME, format!("EtherType {t:#06x} is the network stack's")))
+            }
+            Ok(t) if t >= 0x0600 => self.receive_frames(Want::Type(t), max, wait_ms),
+            _ => Err(failed(code::BAD_FRAME, format!("EtherType {ethertype:#x} (types are 0x0600 to 0xffff)"))),
+        };
         self.answer(result, out);
     }
 }
@@ -176,11 +203,20 @@ impl Service for NicService {
     type Protocol = Nic;
 
     fn new() -> Self {
-        NicService { counters: Counters::default(), card: open_card() }
+        NicService { counters: Counters::default(), card: open_card(), sorter: Sorter::default(), session: 0 }
     }
 
     fn handle(&mut self, request: RequestOf<Self>, out: &mut dyn ReplySink<Reply>) {
         dispatch(self, request, out);
+    }
+
+    fn handle_in_session(&mut self, session: u64, request: RequestOf<Self>, out: &mut dyn ReplySink<Reply>) {
+        self.session = session;
+        dispatch(self, request, out);
+    }
+
+    fn session_closed(&mut self, session: u64) {
+        self.sorter.release_session(session);
     }
 
     fn save(&self) -> Vec<u8> {
@@ -189,7 +225,7 @@ impl Service for NicService {
 
     fn restore(bytes: &[u8]) -> Result<Self, String> {
         let counters: Counters = from_bytes(bytes).map_err(|e| format!("damaged checkpoint: {e}"))?;
-        let s = NicService { counters, card: open_card() };
+        let s = NicService { counters, card: open_card(), sorter: Sorter::default(), session: 0 };
         s.check()?;
         Ok(s)
     }

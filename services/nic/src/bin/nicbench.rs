@@ -7,10 +7,11 @@
 //!   [`TX_ETHERTYPE`], payload `KBTX`, the sequence number, then filler) in
 //!   requests of 32; prints `BENCH nic_tx_fps` (N over the time from the
 //!   first request to the last reply) and `BENCH nic_tx_frames`.
-//! - `rx N`: sends one `READY` frame (EtherType [`TX_ETHERTYPE`], payload
+//! - `rx N`: claims EtherType ETHERTYPE (a `ReceiveType` for no frame),
+//!   sends one `READY` frame (EtherType [`TX_ETHERTYPE`], payload
 //!   `READY`), on which the host starts sending, then receives frames of
 //!   EtherType ETHERTYPE (hex, [`nic::TEST_ETHERTYPE`] by default) in
-//!   requests of up to 32 until N arrived or 5 s passed without one; prints
+//!   `ReceiveType` requests of up to 32 until N arrived or 5 s passed without one; prints
 //!   `BENCH nic_rx_fps` (the frames after the first reply over the time
 //!   from the first reply to the last) and `BENCH nic_rx_frames`.
 // Not service code (a benchmark client outside the service: it times the card).
@@ -84,6 +85,12 @@ fn transmit(client: &mut NicClient, mac: &[u8], count: u32) -> i32 {
 }
 
 fn receive(client: &mut NicClient, mac: &[u8], count: u32, ethertype: u16) -> i32 {
+    // Claim the type before the host starts sending: from then on the
+    // network stack's receives leave its frames to us.
+    match client.receive_type(ethertype as u32, 0, 0) {
+        Ok(Reply::Frames { .. }) => {}
+        other => return fail("claim the EtherType", other),
+    }
     if let Err(code) = send(client, alloc::vec![frame(mac, b"READY", 60)]) {
         return code;
     }
@@ -91,7 +98,7 @@ fn receive(client: &mut NicClient, mac: &[u8], count: u32, ethertype: u16) -> i3
     let (mut first_ns, mut last_ns) = (0u64, 0u64);
     let mut waiting_since = libos::time::now_ns();
     while frames < count {
-        let got = match client.receive(MAX_BATCH as u32, WAIT_MS) {
+        let got = match client.receive_type(ethertype as u32, MAX_BATCH as u32, WAIT_MS) {
             Ok(Reply::Frames { frames }) => frames,
             other => return fail("receive", other),
         };

@@ -34,6 +34,14 @@ fn main() -> i32 {
             return 1;
         }
     };
+    // Frames of the test type are ours from now on, whoever else receives.
+    match client.receive_type(TEST_ETHERTYPE as u32, 0, 0) {
+        Ok(Reply::Frames { .. }) => {}
+        other => {
+            println!("nicecho: claim the test EtherType: {other:?}");
+            return 1;
+        }
+    }
     let mut errors = 0;
     let mut seq = 0;
     while seq < count {
@@ -47,7 +55,7 @@ fn main() -> i32 {
     println!("nicecho: sent {count} frames; echoing");
     let (mut echoed, mut received) = (0u64, 0u64);
     loop {
-        let frames = match client.receive(MAX_BATCH as u32, 500) {
+        let frames = match client.receive_type(TEST_ETHERTYPE as u32, MAX_BATCH as u32, 500) {
             Ok(Reply::Frames { frames }) => frames,
             other => {
                 println!("nicecho: receive: {other:?}");

@@ -1,6 +1,8 @@
 //! nic under attack through its contract. Its one real client is net, so
 //! the attack takes nothing from it: no `Receive` that could take a frame
-//! (only `max = 0`), and every frame it sends carries the tests' made-up
+//! (only `max = 0`), no `ReceiveType` of a type the host sends (it claims
+//! only the made-up `ORIGIN_ETHERTYPE`, and tries to claim the stack's
+//! IPv4, which must be refused), and every frame it sends carries the tests' made-up
 //! EtherType (`ORIGIN_ETHERTYPE`) and a made-up source address, which
 //! QEMU's user network and every stack drop. Frames of bad lengths,
 //! batches over the contract's limit and lying length fields must be
@@ -12,7 +14,7 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
-use nic::{Reply, Request, MAX_BATCH, MAX_FRAME, MIN_FRAME, ORIGIN_ETHERTYPE};
+use nic::{Reply, Request, MAX_BATCH, MAX_FRAME, MIN_FRAME, ORIGIN_ETHERTYPE, STACK_ETHERTYPES};
 use testprogs::Rng;
 
 /// nic.
@@ -40,10 +42,14 @@ fn receive(max: u32, wait_ms: u32) -> Vec<u8> {
     encode(Request::Receive { max, wait_ms })
 }
 
+fn receive_type(ethertype: u32, max: u32, wait_ms: u32) -> Vec<u8> {
+    encode(Request::ReceiveType { ethertype, max, wait_ms })
+}
+
 impl Target for Nic {
     type P = nic::Nic;
     const NAME: &'static str = "nic";
-    const LAST_TAG: u8 = 3;
+    const LAST_TAG: u8 = 4;
 
     fn safe(r: &Request) -> bool {
         match r {
@@ -55,6 +61,12 @@ impl Target for Nic {
             }
             // A receive that asks for frames would take them from net.
             Request::Receive { max, .. } => *max == 0,
+            // A claim of a type the host sends would keep its frames from
+            // net; the stack's own types are refused.
+            Request::ReceiveType { ethertype, .. } => {
+                *ethertype == ORIGIN_ETHERTYPE as u32
+                    || u16::try_from(*ethertype).map_or(true, |t| t < 0x0600 || STACK_ETHERTYPES.contains(&t))
+            }
         }
     }
 
@@ -69,6 +81,12 @@ impl Target for Nic {
                 flags: vec![],
             },
             Seed { name: "Receive of none", bytes: receive(0, 0), lengths: vec![], flags: vec![] },
+            Seed {
+                name: "ReceiveType of the made-up type",
+                bytes: receive_type(ORIGIN_ETHERTYPE as u32, 1, 0),
+                lengths: vec![],
+                flags: vec![],
+            },
         ]
     }
 
@@ -86,13 +104,27 @@ impl Target for Nic {
             ("Send of 32 longest frames", send(vec![frame(MAX_FRAME); MAX_BATCH]), any),
             ("Receive of none", receive(0, 0), any),
             ("Receive of none waiting u32::MAX ms", receive(0, u32::MAX), any),
+            ("ReceiveType of IPv4, the stack's", receive_type(0x0800, 32, 0), e),
+            ("ReceiveType of ARP, the stack's", receive_type(0x0806, 32, 0), e),
+            ("ReceiveType of a length, not a type", receive_type(0x05dc, 32, 0), e),
+            ("ReceiveType of a type over 16 bits", receive_type(0x1_0800, 32, 0), e),
+            (
+                "ReceiveType of the made-up type, waiting u32::MAX ms",
+                receive_type(ORIGIN_ETHERTYPE as u32, 32, u32::MAX),
+                any,
+            ),
         ]
     }
 
     fn random_valid(rng: &mut Rng) -> Vec<u8> {
-        match rng.below(4) {
+        match rng.below(5) {
             0 => encode(Request::Info),
             1 => receive(0, super::edgy(rng, 50) as u32),
+            2 => receive_type(
+                ORIGIN_ETHERTYPE as u32,
+                rng.below(MAX_BATCH as u64 + 1) as u32,
+                super::edgy(rng, 50) as u32,
+            ),
             _ => {
                 let n = rng.below(MAX_BATCH as u64 + 1) as usize;
                 let frames =
