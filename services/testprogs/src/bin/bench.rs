@@ -257,14 +257,15 @@ fn copies(n: u64) -> i32 {
     let src: Vec<u8> = (0..LEN as u32).map(|i| i as u8).collect();
     let mut heap = alloc::vec![0u8; LEN];
     // A mapping whose pages fall on the same TLB entries as the source's
-    // (page numbers equal modulo 64, the smallest TLB QEMU uses): inside a
-    // reserved range of 64 pages more than needed, at the page congruent
-    // with the source's first.
+    // whatever the TLB's size (QEMU resizes it; at most 2^20 entries here):
+    // page numbers equal modulo 2^20, inside a reserved range of 2^20
+    // pages (4 GiB of address space, no memory) more than needed.
+    const SPAN: u64 = 1 << 20;
     let pages = (LEN / 4096) as u64;
     let Ok(memory) = libos::handle::Memory::alloc(pages, MemFlags::empty()) else { return 1 };
-    let Ok(range) = libos::vm::reserve(pages + 64) else { return 1 };
-    let want = (src.as_ptr() as u64 >> 12) % 64;
-    let va = range + ((want + 64 - (range >> 12) % 64) % 64) * 4096;
+    let Ok(range) = libos::vm::reserve(pages + SPAN) else { return 1 };
+    let want = (src.as_ptr() as u64 >> 12) % SPAN;
+    let va = range + ((want + SPAN - (range >> 12) % SPAN) % SPAN) * 4096;
     if sys::mem_map(libos::abi::Handle::SELF, memory.raw(), 0, va, pages, libos::abi::MapFlags::WRITE).is_err() {
         println!("bench: cannot map the colliding buffer");
         return 1;
@@ -284,6 +285,6 @@ fn copies(n: u64) -> i32 {
     core::hint::black_box(&mut heap);
     // SAFETY: nothing refers to the mapping any more.
     let _ = unsafe { sys::mem_unmap(libos::abi::Handle::SELF, va, pages) };
-    libos::vm::release(range, pages + 64);
+    libos::vm::release(range, pages + SPAN);
     0
 }
