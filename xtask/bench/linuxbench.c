@@ -12,8 +12,10 @@
  * and on failure a line "BENCH-ERROR <what>" and exit status 1.
  *
  * Usage: linuxbench <path of a static program that exits 0 at once>
- *        linuxbench devices <MiB> <frames>   (the device benchmarks, see
- *                                             "Devices" below)
+ *        linuxbench devices <MiB> <frames> [<disk>]
+ *                                            (the device benchmarks on the
+ *                                             data disk /dev/<disk>, vda by
+ *                                             default; see "Devices" below)
  *        linuxbench fs <MiB> <files> <reads> <reps>
  *                                            (the file-system benchmarks,
  *                                             see "File system" below)
@@ -212,17 +214,20 @@ static double bench_start_program(const char *program, void (*start_once)(const 
  *
  * The same operations as Kintsugi's blkbench and nicbench programs
  * (services/blk/src/bin/blkbench.rs, services/nic/src/bin/nicbench.rs), on
- * the same QEMU devices (virtio-blk-pci data disk, virtio-net-pci on a
- * dgram netdev), printing the same figure names:
+ * the same QEMU devices (a virtio-blk-pci data disk, /dev/vda, and a
+ * virtio-net-pci card; or an AHCI data disk, /dev/sda, and an e1000 card;
+ * the card on a dgram netdev), printing the same figure names. DISK below
+ * is the data disk's name (the optional last argument, vda by default); its
+ * serial must be kintsugi-disk0:
  *
  * - blk_seq_write_mib_s, blk_seq_read_mib_s: busybox dd of MiB MiB in
- *   64 KiB blocks to and from /dev/vda with O_DIRECT (oflag=direct plus
+ *   64 KiB blocks to and from /dev/DISK with O_DIRECT (oflag=direct plus
  *   conv=fsync, which flushes the disk at the end as blkbench does;
  *   iflag=direct), timed here around the dd process; the disk's own
- *   counters (/sys/block/vda/stat) must show every sector moved;
+ *   counters (/sys/block/DISK/stat) must show every sector moved;
  * - blk_rand_read_iops, blk_rand_write_iops: 256 rounds of 16 random 4 KiB
  *   reads, then of writes, with Linux AIO (io_submit of 16, io_getevents
- *   of all 16) on /dev/vda opened O_DIRECT, at the offsets blkbench's
+ *   of all 16) on /dev/DISK opened O_DIRECT, at the offsets blkbench's
  *   generator picks (same generator, seed and region);
  * - nic_tx_fps: frames of 1514 bytes sent through an AF_PACKET socket on
  *   eth0 with sendmmsg, 32 per call;
@@ -232,8 +237,8 @@ static double bench_start_program(const char *program, void (*start_once)(const 
  *   dropped at the socket (PACKET_STATISTICS).
  */
 
-#define BLK_DEVICE "/dev/vda"
-#define BLK_SERIAL_FILE "/sys/block/vda/serial"
+#define DEFAULT_DISK "vda"
+#define DISK_NAME_MAX 32
 #define BLK_SERIAL "kintsugi-disk0"
 #define SECTOR 512
 #define SEQ_BLOCK (64 * 1024)
@@ -252,6 +257,77 @@ static void fail_msg(const char *what)
 {
     printf("BENCH-ERROR %s\n", what);
     exit(1);
+}
+
+/* The data disk's name in /dev and /sys/block (letters and digits). */
+static char blk_disk[DISK_NAME_MAX] = DEFAULT_DISK;
+/* Its device node, /dev/<blk_disk> (set by use_disk). */
+static char blk_device[DISK_NAME_MAX + 8] = "/dev/" DEFAULT_DISK;
+
+/* Measure the disk called `name` (vda, sda, ...). */
+static void use_disk(const char *name)
+{
+    size_t len = strlen(name);
+    if (len == 0 || len >= DISK_NAME_MAX)
+        fail_msg("the disk name must be 1 to 31 letters and digits");
+    for (size_t i = 0; i < len; i++)
+        if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9')))
+            fail_msg("the disk name must be 1 to 31 letters and digits");
+    memcpy(blk_disk, name, len + 1);
+    snprintf(blk_device, sizeof blk_device, "/dev/%s", blk_disk);
+}
+
+/* The disk's serial number from sysfs: virtio-blk's `serial` file, or for
+ * a SCSI disk (an ATA disk behind libata is one) the unit serial number
+ * page, `device/vpd_pg80` (VPD page 0x80: a 4-byte header with the length
+ * in bytes 2-3, then the serial, which libata pads with spaces). */
+static void disk_serial(char *serial, size_t size)
+{
+    char path[96];
+    unsigned char page[256];
+    serial[0] = 0;
+    snprintf(path, sizeof path, "/sys/block/%s/serial", blk_disk);
+    FILE *f = fopen(path, "r");
+    if (f) {
+        if (!fgets(serial, size, f))
+            fail(path);
+        fclose(f);
+        serial[strcspn(serial, "\n")] = 0;
+        return;
+    }
+    snprintf(path, sizeof path, "/sys/block/%s/device/vpd_pg80", blk_disk);
+    f = fopen(path, "r");
+    if (!f) {
+        printf("BENCH-ERROR /sys/block/%s has neither serial nor device/vpd_pg80\n", blk_disk);
+        exit(1);
+    }
+    size_t got = fread(page, 1, sizeof page, f);
+    fclose(f);
+    if (got < 4 || page[1] != 0x80)
+        fail_msg("vpd_pg80 is not a unit serial number page");
+    size_t len = ((size_t)page[2] << 8) | page[3];
+    if (len > got - 4)
+        len = got - 4;
+    const unsigned char *s = page + 4;
+    while (len && *s == ' ')
+        s++, len--;
+    while (len && (s[len - 1] == ' ' || s[len - 1] == 0))
+        len--;
+    if (len >= size)
+        len = size - 1;
+    memcpy(serial, s, len);
+    serial[len] = 0;
+}
+
+/* Stop unless the disk is the data disk (serial BLK_SERIAL). */
+static void check_data_disk(void)
+{
+    char serial[64];
+    disk_serial(serial, sizeof serial);
+    if (strcmp(serial, BLK_SERIAL)) {
+        printf("BENCH-ERROR %s is %s, not the data disk " BLK_SERIAL "\n", blk_device, serial);
+        exit(1);
+    }
 }
 
 /* Run busybox with `argv` (argv[0] is the applet), return the seconds it took. */
@@ -273,13 +349,15 @@ static double run_busybox(char *const argv[])
     return (now_ns() - t0) / 1e9;
 }
 
-/* Sectors the disk has read and written so far (/sys/block/vda/stat). */
+/* Sectors the disk has read and written so far (/sys/block/DISK/stat). */
 static void disk_sectors(uint64_t *read, uint64_t *written)
 {
     unsigned long long f[7];
-    FILE *st = fopen("/sys/block/vda/stat", "r");
+    char path[96];
+    snprintf(path, sizeof path, "/sys/block/%s/stat", blk_disk);
+    FILE *st = fopen(path, "r");
     if (!st || fscanf(st, "%llu %llu %llu %llu %llu %llu %llu", &f[0], &f[1], &f[2], &f[3], &f[4], &f[5], &f[6]) != 7)
-        fail("read /sys/block/vda/stat");
+        fail(path);
     fclose(st);
     *read = f[2];
     *written = f[6];
@@ -364,19 +442,10 @@ static double random_io(int fd, uint64_t pages, int write, unsigned char *buf)
 
 static void bench_blk(long mib)
 {
-    char serial[64] = "";
-    FILE *f = fopen(BLK_SERIAL_FILE, "r");
-    if (!f || !fgets(serial, sizeof serial, f))
-        fail("read " BLK_SERIAL_FILE);
-    fclose(f);
-    serial[strcspn(serial, "\n")] = 0;
-    if (strcmp(serial, BLK_SERIAL)) {
-        printf("BENCH-ERROR " BLK_DEVICE " is %s, not the data disk " BLK_SERIAL "\n", serial);
-        exit(1);
-    }
-    int fd = open(BLK_DEVICE, O_RDWR | O_DIRECT);
+    check_data_disk();
+    int fd = open(blk_device, O_RDWR | O_DIRECT);
     if (fd < 0)
-        fail("open " BLK_DEVICE);
+        fail(blk_device);
     uint64_t bytes;
     if (ioctl(fd, BLKGETSIZE64, &bytes))
         fail("BLKGETSIZE64");
@@ -385,8 +454,10 @@ static void bench_blk(long mib)
         total = bytes / SECTOR;
     uint64_t blocks = total * SECTOR / SEQ_BLOCK;
 
-    char count[32], of[] = "of=" BLK_DEVICE, in[] = "if=" BLK_DEVICE;
+    char count[32], of[sizeof blk_device + 3], in[sizeof blk_device + 3];
     snprintf(count, sizeof count, "count=%llu", (unsigned long long)blocks);
+    snprintf(of, sizeof of, "of=%s", blk_device);
+    snprintf(in, sizeof in, "if=%s", blk_device);
     char *write_argv[] = {"dd", "if=/dev/zero", of, "bs=64k", count, "oflag=direct", "conv=notrunc,fsync", NULL};
     char *read_argv[] = {"dd", in, "of=/dev/null", "bs=64k", count, "iflag=direct", NULL};
     double mib_done = (double)blocks * SEQ_BLOCK / (1024.0 * 1024.0);
@@ -573,10 +644,13 @@ static void bench_nic(long frames)
 static void bench_devices(int argc, char **argv)
 {
     char *end1, *end2;
-    long mib = argc == 4 ? strtol(argv[2], &end1, 10) : 0;
-    long frames = argc == 4 ? strtol(argv[3], &end2, 10) : 0;
-    if (argc != 4 || *end1 || *end2 || mib <= 0 || frames <= 0)
-        fail_msg("usage: linuxbench devices MIB FRAMES");
+    int good_argc = argc == 4 || argc == 5;
+    long mib = good_argc ? strtol(argv[2], &end1, 10) : 0;
+    long frames = good_argc ? strtol(argv[3], &end2, 10) : 0;
+    if (!good_argc || *end1 || *end2 || mib <= 0 || frames <= 0)
+        fail_msg("usage: linuxbench devices MIB FRAMES [DISK]");
+    if (argc == 5)
+        use_disk(argv[4]);
     bench_blk(mib);
     bench_nic(frames);
 }
@@ -625,20 +699,11 @@ static double seconds_since(double t0)
 
 static void fs_mount(void)
 {
-    char serial[64] = "";
-    FILE *f = fopen(BLK_SERIAL_FILE, "r");
-    if (!f || !fgets(serial, sizeof serial, f))
-        fail("read " BLK_SERIAL_FILE);
-    fclose(f);
-    serial[strcspn(serial, "\n")] = 0;
-    if (strcmp(serial, BLK_SERIAL)) {
-        printf("BENCH-ERROR " BLK_DEVICE " is %s, not the data disk " BLK_SERIAL "\n", serial);
-        exit(1);
-    }
+    check_data_disk();
     if (mkdir(FS_MOUNT, 0755) && errno != EEXIST)
         fail("mkdir " FS_MOUNT);
-    if (mount(BLK_DEVICE, FS_MOUNT, "vfat", 0, ""))
-        fail("mount -t vfat " BLK_DEVICE);
+    if (mount(blk_device, FS_MOUNT, "vfat", 0, ""))
+        fail("mount -t vfat");
     if (mkdir(FS_DIR, 0755) && errno != EEXIST)
         fail("mkdir " FS_DIR);
 }

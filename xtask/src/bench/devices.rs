@@ -9,10 +9,15 @@
 //! datagram between QEMU's socket on 127.0.0.1 and ours is one Ethernet
 //! frame.
 //!
+//! A second configuration ([`DeviceSet::AhciE1000`]) runs the same
+//! benchmarks with the disks on the q35 machine's AHCI controller (`ide-hd`)
+//! and an e1000 card, and gets a table of its own.
+//!
 //! - Kintsugi runs `blkbench data MIB`, `nicbench tx N` and `nicbench rx N`
-//!   from the shell; Linux boots with `virtio_blk` and `virtio_net` and
-//!   `/init` runs `linuxbench devices MIB N`, which does the same
-//!   operations (`dd` with O_DIRECT, Linux AIO, an `AF_PACKET` socket).
+//!   from the shell; Linux boots with `virtio_blk` and `virtio_net` (or
+//!   `ahci`, `sd_mod` and `e1000`) and `/init` runs `linuxbench devices MIB
+//!   N DISK`, which does the same operations (`dd` with O_DIRECT, Linux AIO,
+//!   an `AF_PACKET` socket) on `/dev/DISK` (`vda`, or `sda` on AHCI).
 //! - During every run a host thread ([`HostPeer`]) counts the frames the
 //!   guest transmits (a loss check, and the rate as seen on the wire), and
 //!   when the guest says `READY` sends it N frames. The host paces itself
@@ -25,7 +30,7 @@
 
 use super::linux::{self, LinuxQemu};
 use super::{median_of, Figures, MEMORY_MB, RUNS};
-use kintsugi_tests::{Image, Machine, NicModel, QemuConfig};
+use kintsugi_tests::{DiskBus, Image, Machine, NicModel, QemuConfig};
 use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -64,11 +69,84 @@ const HOST_RCVBUF: usize = 16 << 20;
 const PEER_TIMEOUT: Duration = Duration::from_secs(600);
 /// How long a Kintsugi shell command of the benchmark may take.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(300);
-/// Kernel modules for the Linux guest (their dependencies and the virtio
-/// PCI transport are added by `kmods`; `af_packet` is built in).
+/// Kernel modules for the Linux guest on virtio devices (their
+/// dependencies and the virtio PCI transport are added by `kmods`;
+/// `af_packet` is built in).
 const LINUX_MODULES: [&str; 2] = ["virtio_blk", "virtio_net"];
+/// Kernel modules for the Linux guest on AHCI and e1000: `ahci` brings
+/// `libahci`, `libata` and `scsi_mod`; `sd_mod` (the SCSI disk driver,
+/// which no module depends on) makes the disks block devices.
+const LINUX_AHCI_E1000_MODULES: [&str; 3] = ["ahci", "sd_mod", "e1000"];
 
 // ---- The machine --------------------------------------------------------------
+
+/// Which QEMU devices a configuration of the benchmark measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeviceSet {
+    /// virtio-blk-pci disks and a virtio-net-pci card.
+    Virtio,
+    /// Disks on the q35 machine's AHCI controller and an e1000 card.
+    AhciE1000,
+}
+
+impl DeviceSet {
+    /// The disk controller.
+    fn disk_bus(self) -> DiskBus {
+        match self {
+            DeviceSet::Virtio => DiskBus::Virtio,
+            DeviceSet::AhciE1000 => DiskBus::Ahci,
+        }
+    }
+
+    /// The network card.
+    fn nic_model(self) -> NicModel {
+        match self {
+            DeviceSet::Virtio => NicModel::Virtio,
+            DeviceSet::AhciE1000 => NicModel::E1000,
+        }
+    }
+
+    /// The modules the Linux guest loads.
+    fn linux_modules(self) -> &'static [&'static str] {
+        match self {
+            DeviceSet::Virtio => &LINUX_MODULES,
+            DeviceSet::AhciE1000 => &LINUX_AHCI_E1000_MODULES,
+        }
+    }
+
+    /// The data disk's name in the Linux guest (the first disk, whose
+    /// serial `linuxbench` checks).
+    fn linux_data_disk(self) -> &'static str {
+        match self {
+            DeviceSet::Virtio => "vda",
+            DeviceSet::AhciE1000 => "sda",
+        }
+    }
+
+    /// The devices in words, for the table's heading.
+    fn described(self) -> &'static str {
+        match self {
+            DeviceSet::Virtio => "a virtio-blk-pci data disk",
+            DeviceSet::AhciE1000 => "an AHCI (ICH9, ide-hd) data disk",
+        }
+    }
+
+    /// The card in words, for the table's heading.
+    fn card_described(self) -> &'static str {
+        match self {
+            DeviceSet::Virtio => "a virtio-net-pci card",
+            DeviceSet::AhciE1000 => "an e1000 card",
+        }
+    }
+
+    /// Its name in progress messages and file names.
+    fn name(self) -> &'static str {
+        match self {
+            DeviceSet::Virtio => "virtio",
+            DeviceSet::AhciE1000 => "ahci-e1000",
+        }
+    }
+}
 
 /// The `-netdev` spec: QEMU's socket at `guest_port`, ours at `host_port`.
 fn netdev_spec(guest_port: u16, host_port: u16) -> String {
@@ -77,23 +155,38 @@ fn netdev_spec(guest_port: u16, host_port: u16) -> String {
     )
 }
 
-/// The disks and card as QEMU arguments, exactly as `QemuConfig::command`
-/// writes them for Kintsugi (a unit test checks it), for the Linux guest.
-fn device_args(disks: &[PathBuf], netdev: &str) -> Vec<String> {
-    let mut a = disk_args(disks);
-    a.extend(["-netdev".into(), netdev.to_string(), "-device".into(), "virtio-net-pci,netdev=net0".into()]);
+/// The disks and card of `set` as QEMU arguments, exactly as
+/// `QemuConfig::command` writes them for Kintsugi (a unit test checks it),
+/// for the Linux guest.
+fn device_args(set: DeviceSet, disks: &[PathBuf], netdev: &str) -> Vec<String> {
+    let mut a = disk_args_on(set.disk_bus(), disks);
+    let card = match set.nic_model() {
+        NicModel::Virtio => "virtio-net-pci,netdev=net0",
+        NicModel::E1000 => "e1000,netdev=net0",
+    };
+    a.extend(["-netdev".into(), netdev.to_string(), "-device".into(), card.into()]);
     a
 }
 
 /// The disks alone as QEMU arguments, as `QemuConfig::command` writes them
 /// for Kintsugi (virtio-blk-pci, serial `kintsugi-diskN`).
 pub(super) fn disk_args(disks: &[PathBuf]) -> Vec<String> {
+    disk_args_on(DiskBus::Virtio, disks)
+}
+
+/// The disks on `bus` as QEMU arguments, as `QemuConfig::command` writes
+/// them for Kintsugi (serial `kintsugi-diskN`; on AHCI, disk N on the q35
+/// machine's port `ide.N`).
+fn disk_args_on(bus: DiskBus, disks: &[PathBuf]) -> Vec<String> {
     let mut a = Vec::new();
     for (i, d) in disks.iter().enumerate() {
         a.push("-drive".into());
         a.push(format!("file={},if=none,id=disk{i},format=raw", d.display()));
         a.push("-device".into());
-        a.push(format!("virtio-blk-pci,drive=disk{i},serial=kintsugi-disk{i}"));
+        a.push(match bus {
+            DiskBus::Virtio => format!("virtio-blk-pci,drive=disk{i},serial=kintsugi-disk{i}"),
+            DiskBus::Ahci => format!("ide-hd,drive=disk{i},bus=ide.{i},serial=kintsugi-disk{i}"),
+        });
     }
     a
 }
@@ -391,13 +484,14 @@ fn kintsugi_step(m: &mut Machine, line: &str) -> Result<Figures, String> {
     linux::parse_bench_lines(&out)
 }
 
-fn kintsugi_run(image: &Image, disk_dir: &Path) -> Result<Figures, String> {
+fn kintsugi_run(set: DeviceSet, image: &Image, disk_dir: &Path) -> Result<Figures, String> {
     let disks = fresh_disks(disk_dir)?;
     let peer = HostPeer::start(NIC_FRAMES)?;
     let cfg = QemuConfig {
         memory_mb: MEMORY_MB,
         disks,
-        nic: Some(NicModel::Virtio),
+        disk_bus: set.disk_bus(),
+        nic: Some(set.nic_model()),
         netdev: Some(peer.netdev()),
         ..QemuConfig::default()
     };
@@ -420,18 +514,23 @@ fn kintsugi_run(image: &Image, disk_dir: &Path) -> Result<Figures, String> {
     Ok(figures)
 }
 
-fn linux_run(work_dir: &Path, disk_dir: &Path) -> Result<(Figures, String), String> {
+fn linux_run(set: DeviceSet, work_dir: &Path, disk_dir: &Path) -> Result<(Figures, String), String> {
     let disks = fresh_disks(disk_dir)?;
     let peer = HostPeer::start(NIC_FRAMES)?;
-    let mut extra_args = device_args(&disks, &peer.netdev());
+    let mut extra_args = device_args(set, &disks, &peer.netdev());
     // Kintsugi's machine has no VGA either.
     extra_args.extend(["-vga".into(), "none".into()]);
     let q = LinuxQemu { memory_mb: MEMORY_MB, extra_args };
     let (mib, frames) = (BLK_MIB.to_string(), NIC_FRAMES.to_string());
-    let result = linux::run_linuxbench(work_dir, &q, &LINUX_MODULES, &["devices", &mib, &frames]);
+    let args = ["devices", &mib, &frames, set.linux_data_disk()];
+    let result = linux::run_linuxbench(work_dir, &q, set.linux_modules(), &args);
     let report = peer.finish();
     let run = result?;
-    let _ = std::fs::write(work_dir.join("console-devices.log"), &run.console);
+    let log = match set {
+        DeviceSet::Virtio => "console-devices.log".to_string(),
+        other => format!("console-devices-{}.log", other.name()),
+    };
+    let _ = std::fs::write(work_dir.join(log), &run.console);
     let mut figures = run.figures;
     add_peer_figures(&mut figures, &report, "Linux")?;
     check_figures(&figures, "Linux")?;
@@ -468,13 +567,14 @@ fn shown(v: Option<f64>, unit: &str) -> String {
     }
 }
 
-/// The "Devices" table from both systems' runs.
-fn table(kintsugi: &[Figures], linux: &[Figures], release: &str) -> String {
+/// The "Devices" table of `set` from both systems' runs.
+fn table(set: DeviceSet, kintsugi: &[Figures], linux: &[Figures], release: &str) -> String {
     let n = NIC_FRAMES;
+    let (disk, card, runs) = (set.described(), set.card_described(), kintsugi.len().min(linux.len()));
     let mut t = format!(
-        "Devices: Kintsugi vs Linux {release}, same QEMU (q35, qemu64, TCG, {MEMORY_MB} MiB) with a virtio-blk-pci data disk \
-         (64 MiB raw, {BLK_MIB} MiB from sector 0) and a virtio-net-pci card on a dgram netdev ({n} frames each way); \
-         medians of {RUNS} alternating runs\n\n\
+        "Devices: Kintsugi vs Linux {release}, same QEMU (q35, qemu64, TCG, {MEMORY_MB} MiB) with {disk} \
+         (64 MiB raw, {BLK_MIB} MiB from sector 0) and {card} on a dgram netdev ({n} frames each way); \
+         medians of {runs} alternating runs\n\n\
          | operation | Kintsugi | Linux | Kintsugi / Linux |\n|---|---:|---:|---:|\n"
     );
     for (label, name, unit) in RATE_ROWS {
@@ -503,24 +603,38 @@ fn table(kintsugi: &[Figures], linux: &[Figures], release: &str) -> String {
     t
 }
 
-/// Run the device benchmarks (alternating Kintsugi and Linux, [`RUNS`]
-/// times each); the table, also printed.
+/// Runs of each system on AHCI and e1000.
+const AHCI_E1000_RUNS: usize = RUNS;
+
+/// Run the device benchmarks on virtio devices, then on AHCI and e1000
+/// (alternating Kintsugi and Linux, [`RUNS`] and [`AHCI_E1000_RUNS`]
+/// times each); the two tables, also printed.
 pub fn devices_table(image: &Image, work_dir: &Path) -> Result<String, String> {
     crate::tools::ensure(&[&crate::tools::DOSFSTOOLS])?;
+    let mut t = device_set_table(DeviceSet::Virtio, RUNS, image, work_dir)?;
+    t.push('\n');
+    t.push_str(&device_set_table(DeviceSet::AhciE1000, AHCI_E1000_RUNS, image, work_dir)?);
+    Ok(t)
+}
+
+/// Run the device benchmarks on `set` (alternating Kintsugi and Linux,
+/// `runs` times each); the table, also printed.
+fn device_set_table(set: DeviceSet, runs: usize, image: &Image, work_dir: &Path) -> Result<String, String> {
     let disk_root = kintsugi_tests::image::workspace_root().join("target/bench/device-disks");
     let (mut kintsugi, mut linux_runs, mut release) = (Vec::new(), Vec::new(), String::new());
-    for i in 0..RUNS {
-        eprintln!("bench: devices run {} of {RUNS}: Kintsugi", i + 1);
-        let k = kintsugi_run(image, &disk_root.join("kintsugi"))?;
-        eprintln!("bench: devices Kintsugi: {k:?}");
+    let name = set.name();
+    for i in 0..runs {
+        eprintln!("bench: devices ({name}) run {} of {runs}: Kintsugi", i + 1);
+        let k = kintsugi_run(set, image, &disk_root.join("kintsugi"))?;
+        eprintln!("bench: devices ({name}) Kintsugi: {k:?}");
         kintsugi.push(k);
-        eprintln!("bench: devices run {} of {RUNS}: Linux", i + 1);
-        let (l, r) = linux_run(work_dir, &disk_root.join("linux"))?;
-        eprintln!("bench: devices Linux: {l:?}");
+        eprintln!("bench: devices ({name}) run {} of {runs}: Linux", i + 1);
+        let (l, r) = linux_run(set, work_dir, &disk_root.join("linux"))?;
+        eprintln!("bench: devices ({name}) Linux: {l:?}");
         linux_runs.push(l);
         release = r;
     }
-    let t = table(&kintsugi, &linux_runs, &release);
+    let t = table(set, &kintsugi, &linux_runs, &release);
     println!("{t}");
     Ok(t)
 }
@@ -541,9 +655,33 @@ mod tests {
             ..QemuConfig::default()
         };
         let kintsugi: Vec<String> = cfg.command(&image).get_args().map(|a| a.to_string_lossy().into_owned()).collect();
-        let ours = device_args(&disks, &netdev);
+        let ours = device_args(DeviceSet::Virtio, &disks, &netdev);
         assert!(kintsugi.windows(ours.len()).any(|w| w == ours.as_slice()), "{kintsugi:?}\n{ours:?}");
         assert!(netdev.contains("local.port=40000") && netdev.contains("remote.port=40001"));
+    }
+
+    #[test]
+    fn linux_gets_the_same_ahci_disks_and_e1000_as_kintsugi() {
+        let disks = vec![PathBuf::from("/d/data.img"), PathBuf::from("/d/checkpoint.img")];
+        let netdev = netdev_spec(40000, 40001);
+        let image = Image { kernel: PathBuf::from("/k"), modules: vec![PathBuf::from("/m")], iso: None };
+        let set = DeviceSet::AhciE1000;
+        let cfg = QemuConfig {
+            disks: disks.clone(),
+            disk_bus: set.disk_bus(),
+            nic: Some(set.nic_model()),
+            netdev: Some(netdev.clone()),
+            ..QemuConfig::default()
+        };
+        let kintsugi: Vec<String> = cfg.command(&image).get_args().map(|a| a.to_string_lossy().into_owned()).collect();
+        let ours = device_args(set, &disks, &netdev);
+        assert!(kintsugi.windows(ours.len()).any(|w| w == ours.as_slice()), "{kintsugi:?}\n{ours:?}");
+        assert!(ours.iter().any(|a| a == "ide-hd,drive=disk0,bus=ide.0,serial=kintsugi-disk0"), "{ours:?}");
+        assert!(ours.iter().any(|a| a == "e1000,netdev=net0"), "{ours:?}");
+        assert!(!ours.iter().any(|a| a.contains("virtio")), "{ours:?}");
+        assert_eq!(set.linux_data_disk(), "sda");
+        assert!(set.linux_modules().contains(&"ahci") && set.linux_modules().contains(&"sd_mod"));
+        assert!(set.linux_modules().contains(&"e1000"));
     }
 
     #[test]
@@ -611,7 +749,7 @@ mod tests {
         let n = NIC_FRAMES as f64;
         let k = [run(1.0, n), run(3.0, n - 10.0), run(2.0, n)];
         let l = [run(4.0, n), run(4.0, n), run(4.0, n)];
-        let t = table(&k, &l, "6.1");
+        let t = table(DeviceSet::Virtio, &k, &l, "6.1");
         assert!(t.contains("| blk sequential read, 64 KiB requests | 200.0 MiB/s | 400.0 MiB/s | 0.50 |"), "{t}");
         assert!(t.contains("| blk random 4 KiB writes, queue depth 16 | 200 IOPS | 400 IOPS | 0.50 |"), "{t}");
         let row = format!("frames the guest received of {n} (fewest in a run) | {} | {n} | |", n - 10.0);
