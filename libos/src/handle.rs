@@ -1,6 +1,7 @@
 //! Owning handle types: a handle closed when its owner is dropped, and typed
 //! wrappers for each kind of kernel object.
 
+use crate::memcpy::copy_bytes;
 use crate::sys;
 use alloc::vec::Vec;
 use kintsugi_abi::{Error, Handle, MapFlags, MemFlags, ProcessInfo, Rights, PAGE_SIZE};
@@ -204,9 +205,9 @@ impl Mapping {
     pub fn copy_out(&self, offset: usize, buf: &mut [u8]) -> Result<(), Error> {
         let src = self.range(offset, buf.len())?;
         // SAFETY: `src..src + buf.len()` is inside the mapping, which stays
-        // mapped while `self` lives; volatile reads of plain bytes are
-        // valid whatever another process writes meanwhile.
-        unsafe { volatile_copy(src, buf.as_mut_ptr(), buf.len()) };
+        // mapped while `self` lives; `copy_bytes` reads each byte once (it
+        // is assembly), valid whatever another process writes meanwhile.
+        unsafe { copy_bytes(buf.as_mut_ptr(), src, buf.len()) };
         Ok(())
     }
 
@@ -221,7 +222,7 @@ impl Mapping {
         // which stays mapped while `self` lives; `out` has room for `len`
         // bytes, which the copy writes every one of before `set_len`.
         unsafe {
-            volatile_copy(src, out.as_mut_ptr(), len);
+            copy_bytes(out.as_mut_ptr(), src, len);
             out.set_len(len);
         }
         Ok(out)
@@ -238,22 +239,9 @@ impl Mapping {
         // SAFETY: `dst..dst + bytes.len()` is inside the mapping, mapped
         // writable while `self` lives; no reference into it exists (the
         // mapping hands out none).
-        unsafe { volatile_copy(bytes.as_ptr(), dst, bytes.len()) };
+        unsafe { copy_bytes(dst, bytes.as_ptr(), bytes.len()) };
         Ok(())
     }
-}
-
-/// Copy `len` bytes from `src` to `dst`, reading each byte once
-/// ([`crate::memcpy::copy_bytes`]).
-///
-/// # Safety
-/// `src` must be valid for reads and `dst` for writes of `len` bytes, and
-/// the two ranges must not overlap.
-unsafe fn volatile_copy(src: *const u8, dst: *mut u8, len: usize) {
-    // SAFETY: the caller's promise; `copy_bytes` reads each byte once (it is
-    // assembly) and avoids the emulator's TLB collisions a word loop between
-    // a mapping and the heap often hit (see `crate::memcpy`).
-    unsafe { crate::memcpy::copy_bytes(dst, src, len) };
 }
 
 impl Drop for Mapping {
@@ -292,27 +280,5 @@ impl Process {
     /// The raw handle.
     pub fn raw(&self) -> Handle {
         self.0.raw()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::volatile_copy;
-    use alloc::vec;
-
-    #[test]
-    fn volatile_copy_any_alignment_and_length() {
-        let src: Vec<u8> = (0..64u8).collect();
-        for from in 0..9 {
-            for to in 0..9 {
-                for len in [0, 1, 7, 8, 9, 23, 40] {
-                    let mut dst = vec![0xeeu8; 64];
-                    // SAFETY: both ranges lie inside their 64-byte vectors.
-                    unsafe { volatile_copy(src.as_ptr().add(from), dst.as_mut_ptr().add(to), len) };
-                    assert_eq!(&dst[to..to + len], &src[from..from + len]);
-                    assert!(dst[..to].iter().chain(&dst[to + len..]).all(|b| *b == 0xee));
-                }
-            }
-        }
     }
 }

@@ -153,4 +153,23 @@ mod tests {
             }
         }
     }
+
+    /// Every pair of start offsets within a word, and short lengths (what
+    /// `Mapping`'s copies relied on from their earlier word loop).
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn copies_any_alignment_and_length() {
+        let src: std::vec::Vec<u8> = (0..64u8).collect();
+        for from in 0..9 {
+            for to in 0..9 {
+                for len in [0, 1, 7, 8, 9, 23, 40] {
+                    let mut dst = std::vec![0xeeu8; 64];
+                    // SAFETY: both ranges lie inside their 64-byte vectors.
+                    unsafe { copy_bytes(dst.as_mut_ptr().add(to), src.as_ptr().add(from), len) };
+                    assert_eq!(&dst[to..to + len], &src[from..from + len]);
+                    assert!(dst[..to].iter().chain(&dst[to + len..]).all(|b| *b == 0xee));
+                }
+            }
+        }
+    }
 }

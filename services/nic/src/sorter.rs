@@ -67,8 +67,8 @@ impl Sorter {
         }
     }
 
-    /// Up to `max` frames already kept for a receive of `session` wanting
-    /// `want`.
+    /// Up to `max` frames already kept for a receive wanting `want` (a
+    /// type's frames are kept only for the session that claimed it).
     pub fn take(&mut self, want: Want, max: usize) -> Vec<Vec<u8>> {
         let queue = match want {
             Want::Unclaimed => Some(&mut self.unclaimed),

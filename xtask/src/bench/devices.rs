@@ -9,7 +9,7 @@
 //! datagram between QEMU's socket on 127.0.0.1 and ours is one Ethernet
 //! frame.
 //!
-//! A second configuration ([`DeviceSet::AhciE1000`]) runs the same
+//! A second configuration ([`DeviceSet::AHCI_E1000`]) runs the same
 //! benchmarks with the disks on the q35 machine's AHCI controller (`ide-hd`)
 //! and an e1000 card, and gets a table of its own.
 //!
@@ -80,72 +80,53 @@ const LINUX_AHCI_E1000_MODULES: [&str; 3] = ["ahci", "sd_mod", "e1000"];
 
 // ---- The machine --------------------------------------------------------------
 
-/// Which QEMU devices a configuration of the benchmark measures.
+/// Which QEMU devices a configuration of the benchmark measures, and what
+/// each system needs to know of them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DeviceSet {
-    /// virtio-blk-pci disks and a virtio-net-pci card.
-    Virtio,
-    /// Disks on the q35 machine's AHCI controller and an e1000 card.
-    AhciE1000,
+pub struct DeviceSet {
+    /// Its name in progress messages.
+    name: &'static str,
+    /// The disk controller.
+    disk_bus: DiskBus,
+    /// The network card.
+    nic_model: NicModel,
+    /// The modules the Linux guest loads.
+    linux_modules: &'static [&'static str],
+    /// The data disk's name in the Linux guest (the first disk, whose
+    /// serial `linuxbench` checks).
+    linux_data_disk: &'static str,
+    /// The disk in words, for the table's heading.
+    disk_described: &'static str,
+    /// The card in words, for the table's heading.
+    card_described: &'static str,
+    /// Where the Linux guest's console is kept, in the work folder.
+    linux_console_log: &'static str,
 }
 
 impl DeviceSet {
-    /// The disk controller.
-    fn disk_bus(self) -> DiskBus {
-        match self {
-            DeviceSet::Virtio => DiskBus::Virtio,
-            DeviceSet::AhciE1000 => DiskBus::Ahci,
-        }
-    }
+    /// virtio-blk-pci disks and a virtio-net-pci card.
+    pub const VIRTIO: DeviceSet = DeviceSet {
+        name: "virtio",
+        disk_bus: DiskBus::Virtio,
+        nic_model: NicModel::Virtio,
+        linux_modules: &LINUX_MODULES,
+        linux_data_disk: "vda",
+        disk_described: "a virtio-blk-pci data disk",
+        card_described: "a virtio-net-pci card",
+        linux_console_log: "console-devices.log",
+    };
 
-    /// The network card.
-    fn nic_model(self) -> NicModel {
-        match self {
-            DeviceSet::Virtio => NicModel::Virtio,
-            DeviceSet::AhciE1000 => NicModel::E1000,
-        }
-    }
-
-    /// The modules the Linux guest loads.
-    fn linux_modules(self) -> &'static [&'static str] {
-        match self {
-            DeviceSet::Virtio => &LINUX_MODULES,
-            DeviceSet::AhciE1000 => &LINUX_AHCI_E1000_MODULES,
-        }
-    }
-
-    /// The data disk's name in the Linux guest (the first disk, whose
-    /// serial `linuxbench` checks).
-    fn linux_data_disk(self) -> &'static str {
-        match self {
-            DeviceSet::Virtio => "vda",
-            DeviceSet::AhciE1000 => "sda",
-        }
-    }
-
-    /// The devices in words, for the table's heading.
-    fn described(self) -> &'static str {
-        match self {
-            DeviceSet::Virtio => "a virtio-blk-pci data disk",
-            DeviceSet::AhciE1000 => "an AHCI (ICH9, ide-hd) data disk",
-        }
-    }
-
-    /// The card in words, for the table's heading.
-    fn card_described(self) -> &'static str {
-        match self {
-            DeviceSet::Virtio => "a virtio-net-pci card",
-            DeviceSet::AhciE1000 => "an e1000 card",
-        }
-    }
-
-    /// Its name in progress messages and file names.
-    fn name(self) -> &'static str {
-        match self {
-            DeviceSet::Virtio => "virtio",
-            DeviceSet::AhciE1000 => "ahci-e1000",
-        }
-    }
+    /// Disks on the q35 machine's AHCI controller and an e1000 card.
+    pub const AHCI_E1000: DeviceSet = DeviceSet {
+        name: "ahci-e1000",
+        disk_bus: DiskBus::Ahci,
+        nic_model: NicModel::E1000,
+        linux_modules: &LINUX_AHCI_E1000_MODULES,
+        linux_data_disk: "sda",
+        disk_described: "an AHCI (ICH9, ide-hd) data disk",
+        card_described: "an e1000 card",
+        linux_console_log: "console-devices-ahci-e1000.log",
+    };
 }
 
 /// The `-netdev` spec: QEMU's socket at `guest_port`, ours at `host_port`.
@@ -159,8 +140,8 @@ fn netdev_spec(guest_port: u16, host_port: u16) -> String {
 /// `QemuConfig::command` writes them for Kintsugi (a unit test checks it),
 /// for the Linux guest.
 fn device_args(set: DeviceSet, disks: &[PathBuf], netdev: &str) -> Vec<String> {
-    let mut a = disk_args_on(set.disk_bus(), disks);
-    let card = match set.nic_model() {
+    let mut a = disk_args_on(set.disk_bus, disks);
+    let card = match set.nic_model {
         NicModel::Virtio => "virtio-net-pci,netdev=net0",
         NicModel::E1000 => "e1000,netdev=net0",
     };
@@ -490,8 +471,8 @@ fn kintsugi_run(set: DeviceSet, image: &Image, disk_dir: &Path) -> Result<Figure
     let cfg = QemuConfig {
         memory_mb: MEMORY_MB,
         disks,
-        disk_bus: set.disk_bus(),
-        nic: Some(set.nic_model()),
+        disk_bus: set.disk_bus,
+        nic: Some(set.nic_model),
         netdev: Some(peer.netdev()),
         ..QemuConfig::default()
     };
@@ -522,15 +503,11 @@ fn linux_run(set: DeviceSet, work_dir: &Path, disk_dir: &Path) -> Result<(Figure
     extra_args.extend(["-vga".into(), "none".into()]);
     let q = LinuxQemu { memory_mb: MEMORY_MB, extra_args };
     let (mib, frames) = (BLK_MIB.to_string(), NIC_FRAMES.to_string());
-    let args = ["devices", &mib, &frames, set.linux_data_disk()];
-    let result = linux::run_linuxbench(work_dir, &q, set.linux_modules(), &args);
+    let args = ["devices", &mib, &frames, set.linux_data_disk];
+    let result = linux::run_linuxbench(work_dir, &q, set.linux_modules, &args);
     let report = peer.finish();
     let run = result?;
-    let log = match set {
-        DeviceSet::Virtio => "console-devices.log".to_string(),
-        other => format!("console-devices-{}.log", other.name()),
-    };
-    let _ = std::fs::write(work_dir.join(log), &run.console);
+    let _ = std::fs::write(work_dir.join(set.linux_console_log), &run.console);
     let mut figures = run.figures;
     add_peer_figures(&mut figures, &report, "Linux")?;
     check_figures(&figures, "Linux")?;
@@ -570,7 +547,7 @@ fn shown(v: Option<f64>, unit: &str) -> String {
 /// The "Devices" table of `set` from both systems' runs.
 fn table(set: DeviceSet, kintsugi: &[Figures], linux: &[Figures], release: &str) -> String {
     let n = NIC_FRAMES;
-    let (disk, card, runs) = (set.described(), set.card_described(), kintsugi.len().min(linux.len()));
+    let (disk, card, runs) = (set.disk_described, set.card_described, kintsugi.len().min(linux.len()));
     let mut t = format!(
         "Devices: Kintsugi vs Linux {release}, same QEMU (q35, qemu64, TCG, {MEMORY_MB} MiB) with {disk} \
          (64 MiB raw, {BLK_MIB} MiB from sector 0) and {card} on a dgram netdev ({n} frames each way); \
@@ -611,9 +588,9 @@ const AHCI_E1000_RUNS: usize = RUNS;
 /// times each); the two tables, also printed.
 pub fn devices_table(image: &Image, work_dir: &Path) -> Result<String, String> {
     crate::tools::ensure(&[&crate::tools::DOSFSTOOLS])?;
-    let mut t = device_set_table(DeviceSet::Virtio, RUNS, image, work_dir)?;
+    let mut t = device_set_table(DeviceSet::VIRTIO, RUNS, image, work_dir)?;
     t.push('\n');
-    t.push_str(&device_set_table(DeviceSet::AhciE1000, AHCI_E1000_RUNS, image, work_dir)?);
+    t.push_str(&device_set_table(DeviceSet::AHCI_E1000, AHCI_E1000_RUNS, image, work_dir)?);
     Ok(t)
 }
 
@@ -622,7 +599,7 @@ pub fn devices_table(image: &Image, work_dir: &Path) -> Result<String, String> {
 fn device_set_table(set: DeviceSet, runs: usize, image: &Image, work_dir: &Path) -> Result<String, String> {
     let disk_root = kintsugi_tests::image::workspace_root().join("target/bench/device-disks");
     let (mut kintsugi, mut linux_runs, mut release) = (Vec::new(), Vec::new(), String::new());
-    let name = set.name();
+    let name = set.name;
     for i in 0..runs {
         eprintln!("bench: devices ({name}) run {} of {runs}: Kintsugi", i + 1);
         let k = kintsugi_run(set, image, &disk_root.join("kintsugi"))?;
@@ -655,7 +632,7 @@ mod tests {
             ..QemuConfig::default()
         };
         let kintsugi: Vec<String> = cfg.command(&image).get_args().map(|a| a.to_string_lossy().into_owned()).collect();
-        let ours = device_args(DeviceSet::Virtio, &disks, &netdev);
+        let ours = device_args(DeviceSet::VIRTIO, &disks, &netdev);
         assert!(kintsugi.windows(ours.len()).any(|w| w == ours.as_slice()), "{kintsugi:?}\n{ours:?}");
         assert!(netdev.contains("local.port=40000") && netdev.contains("remote.port=40001"));
     }
@@ -665,11 +642,11 @@ mod tests {
         let disks = vec![PathBuf::from("/d/data.img"), PathBuf::from("/d/checkpoint.img")];
         let netdev = netdev_spec(40000, 40001);
         let image = Image { kernel: PathBuf::from("/k"), modules: vec![PathBuf::from("/m")], iso: None };
-        let set = DeviceSet::AhciE1000;
+        let set = DeviceSet::AHCI_E1000;
         let cfg = QemuConfig {
             disks: disks.clone(),
-            disk_bus: set.disk_bus(),
-            nic: Some(set.nic_model()),
+            disk_bus: set.disk_bus,
+            nic: Some(set.nic_model),
             netdev: Some(netdev.clone()),
             ..QemuConfig::default()
         };
@@ -679,9 +656,9 @@ mod tests {
         assert!(ours.iter().any(|a| a == "ide-hd,drive=disk0,bus=ide.0,serial=kintsugi-disk0"), "{ours:?}");
         assert!(ours.iter().any(|a| a == "e1000,netdev=net0"), "{ours:?}");
         assert!(!ours.iter().any(|a| a.contains("virtio")), "{ours:?}");
-        assert_eq!(set.linux_data_disk(), "sda");
-        assert!(set.linux_modules().contains(&"ahci") && set.linux_modules().contains(&"sd_mod"));
-        assert!(set.linux_modules().contains(&"e1000"));
+        assert_eq!(set.linux_data_disk, "sda");
+        assert!(set.linux_modules.contains(&"ahci") && set.linux_modules.contains(&"sd_mod"));
+        assert!(set.linux_modules.contains(&"e1000"));
     }
 
     #[test]
@@ -749,7 +726,7 @@ mod tests {
         let n = NIC_FRAMES as f64;
         let k = [run(1.0, n), run(3.0, n - 10.0), run(2.0, n)];
         let l = [run(4.0, n), run(4.0, n), run(4.0, n)];
-        let t = table(DeviceSet::Virtio, &k, &l, "6.1");
+        let t = table(DeviceSet::VIRTIO, &k, &l, "6.1");
         assert!(t.contains("| blk sequential read, 64 KiB requests | 200.0 MiB/s | 400.0 MiB/s | 0.50 |"), "{t}");
         assert!(t.contains("| blk random 4 KiB writes, queue depth 16 | 200 IOPS | 400 IOPS | 0.50 |"), "{t}");
         let row = format!("frames the guest received of {n} (fewest in a run) | {} | {n} | |", n - 10.0);

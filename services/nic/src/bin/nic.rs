@@ -78,11 +78,13 @@ fn device_failure(e: DeviceError) -> Reply {
     }
 }
 
-impl NicService {
-    fn card(&mut self) -> Result<&mut Box<dyn NetDevice>, Reply> {
-        self.card.as_mut().ok_or_else(|| failed(code::NO_DEVICE, String::from("no network card")))
-    }
+/// The card, or the answer for a machine without one (a free function, so
+/// that the rest of the service stays free to borrow while it is in use).
+fn present(card: &mut Option<Box<dyn NetDevice>>) -> Result<&mut Box<dyn NetDevice>, Reply> {
+    card.as_mut().ok_or_else(|| failed(code::NO_DEVICE, String::from("no network card")))
+}
 
+impl NicService {
     // The clock bounds a wait on the card, whose answer comes from the
     // hardware, not from replayed state.
     #[allow(clippy::disallowed_methods)]
@@ -93,7 +95,7 @@ impl NicService {
                 format!("a frame of {} bytes (frames are {MIN_FRAME} to {MAX_FRAME})", f.len()),
             ));
         }
-        let card = self.card()?;
+        let card = present(&mut self.card)?;
         let mut sent = 0;
         let deadline = libos::time::now_ns() + MAX_WAIT_MS as u64 * 1_000_000;
         while sent < frames.len() {
@@ -126,9 +128,9 @@ impl NicService {
         }
         let deadline = libos::time::now_ns() + wait_ms.min(MAX_WAIT_MS) as u64 * 1_000_000;
         let mut frames = self.sorter.take(want, max);
-        let card = self.card.as_mut().ok_or_else(|| failed(code::NO_DEVICE, String::from("no network card")))?;
+        let card = present(&mut self.card)?;
         while frames.is_empty() && max > 0 {
-            let mut fresh = card.receive(max - frames.len()).map_err(device_failure)?;
+            let mut fresh = card.receive(max).map_err(device_failure)?;
             let none = fresh.is_empty();
             // Never trust the device: a frame of an impossible size is dropped.
             fresh.retain(|f| {
@@ -169,7 +171,7 @@ impl NicService {
 
 impl NicHandler for NicService {
     fn info(&mut self, out: &mut dyn ReplySink<Reply>) {
-        let result = self.card().map(|card| Reply::Status {
+        let result = present(&mut self.card).map(|card| Reply::Status {
             mac: card.mac().to_vec(),
             link_up: card.link_up(),
             model: card.model().chars().take(64).collect(),

@@ -103,8 +103,7 @@ fn receive(client: &mut NicClient, mac: &[u8], count: u32, ethertype: u16) -> i3
             other => return fail("receive", other),
         };
         let now = libos::time::now_ns();
-        let ours =
-            got.iter().filter(|f| f.len() >= 14 && u16::from_be_bytes([f[12], f[13]]) == ethertype).count() as u32;
+        let ours = got.iter().filter(|f| nic::sorter::ethertype(f) == Some(ethertype)).count() as u32;
         if ours == 0 {
             if now - waiting_since > SILENCE_NS {
                 break;

@@ -70,7 +70,7 @@ fn main() -> i32 {
         let mut stop = false;
         let mut echoes = Vec::new();
         for f in frames {
-            if f.len() < 14 || u16::from_be_bytes([f[12], f[13]]) != TEST_ETHERTYPE {
+            if nic::sorter::ethertype(&f) != Some(TEST_ETHERTYPE) {
                 continue;
             }
             if f[14..].starts_with(b"STOP") {
