@@ -124,9 +124,9 @@ pub struct Machine {
     /// The last line typed with Enter, and the cursor when typing began:
     /// the next wait for a prompt first waits for its echo.
     entered: Option<(String, usize)>,
-    /// QEMU's monitor socket, for the stall report at a timeout, and
-    /// whether this machine made it (removed when the machine is dropped).
-    monitor: Option<(std::path::PathBuf, bool)>,
+    /// The machine's own QEMU monitor socket, for the stall report at a
+    /// timeout (removed when the machine is dropped).
+    monitor: Option<std::path::PathBuf>,
     /// A stall report is being taken (its own wait must not take another).
     reporting: bool,
 }
@@ -135,19 +135,23 @@ impl Machine {
     /// Start QEMU for `image` with `cfg`. If `echo`, the console is also
     /// copied to this process's stdout as it arrives.
     pub fn boot(image: &Image, cfg: &QemuConfig, echo: bool) -> Result<Machine, MachineError> {
-        // Every machine but an interactive one gets a monitor socket, so a
-        // wait that times out can ask the kernel what it is stuck on.
+        // Every machine but an interactive one gets a monitor socket of its
+        // own, so a wait that times out can ask the kernel what it is stuck
+        // on. A test that asked for a monitor holds that connection (QEMU
+        // takes one client per monitor): the machine's is a second one.
         let mut cfg = cfg.clone();
-        let monitor = match (&cfg.monitor, cfg.interactive) {
-            (_, true) => None,
-            (Some(path), false) => Some((path.clone(), false)),
-            (None, false) => {
-                static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-                let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let path = std::env::temp_dir().join(format!("kintsugi-{}-{n}.monitor", std::process::id()));
+        let monitor = if cfg.interactive {
+            None
+        } else {
+            static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let path = std::env::temp_dir().join(format!("kintsugi-{}-{n}.monitor", std::process::id()));
+            if cfg.monitor.is_some() {
+                cfg.extra.extend(["-monitor".to_string(), format!("unix:{},server,nowait", path.display())]);
+            } else {
                 cfg.monitor = Some(path.clone());
-                Some((path, true))
             }
+            Some(path)
         };
         let mut cmd = cfg.command(image);
         cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
@@ -221,6 +225,35 @@ impl Machine {
     /// Everything printed so far.
     pub fn console(&self) -> String {
         self.console.0.lock().unwrap().text.clone()
+    }
+
+    /// Bytes the serial port has sent so far.
+    pub fn output_len(&self) -> usize {
+        self.console.0.lock().unwrap().raw.len()
+    }
+
+    /// Wait until the serial port has sent more than `len` bytes; whether
+    /// it did within `timeout`.
+    pub fn wait_output_past(&self, len: usize, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let (lock, cv) = &*self.console;
+        let mut c = lock.lock().unwrap();
+        while c.raw.len() <= len && !c.closed {
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            c = cv.wait_timeout(c, deadline - now).unwrap().0;
+        }
+        c.raw.len() > len
+    }
+
+    /// The last `chars` characters the serial port sent, escape sequences
+    /// and carriage returns included (to tell what a garbled line was).
+    pub fn raw_tail(&self, chars: usize) -> String {
+        let c = self.console.0.lock().unwrap();
+        let skip = c.raw.chars().count().saturating_sub(chars);
+        c.raw.chars().skip(skip).collect()
     }
 
     /// The whole lines printed after position `from` of the console text
@@ -474,9 +507,9 @@ impl Machine {
     /// (where the CPU is, what every process waits for; see
     /// `exokernel/src/stall_report.rs`) into the console, and carries on.
     /// Waits up to 10 s for the report's end. Fails when the machine has no
-    /// monitor, or a test holds its only connection.
+    /// monitor.
     pub fn stall_report(&mut self) -> Result<(), String> {
-        let Some((path, _)) = self.monitor.clone() else { return Err("the machine has no monitor".into()) };
+        let Some(path) = self.monitor.clone() else { return Err("the machine has no monitor".into()) };
         if let Ok(Some(_)) = self.child.try_wait() {
             return Err("QEMU has exited".into());
         }
@@ -579,7 +612,7 @@ impl Drop for Machine {
         if let Some(dir) = self.scratch.take() {
             let _ = std::fs::remove_dir_all(dir);
         }
-        if let Some((path, true)) = self.monitor.take() {
+        if let Some(path) = self.monitor.take() {
             let _ = std::fs::remove_file(&path);
             let _ = std::fs::remove_file(path.with_extension("ppm"));
         }

@@ -2,6 +2,7 @@
 //! keyboard (`sendkey`) and taking pictures of its screen (`screendump`),
 //! as a person at the PC would see it.
 
+use crate::machine::Machine;
 use crate::screen::Picture;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -15,6 +16,9 @@ pub struct Monitor {
 }
 
 const PROMPT: &str = "(qemu) ";
+
+/// How long [`Monitor::press`] waits for the console to show a key.
+pub const KEY_ECHO_WAIT: Duration = Duration::from_secs(20);
 
 impl Monitor {
     /// Connect to the monitor socket at `path` (waiting for QEMU to create
@@ -60,15 +64,30 @@ impl Monitor {
     }
 
     /// Type `text` on the keyboard (US layout), key by key; `\n` is Enter.
-    pub fn type_text(&mut self, text: &str) -> std::io::Result<()> {
+    /// Each key goes once the machine's serial console has shown something
+    /// since the one before (the shell echoes every key), as a person
+    /// watching the screen types: at most one key waits in the PS/2
+    /// keyboard, whose queue in QEMU holds 16 bytes and drops the rest.
+    /// Keys sent at a fixed pace (one per 30 ms) overflowed it whenever a
+    /// busy host left the guest unscheduled for a moment, and lost keys,
+    /// or lost a modifier's release and turned the keys after it into
+    /// control keys (CI: `echo cleared` after Ctrl-U came out empty).
+    pub fn type_text(&mut self, m: &Machine, text: &str) -> std::io::Result<()> {
         for c in text.chars() {
             let key = key_name(c)
                 .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("no key types {c:?}")))?;
-            self.sendkey(&key)?;
-            // Let the guest take each key before the next (the PS/2
-            // controller holds one byte at a time).
-            std::thread::sleep(Duration::from_millis(30));
+            self.press(m, &key)?;
         }
+        Ok(())
+    }
+
+    /// Press and release `key` (as [`Monitor::sendkey`]), then wait until
+    /// the serial console shows something more (up to [`KEY_ECHO_WAIT`]; a
+    /// key that shows nothing, such as Caps Lock, costs that long).
+    pub fn press(&mut self, m: &Machine, key: &str) -> std::io::Result<()> {
+        let before = m.output_len();
+        self.sendkey(key)?;
+        m.wait_output_past(before, KEY_ECHO_WAIT);
         Ok(())
     }
 
