@@ -444,6 +444,15 @@ impl CheckpointStore for VaultStore {
                 self.latest.get_or_insert_with(|| Checkpoint::log_only(Vec::new())).log.push(entry.to_vec());
                 Ok(())
             }
+            // An entry larger than a whole log (the requests since the last
+            // append carried more bytes than it holds: many large writes
+            // before a durable request) will never fit: like a full log, a
+            // checkpoint covers it. (Retrying it held the durable reply
+            // until the next checkpoint came by itself: a sync after a
+            // 64 MiB write waited 3 s.)
+            Some(Reply::Failed { code: 413, message }) => {
+                Err(StoreError::log_full(format!("the vault refused: {message} (413): a checkpoint covers it instead")))
+            }
             Some(Reply::Failed { code, message }) => Err(refused(code, &message)),
             Some(_) => {
                 self.session = None;

@@ -2,7 +2,8 @@
 //! read by the guest (names, folders, contents by SHA-256) and files the
 //! guest writes are read back by the host byte for byte, with `fsck.fat -n`
 //! clean; every kind of bad request and a client sending malformed
-//! messages; a full disk; a folder of 5,000 entries; `fsload`; crashes of
+//! messages; a full disk; a folder of 5,000 entries; a sync after a large
+//! write; `fsload`; crashes of
 //! `fs` of every kind while a client holds open handles; chaos in `fs` and
 //! `blk` under `fsload`; and (ignored until the lead's runtime) power cuts.
 //!
@@ -193,6 +194,30 @@ fn fs_full_disk_and_a_folder_of_five_thousand() {
     assert!(disks::read(data, "/big.bin").unwrap() == big);
     let listing = disks::listing(data, "/many", false).unwrap();
     assert!(listing.contains("new_entry_with_a_long_name.txt") && !listing.contains("f0042"), "the listing");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A sync after more written than the vault's log of requests holds (512
+/// KiB since the last checkpoint) is made durable by a checkpoint at once.
+/// The vault refused a log entry that large, and the sync's answer waited
+/// until the next checkpoint came by itself (3 s after a 64 MiB write).
+#[test]
+fn a_sync_after_a_megabyte_of_writes() {
+    let (dir, disks) = disks::fresh("fs-sync-big").unwrap();
+    let data = &disks[0];
+    disks::make_fat_disk(data, "KDATA", 40).unwrap();
+    let mib = noise(1024 * 1024, 12);
+    let src = dir.join("mib.bin");
+    std::fs::write(&src, &mib).unwrap();
+    disks::put(data, &[&src], "/mib.bin").unwrap();
+    let mut m = boot_with(&config(&disks));
+    assert_eq!(run(&mut m, "cp /mib.bin /copy.bin").trim(), "");
+    assert_eq!(run(&mut m, "sync").trim(), "synced");
+    let console = m.console();
+    assert!(!console.contains("cannot make requests durable"), "{console}");
+    m.shutdown();
+    assert_clean(data);
+    assert!(disks::read(data, "/copy.bin").unwrap() == mib);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
