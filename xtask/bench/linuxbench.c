@@ -702,8 +702,11 @@ static void fs_mount(void)
     check_data_disk();
     if (mkdir(FS_MOUNT, 0755) && errno != EEXIST)
         fail("mkdir " FS_MOUNT);
-    if (mount(blk_device, FS_MOUNT, "vfat", 0, ""))
-        fail("mount -t vfat");
+    if (mount(blk_device, FS_MOUNT, "vfat", 0, "")) {
+        char what[160];
+        snprintf(what, sizeof what, "mount -t vfat %s " FS_MOUNT, blk_device);
+        fail(what);
+    }
     if (mkdir(FS_DIR, 0755) && errno != EEXIST)
         fail("mkdir " FS_DIR);
 }
