@@ -4,6 +4,7 @@
 //! request against the disk and cutting a transfer into device-sized pieces
 //! ([`check_request`], [`split`]).
 
+use crate::transfer::Io;
 use alloc::string::String;
 use alloc::vec::Vec;
 
@@ -60,14 +61,22 @@ impl DeviceError {
 pub trait BlockDevice {
     /// Size, sector size, model and serial.
     fn info(&self) -> &BlockInfo;
+    /// Read or write several extents `(lba, sectors)`, their sectors one
+    /// after another in `io` (the caller's memory or a shared mapping). The
+    /// transfer is cut into device requests that are in flight at the same
+    /// time (virtqueue descriptors / AHCI command slots), then all waited
+    /// for; each byte is copied once between `io` and the DMA buffers.
+    fn transfer_extents(&mut self, extents: &[(u64, u32)], io: Io) -> Result<(), DeviceError>;
     /// Read several extents `(lba, sectors)` into `buf`, their sectors one
-    /// after another. The transfer is cut into device requests that are in
-    /// flight at the same time (virtqueue descriptors / AHCI command
-    /// slots), then all waited for.
-    fn read_extents(&mut self, extents: &[(u64, u32)], buf: &mut [u8]) -> Result<(), DeviceError>;
+    /// after another.
+    fn read_extents(&mut self, extents: &[(u64, u32)], buf: &mut [u8]) -> Result<(), DeviceError> {
+        self.transfer_extents(extents, Io::Read(buf))
+    }
     /// Write `data` (the extents' sectors one after another) to several
-    /// extents `(lba, sectors)`; issued like [`BlockDevice::read_extents`].
-    fn write_extents(&mut self, extents: &[(u64, u32)], data: &[u8]) -> Result<(), DeviceError>;
+    /// extents `(lba, sectors)`.
+    fn write_extents(&mut self, extents: &[(u64, u32)], data: &[u8]) -> Result<(), DeviceError> {
+        self.transfer_extents(extents, Io::Write(data))
+    }
     /// Make every completed write durable (the device's cache flush).
     fn flush(&mut self) -> Result<(), DeviceError>;
     /// Read `buf.len()` bytes (a multiple of the sector size) starting at

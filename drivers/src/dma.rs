@@ -117,6 +117,32 @@ impl DmaBuffer {
         true
     }
 
+    /// Copy `len` bytes of `src` from `src_at` in at `offset`, each read
+    /// once (another process may be writing `src`); false (and nothing
+    /// copied) if either range does not fit.
+    pub fn fill_from(&self, offset: usize, src: &Mapping, src_at: usize, len: usize) -> bool {
+        if !self.fits(offset, len) {
+            return false;
+        }
+        // SAFETY: the range is inside the mapping (checked above), the
+        // device is not using it (a driver stages before submitting), and
+        // no other reference to it exists while this one lives.
+        let staging = unsafe { core::slice::from_raw_parts_mut(self.ptr().add(offset), len) };
+        src.copy_out(src_at, staging).is_ok()
+    }
+
+    /// Copy `len` bytes from `offset` out to `dst` at `dst_at`, each
+    /// written once; false if either range does not fit.
+    pub fn drain_to(&self, offset: usize, dst: &Mapping, dst_at: usize, len: usize) -> bool {
+        if !self.fits(offset, len) {
+            return false;
+        }
+        // SAFETY: the range is inside the mapping (checked above), and the
+        // device is done with it when a driver copies it out.
+        let staging = unsafe { core::slice::from_raw_parts(self.ptr().add(offset), len) };
+        dst.copy_in(dst_at, staging).is_ok()
+    }
+
     /// Fill a range with zeroes.
     pub fn zero(&self, offset: usize, len: usize) {
         if self.fits(offset, len) {

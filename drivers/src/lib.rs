@@ -33,7 +33,8 @@
 //! Shared pieces: [`pci`] (enumeration, BARs, capabilities, MSI/MSI-X;
 //! pure logic over a [`pci::ConfigAccess`]), [`pcidev`] (a granted
 //! function: config access through the kernel, BAR mapping, interrupt
-//! choice), [`mmio`], [`dma`], [`irq`] (interrupts as events, waits with
+//! choice), [`mmio`], [`dma`], [`transfer`] (where a transfer's data is,
+//! and its copies to and from staging buffers), [`irq`] (interrupts as events, waits with
 //! timeouts), [`slots`] (requests in flight) and [`ident`] (identification
 //! strings).
 //!
@@ -64,6 +65,7 @@ pub mod net;
 pub mod pci;
 pub mod pcidev;
 pub mod slots;
+pub mod transfer;
 pub mod virtio;
 
 pub use block::{BlockDevice, BlockInfo, DeviceError};

@@ -8,7 +8,8 @@
 //! - [`service`]: the runtime inside a resilient service, with logical
 //!   distillation ([`distill`]) or image distillation (the libos arena),
 //!   and the recorded path for inputs from the outside world; [`held`]:
-//!   requests answered later, and events (timer ticks);
+//!   requests answered later, and events (timer ticks); [`shared`]: the
+//!   buffers client sessions share with the service for bulk data;
 //! - [`vault_store`]: the persistent checkpoint store, in the vault
 //!   service on the FAT checkpoint disk (a companion uses it when started
 //!   with the argument `store=vault`);
@@ -26,6 +27,7 @@ pub mod held;
 pub mod log;
 mod protocols;
 pub mod service;
+pub mod shared;
 pub mod store;
 pub mod vault_store;
 

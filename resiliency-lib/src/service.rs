@@ -451,7 +451,11 @@ pub fn serve<S: Service>() -> i32 {
         }
         match request {
             LinkRequest::Open { session, client } => service.session_opened(session, &client),
-            LinkRequest::Close { session } => service.session_closed(session),
+            LinkRequest::Close { session } => {
+                crate::shared::detach(session);
+                service.session_closed(session)
+            }
+            LinkRequest::Attach { session, memory } => crate::shared::attach(session, memory),
             LinkRequest::Deliver { session, seq, chaos, request, .. } => {
                 let directive = chaos::decode(chaos);
                 let at = |p: Point| directive.filter(|(dp, _)| *dp == p).map(|(_, k)| k);

@@ -221,6 +221,48 @@ fn a_sync_after_a_megabyte_of_writes() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Bulk data through shared buffers (issue 10): fs reads the data disk
+/// with `ReadShared` through blk's companion, and the shell reads files
+/// with `ReadShared` through fs's; fsload reads half its bytes that way.
+/// A restart of blk's companion (fs resumes its blk session, whose hello
+/// brings the buffer again) and of fs's (the shell resumes likewise) costs
+/// nothing: a file larger than fs's cache reads back right after each, and
+/// fsload, running across the blk one, finds every answer right.
+#[test]
+fn shared_buffers_survive_restarts_of_the_blk_and_fs_companions() {
+    let (dir, disks) = disks::fresh("fs-shared").unwrap();
+    let src = dir.join("host").join("Shared");
+    std::fs::create_dir_all(&src).unwrap();
+    // Larger than fs's 2 MiB sector cache, so its reads reach blk.
+    let big = noise(6 * 1024 * 1024 + 4321, 11);
+    std::fs::write(src.join("big.bin"), &big).unwrap();
+    disks::put(&disks[0], &[&src], "/").unwrap();
+    let want = format!("{}  /Shared/big.bin", sha256(&big));
+    let mut m = boot_with(&config(&disks));
+    assert_eq!(run(&mut m, "sha256 /Shared/big.bin").trim(), want);
+
+    m.send("run fsload 2 3000 &\r");
+    m.wait_prompt(Duration::from_secs(60)).unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    run(&mut m, "kill blk-companion");
+    m.wait_for_text("restarted blk-companion", Duration::from_secs(60)).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(run(&mut m, "sha256 /Shared/big.bin").trim(), want, "{}", m.console());
+    let result = m.wait_for_line("fsload: clients=2 ops=3000 errors=", Duration::from_secs(900)).unwrap();
+    assert_eq!(result, "fsload: clients=2 ops=3000 errors=0", "{}", m.console());
+
+    // fs's companion keeps only what is durable across its own restart;
+    // nothing is being written now, so the file reads the same after it.
+    run(&mut m, "sync");
+    run(&mut m, "kill fs-companion");
+    m.wait_for_text("restarted fs-companion", Duration::from_secs(60)).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(run(&mut m, "sha256 /Shared/big.bin").trim(), want, "{}", m.console());
+    let console = m.console();
+    assert!(!console.contains("sectors go through the messages"), "a shared buffer was lost:\n{console}");
+    m.shutdown();
+    assert_clean(&disks[0]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn fs_load_from_four_clients() {
     let (dir, disks) = disks::fresh("fs-load").unwrap();

@@ -18,6 +18,7 @@ use crate::dma::{DmaBuffer, PAGE};
 use crate::irq::{poll_until, Deadline};
 use crate::mmio::Mmio;
 use crate::slots::Slots;
+use crate::transfer::Io;
 use alloc::format;
 use alloc::rc::Rc;
 use alloc::string::String;
@@ -56,12 +57,6 @@ struct Request {
     write: bool,
     offset: usize,
     len: usize,
-}
-
-enum Io<'a> {
-    None,
-    Read(&'a mut [u8]),
-    Write(&'a [u8]),
 }
 
 /// A SATA disk on an AHCI port.
@@ -279,9 +274,9 @@ impl AhciDisk {
                 )));
                 continue;
             }
-            if let (Io::Read(buf), true) = (&mut *io, job.inbound) {
-                if let Some(dst) = job.offset.checked_add(job.len).and_then(|end| buf.get_mut(job.offset..end)) {
-                    self.data[slot].copy_out(0, dst);
+            if job.inbound {
+                if let Err(e) = io.unstage(&self.data[slot], job.offset, job.len) {
+                    first_error.get_or_insert(e);
                 }
             }
         }
@@ -301,14 +296,7 @@ impl AhciDisk {
             while first_error.is_none() && next < requests.len() {
                 let Some(slot) = self.slots.free_slot() else { break };
                 let r = requests[next];
-                if let Io::Write(data) = &io {
-                    let src = r
-                        .offset
-                        .checked_add(r.len)
-                        .and_then(|end| data.get(r.offset..end))
-                        .ok_or(DeviceError::OutOfRange)?;
-                    self.data[slot].copy_in(0, src);
-                }
+                io.stage(&self.data[slot], r.offset, r.len)?;
                 self.issue(slot, &r)?;
                 self.slots.start(slot, slot as u32, Job { offset: r.offset, len: r.len, inbound: !r.write });
                 next += 1;
@@ -334,7 +322,7 @@ impl AhciDisk {
     /// another in `io`), cut into commands issued together.
     fn transfer(&mut self, extents: &[(u64, usize)], io: Io) -> Result<(), DeviceError> {
         let pieces = split_extents(extents, self.info.sectors, self.info.sector_size, MAX_REQUEST)?;
-        let write = matches!(io, Io::Write(_));
+        let write = io.is_write();
         let lba48 = self.identity.as_ref().is_some_and(|i| i.lba48);
         let command = match (write, lba48) {
             (false, true) => ata::READ_DMA_EXT,
@@ -364,14 +352,9 @@ impl BlockDevice for AhciDisk {
         &self.info
     }
 
-    fn read_extents(&mut self, extents: &[(u64, u32)], buf: &mut [u8]) -> Result<(), DeviceError> {
-        let extents = extent_bytes(extents, self.info.sector_size, buf.len())?;
-        self.transfer(&extents, Io::Read(buf))
-    }
-
-    fn write_extents(&mut self, extents: &[(u64, u32)], data: &[u8]) -> Result<(), DeviceError> {
-        let extents = extent_bytes(extents, self.info.sector_size, data.len())?;
-        self.transfer(&extents, Io::Write(data))
+    fn transfer_extents(&mut self, extents: &[(u64, u32)], io: Io) -> Result<(), DeviceError> {
+        let extents = extent_bytes(extents, self.info.sector_size, io.len())?;
+        self.transfer(&extents, io)
     }
 
     fn flush(&mut self) -> Result<(), DeviceError> {

@@ -19,6 +19,7 @@ use crate::ident;
 use crate::irq::Deadline;
 use crate::pcidev::PciDevice;
 use crate::slots::Slots;
+use crate::transfer::Io;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -64,13 +65,6 @@ struct Job {
     len: usize,
     /// Whether the device writes the data.
     device_writes: bool,
-}
-
-/// A transfer's data.
-enum Io<'a> {
-    None,
-    Read(&'a mut [u8]),
-    Write(&'a [u8]),
 }
 
 /// A virtio block device.
@@ -240,10 +234,10 @@ impl VirtioBlk {
                 first_error.get_or_insert(DeviceError::Device(what));
                 continue;
             }
-            if let (Io::Read(buf), true) = (&mut *io, job.device_writes) {
+            if job.device_writes {
                 // Offsets and lengths are the driver's own, but stay checked.
-                if let Some(dst) = job.offset.checked_add(job.len).and_then(|end| buf.get_mut(job.offset..end)) {
-                    self.data[slot].buf().copy_out(0, dst);
+                if let Err(e) = io.unstage(self.data[slot].buf(), job.offset, job.len) {
+                    first_error.get_or_insert(e);
                 }
             }
         }
@@ -267,11 +261,7 @@ impl VirtioBlk {
                 let Some(slot) = self.slots.free_slot() else { break };
                 let (kind, sector, offset, len) = requests[next];
                 let device_writes = kind != T_OUT;
-                if let Io::Write(data) = &io {
-                    let src =
-                        offset.checked_add(len).and_then(|end| data.get(offset..end)).ok_or(DeviceError::OutOfRange)?;
-                    self.data[slot].buf().copy_in(0, src);
-                }
+                io.stage(self.data[slot].buf(), offset, len)?;
                 let job = Job { offset, len, device_writes };
                 match self.submit(slot, kind, sector, job) {
                     Ok(token) => {
@@ -315,7 +305,7 @@ impl VirtioBlk {
     /// another in `io`), cut into requests that all go on the queue.
     fn transfer(&mut self, extents: &[(u64, usize)], io: Io) -> Result<(), DeviceError> {
         let pieces = split_extents(extents, self.info.sectors, self.info.sector_size, MAX_REQUEST)?;
-        let write = matches!(io, Io::Write(_));
+        let write = io.is_write();
         if write && self.features.contains(Features::RO) {
             return Err(DeviceError::device("the disk is read-only"));
         }
@@ -333,14 +323,9 @@ impl BlockDevice for VirtioBlk {
         &self.info
     }
 
-    fn read_extents(&mut self, extents: &[(u64, u32)], buf: &mut [u8]) -> Result<(), DeviceError> {
-        let extents = extent_bytes(extents, self.info.sector_size, buf.len())?;
-        self.transfer(&extents, Io::Read(buf))
-    }
-
-    fn write_extents(&mut self, extents: &[(u64, u32)], data: &[u8]) -> Result<(), DeviceError> {
-        let extents = extent_bytes(extents, self.info.sector_size, data.len())?;
-        self.transfer(&extents, Io::Write(data))
+    fn transfer_extents(&mut self, extents: &[(u64, u32)], io: Io) -> Result<(), DeviceError> {
+        let extents = extent_bytes(extents, self.info.sector_size, io.len())?;
+        self.transfer(&extents, io)
     }
 
     fn flush(&mut self) -> Result<(), DeviceError> {

@@ -755,9 +755,27 @@ impl<Tx: Message, Rx: Message> Channel<Tx, Rx> {
 
     /// [`Channel::resumable`] over `ep`, a new connection to `name`.
     pub fn resumable_over(ep: Endpoint, name: &str) -> Result<Self, ChannelError> {
+        Self::resumable_with(ep, name, None)
+    }
+
+    /// [`Channel::resumable_over`] with a shared buffer of `bytes` bytes
+    /// (whole pages, at most [`resume::MAX_SHARED_BYTES`]) that the
+    /// service maps too: requests of contracts that name places in it
+    /// move their data through it instead of through the rings
+    /// ([`Channel::shared`]).
+    pub fn resumable_shared(ep: Endpoint, name: &str, bytes: usize) -> Result<Self, ChannelError> {
+        if bytes == 0 || bytes > resume::MAX_SHARED_BYTES {
+            return Err(ChannelError::TooBig);
+        }
+        let memory = Memory::alloc((bytes as u64).div_ceil(PAGE_SIZE), MemFlags::empty())?;
+        let mapping = memory.map(MapFlags::WRITE)?;
+        Self::resumable_with(ep, name, Some((memory, mapping)))
+    }
+
+    fn resumable_with(ep: Endpoint, name: &str, shared: Option<(Memory, Mapping)>) -> Result<Self, ChannelError> {
         let mut ch = Channel::new(ep);
         let token = resume::new_token();
-        ch.ep.send_raw(&resume::hello(token, 0), HandleList::default())?;
+        ch.ep.send_raw(&resume::hello(token, 0), hello_handles(shared.as_ref())?)?;
         ch.resume = Some(alloc::boxed::Box::new(resume::Resume {
             name: alloc::string::String::from(name),
             token,
@@ -765,8 +783,15 @@ impl<Tx: Message, Rx: Message> Channel<Tx, Rx> {
             pending: None,
             taken: 0,
             fruitless: 0,
+            shared,
         }));
         Ok(ch)
+    }
+
+    /// The session's shared buffer (see [`Channel::resumable_shared`]), as
+    /// this side maps it.
+    pub fn shared(&self) -> Option<&Mapping> {
+        self.resume.as_ref().and_then(|r| r.shared.as_ref()).map(|(_, mapping)| mapping)
     }
 
     /// The server went away: connect again (waiting while it restarts),
@@ -791,7 +816,8 @@ impl<Tx: Message, Rx: Message> Channel<Tx, Rx> {
         loop {
             let attempt = (|| -> Result<Endpoint, ChannelError> {
                 let mut fresh = crate::directory::connect(&name, true).map_err(dir_error)?;
-                fresh.send_raw(&resume::hello(token, seq), HandleList::default())?;
+                let shared = self.resume.as_ref().and_then(|r| r.shared.as_ref());
+                fresh.send_raw(&resume::hello(token, seq), hello_handles(shared)?)?;
                 if let Some(bytes) = &pending {
                     fresh.send_raw(bytes, HandleList::default())?;
                 }
@@ -967,6 +993,16 @@ impl<Tx: Message, Rx: Message> HasEndpoint for Channel<Tx, Rx> {
     fn endpoint(&self) -> &Endpoint {
         &self.ep
     }
+}
+
+/// The handles a session hello carries: a duplicate of the shared
+/// buffer's, if the session has one.
+fn hello_handles(shared: Option<&(Memory, Mapping)>) -> Result<HandleList, ChannelError> {
+    let mut list = HandleList::default();
+    if let Some((memory, _)) = shared {
+        list.push(memory.0.duplicate(resume::SHARED_RIGHTS)?);
+    }
+    Ok(list)
 }
 
 /// A directory error as a channel error (a resumable channel connects by

@@ -17,6 +17,13 @@
 //!
 //! The frame cannot be mistaken for a contract message: a message starts
 //! with its variant tag, and no contract has 0x4953_454b variants.
+//!
+//! A hello may carry one handle: the session's *shared buffer*, a memory
+//! object the client made and maps, which the companion hands to the
+//! service (and to each service process it restarts) so that bulk data
+//! (block payloads) moves between client and service without a copy per
+//! hop. The client sends it again with every hello, so a restarted
+//! companion has it too.
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -63,7 +70,23 @@ pub(super) struct Resume {
     /// Resumes in a row after which the server closed the session again
     /// before answering anything (a server that refuses the session).
     pub fruitless: u32,
+    /// The session's shared buffer, if it has one: the object (whose
+    /// handle every hello carries a duplicate of) and this side's mapping.
+    pub shared: Option<(crate::handle::Memory, crate::handle::Mapping)>,
 }
+
+/// Most bytes a session's shared buffer may have (the companion refuses a
+/// hello with a larger one).
+pub const MAX_SHARED_BYTES: usize = 1 << 20;
+
+/// The rights a shared buffer's handle travels with: map it, read and
+/// write it, and pass it on (the companion hands it to each service
+/// process); not its physical addresses.
+pub const SHARED_RIGHTS: kintsugi_abi::Rights = kintsugi_abi::Rights::READ
+    .union(kintsugi_abi::Rights::WRITE)
+    .union(kintsugi_abi::Rights::MAP)
+    .union(kintsugi_abi::Rights::DUPLICATE)
+    .union(kintsugi_abi::Rights::TRANSFER);
 
 /// Resumes in a row that bring no answer after which the session is
 /// given up: a companion that restarts reconnects in one, while one that

@@ -15,6 +15,7 @@ use libos::channel::{
     select, Channel, ChannelError, Endpoint, HandleList, HandleQueue, Message, Opaque, Signal, Waitable,
 };
 use libos::directory::{self, Listener};
+use libos::handle::Memory;
 use libos::protocol::{Checker, Protocol};
 use libos::wire::Reader;
 
@@ -24,6 +25,8 @@ pub enum Work {
     Open(u64),
     /// A session closed.
     Close(u64),
+    /// A session's hello brought its shared buffer: hand it to the service.
+    Attach(u64),
     /// A client request.
     Request {
         /// (session, seq).
@@ -104,6 +107,9 @@ struct Session<P: Protocol> {
     /// its number and the replies the replay produced, sent instead of
     /// applying it again when the client sends it again.
     answered: Option<(u64, Vec<Vec<u8>>)>,
+    /// The shared buffer the client's hello brought, if any (handed to
+    /// every service process; see `crate::shared`).
+    shared: Option<Memory>,
 }
 
 /// How long sessions of an earlier companion (open in the log it restored)
@@ -237,6 +243,7 @@ impl<P: crate::Resilient> Clients<P> {
                 stalled_since_ns: 0,
                 opened: false,
                 answered: None,
+                shared: None,
             });
         }
         work.extend(self.dropped.drain(..).map(Work::Close));
@@ -267,15 +274,22 @@ impl<P: crate::Resilient> Clients<P> {
         let mut answers: Vec<(u64, Vec<Vec<u8>>)> = Vec::new();
         self.sessions.retain_mut(|s| loop {
             match s.endpoint.try_recv_raw() {
-                Ok(Some((bytes, handles))) => {
+                Ok(Some((bytes, mut handles))) => {
                     if !s.opened {
                         s.opened = true;
-                        match libos::channel::resume::parse_hello(&bytes).filter(|_| handles.is_empty()) {
+                        match libos::channel::resume::parse_hello(&bytes) {
                             Some((token, _)) if live.contains(&token) || token == 0 => {
                                 log::warn!("{name}: a session hello names session {token}, which is open; refused");
                                 break false;
                             }
                             Some((token, next_seq)) => {
+                                let shared = match shared_buffer(core::mem::take(&mut handles)) {
+                                    Ok(shared) => shared,
+                                    Err(why) => {
+                                        log::warn!("{name}: session {token}'s hello: {why}; refused");
+                                        break false;
+                                    }
+                                };
                                 s.id = token;
                                 s.next_seq = next_seq;
                                 // A session the restored log mentions is
@@ -288,6 +302,10 @@ impl<P: crate::Resilient> Clients<P> {
                                     work.push_back(Work::Open(token));
                                 }
                                 s.answered = unclaimed.remove(&token).filter(|(seq, _)| *seq == next_seq);
+                                if shared.is_some() {
+                                    s.shared = shared;
+                                    work.push_back(Work::Attach(token));
+                                }
                                 continue;
                             }
                             None => work.push_back(Work::Open(s.id)),
@@ -393,6 +411,17 @@ impl<P: crate::Resilient> Clients<P> {
         while let Ok(Some(c)) = self.control.try_accept() {
             self.controllers.push(Controller { channel: Channel::new(c.endpoint), stashed: None });
         }
+    }
+
+    /// A new handle to session `session`'s shared buffer, if it has one.
+    pub fn shared_buffer(&self, session: u64) -> Option<libos::handle::OwnedHandle> {
+        let s = self.sessions.iter().find(|s| s.id == session)?;
+        s.shared.as_ref()?.0.duplicate(libos::channel::resume::SHARED_RIGHTS).ok()
+    }
+
+    /// The sessions that have a shared buffer.
+    pub fn sessions_sharing(&self) -> Vec<u64> {
+        self.sessions.iter().filter(|s| s.shared.is_some()).map(|s| s.id).collect()
     }
 
     /// Who connected session `session` (the identity init gave), or empty
@@ -675,5 +704,23 @@ impl<P: crate::Resilient> Clients<P> {
             Ok(_) => Event::Clients,
             Err(_) => Event::Timeout,
         }
+    }
+}
+
+/// The shared buffer among the handles of a session hello: none, or one
+/// memory object of at most `MAX_SHARED_BYTES`.
+fn shared_buffer(handles: Vec<libos::handle::OwnedHandle>) -> Result<Option<Memory>, &'static str> {
+    let mut handles = handles.into_iter();
+    let Some(h) = handles.next() else { return Ok(None) };
+    if handles.next().is_some() {
+        return Err("more than one handle in a session hello");
+    }
+    let memory = Memory(h);
+    match memory.pages() {
+        Ok(pages) if pages as usize * libos::abi::PAGE_SIZE as usize <= libos::channel::resume::MAX_SHARED_BYTES => {
+            Ok(Some(memory))
+        }
+        Ok(_) => Err("a shared buffer larger than a session may have"),
+        Err(_) => Err("a hello's handle that is not a memory object"),
     }
 }

@@ -652,6 +652,10 @@ impl<P: Resilient> Companion<P> {
                 let client = self.clients.identity(session);
                 self.service()?.send(SvcRequest::Open { session, client })
             }
+            Work::Attach(session) => match self.clients.shared_buffer(session) {
+                Some(memory) => self.service()?.send(SvcRequest::Attach { session, memory }),
+                None => Ok(()),
+            },
             Work::Close(session) => {
                 self.clients.forget(session);
                 self.held.session_closed(session);
@@ -1168,6 +1172,11 @@ impl<P: Resilient> Companion<P> {
         }
         self.restore_failed = false;
         self.held.restarted();
+        for session in self.clients.sessions_sharing() {
+            if let Some(memory) = self.clients.shared_buffer(session) {
+                self.service()?.send(SvcRequest::Attach { session, memory })?;
+            }
+        }
         let entries: Vec<Entry> = self.log.entries().to_vec();
         let mut i = 0;
         while i < entries.len() {

@@ -41,6 +41,8 @@ pub mod code {
     pub const FORBIDDEN: u32 = 403;
     /// No such disk.
     pub const NO_DISK: u32 = 404;
+    /// A shared request in a session without a shared buffer.
+    pub const NO_SHARED_BUFFER: u32 = 412;
     /// An extent past the end of the disk.
     pub const OUT_OF_RANGE: u32 = 416;
     /// The device reported an error.
@@ -60,12 +62,23 @@ pub fn disk_by_name(name: &str) -> Option<u8> {
     }
 }
 
+/// Bytes of the shared buffer a session opened by [`connect`] or
+/// [`session_over`] carries: one request's sectors.
+pub const SHARED_BYTES: usize = MAX_SECTORS as usize * SECTOR;
+
 /// Connect a client stub to the blk service (waiting for it to register),
 /// with a session that survives a restart of blk's companion (every blk
-/// request is idempotent, so one sent again is harmless).
+/// request is idempotent, so one sent again is harmless) and carries a
+/// shared buffer of [`SHARED_BYTES`] (for `ReadShared` and `WriteShared`,
+/// which [`Disk`] uses).
 pub fn connect() -> Result<BlkClient, libos::directory::DirError> {
     let ep = libos::directory::connect(SERVICE, true)?;
-    Ok(BlkClient::new(libos::channel::Channel::resumable_over(ep, SERVICE)?))
+    Ok(session_over(ep)?)
+}
+
+/// [`connect`] over `ep`, a new connection to the blk service.
+pub fn session_over(ep: libos::channel::Endpoint) -> Result<BlkClient, libos::channel::ChannelError> {
+    Ok(BlkClient::new(libos::channel::Channel::resumable_shared(ep, SERVICE, SHARED_BYTES)?))
 }
 
 /// Why a [`Disk`] operation failed.
@@ -89,6 +102,10 @@ impl core::fmt::Display for DiskError {
             DiskError::Session(m) => write!(f, "blk session: {m}"),
         }
     }
+}
+
+fn lost_buffer() -> DiskError {
+    DiskError::Session(String::from("the shared buffer is gone"))
 }
 
 fn unexpected(reply: &Reply) -> DiskError {
@@ -115,12 +132,14 @@ pub struct Geometry {
 pub struct Disk {
     client: BlkClient,
     disk: u8,
+    /// Shared requests may be tried (see [`Disk::read`]).
+    shared: bool,
 }
 
 impl Disk {
     /// Disk `disk` over `client`.
     pub fn new(client: BlkClient, disk: u8) -> Disk {
-        Disk { client, disk }
+        Disk { client, disk, shared: true }
     }
 
     /// Connect to the blk service for disk `disk`.
@@ -133,6 +152,8 @@ impl Disk {
             Request::Info { disk } => self.client.info(disk),
             Request::Read { disk, lbas, counts } => self.client.read(disk, lbas, counts),
             Request::Write { disk, lbas, counts, data } => self.client.write(disk, lbas, counts, data),
+            Request::ReadShared { disk, lbas, counts, at } => self.client.read_shared(disk, lbas, counts, at),
+            Request::WriteShared { disk, lbas, counts, at } => self.client.write_shared(disk, lbas, counts, at),
             Request::Flush { disk } => self.client.flush(disk),
         }
         .map_err(|e| DiskError::Session(format!("{e}")))?;
@@ -152,13 +173,44 @@ impl Disk {
         }
     }
 
+    /// Whether the session has a shared buffer of at least one request's
+    /// sectors, which the service still takes (`NO_SHARED_BUFFER` turns
+    /// it off: a service that does not know it).
+    fn shares(&self) -> bool {
+        self.shared && self.client.channel().shared().is_some_and(|m| m.len() >= SHARED_BYTES)
+    }
+
+    /// A shared request's answer: `Ok(true)` done, `Ok(false)` the service
+    /// has no shared buffer for the session (use the messages from now on).
+    fn shared_call(&mut self, request: Request) -> Result<bool, DiskError> {
+        match self.call(request) {
+            Ok(Reply::Filled { .. } | Reply::Written { .. }) => Ok(true),
+            Ok(r) => Err(unexpected(&r)),
+            Err(DiskError::Failed { code: code::NO_SHARED_BUFFER, message }) => {
+                log::warn!("blk: {message}; sectors go through the messages");
+                self.shared = false;
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Read `buf.len() / 512` sectors from `lba` (`buf` a whole number of
-    /// sectors).
+    /// sectors): through the session's shared buffer if it has one (the
+    /// sectors copied once, from there into `buf`), else in the replies.
     pub fn read(&mut self, lba: u64, buf: &mut [u8]) -> Result<(), DiskError> {
         let step = MAX_SECTORS as usize * SECTOR;
         for (i, chunk) in buf.chunks_mut(step).enumerate() {
             let at = lba + (i * step / SECTOR) as u64;
             let count = chunk.len().div_ceil(SECTOR) as u32;
+            if self.shares() {
+                let request = Request::ReadShared { disk: self.disk, lbas: vec![at], counts: vec![count], at: 0 };
+                if self.shared_call(request)? {
+                    let shared = self.client.channel().shared().ok_or_else(lost_buffer)?;
+                    shared.copy_out(0, chunk).map_err(|e| DiskError::Session(format!("shared buffer: {e}")))?;
+                    continue;
+                }
+            }
             match self.call(Request::Read { disk: self.disk, lbas: vec![at], counts: vec![count] })? {
                 Reply::Data { data } if data.len() == chunk.len() => chunk.copy_from_slice(&data),
                 Reply::Data { data } => {
@@ -176,6 +228,14 @@ impl Disk {
         for (i, chunk) in data.chunks(step).enumerate() {
             let at = lba + (i * step / SECTOR) as u64;
             let count = chunk.len().div_ceil(SECTOR) as u32;
+            if self.shares() {
+                let shared = self.client.channel().shared().ok_or_else(lost_buffer)?;
+                shared.copy_in(0, chunk).map_err(|e| DiskError::Session(format!("shared buffer: {e}")))?;
+                let request = Request::WriteShared { disk: self.disk, lbas: vec![at], counts: vec![count], at: 0 };
+                if self.shared_call(request)? {
+                    continue;
+                }
+            }
             let request = Request::Write { disk: self.disk, lbas: vec![at], counts: vec![count], data: chunk.to_vec() };
             match self.call(request)? {
                 Reply::Written { .. } => {}

@@ -19,9 +19,11 @@ use crate::blocks::{Blocks, DiskError, FatIo, SectorSource, DEFAULT_CACHE_SECTOR
 use crate::clustermap::ClusterMap;
 use crate::path::{self, PathError};
 use crate::protocol::{Reply, Request};
+use crate::shared::{NoSharedBuffers, SharedBuffers, SharedError};
 use crate::table::{Mount, OpenFile, State};
 use crate::time::{self, Clock};
 use crate::{code, flags, kind, CURRENT, MAX_FILE_SIZE, MAX_TRANSFER};
+use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::rc::Rc;
@@ -259,6 +261,8 @@ pub struct Fs<D: SectorSource> {
     /// A request was undone and fatfs not mounted again since: the boot
     /// sector's dirty flag and the free count are to be set by hand.
     counts_stale: bool,
+    /// Where `ReadShared` puts its bytes.
+    shared: Box<dyn SharedBuffers>,
 }
 
 impl<D: SectorSource> Fs<D> {
@@ -286,7 +290,14 @@ impl<D: SectorSource> Fs<D> {
             entry_at: RefCell::new(BTreeMap::new()),
             write_ends: RefCell::new(BTreeMap::new()),
             counts_stale: false,
+            shared: Box::new(NoSharedBuffers),
         })
+    }
+
+    /// Where `ReadShared` puts its bytes from now on (none until this is
+    /// called: every `ReadShared` fails with 412).
+    pub fn set_shared(&mut self, shared: Box<dyn SharedBuffers>) {
+        self.shared = shared;
     }
 
     /// Mount `disk` and take the open files from `saved` (what [`Fs::save`]
@@ -474,7 +485,13 @@ impl<D: SectorSource> Fs<D> {
     fn answer(&mut self, session: u64, request: Request) -> Result<Vec<Reply>> {
         match request {
             Request::Open { path, flags } => self.open(session, &path, flags).map(|r| vec![r]),
-            Request::Read { handle, offset, length } => self.read(session, handle, offset, length).map(|r| vec![r]),
+            Request::Read { handle, offset, length } => {
+                let (offset, data) = self.read(session, handle, offset, length, true)?;
+                Ok(vec![Reply::Data { offset, data }])
+            }
+            Request::ReadShared { handle, offset, length, at } => {
+                self.read_shared(session, handle, offset, length, at).map(|r| vec![r])
+            }
             Request::Write { handle, offset, data } => self.write(session, handle, offset, &data).map(|r| vec![r]),
             Request::Truncate { handle, size } => self.truncate(session, handle, size).map(|_| vec![Reply::Done]),
             Request::Close { handle } => self.close(session, handle).map(|_| vec![Reply::Done]),
@@ -664,7 +681,34 @@ impl<D: SectorSource> Fs<D> {
         places.insert(handle, place);
     }
 
-    fn read(&mut self, session: u64, handle: u64, offset: u64, length: u32) -> Result<Reply> {
+    /// `ReadShared`: a positioned read whose bytes go to the session's
+    /// shared buffer at `at`.
+    fn read_shared(&mut self, session: u64, handle: u64, offset: u64, length: u32, at: u32) -> Result<Reply> {
+        if offset == CURRENT {
+            return Err(FsError::new(
+                code::BAD_REQUEST,
+                format!("handle {handle}: a shared read names its offset (not CURRENT)"),
+            ));
+        }
+        let (offset, data) = self.read(session, handle, offset, length, false)?;
+        match self.shared.put(session, at as usize, &data) {
+            Ok(()) => Ok(Reply::Filled { offset, length: data.len() as u32 }),
+            Err(SharedError::NoBuffer) => Err(FsError::new(
+                code::NO_SHARED_BUFFER,
+                String::from("this session has no shared buffer (it was opened without one)"),
+            )),
+            Err(SharedError::PastEnd(len)) => Err(FsError::new(
+                code::BAD_REQUEST,
+                format!("{} bytes at {at} run past the shared buffer ({len} bytes)", data.len()),
+            )),
+            Err(SharedError::Failed(why)) => Err(FsError::new(code::IO, format!("the shared buffer: {why}"))),
+        }
+    }
+
+    /// Read up to `length` bytes of `handle` at `offset` (`CURRENT`: its
+    /// position); the offset read from and the bytes. `advance`: leave the
+    /// handle's position after them (`Read`; `ReadShared` does not).
+    fn read(&mut self, session: u64, handle: u64, offset: u64, length: u32, advance: bool) -> Result<(u64, Vec<u8>)> {
         let mut f = self.handle_of(session, handle)?;
         if f.mode & flags::READ == 0 {
             return Err(FsError::new(
@@ -704,9 +748,11 @@ impl<D: SectorSource> Fs<D> {
             }
         }
         drop(file);
-        f.position = offset + n as u64;
-        self.set_handle(session, handle, f);
-        Ok(Reply::Data { offset, data })
+        if advance {
+            f.position = offset + n as u64;
+            self.set_handle(session, handle, f);
+        }
+        Ok((offset, data))
     }
 
     /// Read `data.len()` bytes at `offset` of `file` (within its size)

@@ -18,6 +18,8 @@
 //!   skip fatfs's walk of the cluster chain and move large runs;
 //! - [`engine`]: [`Fs`], which mounts the volume with fatfs and answers the
 //!   contract's requests (`handle(session, request) -> replies`);
+//! - [`shared`]: the sessions' shared buffers, where `ReadShared` puts
+//!   what it reads;
 //! - [`memdisk`]: a disk in memory, and applying an epoch to one (host
 //!   tests and tools);
 //! - [`protocol`]: the code companion-gen generates from `fs.contract`.
@@ -38,6 +40,7 @@ pub mod engine;
 pub mod memdisk;
 pub mod path;
 pub mod pool;
+pub mod shared;
 pub mod table;
 pub mod time;
 pub mod volume_flags;
@@ -105,6 +108,8 @@ pub mod code {
     pub const EXISTS: u32 = 409;
     /// Not an open handle of this session.
     pub const BAD_HANDLE: u32 = 410;
+    /// A shared read in a session without a shared buffer.
+    pub const NO_SHARED_BUFFER: u32 = 412;
     /// Too large.
     pub const TOO_LARGE: u32 = 413;
     /// Name too long or invalid.
@@ -128,11 +133,50 @@ pub mod code {
 }
 
 /// Connect a client stub to the fs service (waiting for it to register),
-/// with a session that survives a restart of fs's companion.
+/// with a session that survives a restart of fs's companion and carries a
+/// shared buffer of [`MAX_TRANSFER`] bytes, for `ReadShared` ([`read_into`]).
 #[cfg(target_os = "none")]
 pub fn connect() -> Result<FsClient, libos::directory::DirError> {
     let ep = libos::directory::connect(SERVICE, true)?;
-    Ok(FsClient::new(libos::channel::Channel::resumable_over(ep, SERVICE)?))
+    Ok(FsClient::new(libos::channel::Channel::resumable_shared(ep, SERVICE, MAX_TRANSFER)?))
+}
+
+/// Read up to `buf.len()` bytes (at most [`MAX_TRANSFER`]) of `handle` at
+/// `offset` into `buf`: through the session's shared buffer if it has one
+/// (`ReadShared`, the bytes copied once, from there), else in a `Read`'s
+/// reply (which also moves the handle's position). The bytes read (fewer
+/// at the end of the file), or the reply that is not data (`Failed`).
+#[cfg(target_os = "none")]
+pub fn read_into(
+    client: &mut FsClient,
+    handle: u64,
+    offset: u64,
+    buf: &mut [u8],
+) -> Result<Result<usize, Reply>, libos::protocol::ClientError> {
+    let length = buf.len().min(MAX_TRANSFER) as u32;
+    if offset != CURRENT && client.channel().shared().is_some_and(|m| m.len() >= length as usize) {
+        match client.read_shared(handle, offset, length, 0)? {
+            Reply::Filled { length: n, .. } if n <= length => {
+                let copied = client.channel().shared().map(|m| m.copy_out(0, &mut buf[..n as usize]));
+                return Ok(match copied {
+                    Some(Ok(())) => Ok(n as usize),
+                    _ => Err(Reply::Failed {
+                        code: code::IO,
+                        message: alloc::string::String::from("the shared buffer cannot be read"),
+                    }),
+                });
+            }
+            Reply::Failed { code: code::NO_SHARED_BUFFER, .. } => {}
+            other => return Ok(Err(other)),
+        }
+    }
+    Ok(match client.read(handle, offset, length)? {
+        Reply::Data { data, .. } if data.len() <= buf.len() => {
+            buf[..data.len()].copy_from_slice(&data);
+            Ok(data.len())
+        }
+        other => Err(other),
+    })
 }
 
 /// A session with fs's companion (`fs.control`: figures, crashes), for

@@ -229,6 +229,7 @@ mod guest {
     use super::{base_name, date, dump, hex, join, FileCommand, HEXDUMP_DEFAULT};
     use alloc::format;
     use alloc::string::{String, ToString};
+    use alloc::vec;
     use alloc::vec::Vec;
     use fs::{flags, kind, FsClient, Reply, CURRENT, MAX_TRANSFER};
     use libos::{print, println};
@@ -275,10 +276,17 @@ mod guest {
         fn close(&mut self, h: u64) -> R<()> {
             answer(self.0.close(h)).map(|_| ())
         }
+        /// Up to `len` bytes at `offset` (through the session's shared
+        /// buffer: `fs::read_into`).
         fn read(&mut self, h: u64, offset: u64, len: u32) -> R<Vec<u8>> {
-            match answer(self.0.read(h, offset, len))? {
-                Reply::Data { data, .. } => Ok(data),
-                r => Err(odd(r)),
+            let mut buf = vec![0u8; len as usize];
+            match fs::read_into(self.0, h, offset, &mut buf) {
+                Ok(Ok(n)) => {
+                    buf.truncate(n);
+                    Ok(buf)
+                }
+                Ok(Err(r)) => answer(Ok(r)).and_then(|r| Err(odd(r))),
+                Err(e) => Err(format!("fs session: {e}")),
             }
         }
         fn write(&mut self, h: u64, offset: u64, data: Vec<u8>) -> R<()> {
@@ -303,7 +311,7 @@ mod guest {
             let (h, _) = self.open(path, flags::READ)?;
             let mut total = 0u64;
             let result = loop {
-                match self.read(h, CURRENT, MAX_TRANSFER as u32) {
+                match self.read(h, total, MAX_TRANSFER as u32) {
                     Ok(d) if d.is_empty() => break Ok(total),
                     Ok(d) => {
                         total += d.len() as u64;
@@ -340,7 +348,11 @@ mod guest {
     fn session(s: &mut Session) -> R<&mut FsClient> {
         if s.0.is_none() {
             let ep = libos::directory::connect_within(fs::SERVICE, PATIENCE).map_err(|e| format!("{e}"))?;
-            s.0 = Some(FsClient::new(libos::channel::Channel::new(ep)));
+            // A session that survives a restart of fs's companion, with a
+            // shared buffer for reads.
+            let channel = libos::channel::Channel::resumable_shared(ep, fs::SERVICE, MAX_TRANSFER)
+                .map_err(|e| format!("fs session: {e}"))?;
+            s.0 = Some(FsClient::new(channel));
         }
         s.0.as_mut().ok_or_else(|| String::from("no fs session"))
     }
@@ -426,10 +438,12 @@ mod guest {
                         return Err(e);
                     }
                 };
+                let mut at = 0u64;
                 let result = loop {
-                    match f.read(from, CURRENT, MAX_TRANSFER as u32) {
+                    match f.read(from, at, MAX_TRANSFER as u32) {
                         Ok(d) if d.is_empty() => break Ok(()),
                         Ok(d) => {
+                            at += d.len() as u64;
                             if let Err(e) = f.write(to, CURRENT, d) {
                                 break Err(e);
                             }

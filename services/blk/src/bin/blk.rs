@@ -9,6 +9,10 @@
 //! init gives as `vault` may write it (or flush it); anyone may read it.
 //! Who opened each session is part of the state, since a restarted service
 //! is told only of the sessions opened since the last checkpoint.
+//!
+//! `ReadShared` and `WriteShared` move sectors through the session's shared
+//! buffer (`resiliency_lib::shared`): the driver copies between its DMA
+//! buffers and the client's memory once, and the messages stay small.
 #![no_std]
 #![no_main]
 
@@ -24,6 +28,7 @@ use blk::protocol::Request;
 use blk::protocol::{dispatch, Blk, BlkHandler, Reply};
 use blk::{code, CHECKPOINT_DISK, MAX_SECTORS, SECTOR};
 use drivers::block::{BlockDevice, DeviceError};
+use drivers::transfer::Io;
 use libos::protocol::ReplySink;
 use resiliency_lib::distill::{from_bytes, to_bytes};
 use resiliency_lib::service::{serve, RequestOf, Service};
@@ -52,6 +57,9 @@ struct BlkService {
     state: State,
     /// The disks by role: index 0 data, 1 checkpoint.
     disks: Vec<Box<dyn BlockDevice>>,
+    /// The session of the request in hand (whose shared buffer a shared
+    /// request names).
+    session: u64,
 }
 
 /// The disks in role order: a disk whose serial is `kintsugi-diskN` takes
@@ -167,11 +175,45 @@ impl BlkService {
         Ok(Reply::Written { sectors: total })
     }
 
+    /// Read (`write` false) or write the extents through the session's
+    /// shared buffer from byte `at` (one copy between the device's DMA
+    /// buffers and the client's memory), and count it; the sectors moved.
+    fn shared_extents(&mut self, disk: u8, lbas: &[u64], counts: &[u32], at: u32, write: bool) -> Result<u32, Reply> {
+        let total = self.check_extents(disk, lbas, counts)?;
+        let len = total as usize * SECTOR;
+        let extents: Vec<(u64, u32)> = lbas.iter().copied().zip(counts.iter().copied()).collect();
+        let session = self.session;
+        let device = self.disk(disk)?;
+        let moved = resiliency_lib::shared::with(session, |map| {
+            let at = at as usize;
+            if at.checked_add(len).is_none_or(|end| end > map.len()) {
+                return Err(failed(
+                    code::BAD_REQUEST,
+                    format!("{len} bytes at {at} run past the shared buffer ({} bytes)", map.len()),
+                ));
+            }
+            let io = if write { Io::WriteFrom { map, at, len } } else { Io::ReadTo { map, at, len } };
+            device.transfer_extents(&extents, io).map_err(device_failure)
+        });
+        match moved {
+            Some(Ok(())) => {
+                let c = &mut self.state;
+                let (done, sectors) =
+                    if write { (&mut c.writes, &mut c.sectors_written) } else { (&mut c.reads, &mut c.sectors_read) };
+                *done += 1;
+                *sectors += total as u64;
+                Ok(total)
+            }
+            Some(Err(e)) => Err(e),
+            None => Err(failed(code::NO_SHARED_BUFFER, String::from("this session has no shared buffer"))),
+        }
+    }
+
     /// Refuse a write or flush of the checkpoint disk by anyone but the
     /// vault.
     fn check_owner(&self, session: u64, request: &Request) -> Result<(), Reply> {
         let disk = match request {
-            Request::Write { disk, .. } | Request::Flush { disk } => *disk,
+            Request::Write { disk, .. } | Request::WriteShared { disk, .. } | Request::Flush { disk } => *disk,
             _ => return Ok(()),
         };
         let client = self.state.clients.get(&session).map_or("", String::as_str);
@@ -225,6 +267,16 @@ impl BlkHandler for BlkService {
         self.answer(result, out);
     }
 
+    fn read_shared(&mut self, disk: u8, lbas: Vec<u64>, counts: Vec<u32>, at: u32, out: &mut dyn ReplySink<Reply>) {
+        let result = self.shared_extents(disk, &lbas, &counts, at, false).map(|sectors| Reply::Filled { sectors });
+        self.answer(result, out);
+    }
+
+    fn write_shared(&mut self, disk: u8, lbas: Vec<u64>, counts: Vec<u32>, at: u32, out: &mut dyn ReplySink<Reply>) {
+        let result = self.shared_extents(disk, &lbas, &counts, at, true).map(|sectors| Reply::Written { sectors });
+        self.answer(result, out);
+    }
+
     fn flush(&mut self, disk: u8, out: &mut dyn ReplySink<Reply>) {
         let result = self.disk(disk).and_then(|d| d.flush().map_err(device_failure)).map(|()| Reply::Flushed);
         if result.is_ok() {
@@ -238,7 +290,7 @@ impl Service for BlkService {
     type Protocol = Blk;
 
     fn new() -> Self {
-        BlkService { state: State::default(), disks: open_disks() }
+        BlkService { state: State::default(), disks: open_disks(), session: 0 }
     }
 
     /// Without a session (serving directly, with no companion) nobody is
@@ -248,6 +300,7 @@ impl Service for BlkService {
     }
 
     fn handle_in_session(&mut self, session: u64, request: RequestOf<Self>, out: &mut dyn ReplySink<Reply>) {
+        self.session = session;
         match self.check_owner(session, &request) {
             Ok(()) => dispatch(self, request, out),
             Err(refused) => self.answer(Err(refused), out),
@@ -268,7 +321,7 @@ impl Service for BlkService {
 
     fn restore(bytes: &[u8]) -> Result<Self, String> {
         let state: State = from_bytes(bytes).map_err(|e| format!("damaged checkpoint: {e}"))?;
-        let s = BlkService { state, disks: open_disks() };
+        let s = BlkService { state, disks: open_disks(), session: 0 };
         s.check()?;
         Ok(s)
     }

@@ -51,11 +51,19 @@ fn main() -> i32 {
     let total = (mib * 1024 * 1024 / SECTOR as u64).min(sectors);
     let requests = total / SEQ_SECTORS as u64;
 
-    // Sequential write, then read, of the same range.
-    let data = vec![0x5au8; SEQ_SECTORS as usize * SECTOR];
+    // Sequential write, then read, of the same range, through the
+    // session's shared buffer as `blk::Disk` moves sectors: each request's
+    // data copied into it (a write) or out of it (a read) by the client.
+    let mut data = vec![0x5au8; SEQ_SECTORS as usize * SECTOR];
+    if c.channel().shared().is_none() {
+        return fail("connect", "no shared buffer");
+    }
     let t0 = libos::time::now_ns();
     for i in 0..requests {
-        match c.write(disk, vec![i * SEQ_SECTORS as u64], vec![SEQ_SECTORS], data.clone()) {
+        if let Some(Err(e)) = c.channel().shared().map(|m| m.copy_in(0, &data)) {
+            return fail("shared buffer", e);
+        }
+        match c.write_shared(disk, vec![i * SEQ_SECTORS as u64], vec![SEQ_SECTORS], 0) {
             Ok(Reply::Written { .. }) => {}
             other => return fail("sequential write", other),
         }
@@ -67,16 +75,30 @@ fn main() -> i32 {
     let write_ns = libos::time::now_ns() - t0;
     let t0 = libos::time::now_ns();
     for i in 0..requests {
+        match c.read_shared(disk, vec![i * SEQ_SECTORS as u64], vec![SEQ_SECTORS], 0) {
+            Ok(Reply::Filled { .. }) => {}
+            other => return fail("sequential read", other),
+        }
+        if let Some(Err(e)) = c.channel().shared().map(|m| m.copy_out(0, &mut data)) {
+            return fail("shared buffer", e);
+        }
+    }
+    let read_ns = libos::time::now_ns() - t0;
+    // The same read with the data in the replies (the path without a
+    // shared buffer), for comparison.
+    let t0 = libos::time::now_ns();
+    for i in 0..requests {
         match c.read(disk, vec![i * SEQ_SECTORS as u64], vec![SEQ_SECTORS]) {
             Ok(Reply::Data { .. }) => {}
             other => return fail("sequential read", other),
         }
     }
-    let read_ns = libos::time::now_ns() - t0;
+    let read_messages_ns = libos::time::now_ns() - t0;
     let bytes = (requests * SEQ_SECTORS as u64 * SECTOR as u64) as f64;
     let mib_s = |ns: u64| bytes / (1024.0 * 1024.0) / (ns as f64 / 1e9);
     println!("BENCH blk_seq_write_mib_s {:.2}", mib_s(write_ns));
     println!("BENCH blk_seq_read_mib_s {:.2}", mib_s(read_ns));
+    println!("BENCH blk_seq_read_messages_mib_s {:.2}", mib_s(read_messages_ns));
 
     // Random 4 KiB operations, QUEUE per request, within the range written.
     let pages = total / RAND_SECTORS as u64;
@@ -92,22 +114,31 @@ fn main() -> i32 {
         lbas
     };
     let counts = vec![RAND_SECTORS; QUEUE];
-    let page_data = vec![0xa5u8; QUEUE * RAND_SECTORS as usize * SECTOR];
-    let rand = |c: &mut BlkClient,
-                rng: &mut Rng,
-                write: bool,
-                extents: &mut dyn FnMut(&mut Rng) -> Vec<u64>|
+    let mut page_data = vec![0xa5u8; QUEUE * RAND_SECTORS as usize * SECTOR];
+    let mut rand = |c: &mut BlkClient,
+                    rng: &mut Rng,
+                    write: bool,
+                    extents: &mut dyn FnMut(&mut Rng) -> Vec<u64>|
      -> Result<u64, i32> {
         let t0 = libos::time::now_ns();
         for _ in 0..RAND_ROUNDS {
             let lbas = extents(rng);
+            // Through the shared buffer, the data copied in or out by the
+            // client as for the sequential figures.
             let reply = if write {
-                c.write(disk, lbas, counts.clone(), page_data.clone())
+                if let Some(Err(e)) = c.channel().shared().map(|m| m.copy_in(0, &page_data)) {
+                    return Err(fail("shared buffer", e));
+                }
+                c.write_shared(disk, lbas, counts.clone(), 0)
             } else {
-                c.read(disk, lbas, counts.clone())
+                let reply = c.read_shared(disk, lbas, counts.clone(), 0);
+                if let Some(Err(e)) = c.channel().shared().map(|m| m.copy_out(0, &mut page_data)) {
+                    return Err(fail("shared buffer", e));
+                }
+                reply
             };
             match reply {
-                Ok(Reply::Written { .. }) | Ok(Reply::Data { .. }) => {}
+                Ok(Reply::Written { .. }) | Ok(Reply::Filled { .. }) => {}
                 other => return Err(fail(if write { "random write" } else { "random read" }, other)),
             }
         }

@@ -4,18 +4,23 @@
 //!   writing 1 to 4 extents (of 1 to 32 sectors) at random places in
 //!   sectors LO..HI that no earlier extent touched, filled with pattern
 //!   SEED ([`blk::fill_pattern`]); each batch is read back in one
-//!   multi-extent request and compared. Prints `extent LBA COUNT` for each
+//!   multi-extent request and compared. Every other batch moves its data
+//!   through the session's shared buffer (`WriteShared`, `ReadShared`),
+//!   the others in the messages. Prints `extent LBA COUNT` for each
 //!   extent (the host checks the image afterwards), then a summary line.
 //! - `blkpattern verify DISK SEED LBA:COUNT,...`: read the extents the host
 //!   wrote with pattern SEED and compare.
 //! - `blkpattern errors DISK`: requests the contract must refuse (past
-//!   the end, data of the wrong size, too many sectors, no such disk) get
-//!   their error codes.
+//!   the end, data of the wrong size, too many sectors, no such disk, a
+//!   place past the shared buffer, a shared request in a session without
+//!   one) get their error codes.
 #![no_std]
 #![no_main]
 
 extern crate alloc;
 
+use alloc::format;
+use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 use blk::{code, BlkClient, Reply, SECTOR};
@@ -58,7 +63,7 @@ fn write(client: &mut BlkClient, disk: u8, seed: u64, batches: u64, lo: u64, hi:
     let mut rng = Rng::new(seed.wrapping_mul(2654435761) | 1);
     let mut used: Vec<(u64, u32)> = Vec::new();
     let (mut extents, mut sectors, mut errors) = (0, 0u64, 0);
-    for _ in 0..batches {
+    for batch in 0..batches {
         let mut lbas = Vec::new();
         let mut counts = Vec::new();
         let want = 1 + rng.below(4);
@@ -82,7 +87,14 @@ fn write(client: &mut BlkClient, disk: u8, seed: u64, batches: u64, lo: u64, hi:
             blk::fill_pattern(seed, lba, &mut data[at..at + len]);
             at += len;
         }
-        match client.write(disk, lbas.clone(), counts.clone(), data.clone()) {
+        let shared = batch % 2 == 1;
+        let written = if shared {
+            put_shared(client, &data)
+                .and_then(|()| client.write_shared(disk, lbas.clone(), counts.clone(), 0).map_err(|e| format!("{e}")))
+        } else {
+            client.write(disk, lbas.clone(), counts.clone(), data.clone()).map_err(|e| format!("{e}"))
+        };
+        match written {
             Ok(Reply::Written { sectors: n }) if n == total => {}
             other => {
                 println!("blkpattern: write {lbas:?} {counts:?}: {other:?}");
@@ -93,7 +105,17 @@ fn write(client: &mut BlkClient, disk: u8, seed: u64, batches: u64, lo: u64, hi:
         for (&lba, &count) in lbas.iter().zip(&counts) {
             println!("extent {lba} {count}");
         }
-        match client.read(disk, lbas.clone(), counts.clone()) {
+        let back = if shared {
+            match client.read_shared(disk, lbas.clone(), counts.clone(), 0) {
+                Ok(Reply::Filled { sectors: n }) if n == total => {
+                    take_shared(client, data.len()).map(|data| Reply::Data { data })
+                }
+                other => other.map_err(|e| format!("{e}")),
+            }
+        } else {
+            client.read(disk, lbas.clone(), counts.clone()).map_err(|e| format!("{e}"))
+        };
+        match back {
             Ok(Reply::Data { data: back }) if back == data => {}
             Ok(Reply::Data { .. }) => {
                 println!("blkpattern: read back {lbas:?} {counts:?}: different bytes");
@@ -113,6 +135,18 @@ fn write(client: &mut BlkClient, disk: u8, seed: u64, batches: u64, lo: u64, hi:
     }
     println!("blkpattern: wrote {extents} extents ({sectors} sectors), read back, errors={errors}");
     errors.min(1)
+}
+
+/// Copy `data` to the start of the session's shared buffer.
+fn put_shared(client: &BlkClient, data: &[u8]) -> Result<(), String> {
+    let shared = client.channel().shared().ok_or("the session has no shared buffer")?;
+    shared.copy_in(0, data).map_err(|e| format!("shared buffer: {e}"))
+}
+
+/// The first `len` bytes of the session's shared buffer.
+fn take_shared(client: &BlkClient, len: usize) -> Result<Vec<u8>, String> {
+    let shared = client.channel().shared().ok_or("the session has no shared buffer")?;
+    shared.copy_out_vec(0, len).map_err(|e| format!("shared buffer: {e}"))
 }
 
 fn verify(client: &mut BlkClient, disk: u8, seed: u64, list: &str) -> i32 {
@@ -153,7 +187,7 @@ fn errors(client: &mut BlkClient, disk: u8) -> i32 {
             return 1;
         }
     };
-    let cases: [(&str, blk::Request, u32); 6] = [
+    let cases: [(&str, blk::Request, u32); 7] = [
         ("past the end", blk::Request::Read { disk, lbas: vec![sectors - 1], counts: vec![2] }, code::OUT_OF_RANGE),
         ("wrapping", blk::Request::Read { disk, lbas: vec![u64::MAX], counts: vec![1] }, code::OUT_OF_RANGE),
         ("too many sectors", blk::Request::Read { disk, lbas: vec![0, 100], counts: vec![100, 29] }, code::BAD_REQUEST),
@@ -164,6 +198,11 @@ fn errors(client: &mut BlkClient, disk: u8) -> i32 {
             code::BAD_REQUEST,
         ),
         ("no such disk", blk::Request::Info { disk: 9 }, code::NO_DISK),
+        (
+            "past the shared buffer",
+            blk::Request::ReadShared { disk, lbas: vec![0], counts: vec![2], at: (blk::SHARED_BYTES - SECTOR) as u32 },
+            code::BAD_REQUEST,
+        ),
     ];
     let mut bad = 0;
     for (what, request, want) in cases {
@@ -172,6 +211,8 @@ fn errors(client: &mut BlkClient, disk: u8) -> i32 {
             blk::Request::Write { disk, lbas, counts, data } => client.write(disk, lbas, counts, data),
             blk::Request::Info { disk } => client.info(disk),
             blk::Request::Flush { disk } => client.flush(disk),
+            blk::Request::ReadShared { disk, lbas, counts, at } => client.read_shared(disk, lbas, counts, at),
+            blk::Request::WriteShared { disk, lbas, counts, at } => client.write_shared(disk, lbas, counts, at),
         };
         match reply {
             Ok(Reply::Failed { code, message }) if code == want => {
@@ -181,6 +222,22 @@ fn errors(client: &mut BlkClient, disk: u8) -> i32 {
                 println!("blkpattern: {what}: expected error {want}, got {other:?}");
                 bad += 1;
             }
+        }
+    }
+    // A session opened without a shared buffer.
+    let plain = libos::directory::connect(blk::SERVICE, true)
+        .map_err(|e| format!("{e}"))
+        .and_then(|ep| libos::channel::Channel::resumable_over(ep, blk::SERVICE).map_err(|e| format!("{e}")));
+    match plain
+        .map(BlkClient::new)
+        .and_then(|mut c| c.read_shared(disk, vec![0], vec![1], 0).map_err(|e| format!("{e}")))
+    {
+        Ok(Reply::Failed { code: code::NO_SHARED_BUFFER, message }) => {
+            println!("blkpattern: no shared buffer: error {}: {message}", code::NO_SHARED_BUFFER)
+        }
+        other => {
+            println!("blkpattern: no shared buffer: expected error {}, got {other:?}", code::NO_SHARED_BUFFER);
+            bad += 1;
         }
     }
     println!("blkpattern: contract errors checked, wrong={bad}");

@@ -57,10 +57,7 @@ mod guest {
             let deadline = libos::time::now_ns() + BLK_WAIT_NS;
             let client = loop {
                 match libos::directory::connect(blk::SERVICE, false) {
-                    Ok(ep) => {
-                        let session = libos::channel::Channel::resumable_over(ep, blk::SERVICE);
-                        break blk::BlkClient::new(session.map_err(|e| format!("blk: {e}"))?);
-                    }
+                    Ok(ep) => break blk::session_over(ep).map_err(|e| format!("blk: {e}"))?,
                     Err(e) if libos::time::now_ns() > deadline => return Err(format!("no blk service: {e}")),
                     Err(_) => libos::time::sleep(core::time::Duration::from_millis(50)),
                 }
@@ -80,6 +77,23 @@ mod guest {
         }
         fn read(&mut self, lba: u64, buf: &mut [u8]) -> Result<(), DiskError> {
             self.disk.read(lba, buf).map_err(|e| DiskError(format!("{e}")))
+        }
+    }
+
+    /// The sessions' shared buffers as the runtime maps them (memory each
+    /// client maps too): where `ReadShared` puts its bytes.
+    struct RuntimeShared;
+
+    impl fs::shared::SharedBuffers for RuntimeShared {
+        fn put(&self, session: u64, at: usize, data: &[u8]) -> Result<(), fs::shared::SharedError> {
+            use fs::shared::SharedError;
+            resiliency_lib::shared::with(session, |map| {
+                if at.checked_add(data.len()).is_none_or(|end| end > map.len()) {
+                    return Err(SharedError::PastEnd(map.len()));
+                }
+                map.copy_in(at, data).map_err(|e| SharedError::Failed(format!("{e}")))
+            })
+            .unwrap_or(Err(SharedError::NoBuffer))
         }
     }
 
@@ -134,6 +148,8 @@ mod guest {
                 None => Fs::mount_with_cache(disk, CACHE_SECTORS),
             }
             .map_err(|e| (e.code, e.message))?;
+            let mut fs = fs;
+            fs.set_shared(alloc::boxed::Box::new(RuntimeShared));
             let v = fs.volume_summary();
             log::info!("fs: mounted the data disk: {v}");
             *st = State::Mounted(fs);

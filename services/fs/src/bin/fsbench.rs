@@ -4,8 +4,9 @@
 //!
 //! - sequential write: open `/fsbench/big.bin` (create, truncate), MIB MiB
 //!   in 64 KiB `Write`s, `Sync`, close (MiB/s);
-//! - sequential read: open it, 64 KiB `Read`s to the end, close (MiB/s);
-//! - random reads: READS 4 KiB `Read`s at page-aligned offsets in it, one
+//! - sequential read: open it, 64 KiB `ReadShared`s to the end (through
+//!   the session's shared buffer, as `fs::read_into` reads), close (MiB/s);
+//! - random reads: READS 4 KiB `ReadShared`s at page-aligned offsets in it, one
 //!   at a time (reads per second; the offsets come from the generator and
 //!   seed the Linux reference uses);
 //! - small files: in a new folder `/fsbench/small-R`, FILES times: open
@@ -113,7 +114,16 @@ mod guest {
                 r => Err(format!("write of {len} bytes: {r:?}")),
             }
         }
-        /// Read exactly `len` bytes at `offset`.
+        /// Read exactly `len` bytes at `offset` (not `CURRENT`) into `buf`,
+        /// through the session's shared buffer (`fs::read_into`).
+        fn read_at(&mut self, h: u64, offset: u64, buf: &mut [u8]) -> R<()> {
+            match fs::read_into(&mut self.0, h, offset, buf).map_err(|e| format!("read: {e}"))? {
+                Ok(n) if n == buf.len() => Ok(()),
+                Ok(n) => Err(format!("read at {offset}: {n} bytes, not {}", buf.len())),
+                Err(r) => Err(format!("read at {offset}: {r:?}")),
+            }
+        }
+        /// Read exactly `len` bytes at `offset`, in the reply.
         fn read(&mut self, h: u64, offset: u64, len: usize) -> R<()> {
             match self.0.read(h, offset, len as u32).map_err(|e| format!("read: {e}"))? {
                 Reply::Data { data, .. } if data.len() == len => Ok(()),
@@ -152,8 +162,9 @@ mod guest {
 
         let t0 = libos::time::now_ns();
         let h = f.open(BIG, flags::READ)?;
-        for _ in 0..chunks {
-            f.read(h, CURRENT, CHUNK)?;
+        let mut buf = vec![0u8; CHUNK];
+        for i in 0..chunks {
+            f.read_at(h, i * CHUNK as u64, &mut buf)?;
         }
         f.close(h)?;
         let read_mib_s = mib_done / seconds_since(t0);
@@ -163,7 +174,7 @@ mod guest {
         let h = f.open(BIG, flags::READ)?;
         for _ in 0..reads {
             let offset = rng.below(pages) * PAGE as u64;
-            f.read(h, offset, PAGE)?;
+            f.read_at(h, offset, &mut buf[..PAGE])?;
         }
         f.close(h)?;
         let rand_read_iops = reads as f64 / seconds_since(t0);

@@ -80,14 +80,15 @@ mod guest {
         }
     }
 
-    /// The fs session, with answers as results.
-    struct Files(FsClient);
+    /// The fs session, with answers as results, and whether the last read
+    /// went through the shared buffer.
+    struct Files(FsClient, bool);
 
     type R<T> = Result<T, String>;
 
     impl Files {
         fn connect() -> R<Files> {
-            fs::connect().map(Files).map_err(|e| format!("{e}"))
+            fs::connect().map(|c| Files(c, false)).map_err(|e| format!("{e}"))
         }
         fn open(&mut self, path: &str, fl: u32) -> R<Reply> {
             self.0.open(path.to_string(), fl).map_err(|e| format!("open {path}: {e}"))
@@ -110,7 +111,22 @@ mod guest {
                 r => Err(format!("write: {r:?}")),
             }
         }
+        /// Read up to `len` bytes at `offset`: every other read at an offset
+        /// through the session's shared buffer (`ReadShared`, which leaves
+        /// the position; nothing here reads at `CURRENT` after one), the
+        /// others in the reply.
         fn read(&mut self, h: u64, offset: u64, len: u32) -> R<Vec<u8>> {
+            self.1 = !self.1;
+            if offset != CURRENT && self.1 {
+                let mut buf = vec![0u8; len as usize];
+                return match fs::read_into(&mut self.0, h, offset, &mut buf).map_err(|e| format!("read: {e}"))? {
+                    Ok(n) => {
+                        buf.truncate(n);
+                        Ok(buf)
+                    }
+                    Err(r) => Err(format!("shared read: {r:?}")),
+                };
+            }
             match self.0.read(h, offset, len).map_err(|e| format!("read: {e}"))? {
                 Reply::Data { data, .. } => Ok(data),
                 r => Err(format!("read: {r:?}")),

@@ -763,3 +763,58 @@ fn reads_go_to_the_disk_in_runs() {
     }
     assert!(t.fs.blocks().disk_reads - before <= 8, "random reads read more than they ask");
 }
+
+/// Shared buffers in memory: session -> bytes (the guest's are memory the
+/// client maps).
+struct MemShared(std::rc::Rc<std::cell::RefCell<std::collections::BTreeMap<u64, Vec<u8>>>>);
+
+impl crate::shared::SharedBuffers for MemShared {
+    fn put(&self, session: u64, at: usize, data: &[u8]) -> Result<(), crate::shared::SharedError> {
+        let mut buffers = self.0.borrow_mut();
+        let buf = buffers.get_mut(&session).ok_or(crate::shared::SharedError::NoBuffer)?;
+        let len = buf.len();
+        let place = at.checked_add(data.len()).and_then(|end| buf.get_mut(at..end));
+        place.ok_or(crate::shared::SharedError::PastEnd(len))?.copy_from_slice(data);
+        Ok(())
+    }
+}
+
+#[test]
+fn shared_reads_fill_the_sessions_buffer_and_leave_the_position() {
+    let mut t = T::new(40);
+    let data: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    t.put("/big.bin", &data);
+    let buffers = std::rc::Rc::new(std::cell::RefCell::new(std::collections::BTreeMap::new()));
+    buffers.borrow_mut().insert(1, vec![0u8; 65536 + 100]);
+    t.fs.set_shared(Box::new(MemShared(buffers.clone())));
+    let h = t.open(1, "/big.bin", flags::READ);
+    // A positioned read into the buffer at 100.
+    let r = t.one(1, Request::ReadShared { handle: h, offset: 1000, length: 65536, at: 100 });
+    assert_eq!(r, Reply::Filled { offset: 1000, length: 65536 });
+    assert_eq!(&buffers.borrow()[&1][100..], &data[1000..1000 + 65536]);
+    // The position did not move: a plain read at CURRENT starts at 0.
+    assert_eq!(t.read(1, h, CURRENT, 10), &data[..10]);
+    // Short at the end of the file, empty past it.
+    let r = t.one(1, Request::ReadShared { handle: h, offset: 99_990, length: 100, at: 0 });
+    assert_eq!(r, Reply::Filled { offset: 99_990, length: 10 });
+    assert_eq!(&buffers.borrow()[&1][..10], &data[99_990..]);
+    let r = t.one(1, Request::ReadShared { handle: h, offset: 200_000, length: 100, at: 0 });
+    assert_eq!(r, Reply::Filled { offset: 200_000, length: 0 });
+    // Errors: CURRENT, past the buffer, no buffer (another session), a
+    // write-only handle, a bad handle, too long.
+    let (c, _) = t.fail(1, Request::ReadShared { handle: h, offset: CURRENT, length: 10, at: 0 });
+    assert_eq!(c, code::BAD_REQUEST);
+    let (c, m) = t.fail(1, Request::ReadShared { handle: h, offset: 0, length: 200, at: 65536 });
+    assert_eq!(c, code::BAD_REQUEST, "{m}");
+    assert!(m.contains("past the shared buffer"), "{m}");
+    let h2 = t.open(2, "/big.bin", flags::READ);
+    let (c, m) = t.fail(2, Request::ReadShared { handle: h2, offset: 0, length: 10, at: 0 });
+    assert_eq!(c, code::NO_SHARED_BUFFER, "{m}");
+    let w = t.open(1, "/big.bin", flags::WRITE);
+    let (c, _) = t.fail(1, Request::ReadShared { handle: w, offset: 0, length: 10, at: 0 });
+    assert_eq!(c, code::NOT_PERMITTED);
+    let (c, _) = t.fail(1, Request::ReadShared { handle: 999, offset: 0, length: 10, at: 0 });
+    assert_eq!(c, code::BAD_HANDLE);
+    let (c, _) = t.fail(1, Request::ReadShared { handle: h, offset: 0, length: 65537, at: 0 });
+    assert_eq!(c, code::TOO_LARGE);
+}
