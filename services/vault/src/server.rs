@@ -56,8 +56,9 @@ const RECONNECTS: u32 = 3;
 const RETRY_FIRST_NS: u64 = 500_000_000;
 const RETRY_MAX_NS: u64 = 30_000_000_000;
 
-/// The checkpoint disk through a blk session, reconnected when the session
-/// breaks: blk requests are idempotent, so the one cut short is sent again.
+/// The checkpoint disk through a blk session (resumable, with a shared
+/// buffer), connected again when the session breaks for good: blk requests
+/// are idempotent, so the one cut short is sent again.
 pub struct BlkDisk {
     disk: blk::Disk,
     sectors: u64,
@@ -117,7 +118,11 @@ fn connect_disk(wait_ns: u64) -> Result<(BlkDisk, blk::Geometry), String> {
     let deadline = libos::time::now_ns() + wait_ns;
     let client = loop {
         match directory::connect(blk::SERVICE, false) {
-            Ok(ep) => break blk::BlkClient::new(Channel::new(ep)),
+            // Resumable, with a shared buffer: records go to the disk with
+            // one copy, and a restart of blk's companion is absorbed by the
+            // session (the reconnect in `BlkDisk::retry` stays for one
+            // that does not come back).
+            Ok(ep) => break blk::session_over(ep).map_err(|e| format!("no blk session ({e})"))?,
             Err(e) if libos::time::now_ns() >= deadline => return Err(format!("no blk service ({e})")),
             Err(_) => libos::time::sleep(core::time::Duration::from_millis(20)),
         }
