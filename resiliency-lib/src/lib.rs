@@ -9,7 +9,8 @@
 //!   distillation ([`distill`]) or image distillation (the libos arena),
 //!   and the recorded path for inputs from the outside world; [`held`]:
 //!   requests answered later, and events (timer ticks); [`shared`]: the
-//!   buffers client sessions share with the service for bulk data;
+//!   buffers client sessions share with the service for bulk data; `lanes`:
+//!   clients' idempotent requests straight to the service;
 //! - [`vault_store`]: the persistent checkpoint store, in the vault
 //!   service on the FAT checkpoint disk (a companion uses it when started
 //!   with the argument `store=vault`);
@@ -24,6 +25,7 @@ pub mod companion;
 pub mod contract;
 pub mod distill;
 pub mod held;
+mod lanes;
 pub mod log;
 mod protocols;
 pub mod service;

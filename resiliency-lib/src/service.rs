@@ -50,6 +50,13 @@ pub trait Service: Sized {
     /// Interval of the timer ticks the companion sends as events, in
     /// milliseconds (0: none).
     const TICK_MS: u64 = 0;
+    /// Clients may send idempotent requests straight to the service on
+    /// lanes (libos `channel::lane`), past the companion. Only for a
+    /// service whose idempotent requests are answered at once (never
+    /// held), make no calls and read no recorded inputs, and whose
+    /// contract has no durable requests (a lane's reply would not wait
+    /// behind them).
+    const LANES: bool = false;
     /// A fresh service.
     fn new() -> Self;
     /// Handle one request; replies go to `out`.
@@ -408,7 +415,7 @@ pub fn serve<S: Service>() -> i32 {
         Some("direct") => return serve_direct::<S>(args.next().unwrap_or(<S::Protocol as Protocol>::NAME)),
         // init starts the program as its own companion (`NAME-companion`).
         Some("companion") => {
-            let sources = crate::companion::EventSources { tick_ms: S::TICK_MS };
+            let sources = crate::companion::EventSources { tick_ms: S::TICK_MS, lanes: S::LANES };
             return crate::companion::run_with::<S::Protocol>(crate::companion::own_program(), sources);
         }
         _ => {}
@@ -443,8 +450,15 @@ pub fn serve<S: Service>() -> i32 {
     let ready = LinkReply::Ready { arena_pages };
     let _ = checker.on_reply(&ready);
     send(ready);
+    let mut lanes = crate::lanes::Lanes::<S::Protocol>::new();
     loop {
-        let request = recv();
+        let request = match next_input(&lanes) {
+            Input::Link(request) => request,
+            Input::Lane(i) => {
+                serve_lane::<S>(&mut service, &mut lanes, i);
+                continue;
+            }
+        };
         if let Err(v) = checker.on_request(&request) {
             log::error!("{v}");
             return 2;
@@ -453,9 +467,18 @@ pub fn serve<S: Service>() -> i32 {
             LinkRequest::Open { session, client } => service.session_opened(session, &client),
             LinkRequest::Close { session } => {
                 crate::shared::detach(session);
+                lanes.close(session);
                 service.session_closed(session)
             }
             LinkRequest::Attach { session, memory } => crate::shared::attach(session, memory),
+            LinkRequest::CloseLanes => lanes.close_all(),
+            LinkRequest::Lane { session, memory, link, event, side } => {
+                if S::LANES {
+                    lanes.open(session, memory, link, event, side);
+                } else {
+                    log::warn!("session {session}: a lane for a service that takes none; closed");
+                }
+            }
             LinkRequest::Deliver { session, seq, chaos, request, .. } => {
                 let directive = chaos::decode(chaos);
                 let at = |p: Point| directive.filter(|(dp, _)| *dp == p).map(|(_, k)| k);
@@ -556,6 +579,82 @@ pub fn serve<S: Service>() -> i32 {
                 log::error!("unexpected message from the companion");
             }
         }
+    }
+}
+
+/// What the loop takes next: a message of the companion, or a request
+/// waiting on lane `i`.
+enum Input {
+    Link(LinkRequest),
+    Lane(usize),
+}
+
+/// The companion's next message, or a lane with a request waiting: the
+/// companion first, then the lanes in order; waits for either.
+fn next_input<P: Resilient>(lanes: &crate::lanes::Lanes<P>) -> Input {
+    if lanes.is_empty() {
+        return Input::Link(recv());
+    }
+    loop {
+        {
+            let mut link = LINK.lock();
+            let Some(ch) = link.as_mut() else { libos::sys::exit(2) };
+            match ch.try_recv() {
+                Ok(Some(request)) => return Input::Link(request),
+                Ok(None) => {}
+                Err(_) => libos::sys::exit(2),
+            }
+        }
+        if let Some(i) = lanes.ready() {
+            return Input::Lane(i);
+        }
+        let link = LINK.lock();
+        let Some(ch) = link.as_ref() else { libos::sys::exit(2) };
+        let mut items: Vec<&dyn Waitable> = Vec::with_capacity(lanes.list.len() + 1);
+        items.push(ch);
+        items.extend(lanes.list.iter().map(|l| &l.channel as &dyn Waitable));
+        if select(&items, None).is_err() {
+            libos::sys::exit(2);
+        }
+    }
+}
+
+/// Serve the requests waiting on lane `i` (see [`crate::lanes`]); a lane
+/// whose client left or misbehaved is closed.
+fn serve_lane<S: Service>(service: &mut S, lanes: &mut crate::lanes::Lanes<S::Protocol>, i: usize) {
+    let Some(lane) = lanes.list.get_mut(i) else { return };
+    let session = lane.session;
+    let keep = loop {
+        let request = match lane.channel.try_recv() {
+            Ok(Some(r)) => r,
+            Ok(None) => break true,
+            Err(_) => break false,
+        };
+        if !<S::Protocol as Resilient>::idempotent(&request) {
+            log::warn!("session {session}: a request that is not idempotent on a lane; the lane is closed");
+            break false;
+        }
+        if let Err(v) = lane.checker.on_request(&request) {
+            log::warn!("session {session}: on a lane: {v}; the lane is closed");
+            break false;
+        }
+        let mut out = Collect(Vec::new());
+        crate::held::begin(None);
+        service.handle_in_session(session, request, &mut out);
+        let (answers, held) = crate::held::end();
+        if held || !answers.is_empty() {
+            log::error!("a lane request was held or answered held ones: this service must not take lanes");
+            break false;
+        }
+        for reply in out.0 {
+            let _ = lane.checker.on_reply(&reply);
+            if lane.channel.send(reply).is_err() {
+                break;
+            }
+        }
+    };
+    if !keep {
+        lanes.close(session);
     }
 }
 

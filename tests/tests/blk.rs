@@ -154,3 +154,39 @@ fn virtio_blk_patterns_survive_crashes() {
 fn ahci_patterns_survive_crashes() {
     block_round_trip(DiskBus::Ahci, "blk-ahci");
 }
+
+/// Requests blk's companion delivered (`ps`'s REQUESTS column).
+fn through_companion(m: &mut Machine) -> u64 {
+    let ps = m.shq("ps");
+    let line = ps.lines().find(|l| l.split_whitespace().next() == Some("blk")).unwrap_or_else(|| panic!("{ps}"));
+    line.split_whitespace().nth(6).and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{line}"))
+}
+
+/// Lanes (issue 10): a blk client sends the requests that carry no sectors
+/// (here the shared-buffer ones, every other batch of blkpattern) straight
+/// to the service, so the companion delivers only the others; while chaos
+/// is on, the companion refuses lanes and delivers every request again;
+/// both ways every byte is right.
+#[test]
+fn blk_requests_take_the_lane_unless_chaos_is_on() {
+    let (dir, disks) = disks::fresh("blk-lanes").unwrap_or_else(|e| panic!("{e}"));
+    let mut m = boot_with(&QemuConfig { disks: disks.clone(), ..QemuConfig::default() });
+    // 100 batches: 50 in the messages (a write and a read back each: 100
+    // requests), 50 through the shared buffer (100 more), plus an Info
+    // and a Flush.
+    let before = through_companion(&mut m);
+    let out = m.shq("run blkpattern write data 7 100 300000 400000");
+    assert!(out.contains("errors=0"), "{out}");
+    let by_lanes = through_companion(&mut m) - before;
+    assert!((100..110).contains(&by_lanes), "{by_lanes} requests through the companion with lanes:\n{out}");
+
+    assert!(m.shq("chaos blk 0.1").contains("0.1"), "chaos did not start");
+    let before = through_companion(&mut m);
+    let out = m.shq("run blkpattern write data 8 100 400000 500000");
+    assert!(out.contains("errors=0"), "{out}");
+    let with_chaos = through_companion(&mut m) - before;
+    assert!(with_chaos >= 200, "{with_chaos} requests through the companion while chaos was on:\n{out}");
+    m.shq("chaos blk 0");
+    m.shutdown();
+    let _ = std::fs::remove_dir_all(dir);
+}

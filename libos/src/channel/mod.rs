@@ -18,7 +18,13 @@
 //! [`sys::link_signal_wait`]); a server that answers and goes back to
 //! waiting on many endpoints sends with [`Channel::send_deferred`] and
 //! waits with [`select_waking`], which does the same.
+//!
+//! A channel to a resilient service can carry its session over a restart
+//! of the companion ([`resume`]), share a buffer with the service for bulk
+//! data ([`Channel::resumable_shared`]), and send idempotent requests past
+//! the companion on a lane ([`lane`], [`Channel::with_lane`]).
 
+pub mod lane;
 pub mod resume;
 pub mod ring;
 
@@ -720,6 +726,9 @@ pub struct Channel<Tx: Message, Rx: Message> {
     /// For a channel opened with [`Channel::resumable`]: what carries its
     /// session over a restart of the server.
     resume: Option<alloc::boxed::Box<resume::Resume>>,
+    /// For a channel given one with [`Channel::with_lane`]: the lane its
+    /// idempotent requests take past the companion.
+    lane: Option<alloc::boxed::Box<lane::Lane<Tx>>>,
     _types: PhantomData<fn(Tx) -> Rx>,
 }
 
@@ -739,7 +748,7 @@ fn trim(buf: &mut Vec<u8>) {
 impl<Tx: Message, Rx: Message> Channel<Tx, Rx> {
     /// Type an endpoint.
     pub fn new(ep: Endpoint) -> Self {
-        Channel { ep, tx: Vec::new(), last_tx_len: 0, rx: Vec::new(), resume: None, _types: PhantomData }
+        Channel { ep, tx: Vec::new(), last_tx_len: 0, rx: Vec::new(), resume: None, lane: None, _types: PhantomData }
     }
 
     /// Connect to the resilient service `name` (waiting for it to
@@ -786,6 +795,47 @@ impl<Tx: Message, Rx: Message> Channel<Tx, Rx> {
             shared,
         }));
         Ok(ch)
+    }
+
+    /// Send the requests `goes_by_lane` picks (idempotent ones, of one
+    /// reply each) over a lane of `ring_bytes` per direction, straight to
+    /// the service (see [`lane`]); only for a resumable channel to a
+    /// service that takes lanes.
+    pub fn with_lane(mut self, goes_by_lane: fn(&Tx) -> bool, ring_bytes: usize) -> Self {
+        if self.resume.is_some() {
+            self.lane = Some(alloc::boxed::Box::new(lane::Lane {
+                goes_by_lane,
+                ring_bytes: ring_bytes.next_power_of_two().max(DEFAULT_RING_BYTES),
+                ep: None,
+                in_flight: false,
+                kept: Vec::new(),
+                taken: 0,
+                reopen_at_ns: 0,
+                fruitless: 0,
+            }));
+            self.open_lane();
+        }
+        self
+    }
+
+    /// Open a lane and send its far side over the session (a lane frame).
+    /// Failing is harmless: requests go through the companion meanwhile.
+    fn open_lane(&mut self) {
+        let Some(theirs) = self.lane.as_mut().and_then(|l| l.open()) else { return };
+        let mut handles = HandleList::default();
+        handles.push(theirs.memory);
+        handles.push(theirs.link);
+        handles.push(theirs.event);
+        if self.ep.send_raw(&lane::LANE_MAGIC, handles).is_err() {
+            if let Some(l) = self.lane.as_mut() {
+                l.broke(crate::time::now_ns());
+            }
+        }
+    }
+
+    /// Whether the lane is open (for tests and figures).
+    pub fn has_lane(&self) -> bool {
+        self.lane.as_ref().is_some_and(|l| l.ep.is_some())
     }
 
     /// The session's shared buffer (see [`Channel::resumable_shared`]), as
@@ -859,7 +909,64 @@ impl<Tx: Message, Rx: Message> Channel<Tx, Rx> {
 
     /// Send a message.
     pub fn send(&mut self, m: Tx) -> Result<(), ChannelError> {
+        let by_lane = match self.lane.as_mut() {
+            Some(l) => {
+                l.in_flight = false;
+                (l.goes_by_lane)(&m)
+            }
+            None => false,
+        };
+        if by_lane && self.lane.as_ref().is_some_and(|l| l.wants_reopen(crate::time::now_ns())) {
+            self.open_lane();
+        }
         let handles = self.encode(m);
+        if by_lane && handles.handles.is_empty() && self.send_by_lane() {
+            trim(&mut self.tx);
+            return Ok(());
+        }
+        self.send_encoded(handles)
+    }
+
+    /// Send the encoded request by the lane, if it is open and the request
+    /// fits; false if it did not go (it goes through the companion then).
+    fn send_by_lane(&mut self) -> bool {
+        let Some(l) = self.lane.as_mut() else { return false };
+        let Some(ep) = l.ep.as_mut() else { return false };
+        if self.tx.len() > ep.max_message() {
+            return false;
+        }
+        match ep.send_raw(&self.tx, HandleList::default()) {
+            Ok(()) => {
+                l.in_flight = true;
+                l.taken = 0;
+                // Kept by swapping buffers, not by a copy.
+                core::mem::swap(&mut l.kept, &mut self.tx);
+                true
+            }
+            Err(_) => {
+                l.broke(crate::time::now_ns());
+                false
+            }
+        }
+    }
+
+    /// The lane's answer did not come (the lane broke, or was too slow):
+    /// send its request again through the companion and skip the replies
+    /// the lane gave.
+    fn lane_fell_through(&mut self) -> Result<(), ChannelError> {
+        let Some(l) = self.lane.as_mut() else { return Err(ChannelError::PeerClosed) };
+        l.broke(crate::time::now_ns());
+        let skip = l.taken;
+        self.tx = core::mem::take(&mut l.kept);
+        self.send_encoded(HandleList::default())?;
+        for _ in 0..skip {
+            self.recv_main(None)?;
+        }
+        Ok(())
+    }
+
+    /// Send what is encoded in the send buffer through the session.
+    fn send_encoded(&mut self, handles: HandleList) -> Result<(), ChannelError> {
         if let Some(r) = self.resume.as_mut() {
             // A new request: the previous one is answered. One that
             // carries handles cannot be sent again, so it is not kept.
@@ -938,6 +1045,30 @@ impl<Tx: Message, Rx: Message> Channel<Tx, Rx> {
     }
 
     fn recv_within(&mut self, timeout: Option<Duration>) -> Result<Rx, ChannelError> {
+        if let Some(l) = self.lane.as_mut().filter(|l| l.in_flight) {
+            let patience = timeout.map_or(lane::LANE_PATIENCE, |t| t.min(lane::LANE_PATIENCE));
+            let got = match l.ep.as_mut() {
+                Some(ep) => ep.recv_into(Some(patience), &mut self.rx),
+                None => Err(ChannelError::PeerClosed),
+            };
+            match got {
+                Ok(handles) => {
+                    l.taken += 1;
+                    l.fruitless = 0;
+                    return self.decode_received(handles);
+                }
+                // The caller's own wait ended first.
+                Err(ChannelError::TimedOut) if timeout.is_some_and(|t| t < lane::LANE_PATIENCE) => {
+                    return Err(ChannelError::TimedOut)
+                }
+                Err(_) => self.lane_fell_through()?,
+            }
+        }
+        self.recv_main(timeout)
+    }
+
+    /// Wait for a message on the session (not the lane) up to `timeout`.
+    fn recv_main(&mut self, timeout: Option<Duration>) -> Result<Rx, ChannelError> {
         loop {
             match self.ep.recv_into(timeout, &mut self.rx) {
                 Ok(handles) => {
@@ -967,6 +1098,10 @@ impl<Tx: Message, Rx: Message> Channel<Tx, Rx> {
     /// reply and wait for the next request): one kernel entry for the
     /// wake-up and the wait (see [`Endpoint::send_recv_raw`]).
     pub fn call(&mut self, m: Tx) -> Result<Rx, ChannelError> {
+        if self.lane.is_some() {
+            self.send(m)?;
+            return self.recv();
+        }
         let handles = self.encode(m);
         let sent = self.ep.send_recv_into(&self.tx, handles, None, &mut self.rx);
         trim(&mut self.tx);

@@ -27,6 +27,10 @@ pub enum Work {
     Close(u64),
     /// A session's hello brought its shared buffer: hand it to the service.
     Attach(u64),
+    /// A session opened a lane: hand its far side to the service.
+    Lane(u64, libos::channel::EndpointHandles),
+    /// Close every lane (chaos or verification turned on).
+    CloseLanes,
     /// A client request.
     Request {
         /// (session, seq).
@@ -310,6 +314,21 @@ impl<P: crate::Resilient> Clients<P> {
                             }
                             None => work.push_back(Work::Open(s.id)),
                         }
+                    }
+                    if libos::channel::lane::is_lane_frame(&bytes) {
+                        let mut q = libos::channel::HandleQueue::new(core::mem::take(&mut handles));
+                        match libos::channel::EndpointHandles::take(&mut q, 1) {
+                            Ok(lane) if q.is_empty() => work.push_back(Work::Lane(s.id, lane)),
+                            _ => {
+                                log::warn!(
+                                    "{name}: session {}: a lane frame without a lane's handles; closing it",
+                                    s.id
+                                );
+                                work.push_back(Work::Close(s.id));
+                                break false;
+                            }
+                        }
+                        continue;
                     }
                     let request = if handles.is_empty() {
                         decode::<P::Request>(&bytes)

@@ -18,6 +18,9 @@ use core::time::Duration;
 pub struct EventSources {
     /// Timer ticks every this many milliseconds (0: none).
     pub tick_ms: u64,
+    /// The service takes lanes (its clients' idempotent requests straight
+    /// from them; libos `channel::lane`); without, a lane is closed at once.
+    pub lanes: bool,
 }
 
 /// The companion's event producers.
@@ -77,7 +80,7 @@ mod tests {
 
     #[test]
     fn the_service_sets_the_interval() {
-        let mut e = Events::new(EventSources { tick_ms: 100 }, 0, 1);
+        let mut e = Events::new(EventSources { tick_ms: 100, lanes: false }, 0, 1);
         assert!(e.due(100_000_000).is_some());
         // Longer: the tick already due (at 200 ms) comes, then every second.
         e.tick_every(1000, 150_000_000);
@@ -102,7 +105,7 @@ mod tests {
 
     #[test]
     fn ticks_come_at_the_interval_numbered_in_order() {
-        let mut e = Events::new(EventSources { tick_ms: 100 }, 1_000, 5);
+        let mut e = Events::new(EventSources { tick_ms: 100, lanes: false }, 1_000, 5);
         assert!(e.due(1_000).is_none());
         assert_eq!(e.timeout(1_000), Some(Duration::from_millis(100)));
         assert_eq!(tick(e.due(100_001_000)), (5, Event::Tick { number: 1, now_ns: 100_001_000 }));

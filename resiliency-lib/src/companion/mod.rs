@@ -231,6 +231,8 @@ pub struct Companion<P: Resilient> {
     held: held::HeldRequests,
     /// The events the companion originates (timer ticks).
     events: events::Events,
+    /// The service takes lanes (see `EventSources::lanes`).
+    lanes: bool,
     /// Whether the companion looked at its clients and controllers since
     /// the last event it delivered: a service whose ticks take longer
     /// than their interval would otherwise keep it delivering ticks and
@@ -324,6 +326,7 @@ impl<P: Resilient> Companion<P> {
         let appended = log.len();
         let events = events::Events::new(sources, libos::time::now_ns(), log.last_event() + 1);
         let mut c = Companion {
+            lanes: sources.lanes,
             program: program.to_string(),
             service: None,
             store,
@@ -641,6 +644,12 @@ impl<P: Resilient> Companion<P> {
         }
     }
 
+    /// Whether lanes may be opened now: the service takes them, and no
+    /// chaos or verification wants to see every request.
+    fn lanes_open(&self) -> bool {
+        self.lanes && self.chaos.is_none() && !self.verify_idempotence
+    }
+
     fn service(&mut self) -> Result<&mut ServiceProcess, Failure> {
         self.service.as_mut().ok_or(Failure::Broken(String::from("no service running")))
     }
@@ -656,6 +665,17 @@ impl<P: Resilient> Companion<P> {
                 Some(memory) => self.service()?.send(SvcRequest::Attach { session, memory }),
                 None => Ok(()),
             },
+            Work::CloseLanes if self.lanes => self.service()?.send(SvcRequest::CloseLanes),
+            Work::CloseLanes => Ok(()),
+            Work::Lane(session, lane) if self.lanes_open() => self.service()?.send(SvcRequest::Lane {
+                session,
+                memory: lane.memory,
+                link: lane.link,
+                event: lane.event,
+                side: lane.side,
+            }),
+            // Dropped: the client's side sees the lane closed and stops.
+            Work::Lane(..) => Ok(()),
             Work::Close(session) => {
                 self.clients.forget(session);
                 self.held.session_closed(session);
@@ -1456,11 +1476,17 @@ impl<P: Resilient> Companion<P> {
             Request::Chaos { per_mille, seed } => {
                 self.settle_injection();
                 self.chaos = (per_mille > 0).then(|| (per_mille.min(1000), Rng::new(seed)));
+                if !self.lanes_open() {
+                    self.queue.push_back(Work::CloseLanes);
+                }
                 log::info!("{}: chaos {} per mille", P::NAME, per_mille);
                 Reply::Done { restarts: self.stats.restarts, recovery_ns: 0 }
             }
             Request::Verify { on } => {
                 self.verify_idempotence = on;
+                if !self.lanes_open() {
+                    self.queue.push_back(Work::CloseLanes);
+                }
                 log::info!("{}: {} idempotent requests", P::NAME, if on { "verifying" } else { "no longer verifying" });
                 Reply::Done { restarts: self.stats.restarts, recovery_ns: 0 }
             }

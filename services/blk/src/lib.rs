@@ -76,9 +76,18 @@ pub fn connect() -> Result<BlkClient, libos::directory::DirError> {
     Ok(session_over(ep)?)
 }
 
-/// [`connect`] over `ep`, a new connection to the blk service.
+/// [`connect`] over `ep`, a new connection to the blk service. Requests
+/// that carry no sectors in their messages go by a lane, straight to the
+/// service (every blk request is idempotent; libos `channel::lane`).
 pub fn session_over(ep: libos::channel::Endpoint) -> Result<BlkClient, libos::channel::ChannelError> {
-    Ok(BlkClient::new(libos::channel::Channel::resumable_shared(ep, SERVICE, SHARED_BYTES)?))
+    let channel = libos::channel::Channel::resumable_shared(ep, SERVICE, SHARED_BYTES)?;
+    Ok(BlkClient::new(channel.with_lane(goes_by_lane, libos::channel::DEFAULT_RING_BYTES)))
+}
+
+/// Whether a request goes by the session's lane: all but the two whose
+/// messages carry sectors (too large for a lane's small rings).
+fn goes_by_lane(request: &Request) -> bool {
+    !matches!(request, Request::Read { .. } | Request::Write { .. })
 }
 
 /// Why a [`Disk`] operation failed.
