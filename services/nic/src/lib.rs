@@ -41,9 +41,16 @@ pub mod code {
     pub const UNRECOVERABLE: u32 = 503;
 }
 
-/// Connect a client stub to the nic service (waiting for it to register).
+/// Connect a client stub to the nic service (waiting for it to register),
+/// with a session that survives a restart of nic's companion and sends
+/// its requests by a lane, straight to the service (every nic request is
+/// idempotent and of one reply; libos `channel::lane`).
 pub fn connect() -> Result<NicClient, libos::directory::DirError> {
-    libos::directory::connect(SERVICE, true).map(|ep| NicClient::new(libos::channel::Channel::new(ep)))
+    let ep = libos::directory::connect(SERVICE, true)?;
+    let channel = libos::channel::Channel::resumable_over(ep, SERVICE)?;
+    let largest =
+        <Nic as libos::protocol::Protocol>::MAX_REQUEST_BYTES.max(<Nic as libos::protocol::Protocol>::MAX_REPLY_BYTES);
+    Ok(NicClient::new(channel.with_lane(|_| true, libos::directory::ring_bytes_for(largest))))
 }
 
 /// The EtherTypes the network stack (`net`, a plain `Receive`r) speaks:
