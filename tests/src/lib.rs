@@ -99,6 +99,19 @@ impl Machine {
         quiet(&self.sh(line))
     }
 
+    /// A figure of `service` from `ps`'s table of resilient services, by
+    /// column: 1 PID, 2 RESTARTS, 3 CHECKPOINTS, 4 LOG, 5 INJECTED, 6
+    /// REQUESTS (those its companion delivered). Fails the test if the
+    /// service or the figure is missing.
+    pub fn ps_figure(&mut self, service: &str, column: usize) -> u64 {
+        let ps = self.shq("ps");
+        let line = ps
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(service))
+            .unwrap_or_else(|| panic!("no {service} in ps:\n{ps}"));
+        line.split_whitespace().nth(column).and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{line}"))
+    }
+
     /// Power off and check QEMU ends without a kernel panic.
     pub fn shutdown(mut self) {
         self.power_off(COMMAND_TIMEOUT).unwrap_or_else(|e| panic!("poweroff: {e}"));

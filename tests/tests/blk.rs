@@ -157,9 +157,7 @@ fn ahci_patterns_survive_crashes() {
 
 /// Requests blk's companion delivered (`ps`'s REQUESTS column).
 fn through_companion(m: &mut Machine) -> u64 {
-    let ps = m.shq("ps");
-    let line = ps.lines().find(|l| l.split_whitespace().next() == Some("blk")).unwrap_or_else(|| panic!("{ps}"));
-    line.split_whitespace().nth(6).and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{line}"))
+    m.ps_figure("blk", 6)
 }
 
 /// Lanes (issue 10): a blk client sends the requests that carry no sectors

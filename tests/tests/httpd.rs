@@ -67,12 +67,7 @@ fn curl(args: &[&str]) -> (bool, Vec<u8>) {
 
 /// `service`'s restarts, from `ps`'s table of resilient services.
 fn restarts(m: &mut Machine, service: &str) -> u64 {
-    let ps = m.shq("ps");
-    let line = ps
-        .lines()
-        .find(|l| l.split_whitespace().next() == Some(service))
-        .unwrap_or_else(|| panic!("no {service} in ps:\n{ps}"));
-    line.split_whitespace().nth(2).and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{line}"))
+    m.ps_figure(service, 2)
 }
 
 #[test]

@@ -360,9 +360,7 @@ fn kv_contents(m: &mut Machine) -> std::collections::BTreeMap<String, String> {
 
 /// The number of kv checkpoints `ps` shows.
 fn kv_checkpoints(m: &mut Machine) -> u64 {
-    let ps = m.shq("ps");
-    let line = ps.lines().find(|l| l.split_whitespace().next() == Some("kv")).unwrap_or_else(|| panic!("{ps}"));
-    line.split_whitespace().nth(3).and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{line}"))
+    m.ps_figure("kv", 3)
 }
 
 /// `kill blk-companion` under a kv load: init restarts it, the vault's

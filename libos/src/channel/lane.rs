@@ -55,6 +55,8 @@ pub(super) struct Lane<Tx> {
     pub ep: Option<Endpoint>,
     /// The last request went by lane and its replies come from there.
     pub in_flight: bool,
+    /// When it went.
+    pub sent_at_ns: u64,
     /// That request's bytes (sent again through the companion if the lane
     /// breaks), and how many replies it has had.
     pub kept: Vec<u8>,
@@ -99,6 +101,7 @@ mod tests {
             ring_bytes: 4096,
             ep: None,
             in_flight: true,
+            sent_at_ns: 0,
             kept: Vec::new(),
             taken: 0,
             reopen_at_ns: 0,

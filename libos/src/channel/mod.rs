@@ -808,6 +808,7 @@ impl<Tx: Message, Rx: Message> Channel<Tx, Rx> {
                 ring_bytes: ring_bytes.next_power_of_two().max(DEFAULT_RING_BYTES),
                 ep: None,
                 in_flight: false,
+                sent_at_ns: 0,
                 kept: Vec::new(),
                 taken: 0,
                 reopen_at_ns: 0,
@@ -938,6 +939,7 @@ impl<Tx: Message, Rx: Message> Channel<Tx, Rx> {
         match ep.send_raw(&self.tx, HandleList::default()) {
             Ok(()) => {
                 l.in_flight = true;
+                l.sent_at_ns = crate::time::now_ns();
                 l.taken = 0;
                 // Kept by swapping buffers, not by a copy.
                 core::mem::swap(&mut l.kept, &mut self.tx);
@@ -1057,8 +1059,14 @@ impl<Tx: Message, Rx: Message> Channel<Tx, Rx> {
                     l.fruitless = 0;
                     return self.decode_received(handles);
                 }
-                // The caller's own wait ended first.
-                Err(ChannelError::TimedOut) if timeout.is_some_and(|t| t < lane::LANE_PATIENCE) => {
+                // The caller's own wait ended first, and the lane's
+                // patience since the request went has not (a caller that
+                // polls with short waits runs it out over several).
+                Err(ChannelError::TimedOut)
+                    if timeout.is_some_and(|t| t < lane::LANE_PATIENCE)
+                        && crate::time::now_ns().saturating_sub(l.sent_at_ns)
+                            < lane::LANE_PATIENCE.as_nanos() as u64 =>
+                {
                     return Err(ChannelError::TimedOut)
                 }
                 Err(_) => self.lane_fell_through()?,
@@ -1125,8 +1133,13 @@ impl<Tx: Message, Rx: Message> Channel<Tx, Rx> {
 }
 
 impl<Tx: Message, Rx: Message> HasEndpoint for Channel<Tx, Rx> {
+    /// The endpoint a wait watches: the lane's while the last request went
+    /// by lane (its answer comes there), else the session's.
     fn endpoint(&self) -> &Endpoint {
-        &self.ep
+        match self.lane.as_ref().filter(|l| l.in_flight).and_then(|l| l.ep.as_ref()) {
+            Some(lane) => lane,
+            None => &self.ep,
+        }
     }
 }
 

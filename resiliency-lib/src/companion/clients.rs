@@ -19,6 +19,10 @@ use libos::handle::Memory;
 use libos::protocol::{Checker, Protocol};
 use libos::wire::Reader;
 
+/// Ring bytes per direction of the lanes of the service's calls: room for
+/// nic's largest messages (32 frames).
+const OUTBOUND_LANE_RING_BYTES: usize = 128 * 1024;
+
 /// Work for the service, in arrival order.
 pub enum Work {
     /// A session opened.
@@ -639,7 +643,8 @@ impl<P: crate::Resilient> Clients<P> {
     /// byte (0 ok, 1 malformed, 2 no such service, 3 failed, 4 timed out:
     /// the callee may have applied it, 5 no such call) then the reply
     /// bytes. A callee behind a companion is called over a resumable
-    /// session (a restart of its companion costs only delay); the
+    /// session (a restart of its companion costs only delay), with a lane
+    /// (libos `channel::lane`) for a callee that takes lanes; the
     /// connection is kept for the next call and for
     /// [`Clients::outbound_next`].
     pub fn outbound_call(&mut self, data: &[u8]) -> Result<String, Vec<u8>> {
@@ -648,7 +653,13 @@ impl<P: crate::Resilient> Clients<P> {
         if !self.outbound.contains_key(&name) {
             let resilient = directory::services().is_ok_and(|names| names.contains(&format!("{name}.control")));
             let channel = match directory::connect(&name, false) {
-                Ok(ep) if resilient => Channel::resumable_over(ep, &name).map_err(|_| ()),
+                // A lane is tried for every request: a callee that takes
+                // lanes (nic, blk: all their requests idempotent) answers
+                // on it, past its companion; one that does not closes it,
+                // and the request goes through its companion.
+                Ok(ep) if resilient => Channel::resumable_over(ep, &name)
+                    .map(|c| c.with_lane(|_| true, OUTBOUND_LANE_RING_BYTES))
+                    .map_err(|_| ()),
                 Ok(ep) => Ok(Channel::new(ep)),
                 Err(_) => Err(()),
             };
