@@ -824,19 +824,13 @@ impl<Tx: Message, Rx: Message> Channel<Tx, Rx> {
     fn open_lane(&mut self) {
         let Some(theirs) = self.lane.as_mut().and_then(|l| l.open()) else { return };
         let mut handles = HandleList::default();
-        handles.push(theirs.memory);
-        handles.push(theirs.link);
-        handles.push(theirs.event);
+        // Always side B of a new pair: the companion takes it as such.
+        handles.push_endpoint(theirs);
         if self.ep.send_raw(&lane::LANE_MAGIC, handles).is_err() {
             if let Some(l) = self.lane.as_mut() {
                 l.broke(crate::time::now_ns());
             }
         }
-    }
-
-    /// Whether the lane is open (for tests and figures).
-    pub fn has_lane(&self) -> bool {
-        self.lane.as_ref().is_some_and(|l| l.ep.is_some())
     }
 
     /// The session's shared buffer (see [`Channel::resumable_shared`]), as

@@ -291,7 +291,7 @@ impl<P: crate::Resilient> Clients<P> {
                                 break false;
                             }
                             Some((token, next_seq)) => {
-                                let shared = match shared_buffer(core::mem::take(&mut handles)) {
+                                let shared = match hello_buffer(core::mem::take(&mut handles)) {
                                     Ok(shared) => shared,
                                     Err(why) => {
                                         log::warn!("{name}: session {token}'s hello: {why}; refused");
@@ -739,7 +739,7 @@ impl<P: crate::Resilient> Clients<P> {
 
 /// The shared buffer among the handles of a session hello: none, or one
 /// memory object of at most `MAX_SHARED_BYTES`.
-fn shared_buffer(handles: Vec<libos::handle::OwnedHandle>) -> Result<Option<Memory>, &'static str> {
+fn hello_buffer(handles: Vec<libos::handle::OwnedHandle>) -> Result<Option<Memory>, &'static str> {
     let mut handles = handles.into_iter();
     let Some(h) = handles.next() else { return Ok(None) };
     if handles.next().is_some() {

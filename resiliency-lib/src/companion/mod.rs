@@ -650,6 +650,14 @@ impl<P: Resilient> Companion<P> {
         self.lanes && self.chaos.is_none() && !self.verify_idempotence
     }
 
+    /// Chaos or verification changed: if lanes may no longer be open,
+    /// have the service close them (when it is between requests).
+    fn close_lanes_unless_open(&mut self) {
+        if !self.lanes_open() {
+            self.queue.push_back(Work::CloseLanes);
+        }
+    }
+
     fn service(&mut self) -> Result<&mut ServiceProcess, Failure> {
         self.service.as_mut().ok_or(Failure::Broken(String::from("no service running")))
     }
@@ -1476,17 +1484,13 @@ impl<P: Resilient> Companion<P> {
             Request::Chaos { per_mille, seed } => {
                 self.settle_injection();
                 self.chaos = (per_mille > 0).then(|| (per_mille.min(1000), Rng::new(seed)));
-                if !self.lanes_open() {
-                    self.queue.push_back(Work::CloseLanes);
-                }
+                self.close_lanes_unless_open();
                 log::info!("{}: chaos {} per mille", P::NAME, per_mille);
                 Reply::Done { restarts: self.stats.restarts, recovery_ns: 0 }
             }
             Request::Verify { on } => {
                 self.verify_idempotence = on;
-                if !self.lanes_open() {
-                    self.queue.push_back(Work::CloseLanes);
-                }
+                self.close_lanes_unless_open();
                 log::info!("{}: {} idempotent requests", P::NAME, if on { "verifying" } else { "no longer verifying" });
                 Reply::Done { restarts: self.stats.restarts, recovery_ns: 0 }
             }

@@ -113,8 +113,20 @@ impl core::fmt::Display for DiskError {
     }
 }
 
-fn lost_buffer() -> DiskError {
-    DiskError::Session(String::from("the shared buffer is gone"))
+/// Copy `data` to the start of `client`'s session's shared buffer.
+pub fn put_shared(client: &BlkClient, data: &[u8]) -> Result<(), DiskError> {
+    let shared = client.channel().shared().ok_or_else(no_buffer)?;
+    shared.copy_in(0, data).map_err(|e| DiskError::Session(format!("shared buffer: {e}")))
+}
+
+/// Fill `buf` from the start of `client`'s session's shared buffer.
+pub fn take_shared(client: &BlkClient, buf: &mut [u8]) -> Result<(), DiskError> {
+    let shared = client.channel().shared().ok_or_else(no_buffer)?;
+    shared.copy_out(0, buf).map_err(|e| DiskError::Session(format!("shared buffer: {e}")))
+}
+
+fn no_buffer() -> DiskError {
+    DiskError::Session(String::from("the session has no shared buffer"))
 }
 
 fn unexpected(reply: &Reply) -> DiskError {
@@ -215,8 +227,7 @@ impl Disk {
             if self.shares() {
                 let request = Request::ReadShared { disk: self.disk, lbas: vec![at], counts: vec![count], at: 0 };
                 if self.shared_call(request)? {
-                    let shared = self.client.channel().shared().ok_or_else(lost_buffer)?;
-                    shared.copy_out(0, chunk).map_err(|e| DiskError::Session(format!("shared buffer: {e}")))?;
+                    take_shared(&self.client, chunk)?;
                     continue;
                 }
             }
@@ -238,8 +249,7 @@ impl Disk {
             let at = lba + (i * step / SECTOR) as u64;
             let count = chunk.len().div_ceil(SECTOR) as u32;
             if self.shares() {
-                let shared = self.client.channel().shared().ok_or_else(lost_buffer)?;
-                shared.copy_in(0, chunk).map_err(|e| DiskError::Session(format!("shared buffer: {e}")))?;
+                put_shared(&self.client, chunk)?;
                 let request = Request::WriteShared { disk: self.disk, lbas: vec![at], counts: vec![count], at: 0 };
                 if self.shared_call(request)? {
                     continue;

@@ -115,8 +115,9 @@ impl BlkService {
             .ok_or_else(|| failed(code::NO_DISK, format!("no disk {disk} ({count} disks)")))
     }
 
-    /// Check a request's extents against disk `disk`: the total sectors.
-    fn check_extents(&mut self, disk: u8, lbas: &[u64], counts: &[u32]) -> Result<u32, Reply> {
+    /// Check a request's extents against disk `disk`: the total sectors,
+    /// and the extents as the driver takes them, `(lba, sectors)`.
+    fn check_extents(&mut self, disk: u8, lbas: &[u64], counts: &[u32]) -> Result<(u32, Vec<(u64, u32)>), Reply> {
         let d = self.disk(disk)?;
         let sectors = d.info().sectors;
         if d.info().sector_size as usize != SECTOR {
@@ -147,31 +148,36 @@ impl BlkService {
                 ));
             }
         }
-        Ok(total)
+        Ok((total, lbas.iter().copied().zip(counts.iter().copied()).collect()))
+    }
+
+    /// Count a read (`write` false) or a write of `total` sectors.
+    fn count(&mut self, write: bool, total: u32) {
+        let c = &mut self.state;
+        let (done, sectors) =
+            if write { (&mut c.writes, &mut c.sectors_written) } else { (&mut c.reads, &mut c.sectors_read) };
+        *done += 1;
+        *sectors += total as u64;
     }
 
     fn read_extents(&mut self, disk: u8, lbas: Vec<u64>, counts: Vec<u32>) -> Result<Reply, Reply> {
-        let total = self.check_extents(disk, &lbas, &counts)?;
+        let (total, extents) = self.check_extents(disk, &lbas, &counts)?;
         let mut data = vec![0u8; total as usize * SECTOR];
-        let extents: Vec<(u64, u32)> = lbas.iter().copied().zip(counts.iter().copied()).collect();
         self.disk(disk)?.read_extents(&extents, &mut data).map_err(device_failure)?;
-        self.state.reads += 1;
-        self.state.sectors_read += total as u64;
+        self.count(false, total);
         Ok(Reply::Data { data })
     }
 
     fn write_extents(&mut self, disk: u8, lbas: Vec<u64>, counts: Vec<u32>, data: Vec<u8>) -> Result<Reply, Reply> {
-        let total = self.check_extents(disk, &lbas, &counts)?;
+        let (total, extents) = self.check_extents(disk, &lbas, &counts)?;
         if data.len() != total as usize * SECTOR {
             return Err(failed(
                 code::BAD_REQUEST,
                 format!("{} bytes of data for {total} sectors ({} bytes)", data.len(), total as usize * SECTOR),
             ));
         }
-        let extents: Vec<(u64, u32)> = lbas.iter().copied().zip(counts.iter().copied()).collect();
         self.disk(disk)?.write_extents(&extents, &data).map_err(device_failure)?;
-        self.state.writes += 1;
-        self.state.sectors_written += total as u64;
+        self.count(true, total);
         Ok(Reply::Written { sectors: total })
     }
 
@@ -179,9 +185,8 @@ impl BlkService {
     /// shared buffer from byte `at` (one copy between the device's DMA
     /// buffers and the client's memory), and count it; the sectors moved.
     fn shared_extents(&mut self, disk: u8, lbas: &[u64], counts: &[u32], at: u32, write: bool) -> Result<u32, Reply> {
-        let total = self.check_extents(disk, lbas, counts)?;
+        let (total, extents) = self.check_extents(disk, lbas, counts)?;
         let len = total as usize * SECTOR;
-        let extents: Vec<(u64, u32)> = lbas.iter().copied().zip(counts.iter().copied()).collect();
         let session = self.session;
         let device = self.disk(disk)?;
         let moved = resiliency_lib::shared::with(session, |map| {
@@ -197,11 +202,7 @@ impl BlkService {
         });
         match moved {
             Some(Ok(())) => {
-                let c = &mut self.state;
-                let (done, sectors) =
-                    if write { (&mut c.writes, &mut c.sectors_written) } else { (&mut c.reads, &mut c.sectors_read) };
-                *done += 1;
-                *sectors += total as u64;
+                self.count(write, total);
                 Ok(total)
             }
             Some(Err(e)) => Err(e),

@@ -55,12 +55,9 @@ fn main() -> i32 {
     // session's shared buffer as `blk::Disk` moves sectors: each request's
     // data copied into it (a write) or out of it (a read) by the client.
     let mut data = vec![0x5au8; SEQ_SECTORS as usize * SECTOR];
-    if c.channel().shared().is_none() {
-        return fail("connect", "no shared buffer");
-    }
     let t0 = libos::time::now_ns();
     for i in 0..requests {
-        if let Some(Err(e)) = c.channel().shared().map(|m| m.copy_in(0, &data)) {
+        if let Err(e) = blk::put_shared(&c, &data) {
             return fail("shared buffer", e);
         }
         match c.write_shared(disk, vec![i * SEQ_SECTORS as u64], vec![SEQ_SECTORS], 0) {
@@ -79,7 +76,7 @@ fn main() -> i32 {
             Ok(Reply::Filled { .. }) => {}
             other => return fail("sequential read", other),
         }
-        if let Some(Err(e)) = c.channel().shared().map(|m| m.copy_out(0, &mut data)) {
+        if let Err(e) = blk::take_shared(&c, &mut data) {
             return fail("shared buffer", e);
         }
     }
@@ -126,13 +123,13 @@ fn main() -> i32 {
             // Through the shared buffer, the data copied in or out by the
             // client as for the sequential figures.
             let reply = if write {
-                if let Some(Err(e)) = c.channel().shared().map(|m| m.copy_in(0, &page_data)) {
+                if let Err(e) = blk::put_shared(c, &page_data) {
                     return Err(fail("shared buffer", e));
                 }
                 c.write_shared(disk, lbas, counts.clone(), 0)
             } else {
                 let reply = c.read_shared(disk, lbas, counts.clone(), 0);
-                if let Some(Err(e)) = c.channel().shared().map(|m| m.copy_out(0, &mut page_data)) {
+                if let Err(e) = blk::take_shared(c, &mut page_data) {
                     return Err(fail("shared buffer", e));
                 }
                 reply

@@ -20,7 +20,6 @@
 extern crate alloc;
 
 use alloc::format;
-use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 use blk::{code, BlkClient, Reply, SECTOR};
@@ -89,7 +88,8 @@ fn write(client: &mut BlkClient, disk: u8, seed: u64, batches: u64, lo: u64, hi:
         }
         let shared = batch % 2 == 1;
         let written = if shared {
-            put_shared(client, &data)
+            blk::put_shared(client, &data)
+                .map_err(|e| format!("{e}"))
                 .and_then(|()| client.write_shared(disk, lbas.clone(), counts.clone(), 0).map_err(|e| format!("{e}")))
         } else {
             client.write(disk, lbas.clone(), counts.clone(), data.clone()).map_err(|e| format!("{e}"))
@@ -108,7 +108,8 @@ fn write(client: &mut BlkClient, disk: u8, seed: u64, batches: u64, lo: u64, hi:
         let back = if shared {
             match client.read_shared(disk, lbas.clone(), counts.clone(), 0) {
                 Ok(Reply::Filled { sectors: n }) if n == total => {
-                    take_shared(client, data.len()).map(|data| Reply::Data { data })
+                    let mut back = vec![0u8; data.len()];
+                    blk::take_shared(client, &mut back).map(|()| Reply::Data { data: back }).map_err(|e| format!("{e}"))
                 }
                 other => other.map_err(|e| format!("{e}")),
             }
@@ -135,18 +136,6 @@ fn write(client: &mut BlkClient, disk: u8, seed: u64, batches: u64, lo: u64, hi:
     }
     println!("blkpattern: wrote {extents} extents ({sectors} sectors), read back, errors={errors}");
     errors.min(1)
-}
-
-/// Copy `data` to the start of the session's shared buffer.
-fn put_shared(client: &BlkClient, data: &[u8]) -> Result<(), String> {
-    let shared = client.channel().shared().ok_or("the session has no shared buffer")?;
-    shared.copy_in(0, data).map_err(|e| format!("shared buffer: {e}"))
-}
-
-/// The first `len` bytes of the session's shared buffer.
-fn take_shared(client: &BlkClient, len: usize) -> Result<Vec<u8>, String> {
-    let shared = client.channel().shared().ok_or("the session has no shared buffer")?;
-    shared.copy_out_vec(0, len).map_err(|e| format!("shared buffer: {e}"))
 }
 
 fn verify(client: &mut BlkClient, disk: u8, seed: u64, list: &str) -> i32 {
